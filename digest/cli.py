@@ -1,0 +1,188 @@
+"""The `digest` command: thin commands over the library (DESIGN.md section 6).
+
+Exit codes: 0 success (including "nothing new"), 1 runtime failure, 2 bad usage or invalid
+configuration. Errors are one sentence on stderr; a traceback only with DIGEST_DEBUG=1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from digest import __version__
+from digest.config import Config, load_config
+from digest.errors import DigestError
+from digest.excerpt import make_excerpt
+from digest.models import Candidate, SourceResult
+from digest.pipeline import gather
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class DigestGroup(click.Group):
+    """Turns every DigestError into one sentence and its exit code, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DigestError as exc:
+            _error(exc.message)
+            ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            _error("interrupted.")
+            ctx.exit(130)
+        except Exception as exc:  # the last line of defence: no traceback reaches a user
+            if os.environ.get("DIGEST_DEBUG"):
+                raise
+            _error(f"unexpected {type(exc).__name__}: {exc} (set DIGEST_DEBUG=1 for details).")
+            ctx.exit(1)
+
+
+def _error(message: str) -> None:
+    err.print(f"[bold red]digest: error:[/] {message}", markup=True, highlight=False)
+
+
+def _warn(message: str) -> None:
+    err.print(f"[yellow]digest: warning:[/] {_escape(message)}", markup=True, highlight=False)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+@click.group(cls=DigestGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Configuration file (default: ./config.yaml, then $DIGEST_CONFIG).",
+)
+@click.version_option(__version__, prog_name="digest")
+@click.pass_context
+def main(ctx: click.Context, config_path: Path | None) -> None:
+    """Turn a blog's new posts into an email digest and send it to subscribers."""
+    ctx.obj = {"config_path": config_path}
+
+
+def get_config(ctx: click.Context) -> Config:
+    root = ctx.find_root()
+    if "config" not in root.obj:
+        root.obj["config"] = load_config(root.obj["config_path"])
+    config: Config = root.obj["config"]
+    return config
+
+
+def report_sources(source: SourceResult) -> None:
+    """Warn about every skipped post; failed sources are errors (the caller sets the exit code)."""
+    for problem in source.problems:
+        _warn(str(problem))
+    for failure in source.failures:
+        _error(_escape(failure))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--all", "show_all", is_flag=True, help="Also list posts that are not new, and why.")
+@click.pass_context
+def posts(ctx: click.Context, as_json: bool, show_all: bool) -> None:
+    """List the posts the next digest would hold, newest first."""
+    config = get_config(ctx)
+    gathered = gather(config)
+    report_sources(gathered.source)
+    chosen = gathered.candidates if show_all else gathered.new
+    max_posts = config.digest.max_posts
+    shown_ids = {c.post.id for c in gathered.new[:max_posts]}
+    if as_json:
+        rows = [_as_json(c, c.post.id in shown_ids, show_all) for c in chosen]
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        _print_table(chosen, shown_ids, show_all, overflow=max(0, len(gathered.new) - max_posts))
+    if gathered.source.failures:
+        ctx.exit(1)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _as_json(candidate: Candidate, shown: bool, with_status: bool) -> dict[str, Any]:
+    post = candidate.post
+    row: dict[str, Any] = {
+        "id": post.id,
+        "title": post.title,
+        "url": post.url,
+        "date": _iso(post.date),
+        "category": post.category,
+        "categories": list(post.categories),
+        "tags": list(post.tags),
+        "excerpt": candidate.excerpt,
+        "shown": shown,
+    }
+    if with_status:
+        row["status"] = candidate.status
+    return row
+
+
+def _print_table(
+    candidates: list[Candidate], shown_ids: set[str], show_all: bool, overflow: int
+) -> None:
+    out = Console(highlight=False, soft_wrap=False)
+    if not candidates:
+        out.print("Nothing new since the last digest.")
+        return
+    table = Table(show_lines=True, expand=True)
+    table.add_column("Date", no_wrap=True)
+    table.add_column("Category", no_wrap=True)
+    table.add_column("Title / excerpt", ratio=1)
+    if show_all:
+        table.add_column("Status", no_wrap=True)
+    for candidate in candidates:
+        post = candidate.post
+        date = post.date.strftime("%Y-%m-%d") if post.date else "—"
+        title, url, text = (_escape(v) for v in (post.title, post.url, candidate.excerpt))
+        cell = f"[bold]{title}[/]\n[dim]{url}[/]\n{text}"
+        status: str = candidate.status
+        if status == "new" and post.id not in shown_ids:
+            status = "new (overflow)"
+        row = [date, _escape(post.category or "—"), cell] + ([status] if show_all else [])
+        table.add_row(*row)
+    out.print(table)
+    if overflow:
+        out.print(f"+ {overflow} more new posts, listed in the digest's overflow line.")
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--length", type=click.IntRange(min=1), default=350, show_default=True)
+@click.option("--locale", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+def excerpt(file: Path, length: int, locale: str) -> None:
+    """Print one Markdown post's excerpt."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise DigestError(f"{file}: the file is not valid UTF-8.") from None
+    try:
+        click.echo(make_excerpt(text, length=length, locale=locale))
+    except DigestError as exc:
+        raise DigestError(f"{file}: {exc.message}.") from None
+
+
+def run() -> None:
+    main(prog_name="digest")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,334 @@
+"""Load and validate config.yaml, with `DIGEST_<SECTION>__<KEY>` environment overrides.
+
+Every problem becomes one `ConfigError` sentence naming the file, the line and the key (or the
+environment variable), so a typo never shows a traceback or a pydantic dump.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from digest.errors import ConfigError
+from digest.urls import check_permalink
+
+ENV_PREFIX = "DIGEST_"
+ENV_RESERVED = frozenset({"DIGEST_CONFIG", "DIGEST_DEBUG"})
+DEFAULT_TIMEZONES = {"zh": "Asia/Shanghai", "en": "UTC"}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def _check_timezone(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not a known time zone (e.g. Asia/Shanghai)") from None
+    return value
+
+
+def _check_http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"{value!r} must start with http:// or https://")
+    return value.rstrip("/")
+
+
+class SiteConfig(_Section):
+    title: str
+    base_url: str
+    locale: Literal["zh", "en"] = "zh"
+    timezone: str | None = None
+    postal_address: str
+    permalink: str = "/posts/{slug}/"
+    posts_url: str | None = None
+
+    _url = field_validator("base_url")(_check_http_url)
+    _tz = field_validator("timezone")(_check_timezone)
+    _permalink = field_validator("permalink")(check_permalink)
+
+    @model_validator(mode="after")
+    def _defaults(self) -> SiteConfig:
+        if self.timezone is None:
+            self.timezone = DEFAULT_TIMEZONES[self.locale]
+        if self.posts_url is None:
+            self.posts_url = f"{self.base_url}/archives/"
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone or "UTC")
+
+
+class MarkdownSourceConfig(_Section):
+    type: Literal["markdown"]
+    path: Path
+    permalink: str | None = None
+
+    _permalink = field_validator("permalink")(lambda v: v if v is None else check_permalink(v))
+
+
+class FeedSourceConfig(_Section):
+    type: Literal["feed"]
+    url: str
+    timeout: float = Field(default=15.0, gt=0)
+
+
+SourceConfig = Annotated[MarkdownSourceConfig | FeedSourceConfig, Field(discriminator="type")]
+
+
+class ExcerptConfig(_Section):
+    length: int = Field(default=350, ge=1)
+
+
+class DigestConfig(_Section):
+    max_posts: int = Field(default=12, ge=1)
+    lookback_days: int = Field(default=30, ge=0)
+    subject: str = "{title} · {period}"
+
+
+class DatabaseConfig(_Section):
+    url: str = "sqlite:///var/digest.sqlite3"
+
+
+class SmtpConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=25, ge=1, le=65535)
+    security: Literal["none", "starttls", "tls"] = "none"
+    username: str | None = None
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    timeout: float = Field(default=30.0, gt=0)
+    connections: int = Field(default=2, ge=1, le=64)
+    messages_per_connection: int = Field(default=1000, ge=1)
+    rate_per_second: float | None = Field(default=None, gt=0)
+    rate_per_hour: int | None = Field(default=None, gt=0)
+
+
+class ScheduleConfig(_Section):
+    cron: str = "0 9 * * mon"
+    timezone: str | None = None
+    misfire_grace_hours: float = Field(default=6.0, ge=0)
+
+    _tz = field_validator("timezone")(_check_timezone)
+
+
+class Config(_Section):
+    site: SiteConfig
+    sources: list[SourceConfig] = Field(min_length=1)
+    excerpt: ExcerptConfig = ExcerptConfig()
+    digest: DigestConfig = DigestConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    smtp: SmtpConfig = SmtpConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    cache_dir: Path = Path("var/cache")
+
+    _root: Path = PrivateAttr(default=Path("."))
+    _file: Path = PrivateAttr(default=Path("config.yaml"))
+
+    @property
+    def root(self) -> Path:
+        """The folder relative paths in the configuration are resolved against."""
+        return self._root
+
+    @property
+    def file(self) -> Path:
+        return self._file
+
+    def path(self, value: Path | str) -> Path:
+        """Resolve a path from the configuration relative to the config file's folder."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self._root / path
+
+    @property
+    def database_url(self) -> str:
+        """The database URL, with a relative SQLite file made relative to the config file."""
+        url = self.database.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+            return prefix + str(self.path(url[len(prefix) :]))
+        return url
+
+    @property
+    def schedule_timezone(self) -> str:
+        return self.schedule.timezone or self.site.timezone or "UTC"
+
+    def smtp_password(self) -> str | None:
+        if self.smtp.password is not None:
+            return self.smtp.password.get_secret_value()
+        if self.smtp.password_file is not None:
+            return _read_secret(self.path(self.smtp.password_file), "smtp.password_file")
+        return None
+
+
+def _read_secret(path: Path, key: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{key}: cannot read {path}: {exc.strerror}.") from None
+
+
+def find_config(explicit: str | os.PathLike[str] | None) -> Path:
+    """`--config`, else ./config.yaml, else $DIGEST_CONFIG (DESIGN.md section 6)."""
+    if explicit is not None:
+        return Path(explicit)
+    local = Path("config.yaml")
+    from_env = os.environ.get("DIGEST_CONFIG", "")
+    return local if local.exists() or not from_env else Path(from_env)
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Config:
+    """Read, override from the environment, and validate; every failure is a ConfigError."""
+    file = find_config(path)
+    environ = os.environ if environ is None else environ
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: configuration file not found.") from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read the configuration file: {exc.strerror}.") from None
+    try:
+        lines = _key_lines(yaml.compose(text))
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{file}{where}: {problem}.") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: the configuration must be a mapping of sections.")
+    from_env = _apply_environment(data, environ)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, file, lines, from_env)) from None
+    config._root = file.resolve().parent
+    config._file = file
+    return config
+
+
+def _apply_environment(
+    data: dict[str, Any], environ: Mapping[str, str]
+) -> dict[tuple[str, ...], str]:
+    """Apply DIGEST_A__B=value overrides in place; return which key paths came from which var."""
+    applied: dict[tuple[str, ...], str] = {}
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or name in ENV_RESERVED:
+            continue
+        parts = tuple(p.lower() for p in name[len(ENV_PREFIX) :].split("__"))
+        if not all(parts):
+            raise ConfigError(f"environment variable {name} does not name a configuration key.")
+        value: Any = environ[name]
+        if value.lstrip().startswith(("[", "{")):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise ConfigError(f"environment variable {name} is not valid JSON.") from None
+        target = data
+        for part in parts[:-1]:
+            child = target.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                target[part] = child
+            target = child
+        target[parts[-1]] = value
+        applied[parts] = name
+    return applied
+
+
+def _key_lines(node: yaml.Node | None, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], int]:
+    """Map every key path in the YAML document to its 1-based line number."""
+    lines: dict[tuple[str, ...], int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            path = (*prefix, str(key.value))
+            if path in lines:
+                raise yaml.constructor.ConstructorError(
+                    problem=f"duplicate key {'.'.join(path)}", problem_mark=key.start_mark
+                )
+            lines[path] = key.start_mark.line + 1
+            lines.update(_key_lines(value, path))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            path = (*prefix, str(index))
+            lines[path] = item.start_mark.line + 1
+            lines.update(_key_lines(item, path))
+    return lines
+
+
+def _describe(
+    exc: ValidationError,
+    file: Path,
+    lines: dict[tuple[str, ...], int],
+    from_env: dict[tuple[str, ...], str],
+) -> str:
+    # an unknown key usually explains the other errors (a typo makes a required key "missing")
+    error = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
+    loc = tuple(str(p) for p in error["loc"] if not _is_union_tag(p))
+    key = ".".join(loc) or "(top level)"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        siblings = _known_keys(loc[:-1])
+        close = difflib.get_close_matches(loc[-1], siblings, n=1)
+        hint = f" (did you mean {'.'.join((*loc[:-1], close[0]))}?)" if close else ""
+        message = f"unknown key {key}{hint}"
+    elif kind == "missing":
+        message = f"{key} is required but missing"
+    else:
+        reason = str(error["msg"]).removeprefix("Value error, ")
+        message = f"{key}: {reason[0].lower()}{reason[1:]}" if reason else key
+    env = next((v for k, v in from_env.items() if loc[: len(k)] == k), None)
+    if env is not None:
+        return f"{file}: {message} (set by environment variable {env})."
+    line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
+    where = f"{file}, line {line}" if line is not None else f"{file}"
+    return f"{where}: {message}."
+
+
+def _is_union_tag(part: object) -> bool:
+    return part in ("markdown", "feed")
+
+
+def _known_keys(loc: tuple[str, ...]) -> list[str]:
+    model: type[BaseModel] | None = Config
+    for part in loc:
+        if model is None:
+            return []
+        if part.isdigit():
+            continue
+        field = model.model_fields.get(part)
+        annotation = field.annotation if field is not None else None
+        model = (
+            annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel)
+            else None
+        )
+        if part == "sources":
+            return ["type", "path", "url", "permalink", "timeout"]
+    if model is None:
+        return []
+    return [f.alias or name for name, f in model.model_fields.items()]

@@ -1,0 +1,89 @@
+"""The excerpt rules of DESIGN.md section 3: which text, and where it is cut.
+
+The cut counts user-perceived characters (extended grapheme clusters, via the `regex`
+module's `\\X`, which follows the current Unicode segmentation rules), so it never splits an
+emoji, a flag, a ZWJ sequence or a letter with combining marks, and it treats every label as
+one indivisible unit: a label that would straddle the cut is left out whole.
+"""
+
+from __future__ import annotations
+
+import regex
+
+from digest.errors import PostError
+from digest.markup import (
+    LABELS,
+    MARKERS,
+    PlainText,
+    expand_labels,
+    html_to_text,
+    markdown_to_text,
+    split_front_matter,
+    summary_from,
+)
+from digest.models import BodyFormat
+
+ELLIPSIS = "..."
+DEFAULT_LENGTH = 350
+
+_GRAPHEME = regex.compile(r"\X")
+
+
+def make_excerpt(text: str, length: int = DEFAULT_LENGTH, locale: str = "zh") -> str:
+    """The excerpt of a Markdown post, given with or without its front matter."""
+    try:
+        metadata, body = split_front_matter(text)
+    except ValueError as exc:
+        raise PostError(f"the front matter is not valid YAML: {exc}") from None
+    return excerpt_of(body, summary=summary_from(metadata), length=length, locale=locale)
+
+
+def excerpt_of(
+    body: str,
+    *,
+    summary: str | None = None,
+    body_format: BodyFormat = "markdown",
+    length: int = DEFAULT_LENGTH,
+    locale: str = "zh",
+) -> str:
+    """Apply rules 2-4 to a body (without front matter) and an optional author summary."""
+    if length < 1:
+        raise ValueError("excerpt length must be at least 1")
+    plain = _plain(body, body_format)
+    if summary is not None:
+        summary_text = _plain(summary, body_format).text
+        if summary_text:
+            more = bool(plain.text) and plain.text not in summary_text
+            return expand_labels(summary_text, locale) + (ELLIPSIS if more else "")
+    if plain.before_more:
+        return expand_labels(plain.before_more, locale) + ELLIPSIS
+    cut, was_cut = cut_graphemes(plain.text, length, locale)
+    return cut + (ELLIPSIS if was_cut else "")
+
+
+def _plain(text: str, body_format: BodyFormat) -> PlainText:
+    return markdown_to_text(text) if body_format == "markdown" else html_to_text(text)
+
+
+def grapheme_count(text: str) -> int:
+    return len(_GRAPHEME.findall(text))
+
+
+def cut_graphemes(text: str, length: int, locale: str = "zh") -> tuple[str, bool]:
+    """Expand labels and keep at most `length` graphemes; report whether anything was cut."""
+    labels = LABELS.get(locale, LABELS["en"])
+    out: list[str] = []
+    used = 0
+    for cluster in _GRAPHEME.findall(text):
+        if cluster[0] in MARKERS:
+            piece = labels[cluster[0]] + cluster[1:]
+            size = grapheme_count(labels[cluster[0]]) + (1 if len(cluster) > 1 else 0)
+        else:
+            piece, size = cluster, 1
+        if used + size > length:
+            kept = "".join(out)
+            # A label that does not fit is left out whole, with the space that led to it.
+            return (kept.rstrip() if cluster[0] in MARKERS else kept), True
+        out.append(piece)
+        used += size
+    return "".join(out), False

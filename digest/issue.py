@@ -1,0 +1,49 @@
+"""Which posts the next issue holds (DESIGN.md section 4).
+
+Selection is a pure function of the posts, the identities already sent and the current time, so
+the database, the scheduler and the tests can each supply their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from datetime import datetime, timedelta
+
+from digest.models import Post, PostStatus
+
+
+def status_of(
+    post: Post, *, sent: Collection[str], now: datetime, lookback_days: int
+) -> PostStatus:
+    """Why a post is, or is not, new. `lookback_days == 0` means no age limit."""
+    if post.draft:
+        return "draft"
+    if not post.newsletter:
+        return "opted-out"
+    if post.id in sent:
+        return "sent"
+    if post.date is not None:
+        if post.date > now:
+            return "future"
+        if lookback_days and post.date < now - timedelta(days=lookback_days):
+            return "too-old"
+    return "new"
+
+
+def newest_first(posts: Iterable[Post]) -> list[Post]:
+    """Dated posts newest first, then undated ones by title; ties broken by identity."""
+    dated = sorted(
+        (p for p in posts if p.date is not None),
+        key=lambda p: (-p.date.timestamp() if p.date else 0.0, p.id),
+    )
+    undated = sorted((p for p in posts if p.date is None), key=lambda p: (p.title, p.id))
+    return dated + undated
+
+
+def select_new(
+    posts: Iterable[Post], *, sent: Collection[str], now: datetime, lookback_days: int
+) -> list[Post]:
+    """The new posts, newest first: everything the next issue covers (shown or overflow)."""
+    return newest_first(
+        p for p in posts if status_of(p, sent=sent, now=now, lookback_days=lookback_days) == "new"
+    )

@@ -1,0 +1,361 @@
+"""Markup to plain text: the parsing half of the excerpt rules (DESIGN.md section 3).
+
+Markdown is parsed by markdown-it-py (CommonMark, tables, footnotes, `$…$`/`$$…$$` and
+`\\(…\\)`/`\\[…\\]` math), rendered to HTML with code and math replaced by *label markers*,
+and that HTML, like a feed entry's HTML, is walked once by `html_to_text`. Markers are Unicode
+noncharacters (reserved for internal use, never in real text) so that the excerpt cut can treat
+each label as one indivisible unit and the locale's label text is chosen only at the end.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from typing import Any
+
+import yaml
+from frontmatter.default_handlers import YAMLHandler
+from markdown_it import MarkdownIt
+from markdown_it.rules_inline import StateInline
+from markdown_it.token import Token
+from markdown_it.utils import EnvType, OptionsDict
+from mdit_py_plugins.dollarmath import dollarmath_plugin
+from mdit_py_plugins.footnote import footnote_plugin
+from mdit_py_plugins.texmath import texmath_plugin
+
+CODE = "\ufdd0"
+FORMULA = "\ufdd1"
+MATH = "\ufdd2"
+MARKERS = (CODE, FORMULA, MATH)
+
+LABELS: dict[str, dict[str, str]] = {
+    "zh": {CODE: "[代码]", FORMULA: "[公式]", MATH: "[Math]"},
+    "en": {CODE: "[code]", FORMULA: "[formula]", MATH: "[math]"},
+}
+
+_BLOCK_TAGS = frozenset(
+    [
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "body",
+        "caption",
+        "dd",
+        "details",
+        "div",
+        "dl",
+        "dt",
+        "fieldset",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "html",
+        "li",
+        "main",
+        "nav",
+        "ol",
+        "p",
+        "section",
+        "summary",
+        "table",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "tr",
+        "ul",
+        "br",
+    ]
+)
+_DROP_TAGS = frozenset({"script", "style", "template", "head", "title", "noscript", "svg"})
+_MORE = re.compile(r"\s*more\s*", re.IGNORECASE)
+_WHITESPACE = re.compile(r"\s+")
+# TeX delimiters that survive as text in feed HTML (MathJax style); single `$` is too ambiguous.
+_TEX_DISPLAY = re.compile(r"\$\$.+?\$\$|\\\[.+?\\\]", re.DOTALL)
+_TEX_INLINE = re.compile(r"\\\(.+?\\\)", re.DOTALL)
+
+
+def _markdown() -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+    md.use(dollarmath_plugin, allow_space=False, allow_digits=False, double_inline=True)
+    md.use(texmath_plugin, delimiters="brackets")
+    md.use(footnote_plugin)
+    md.inline.ruler.before("escape", "math_inline_brackets", _inline_display_brackets)
+
+    def block(marker: str) -> Any:
+        def rule(
+            self: Any, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+        ) -> str:
+            token = tokens[idx]
+            is_math_fence = token.type == "fence" and token.info.strip().lower() in {
+                "math",
+                "latex",
+            }
+            return f"\n<div>{FORMULA if is_math_fence else marker}</div>\n"
+
+        return rule
+
+    def inline(marker: str) -> Any:
+        def rule(
+            self: Any, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+        ) -> str:
+            return marker
+
+        return rule
+
+    for name in ("fence", "code_block"):
+        md.add_render_rule(name, block(CODE))
+    for name in ("math_block", "math_block_label", "math_block_eqno"):
+        md.add_render_rule(name, block(FORMULA))
+    md.add_render_rule("math_inline_double", inline(FORMULA))
+    md.add_render_rule("math_inline", inline(MATH))
+    for name in ("footnote_ref", "footnote_anchor", "image"):
+        md.add_render_rule(name, inline(""))
+    return md
+
+
+_INLINE_BRACKETS = re.compile(r"\\\[(.+?)\\\]", re.DOTALL)
+
+
+def _inline_display_brackets(state: StateInline, silent: bool) -> bool:
+    """`\\[…\\]` inside a paragraph is display math too (texmath only knows it as a block)."""
+    if not state.src.startswith("\\[", state.pos):
+        return False
+    match = _INLINE_BRACKETS.match(state.src, state.pos)
+    if match is None:
+        return False
+    if not silent:
+        token = state.push("math_inline_double", "math", 0)
+        token.content = match.group(1)
+        token.markup = "\\["
+    state.pos = match.end()
+    return True
+
+
+_MD = _markdown()
+
+
+def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
+    """Split YAML front matter from a Markdown body; raises ValueError on broken front matter.
+
+    Uses python-frontmatter's YAML handler (safe loader) but not its `loads`, which strips the
+    body (breaking a leading indented code block) and silently ignores non-mapping front matter.
+    """
+    text = text.removeprefix("\ufeff")
+    if not _YAML_FRONT_MATTER.detect(text):
+        return {}, text
+    try:
+        matter, body = _YAML_FRONT_MATTER.split(text)
+    except ValueError:
+        return {}, text
+    try:
+        metadata = _YAML_FRONT_MATTER.load(matter)
+    except yaml.YAMLError as exc:
+        raise ValueError(_yaml_reason(exc)) from None
+    if metadata is None:
+        metadata = {}
+    if not isinstance(metadata, dict):
+        raise ValueError("it is not a mapping of keys to values")
+    return {str(k): v for k, v in metadata.items()}, body.removeprefix("\n")
+
+
+_YAML_FRONT_MATTER = YAMLHandler()
+
+
+def _yaml_reason(exc: yaml.YAMLError) -> str:
+    # the context mark points at what was left open (a bracket, a quote), the problem mark at
+    # where YAML gave up, often the closing `---`; the former is where the author should look
+    mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if mark is not None:
+        # The YAML text starts on the opening `---` line itself, and YAML counts from 0.
+        return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
+    return str(problem)
+
+
+SUMMARY_KEYS = ("summary", "excerpt", "description")
+
+
+def summary_from(metadata: dict[str, Any]) -> str | None:
+    """The author's own excerpt from front matter: the first of summary, excerpt, description."""
+    for key in SUMMARY_KEYS:
+        value = metadata.get(key)
+        if value is not None and str(value).strip():
+            return str(value)
+    return None
+
+
+def first_heading(text: str) -> str | None:
+    """The plain text of a Markdown document's first heading, used when a post has no title."""
+    tokens = _MD.parse(text)
+    for index, token in enumerate(tokens[:-1]):
+        if token.type == "heading_open":
+            plain = html_to_text(_MD.renderer.render([tokens[index + 1]], _MD.options, {}))
+            return expand_labels(plain.text, "en") or None
+    return None
+
+
+def markdown_to_html(text: str) -> str:
+    """Render Markdown to HTML whose code and math are already label markers."""
+    html: str = _MD.render(text)
+    return html
+
+
+@dataclass(frozen=True, slots=True)
+class PlainText:
+    """Plain text with label markers; `before_more` is the text before a `<!--more-->` marker."""
+
+    text: str
+    before_more: str | None
+
+
+def markdown_to_text(text: str) -> PlainText:
+    return html_to_text(markdown_to_html(text), tex_in_text=False)
+
+
+def html_to_text(html: str, *, tex_in_text: bool = True) -> PlainText:
+    """Walk HTML into plain text with markers, per the rules of DESIGN.md section 3.
+
+    `tex_in_text` also turns TeX delimited by `$$`, `\\[ \\]` and `\\( \\)` in text nodes into
+    markers: feed HTML carries math that way, while Markdown math is already parsed.
+    """
+    walker = _Walker()
+    walker.feed(html)
+    walker.close()
+    full = "".join(walker.parts)
+    before = "".join(walker.parts[: walker.more_at]) if walker.more_at is not None else None
+    return PlainText(_normalise(full, tex_in_text), _normalise_optional(before, tex_in_text))
+
+
+def _normalise(text: str, tex_in_text: bool) -> str:
+    if tex_in_text:
+        text = _TEX_DISPLAY.sub(FORMULA, text)
+        text = _TEX_INLINE.sub(MATH, text)
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def _normalise_optional(text: str | None, tex_in_text: bool) -> str | None:
+    return None if text is None else _normalise(text, tex_in_text)
+
+
+def expand_labels(text: str, locale: str) -> str:
+    """Replace label markers with the locale's label text."""
+    labels = LABELS.get(locale, LABELS["en"])
+    for marker, label in labels.items():
+        text = text.replace(marker, label)
+    return text
+
+
+class _Walker(HTMLParser):
+    """Collects text; skips whole subtrees (code, math, scripts) after emitting their label."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.more_at: int | None = None
+        self._skip_tag: str | None = None
+        self._skip_depth = 0
+        self._lists: list[list[int]] = []  # per open list: [ordered (0/1), next number]
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self._skip_tag is not None:
+            if tag == self._skip_tag:
+                self._skip_depth += 1
+            return
+        attributes = dict(attrs)
+        classes = set((attributes.get("class") or "").split())
+        marker = _label_for(tag, classes, attributes)
+        if marker is not None or tag in _DROP_TAGS or _is_footnote_mark(tag, classes):
+            if marker is not None:
+                self.parts.append(f" {marker} " if tag in ("pre", "div") else marker)
+            if tag not in _VOID_TAGS:
+                self._skip_tag, self._skip_depth = tag, 1
+            return
+        if tag in _BLOCK_TAGS:
+            self.parts.append(" ")
+        if tag in ("ol", "ul"):
+            # footnote numbers are footnote markers: the footnote list is not numbered
+            ordered = tag == "ol" and "footnotes-list" not in classes
+            self._lists.append([int(ordered), _start(attributes.get("start"))])
+        elif tag == "li" and self._lists and self._lists[-1][0]:
+            self.parts.append(f"{self._lists[-1][1]}. ")
+            self._lists[-1][1] += 1
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self._skip_tag is None and tag in _BLOCK_TAGS:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._skip_tag is not None:
+            if tag == self._skip_tag:
+                self._skip_depth -= 1
+                if self._skip_depth == 0:
+                    self._skip_tag = None
+            return
+        if tag in ("ol", "ul") and self._lists:
+            self._lists.pop()
+        if tag in _BLOCK_TAGS:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if self._skip_tag is None:
+            self.parts.append(data)
+
+    def handle_comment(self, data: str) -> None:
+        if self._skip_tag is None and self.more_at is None and _MORE.fullmatch(data):
+            self.more_at = len(self.parts)
+
+
+_VOID_TAGS = frozenset(
+    [
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "source",
+        "track",
+        "wbr",
+    ]
+)
+
+
+def _label_for(tag: str, classes: set[str], attributes: dict[str, str | None]) -> str | None:
+    if tag == "pre":
+        return CODE
+    if tag == "math":
+        return FORMULA if attributes.get("display") == "block" else MATH
+    if "katex-display" in classes or ("math" in classes and "display" in classes):
+        return FORMULA
+    if "katex" in classes or ("math" in classes and "inline" in classes):
+        return MATH
+    return None
+
+
+def _is_footnote_mark(tag: str, classes: set[str]) -> bool:
+    return bool(classes & {"footnote-ref", "footnote-backref", "footnote-anchor"})
+
+
+def _start(value: str | None) -> int:
+    try:
+        return int(value) if value is not None else 1
+    except ValueError:
+        return 1

@@ -1,0 +1,71 @@
+"""Plain data passed along the pipeline; imports nothing of the package (DESIGN.md section 5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+BodyFormat = Literal["markdown", "html"]
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """One blog post as a source read it, before any decision about newsletters.
+
+    `body` is Markdown for folder posts and sanitised HTML for feed entries (`body_format`);
+    `summary` is the author's own excerpt (front matter or feed summary), if any.
+    """
+
+    id: str
+    title: str
+    url: str
+    date: datetime | None
+    body: str
+    body_format: BodyFormat = "markdown"
+    summary: str | None = None
+    updated: datetime | None = None
+    categories: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    cover: str | None = None
+    cover_alt: str | None = None
+    draft: bool = False
+    newsletter: bool = True
+    source: str = ""
+
+    @property
+    def category(self) -> str | None:
+        """The category shown in the digest's meta line: the first one."""
+        return self.categories[0] if self.categories else None
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something a source had to skip, reported to the user instead of failing the run."""
+
+    where: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.reason}"
+
+
+@dataclass(slots=True)
+class SourceResult:
+    """Posts read from every configured source, plus what had to be skipped or failed."""
+
+    posts: list[Post] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+
+PostStatus = Literal["new", "sent", "draft", "opted-out", "future", "too-old"]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A post with the selection's verdict on it, so `digest posts --all` can say why."""
+
+    post: Post
+    status: PostStatus
+    excerpt: str

@@ -1,0 +1,293 @@
+"""The excerpt contract of DESIGN.md section 3: a golden table, the cut, and properties."""
+
+from __future__ import annotations
+
+import pytest
+import regex
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from digest.errors import PostError
+from digest.excerpt import cut_graphemes, excerpt_of, grapheme_count, make_excerpt
+
+FENCE = "```"
+
+# (name, markdown, locale, length, expected excerpt)
+GOLDEN: list[tuple[str, str, str, int, str]] = [
+    # DESIGN.md's own examples
+    (
+        "heading and bold",
+        "## 概述\n\nMedusa 在 **LM Head** 之后加入多个解码头。",
+        "zh",
+        350,
+        "概述 Medusa 在 LM Head 之后加入多个解码头。",
+    ),
+    (
+        "fenced code and inline math",
+        f"结果如下:\n\n{FENCE}python\nprint(1)\n{FENCE}\n\n复杂度为 $O(n^2)$。",
+        "zh",
+        350,
+        "结果如下: [代码] 复杂度为 [Math]。",
+    ),
+    (
+        "display math",
+        "define-by-run 的框架\n\n$$\ny = Wx + b\n$$",
+        "zh",
+        350,
+        "define-by-run 的框架 [公式]",
+    ),
+    ("long text is cut", "字" * 400, "zh", 350, "字" * 350 + "..."),
+    # labels in both locales
+    (
+        "english labels",
+        f"Result:\n\n{FENCE}\nx = 1\n{FENCE}\n\ncost $O(n)$ and\n\n$$\na\n$$",
+        "en",
+        350,
+        "Result: [code] cost [math] and [formula]",
+    ),
+    ("indented code", "前言\n\n    pip install digest\n\n后记", "zh", 350, "前言 [代码] 后记"),
+    ("tilde fence", "a\n\n~~~\ncode\n~~~\n\nb", "en", 350, "a [code] b"),
+    ("math fence is a formula", f"a\n\n{FENCE}math\nx^2\n{FENCE}", "zh", 350, "a [公式]"),
+    ("bracket inline math", "设 \\(x > 0\\) 成立", "zh", 350, "设 [Math] 成立"),
+    (
+        "bracket display math block",
+        "公式:\n\n\\[\nE = mc^2\n\\]\n\n完",
+        "zh",
+        350,
+        "公式: [公式] 完",
+    ),
+    ("bracket display math inline", "so \\[a+b\\] holds", "en", 350, "so [formula] holds"),
+    ("double dollar inline", "见 $$x^2$$ 式", "zh", 350, "见 [公式] 式"),
+    (
+        "dollars as currency stay text",
+        "It costs $5 and $10 today.",
+        "en",
+        350,
+        "It costs $5 and $10 today.",
+    ),
+    ("escaped dollars stay text", "price \\$x\\$ here", "en", 350, "price $x$ here"),
+    ("math inside inline code is code text", "run `$HOME/bin` now", "en", 350, "run $HOME/bin now"),
+    # what disappears, what keeps its text
+    ("image and alt vanish", "看图 ![架构图 alt](/img/a.png) 结束", "zh", 350, "看图 结束"),
+    ("link text kept", "see [the docs](https://example.com/x) now", "en", 350, "see the docs now"),
+    (
+        "emphasis and inline code",
+        "use *very* __strong__ `max_new_tokens`",
+        "en",
+        350,
+        "use very strong max_new_tokens",
+    ),
+    (
+        "hyphens underscores full-width kept",
+        "define-by-run、snake_case：“引号”！",
+        "zh",
+        350,
+        "define-by-run、snake_case：“引号”！",
+    ),
+    ("emoji kept", "写代码 👩‍💻 🇨🇳 👍🏽 ✨", "zh", 350, "写代码 👩‍💻 🇨🇳 👍🏽 ✨"),
+    (
+        "ordered list keeps numbers",
+        "步骤:\n\n1. 安装\n2. 配置\n3. 运行",
+        "zh",
+        350,
+        "步骤: 1. 安装 2. 配置 3. 运行",
+    ),
+    ("ordered list start", "3. c\n4. d", "en", 350, "3. c 4. d"),
+    ("bullets dropped", "- alpha\n- beta\n* gamma", "en", 350, "alpha beta gamma"),
+    ("nested lists", "1. one\n   - sub\n2. two", "en", 350, "1. one sub 2. two"),
+    ("quote", "> 引用一句话\n\n正文", "zh", 350, "引用一句话 正文"),
+    ("table cells", "| a | b |\n|---|---|\n| 1 | 2 |", "en", 350, "a b 1 2"),
+    (
+        "raw html text kept",
+        '<div class="note">注意 <b>加粗</b></div>\n\n后文',
+        "zh",
+        350,
+        "注意 加粗 后文",
+    ),
+    (
+        "script and style dropped",
+        "a\n\n<script>alert(1)</script>\n\n<style>p{}</style>\n\nb",
+        "en",
+        350,
+        "a b",
+    ),
+    ("inline html", "press <kbd>Ctrl</kbd>+<kbd>C</kbd>", "en", 350, "press Ctrl+C"),
+    ("html comment dropped", "a <!-- todo --> b", "en", 350, "a b"),
+    ("footnote marker dropped", "claim[^1] here\n\n[^1]: source.", "en", 350, "claim here source."),
+    ("entities decoded", "a &amp; b &lt;c&gt;", "en", 350, "a & b <c>"),
+    ("whitespace runs collapse", "a   b\n\n\n\nc\td", "en", 350, "a b c d"),
+    ("soft and hard breaks", "一行\n二行  \n三行", "zh", 350, "一行 二行 三行"),
+    ("short post whole, no ellipsis", "短文。", "zh", 350, "短文。"),
+    # <!--more--> and summaries
+    ("more marker", "导语 **一**\n\n<!--more-->\n\n正文很长", "zh", 350, "导语 一..."),
+    ("more marker with spaces", "intro\n\n<!-- more -->\n\nrest", "en", 350, "intro..."),
+    ("more marker beats length", "字" * 20 + "\n\n<!--more-->\n\nrest", "zh", 5, "字" * 20 + "..."),
+    (
+        "more marker inside code is not a marker",
+        f"a\n\n{FENCE}\n<!--more-->\n{FENCE}\n\nb",
+        "en",
+        350,
+        "a [code] b",
+    ),
+    (
+        "summary wins",
+        "---\nsummary: 作者的 **摘要**\n---\n正文比摘要多",
+        "zh",
+        350,
+        "作者的 摘要...",
+    ),
+    ("excerpt key", "---\nexcerpt: the gist\n---\nlonger body", "en", 350, "the gist..."),
+    ("description key", "---\ndescription: desc\n---\nbody", "en", 350, "desc..."),
+    ("summary equal to body has no ellipsis", "---\nsummary: 全文\n---\n全文", "zh", 350, "全文"),
+    ("summary beats more marker", "---\nsummary: s\n---\na\n<!--more-->\nb", "en", 350, "s..."),
+    (
+        "front matter is not body",
+        "---\ntitle: 标题\ndate: 2026-01-11\n---\n正文",
+        "zh",
+        350,
+        "正文",
+    ),
+    # the cut
+    ("cut exactly", "abcdefghij", "en", 4, "abcd..."),
+    ("exact length is whole", "abcd", "en", 4, "abcd"),
+    ("cut keeps ZWJ sequence whole", "ab👩‍💻cd", "en", 3, "ab👩‍💻..."),
+    ("cut keeps flags whole", "🇨🇳🇯🇵🇺🇸", "en", 2, "🇨🇳🇯🇵..."),
+    ("cut keeps combining marks", "e\u0301e\u0301e\u0301", "en", 2, "e\u0301e\u0301..."),
+    ("cut never inside a label", "ab $x$ cd", "en", 5, "ab..."),
+    ("label that fits is kept", "ab $x$ cd", "en", 9, "ab [math]..."),
+]
+
+
+@pytest.mark.parametrize(
+    ("markdown", "locale", "length", "expected"),
+    [case[1:] for case in GOLDEN],
+    ids=[case[0] for case in GOLDEN],
+)
+def test_golden_excerpts(markdown: str, locale: str, length: int, expected: str) -> None:
+    assert make_excerpt(markdown, length=length, locale=locale) == expected
+
+
+def test_default_length_is_350_and_zh() -> None:
+    assert make_excerpt("x" * 351) == "x" * 350 + "..."
+    assert make_excerpt("$a$") == "[Math]"
+
+
+def test_broken_front_matter_is_a_post_error() -> None:
+    with pytest.raises(PostError, match="not valid YAML"):
+        make_excerpt("---\ntitle: [unclosed\n---\nbody")
+
+
+def test_html_body_follows_the_same_rules() -> None:
+    html = (
+        "<h2>概述</h2><p>见 <a href='x'>链接</a> 和 <img src='a.png' alt='图'>。</p>"
+        "<pre><code>print(1)</code></pre><p>\\(x\\) 与 \\[y\\]</p>"
+        "<ol start='2'><li>二</li><li>三</li></ol><script>bad()</script>"
+    )
+    assert (
+        excerpt_of(html, body_format="html")
+        == "概述 见 链接 和 。 [代码] [Math] 与 [公式] 2. 二 3. 三"
+    )
+
+
+def test_cut_graphemes_reports_whether_it_cut() -> None:
+    assert cut_graphemes("abc", 3) == ("abc", False)
+    assert cut_graphemes("abcd", 3) == ("abc", True)
+
+
+# -- properties -------------------------------------------------------------------------------
+
+WORD = st.text(
+    alphabet=st.sampled_from("abcdefghijklmnopqrstuvwxyz0123456789数据模型训练张量"),
+    min_size=1,
+    max_size=8,
+)
+
+
+def _wrap(word: str, style: int) -> str:
+    return [
+        word,
+        f"*{word}*",
+        f"**{word}**",
+        f"[{word}](https://example.com/{len(word)})",
+        f"`{word}`",
+        f"_{word}_",
+    ][style]
+
+
+@st.composite
+def markdown_documents(draw: st.DrawFn) -> tuple[str, list[str]]:
+    """A document of plain words wrapped in random constructs, and the words it holds."""
+    paragraphs = draw(
+        st.lists(
+            st.lists(st.tuples(WORD, st.integers(0, 5)), min_size=1, max_size=8),
+            min_size=1,
+            max_size=5,
+        )
+    )
+    blocks: list[str] = []
+    words: list[str] = []
+    for paragraph in paragraphs:
+        heading = draw(st.booleans())
+        separators = draw(
+            st.lists(st.sampled_from([" ", "\n"]), min_size=len(paragraph), max_size=len(paragraph))
+        )
+        text = "".join(
+            _wrap(word, style) + (sep if i < len(paragraph) - 1 else "")
+            for i, ((word, style), sep) in enumerate(zip(paragraph, separators, strict=True))
+        )
+        if heading:
+            text = "## " + text.replace("\n", " ")
+        blocks.append(text)
+        words.extend(word for word, _ in paragraph)
+    return "\n\n".join(blocks), words
+
+
+@settings(max_examples=300, deadline=None)
+@given(markdown_documents())
+def test_markdown_constructs_give_back_exactly_their_words(doc: tuple[str, list[str]]) -> None:
+    markdown, words = doc
+    assert make_excerpt(markdown, length=100_000) == " ".join(words)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "ab",
+                " ",
+                "中文",
+                "。",
+                "👩‍💻",
+                "🇨🇳",
+                "e\u0301",
+                "👍🏽",
+                "\n\n",
+                " $x$ ",
+                " `c` ",
+                "x-y_z",
+                "\n\n```\ncode\n```\n\n",
+            ]
+        ),
+        max_size=60,
+    ),
+    st.integers(min_value=1, max_value=60),
+    st.sampled_from(["zh", "en"]),
+)
+def test_excerpt_never_exceeds_length_and_never_splits_a_grapheme(
+    pieces: list[str], length: int, locale: str
+) -> None:
+    markdown = "".join(pieces)
+    excerpt = make_excerpt(markdown, length=length, locale=locale)
+    assert grapheme_count(excerpt) <= length + 3
+    whole = make_excerpt(markdown, length=100_000, locale=locale)
+    body = excerpt.removesuffix("...")
+    # the excerpt is a prefix of the whole plain text, ending on a grapheme boundary
+    assert whole.startswith(body)
+    boundaries = {m.end() for m in regex.finditer(r"\X", whole)} | {0}
+    assert len(body) in boundaries
+    if excerpt != whole:
+        assert excerpt.endswith("...")
+        assert grapheme_count(body) <= length < grapheme_count(whole)
+    else:
+        assert excerpt == whole and grapheme_count(whole) <= length
