@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install lint typecheck unit golden clean
+.PHONY: demo test install lint typecheck unit golden clean messages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +38,11 @@ unit: install
 
 clean:
 	rm -rf $(VENV) var outbox .pytest_cache .mypy_cache .ruff_cache
+
+## messages: extract translatable strings, update the catalogues, compile them
+messages: install
+	$(BIN)/pybabel extract -F babel.cfg -o digest/locale/messages.pot --no-location \
+		--sort-output --omit-header -k _ -k ngettext:1,2 -k translate:2 .
+	$(BIN)/pybabel update -i digest/locale/messages.pot -d digest/locale --no-fuzzy-matching \
+		--omit-header --ignore-obsolete
+	$(BIN)/pybabel compile -d digest/locale --statistics

@@ -180,6 +180,47 @@ def excerpt(file: Path, length: int, locale: str) -> None:
         raise DigestError(f"{file}: {exc.message}.") from None
 
 
+@main.command()
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder to write issue.html, issue.txt and issue.mjml into.",
+)
+@click.option(
+    "--locale", type=click.Choice(["zh", "en"]), default=None, help="Default: site.locale."
+)
+@click.pass_context
+def render(ctx: click.Context, out_dir: Path, locale: str | None) -> None:
+    """Write the next digest's HTML, text and MJML (placeholders instead of personal links)."""
+    from digest.pipeline import next_edition
+    from digest.render import render as render_edition
+
+    config = get_config(ctx)
+    gathered = gather(config)
+    report_sources(gathered.source)
+    if gathered.source.failures:
+        ctx.exit(1)
+    if not gathered.new:
+        click.echo("Nothing new since the last digest; nothing rendered.")
+        return
+    rendered = render_edition(config, next_edition(gathered, config), locale)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, content in (
+            ("issue.html", rendered.html),
+            ("issue.txt", rendered.text),
+            ("issue.mjml", rendered.mjml),
+        ):
+            (out_dir / name).write_text(content, encoding="utf-8")
+    except OSError as exc:
+        raise DigestError(f"{out_dir}: cannot write the rendered issue: {exc.strerror}.") from None
+    size = len(rendered.html.encode())
+    click.echo(f"Subject: {rendered.subject}")
+    click.echo(f"Wrote {out_dir}/issue.html ({size / 1024:.1f} KB), issue.txt and issue.mjml.")
+
+
 def run() -> None:
     main(prog_name="digest")
 

@@ -125,7 +125,14 @@ class SmtpConfig(_Section):
     rate_per_hour: int | None = Field(default=None, gt=0)
 
 
+class WebConfig(_Section):
+    base_url: str = "http://127.0.0.1:8080"
+
+    _url = field_validator("base_url")(_check_http_url)
+
+
 class ScheduleConfig(_Section):
+    frequency: Literal["daily", "weekly", "monthly"] = "weekly"
     cron: str = "0 9 * * mon"
     timezone: str | None = None
     misfire_grace_hours: float = Field(default=6.0, ge=0)
@@ -140,7 +147,10 @@ class Config(_Section):
     digest: DigestConfig = DigestConfig()
     database: DatabaseConfig = DatabaseConfig()
     smtp: SmtpConfig = SmtpConfig()
+    web: WebConfig = WebConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    templates_dir: Path = Path("templates")
+    outbox: Path = Path("outbox")
     cache_dir: Path = Path("var/cache")
 
     _root: Path = PrivateAttr(default=Path("."))
@@ -172,6 +182,10 @@ class Config(_Section):
     @property
     def schedule_timezone(self) -> str:
         return self.schedule.timezone or self.site.timezone or "UTC"
+
+    @property
+    def schedule_tz(self) -> ZoneInfo:
+        return ZoneInfo(self.schedule_timezone)
 
     def smtp_password(self) -> str | None:
         if self.smtp.password is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from digest.models import Post, PostStatus
 
@@ -47,3 +48,14 @@ def select_new(
     return newest_first(
         p for p in posts if status_of(p, sent=sent, now=now, lookback_days=lookback_days) == "new"
     )
+
+
+def period_key(moment: datetime, frequency: str, tz: ZoneInfo) -> str:
+    """The unique key of the period `moment` falls in: 2026-W47, 2026-11-22 or 2026-11."""
+    local = moment.astimezone(tz)
+    if frequency == "daily":
+        return local.strftime("%Y-%m-%d")
+    if frequency == "monthly":
+        return local.strftime("%Y-%m")
+    year, week, _ = local.isocalendar()
+    return f"{year:04d}-W{week:02d}"

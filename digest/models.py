@@ -69,3 +69,39 @@ class Candidate:
     post: Post
     status: PostStatus
     excerpt: str
+
+
+# Per-recipient placeholders left in a rendered issue. They look like URLs with their own
+# scheme so that CSS inlining and link absolutising leave them alone, and they are plain
+# ASCII so that personalising is a byte replacement, never a second render.
+UNSUBSCRIBE_URL = "x-digest:unsubscribe-url"
+PREFERENCES_URL = "x-digest:preferences-url"
+GREETING = "x-digest:greeting"
+PLACEHOLDERS = (UNSUBSCRIBE_URL, PREFERENCES_URL, GREETING)
+
+
+@dataclass(frozen=True, slots=True)
+class Edition:
+    """What one digest covers: its period key, when it was made, and its posts newest first.
+
+    Every post here is covered by the issue; the digest shows the first `max_posts` of them and
+    an overflow line for the rest.
+    """
+
+    key: str
+    date: datetime
+    posts: tuple[Post, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """One locale's rendering of an edition, with placeholders for per-recipient values."""
+
+    locale: str
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    mjml: str
+    greeting_named: str
+    greeting_anonymous: str

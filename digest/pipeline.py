@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 
 from digest.config import Config
 from digest.excerpt import excerpt_of
-from digest.issue import newest_first, status_of
-from digest.models import Candidate, Post, SourceResult
+from digest.issue import newest_first, period_key, status_of
+from digest.models import Candidate, Edition, Post, SourceResult
 from digest.sources import read_posts
 
 
@@ -53,3 +53,13 @@ def gather(
         for post in newest_first(source.posts)
     ]
     return Gathered(candidates=candidates, source=source)
+
+
+def next_edition(gathered: Gathered, config: Config, now: datetime | None = None) -> Edition:
+    """The edition the next send would make from what `gather` found."""
+    now = now or datetime.now(UTC)
+    return Edition(
+        key=period_key(now, config.schedule.frequency, config.schedule_tz),
+        date=now,
+        posts=tuple(c.post for c in gathered.new),
+    )
