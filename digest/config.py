@@ -9,7 +9,10 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import secrets
 from collections.abc import Mapping
+from datetime import datetime
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -127,8 +130,43 @@ class SmtpConfig(_Section):
 
 class WebConfig(_Section):
     base_url: str = "http://127.0.0.1:8080"
+    secret: SecretStr | None = None
+    secret_file: Path = Path("var/web-secret")
+    previous_secret: SecretStr | None = None
+    rotated_at: datetime | None = None
+    rotation_overlap_days: int = Field(default=90, ge=0)
+    confirm_limit_per_address: int = Field(default=3, ge=1)
+    confirm_limit_per_ip: int = Field(default=10, ge=1)
 
     _url = field_validator("base_url")(_check_http_url)
+
+
+class SenderConfig(_Section):
+    from_: str = Field(alias="from")
+    reply_to: str | None = None
+    list_id: str | None = None
+    unsubscribe_mailto: str | None = None
+
+    @field_validator("from_", "reply_to", "unsubscribe_mailto")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if any(c in value for c in "\r\n"):
+            raise ValueError("must be on one line")
+        _, address = parseaddr(value)
+        if "@" not in address or address.startswith("@") or address.endswith("@"):
+            raise ValueError(f"{value!r} is not an email address such as Name <me@example.com>")
+        return value
+
+    @property
+    def address(self) -> str:
+        """The bare From address."""
+        return parseaddr(self.from_)[1]
+
+    @property
+    def domain(self) -> str:
+        return self.address.rpartition("@")[2].lower()
 
 
 class ScheduleConfig(_Section):
@@ -147,6 +185,7 @@ class Config(_Section):
     digest: DigestConfig = DigestConfig()
     database: DatabaseConfig = DatabaseConfig()
     smtp: SmtpConfig = SmtpConfig()
+    sender: SenderConfig = SenderConfig.model_validate({"from": "digest@localhost"})
     web: WebConfig = WebConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     templates_dir: Path = Path("templates")
@@ -193,6 +232,25 @@ class Config(_Section):
         if self.smtp.password_file is not None:
             return _read_secret(self.path(self.smtp.password_file), "smtp.password_file")
         return None
+
+    def web_secret(self) -> str:
+        """The signing secret: from config/environment, else a file created on first use."""
+        if self.web.secret is not None:
+            return self.web.secret.get_secret_value()
+        path = self.path(self.web.secret_file)
+        if not path.exists():
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(secrets.token_urlsafe(32) + "\n")
+            except FileExistsError:
+                pass  # another process created it first: use theirs
+            except OSError as exc:
+                raise ConfigError(
+                    f"web.secret_file: cannot create {path}: {exc.strerror}."
+                ) from None
+        return _read_secret(path, "web.secret_file")
 
 
 def _read_secret(path: Path, key: str) -> str:

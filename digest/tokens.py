@@ -1,0 +1,124 @@
+"""Signed tokens for the links in every email: unsubscribe, preferences, confirm.
+
+A token is `<subscriber>.<issue>.<signature>` (ids in base 36), signed with HMAC-SHA256 by
+itsdangerous with the purpose as salt, so a preferences token can never confirm a sign-up.
+Verification is constant-time (itsdangerous compares with `hmac.compare_digest`). Confirmation
+tokens also carry a timestamp and expire. Rotation: a previous secret keeps verifying for an
+overlap period after `rotated_at`, then stops.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from itsdangerous import BadData, Signer, TimestampSigner
+from itsdangerous.encoding import base64_decode, bytes_to_int
+
+from digest.config import Config
+
+Purpose = Literal["unsubscribe", "preferences", "confirm"]
+CONFIRM_MAX_AGE = timedelta(days=7)
+_MAX_TOKEN = 200
+
+
+class InvalidToken(Exception):
+    """Any token we do not accept. Deliberately carries no detail for the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenData:
+    subscriber_id: int
+    issue_id: int | None
+    purpose: Purpose
+
+
+@dataclass(frozen=True, slots=True)
+class Keyring:
+    """The current secret, plus a previous one still accepted until `previous_until`."""
+
+    secret: str
+    previous: str | None = None
+    previous_until: datetime | None = None
+
+    def verifying_keys(self, now: datetime) -> list[str]:
+        """Oldest first, current last: itsdangerous signs with the last and tries them all."""
+        keys = []
+        if self.previous and (self.previous_until is None or now < self.previous_until):
+            keys.append(self.previous)
+        keys.append(self.secret)
+        return keys
+
+
+def _b36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    if number == 0:
+        return "0"
+    out = []
+    while number:
+        number, rest = divmod(number, 36)
+        out.append(digits[rest])
+    return "".join(reversed(out))
+
+
+def _signer(keys: list[str], purpose: Purpose) -> Signer:
+    cls = TimestampSigner if purpose == "confirm" else Signer
+    return cls(keys, salt=f"digest.{purpose}", digest_method=hashlib.sha256)
+
+
+def make_token(
+    keyring: Keyring, purpose: Purpose, subscriber_id: int, issue_id: int | None = None
+) -> str:
+    payload = f"{_b36(subscriber_id)}.{_b36(issue_id) if issue_id is not None else '-'}"
+    return _signer([keyring.secret], purpose).sign(payload).decode("ascii")
+
+
+def read_token(
+    keyring: Keyring, purpose: Purpose, token: str, *, now: datetime | None = None
+) -> TokenData:
+    """The token's contents, or InvalidToken for anything tampered, truncated or expired.
+
+    The signature is recomputed for the exact signed text and compared, in constant time, with
+    the canonical encoding: base64 allows aliases (padding, unused low bits) that itsdangerous'
+    own `unsign` would accept, and a token must have exactly one spelling.
+    """
+    now = now or datetime.now(UTC)
+    if not token or len(token) > _MAX_TOKEN or not token.isascii():
+        raise InvalidToken
+    signed, _, signature = token.rpartition(".")
+    given = signature.encode("ascii")
+    matched = False
+    for key in keyring.verifying_keys(now):
+        expected = _signer([key], purpose).get_signature(signed)
+        matched |= hmac.compare_digest(expected, given)
+    if not matched:
+        raise InvalidToken
+    try:
+        if purpose == "confirm":
+            signed, _, stamp = signed.rpartition(".")
+            signed_at = datetime.fromtimestamp(bytes_to_int(base64_decode(stamp)), tz=UTC)
+            skew = timedelta(minutes=5)
+            if not -skew <= now - signed_at <= CONFIRM_MAX_AGE + skew:
+                raise InvalidToken
+        subscriber, issue = signed.split(".")
+        return TokenData(
+            subscriber_id=int(subscriber, 36),
+            issue_id=None if issue == "-" else int(issue, 36),
+            purpose=purpose,
+        )
+    except (BadData, ValueError, OverflowError, OSError):
+        raise InvalidToken from None
+
+
+def keyring(config: Config) -> Keyring:
+    """The configured secrets; the previous one is honoured for the rotation overlap."""
+    web = config.web
+    previous = web.previous_secret.get_secret_value() if web.previous_secret else None
+    until = None
+    if previous and web.rotated_at is not None:
+        rotated = web.rotated_at if web.rotated_at.tzinfo else web.rotated_at.replace(tzinfo=UTC)
+        until = rotated + timedelta(days=web.rotation_overlap_days)
+    return Keyring(secret=config.web_secret(), previous=previous, previous_until=until)

@@ -1,0 +1,122 @@
+"""The database layer on SQLite and PostgreSQL: migrations, constraints, time zones."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import IntegrityError
+
+from digest.db import (
+    Database,
+    Delivery,
+    Issue,
+    Subscriber,
+    connect,
+    current_revision,
+    head_revision,
+    open_database,
+)
+from digest.errors import DigestError
+
+
+def test_migrations_create_every_table(database: Database) -> None:
+    assert current_revision(database) == head_revision()
+    tables = set(inspect(database.engine).get_table_names())
+    assert {
+        "subscribers",
+        "issues",
+        "issue_posts",
+        "variants",
+        "deliveries",
+        "events",
+        "leases",
+        "alembic_version",
+    } <= tables
+
+
+def test_sqlite_uses_wal(tmp_path: object) -> None:
+    db = open_database(f"sqlite:///{tmp_path}/wal.sqlite3")
+    with db.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    db.dispose()
+
+
+def test_reopening_is_a_no_op(database_url: str) -> None:
+    first = open_database(database_url)
+    first.dispose()
+    second = open_database(database_url)
+    assert current_revision(second) == head_revision()
+    second.dispose()
+
+
+def test_a_database_behind_says_run_db_upgrade(database_url: str) -> None:
+    raw = connect(database_url)
+    with pytest.raises(DigestError, match="run `digest db upgrade` first"):
+        open_database(database_url, migrate=False)
+    raw.dispose()
+
+
+def test_timestamps_come_back_aware(database: Database) -> None:
+    moment = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
+    with database.session() as session:
+        session.add(Subscriber(email="a@example.com", created_at=moment))
+    with database.session() as session:
+        subscriber = session.scalars(select(Subscriber)).one()
+        assert subscriber.created_at == moment
+        assert subscriber.created_at.tzinfo is not None
+
+
+def test_unique_email_issue_key_and_delivery(database: Database) -> None:
+    with database.session() as session:
+        session.add(Subscriber(email="a@example.com"))
+    with pytest.raises(IntegrityError), database.session() as session:
+        session.add(Subscriber(email="a@example.com"))
+    with database.session() as session:
+        session.add(Issue(key="2026-W47", posts=[]))
+    with pytest.raises(IntegrityError), database.session() as session:
+        session.add(Issue(key="2026-W47", posts=[]))
+    with database.session() as session:
+        issue = session.scalars(select(Issue)).one()
+        subscriber = session.scalars(select(Subscriber)).one()
+        session.add(Delivery(issue_id=issue.id, subscriber_id=subscriber.id))
+    with pytest.raises(IntegrityError), database.session() as session:
+        session.add(Delivery(issue_id=issue.id, subscriber_id=subscriber.id))
+
+
+def test_json_columns_round_trip_unicode(database: Database) -> None:
+    with database.session() as session:
+        session.add(Subscriber(email="b@example.com", name="张伟", categories=["机器学习", "Py"]))
+    with database.session() as session:
+        subscriber = session.scalars(select(Subscriber)).one()
+        assert subscriber.categories == ["机器学习", "Py"] and subscriber.name == "张伟"
+
+
+def test_two_processes_migrating_at_once_both_succeed(database_url: str) -> None:
+    script = (
+        "import sys; from digest.db import open_database, current_revision;"
+        "db = open_database(sys.argv[1]); print(current_revision(db))"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, database_url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], outputs
+    assert {out.strip() for out, _ in outputs} == {head_revision()}
+
+
+def test_unreachable_database_is_one_sentence() -> None:
+    with pytest.raises(DigestError) as caught:
+        open_database("postgresql+psycopg://nobody:secret@127.0.0.1:1/none")
+    assert "cannot open the database" in str(caught.value)
+    assert "secret" not in str(caught.value)
