@@ -16,9 +16,11 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from digest import __version__
 from digest.config import Config, load_config
+from digest.db import Database, Status, open_database
 from digest.errors import DigestError
 from digest.excerpt import make_excerpt
 from digest.models import Candidate, SourceResult
@@ -180,6 +182,239 @@ def excerpt(file: Path, length: int, locale: str) -> None:
         raise DigestError(f"{file}: {exc.message}.") from None
 
 
+def get_database(ctx: click.Context) -> Database:
+    """The configured database, migrated to the current schema (once per command)."""
+    root = ctx.find_root()
+    if "database" not in root.obj:
+        root.obj["database"] = open_database(get_config(ctx).database_url)
+        ctx.call_on_close(root.obj["database"].dispose)
+    database: Database = root.obj["database"]
+    return database
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command()
+@click.pass_context
+def upgrade(ctx: click.Context) -> None:
+    """Apply pending migrations."""
+    from digest.db import connect
+    from digest.db import upgrade as apply_migrations
+
+    database = connect(get_config(ctx).database_url)
+    try:
+        before, after = apply_migrations(database)
+    except SQLAlchemyError as exc:
+        raise DigestError(f"the migration failed: {_first_line(exc)}.") from None
+    finally:
+        database.dispose()
+    if before == after:
+        click.echo(f"The database is up to date (revision {after}).")
+    else:
+        click.echo(f"Upgraded the database from revision {before or 'none'} to {after}.")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+@main.group()
+def subscribers() -> None:
+    """Add, remove, list, import and export subscribers."""
+
+
+@subscribers.command("add")
+@click.argument("email")
+@click.option("--name", default=None, help="Display name (used in the greeting).")
+@click.option("--locale", type=click.Choice(["zh", "en"]), default=None)
+@click.option("--categories", default=None, help='Only these categories, e.g. "Python;机器学习".')
+@click.pass_context
+def subscribers_add(
+    ctx: click.Context, email: str, name: str | None, locale: str | None, categories: str | None
+) -> None:
+    """Add an active subscriber (you vouch for their consent)."""
+    from digest import subscribers as people
+
+    try:
+        with get_database(ctx).session() as session:
+            person = people.add(
+                session,
+                email,
+                name=name,
+                locale=locale,
+                categories=people.parse_categories(categories),
+                method="cli",
+            )
+            address = person.email
+    except people.InvalidAddress as exc:
+        raise DigestError(f"{email!r} is not a valid address: {exc}.") from None
+    click.echo(f"Added {address}.")
+
+
+@subscribers.command("remove")
+@click.argument("email")
+@click.option(
+    "--erase", is_flag=True, help="Delete their record entirely instead of unsubscribing."
+)
+@click.pass_context
+def subscribers_remove(ctx: click.Context, email: str, erase: bool) -> None:
+    """Unsubscribe someone (kept on the suppression list), or erase them."""
+    from digest import subscribers as people
+
+    try:
+        address = people.normalise_email(email)
+    except people.InvalidAddress as exc:
+        raise DigestError(f"{email!r} is not a valid address: {exc}.") from None
+    with get_database(ctx).session() as session:
+        person = people.find(session, address)
+        if person is None:
+            raise DigestError(f"{address} is not a subscriber.")
+        if erase:
+            session.delete(person)
+            click.echo(f"Erased {address} and their personal data.")
+        elif people.unsubscribe(session, person, "cli"):
+            click.echo(f"Unsubscribed {address}.")
+        else:
+            click.echo(f"{address} was already unsubscribed.")
+
+
+@subscribers.command("list")
+@click.option("--status", type=click.Choice([s.value for s in Status]), default=None)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def subscribers_list(ctx: click.Context, status: str | None, as_json: bool) -> None:
+    """List subscribers (all, or those with one status)."""
+    from digest import subscribers as people
+
+    with get_database(ctx).session() as session:
+        rows: list[dict[str, Any]] = [
+            {
+                "id": s.id,
+                "email": s.email,
+                "name": s.name,
+                "status": s.status,
+                "locale": s.locale,
+                "categories": s.categories or [],
+                "paused": s.paused,
+                "created_at": s.created_at.isoformat(),
+            }
+            for s in people.listing(session, status)
+        ]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    table = Table(expand=False)
+    for column in ("Email", "Name", "Status", "Locale", "Categories"):
+        table.add_column(column)
+    for row in rows:
+        state = row["status"] + (" (paused)" if row["paused"] else "")
+        table.add_row(
+            _escape(row["email"]),
+            _escape(row["name"]),
+            state,
+            row["locale"] or "",
+            _escape(";".join(row["categories"])),
+        )
+    Console(highlight=False).print(table)
+    click.echo(f"{len(rows)} subscribers.")
+
+
+@subscribers.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def subscribers_import(ctx: click.Context, file: Path) -> None:
+    """Import a CSV (email, name, locale, categories, status); bad rows are named and skipped."""
+    from digest import subscribers as people
+
+    rows, problems = people.read_csv(file)
+    report = people.ImportReport(problems=problems)
+    with get_database(ctx).session() as session:
+        people.import_rows(session, rows, report)
+    for problem in report.problems:
+        _warn(problem)
+    click.echo(
+        f"Imported {file}: {report.added} added, {report.updated} updated, "
+        f"{report.unchanged} unchanged, {len(report.problems)} rows skipped."
+    )
+    if report.problems:
+        ctx.exit(1)
+
+
+@subscribers.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path), required=False)
+@click.pass_context
+def subscribers_export(ctx: click.Context, file: Path | None) -> None:
+    """Export every subscriber as CSV, to FILE or standard output."""
+    import io
+
+    from digest import subscribers as people
+
+    out = io.StringIO()
+    with get_database(ctx).session() as session:
+        count = people.export_csv(people.listing(session), out)
+    if file is None:
+        click.echo(out.getvalue(), nl=False)
+        return
+    try:
+        file.write_text(out.getvalue(), encoding="utf-8")
+    except OSError as exc:
+        raise DigestError(f"{file}: cannot write: {exc.strerror}.") from None
+    err.print(f"Exported {count} subscribers to {file}.")
+
+
+@main.command()
+@click.argument("issue", required=False)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def report(ctx: click.Context, issue: str | None, as_json: bool) -> None:
+    """Sent, failed, bounced and unsubscribes per issue (the latest ones, or ISSUE)."""
+    from digest.report import reports
+
+    with get_database(ctx).session() as session:
+        found = reports(session, issue)
+    if issue is not None and not found:
+        raise DigestError(f"there is no issue {issue!r}.")
+    if as_json:
+        payload: Any = [r.as_json() for r in found]
+        click.echo(json.dumps(payload[0] if issue else payload, ensure_ascii=False, indent=2))
+        return
+    if not found:
+        click.echo("No issues yet.")
+        return
+    table = Table()
+    for column in (
+        "Issue",
+        "Status",
+        "Posts",
+        "Recipients",
+        "Sent",
+        "Failed",
+        "Bounced",
+        "Unknown",
+        "Unsubscribes",
+    ):
+        table.add_column(column, justify="left" if column in ("Issue", "Status") else "right")
+    for r in found:
+        by_method = ", ".join(f"{m} {n}" for m, n in sorted(r.unsubscribes.items()))
+        unsubscribes = f"{sum(r.unsubscribes.values())}" + (f" ({by_method})" if by_method else "")
+        table.add_row(
+            r.key,
+            r.status,
+            str(r.posts),
+            str(r.recipients),
+            str(r.count("sent")),
+            str(r.count("failed")),
+            str(r.count("bounced")),
+            str(r.count("unknown")),
+            unsubscribes,
+        )
+    Console(highlight=False).print(table)
+
+
 @main.command()
 @click.option(
     "--out",
@@ -219,6 +454,22 @@ def render(ctx: click.Context, out_dir: Path, locale: str | None) -> None:
     size = len(rendered.html.encode())
     click.echo(f"Subject: {rendered.subject}")
     click.echo(f"Wrote {out_dir}/issue.html ({size / 1024:.1f} KB), issue.txt and issue.mjml.")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.pass_context
+def preview(ctx: click.Context, host: str, port: int) -> None:
+    """Show the next digest in a browser (read-only, re-rendered on every reload)."""
+    import uvicorn
+
+    from digest.web.preview import create_preview_app
+
+    app = create_preview_app(get_config(ctx))
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"Previewing the next digest at http://{shown}:{port}/ (Ctrl+C to stop).")
+    uvicorn.run(app, host=host, port=port, log_level="info")
 
 
 def run() -> None:
