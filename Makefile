@@ -14,9 +14,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## demo: install, then show what the next digest of the demo blog would hold
+## demo: install, import the demo subscribers, and dry-run the demo blog's next digest
 demo: install
-	$(BIN)/digest --config config.yaml posts
+	$(BIN)/digest --config config.yaml subscribers import subscribers/example.csv
+	$(BIN)/digest --config config.yaml send --dry-run
 
 ## test: system packages the tests drive, the environment, then lint, types and the suite
 test: install

@@ -416,6 +416,37 @@ def report(ctx: click.Context, issue: str | None, as_json: bool) -> None:
 
 
 @main.command()
+@click.option("--dry-run", is_flag=True, help="Write the messages to the outbox; send nothing.")
+@click.option(
+    "--outbox",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Dry-run folder (default: <outbox>/<issue>/).",
+)
+@click.option("--to", "to_address", default=None, help="Send one test copy to this address only.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def send(
+    ctx: click.Context, dry_run: bool, outbox: Path | None, to_address: str | None, yes: bool
+) -> None:
+    """Send the next digest to every active subscriber (or resume an unfinished one)."""
+    from digest import sending
+
+    config = get_config(ctx)
+    database = get_database(ctx)
+    try:
+        if to_address is not None:
+            sending.test_send(config, database, to_address, echo=click.echo)
+        elif dry_run:
+            sending.dry_run(config, database, outbox, echo=click.echo)
+        else:
+            code = sending.real_send(config, database, confirm=not yes, echo=click.echo)
+            ctx.exit(code)
+    except sending.NothingToSend as exc:
+        click.echo(str(exc))
+
+
+@main.command()
 @click.option(
     "--out",
     "out_dir",

@@ -126,6 +126,11 @@ class SmtpConfig(_Section):
     messages_per_connection: int = Field(default=1000, ge=1)
     rate_per_second: float | None = Field(default=None, gt=0)
     rate_per_hour: int | None = Field(default=None, gt=0)
+    retries: int = Field(default=3, ge=0)
+    retry_delay: float = Field(default=5.0, ge=0)
+    max_consecutive_failures: int = Field(default=10, ge=1)
+    ca_file: Path | None = None
+    verify_tls: bool = True
 
 
 class WebConfig(_Section):

@@ -76,6 +76,7 @@ class Status(enum.StrEnum):
 
 class DeliveryStatus(enum.StrEnum):
     QUEUED = "queued"
+    SENDING = "sending"  # claimed by a sender; a crash leaves it here, recovered as unknown
     SENT = "sent"
     FAILED = "failed"
     BOUNCED = "bounced"

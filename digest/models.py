@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 BodyFormat = Literal["markdown", "html"]
 
@@ -37,6 +37,24 @@ class Post:
     def category(self) -> str | None:
         """The category shown in the digest's meta line: the first one."""
         return self.categories[0] if self.categories else None
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready snapshot (an issue stores its posts this way)."""
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        for key in ("date", "updated"):
+            data[key] = data[key].isoformat() if data[key] is not None else None
+        data["categories"] = list(self.categories)
+        data["tags"] = list(self.tags)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Post:
+        values = dict(data)
+        for key in ("date", "updated"):
+            values[key] = datetime.fromisoformat(values[key]) if values.get(key) else None
+        values["categories"] = tuple(values.get("categories") or ())
+        values["tags"] = tuple(values.get("tags") or ())
+        return cls(**{k: v for k, v in values.items() if k in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,3 +123,15 @@ class Rendered:
     mjml: str
     greeting_named: str
     greeting_anonymous: str
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """A subscriber as the send path needs them: no ORM object crosses into delivery."""
+
+    delivery_id: int
+    subscriber_id: int
+    email: str
+    name: str
+    locale: str | None
+    categories: tuple[str, ...] | None

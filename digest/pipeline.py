@@ -5,15 +5,24 @@ Commands, the web app and the scheduler call these functions; none of them re-im
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from dataclasses import dataclass, field
+import asyncio
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+from digest import ledger
 from digest.config import Config
+from digest.db import Database, Issue
+from digest.errors import DigestError
 from digest.excerpt import excerpt_of
+from digest.i18n import supported
 from digest.issue import newest_first, period_key, status_of
-from digest.models import Candidate, Edition, Post, SourceResult
+from digest.models import Candidate, Edition, Post, Recipient, SourceResult
+from digest.personalise import Headers, MessageTemplate, Personal, mailto
+from digest.render import render
+from digest.send import Composed, Engine, SmtpSettings, Summary
 from digest.sources import read_posts
+from digest.tokens import keyring, make_token
 
 
 @dataclass(slots=True)
@@ -63,3 +72,222 @@ def next_edition(gathered: Gathered, config: Config, now: datetime | None = None
         date=now,
         posts=tuple(c.post for c in gathered.new),
     )
+
+
+# -- sending ------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Plan:
+    """What `digest send` is about to do: resume an issue, or start one for an edition."""
+
+    edition: Edition
+    issue: Issue | None = None  # None until created (and never created by a dry run)
+    resumed: bool = False
+    recovered_unknown: int = 0
+
+
+class NothingToSend(Exception):
+    """No unfinished issue and nothing new: the message says why (exit code 0)."""
+
+
+def plan_send(
+    config: Config, database: Database, *, now: datetime | None = None, dry_run: bool = False
+) -> Plan:
+    """Resume the unfinished issue, else make an edition of the new posts (DESIGN.md §4)."""
+    now = now or datetime.now(UTC)
+    frequency = config.schedule.frequency
+    with database.session() as session:
+        unfinished = ledger.unfinished_issue(session, frequency)
+        if unfinished is not None:
+            recovered = 0 if dry_run else ledger.recover(session, unfinished)
+            return Plan(ledger.edition_of(unfinished), unfinished, True, recovered)
+        sent = ledger.sent_post_ids(session, frequency)
+    gathered = gather(config, sent=sent, now=now)
+    if gathered.source.failures:
+        raise DigestError(gathered.source.failures[0])
+    if not gathered.new:
+        raise NothingToSend("Nothing new since the last digest: nothing to send.")
+    edition = next_edition(gathered, config, now)
+    with database.session() as session:
+        existing = ledger.issue_by_key(session, edition.key)
+    if existing is not None:
+        raise NothingToSend(
+            f"The digest for {edition.key} was already sent; the {len(edition.posts)} new "
+            "posts will be in the next one."
+        )
+    return Plan(edition)
+
+
+def start_issue(config: Config, database: Database, plan: Plan) -> Issue:
+    """Create the planned issue (or return the resumed one), rendering its default variant
+    first so that a broken template fails before anything is recorded."""
+    if plan.issue is not None:
+        return plan.issue
+    rendered = render(config, plan.edition)
+    with database.session() as session:
+        issue = ledger.create_issue(
+            session,
+            plan.edition,
+            frequency=config.schedule.frequency,
+            default_frequency=config.schedule.frequency,
+        )
+        ledger.store_variant(session, issue, "", rendered)
+    plan.issue = issue
+    return issue
+
+
+class Composer:
+    """Builds each recipient's message: one rendering per (locale, category filter), cached
+    in memory and, for a real issue, in the database so that a resumed send is identical."""
+
+    def __init__(
+        self,
+        config: Config,
+        edition: Edition,
+        *,
+        issue_id: int | None,
+        database: Database | None,
+        now: datetime | None = None,
+    ) -> None:
+        self.config = config
+        self.edition = edition
+        self.issue_id = issue_id
+        self.database = database
+        self.now = now
+        self.keys = keyring(config)
+        self.headers = Headers(
+            sender=config.sender.from_,
+            list_id=config.sender.list_id or _list_id(config),
+            reply_to=config.sender.reply_to,
+        )
+        self.mailto = config.sender.unsubscribe_mailto or config.sender.address
+        self.web = config.web.base_url
+        self.domain = config.sender.domain
+        self._templates: dict[tuple[str, str], MessageTemplate | None] = {}
+
+    def template(self, locale: str, categories: tuple[str, ...] | None) -> MessageTemplate | None:
+        key = (locale, ledger.filter_key(categories))
+        if key not in self._templates:
+            self._templates[key] = self._load(locale, categories, key[1])
+        return self._templates[key]
+
+    def _load(
+        self, locale: str, categories: tuple[str, ...] | None, key: str
+    ) -> MessageTemplate | None:
+        posts = self.edition.posts
+        if categories:
+            wanted = set(categories)
+            posts = tuple(p for p in posts if wanted & set(p.categories))
+            if not posts:
+                return None
+        edition = replace(self.edition, posts=posts)
+        if self.database is None or self.issue_id is None:
+            return MessageTemplate(render(self.config, edition, locale), self.headers)
+        with self.database.session() as session:
+            issue = session.get(Issue, self.issue_id)
+            assert issue is not None
+            rendered = ledger.stored_variant(session, issue, locale, key)
+            if rendered is None:
+                rendered = render(self.config, edition, locale)
+                ledger.store_variant(session, issue, key, rendered)
+        return MessageTemplate(rendered, self.headers)
+
+    def __call__(self, recipient: Recipient) -> Composed | None:
+        locale = supported(recipient.locale, self.config.site.locale)
+        template = self.template(locale, recipient.categories)
+        if template is None:
+            return None
+        issue_id = self.issue_id or 0
+        unsubscribe = make_token(self.keys, "unsubscribe", recipient.subscriber_id, issue_id)
+        preferences = make_token(self.keys, "preferences", recipient.subscriber_id, issue_id)
+        message_id = f"<digest.{self.edition.key}.{recipient.subscriber_id}@{self.domain}>"
+        message = template.build(
+            Personal(
+                email=recipient.email,
+                name=recipient.name,
+                message_id=message_id,
+                date=self.now or datetime.now(UTC),
+                unsubscribe_url=f"{self.web}/u/{unsubscribe}",
+                preferences_url=f"{self.web}/p/{preferences}",
+                mailto=mailto(self.mailto, unsubscribe),
+            )
+        )
+        return Composed(message, message_id)
+
+
+def _list_id(config: Config) -> str:
+    host = config.site.base_url.split("://", 1)[-1].split("/", 1)[0].split(":")[0]
+    return f"{config.site.title} <digest.{host}>"
+
+
+class LedgerQueue:
+    """The engine's queue for a real send: claims and records in the database."""
+
+    def __init__(self, database: Database, issue: Issue) -> None:
+        self.database = database
+        self.issue = issue
+
+    def claim(self, limit: int) -> list[Recipient]:
+        with self.database.session() as session:
+            return ledger.claim(session, self.issue, limit)
+
+    def record(self, results: list[ledger.Result]) -> None:
+        with self.database.session() as session:
+            ledger.record_results(session, self.issue, results)
+
+    def release(self, recipients: list[Recipient]) -> None:
+        with self.database.session() as session:
+            ledger.release(session, recipients)
+
+
+def audience_of(config: Config, database: Database, plan: Plan) -> list[Recipient]:
+    """Who a dry run writes for: the queue of a resumed issue, else every active subscriber."""
+    frequency = config.schedule.frequency
+    with database.session() as session:
+        if plan.issue is not None:
+            return ledger.pending_recipients(session, plan.issue)
+        return ledger.audience_recipients(session, frequency, frequency)
+
+
+def smtp_settings(config: Config) -> SmtpSettings:
+    smtp = config.smtp
+    return SmtpSettings(
+        host=smtp.host,
+        port=smtp.port,
+        security=smtp.security,
+        username=smtp.username,
+        password=config.smtp_password(),
+        timeout=smtp.timeout,
+        connections=smtp.connections,
+        messages_per_connection=smtp.messages_per_connection,
+        rate_per_second=smtp.rate_per_second,
+        rate_per_hour=smtp.rate_per_hour,
+        retries=smtp.retries,
+        retry_delay=smtp.retry_delay,
+        max_consecutive_failures=smtp.max_consecutive_failures,
+        ca_file=str(config.path(smtp.ca_file)) if smtp.ca_file else None,
+        verify_tls=smtp.verify_tls,
+        envelope_from=config.sender.address,
+    )
+
+
+def run_send(
+    config: Config,
+    database: Database,
+    issue: Issue,
+    on_progress: Callable[[Summary], None] | None = None,
+) -> Summary:
+    """Deliver the issue's queue; finish it, or pause it with the reason."""
+    edition = ledger.edition_of(issue)
+    composer = Composer(config, edition, issue_id=issue.id, database=database)
+    engine = Engine(smtp_settings(config), LedgerQueue(database, issue), composer, on_progress)
+    summary = asyncio.run(engine.run())
+    with database.session() as session:
+        current = session.get(Issue, issue.id)
+        assert current is not None
+        if summary.paused:
+            ledger.pause(session, current, summary.paused)
+        elif ledger.remaining(session, current) == 0:
+            ledger.finish(session, current)
+    return summary

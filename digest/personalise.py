@@ -1,0 +1,234 @@
+"""One message per recipient from a rendered issue, by splicing values into prepared bytes.
+
+A `MessageTemplate` is built once per variant (locale and category filter): the complete
+RFC 5322 message with CRLF line ends, both parts quoted-printable, split into static byte
+segments and *slots*. Each slot sits on lines of its own (quoted-printable soft breaks around
+it), so personalising is a `join` — no parsing, no re-rendering, no `EmailMessage` per
+recipient (DESIGN.md section 9) — and the lines around a slot never change, which lets DKIM
+hash the static parts once.
+
+Headers are written here, not by `email.policy`: `List-Unsubscribe` must never be RFC 2047
+encoded, and no CR or LF from a title or a name may reach a header.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import html
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from email.header import Header
+from email.utils import format_datetime, formataddr
+from enum import IntEnum
+from urllib.parse import quote
+
+from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Rendered
+
+CRLF = b"\r\n"
+_PLACEHOLDER = re.compile(
+    "|".join(re.escape(p) for p in (UNSUBSCRIBE_URL, PREFERENCES_URL, GREETING))
+)
+_LINE_BREAKS = re.compile(r"[\r\n\u2028\u2029\x85\x0b\x0c]+")
+
+
+class Slot(IntEnum):
+    TO = 0
+    DATE = 1
+    MESSAGE_ID = 2
+    LIST_UNSUBSCRIBE = 3
+    TEXT_UNSUBSCRIBE = 4
+    TEXT_PREFERENCES = 5
+    TEXT_GREETING = 6
+    HTML_UNSUBSCRIBE = 7
+    HTML_PREFERENCES = 8
+    HTML_GREETING = 9
+
+
+_TEXT_SLOTS = {
+    UNSUBSCRIBE_URL: Slot.TEXT_UNSUBSCRIBE,
+    PREFERENCES_URL: Slot.TEXT_PREFERENCES,
+    GREETING: Slot.TEXT_GREETING,
+}
+_HTML_SLOTS = {
+    UNSUBSCRIBE_URL: Slot.HTML_UNSUBSCRIBE,
+    PREFERENCES_URL: Slot.HTML_PREFERENCES,
+    GREETING: Slot.HTML_GREETING,
+}
+_BODY_SLOTS = frozenset(_TEXT_SLOTS.values()) | frozenset(_HTML_SLOTS.values())
+
+Segment = bytes | Slot
+
+
+def one_line(value: str) -> str:
+    """A header value from content: every kind of line break becomes a space."""
+    return " ".join(_LINE_BREAKS.sub(" ", value).split())
+
+
+@dataclass(frozen=True, slots=True)
+class Personal:
+    """The per-recipient values spliced into a message."""
+
+    email: str
+    name: str
+    message_id: str
+    date: datetime
+    unsubscribe_url: str
+    preferences_url: str
+    mailto: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Headers:
+    """Constant headers of one issue's messages."""
+
+    sender: str  # "Name <address>"
+    list_id: str  # "Site <digest.example.com>"
+    reply_to: str | None = None
+
+
+class MessageTemplate:
+    """A variant's message as static byte segments and slots; `build` splices one recipient."""
+
+    def __init__(self, rendered: Rendered, headers: Headers) -> None:
+        self.rendered = rendered
+        self.boundary = (
+            "=_digest_" + hashlib.sha256((rendered.text + rendered.html).encode()).hexdigest()[:24]
+        )
+        self.segments: list[Segment] = []
+        self._head(headers)
+        self._part("text/plain", rendered.text, _TEXT_SLOTS)
+        self._part("text/html", rendered.html, _HTML_SLOTS)
+        self._static(f"--{self.boundary}--".encode() + CRLF)
+        self.segments = _merge(self.segments)
+
+    # -- building the template ----------------------------------------------------------------
+
+    def _static(self, data: bytes) -> None:
+        self.segments.append(data)
+
+    def _head(self, headers: Headers) -> None:
+        lines: list[Segment] = [
+            _header("From", _address(headers.sender)),
+            b"To: ",
+            Slot.TO,
+            CRLF,
+            _header("Subject", self.rendered.subject),
+            b"Date: ",
+            Slot.DATE,
+            CRLF,
+            b"Message-ID: ",
+            Slot.MESSAGE_ID,
+            CRLF,
+            _header("List-Id", headers.list_id),
+            Slot.LIST_UNSUBSCRIBE,
+            b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" + CRLF,
+        ]
+        if headers.reply_to:
+            lines.append(_header("Reply-To", _address(headers.reply_to)))
+        lines += [
+            b"MIME-Version: 1.0" + CRLF,
+            f'Content-Type: multipart/alternative; boundary="{self.boundary}"'.encode() + CRLF,
+            CRLF,
+        ]
+        self.segments.extend(lines)
+
+    def _part(self, mime: str, content: str, slots: dict[str, Slot]) -> None:
+        self._static(
+            f"--{self.boundary}\r\nContent-Type: {mime}; charset=utf-8\r\n"
+            "Content-Transfer-Encoding: quoted-printable\r\n\r\n".encode()
+        )
+        position = 0
+        for match in _PLACEHOLDER.finditer(content):
+            self._static(_qp_open(content[position : match.start()]))
+            self.segments.append(slots[match.group(0)])
+            position = match.end()
+        self._static(_qp(content[position:]) + CRLF)
+
+    # -- per recipient ------------------------------------------------------------------------
+
+    def values(self, personal: Personal) -> dict[Slot, bytes]:
+        """The bytes of every slot for one recipient."""
+        rendered = self.rendered
+        name = one_line(personal.name)
+        greeting = rendered.greeting_named % {"name": name} if name else rendered.greeting_anonymous
+        list_unsubscribe = f"List-Unsubscribe: <{personal.unsubscribe_url}>"
+        if personal.mailto:
+            list_unsubscribe += f",\r\n <{personal.mailto}>"
+        return {
+            Slot.TO: _address_value(name, personal.email),
+            Slot.DATE: format_datetime(personal.date).encode(),
+            Slot.MESSAGE_ID: personal.message_id.encode(),
+            Slot.LIST_UNSUBSCRIBE: one_line_bytes(list_unsubscribe),
+            Slot.TEXT_UNSUBSCRIBE: _qp_slot(personal.unsubscribe_url),
+            Slot.TEXT_PREFERENCES: _qp_slot(personal.preferences_url),
+            Slot.TEXT_GREETING: _qp_slot(greeting),
+            Slot.HTML_UNSUBSCRIBE: _qp_slot(html.escape(personal.unsubscribe_url)),
+            Slot.HTML_PREFERENCES: _qp_slot(html.escape(personal.preferences_url)),
+            Slot.HTML_GREETING: _qp_slot(html.escape(greeting)),
+        }
+
+    def build(self, personal: Personal) -> bytes:
+        values = self.values(personal)
+        return b"".join(
+            values[segment] if isinstance(segment, Slot) else segment for segment in self.segments
+        )
+
+
+def mailto(address: str, token: str) -> str:
+    """A mailto unsubscribe URI whose subject identifies the subscriber to a human operator."""
+    return f"mailto:{address}?subject={quote('unsubscribe ' + token)}"
+
+
+def one_line_bytes(header_line: str) -> bytes:
+    """A header we write ourselves (already folded with CRLF SP where intended)."""
+    folded = header_line.split("\r\n ")
+    return b"\r\n ".join(one_line(part).encode("ascii") for part in folded) + CRLF
+
+
+def _header(name: str, value: str) -> bytes:
+    """Subject-like headers: one line, RFC 2047 encoded when not ASCII, folded under 78."""
+    text = one_line(value)
+    encoded = Header(text, "utf-8" if not text.isascii() else "us-ascii", header_name=name)
+    return f"{name}: {encoded.encode(linesep=chr(13) + chr(10))}".encode("ascii") + CRLF
+
+
+def _address(value: str) -> str:
+    from email.utils import parseaddr
+
+    name, address = parseaddr(one_line(value))
+    return formataddr((name, address), charset="utf-8") if name else address
+
+
+def _address_value(name: str, email: str) -> bytes:
+    rendered = formataddr((name, email), charset="utf-8") if name else email
+    return one_line(rendered).encode("utf-8")
+
+
+def _qp(text: str) -> bytes:
+    """Quoted-printable with CRLF line ends (binascii is C: cheap even for 100 KB)."""
+    encoded = binascii.b2a_qp(text.encode("utf-8"), istext=True)
+    return encoded.replace(b"\r\n", b"\n").replace(b"\n", CRLF)
+
+
+def _qp_open(text: str) -> bytes:
+    """A static piece before a slot: it ends in a soft line break unless it ends a line."""
+    encoded = _qp(text)
+    return encoded if not encoded or encoded.endswith(CRLF) else encoded + b"=" + CRLF
+
+
+def _qp_slot(value: str) -> bytes:
+    """A slot value on lines of its own, each ending in a soft line break."""
+    return _qp(value) + b"=" + CRLF
+
+
+def _merge(segments: list[Segment]) -> list[Segment]:
+    """Adjacent static bytes joined, so `build` joins as few pieces as possible."""
+    merged: list[Segment] = []
+    for segment in segments:
+        if isinstance(segment, bytes) and merged and isinstance(merged[-1], bytes):
+            merged[-1] += segment
+        elif not (isinstance(segment, bytes) and not segment):
+            merged.append(segment)
+    return merged
