@@ -45,5 +45,5 @@ messages: install
 	$(BIN)/pybabel extract -F babel.cfg -o digest/locale/messages.pot --no-location \
 		--sort-output --omit-header -k _ -k ngettext:1,2 -k translate:2 .
 	$(BIN)/pybabel update -i digest/locale/messages.pot -d digest/locale --no-fuzzy-matching \
-		--omit-header --ignore-obsolete
+		--ignore-obsolete
 	$(BIN)/pybabel compile -d digest/locale --statistics
