@@ -225,8 +225,11 @@ class Engine:
                 return connection
             except SMTPError as exc:
                 connection.abort()
-                if exc.stage == Stage.AUTH and exc.reply is not None and not exc.reply.transient:
-                    self._pause(f"the SMTP server refused the login: {exc.reply}")
+                if exc.stage in (Stage.AUTH, Stage.STARTTLS) and (
+                    exc.reply is None or not exc.reply.transient
+                ):
+                    reason = exc.reply if exc.reply is not None else exc
+                    self._pause(f"the SMTP server refused the login: {reason}")
                 self._failure(f"cannot open an SMTP session: {exc}")
                 await self.sleep(self._backoff(self.shared.consecutive_failures))
 
