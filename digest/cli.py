@@ -416,6 +416,98 @@ def report(ctx: click.Context, issue: str | None, as_json: bool) -> None:
 
 
 @main.command()
+@click.pass_context
+def schedule(ctx: click.Context) -> None:
+    """Run the scheduler in the foreground (stop with Ctrl-C or SIGTERM)."""
+    import logging
+
+    from digest.config import find_config
+    from digest.schedule import rhythms, serve_forever
+
+    config = get_config(ctx)
+    rhythms(config)  # a bad cron or preset is a configuration error before anything starts
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    serve_forever(config, find_config(ctx.find_root().obj["config_path"]))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Last issues, next scheduled run, who holds the send lease, posts waiting."""
+    from digest import lease, ledger
+    from digest import subscribers as people
+    from digest.report import reports
+    from digest.schedule import next_runs
+
+    config = get_config(ctx)
+    database = get_database(ctx)
+    frequency = config.schedule.frequency
+    with database.session() as session:
+        latest = reports(session, limit=5)
+        sent = ledger.sent_post_ids(session, frequency)
+        unfinished = ledger.unfinished_issue(session)
+        audience = people.counts(session)
+    gathered = gather(config, sent=sent)
+    holder = lease.current_holder(database, lease.SEND_LEASE)
+    runs = next_runs(config, database)
+    data: dict[str, Any] = {
+        "issues": [r.as_json() for r in latest],
+        "next_runs": {f: moment.isoformat() for f, moment in runs.items()},
+        "lease": {"holder": holder.name, "expires_at": holder.expires_at.isoformat()}
+        if holder
+        else None,
+        "posts_waiting": len(gathered.new),
+        "unfinished": {
+            "key": unfinished.key,
+            "status": unfinished.status,
+            "reason": unfinished.paused_reason,
+        }
+        if unfinished
+        else None,
+        "subscribers": audience,
+        "source_failures": gathered.source.failures,
+    }
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    out = Console(highlight=False)
+    for frequency_name, moment in runs.items():
+        out.print(f"Next {frequency_name} run: {moment.strftime('%Y-%m-%d %H:%M %Z (%A)')}")
+    if holder:
+        local = holder.expires_at.astimezone(config.schedule_tz).strftime("%H:%M %Z")
+        out.print(f"Sending now: {_escape(holder.name)} holds the send lease (until {local}).")
+    else:
+        out.print("No scheduler is sending right now.")
+    out.print(f"Posts waiting for the next digest: {len(gathered.new)}")
+    active = audience.get("active", 0)
+    out.print(f"Subscribers: {active} active, {sum(audience.values()) - active} other.")
+    if unfinished:
+        why = f": {_escape(unfinished.paused_reason)}" if unfinished.paused_reason else ""
+        out.print(f"[bold yellow]Issue {unfinished.key} is {unfinished.status}{why}[/]")
+    for failure in gathered.source.failures:
+        _error(_escape(failure))
+    if latest:
+        table = Table(title="Latest issues")
+        for column in ("Issue", "Status", "Recipients", "Sent", "Failed", "Bounced", "Unknown"):
+            table.add_column(column)
+        for r in latest:
+            table.add_row(
+                r.key,
+                r.status,
+                str(r.recipients),
+                str(r.count("sent")),
+                str(r.count("failed")),
+                str(r.count("bounced")),
+                str(r.count("unknown")),
+            )
+        out.print(table)
+    else:
+        out.print("No issues sent yet.")
+
+
+@main.command()
 @click.option("--dry-run", is_flag=True, help="Write the messages to the outbox; send nothing.")
 @click.option(
     "--outbox",
@@ -489,15 +581,34 @@ def render(ctx: click.Context, out_dir: Path, locale: str | None) -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int) -> None:
+    """Run the public web app: unsubscribe, preferences, sign-up and the archive."""
+    import uvicorn
+
+    from digest.web.public import create_public_app
+
+    config = get_config(ctx)
+    app = create_public_app(config, get_database(ctx))
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"Serving {config.web.base_url} at http://{shown}:{port}/ (Ctrl+C to stop).")
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.pass_context
 def preview(ctx: click.Context, host: str, port: int) -> None:
     """Show the next digest in a browser (read-only, re-rendered on every reload)."""
     import uvicorn
 
+    from digest.web.archive import DatabaseArchive
     from digest.web.preview import create_preview_app
 
-    app = create_preview_app(get_config(ctx))
+    config = get_config(ctx)
+    app = create_preview_app(config, DatabaseArchive(get_database(ctx), config))
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"Previewing the next digest at http://{shown}:{port}/ (Ctrl+C to stop).")
     uvicorn.run(app, host=host, port=port, log_level="info")

@@ -174,13 +174,34 @@ class SenderConfig(_Section):
         return self.address.rpartition("@")[2].lower()
 
 
+Frequency = Literal["daily", "weekly", "monthly"]
+
+
 class ScheduleConfig(_Section):
-    frequency: Literal["daily", "weekly", "monthly"] = "weekly"
+    frequency: Frequency = "weekly"
     cron: str = "0 9 * * mon"
+    preset: str | None = None
+    offer: list[Frequency] = Field(default_factory=lambda: list[Frequency](["monthly"]))
     timezone: str | None = None
     misfire_grace_hours: float = Field(default=6.0, ge=0)
 
     _tz = field_validator("timezone")(_check_timezone)
+
+    @model_validator(mode="after")
+    def _preset_sets_frequency(self) -> ScheduleConfig:
+        if self.preset is not None:
+            if "cron" in self.model_fields_set or "frequency" in self.model_fields_set:
+                raise ValueError("give either preset or cron and frequency, not both")
+            head = self.preset.split(":", 1)[0].strip().lower()
+            if head not in ("daily", "weekly", "monthly"):
+                raise ValueError(f"preset {self.preset!r} must start with daily, weekly or monthly")
+            self.frequency = head  # type: ignore[assignment]
+        return self
+
+    @property
+    def frequencies(self) -> list[str]:
+        """The main frequency first, then the others subscribers may choose."""
+        return [self.frequency, *(f for f in self.offer if f != self.frequency)]
 
 
 class Config(_Section):

@@ -6,6 +6,7 @@ Commands, the web app and the scheduler call these functions; none of them re-im
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -48,7 +49,11 @@ def excerpt_for(post: Post, config: Config, locale: str | None = None) -> str:
 
 
 def gather(
-    config: Config, *, sent: Collection[str] = frozenset(), now: datetime | None = None
+    config: Config,
+    *,
+    sent: Collection[str] = frozenset(),
+    now: datetime | None = None,
+    lookback_days: int | None = None,
 ) -> Gathered:
     """Read the sources and judge every post against what was sent and the current time."""
     now = now or datetime.now(UTC)
@@ -64,11 +69,13 @@ def gather(
     return Gathered(candidates=candidates, source=source)
 
 
-def next_edition(gathered: Gathered, config: Config, now: datetime | None = None) -> Edition:
+def next_edition(
+    gathered: Gathered, config: Config, now: datetime | None = None, frequency: str | None = None
+) -> Edition:
     """The edition the next send would make from what `gather` found."""
     now = now or datetime.now(UTC)
     return Edition(
-        key=period_key(now, config.schedule.frequency, config.schedule_tz),
+        key=period_key(now, frequency or config.schedule.frequency, config.schedule_tz),
         date=now,
         posts=tuple(c.post for c in gathered.new),
     )
@@ -82,9 +89,13 @@ class Plan:
     """What `digest send` is about to do: resume an issue, or start one for an edition."""
 
     edition: Edition
+    frequency: str
     issue: Issue | None = None  # None until created (and never created by a dry run)
     resumed: bool = False
     recovered_unknown: int = 0
+
+
+PERIOD_DAYS = {"daily": 1, "weekly": 7, "monthly": 31}
 
 
 class NothingToSend(Exception):
@@ -92,23 +103,34 @@ class NothingToSend(Exception):
 
 
 def plan_send(
-    config: Config, database: Database, *, now: datetime | None = None, dry_run: bool = False
+    config: Config,
+    database: Database,
+    *,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    frequency: str | None = None,
 ) -> Plan:
-    """Resume the unfinished issue, else make an edition of the new posts (DESIGN.md §4)."""
+    """Resume the unfinished issue, else make an edition of the new posts (DESIGN.md §4).
+
+    Each frequency is its own track: a monthly issue covers what no monthly issue covered.
+    """
     now = now or datetime.now(UTC)
-    frequency = config.schedule.frequency
+    frequency = frequency or config.schedule.frequency
     with database.session() as session:
         unfinished = ledger.unfinished_issue(session, frequency)
         if unfinished is not None:
             recovered = 0 if dry_run else ledger.recover(session, unfinished)
-            return Plan(ledger.edition_of(unfinished), unfinished, True, recovered)
+            return Plan(ledger.edition_of(unfinished), frequency, unfinished, True, recovered)
         sent = ledger.sent_post_ids(session, frequency)
-    gathered = gather(config, sent=sent, now=now)
+    lookback = config.digest.lookback_days
+    if lookback and frequency != config.schedule.frequency:
+        lookback = max(lookback, PERIOD_DAYS[frequency] + 7)
+    gathered = gather(config, sent=sent, now=now, lookback_days=lookback)
     if gathered.source.failures:
         raise DigestError(gathered.source.failures[0])
     if not gathered.new:
         raise NothingToSend("Nothing new since the last digest: nothing to send.")
-    edition = next_edition(gathered, config, now)
+    edition = next_edition(gathered, config, now, frequency)
     with database.session() as session:
         existing = ledger.issue_by_key(session, edition.key)
     if existing is not None:
@@ -116,7 +138,7 @@ def plan_send(
             f"The digest for {edition.key} was already sent; the {len(edition.posts)} new "
             "posts will be in the next one."
         )
-    return Plan(edition)
+    return Plan(edition, frequency)
 
 
 def start_issue(config: Config, database: Database, plan: Plan) -> Issue:
@@ -129,7 +151,7 @@ def start_issue(config: Config, database: Database, plan: Plan) -> Issue:
         issue = ledger.create_issue(
             session,
             plan.edition,
-            frequency=config.schedule.frequency,
+            frequency=plan.frequency,
             default_frequency=config.schedule.frequency,
         )
         ledger.store_variant(session, issue, "", rendered)
@@ -243,11 +265,10 @@ class LedgerQueue:
 
 def audience_of(config: Config, database: Database, plan: Plan) -> list[Recipient]:
     """Who a dry run writes for: the queue of a resumed issue, else every active subscriber."""
-    frequency = config.schedule.frequency
     with database.session() as session:
         if plan.issue is not None:
             return ledger.pending_recipients(session, plan.issue)
-        return ledger.audience_recipients(session, frequency, frequency)
+        return ledger.audience_recipients(session, plan.frequency, config.schedule.frequency)
 
 
 def smtp_settings(config: Config) -> SmtpSettings:
@@ -277,11 +298,15 @@ def run_send(
     database: Database,
     issue: Issue,
     on_progress: Callable[[Summary], None] | None = None,
+    *,
+    cancel: threading.Event | None = None,
 ) -> Summary:
     """Deliver the issue's queue; finish it, or pause it with the reason."""
     edition = ledger.edition_of(issue)
     composer = Composer(config, edition, issue_id=issue.id, database=database)
-    engine = Engine(smtp_settings(config), LedgerQueue(database, issue), composer, on_progress)
+    engine = Engine(
+        smtp_settings(config), LedgerQueue(database, issue), composer, on_progress, cancel=cancel
+    )
     summary = asyncio.run(engine.run())
     with database.session() as session:
         current = session.get(Issue, issue.id)

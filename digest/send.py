@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -143,6 +144,7 @@ class Engine:
         compose: Compose,
         on_progress: Callable[[Summary], None] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.settings = settings
         self.queue = queue
@@ -155,6 +157,7 @@ class Engine:
         )
         self.tls = tls_context(settings.ca_file, settings.verify_tls)
         self.last_error: str | None = None
+        self.cancel = cancel
 
     async def run(self) -> Summary:
         started = time.monotonic()
@@ -174,14 +177,14 @@ class Engine:
         connection: SMTPConnection | None = None
         sent_here = 0
         try:
-            while not self.shared.stop.is_set():
+            while not self._stopping():
                 batch = self.queue.claim(self.settings.chunk)
                 if not batch:
                     return
                 results: list[Result] = []
                 pending = list(batch)
                 try:
-                    while pending and not self.shared.stop.is_set():
+                    while pending and not self._stopping():
                         recipient = pending[0]
                         if (
                             connection is None
@@ -305,6 +308,13 @@ class Engine:
         return await self._connect()
 
     # -- shared state -------------------------------------------------------------------------
+
+    def _stopping(self) -> bool:
+        """True once paused, or once asked to stop from another thread (SIGTERM)."""
+        if self.cancel is not None and self.cancel.is_set() and self.shared.pause_reason is None:
+            self.shared.pause_reason = "stopped on request before the issue was finished"
+            self.shared.stop.set()
+        return self.shared.stop.is_set()
 
     def _backoff(self, attempt: int) -> float:
         return float(min(self.settings.retry_delay * (2 ** max(0, attempt - 1)), 300.0))

@@ -11,6 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from digest.config import Config
+from digest.db import Database, Issue, Variant
+from digest.ledger import edition_of, issue_by_key, issues_page, stored_variant
+
 
 @dataclass(frozen=True, slots=True)
 class ArchivedIssue:
@@ -94,3 +101,57 @@ class Pagination:
 
     def exists(self) -> bool:
         return 1 <= self.number <= self.pages
+
+
+class DatabaseArchive:
+    """An `IssueArchive` over the issues table: each issue as stored when it was sent.
+
+    An issue shows its stored variant in the site's locale without a category filter (what
+    everyone without preferences received); failing that, an unfiltered variant in the other
+    locale; failing that (nobody received it unfiltered), its post snapshot rendered afresh.
+    """
+
+    def __init__(self, database: Database, config: Config) -> None:
+        self.database = database
+        self.config = config
+
+    def count(self) -> int:
+        with self.database.session() as session:
+            total, _ = issues_page(session, 1, 1)
+        return total
+
+    def page(self, number: int, size: int) -> list[ArchivedIssue]:
+        if number < 1 or size < 1:
+            return []
+        with self.database.session() as session:
+            _, issues = issues_page(session, number, size)
+            return [self._archived(session, issue) for issue in issues]
+
+    def get(self, key: str) -> ArchivedIssue | None:
+        with self.database.session() as session:
+            issue = issue_by_key(session, key)
+            return None if issue is None else self._archived(session, issue)
+
+    def _archived(self, session: Session, issue: Issue) -> ArchivedIssue:
+        site_locale = self.config.site.locale
+        rendered = stored_variant(session, issue, site_locale, "")
+        if rendered is None:
+            other = session.scalar(
+                select(Variant.locale)
+                .where(Variant.issue_id == issue.id, Variant.filter_key == "")
+                .order_by(Variant.id)
+                .limit(1)
+            )
+            if other is not None:
+                rendered = stored_variant(session, issue, other, "")
+        if rendered is None:
+            from digest.render import render
+
+            rendered = render(self.config, edition_of(issue), site_locale)
+        return ArchivedIssue(
+            key=issue.key,
+            subject=rendered.subject,
+            created=issue.created_at,
+            html=rendered.html,
+            text=rendered.text,
+        )

@@ -1,0 +1,116 @@
+"""Transactional one-off mail: the double-opt-in confirmation message, and sending it.
+
+The message is built with `email.message.EmailMessage` from `templates/email/confirm.*.j2`
+(users may override them) and sent through our own SMTP client with the configured server and
+sender. The web app takes any `Mailer`, so tests and other transports can stand in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from datetime import UTC, datetime
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import Any, Protocol
+
+from digest.config import Config
+from digest.errors import DigestError
+from digest.i18n import html_lang, translate, translations
+from digest.render import environment
+from digest.smtp import SMTPConnection, SMTPError, tls_context
+from digest.subscribers import clean_name
+
+
+class MailError(DigestError):
+    """A transactional message could not be handed to the SMTP server."""
+
+
+class Mailer(Protocol):
+    def send(self, message: EmailMessage) -> None:
+        """Deliver `message` to its `To` address; raise MailError when that fails."""
+        ...
+
+
+def _one_line(value: str) -> str:
+    return " ".join(value.split())
+
+
+def confirmation_message(
+    config: Config,
+    *,
+    email: str,
+    name: str,
+    locale: str,
+    confirm_url: str,
+    now: datetime | None = None,
+) -> EmailMessage:
+    """The "please confirm your subscription" message, in `locale`, text and HTML."""
+    env: Any = environment(config)  # the i18n extension adds install_gettext_translations
+    env.install_gettext_translations(translations(locale), newstyle=True)
+    name = clean_name(name)
+    greeting = (
+        translate(locale, "Hi %(name)s,") % {"name": name} if name else translate(locale, "Hi,")
+    )
+    values = {
+        "site": config.site,
+        "html_lang": html_lang(locale),
+        "greeting": greeting,
+        "confirm_url": confirm_url,
+    }
+    text = env.get_template("email/confirm.txt.j2").render(values).strip() + "\n"
+    html = env.get_template("email/confirm.html.j2").render(values)
+    subject = translate(locale, "Confirm your subscription to %(title)s") % {
+        "title": config.site.title
+    }
+    message = EmailMessage()
+    message["From"] = config.sender.from_
+    try:
+        message["To"] = Address(display_name=name, addr_spec=email)
+    except (ValueError, IndexError):
+        message["To"] = email
+    message["Subject"] = _one_line(subject)
+    message["Date"] = format_datetime(now or datetime.now(UTC))
+    message["Message-ID"] = f"<confirm.{secrets.token_hex(12)}@{config.sender.domain}>"
+    if config.sender.reply_to:
+        message["Reply-To"] = config.sender.reply_to
+    message.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    message.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    return message
+
+
+class SmtpMailer:
+    """Sends each message over a fresh connection to the configured SMTP server."""
+
+    def __init__(self, config: Config) -> None:
+        self.smtp = config.smtp
+        self.password = config.smtp_password()
+        self.ca_file = str(config.path(config.smtp.ca_file)) if config.smtp.ca_file else None
+        self.sender = config.sender.address
+
+    def send(self, message: EmailMessage) -> None:
+        recipient = message["To"].addresses[0].addr_spec
+        utf8 = not (recipient.isascii() and self.sender.isascii())
+        data = message.as_bytes(policy=policy.SMTPUTF8 if utf8 else policy.SMTP)
+        asyncio.run(self._send(recipient, data))
+
+    async def _send(self, recipient: str, data: bytes) -> None:
+        s = self.smtp
+        connection = SMTPConnection(
+            s.host,
+            s.port,
+            security=s.security,
+            timeout=s.timeout,
+            tls=tls_context(self.ca_file, s.verify_tls),
+        )
+        try:
+            await connection.open(s.username, self.password)
+            outcome = await connection.send(self.sender, recipient, data)
+        except SMTPError as exc:
+            raise MailError(f"SMTP {s.host}:{s.port}: {exc}.") from None
+        finally:
+            await connection.close()
+        if not outcome.accepted:
+            raise MailError(f"SMTP {s.host}:{s.port} refused the message: {outcome.reply}.")

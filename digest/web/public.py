@@ -1,0 +1,148 @@
+"""`digest serve`: the public web app — unsubscribe, preferences, sign-up and the archive.
+
+Routes:
+  GET/POST /u/TOKEN        unsubscribe page / one-click unsubscribe (RFC 8058)
+  GET/POST /p/TOKEN        a subscriber's preferences
+  GET/POST /subscribe      sign-up form (double opt-in); GET / shows it too
+  GET/POST /confirm/TOKEN  the confirmation link's page / the confirmation itself
+  GET /archive/            past issues, newest first
+  GET /archive/KEY/        one issue as sent, without anyone's personal links
+
+No page has a script or an external asset; every database access is one unit of work.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from html import escape
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from digest.config import Config
+from digest.db import Database
+from digest.i18n import translate
+from digest.mailer import Mailer, SmtpMailer
+from digest.tokens import keyring
+from digest.web.archive import DatabaseArchive, IssueArchive, Pagination
+from digest.web.pages import email_page
+from digest.web.preferences import Preferences
+from digest.web.preview import anonymised
+from digest.web.signup import Signup
+from digest.web.site import BadToken, Site
+from digest.web.unsubscribe import Unsubscribe
+
+PAGE_SIZE = 20
+_PAGE_NUMBER = re.compile(r"[0-9]{1,6}")
+
+
+class Archive:
+    """The public archive: the list of issues and each issue's email, non-personalised."""
+
+    def __init__(self, site: Site, archive: IssueArchive, page_size: int) -> None:
+        self.site = site
+        self.archive = archive
+        self.page_size = page_size
+
+    def index(self, request: Request) -> Response:
+        locale = self.site.locale(request)
+        raw = request.query_params.get("page", "1")
+        if not _PAGE_NUMBER.fullmatch(raw):
+            raise HTTPException(400)
+        pagination = Pagination(number=int(raw), size=self.page_size, total=self.archive.count())
+        if not pagination.exists():
+            raise HTTPException(404)
+        tz = self.site.config.site.tz
+
+        def href(number: int | None) -> str | None:
+            return None if number is None else "/archive/?" + urlencode({"page": number})
+
+        values: dict[str, Any] = {
+            "pagination": pagination,
+            "issues": [
+                {
+                    "key": issue.key,
+                    "subject": issue.subject,
+                    "created": issue.created.astimezone(tz).strftime("%Y-%m-%d"),
+                    "href": f"/archive/{quote(issue.key, safe='')}/",
+                }
+                for issue in self.archive.page(pagination.number, pagination.size)
+            ],
+            "numbers": [
+                None
+                if n is None
+                else {"number": n, "href": href(n), "current": n == pagination.number}
+                for n in pagination.numbers
+            ],
+            "previous_href": href(pagination.previous),
+            "next_href": href(pagination.next),
+        }
+        return self.site.render(request, locale, "archive", values)
+
+    def issue(self, request: Request) -> Response:
+        issue = self.archive.get(request.path_params["key"])
+        if issue is None:
+            raise HTTPException(404)
+        greeting = translate(self.site.config.site.locale, "Hi,")
+        return email_page(anonymised(issue.html, escape(greeting)))
+
+
+def _error_page(site: Site) -> Callable[[Request, Exception], Response]:
+    def handle(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        reason = {400: "bad-request", 404: "not-found", 405: "method"}.get(status, "other")
+        if isinstance(exc, BadToken):
+            reason = "bad-request"  # the same page for every bad link, and for any bad request
+        locale = site.locale(request)
+        values = {"reason": reason}
+        response = site.render(request, locale, "error", values, status, switch=False)
+        if isinstance(exc, HTTPException) and exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    return handle
+
+
+def create_public_app(
+    config: Config,
+    database: Database,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    mailer: Mailer | None = None,
+    archive: IssueArchive | None = None,
+    page_size: int = PAGE_SIZE,
+) -> Starlette:
+    """The public app. `clock` fixes "now" (rate limits, consent time) and `mailer` replaces
+    the configured SMTP server (tests); `archive` defaults to the database's issues."""
+    site = Site(
+        config=config,
+        database=database,
+        keys=keyring(config),
+        clock=clock or (lambda: datetime.now(UTC)),
+    )
+    unsubscribe = Unsubscribe(site)
+    preferences = Preferences(site)
+    signup = Signup(site, mailer if mailer is not None else SmtpMailer(config))
+    issues = Archive(site, archive or DatabaseArchive(database, config), page_size)
+    routes = [
+        Route("/u/{token}", unsubscribe.show, methods=["GET"]),
+        Route("/u/{token}", unsubscribe.post, methods=["POST"]),
+        Route("/p/{token}", preferences.show, methods=["GET"]),
+        Route("/p/{token}", preferences.post, methods=["POST"]),
+        Route("/", signup.form, methods=["GET"]),
+        Route("/subscribe", signup.form, methods=["GET"]),
+        Route("/subscribe", signup.post, methods=["POST"]),
+        Route("/confirm/{token}", signup.show, methods=["GET"]),
+        Route("/confirm/{token}", signup.confirm, methods=["POST"]),
+        Route("/archive/", issues.index, methods=["GET"]),
+        Route("/archive/{key}/", issues.issue, methods=["GET"]),
+    ]
+    handler = _error_page(site)
+    return Starlette(routes=routes, exception_handlers={HTTPException: handler, 500: handler})

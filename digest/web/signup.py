@@ -1,0 +1,224 @@
+"""`/subscribe` and `/confirm/TOKEN`: sign-up by double opt-in.
+
+The form creates (or reuses) a `pending` subscriber and mails a signed confirmation link; only
+the POST behind that link's button activates the address and stores the consent (time, IP, user
+agent, source "web"). A GET of the link changes nothing: mail scanners follow links.
+
+Sign-up never tells whether an address is known: every well-formed request gets the same "check
+your inbox" page, whether a mail went out or not (already active, rate limited, honeypot), and
+the mail itself is sent after the response, so the time taken tells nothing either. Against
+inbox bombing, confirmation mails are limited per address per day and per IP per hour, counted
+from the `confirm-mail` events that record each one.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from digest.db import Event, Status, Subscriber
+from digest.i18n import supported
+from digest.mailer import Mailer, MailError, confirmation_message
+from digest.subscribers import InvalidAddress, clean_name, find, mask, normalise_email, record
+from digest.tokens import make_token
+from digest.web.site import Site, client_ip, user_agent, with_locale
+from digest.web.unsubscribe import small_form
+
+log = logging.getLogger("digest.web")
+
+HONEYPOT = "website"  # a field people never see (hidden by CSS); bots fill it in
+CONFIRM_MAIL = "confirm-mail"
+ADDRESS_WINDOW = timedelta(hours=24)
+IP_WINDOW = timedelta(hours=1)
+
+
+class Signup:
+    def __init__(self, site: Site, mailer: Mailer) -> None:
+        self.site = site
+        self.mailer = mailer
+
+    # -- the form -------------------------------------------------------------------------------
+
+    def form(self, request: Request) -> Response:
+        locale = self.site.locale(request)
+        return self._form(request, locale, email="", name="", chosen=locale, error=False)
+
+    async def post(self, request: Request) -> Response:
+        form = await small_form(request)
+        fields = {key: str(form.get(key) or "") for key in ("email", "name", "locale", HONEYPOT)}
+        ip, agent = client_ip(request), user_agent(request)
+
+        def apply() -> Response:
+            locale = self.site.locale(request)
+            chosen = supported(fields["locale"], locale)
+            if fields[HONEYPOT].strip():
+                log.info("sign-up from %s caught by the honeypot; nothing sent", ip)
+                return self._sent(request, locale)
+            try:
+                address = normalise_email(fields["email"][:320])
+            except InvalidAddress:
+                return self._form(
+                    request,
+                    locale,
+                    email=fields["email"][:320],
+                    name=fields["name"][:200],
+                    chosen=chosen,
+                    error=True,
+                )
+            message = self._request(address, clean_name(fields["name"]), chosen, ip, agent)
+            response = self._sent(request, locale)
+            if message is not None:
+                response.background = BackgroundTask(self._deliver, message)
+            return response
+
+        return await run_in_threadpool(apply)
+
+    def _form(
+        self, request: Request, locale: str, *, email: str, name: str, chosen: str, error: bool
+    ) -> Response:
+        values = {
+            "email": email,
+            "name": name,
+            "chosen_locale": chosen,
+            "error": error,
+            "honeypot": HONEYPOT,
+            "action": with_locale("/subscribe", request),
+        }
+        return self.site.render(request, locale, "subscribe", values, 400 if error else 200)
+
+    def _sent(self, request: Request, locale: str) -> Response:
+        """The one answer to every well-formed sign-up, whatever happened."""
+        return self.site.render(request, locale, "check_inbox", {})
+
+    def _request(
+        self, address: str, name: str, locale: str, ip: str | None, agent: str | None
+    ) -> EmailMessage | None:
+        """Record and build the confirmation mail to send, or None when none may go out."""
+        for attempt in (1, 2):
+            try:
+                with self.site.database.session() as session:
+                    return self._prepare(session, address, name, locale, ip, agent)
+            except IntegrityError:  # the same address signed up twice at once (PostgreSQL)
+                if attempt == 2:
+                    raise
+        return None  # pragma: no cover - the loop returns or raises
+
+    def _prepare(
+        self,
+        session: Session,
+        address: str,
+        name: str,
+        locale: str,
+        ip: str | None,
+        agent: str | None,
+    ) -> EmailMessage | None:
+        now = self.site.clock()
+        web = self.site.config.web
+        if ip is not None and self._sent_since(session, Event.ip == ip, now - IP_WINDOW) >= (
+            web.confirm_limit_per_ip
+        ):
+            log.info("sign-up from %s: the per-IP limit is reached; nothing sent", ip)
+            return None
+        person = find(session, address)
+        if person is None:
+            person = Subscriber(email=address, name=name, status=Status.PENDING, locale=locale)
+            session.add(person)
+            session.flush()
+        elif person.status == Status.ACTIVE:
+            return None  # already subscribed: nothing to confirm, and nothing is revealed
+        elif person.status == Status.PENDING:
+            person.name = name or person.name
+            person.locale = locale
+        since = now - ADDRESS_WINDOW
+        if self._sent_since(session, Event.subscriber_id == person.id, since) >= (
+            web.confirm_limit_per_address
+        ):
+            log.info("sign-up for %s: the per-address limit is reached", mask(address))
+            return None
+        session.add(
+            Event(
+                subscriber_id=person.id,
+                kind=CONFIRM_MAIL,
+                method="web",
+                ip=ip,
+                user_agent=agent,
+                created_at=now,
+            )
+        )
+        token = make_token(self.site.keys, "confirm", person.id)
+        return confirmation_message(
+            self.site.config,
+            email=person.email,
+            name=person.name,
+            locale=locale,
+            confirm_url=f"{web.base_url}/confirm/{token}",
+            now=now,
+        )
+
+    @staticmethod
+    def _sent_since(session: Session, who: ColumnElement[bool], since: datetime) -> int:
+        count = session.scalar(
+            select(func.count())
+            .select_from(Event)
+            .where(Event.kind == CONFIRM_MAIL, who, Event.created_at >= since)
+        )
+        return int(count or 0)
+
+    def _deliver(self, message: EmailMessage) -> None:
+        try:
+            self.mailer.send(message)
+        except (MailError, OSError) as exc:
+            log.warning("the confirmation mail could not be sent: %s", exc)
+
+    # -- the link in the mail -------------------------------------------------------------------
+
+    def show(self, request: Request) -> Response:
+        data = self.site.token("confirm", request.path_params["token"])
+        with self.site.database.session() as session:
+            person = self.site.subscriber(session, data)
+            return self._confirm_page(request, person, just_now=False)
+
+    async def confirm(self, request: Request) -> Response:
+        data = self.site.token("confirm", request.path_params["token"])
+        ip, agent = client_ip(request), user_agent(request)
+
+        def apply() -> Response:
+            with self.site.database.session() as session:
+                person = self.site.subscriber(session, data)
+                changed = person.status != Status.ACTIVE
+                if changed:
+                    person.status = Status.ACTIVE
+                    person.paused = False
+                    person.unsubscribed_at = None
+                    person.consent_at = self.site.clock()
+                    person.consent_ip = ip
+                    person.consent_user_agent = agent
+                    person.consent_source = "web"
+                    record(session, person, "confirm", "web", ip=ip, user_agent=agent)
+                return self._confirm_page(request, person, just_now=changed)
+
+        return await run_in_threadpool(apply)
+
+    def _confirm_page(self, request: Request, person: Subscriber, *, just_now: bool) -> Response:
+        done = person.status == Status.ACTIVE
+        values = {
+            "masked": mask(person.email),
+            "done": done,
+            "just_now": just_now,
+            "action": with_locale(request.url.path, request),
+            "preferences_href": (
+                "/p/" + make_token(self.site.keys, "preferences", person.id) if done else None
+            ),
+        }
+        return self.site.render(
+            request, self.site.locale(request, person.locale), "confirm", values
+        )
