@@ -133,6 +133,20 @@ class SmtpConfig(_Section):
     verify_tls: bool = True
 
 
+class DkimConfig(_Section):
+    domain: str
+    selector: str
+    key_file: Path
+    ed25519_selector: str | None = None
+    ed25519_key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _pairs(self) -> DkimConfig:
+        if (self.ed25519_selector is None) != (self.ed25519_key_file is None):
+            raise ValueError("ed25519_selector and ed25519_key_file go together")
+        return self
+
+
 class WebConfig(_Section):
     base_url: str = "http://127.0.0.1:8080"
     secret: SecretStr | None = None
@@ -212,6 +226,7 @@ class Config(_Section):
     database: DatabaseConfig = DatabaseConfig()
     smtp: SmtpConfig = SmtpConfig()
     sender: SenderConfig = SenderConfig.model_validate({"from": "digest@localhost"})
+    dkim: DkimConfig | None = None
     web: WebConfig = WebConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     templates_dir: Path = Path("templates")

@@ -76,8 +76,13 @@ def confirmation_message(
     message["Message-ID"] = f"<confirm.{secrets.token_hex(12)}@{config.sender.domain}>"
     if config.sender.reply_to:
         message["Reply-To"] = config.sender.reply_to
-    message.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
-    message.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    # 7bit when the text is ASCII, else base64: never 8bit, which a server may not take
+    for part, subtype in ((text, "plain"), (html, "html")):
+        cte = "7bit" if part.isascii() else "base64"
+        if subtype == "plain":
+            message.set_content(part, subtype=subtype, charset="utf-8", cte=cte)
+        else:
+            message.add_alternative(part, subtype=subtype, charset="utf-8", cte=cte)
     return message
 
 

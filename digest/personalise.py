@@ -24,6 +24,7 @@ from email.utils import format_datetime, formataddr
 from enum import IntEnum
 from urllib.parse import quote
 
+from digest.dkim import Signer, relaxed_body
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Rendered
 
 CRLF = b"\r\n"
@@ -98,10 +99,13 @@ class MessageTemplate:
         )
         self.segments: list[Segment] = []
         self._head(headers)
+        self.head = _merge(self.segments)
+        self.segments = []
         self._part("text/plain", rendered.text, _TEXT_SLOTS)
         self._part("text/html", rendered.html, _HTML_SLOTS)
         self._static(f"--{self.boundary}--".encode() + CRLF)
-        self.segments = _merge(self.segments)
+        self.body = _merge(self.segments)
+        self._canonical: list[bytes | None] | None = None
 
     # -- building the template ----------------------------------------------------------------
 
@@ -130,7 +134,6 @@ class MessageTemplate:
         lines += [
             b"MIME-Version: 1.0" + CRLF,
             f'Content-Type: multipart/alternative; boundary="{self.boundary}"'.encode() + CRLF,
-            CRLF,
         ]
         self.segments.extend(lines)
 
@@ -169,11 +172,42 @@ class MessageTemplate:
             Slot.HTML_GREETING: _qp_slot(html.escape(greeting)),
         }
 
-    def build(self, personal: Personal) -> bytes:
+    def build(
+        self, personal: Personal, signer: Signer | None = None, timestamp: int | None = None
+    ) -> bytes:
+        """The recipient's message; DKIM-signed when a signer is given."""
         values = self.values(personal)
-        return b"".join(
-            values[segment] if isinstance(segment, Slot) else segment for segment in self.segments
+        head = b"".join(values[s] if isinstance(s, Slot) else s for s in self.head)
+        body = b"".join(values[s] if isinstance(s, Slot) else s for s in self.body)
+        if signer is None:
+            return head + CRLF + body
+        digest = hashlib.sha256()
+        for segment, canonical in zip(self.body, self._canonical_body(), strict=True):
+            if canonical is None:
+                assert isinstance(segment, Slot)
+                canonical = relaxed_body(values[segment], final=False)
+            digest.update(canonical)
+        return (
+            signer.signature_headers(head, digest.digest(), timestamp=timestamp)
+            + head
+            + CRLF
+            + body
         )
+
+    def _canonical_body(self) -> list[bytes | None]:
+        """Relaxed canonical form of every static body segment, computed once; slots are None.
+
+        Every segment starts and ends on a line boundary (slots sit on lines of their own), so
+        canonicalising piece by piece equals canonicalising the whole body.
+        """
+        if self._canonical is None:
+            last = len(self.body) - 1
+            assert isinstance(self.body[last], bytes)
+            self._canonical = [
+                None if isinstance(segment, Slot) else relaxed_body(segment, final=index == last)
+                for index, segment in enumerate(self.body)
+            ]
+        return self._canonical
 
 
 def mailto(address: str, token: str) -> str:

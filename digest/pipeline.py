@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from digest import ledger
 from digest.config import Config
 from digest.db import Database, Issue
+from digest.dkim import Signer, load_key
 from digest.errors import DigestError
 from digest.excerpt import excerpt_of
 from digest.i18n import supported
@@ -186,6 +187,7 @@ class Composer:
         self.mailto = config.sender.unsubscribe_mailto or config.sender.address
         self.web = config.web.base_url
         self.domain = config.sender.domain
+        self.signer = dkim_signer(config)
         self._templates: dict[tuple[str, str], MessageTemplate | None] = {}
 
     def template(self, locale: str, categories: tuple[str, ...] | None) -> MessageTemplate | None:
@@ -224,6 +226,7 @@ class Composer:
         unsubscribe = make_token(self.keys, "unsubscribe", recipient.subscriber_id, issue_id)
         preferences = make_token(self.keys, "preferences", recipient.subscriber_id, issue_id)
         message_id = f"<digest.{self.edition.key}.{recipient.subscriber_id}@{self.domain}>"
+        timestamp = int(self.now.timestamp()) if self.now is not None else None
         message = template.build(
             Personal(
                 email=recipient.email,
@@ -233,9 +236,33 @@ class Composer:
                 unsubscribe_url=f"{self.web}/u/{unsubscribe}",
                 preferences_url=f"{self.web}/p/{preferences}",
                 mailto=mailto(self.mailto, unsubscribe),
-            )
+            ),
+            self.signer,
+            timestamp,
         )
         return Composed(message, message_id)
+
+
+def dkim_signer(config: Config) -> Signer | None:
+    """The configured DKIM keys (RSA, plus Ed25519 as a second signature), or None."""
+    settings = config.dkim
+    if settings is None:
+        return None
+    keys = [
+        load_key(
+            config.path(settings.key_file), settings.domain, settings.selector, "dkim.key_file"
+        )
+    ]
+    if settings.ed25519_key_file is not None and settings.ed25519_selector is not None:
+        keys.append(
+            load_key(
+                config.path(settings.ed25519_key_file),
+                settings.domain,
+                settings.ed25519_selector,
+                "dkim.ed25519_key_file",
+            )
+        )
+    return Signer(keys)
 
 
 def _list_id(config: Config) -> str:

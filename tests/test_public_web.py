@@ -20,7 +20,7 @@ from digest.config import Config, load_config
 from digest.db import Database, Event, Issue, Status, Subscriber, Variant
 from digest.mailer import SmtpMailer
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL
-from digest.tokens import Keyring, keyring, make_token
+from digest.tokens import Keyring, Purpose, keyring, make_token
 from digest.web.public import create_public_app
 from tests.smtp_server import SMTPServer
 from tests.test_send import write_config
@@ -182,7 +182,7 @@ def confirm_link(message: EmailMessage) -> str:
     text = body.get_content()
     found = re.findall(r"https://news\.example\.com/confirm/\S+", text)
     assert len(found) == 1, text
-    return found[0]
+    return str(found[0])
 
 
 # -- unsubscribe --------------------------------------------------------------------------------
@@ -274,7 +274,9 @@ def test_post_without_the_one_click_field_is_refused(
         (b"List-Unsubscribe=One-Click", "text/plain"),
         (b'{"List-Unsubscribe": "One-Click"}', "application/json"),
     ):
-        response = client.post(f"/u/{token}", content=content, headers={"Content-Type": content_type})
+        response = client.post(
+            f"/u/{token}", content=content, headers={"Content-Type": content_type}
+        )
         assert response.status_code == 400, content
     assert client.post(f"/u/{token}?List-Unsubscribe=One-Click").status_code == 400
     assert snapshot(database) == before
@@ -297,9 +299,14 @@ def test_bad_tokens_all_get_the_same_plain_400(
     issue = add_issue(database, "2026-W47", datetime(2026, 11, 23, tzinfo=UTC))
     before = snapshot(database)
     bodies: set[str] = set()
-    for route, purpose in (("u", "unsubscribe"), ("p", "preferences"), ("confirm", "confirm")):
+    routes: list[tuple[str, Purpose]] = [
+        ("u", "unsubscribe"),
+        ("p", "preferences"),
+        ("confirm", "confirm"),
+    ]
+    for route, purpose in routes:
         good = make_token(keys, purpose, subscriber, issue if purpose != "confirm" else None)
-        wrong_purpose = "preferences" if purpose != "preferences" else "unsubscribe"
+        wrong_purpose: Purpose = "preferences" if purpose != "preferences" else "unsubscribe"
         last = good[-1]
         bad = [
             good[:-1] + ("A" if last != "A" else "B"),  # tampered signature
@@ -358,7 +365,9 @@ def test_preferences_change_locale_categories_pause_and_leave(
     assert change.method == "preferences" and change.issue_id == issue
     assert change.detail == "locale: zh -> en; categories: Rust -> Python;数学"
 
-    unchanged = client.post(url, data={"action": "save", "locale": "en", "category": ["数学", "Python"]})
+    unchanged = client.post(
+        url, data={"action": "save", "locale": "en", "category": ["数学", "Python"]}
+    )
     assert "Nothing needed changing." in unchanged.text
     assert len(events(database, "preferences")) == 1
     client.post(url, data={"action": "save", "locale": "en"})  # none ticked: everything
@@ -425,7 +434,11 @@ def test_sign_up_confirm_by_mail(
     with database.session() as session:
         pending = session.scalar(select(Subscriber))
         assert pending is not None
-        assert (pending.email, pending.status, pending.locale) == ("Li.Lei@example.com", "pending", "en")
+        assert (pending.email, pending.status, pending.locale) == (
+            "Li.Lei@example.com",
+            "pending",
+            "en",
+        )
         assert pending.consent_at is None and pending.consent_ip is None
         subscriber_id = pending.id
     [mail_event] = events(database, "confirm-mail")
@@ -598,3 +611,59 @@ def test_unknown_paths_and_methods(client: TestClient) -> None:
     assert client.get("/nowhere").status_code == 404
     assert client.put("/subscribe").status_code == 405
     assert client.get("/").status_code == 200
+
+
+def test_preview_shows_the_database_archive(config: Config, database: Database) -> None:
+    from digest.web.archive import DatabaseArchive
+    from digest.web.preview import create_preview_app
+
+    add_issue(database, "2026-W46", datetime(2026, 11, 16, tzinfo=UTC))
+    add_issue(database, "2026-W47", datetime(2026, 11, 23, tzinfo=UTC))
+    archive = DatabaseArchive(database, config)
+    assert archive.count() == 2 and archive.get("2026-W99") is None
+    assert [i.key for i in archive.page(1, 10)] == ["2026-W47", "2026-W46"]
+    assert archive.page(0, 10) == [] and archive.page(2, 10) == []
+    with TestClient(create_preview_app(config, archive)) as client:
+        listing = client.get("/issues")
+        assert "Subject of 2026-W47" in listing.text and "Subject of 2026-W46" in listing.text
+        email = client.get("/issues/2026-W46/email.html")
+        assert "Body of 2026-W46" in email.text and "x-digest:" not in email.text
+
+
+def test_digest_serve_answers(tmp_path: Path, database_url: str) -> None:
+    """`digest serve` as a user starts it: a real process on a free port."""
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from tests.smtp_server import free_port
+
+    root = Path(__file__).resolve().parent.parent
+    path = write_config(tmp_path, database_url, free_port())
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "digest.cli", "--config", str(path), "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd=root,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/subscribe", timeout=2) as r:
+                    assert r.status == 200 and "订阅 Incoming Transmission" in r.read().decode()
+                    break
+            except OSError:
+                assert process.poll() is None, process.stdout.read() if process.stdout else ""
+                assert time.monotonic() < deadline, "digest serve did not answer"
+                time.sleep(0.1)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/archive/", timeout=5) as r:
+            assert r.status == 200
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=15)[0].decode()
+    assert f"Serving https://news.example.com at http://127.0.0.1:{port}/" in output

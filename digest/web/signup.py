@@ -14,8 +14,8 @@ from the `confirm-mail` events that record each one.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
@@ -39,6 +39,17 @@ HONEYPOT = "website"  # a field people never see (hidden by CSS); bots fill it i
 CONFIRM_MAIL = "confirm-mail"
 ADDRESS_WINDOW = timedelta(hours=24)
 IP_WINDOW = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmationMail:
+    """A confirmation mail to build and send once the answer has gone out."""
+
+    email: str
+    name: str
+    locale: str
+    confirm_url: str
+    now: datetime
 
 
 class Signup:
@@ -74,10 +85,10 @@ class Signup:
                     chosen=chosen,
                     error=True,
                 )
-            message = self._request(address, clean_name(fields["name"]), chosen, ip, agent)
+            mail = self._request(address, clean_name(fields["name"]), chosen, ip, agent)
             response = self._sent(request, locale)
-            if message is not None:
-                response.background = BackgroundTask(self._deliver, message)
+            if mail is not None:  # built and sent after the answer: its time tells nothing
+                response.background = BackgroundTask(self._deliver, mail)
             return response
 
         return await run_in_threadpool(apply)
@@ -101,8 +112,8 @@ class Signup:
 
     def _request(
         self, address: str, name: str, locale: str, ip: str | None, agent: str | None
-    ) -> EmailMessage | None:
-        """Record and build the confirmation mail to send, or None when none may go out."""
+    ) -> ConfirmationMail | None:
+        """Record the confirmation mail to send, or None when none may go out."""
         for attempt in (1, 2):
             try:
                 with self.site.database.session() as session:
@@ -120,7 +131,7 @@ class Signup:
         locale: str,
         ip: str | None,
         agent: str | None,
-    ) -> EmailMessage | None:
+    ) -> ConfirmationMail | None:
         now = self.site.clock()
         web = self.site.config.web
         if ip is not None and self._sent_since(session, Event.ip == ip, now - IP_WINDOW) >= (
@@ -155,8 +166,7 @@ class Signup:
             )
         )
         token = make_token(self.site.keys, "confirm", person.id)
-        return confirmation_message(
-            self.site.config,
+        return ConfirmationMail(
             email=person.email,
             name=person.name,
             locale=locale,
@@ -173,8 +183,16 @@ class Signup:
         )
         return int(count or 0)
 
-    def _deliver(self, message: EmailMessage) -> None:
+    def _deliver(self, mail: ConfirmationMail) -> None:
         try:
+            message = confirmation_message(
+                self.site.config,
+                email=mail.email,
+                name=mail.name,
+                locale=mail.locale,
+                confirm_url=mail.confirm_url,
+                now=mail.now,
+            )
             self.mailer.send(message)
         except (MailError, OSError) as exc:
             log.warning("the confirmation mail could not be sent: %s", exc)
