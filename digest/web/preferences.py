@@ -28,8 +28,7 @@ from digest.subscribers import (
     unsubscribe,
 )
 from digest.tokens import TokenData
-from digest.web.site import Site, client_ip, user_agent, with_locale
-from digest.web.unsubscribe import small_form
+from digest.web.site import Site, client_ip, small_form, user_agent, with_locale
 
 RECENT_ISSUES = 12  # categories offered: those of the posts in this many latest issues
 ACTIONS = ("save", "pause", "resume", "unsubscribe", "resubscribe")

@@ -30,8 +30,7 @@ from digest.i18n import supported
 from digest.mailer import Mailer, MailError, confirmation_message
 from digest.subscribers import InvalidAddress, clean_name, find, mask, normalise_email, record
 from digest.tokens import make_token
-from digest.web.site import Site, client_ip, user_agent, with_locale
-from digest.web.unsubscribe import small_form
+from digest.web.site import Site, client_ip, small_form, user_agent, with_locale
 
 log = logging.getLogger("digest.web")
 

@@ -10,7 +10,6 @@ is how an unsubscribe "from the link" is told from one "from the mail client's b
 from __future__ import annotations
 
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,15 +17,10 @@ from starlette.responses import Response
 from digest.db import Status
 from digest.subscribers import Method, mask, unsubscribe
 from digest.tokens import make_token
-from digest.web.site import Site, client_ip, user_agent, with_locale
+from digest.web.site import Site, client_ip, small_form, user_agent, with_locale
 
 ONE_CLICK = ("List-Unsubscribe", "One-Click")
 FROM_PAGE = ("source", "page")
-
-
-async def small_form(request: Request) -> FormData:
-    """The posted form, refusing files and anything large (a one-click body is 26 bytes)."""
-    return await request.form(max_files=0, max_fields=50, max_part_size=64 * 1024)
 
 
 class Unsubscribe:

@@ -1,0 +1,409 @@
+"""Benchmark the send path against the wire's ceiling and against the naive path.
+
+    python bench/send.py            # 10,000 and 100,000 subscribers, SQLite and PostgreSQL
+    python bench/send.py --quick    # a smoke run (make test runs it)
+
+For each database and audience size it creates the subscribers, creates the issue, and times
+the real per-recipient path in a child process (claim from the database, personalise, DKIM-sign,
+deliver over SMTP, record) into Postfix's `smtp-sink`, with and without DKIM, reading the
+child's peak RSS. In the same run it measures two baselines: `smtp-source` pushing messages of
+the same size over the same number of connections (the wire's ceiling here), and the naive path
+that renders and builds each message from scratch per recipient (render, EmailMessage, dkimpy,
+smtplib). It prints messages per second, the two ratios and peak memory. Nothing is asserted:
+this is a measurement, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import smtplib
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from digest.config import Config, load_config  # noqa: E402
+from digest.db import Subscriber, open_database  # noqa: E402
+from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL  # noqa: E402
+from digest.pipeline import plan_send, run_send, start_issue  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def find_tool(name: str) -> str:
+    for candidate in (shutil.which(name), f"/usr/sbin/{name}"):
+        if candidate and os.path.exists(candidate):
+            return candidate
+    raise SystemExit(
+        f"bench/send.py: {name} not found: install Debian's postfix package "
+        "(scripts/system-deps does)"
+    )
+
+
+class Sink:
+    """Postfix's smtp-sink: a C SMTP server that accepts and discards everything."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        command = [find_tool("smtp-sink")]
+        if os.geteuid() == 0:
+            command += ["-u", "nobody"]
+        command += [f"127.0.0.1:{self.port}", "1024"]
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise SystemExit("bench/send.py: smtp-sink did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+def write_config(folder: Path, url: str, port: int, connections: int, dkim: Path | None) -> Path:
+    text = f"""site:
+  title: Incoming Transmission
+  base_url: https://blog.example.com
+  locale: zh
+  postal_address: 上海市徐汇区示例路 88 号
+sources:
+  - type: markdown
+    path: {ROOT / "examples" / "blog"}
+digest:
+  lookback_days: 3650
+database:
+  url: {url}
+smtp:
+  host: 127.0.0.1
+  port: {port}
+  connections: {connections}
+  messages_per_connection: 100000
+  timeout: 30
+sender:
+  from: "Incoming Transmission <digest@blog.example.com>"
+web:
+  base_url: https://news.example.com
+  secret: bench-secret
+"""
+    if dkim is not None:
+        text += f"dkim:\n  domain: blog.example.com\n  selector: bench\n  key_file: {dkim}\n"
+    path = folder / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def add_subscribers(config: Config, count: int) -> None:
+    database = open_database(config.database_url)
+    batch = 5000
+    with database.engine.begin() as connection:
+        for start in range(0, count, batch):
+            connection.execute(
+                Subscriber.__table__.insert(),  # type: ignore[attr-defined]
+                [
+                    {
+                        "email": f"reader{n}@example.com",
+                        "name": f"读者{n}",
+                        "status": "active",
+                        "locale": "en" if n % 4 == 0 else "zh",
+                        "paused": False,
+                        "created_at": datetime.now(UTC),
+                        "updated_at": datetime.now(UTC),
+                    }
+                    for n in range(start, min(count, start + batch))
+                ],
+            )
+    database.dispose()
+
+
+# -- the measured child -------------------------------------------------------------------------
+
+
+def worker(config_path: str) -> None:
+    """Child process: send the prepared issue; print rate, sizes and peak RSS as JSON."""
+    config = load_config(config_path)
+    database = open_database(config.database_url)
+    plan = plan_send(config, database)
+    issue = start_issue(config, database, plan)
+    started = time.perf_counter()
+    summary = run_send(config, database, issue)
+    elapsed = time.perf_counter() - started
+    database.dispose()
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(
+        json.dumps(
+            {
+                "sent": summary.sent,
+                "failed": summary.failed,
+                "elapsed": elapsed,
+                "rss_mb": (peak_kb + children_kb) / 1024,
+            }
+        )
+    )
+
+
+@dataclass
+class Run:
+    database: str
+    subscribers: int
+    dkim: bool
+    sent: int
+    elapsed: float
+    rss_mb: float
+
+    @property
+    def rate(self) -> float:
+        return self.sent / self.elapsed if self.elapsed else 0.0
+
+
+def measure(
+    kind: str,
+    url: str,
+    count: int,
+    dkim_key: Path | None,
+    port: int,
+    connections: int,
+    folder: Path,
+) -> Run:
+    path = write_config(folder, url, port, connections, dkim_key)
+    config = load_config(path)
+    add_subscribers(config, count)
+    child = subprocess.run(
+        [sys.executable, __file__, "--worker", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    if child.returncode != 0:
+        raise SystemExit(f"bench/send.py: the send failed:\n{child.stderr[-2000:]}")
+    data = json.loads(child.stdout.strip().splitlines()[-1])
+    return Run(kind, count, dkim_key is not None, data["sent"], data["elapsed"], data["rss_mb"])
+
+
+# -- baselines ----------------------------------------------------------------------------------
+
+
+def message_size(config_path: Path) -> int:
+    """The average size of one of our messages, to give smtp-source the same load."""
+    from digest.pipeline import Composer, audience_of
+
+    config = load_config(config_path)
+    database = open_database(config.database_url)
+    plan = plan_send(config, database, dry_run=True)
+    recipients = audience_of(config, database, plan)[:50]
+    composer = Composer(config, plan.edition, issue_id=None, database=None)
+    sizes = [len(c.message) for r in recipients if (c := composer(r)) is not None]
+    database.dispose()
+    return int(statistics.mean(sizes)) if sizes else 100_000
+
+
+def smtp_source_rate(port: int, size: int, connections: int, count: int) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            find_tool("smtp-source"),
+            "-s",
+            str(connections),
+            "-l",
+            str(size),
+            "-m",
+            str(count),
+            f"127.0.0.1:{port}",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return count / (time.perf_counter() - started)
+
+
+def naive_rate(config_path: Path, port: int, sample: int, dkim_key: Path | None) -> float:
+    """Render and build every message from scratch, sign with dkimpy, send with smtplib."""
+    from digest.pipeline import audience_of
+    from digest.render import render
+
+    config = load_config(config_path)
+    database = open_database(config.database_url)
+    plan = plan_send(config, database, dry_run=True)
+    recipients = audience_of(config, database, plan)[:sample]
+    database.dispose()
+    key = dkim_key.read_bytes() if dkim_key else None
+    started = time.perf_counter()
+    with smtplib.SMTP("127.0.0.1", port) as smtp:
+        for recipient in recipients:
+            rendered = render(config, plan.edition, recipient.locale or "zh")
+            message = EmailMessage()
+            message["From"] = config.sender.from_
+            message["To"] = recipient.email
+            message["Subject"] = rendered.subject
+            message["List-Unsubscribe"] = f"<https://news.example.com/u/{recipient.subscriber_id}>"
+            message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+            values = {
+                UNSUBSCRIBE_URL: "https://news.example.com/u/x",
+                PREFERENCES_URL: "https://news.example.com/p/x",
+                GREETING: "你好",
+            }
+            text, html = rendered.text, rendered.html
+            for placeholder, value in values.items():
+                text, html = text.replace(placeholder, value), html.replace(placeholder, value)
+            message.set_content(text)
+            message.add_alternative(html, subtype="html")
+            data = message.as_bytes()
+            if key is not None:
+                import dkim as dkimpy
+
+                data = (
+                    dkimpy.sign(
+                        data,
+                        b"bench",
+                        b"blog.example.com",
+                        key,
+                        canonicalize=(b"relaxed", b"relaxed"),
+                    )
+                    + data
+                )
+            smtp.sendmail(config.sender.address, [recipient.email], data)
+    return len(recipients) / (time.perf_counter() - started)
+
+
+# -- main ---------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--naive-sample", type=int, default=100)
+    parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker)
+        return
+    if args.quick:
+        args.sizes, args.databases, args.naive_sample = "300", "sqlite", 10
+    sizes = [int(s) for s in args.sizes.split(",")]
+    kinds = args.databases.split(",")
+    folder = Path(tempfile.mkdtemp(prefix="digest-bench-"))
+    from digest import dkim
+
+    key_file = folder / "bench.pem"
+    key_file.write_bytes(dkim.private_pem(dkim.generate("rsa")))
+    sink = Sink()
+    postgres: Any = None
+    runs: list[Run] = []
+    try:
+        if "postgresql" in kinds:
+            from tests.postgres import PostgresServer
+
+            postgres = PostgresServer()
+            postgres.start()
+        for kind in kinds:
+            for count in sizes:
+                for signed in (False, True):
+                    run_folder = Path(tempfile.mkdtemp(dir=folder))
+                    url = (
+                        f"sqlite:///{run_folder / 'bench.sqlite3'}"
+                        if kind == "sqlite"
+                        else postgres.new_database()
+                    )
+                    run = measure(
+                        kind,
+                        url,
+                        count,
+                        key_file if signed else None,
+                        sink.port,
+                        args.connections,
+                        run_folder,
+                    )
+                    runs.append(run)
+                    print(
+                        f"  {kind:10} {count:>7,} subscribers  DKIM {'yes' if signed else 'no ':3}"
+                        f"  {run.rate:8,.0f} msg/s  peak RSS {run.rss_mb:6.1f} MB",
+                        flush=True,
+                    )
+        baseline_folder = Path(tempfile.mkdtemp(dir=folder))
+        path = write_config(
+            baseline_folder,
+            f"sqlite:///{baseline_folder / 'b.sqlite3'}",
+            sink.port,
+            args.connections,
+            None,
+        )
+        add_subscribers(load_config(path), max(args.naive_sample, 50))
+        size = message_size(path)
+        source = smtp_source_rate(sink.port, size, args.connections, min(max(sizes), 20_000))
+        naive = naive_rate(path, sink.port, args.naive_sample, None)
+        naive_dkim = naive_rate(path, sink.port, args.naive_sample, key_file)
+    finally:
+        sink.stop()
+        if postgres is not None:
+            postgres.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+    report(runs, size, source, naive, naive_dkim, args.connections)
+
+
+def report(
+    runs: list[Run], size: int, source: float, naive: float, naive_dkim: float, connections: int
+) -> None:
+    print()
+    print(
+        f"message size {size / 1024:.1f} KB, {connections} SMTP connections, "
+        f"{os.cpu_count()} CPU cores"
+    )
+    print(f"baseline smtp-source (C, same size and connections): {source:8,.0f} msg/s")
+    print(f"baseline naive path (render + EmailMessage + smtplib): {naive:8,.1f} msg/s")
+    print(f"baseline naive path with dkimpy signing:               {naive_dkim:8,.1f} msg/s")
+    print()
+    header = (
+        f"{'database':10} {'subscribers':>11} {'DKIM':>4} {'msg/s':>8} "
+        f"{'/ smtp-source':>13} {'/ naive':>8} {'peak RSS':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    for run in runs:
+        against = naive_dkim if run.dkim else naive
+        print(
+            f"{run.database:10} {run.subscribers:>11,} {'yes' if run.dkim else 'no':>4} "
+            f"{run.rate:>8,.0f} {run.rate / source:>13.2f} {run.rate / against:>7.0f}x "
+            f"{run.rss_mb:>7.1f} MB"
+        )
+    by_key: dict[tuple[str, bool], dict[int, float]] = {}
+    for run in runs:
+        by_key.setdefault((run.database, run.dkim), {})[run.subscribers] = run.rss_mb
+    for (database, signed), memory in sorted(by_key.items()):
+        if len(memory) > 1:
+            small, large = min(memory), max(memory)
+            print(
+                f"peak memory {database} DKIM {'yes' if signed else 'no'}: "
+                f"{large:,} subscribers / {small:,} = {memory[large] / memory[small]:.2f}x"
+            )
+
+
+if __name__ == "__main__":
+    main()
