@@ -99,9 +99,16 @@ class PauseIssue(Exception):
 class RateLimiter:
     """Token buckets for messages per second and per hour, shared by every connection."""
 
-    def __init__(self, per_second: float | None, per_hour: int | None) -> None:
+    def __init__(
+        self,
+        per_second: float | None,
+        per_hour: int | None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.clock, self.sleep = clock, sleep
         self.buckets: list[list[float]] = []  # [rate per second, capacity, tokens, last time]
-        now = time.monotonic()
+        now = clock()
         if per_second:
             self.buckets.append([per_second, max(1.0, per_second), max(1.0, per_second), now])
         if per_hour:
@@ -109,19 +116,19 @@ class RateLimiter:
 
     async def acquire(self) -> None:
         while True:
-            now = time.monotonic()
+            now = self.clock()
             wait = 0.0
             for bucket in self.buckets:
                 rate, capacity, tokens, last = bucket
                 tokens = min(capacity, tokens + (now - last) * rate)
                 bucket[2], bucket[3] = tokens, now
-                if tokens < 1.0:
+                if tokens < 1.0 - 1e-9:  # a tolerance, or float dust could wait forever
                     wait = max(wait, (1.0 - tokens) / rate)
             if wait <= 0:
                 for bucket in self.buckets:
                     bucket[2] -= 1.0
                 return
-            await asyncio.sleep(wait)
+            await self.sleep(wait)
 
 
 @dataclass(slots=True)
