@@ -397,6 +397,26 @@ def test_preferences_change_locale_categories_pause_and_leave(
     assert client.post(url, data={"action": "explode"}).status_code == 400
 
 
+def test_preferences_choose_how_often(
+    client: TestClient, database: Database, keys: Keyring
+) -> None:
+    subscriber = add_person(database)
+    url = f"/p/{make_token(keys, 'preferences', subscriber, None)}"
+    page = client.get(url)
+    assert re.findall(r'name="frequency" value="(\w+)"( checked)?', page.text) == [
+        ("weekly", " checked"),
+        ("monthly", ""),
+    ]
+    client.post(url, data={"action": "save", "locale": "zh", "frequency": "monthly"})
+    assert person(database, subscriber).frequency == "monthly"
+    [change] = events(database, "preferences")
+    assert change.detail == "frequency: weekly -> monthly"
+    client.post(url, data={"action": "save", "locale": "zh", "frequency": "hourly"})
+    assert person(database, subscriber).frequency == "monthly"  # not offered: ignored
+    client.post(url, data={"action": "save", "locale": "zh", "frequency": "weekly"})
+    assert person(database, subscriber).frequency is None  # the site's own rhythm
+
+
 def test_preferences_page_follows_locale_override(
     client: TestClient, database: Database, keys: Keyring
 ) -> None:

@@ -67,6 +67,7 @@ class Preferences:
         if action not in ACTIONS:
             raise HTTPException(400)
         locale = form.get("locale")
+        frequency = form.get("frequency")
         chosen = [str(c) for c in form.getlist("category")]
         ip, agent = client_ip(request), user_agent(request)
 
@@ -82,6 +83,13 @@ class Preferences:
                     if isinstance(locale, str) and locale in LOCALES and locale != person.locale:
                         changes.append(f"locale: {person.locale or '(site)'} -> {locale}")
                         person.locale = locale
+                    rhythms = self.site.config.schedule.frequencies
+                    current = person.frequency or rhythms[0]
+                    if isinstance(frequency, str) and frequency in rhythms and frequency != current:
+                        changes.append(f"frequency: {current} -> {frequency}")
+                        # the site's own rhythm is stored as "no preference", so it follows
+                        # the site if the site changes its rhythm
+                        person.frequency = None if frequency == rhythms[0] else frequency
                     if set(wanted or ()) != set(person.categories or ()):
                         changes.append(
                             f"categories: {_describe(person.categories)} -> {_describe(wanted)}"
@@ -133,6 +141,8 @@ class Preferences:
             "active": person.status == Status.ACTIVE,
             "paused": person.paused,
             "chosen_locale": person.locale or self.site.config.site.locale,
+            "frequencies": self.site.config.schedule.frequencies,
+            "chosen_frequency": person.frequency or self.site.config.schedule.frequencies[0],
             "categories": [{"name": c, "checked": c in current} for c in offered],
             "notice": notice,
             "action": with_locale(request.url.path, request),
