@@ -278,6 +278,16 @@ def _redact(url: str) -> str:
 # -- migrations ---------------------------------------------------------------------------------
 
 
+def include_object(
+    obj: object, name: str | None, kind: str, reflected: bool, compare_to: object
+) -> bool:
+    """For Alembic's comparisons: APScheduler's table (and its index) come from migration
+    0002, not from our models."""
+    table = getattr(obj, "table", None)
+    owner = name if kind == "table" else getattr(table, "name", None)
+    return owner != "apscheduler_jobs"
+
+
 def alembic_config(url: str) -> Any:
     from alembic.config import Config as AlembicConfig
 

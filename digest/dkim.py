@@ -74,12 +74,12 @@ def load_key(path: Path, domain: str, selector: str, where: str) -> DkimKey:
 
 
 def relaxed_body(data: bytes, *, final: bool = True) -> bytes:
-    """Relaxed body canonicalisation of whole lines; `final` also drops trailing empty lines."""
+    """Relaxed body canonicalisation. A piece that is not `final` may end mid-line: its end
+    is left alone (collapsed, not stripped); `final` also drops the trailing empty lines."""
     data = _WSP_RUN.sub(b" ", data)
     data = _TRAILING_WSP.sub(b"\r\n", data)
-    if data.endswith(b" "):
-        data = data.rstrip(b" ")
     if final:
+        data = data.rstrip(b" \t")
         data = data.rstrip(b"\r\n")
         return data + b"\r\n" if data else b""
     return data

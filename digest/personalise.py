@@ -92,12 +92,14 @@ class Headers:
 class MessageTemplate:
     """A variant's message as static byte segments and slots; `build` splices one recipient."""
 
-    def __init__(self, rendered: Rendered, headers: Headers) -> None:
+    def __init__(self, rendered: Rendered, headers: Headers, *, eight_bit: bool = True) -> None:
         self.rendered = rendered
+        self.eight_bit = eight_bit
         self.boundary = (
             "=_digest_" + hashlib.sha256((rendered.text + rendered.html).encode()).hexdigest()[:24]
         )
         self.segments: list[Segment] = []
+        self.part_8bit: dict[str, bool] = {}
         self._head(headers)
         self.head = _merge(self.segments)
         self.segments = []
@@ -106,6 +108,10 @@ class MessageTemplate:
         self._static(f"--{self.boundary}--".encode() + CRLF)
         self.body = _merge(self.segments)
         self._canonical: list[bytes | None] | None = None
+        # the body as it goes on the wire: dot-stuffed once here, not per message
+        self._wire = [
+            s if isinstance(s, Slot) else s.replace(b"\r\n.", b"\r\n..") for s in self.body
+        ]
 
     # -- building the template ----------------------------------------------------------------
 
@@ -138,16 +144,21 @@ class MessageTemplate:
         self.segments.extend(lines)
 
     def _part(self, mime: str, content: str, slots: dict[str, Slot]) -> None:
+        eight_bit = self.eight_bit and _fits_8bit(content)
+        self.part_8bit[mime] = eight_bit
+        encoding = "8bit" if eight_bit else "quoted-printable"
         self._static(
             f"--{self.boundary}\r\nContent-Type: {mime}; charset=utf-8\r\n"
-            "Content-Transfer-Encoding: quoted-printable\r\n\r\n".encode()
+            f"Content-Transfer-Encoding: {encoding}\r\n\r\n".encode()
         )
         position = 0
         for match in _PLACEHOLDER.finditer(content):
-            self._static(_qp_open(content[position : match.start()]))
+            piece = content[position : match.start()]
+            self._static(_crlf(piece) if eight_bit else _qp_open(piece))
             self.segments.append(slots[match.group(0)])
             position = match.end()
-        self._static(_qp(content[position:]) + CRLF)
+        rest = content[position:]
+        self._static((_crlf(rest) if eight_bit else _qp(rest)) + CRLF)
 
     # -- per recipient ------------------------------------------------------------------------
 
@@ -159,26 +170,40 @@ class MessageTemplate:
         list_unsubscribe = f"List-Unsubscribe: <{personal.unsubscribe_url}>"
         if personal.mailto:
             list_unsubscribe += f",\r\n <{personal.mailto}>"
+        text = _raw_slot if self.part_8bit["text/plain"] else _qp_slot
+        markup = _raw_slot if self.part_8bit["text/html"] else _qp_slot
         return {
             Slot.TO: _address_value(name, personal.email),
             Slot.DATE: format_datetime(personal.date).encode(),
             Slot.MESSAGE_ID: personal.message_id.encode(),
             Slot.LIST_UNSUBSCRIBE: one_line_bytes(list_unsubscribe),
-            Slot.TEXT_UNSUBSCRIBE: _qp_slot(personal.unsubscribe_url),
-            Slot.TEXT_PREFERENCES: _qp_slot(personal.preferences_url),
-            Slot.TEXT_GREETING: _qp_slot(greeting),
-            Slot.HTML_UNSUBSCRIBE: _qp_slot(html.escape(personal.unsubscribe_url)),
-            Slot.HTML_PREFERENCES: _qp_slot(html.escape(personal.preferences_url)),
-            Slot.HTML_GREETING: _qp_slot(html.escape(greeting)),
+            Slot.TEXT_UNSUBSCRIBE: text(personal.unsubscribe_url),
+            Slot.TEXT_PREFERENCES: text(personal.preferences_url),
+            Slot.TEXT_GREETING: text(greeting),
+            Slot.HTML_UNSUBSCRIBE: markup(html.escape(personal.unsubscribe_url)),
+            Slot.HTML_PREFERENCES: markup(html.escape(personal.preferences_url)),
+            Slot.HTML_GREETING: markup(html.escape(greeting)),
         }
 
     def build(
-        self, personal: Personal, signer: Signer | None = None, timestamp: int | None = None
+        self,
+        personal: Personal,
+        signer: Signer | None = None,
+        timestamp: int | None = None,
+        *,
+        wire: bool = False,
     ) -> bytes:
-        """The recipient's message; DKIM-signed when a signer is given."""
+        """The recipient's message, DKIM-signed when a signer is given.
+
+        With `wire`, the bytes as SMTP's DATA carries them: dot-stuffed (RFC 5321 4.5.2),
+        mostly ahead of time, and ending in CRLF; `SMTPConnection.send(..., stuffed=True)`.
+        """
         values = self.values(personal)
         head = b"".join(values[s] if isinstance(s, Slot) else s for s in self.head)
-        body = b"".join(values[s] if isinstance(s, Slot) else s for s in self.body)
+        if wire:
+            body = self._stuffed(values)
+        else:
+            body = b"".join(values[s] if isinstance(s, Slot) else s for s in self.body)
         if signer is None:
             return head + CRLF + body
         digest = hashlib.sha256()
@@ -193,6 +218,20 @@ class MessageTemplate:
             + CRLF
             + body
         )
+
+    def _stuffed(self, values: dict[Slot, bytes]) -> bytes:
+        pieces: list[bytes] = []
+        previous = CRLF  # the body starts on a fresh line
+        for segment in self._wire:
+            if isinstance(segment, Slot):
+                piece = values[segment].replace(b"\r\n.", b"\r\n..")
+            else:
+                piece = segment
+            if piece.startswith(b".") and previous.endswith(b"\n"):
+                piece = b"." + piece
+            pieces.append(piece)
+            previous = piece
+        return b"".join(pieces)
 
     def _canonical_body(self) -> list[bytes | None]:
         """Relaxed canonical form of every static body segment, computed once; slots are None.
@@ -238,6 +277,19 @@ def _address(value: str) -> str:
 def _address_value(name: str, email: str) -> bytes:
     rendered = formataddr((name, email), charset="utf-8") if name else email
     return one_line(rendered).encode("utf-8")
+
+
+def _fits_8bit(content: str) -> bool:
+    """8bit needs every line under 998 octets, with room for the values spliced in."""
+    return all(len(line.encode()) <= 900 for line in content.split("\n"))
+
+
+def _crlf(text: str) -> bytes:
+    return text.encode("utf-8").replace(b"\r\n", b"\n").replace(b"\n", CRLF)
+
+
+def _raw_slot(value: str) -> bytes:
+    return value.encode("utf-8")
 
 
 def _qp(text: str) -> bytes:

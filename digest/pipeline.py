@@ -19,7 +19,7 @@ from digest.errors import DigestError
 from digest.excerpt import excerpt_of
 from digest.i18n import supported
 from digest.issue import newest_first, period_key, status_of
-from digest.models import Candidate, Edition, Post, Recipient, SourceResult
+from digest.models import Candidate, Edition, Post, Recipient, Rendered, SourceResult
 from digest.personalise import Headers, MessageTemplate, Personal, mailto
 from digest.render import render
 from digest.send import Composed, Engine, SmtpSettings, Summary
@@ -188,17 +188,25 @@ class Composer:
         self.web = config.web.base_url
         self.domain = config.sender.domain
         self.signer = dkim_signer(config)
-        self._templates: dict[tuple[str, str], MessageTemplate | None] = {}
+        self._rendered: dict[tuple[str, str], Rendered | None] = {}
+        self._templates: dict[tuple[str, str, bool], MessageTemplate | None] = {}
 
-    def template(self, locale: str, categories: tuple[str, ...] | None) -> MessageTemplate | None:
-        key = (locale, ledger.filter_key(categories))
+    def template(
+        self, locale: str, categories: tuple[str, ...] | None, eight_bit: bool = True
+    ) -> MessageTemplate | None:
+        key = (locale, ledger.filter_key(categories), eight_bit)
         if key not in self._templates:
-            self._templates[key] = self._load(locale, categories, key[1])
+            if key[:2] not in self._rendered:
+                self._rendered[key[:2]] = self._load(locale, categories, key[1])
+            rendered = self._rendered[key[:2]]
+            self._templates[key] = (
+                None
+                if rendered is None
+                else MessageTemplate(rendered, self.headers, eight_bit=eight_bit)
+            )
         return self._templates[key]
 
-    def _load(
-        self, locale: str, categories: tuple[str, ...] | None, key: str
-    ) -> MessageTemplate | None:
+    def _load(self, locale: str, categories: tuple[str, ...] | None, key: str) -> Rendered | None:
         posts = self.edition.posts
         if categories:
             wanted = set(categories)
@@ -207,7 +215,7 @@ class Composer:
                 return None
         edition = replace(self.edition, posts=posts)
         if self.database is None or self.issue_id is None:
-            return MessageTemplate(render(self.config, edition, locale), self.headers)
+            return render(self.config, edition, locale)
         with self.database.session() as session:
             issue = session.get(Issue, self.issue_id)
             assert issue is not None
@@ -215,11 +223,13 @@ class Composer:
             if rendered is None:
                 rendered = render(self.config, edition, locale)
                 ledger.store_variant(session, issue, key, rendered)
-        return MessageTemplate(rendered, self.headers)
+        return rendered
 
-    def __call__(self, recipient: Recipient) -> Composed | None:
+    def __call__(
+        self, recipient: Recipient, eight_bit: bool = True, wire: bool = False
+    ) -> Composed | None:
         locale = supported(recipient.locale, self.config.site.locale)
-        template = self.template(locale, recipient.categories)
+        template = self.template(locale, recipient.categories, eight_bit)
         if template is None:
             return None
         issue_id = self.issue_id or 0
@@ -239,6 +249,7 @@ class Composer:
             ),
             self.signer,
             timestamp,
+            wire=wire,
         )
         return Composed(message, message_id)
 

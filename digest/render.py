@@ -23,7 +23,7 @@ from digest.excerpt import excerpt_of
 from digest.i18n import html_lang, long_date, translate, translations
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Edition, Post, Rendered
 from digest.urls import site_url
-from digest.wrap import wrap_text
+from digest.wrap import fold_html, wrap_text
 
 BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 FONT_STACK = (
@@ -140,7 +140,9 @@ def render(
     env.install_gettext_translations(translations(locale), newstyle=True)
     values = context(config, edition, locale)
     mjml_source = env.get_template("email/digest.mjml.j2").render(values)
-    html = inline_css(mjml2html(mjml_source, fonts={}, disable_comments=True), config.site.base_url)
+    html = fold_html(
+        inline_css(mjml2html(mjml_source, fonts={}, disable_comments=True), config.site.base_url)
+    )
     text = wrap_text(env.get_template("email/digest.txt.j2").render(values).strip() + "\n")
     return Rendered(
         locale=locale,

@@ -41,7 +41,13 @@ class Composed:
     message_id: str
 
 
-Compose = Callable[[Recipient], Composed | None]
+class Compose(Protocol):
+    """Builds one recipient's message: 8bit parts when the server takes them, and the wire
+    form (dot-stuffed) when it is about to be sent."""
+
+    def __call__(
+        self, recipient: Recipient, eight_bit: bool = True, wire: bool = False
+    ) -> Composed | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +255,8 @@ class Engine:
         """One recipient, retried as the outcome allows; returns the (maybe new) connection."""
         attempts = 0
         last_error = ""
-        composed = self.compose(recipient)
+        eight_bit = connection.capabilities.has("8BITMIME")
+        composed = self.compose(recipient, eight_bit, True)
         if composed is None:
             skipped = Result(
                 recipient,
@@ -263,7 +270,7 @@ class Engine:
             await self.shared.limiter.acquire()
             try:
                 outcome = await connection.send(
-                    self.settings.envelope_from, recipient.email, composed.message
+                    self.settings.envelope_from, recipient.email, composed.message, stuffed=True
                 )
             except SMTPError as exc:
                 if exc.after_final_dot:

@@ -205,7 +205,9 @@ class SMTPConnection:
 
     # -- one message --------------------------------------------------------------------------
 
-    async def send(self, sender: str, recipient: str, message: bytes) -> Outcome:
+    async def send(
+        self, sender: str, recipient: str, message: bytes, *, stuffed: bool = False
+    ) -> Outcome:
         """Send one message to one recipient; raises SMTPError only when the session is lost.
 
         Refusals (4xx/5xx) come back as an `Outcome` and leave the session usable (RSET).
@@ -251,7 +253,7 @@ class SMTPConnection:
                 return Outcome(False, reply, stage)
         # The body and the final dot are flushed separately: a drop while the body is being
         # written is safe to retry, while once the dot may have left, only `unknown` is honest.
-        self._write(_dot_stuff(message))
+        self._write(message if stuffed else _dot_stuff(message))
         await self._drain(Stage.BODY)
         self._write(b".\r\n")
         await self._drain(Stage.FINAL)

@@ -98,3 +98,76 @@ def _cap_octets(line: str) -> list[str]:
         current += cluster
     pieces.append(current)
     return pieces
+
+
+HTML_LINE = 800  # octets: room under 998 for the per-recipient values spliced in later
+_HTML_PIECES = regex.compile(r"<[^>]*>|[^<]+|<", regex.DOTALL)
+_RAW_TEXT = regex.compile(r"<(style|title|script|textarea)\b", regex.IGNORECASE)
+
+
+def fold_html(html: str, limit: int = HTML_LINE) -> str:
+    """Break HTML lines longer than `limit` octets so that the part can travel as 8bit.
+
+    Only what renders the same is done: an existing space becomes a line break (between
+    attributes, inside a style value, or in text, where whitespace collapses); a tag without
+    one gets its line break just before its `>`; a run of text with no space at all is split
+    by an empty `<wbr\n>`, whose line break lies inside the tag.
+    """
+    return "\n".join(_fold_line(line, limit) for line in html.split("\n"))
+
+
+def _fold_line(line: str, limit: int) -> str:
+    if len(line.encode()) <= limit:
+        return line
+    out: list[str] = []
+    used = 0
+    raw = False
+    for match in _HTML_PIECES.finditer(line):
+        piece = match.group(0)
+        is_tag = piece.startswith("<") and piece.endswith(">")
+        size = len(piece.encode())
+        if used + size <= limit:
+            used += size
+        elif size < limit and out and _breakable_tag(out[-1]):
+            # start this piece on a new line: break before the previous tag's ">"
+            out[-1] = out[-1][:-1] + "\n>"
+            used = 1 + size
+        elif piece.startswith("<!"):
+            # a comment (Outlook's conditional ones must stay intact): on a line of its own
+            piece, used = "\n" + piece, size
+        else:
+            piece, used = _fold_piece(piece, used, limit, is_tag, raw)
+        out.append(piece)
+        if is_tag:
+            opening = _RAW_TEXT.match(piece)
+            raw = bool(opening) or (raw and not piece.startswith("</"))
+    return "".join(out)
+
+
+def _breakable_tag(piece: str) -> bool:
+    """A start or end tag (not a comment or a conditional comment) may end in "\n>"."""
+    return piece.startswith("<") and piece.endswith(">") and not piece.startswith("<!")
+
+
+def _fold_piece(piece: str, used: int, limit: int, is_tag: bool, raw: bool) -> tuple[str, int]:
+    """Put `piece` on a line already `used` octets long, breaking it where that is harmless."""
+    out = ""
+    line_start = 0  # where the current line starts within `out`
+    for cluster in regex.findall(r"\X", piece):
+        size = len(cluster.encode())
+        if used + size > limit:
+            space = out.rfind(" ", line_start)
+            if space >= 0:
+                out = out[:space] + "\n" + out[space + 1 :]
+                line_start = space + 1
+                used = len(out[line_start:].encode())
+            elif not is_tag and not raw and out:
+                out += "<wbr\n>"
+                line_start = len(out) - 1
+                used = 1
+        out += cluster
+        used += size
+    if is_tag and _breakable_tag(piece) and used > limit and "\n" not in out[line_start:]:
+        out = out[:-1] + "\n>"
+        used = 1
+    return out, used

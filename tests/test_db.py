@@ -120,3 +120,18 @@ def test_unreachable_database_is_one_sentence() -> None:
         open_database("postgresql+psycopg://nobody:secret@127.0.0.1:1/none")
     assert "cannot open the database" in str(caught.value)
     assert "secret" not in str(caught.value)
+
+
+def test_models_and_migrations_agree(database: Database) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from digest.db import Base, include_object
+
+    with database.engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection, opts={"include_object": include_object, "compare_type": False}
+        )
+        assert compare_metadata(context, Base.metadata) == []
+        tables = set(inspect(connection).get_table_names())
+    assert "apscheduler_jobs" in tables
