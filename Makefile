@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install lint typecheck unit golden clean messages
+.PHONY: demo test install lint typecheck unit golden clean messages bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ test: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
+	$(BIN)/python bench/render.py --quick
+	$(BIN)/python bench/send.py --quick
+
+## bench: the full benchmarks (several minutes)
+bench: install
+	$(BIN)/python bench/render.py
+	$(BIN)/python bench/send.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -122,7 +122,8 @@ class SmtpConfig(_Section):
     password: SecretStr | None = None
     password_file: Path | None = None
     timeout: float = Field(default=30.0, gt=0)
-    connections: int = Field(default=2, ge=1, le=64)
+    connections: int = Field(default=4, ge=1, le=64)
+    processes: int | None = Field(default=None, ge=1, le=16)
     messages_per_connection: int = Field(default=1000, ge=1)
     rate_per_second: float | None = Field(default=None, gt=0)
     rate_per_hour: int | None = Field(default=None, gt=0)

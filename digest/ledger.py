@@ -9,11 +9,23 @@ in `sending`, which `recover` turns into `unknown` — never re-sent blindly, ne
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Integer, String, func, insert, literal, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    String,
+    Text,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from digest.db import (
@@ -119,6 +131,17 @@ def recover(session: Session, issue: Issue) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+# what the send path needs of a queued delivery and its subscriber (a `Recipient`)
+_QUEUED_RECIPIENT = (
+    Delivery.id,
+    Subscriber.id,
+    Subscriber.email,
+    Subscriber.name,
+    Subscriber.locale,
+    Subscriber.categories,
+)
+
+
 def claim(session: Session, issue: Issue, limit: int) -> list[Recipient]:
     """Take up to `limit` queued deliveries for sending; the subscribers who left are skipped.
 
@@ -126,16 +149,7 @@ def claim(session: Session, issue: Issue, limit: int) -> list[Recipient]:
     same delivery; on SQLite the write transaction (BEGIN IMMEDIATE) serialises claims.
     """
     rows = session.execute(
-        select(
-            Delivery.id,
-            Subscriber.id,
-            Subscriber.email,
-            Subscriber.name,
-            Subscriber.locale,
-            Subscriber.categories,
-            Subscriber.status,
-            Subscriber.paused,
-        )
+        select(*_QUEUED_RECIPIENT, Subscriber.status, Subscriber.paused)
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .where(Delivery.issue_id == issue.id, Delivery.status == DeliveryStatus.QUEUED)
         .order_by(Delivery.id)
@@ -323,14 +337,7 @@ def last_sent(session: Session) -> datetime | None:
 def pending_recipients(session: Session, issue: Issue) -> list[Recipient]:
     """The recipients still queued for an issue (what a dry run of a resumed issue writes)."""
     rows = session.execute(
-        select(
-            Delivery.id,
-            Subscriber.id,
-            Subscriber.email,
-            Subscriber.name,
-            Subscriber.locale,
-            Subscriber.categories,
-        )
+        select(*_QUEUED_RECIPIENT)
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .where(
             Delivery.issue_id == issue.id,
@@ -376,3 +383,21 @@ def _recipient(
     return Recipient(
         delivery_id, subscriber_id, email, name, locale, tuple(categories) if categories else None
     )
+
+
+def queued_variants(
+    session: Session, issue: Issue
+) -> list[tuple[str | None, tuple[str, ...] | None]]:
+    """The distinct (locale, categories) of the subscribers still queued for an issue."""
+    as_text = cast(Subscriber.categories, Text)  # PostgreSQL cannot group by a json value
+    rows = session.execute(
+        select(Subscriber.locale, as_text)
+        .join(Delivery, Delivery.subscriber_id == Subscriber.id)
+        .where(Delivery.issue_id == issue.id, Delivery.status == DeliveryStatus.QUEUED)
+        .group_by(Subscriber.locale, as_text)
+    )
+    seen: dict[tuple[str | None, tuple[str, ...] | None], None] = {}
+    for locale, categories in rows:
+        parsed = json.loads(categories) if categories else None
+        seen[(locale, tuple(parsed) if parsed else None)] = None
+    return list(seen)

@@ -5,8 +5,6 @@ Commands, the web app and the scheduler call these functions; none of them re-im
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -22,9 +20,10 @@ from digest.issue import newest_first, period_key, status_of
 from digest.models import Candidate, Edition, Post, Recipient, Rendered, SourceResult
 from digest.personalise import Headers, MessageTemplate, Personal, mailto
 from digest.render import render
-from digest.send import Composed, Engine, SmtpSettings, Summary
+from digest.send import Composed, SmtpSettings, Stoppable, Summary
 from digest.sources import read_posts
 from digest.tokens import keyring, make_token
+from digest.workers import deliver, process_count
 
 
 @dataclass(slots=True)
@@ -281,26 +280,6 @@ def _list_id(config: Config) -> str:
     return f"{config.site.title} <digest.{host}>"
 
 
-class LedgerQueue:
-    """The engine's queue for a real send: claims and records in the database."""
-
-    def __init__(self, database: Database, issue: Issue) -> None:
-        self.database = database
-        self.issue = issue
-
-    def claim(self, limit: int) -> list[Recipient]:
-        with self.database.session() as session:
-            return ledger.claim(session, self.issue, limit)
-
-    def record(self, results: list[ledger.Result]) -> None:
-        with self.database.session() as session:
-            ledger.record_results(session, self.issue, results)
-
-    def release(self, recipients: list[Recipient]) -> None:
-        with self.database.session() as session:
-            ledger.release(session, recipients)
-
-
 def audience_of(config: Config, database: Database, plan: Plan) -> list[Recipient]:
     """Who a dry run writes for: the queue of a resumed issue, else every active subscriber."""
     with database.session() as session:
@@ -331,21 +310,45 @@ def smtp_settings(config: Config) -> SmtpSettings:
     )
 
 
+def make_composer(config: Config, database: Database, issue: Issue) -> Composer:
+    """A composer for a real issue (module-level, so sending processes can be given it)."""
+    return Composer(config, ledger.edition_of(issue), issue_id=issue.id, database=database)
+
+
+def prepare_variants(config: Config, database: Database, issue: Issue) -> None:
+    """Render every (locale, categories) variant the queue needs, before processes start."""
+    composer = make_composer(config, database, issue)
+    with database.session() as session:
+        needs = ledger.queued_variants(session, issue)
+    for locale, categories in needs:
+        composer.template(supported(locale, config.site.locale), categories)
+
+
 def run_send(
     config: Config,
     database: Database,
     issue: Issue,
     on_progress: Callable[[Summary], None] | None = None,
     *,
-    cancel: threading.Event | None = None,
+    cancel: Stoppable | None = None,
+    processes: int | None = None,
 ) -> Summary:
     """Deliver the issue's queue; finish it, or pause it with the reason."""
-    edition = ledger.edition_of(issue)
-    composer = Composer(config, edition, issue_id=issue.id, database=database)
-    engine = Engine(
-        smtp_settings(config), LedgerQueue(database, issue), composer, on_progress, cancel=cancel
+    with database.session() as session:
+        queued = ledger.remaining(session, issue)
+    count = processes if processes is not None else process_count(config, queued)
+    if count > 1:
+        prepare_variants(config, database, issue)
+    summary = deliver(
+        config,
+        database,
+        issue,
+        smtp_settings(config),
+        make_composer,
+        processes=count,
+        on_progress=on_progress,
+        cancel=cancel,
     )
-    summary = asyncio.run(engine.run())
     with database.session() as session:
         current = session.get(Issue, issue.id)
         assert current is not None

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,6 +22,12 @@ from digest.db import DeliveryStatus
 from digest.ledger import Result
 from digest.models import Recipient
 from digest.smtp import SMTPConnection, SMTPError, Stage, tls_context
+
+
+class Stoppable(Protocol):
+    """A threading or multiprocessing Event: set it to stop the send (SIGTERM)."""
+
+    def is_set(self) -> bool: ...
 
 
 class Queue(Protocol):
@@ -157,7 +162,7 @@ class Engine:
         compose: Compose,
         on_progress: Callable[[Summary], None] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        cancel: threading.Event | None = None,
+        cancel: Stoppable | None = None,
     ) -> None:
         self.settings = settings
         self.queue = queue

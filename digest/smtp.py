@@ -280,7 +280,10 @@ class SMTPConnection:
     async def _drain(self, stage: Stage) -> None:
         assert self._writer is not None
         try:
-            await asyncio.wait_for(self._writer.drain(), self.timeout)
+            # asyncio.timeout, not wait_for: wait_for costs a task per call, and this runs
+            # several times per message
+            async with asyncio.timeout(self.timeout):
+                await self._writer.drain()
         except (OSError, TimeoutError, ssl.SSLError) as exc:
             self.abort()
             raise SMTPError(stage, f"connection lost while writing: {_describe(exc)}") from None
@@ -306,7 +309,8 @@ class SMTPConnection:
         code = 0
         while True:
             try:
-                raw = await asyncio.wait_for(self._reader.readline(), self.timeout)
+                async with asyncio.timeout(self.timeout):
+                    raw = await self._reader.readline()
             except (OSError, TimeoutError, ssl.SSLError, ValueError) as exc:
                 self.abort()
                 raise SMTPError(stage, f"no reply ({_describe(exc)})") from None

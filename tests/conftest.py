@@ -6,8 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, Playwright, sync_playwright
 
 from digest.db import Database, open_database
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.postgres import PostgresServer
 
 
@@ -47,3 +49,21 @@ def database(database_url: str) -> Iterator[Database]:
     db = open_database(database_url)
     yield db
     db.dispose()
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    """Per module: while Playwright's sync API is open its event loop counts as running in
+    this thread, and the send path's asyncio.run() would refuse to start."""
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    """Debian's Chromium, headless (Playwright cannot download browsers here)."""
+    chromium = playwright.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+    )
+    yield chromium
+    chromium.close()

@@ -7,45 +7,25 @@ Only loopback is reachable: every other request the pages make (post images) is 
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
-import uvicorn
 from playwright.sync_api import (
     Browser,
     Frame,
     Page,
-    Playwright,
-    Route,
-    ViewportSize,
-    sync_playwright,
 )
-from starlette.applications import Starlette
 
 from digest.config import Config, load_config
 from digest.pipeline import gather, next_edition
 from digest.web import create_preview_app
+from tests.browser import loopback_page, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = Path(__file__).resolve().parent / "output"
 NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-WIDE: ViewportSize = {"width": 1280, "height": 900}
 LONG_WORD = "a" * 200
 LONG_URL = "https://example.com/" + "x" * 130
 DIGESTS = ["demo", "long"]
@@ -53,30 +33,6 @@ DIGESTS = ["demo", "long"]
 
 def fixed_clock() -> datetime:
     return NOW
-
-
-@contextmanager
-def serving(app: Starlette) -> Iterator[str]:
-    """Run `app` with uvicorn on a free loopback port in a thread; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            sock.close()
-            raise RuntimeError("the preview server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
-        assert not thread.is_alive(), "the preview server did not stop"
 
 
 @pytest.fixture(scope="module")
@@ -111,39 +67,12 @@ def servers(demo_config: Config, long_config: Config) -> Iterator[dict[str, str]
         yield {"demo": demo, "long": long}
 
 
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    browser = playwright.chromium.launch(
-        executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-    )
-    yield browser
-    browser.close()
-
-
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    """A fresh page that can reach loopback only; aborted requests are recorded."""
-    context = browser.new_context(viewport=WIDE)
-    blocked: list[str] = []
-
-    def only_loopback(route: Route) -> None:
-        if urlsplit(route.request.url).hostname == "127.0.0.1":
-            route.continue_()
-        else:
-            blocked.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", only_loopback)
-    page = context.new_page()
-    yield page
-    context.close()
-    assert all(url.startswith("https://blog.example.com/images/") for url in blocked), blocked
+    with loopback_page(
+        browser, lambda url: url.startswith("https://blog.example.com/images/")
+    ) as fresh:
+        yield fresh
 
 
 def email_frame(page: Page) -> Frame:

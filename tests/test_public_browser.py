@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, Route, sync_playwright
+from playwright.sync_api import Browser, Page
 from sqlalchemy import select
 
 from digest.config import Config, load_config
@@ -21,8 +21,8 @@ from digest.db import Database, Event, Issue, Status, Subscriber
 from digest.mailer import SmtpMailer
 from digest.tokens import keyring, make_token
 from digest.web.public import create_public_app
+from tests.browser import WIDE, loopback_page, serving
 from tests.smtp_server import SMTPServer
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, WIDE, serving
 from tests.test_send import write_config
 
 OUTPUT = Path(__file__).resolve().parent / "output"
@@ -45,38 +45,10 @@ def served(tmp_path: Path, database_url: str, database: Database) -> Iterator[Se
             yield Served(url, config, database, smtp)
 
 
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    browser = playwright.chromium.launch(
-        executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-    )
-    yield browser
-    browser.close()
-
-
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport=WIDE)
-    blocked: list[str] = []
-
-    def only_loopback(route: Route) -> None:
-        if urlsplit(route.request.url).hostname == "127.0.0.1":
-            route.continue_()
-        else:
-            blocked.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", only_loopback)
-    page = context.new_page()
-    yield page
-    context.close()
-    assert blocked == []  # the pages load nothing from anywhere else
+    with loopback_page(browser, lambda url: False) as fresh:  # nothing from anywhere else
+        yield fresh
 
 
 def screenshot(page: Page, name: str) -> None:

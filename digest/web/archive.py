@@ -1,11 +1,12 @@
 """Past issues as the web pages see them: a small read-only interface the database plugs into.
 
-The database does not exist yet; until it does, the preview app uses an `IssueArchive` held in
-memory (empty by default). Anything with these three methods can replace it.
+`DatabaseArchive` reads the issues table; `MemoryArchive` holds a fixed list (tests, and a
+preview without a database). Anything with these three methods can serve.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,10 +14,14 @@ from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
 
 from digest.config import Config
 from digest.db import Database, Issue, Variant
 from digest.ledger import edition_of, issue_by_key, issues_page, stored_variant
+
+_PAGE_NUMBER = re.compile(r"[0-9]{1,6}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +78,17 @@ class Pagination:
     number: int
     size: int
     total: int
+
+    @classmethod
+    def requested(cls, request: Request, size: int, total: int) -> Pagination:
+        """The page `?page=N` asks for: 400 when N is not a number, 404 beyond the last."""
+        raw = request.query_params.get("page", "1")
+        if not _PAGE_NUMBER.fullmatch(raw):
+            raise HTTPException(400)
+        pagination = cls(number=int(raw), size=size, total=total)
+        if not pagination.exists():
+            raise HTTPException(404)
+        return pagination
 
     @property
     def pages(self) -> int:

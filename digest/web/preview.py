@@ -35,7 +35,6 @@ PHONE_WIDTH, DESKTOP_WIDTH = 375, 1024
 MIN_WIDTH, MAX_WIDTH = 240, 1920
 PREVIEW_UNSUBSCRIBE_URL = "#preview-unsubscribe"
 PREVIEW_PREFERENCES_URL = "#preview-preferences"
-_PAGE_NUMBER = re.compile(r"[0-9]{1,6}")
 _WIDTH = re.compile(r"[0-9]{3,4}")
 
 
@@ -122,12 +121,7 @@ class Preview:
 
     def issues(self, request: Request) -> Response:
         locale = request_locale(request, self.config)
-        raw = request.query_params.get("page", "1")
-        if not _PAGE_NUMBER.fullmatch(raw):
-            raise HTTPException(400)
-        pagination = Pagination(number=int(raw), size=self.page_size, total=self.archive.count())
-        if not pagination.exists():
-            raise HTTPException(404)
+        pagination = Pagination.requested(request, self.page_size, self.archive.count())
         issues = self.archive.page(pagination.number, pagination.size)
         values = {
             "pagination": pagination,

@@ -13,7 +13,6 @@ No page has a script or an external asset; every database access is one unit of 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from html import escape
@@ -40,7 +39,6 @@ from digest.web.site import BadToken, Site
 from digest.web.unsubscribe import Unsubscribe
 
 PAGE_SIZE = 20
-_PAGE_NUMBER = re.compile(r"[0-9]{1,6}")
 
 
 class Archive:
@@ -53,12 +51,7 @@ class Archive:
 
     def index(self, request: Request) -> Response:
         locale = self.site.locale(request)
-        raw = request.query_params.get("page", "1")
-        if not _PAGE_NUMBER.fullmatch(raw):
-            raise HTTPException(400)
-        pagination = Pagination(number=int(raw), size=self.page_size, total=self.archive.count())
-        if not pagination.exists():
-            raise HTTPException(404)
+        pagination = Pagination.requested(request, self.page_size, self.archive.count())
         tz = self.site.config.site.tz
 
         def href(number: int | None) -> str | None:
