@@ -165,7 +165,8 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("issue_id", "subscriber_id"),
-        Index("ix_deliveries_issue_status", "issue_id", "status"),
+        # the claim reads "queued rows of this issue in id order": one index range scan
+        Index("ix_deliveries_issue_status_id", "issue_id", "status", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
