@@ -357,3 +357,33 @@ def test_sigterm_pauses_the_send_in_flight(tmp_path: Path, database_url: str) ->
     database.dispose()
     assert 20 <= len(server.mailbox.messages) < 400
     assert "issue " in output and "paused" in output
+
+
+def test_status_reports_runs_lease_waiting_posts_and_paused_issue(
+    tmp_path: Path, database_url: str
+) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from digest.cli import main
+
+    path = schedule_config(tmp_path, database_url, 25, "")
+    config = load_config(path)
+    add_subscribers(config, 2)
+    database = open_database(config.database_url)
+    lease.acquire(database, lease.SEND_LEASE, "host:42:abc", timedelta(minutes=5))
+    with database.session() as session:
+        session.add(Issue(key="2026-W46", posts=[], status="paused", paused_reason="login refused"))
+    database.dispose()
+    result = CliRunner().invoke(main, ["--config", str(path), "status", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert set(data["next_runs"]) == {"weekly", "monthly"}
+    assert data["lease"]["holder"] == "host:42:abc"
+    assert data["posts_waiting"] >= 14
+    assert data["unfinished"] == {"key": "2026-W46", "status": "paused", "reason": "login refused"}
+    assert data["subscribers"] == {"active": 2}
+    text = CliRunner().invoke(main, ["--config", str(path), "status"]).output
+    assert "Next weekly run: " in text and "holds the send lease" in text
+    assert "Issue 2026-W46 is paused: login refused" in text
