@@ -19,6 +19,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
+from digest.config import Config
 from digest.errors import ConfigError
 
 SIGNED_HEADERS = (
@@ -138,6 +139,28 @@ class Signer:
         head, _, body = message.partition(b"\r\n\r\n")
         body_hash = hashlib.sha256(relaxed_body(body)).digest()
         return self.signature_headers(head + b"\r\n", body_hash, timestamp=timestamp) + message
+
+
+def dkim_signer(config: Config) -> Signer | None:
+    """The configured DKIM keys (RSA, plus Ed25519 as a second signature), or None."""
+    settings = config.dkim
+    if settings is None:
+        return None
+    keys = [
+        load_key(
+            config.path(settings.key_file), settings.domain, settings.selector, "dkim.key_file"
+        )
+    ]
+    if settings.ed25519_key_file is not None and settings.ed25519_selector is not None:
+        keys.append(
+            load_key(
+                config.path(settings.ed25519_key_file),
+                settings.domain,
+                settings.ed25519_selector,
+                "dkim.ed25519_key_file",
+            )
+        )
+    return Signer(keys)
 
 
 # -- keys and DNS -------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from email.utils import format_datetime
 from typing import Any, Protocol
 
 from digest.config import Config
+from digest.dkim import dkim_signer
 from digest.errors import DigestError
 from digest.i18n import html_lang, translate, translations
 from digest.render import environment
@@ -94,11 +95,14 @@ class SmtpMailer:
         self.password = config.smtp_password()
         self.ca_file = str(config.path(config.smtp.ca_file)) if config.smtp.ca_file else None
         self.sender = config.sender.address
+        self.signer = dkim_signer(config)
 
     def send(self, message: EmailMessage) -> None:
         recipient = message["To"].addresses[0].addr_spec
         utf8 = not (recipient.isascii() and self.sender.isascii())
         data = message.as_bytes(policy=policy.SMTPUTF8 if utf8 else policy.SMTP)
+        if self.signer is not None:
+            data = self.signer.sign(data)
         asyncio.run(self._send(recipient, data))
 
     async def _send(self, recipient: str, data: bytes) -> None:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from digest import ledger
 from digest.config import Config
 from digest.db import Database, Issue
-from digest.dkim import Signer, load_key
+from digest.dkim import dkim_signer
 from digest.errors import DigestError
 from digest.excerpt import excerpt_of
 from digest.i18n import supported
@@ -251,28 +251,6 @@ class Composer:
             wire=wire,
         )
         return Composed(message, message_id)
-
-
-def dkim_signer(config: Config) -> Signer | None:
-    """The configured DKIM keys (RSA, plus Ed25519 as a second signature), or None."""
-    settings = config.dkim
-    if settings is None:
-        return None
-    keys = [
-        load_key(
-            config.path(settings.key_file), settings.domain, settings.selector, "dkim.key_file"
-        )
-    ]
-    if settings.ed25519_key_file is not None and settings.ed25519_selector is not None:
-        keys.append(
-            load_key(
-                config.path(settings.ed25519_key_file),
-                settings.domain,
-                settings.ed25519_selector,
-                "dkim.ed25519_key_file",
-            )
-        )
-    return Signer(keys)
 
 
 def _list_id(config: Config) -> str:

@@ -148,3 +148,28 @@ def test_canonicalisation_matches_dkimpy() -> None:
     for name, value in headers:
         [(cname, cvalue)] = Relaxed.canonicalize_headers([(name, value)])
         assert dkim.relaxed_header(name + b":" + value) == cname + b":" + cvalue.rstrip(b"\r\n")
+
+
+def test_the_confirmation_mail_is_signed_too(tmp_path: Path) -> None:
+    from digest.mailer import SmtpMailer, confirmation_message
+
+    config_path = write_config(tmp_path, "sqlite://", 25)
+    key_file, record = keygen(config_path, tmp_path / "keys", "--selector", "c1")
+    with SMTPServer() as server:
+        path = write_config(tmp_path, f"sqlite:///{tmp_path / 'd.sqlite3'}", server.port)
+        path.write_text(
+            path.read_text("utf-8")
+            + f"dkim:\n  domain: blog.example.com\n  selector: c1\n  key_file: {key_file}\n",
+            "utf-8",
+        )
+        config = load_config(path)
+        message = confirmation_message(
+            config,
+            email="li.na@example.com",
+            name="李娜",
+            locale="zh",
+            confirm_url="https://news.example.com/c/x",
+        )
+        SmtpMailer(config).send(message)
+    [received] = server.mailbox.messages
+    assert verifies(received.data, 0, resolver(record))
