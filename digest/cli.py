@@ -661,10 +661,15 @@ def preview(ctx: click.Context, host: str, port: int) -> None:
     import uvicorn
 
     from digest.web.archive import DatabaseArchive
-    from digest.web.preview import create_preview_app
+    from digest.web.preview import LOOPBACK_NAMES, create_preview_app
 
     config = get_config(ctx)
-    app = create_preview_app(config, DatabaseArchive(get_database(ctx), config))
+    loopback = host in ("127.0.0.1", "localhost", "::1")
+    app = create_preview_app(
+        config,
+        DatabaseArchive(get_database(ctx), config),
+        allowed_hosts=LOOPBACK_NAMES if loopback else None,
+    )
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"Previewing the next digest at http://{shown}:{port}/ (Ctrl+C to stop).")
     uvicorn.run(app, host=host, port=port, log_level="info")

@@ -387,3 +387,12 @@ def test_cli_preview_serves_the_app_on_loopback_by_default(
     assert result.exit_code == 0 and "--port" in result.output
     CliRunner().invoke(main, ["--config", config, "preview", "--host", "0.0.0.0", "--port", "9"])
     assert calls[-1][1]["host"] == "0.0.0.0" and calls[-1][1]["port"] == 9
+
+
+def test_a_loopback_preview_answers_only_to_loopback_names(config: Config) -> None:
+    from digest.web.preview import LOOPBACK_NAMES
+
+    app = create_preview_app(config, allowed_hosts=LOOPBACK_NAMES)
+    with TestClient(app, base_url="http://127.0.0.1:8000") as client:
+        assert client.get("/issues").status_code == 200
+        assert client.get("/issues", headers={"Host": "evil.example:8000"}).status_code == 400

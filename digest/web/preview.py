@@ -18,6 +18,8 @@ from urllib.parse import quote, urlencode
 from jinja2 import TemplateError, TemplateSyntaxError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -31,6 +33,7 @@ from digest.web.archive import ArchivedIssue, IssueArchive, MemoryArchive, Pagin
 from digest.web.pages import email_page, page, page_environment, request_locale
 
 PAGE_SIZE = 10
+LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1", "[::1]"]
 PHONE_WIDTH, DESKTOP_WIDTH = 375, 1024
 MIN_WIDTH, MAX_WIDTH = 240, 1920
 PREVIEW_UNSUBSCRIBE_URL = "#preview-unsubscribe"
@@ -227,8 +230,13 @@ def create_preview_app(
     *,
     clock: Callable[[], datetime] | None = None,
     page_size: int = PAGE_SIZE,
+    allowed_hosts: list[str] | None = None,
 ) -> Starlette:
-    """The preview web app: GET (and HEAD) only; `clock` fixes "now" for tests."""
+    """The preview web app: GET (and HEAD) only; `clock` fixes "now" for tests.
+
+    `allowed_hosts` checks the Host header: a preview bound to loopback answers only to
+    loopback names, so a web page cannot reach it through DNS rebinding.
+    """
     preview = Preview(
         config,
         archive if archive is not None else MemoryArchive(),
@@ -242,4 +250,9 @@ def create_preview_app(
         Route("/issues/{key}", preview.issue, methods=["GET"]),
         Route("/issues/{key}/email.html", preview.issue_email, methods=["GET"]),
     ]
-    return Starlette(routes=routes, exception_handlers={HTTPException: preview.error})
+    middleware = (
+        [Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)] if allowed_hosts else []
+    )
+    return Starlette(
+        routes=routes, middleware=middleware, exception_handlers={HTTPException: preview.error}
+    )
