@@ -107,10 +107,11 @@ sender:
   from: "Incoming Transmission <digest@blog.example.com>"
 web:
   base_url: https://news.example.com
-  secret: bench-secret
+  secret_file: web-secret
 """
     if dkim is not None:
         text += f"dkim:\n  domain: blog.example.com\n  selector: bench\n  key_file: {dkim}\n"
+    (folder / "web-secret").write_text("bench-secret\n", encoding="utf-8")
     path = folder / "config.yaml"
     path.write_text(text, encoding="utf-8")
     return path

@@ -335,6 +335,7 @@ def load_config(
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{file}: the configuration must be a mapping of sections.")
+    _refuse_secrets_in_file(data, file, lines)
     from_env = _apply_environment(data, environ)
     try:
         config = Config.model_validate(data)
@@ -343,6 +344,28 @@ def load_config(
     config._root = file.resolve().parent
     config._file = file
     return config
+
+
+SECRET_KEYS = {
+    ("smtp", "password"): "DIGEST_SMTP__PASSWORD or smtp.password_file",
+    ("web", "secret"): "DIGEST_WEB__SECRET or web.secret_file",
+    ("web", "previous_secret"): "DIGEST_WEB__PREVIOUS_SECRET",
+}
+
+
+def _refuse_secrets_in_file(
+    data: dict[str, Any], file: Path, lines: dict[tuple[str, ...], int]
+) -> None:
+    """Secrets come from the environment or a file the config names, never config.yaml."""
+    for (section, key), where in SECRET_KEYS.items():
+        value = data.get(section, {}).get(key) if isinstance(data.get(section), dict) else None
+        if value not in (None, ""):
+            line = lines.get((section, key))
+            at = f", line {line}" if line else ""
+            raise ConfigError(
+                f"{file}{at}: {section}.{key} is a secret: set it with {where}, "
+                "not in the configuration file."
+            )
 
 
 def _apply_environment(

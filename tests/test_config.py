@@ -131,6 +131,19 @@ def test_bad_environment_override_names_the_variable(tmp_path: Path) -> None:
         load_config(write(tmp_path, MINIMAL), environ={"DIGEST_SMTP__PROT": "1"})
 
 
+def test_secrets_are_refused_in_the_file(tmp_path: Path) -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"line 9: smtp.password is a secret: set it with "
+        r"DIGEST_SMTP__PASSWORD or smtp.password_file",
+    ):
+        load_config(write(tmp_path, MINIMAL + "smtp:\n  password: hunter2\n"), environ={})
+    with pytest.raises(ConfigError, match=r"web.secret is a secret"):
+        load_config(write(tmp_path, MINIMAL + "web:\n  secret: s\n"), environ={})
+    config = load_config(write(tmp_path, MINIMAL), environ={"DIGEST_WEB__SECRET": "from-env"})
+    assert config.web_secret() == "from-env"
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="configuration file not found"):
         load_config(tmp_path / "nope.yaml", environ={})

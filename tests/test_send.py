@@ -33,6 +33,7 @@ def write_config(tmp_path: Path, database_url: str, port: int, **smtp: Any) -> P
     }
     lines = "\n".join(f"  {key}: {value}" for key, value in settings.items())
     path = tmp_path / "config.yaml"
+    (tmp_path / "web-secret").write_text("test-secret\n", encoding="utf-8")
     path.write_text(
         f"""site:
   title: Incoming Transmission
@@ -52,7 +53,7 @@ sender:
   from: "Incoming Transmission <digest@blog.example.com>"
 web:
   base_url: https://news.example.com
-  secret: test-secret
+  secret_file: web-secret
 """,
         encoding="utf-8",
     )
