@@ -21,7 +21,7 @@ from digest.markup import (
     split_front_matter,
     summary_from,
 )
-from digest.models import BodyFormat
+from digest.models import BodyFormat, Post
 
 ELLIPSIS = "..."
 DEFAULT_LENGTH = 350
@@ -59,6 +59,17 @@ def excerpt_of(
         return expand_labels(plain.before_more, locale) + ELLIPSIS
     cut, was_cut = cut_graphemes(plain.text, length, locale)
     return cut + (ELLIPSIS if was_cut else "")
+
+
+def post_excerpt(post: Post, length: int, locale: str) -> str:
+    """A source's post, through the rules above (its own summary, its body's format)."""
+    return excerpt_of(
+        post.body,
+        summary=post.summary,
+        body_format=post.body_format,
+        length=length,
+        locale=locale,
+    )
 
 
 def _plain(text: str, body_format: BodyFormat) -> PlainText:

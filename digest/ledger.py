@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import (
     ColumnElement,
@@ -79,7 +78,7 @@ def audience(frequency: str, default_frequency: str) -> tuple[ColumnElement[bool
     wanted = Subscriber.frequency == frequency
     if frequency == default_frequency:
         wanted = wanted | Subscriber.frequency.is_(None)
-    return (Subscriber.status == Status.ACTIVE, Subscriber.paused.is_(False), wanted)
+    return (*audience_status(), wanted)
 
 
 def create_issue(
@@ -330,23 +329,39 @@ def issues_page(session: Session, page: int, size: int) -> tuple[int, list[Issue
     return total, list(rows)
 
 
-def last_sent(session: Session) -> datetime | None:
-    return session.scalar(select(func.max(Issue.created_at)))
-
-
 def pending_recipients(session: Session, issue: Issue) -> list[Recipient]:
     """The recipients still queued for an issue (what a dry run of a resumed issue writes)."""
     rows = session.execute(
         select(*_QUEUED_RECIPIENT)
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-        .where(
-            Delivery.issue_id == issue.id,
-            Delivery.status == DeliveryStatus.QUEUED,
-            *audience_status(),
-        )
+        .where(*_pending(issue))
         .order_by(Delivery.id)
     )
     return [_recipient(*row) for row in rows]
+
+
+def count_pending(session: Session, issue: Issue) -> int:
+    """How many `pending_recipients` there are, without loading them."""
+    query = (
+        select(func.count())
+        .select_from(Delivery)
+        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+    )
+    return int(session.scalar(query.where(*_pending(issue))) or 0)
+
+
+def count_audience(session: Session, frequency: str, default_frequency: str) -> int:
+    """How many `audience_recipients` there are, without loading them."""
+    query = select(func.count()).select_from(Subscriber)
+    return int(session.scalar(query.where(*audience(frequency, default_frequency))) or 0)
+
+
+def _pending(issue: Issue) -> tuple[ColumnElement[bool], ...]:
+    return (
+        Delivery.issue_id == issue.id,
+        Delivery.status == DeliveryStatus.QUEUED,
+        *audience_status(),
+    )
 
 
 def audience_recipients(

@@ -14,10 +14,10 @@ from digest.config import Config
 from digest.db import Database, Issue
 from digest.dkim import dkim_signer
 from digest.errors import DigestError
-from digest.excerpt import excerpt_of
+from digest.excerpt import post_excerpt
 from digest.i18n import supported
 from digest.issue import newest_first, period_key, status_of
-from digest.models import Candidate, Edition, Post, Recipient, Rendered, SourceResult
+from digest.models import Candidate, Edition, Recipient, Rendered, SourceResult
 from digest.personalise import Headers, MessageTemplate, Personal, mailto
 from digest.render import render
 from digest.send import Composed, SmtpSettings, Stoppable, Summary
@@ -38,16 +38,6 @@ class Gathered:
         return [c for c in self.candidates if c.status == "new"]
 
 
-def excerpt_for(post: Post, config: Config, locale: str | None = None) -> str:
-    return excerpt_of(
-        post.body,
-        summary=post.summary,
-        body_format=post.body_format,
-        length=config.excerpt.length,
-        locale=locale or config.site.locale,
-    )
-
-
 def gather(
     config: Config,
     *,
@@ -62,7 +52,7 @@ def gather(
         Candidate(
             post=post,
             status=status_of(post, sent=sent, now=now, lookback_days=config.digest.lookback_days),
-            excerpt=excerpt_for(post, config),
+            excerpt=post_excerpt(post, config.excerpt.length, config.site.locale),
         )
         for post in newest_first(source.posts)
     ]

@@ -19,7 +19,7 @@ from mjml import mjml2html
 from premailer import Premailer
 
 from digest.config import Config
-from digest.excerpt import excerpt_of
+from digest.excerpt import post_excerpt
 from digest.i18n import html_lang, long_date, translate, translations
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Edition, Post, Rendered
 from digest.urls import site_url
@@ -77,13 +77,7 @@ def items_for(posts: list[Post], config: Config, locale: str) -> list[Item]:
                 title=_one_line(post.title),
                 url=post.url,
                 meta=_one_line(meta),
-                excerpt=excerpt_of(
-                    post.body,
-                    summary=post.summary,
-                    body_format=post.body_format,
-                    length=config.excerpt.length,
-                    locale=locale,
-                ),
+                excerpt=post_excerpt(post, config.excerpt.length, locale),
                 cover=site_url(config.site.base_url, post.cover) if post.cover else None,
                 cover_alt=_one_line(post.cover_alt or post.title),
             )

@@ -135,10 +135,6 @@ def rhythms(config: Config) -> list[Rhythm]:
     return result
 
 
-def main_frequency(config: Config) -> str:
-    return rhythms(config)[0].frequency
-
-
 # -- the job ------------------------------------------------------------------------------------
 
 

@@ -295,7 +295,7 @@ class Engine:
                     ), connection
                 await self.sleep(self._backoff(attempts))
                 connection.abort()
-                connection = await self._reconnect(connection)
+                connection = await self._connect()
                 continue
             if outcome.accepted:
                 self._success()
@@ -321,10 +321,6 @@ class Engine:
                 # the server refuses our sender: every other message would fail the same way
                 self._failure(last_error)
             return Result(recipient, DeliveryStatus.FAILED, attempts, None, last_error), connection
-
-    async def _reconnect(self, old: SMTPConnection) -> SMTPConnection:
-        old.abort()
-        return await self._connect()
 
     # -- shared state -------------------------------------------------------------------------
 

@@ -150,13 +150,9 @@ def real_send(config: Config, database: Database, *, confirm: bool, echo: Echo) 
     plan = plan_send(config, database)
     with database.session() as session:
         queued = (
-            len(ledger.pending_recipients(session, plan.issue))
+            ledger.count_pending(session, plan.issue)
             if plan.issue is not None
-            else len(
-                ledger.audience_recipients(
-                    session, config.schedule.frequency, config.schedule.frequency
-                )
-            )
+            else ledger.count_audience(session, plan.frequency, config.schedule.frequency)
         )
     target = f"{config.smtp.host}:{config.smtp.port}"
     echo(f"{_describe(plan)} to {queued} subscribers via {target}.")

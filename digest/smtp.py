@@ -68,10 +68,6 @@ class SMTPError(Exception):
         """True when the server may have accepted the message despite the error."""
         return self.stage == Stage.FINAL and self.reply is None
 
-    @property
-    def connection_lost(self) -> bool:
-        return self.reply is None or self.reply.code == 421
-
 
 @dataclass(frozen=True, slots=True)
 class Outcome:

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Literal
 
 from itsdangerous import BadData, Signer, TimestampSigner
@@ -64,16 +65,18 @@ def _b36(number: int) -> str:
     return "".join(reversed(out))
 
 
-def _signer(keys: list[str], purpose: Purpose) -> Signer:
+@lru_cache(maxsize=64)
+def _signer(keys: tuple[str, ...], purpose: Purpose) -> Signer:
+    """Built once per key set and purpose: the send path makes two tokens per message."""
     cls = TimestampSigner if purpose == "confirm" else Signer
-    return cls(keys, salt=f"digest.{purpose}", digest_method=hashlib.sha256)
+    return cls(list(keys), salt=f"digest.{purpose}", digest_method=hashlib.sha256)
 
 
 def make_token(
     keyring: Keyring, purpose: Purpose, subscriber_id: int, issue_id: int | None = None
 ) -> str:
     payload = f"{_b36(subscriber_id)}.{_b36(issue_id) if issue_id is not None else '-'}"
-    return _signer([keyring.secret], purpose).sign(payload).decode("ascii")
+    return _signer((keyring.secret,), purpose).sign(payload).decode("ascii")
 
 
 def read_token(
@@ -92,7 +95,7 @@ def read_token(
     given = signature.encode("ascii")
     matched = False
     for key in keyring.verifying_keys(now):
-        expected = _signer([key], purpose).get_signature(signed)
+        expected = _signer((key,), purpose).get_signature(signed)
         matched |= hmac.compare_digest(expected, given)
     if not matched:
         raise InvalidToken
