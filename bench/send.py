@@ -37,9 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from digest.config import Config, load_config  # noqa: E402
-from digest.db import Subscriber, open_database  # noqa: E402
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL  # noqa: E402
 from digest.pipeline import plan_send, run_send, start_issue  # noqa: E402
+from digest.store import Subscriber, open_database  # noqa: E402
 
 
 def free_port() -> int:
@@ -311,7 +311,7 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     kinds = args.databases.split(",")
     folder = Path(tempfile.mkdtemp(prefix="digest-bench-"))
-    from digest import dkim
+    from digest.delivery import dkim
 
     key_file = folder / "bench.pem"
     key_file.write_bytes(dkim.private_pem(dkim.generate("rsa")))

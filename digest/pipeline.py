@@ -9,21 +9,20 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from digest import ledger
 from digest.config import Config
-from digest.db import Database, Issue
-from digest.dkim import dkim_signer
+from digest.delivery.dkim import dkim_signer
+from digest.delivery.engine import Composed, SmtpSettings, Stoppable, Summary
+from digest.delivery.personalise import Headers, MessageTemplate, Personal, mailto
+from digest.delivery.workers import deliver, process_count
 from digest.errors import DigestError
 from digest.excerpt import post_excerpt
 from digest.i18n import supported
 from digest.issue import newest_first, period_key, status_of
 from digest.models import Candidate, Edition, Recipient, Rendered, SourceResult
-from digest.personalise import Headers, MessageTemplate, Personal, mailto
 from digest.render import render
-from digest.send import Composed, SmtpSettings, Stoppable, Summary
 from digest.sources import read_posts
+from digest.store import Database, Issue, ledger
 from digest.tokens import keyring, make_token
-from digest.workers import deliver, process_count
 
 
 @dataclass(slots=True)

@@ -32,11 +32,10 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from digest import lease
 from digest.config import Config, load_config
-from digest.db import Database, open_database
 from digest.errors import ConfigError, DigestError
 from digest.pipeline import NothingToSend, plan_send, run_send, start_issue
+from digest.store import Database, lease, open_database
 
 log = logging.getLogger("digest.schedule")
 JOB_PREFIX = "digest-"

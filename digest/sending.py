@@ -23,9 +23,8 @@ from rich.progress import (
 from rich.prompt import Confirm
 from rich.table import Table
 
-from digest import ledger
 from digest.config import Config
-from digest.db import Database
+from digest.delivery.engine import Engine, Summary, write_outbox
 from digest.errors import DigestError
 from digest.models import Recipient
 from digest.pipeline import (
@@ -39,8 +38,8 @@ from digest.pipeline import (
     start_issue,
 )
 from digest.render import render
-from digest.send import Engine, Summary, write_outbox
-from digest.subscribers import InvalidAddress, find, normalise_email
+from digest.store import Database, ledger
+from digest.store.subscribers import InvalidAddress, find, normalise_email
 
 __all__ = ["NothingToSend", "dry_run", "real_send", "test_send"]
 

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
-from digest.db import (
+from digest.errors import DigestError
+from digest.store import (
     Database,
     Delivery,
     Issue,
@@ -20,7 +21,6 @@ from digest.db import (
     head_revision,
     open_database,
 )
-from digest.errors import DigestError
 
 
 def test_migrations_create_every_table(database: Database) -> None:
@@ -98,7 +98,7 @@ def test_json_columns_round_trip_unicode(database: Database) -> None:
 
 def test_two_processes_migrating_at_once_both_succeed(database_url: str) -> None:
     script = (
-        "import sys; from digest.db import open_database, current_revision;"
+        "import sys; from digest.store import open_database, current_revision;"
         "db = open_database(sys.argv[1]); print(current_revision(db))"
     )
     procs = [
@@ -126,7 +126,7 @@ def test_models_and_migrations_agree(database: Database) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from digest.db import Base, include_object
+    from digest.store import Base, include_object
 
     with database.engine.connect() as connection:
         context = MigrationContext.configure(

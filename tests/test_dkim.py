@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 
-from digest import dkim
 from digest.cli import main
 from digest.config import load_config
+from digest.delivery import dkim
 from tests.smtp_server import SMTPServer
 from tests.test_send import add_subscribers, write_config
 
@@ -151,7 +151,7 @@ def test_canonicalisation_matches_dkimpy() -> None:
 
 
 def test_the_confirmation_mail_is_signed_too(tmp_path: Path) -> None:
-    from digest.mailer import SmtpMailer, confirmation_message
+    from digest.delivery.mailer import SmtpMailer, confirmation_message
 
     config_path = write_config(tmp_path, "sqlite://", 25)
     key_file, record = keygen(config_path, tmp_path / "keys", "--selector", "c1")

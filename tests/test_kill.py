@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from digest.cli import main
 from digest.config import load_config
-from digest.db import Delivery, Issue, Subscriber, open_database
+from digest.store import Delivery, Issue, Subscriber, open_database
 from tests.smtp_server import SMTPServer
 from tests.test_send import add_subscribers, write_config
 

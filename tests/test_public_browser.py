@@ -17,8 +17,8 @@ from playwright.sync_api import Browser, Page
 from sqlalchemy import select
 
 from digest.config import Config, load_config
-from digest.db import Database, Event, Issue, Status, Subscriber
-from digest.mailer import SmtpMailer
+from digest.delivery.mailer import SmtpMailer
+from digest.store import Database, Event, Issue, Status, Subscriber
 from digest.tokens import keyring, make_token
 from digest.web.public import create_public_app
 from tests.browser import WIDE, loopback_page, serving

@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import select
 
 from digest.config import Config, load_config
-from digest.db import Database, Event, Issue, Status, Subscriber, Variant
-from digest.mailer import SmtpMailer
+from digest.delivery.mailer import SmtpMailer
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL
+from digest.store import Database, Event, Issue, Status, Subscriber, Variant
 from digest.tokens import Keyring, Purpose, keyring, make_token
 from digest.web.public import create_public_app
 from tests.smtp_server import SMTPServer

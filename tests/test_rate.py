@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from digest.send import RateLimiter
+from digest.delivery.engine import RateLimiter
 
 
 class FakeClock:

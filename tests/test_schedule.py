@@ -18,9 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, update
 
-from digest import lease
 from digest.config import load_config
-from digest.db import Issue, IssuePost, Subscriber, open_database
 from digest.errors import ConfigError
 from digest.schedule import (
     install_jobs,
@@ -30,6 +28,7 @@ from digest.schedule import (
     scheduled_send,
     stored_next_runs,
 )
+from digest.store import Issue, IssuePost, Subscriber, lease, open_database
 from tests.smtp_server import ScriptedServer, SMTPServer
 from tests.test_send import add_subscribers, write_config
 

@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from digest.cli import main
 from digest.config import Config, load_config
-from digest.db import Delivery, Issue, Subscriber, open_database
 from digest.pipeline import NothingToSend, plan_send, run_send, start_issue
+from digest.store import Delivery, Issue, Subscriber, open_database
 from tests.smtp_server import ScriptedServer, SMTPServer, self_signed
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from digest.db import Database, Event, Status, Subscriber
 from digest.errors import DigestError
-from digest.subscribers import (
+from digest.store import Database, Event, Status, Subscriber
+from digest.store.subscribers import (
     ImportReport,
     InvalidAddress,
     add,

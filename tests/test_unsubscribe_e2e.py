@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from digest.cli import main
 from digest.config import load_config
-from digest.db import Event, Issue, Status, Subscriber, open_database
+from digest.store import Event, Issue, Status, Subscriber, open_database
 from digest.web.public import create_public_app
 from tests.smtp_server import SMTPServer
 from tests.test_send import add_subscribers, send, write_config

@@ -18,8 +18,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from digest.config import Config
-from digest.db import Database, Issue, Variant
-from digest.ledger import edition_of, issue_by_key, issues_page, stored_variant
+from digest.store import Database, Issue, Variant
+from digest.store.ledger import edition_of, issue_by_key, issues_page, stored_variant
 
 _PAGE_NUMBER = re.compile(r"[0-9]{1,6}")
 

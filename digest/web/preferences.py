@@ -17,9 +17,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from digest.db import Issue, Status, Subscriber
 from digest.i18n import LOCALES
-from digest.subscribers import (
+from digest.store import Issue, Status, Subscriber
+from digest.store.subscribers import (
     mask,
     parse_categories,
     record,

@@ -26,9 +26,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from digest.config import Config
-from digest.db import Database
+from digest.delivery.mailer import Mailer, SmtpMailer
 from digest.i18n import translate
-from digest.mailer import Mailer, SmtpMailer
+from digest.store import Database
 from digest.tokens import keyring
 from digest.web.archive import DatabaseArchive, IssueArchive, Pagination
 from digest.web.pages import email_page

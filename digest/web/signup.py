@@ -25,10 +25,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from digest.db import Event, Status, Subscriber
+from digest.delivery.mailer import Mailer, MailError, confirmation_message
 from digest.i18n import supported
-from digest.mailer import Mailer, MailError, confirmation_message
-from digest.subscribers import InvalidAddress, clean_name, find, mask, normalise_email, record
+from digest.store import Event, Status, Subscriber
+from digest.store.subscribers import InvalidAddress, clean_name, find, mask, normalise_email, record
 from digest.tokens import make_token
 from digest.web.site import Site, client_ip, small_form, user_agent, with_locale
 

@@ -20,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from digest.config import Config
-from digest.db import Database, Issue, Subscriber
 from digest.i18n import html_lang, supported
+from digest.store import Database, Issue, Subscriber
 from digest.tokens import InvalidToken, Keyring, Purpose, TokenData, read_token
 from digest.web.pages import COMMON_HEADERS, LOCALE_NAMES, page_environment
 

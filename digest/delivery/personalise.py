@@ -24,7 +24,7 @@ from email.utils import format_datetime, formataddr
 from enum import IntEnum
 from urllib.parse import quote
 
-from digest.dkim import Signer, relaxed_body
+from digest.delivery.dkim import Signer, relaxed_body
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Rendered
 
 CRLF = b"\r\n"

@@ -27,7 +27,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from digest.db import (
+from digest.models import Edition, Post, Recipient, Rendered
+from digest.store.subscribers import record
+from digest.store.tables import (
     Delivery,
     DeliveryStatus,
     Issue,
@@ -39,8 +41,6 @@ from digest.db import (
     Variant,
     utcnow,
 )
-from digest.models import Edition, Post, Recipient, Rendered
-from digest.subscribers import record
 
 UNFINISHED = (IssueStatus.SENDING, IssueStatus.PAUSED)
 

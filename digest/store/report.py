@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from digest.db import Delivery, Event, Issue
+from digest.store.tables import Delivery, Event, Issue
 
 
 @dataclass(slots=True)

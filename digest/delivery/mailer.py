@@ -17,12 +17,12 @@ from email.utils import format_datetime
 from typing import Any, Protocol
 
 from digest.config import Config
-from digest.dkim import dkim_signer
+from digest.delivery.dkim import dkim_signer
+from digest.delivery.smtp import SMTPConnection, SMTPError, tls_context
 from digest.errors import DigestError
 from digest.i18n import html_lang, translate, translations
 from digest.render import environment
-from digest.smtp import SMTPConnection, SMTPError, tls_context
-from digest.subscribers import clean_name
+from digest.store.subscribers import clean_name
 
 
 class MailError(DigestError):

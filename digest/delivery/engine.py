@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from digest.db import DeliveryStatus
-from digest.ledger import Result
+from digest.delivery.smtp import SMTPConnection, SMTPError, Stage, tls_context
 from digest.models import Recipient
-from digest.smtp import SMTPConnection, SMTPError, Stage, tls_context
+from digest.store import DeliveryStatus
+from digest.store.ledger import Result
 
 
 class Stoppable(Protocol):

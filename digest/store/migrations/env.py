@@ -5,7 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
-from digest.db import Base, include_object
+from digest.store.database import include_object
+from digest.store.tables import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -19,8 +19,8 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from digest.db import Event, Status, Subscriber, utcnow
 from digest.errors import DigestError
+from digest.store.tables import Event, Status, Subscriber, utcnow
 
 CSV_COLUMNS = ("email", "name", "locale", "categories", "status")
 LOCALES = ("zh", "en")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import digest.db
+import digest.store.tables
 
 revision = "0001"
 down_revision = None
@@ -28,8 +28,8 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("paused_reason", sa.Text(), nullable=True),
         sa.Column("posts", sa.JSON(), nullable=False),
-        sa.Column("created_at", digest.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("finished_at", digest.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", digest.store.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", digest.store.tables.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("key"),
     )
@@ -40,7 +40,7 @@ def upgrade() -> None:
         "leases",
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("holder", sa.String(length=200), nullable=False),
-        sa.Column("expires_at", digest.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", digest.store.tables.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name"),
     )
     op.create_table(
@@ -53,13 +53,13 @@ def upgrade() -> None:
         sa.Column("categories", sa.JSON(), nullable=True),
         sa.Column("frequency", sa.String(length=10), nullable=True),
         sa.Column("paused", sa.Boolean(), nullable=False),
-        sa.Column("consent_at", digest.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("consent_at", digest.store.tables.UTCDateTime(timezone=True), nullable=True),
         sa.Column("consent_ip", sa.String(length=64), nullable=True),
         sa.Column("consent_user_agent", sa.String(length=500), nullable=True),
         sa.Column("consent_source", sa.String(length=40), nullable=True),
-        sa.Column("created_at", digest.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", digest.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("unsubscribed_at", digest.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", digest.store.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", digest.store.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("unsubscribed_at", digest.store.tables.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("email"),
     )
@@ -76,7 +76,7 @@ def upgrade() -> None:
         sa.Column("ip", sa.String(length=64), nullable=True),
         sa.Column("user_agent", sa.String(length=500), nullable=True),
         sa.Column("detail", sa.Text(), nullable=True),
-        sa.Column("created_at", digest.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", digest.store.tables.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["issue_id"], ["issues.id"], ondelete="SET NULL"),
         sa.ForeignKeyConstraint(["subscriber_id"], ["subscribers.id"], ondelete="SET NULL"),
         sa.PrimaryKeyConstraint("id"),
@@ -112,7 +112,7 @@ def upgrade() -> None:
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("greeting_named", sa.Text(), nullable=False),
         sa.Column("greeting_anonymous", sa.Text(), nullable=False),
-        sa.Column("created_at", digest.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", digest.store.tables.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["issue_id"], ["issues.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("issue_id", "locale", "filter_key"),
@@ -125,10 +125,10 @@ def upgrade() -> None:
         sa.Column("variant_id", sa.Integer(), nullable=True),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("sent_at", digest.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("sent_at", digest.store.tables.UTCDateTime(timezone=True), nullable=True),
         sa.Column("message_id", sa.String(length=200), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
-        sa.Column("updated_at", digest.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", digest.store.tables.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["issue_id"], ["issues.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["subscriber_id"], ["subscribers.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["variant_id"], ["variants.id"], ondelete="SET NULL"),

@@ -21,11 +21,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from digest import ledger
 from digest.config import Config
-from digest.db import Database, Issue, open_database
+from digest.delivery.engine import Engine, SmtpSettings, Stoppable, Summary
 from digest.models import Recipient
-from digest.send import Engine, SmtpSettings, Stoppable, Summary
+from digest.store import Database, Issue, ledger, open_database
 
 AUTO_THRESHOLD = 5000  # below this many queued messages, one process is faster than spawning
 PROGRESS_EVERY = 100

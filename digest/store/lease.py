@@ -19,7 +19,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from digest.db import Database, Lease, utcnow
+from digest.store.database import Database
+from digest.store.tables import Lease, utcnow
 
 SEND_LEASE = "send"
 

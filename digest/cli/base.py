@@ -1,0 +1,103 @@
+"""The `digest` command group and what every command shares: config, database, messages.
+
+Exit codes: 0 success (including "nothing new"), 1 runtime failure, 2 bad usage or invalid
+configuration. Errors are one sentence on stderr; a traceback only with DIGEST_DEBUG=1.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from digest import __version__
+from digest.config import Config, load_config
+from digest.errors import DigestError
+from digest.models import SourceResult
+from digest.store import Database, open_database
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class DigestGroup(click.Group):
+    """Turns every DigestError into one sentence and its exit code, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DigestError as exc:
+            error(exc.message)
+            ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            error("interrupted.")
+            ctx.exit(130)
+        except Exception as exc:  # the last line of defence: no traceback reaches a user
+            if os.environ.get("DIGEST_DEBUG"):
+                raise
+            error(f"unexpected {type(exc).__name__}: {exc} (set DIGEST_DEBUG=1 for details).")
+            ctx.exit(1)
+
+
+def error(message: str) -> None:
+    err.print(f"[bold red]digest: error:[/] {message}", markup=True, highlight=False)
+
+
+def warn(message: str) -> None:
+    err.print(f"[yellow]digest: warning:[/] {escape_markup(message)}", markup=True, highlight=False)
+
+
+def escape_markup(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+@click.group(cls=DigestGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Configuration file (default: ./config.yaml, then $DIGEST_CONFIG).",
+)
+@click.version_option(__version__, prog_name="digest")
+@click.pass_context
+def main(ctx: click.Context, config_path: Path | None) -> None:
+    """Turn a blog's new posts into an email digest and send it to subscribers."""
+    ctx.obj = {"config_path": config_path}
+
+
+def get_config(ctx: click.Context) -> Config:
+    root = ctx.find_root()
+    if "config" not in root.obj:
+        root.obj["config"] = load_config(root.obj["config_path"])
+    config: Config = root.obj["config"]
+    return config
+
+
+def report_sources(source: SourceResult) -> None:
+    """Warn about every skipped post; failed sources are errors (the caller sets the exit code)."""
+    for problem in source.problems:
+        warn(str(problem))
+    for failure in source.failures:
+        error(escape_markup(failure))
+
+
+def get_database(ctx: click.Context) -> Database:
+    """The configured database, migrated to the current schema (once per command)."""
+    root = ctx.find_root()
+    if "database" not in root.obj:
+        root.obj["database"] = open_database(get_config(ctx).database_url)
+        ctx.call_on_close(root.obj["database"].dispose)
+    database: Database = root.obj["database"]
+    return database
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,66 @@
+"""`digest dkim`: signing keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from digest.cli.base import err, get_config, main
+from digest.errors import DigestError
+
+
+@main.group()
+def dkim() -> None:
+    """DKIM keys for signing the digest."""
+
+
+@dkim.command()
+@click.option("--selector", default=None, help="DNS selector (default: digest<year>).")
+@click.option("--domain", default=None, help="Signing domain (default: the sender's domain).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the private key (default: var/dkim next to the config).",
+)
+@click.option("--ed25519", is_flag=True, help="An Ed25519 key (a second signature) instead.")
+@click.pass_context
+def keygen(
+    ctx: click.Context,
+    selector: str | None,
+    domain: str | None,
+    out_dir: Path | None,
+    ed25519: bool,
+) -> None:
+    """Write a new key pair and print the DNS TXT record to publish."""
+    import os
+    from datetime import date
+
+    from digest.delivery import dkim as keys
+
+    config = get_config(ctx)
+    domain = domain or config.sender.domain
+    selector = selector or f"digest{date.today().year}{'e' if ed25519 else ''}"
+    folder = out_dir or config.path("var/dkim")
+    key = keys.generate("ed25519" if ed25519 else "rsa")
+    path = folder / f"{selector}.private.pem"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(keys.private_pem(key))
+    except FileExistsError:
+        raise DigestError(f"{path} already exists; choose another --selector.") from None
+    except OSError as exc:
+        raise DigestError(f"{path}: cannot write the key: {exc.strerror}.") from None
+    err.print(f"Wrote the private key to {path} (keep it secret).")
+    err.print("Publish this DNS record:")
+    click.echo(keys.dns_record(selector, domain, key))
+    prefix = "ed25519_" if ed25519 else ""
+    err.print("Then add to config.yaml:")
+    err.print(
+        f"dkim:\n  domain: {domain}\n  {prefix}selector: {selector}\n  {prefix}key_file: {path}",
+        markup=False,
+    )

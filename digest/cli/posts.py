@@ -1,0 +1,169 @@
+"""Commands that read the blog: `posts`, `excerpt`, `render` and `preview`."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from digest.cli.base import escape_markup, get_config, get_database, main, report_sources
+from digest.errors import DigestError
+from digest.excerpt import make_excerpt
+from digest.models import Candidate
+from digest.pipeline import gather
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--all", "show_all", is_flag=True, help="Also list posts that are not new, and why.")
+@click.pass_context
+def posts(ctx: click.Context, as_json: bool, show_all: bool) -> None:
+    """List the posts the next digest would hold, newest first."""
+    config = get_config(ctx)
+    gathered = gather(config)
+    report_sources(gathered.source)
+    chosen = gathered.candidates if show_all else gathered.new
+    max_posts = config.digest.max_posts
+    shown_ids = {c.post.id for c in gathered.new[:max_posts]}
+    if as_json:
+        rows = [_as_json(c, c.post.id in shown_ids, show_all) for c in chosen]
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        _print_table(chosen, shown_ids, show_all, overflow=max(0, len(gathered.new) - max_posts))
+    if gathered.source.failures:
+        ctx.exit(1)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _as_json(candidate: Candidate, shown: bool, with_status: bool) -> dict[str, Any]:
+    post = candidate.post
+    row: dict[str, Any] = {
+        "id": post.id,
+        "title": post.title,
+        "url": post.url,
+        "date": _iso(post.date),
+        "category": post.category,
+        "categories": list(post.categories),
+        "tags": list(post.tags),
+        "excerpt": candidate.excerpt,
+        "shown": shown,
+    }
+    if with_status:
+        row["status"] = candidate.status
+    return row
+
+
+def _print_table(
+    candidates: list[Candidate], shown_ids: set[str], show_all: bool, overflow: int
+) -> None:
+    out = Console(highlight=False, soft_wrap=False)
+    if not candidates:
+        out.print("Nothing new since the last digest.")
+        return
+    table = Table(show_lines=True, expand=True)
+    table.add_column("Date", no_wrap=True)
+    table.add_column("Category", no_wrap=True)
+    table.add_column("Title / excerpt", ratio=1)
+    if show_all:
+        table.add_column("Status", no_wrap=True)
+    for candidate in candidates:
+        post = candidate.post
+        date = post.date.strftime("%Y-%m-%d") if post.date else "—"
+        title, url, text = (escape_markup(v) for v in (post.title, post.url, candidate.excerpt))
+        cell = f"[bold]{title}[/]\n[dim]{url}[/]\n{text}"
+        status: str = candidate.status
+        if status == "new" and post.id not in shown_ids:
+            status = "new (overflow)"
+        row = [date, escape_markup(post.category or "—"), cell] + ([status] if show_all else [])
+        table.add_row(*row)
+    out.print(table)
+    if overflow:
+        out.print(f"+ {overflow} more new posts, listed in the digest's overflow line.")
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--length", type=click.IntRange(min=1), default=350, show_default=True)
+@click.option("--locale", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+def excerpt(file: Path, length: int, locale: str) -> None:
+    """Print one Markdown post's excerpt."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise DigestError(f"{file}: the file is not valid UTF-8.") from None
+    try:
+        click.echo(make_excerpt(text, length=length, locale=locale))
+    except DigestError as exc:
+        raise DigestError(f"{file}: {exc.message}.") from None
+
+
+@main.command()
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder to write issue.html, issue.txt and issue.mjml into.",
+)
+@click.option(
+    "--locale", type=click.Choice(["zh", "en"]), default=None, help="Default: site.locale."
+)
+@click.pass_context
+def render(ctx: click.Context, out_dir: Path, locale: str | None) -> None:
+    """Write the next digest's HTML, text and MJML (placeholders instead of personal links)."""
+    from digest.pipeline import next_edition
+    from digest.render import render as render_edition
+
+    config = get_config(ctx)
+    gathered = gather(config)
+    report_sources(gathered.source)
+    if gathered.source.failures:
+        ctx.exit(1)
+    if not gathered.new:
+        click.echo("Nothing new since the last digest; nothing rendered.")
+        return
+    rendered = render_edition(config, next_edition(gathered, config), locale)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, content in (
+            ("issue.html", rendered.html),
+            ("issue.txt", rendered.text),
+            ("issue.mjml", rendered.mjml),
+        ):
+            (out_dir / name).write_text(content, encoding="utf-8")
+    except OSError as exc:
+        raise DigestError(f"{out_dir}: cannot write the rendered issue: {exc.strerror}.") from None
+    size = len(rendered.html.encode())
+    click.echo(f"Subject: {rendered.subject}")
+    click.echo(f"Wrote {out_dir}/issue.html ({size / 1024:.1f} KB), issue.txt and issue.mjml.")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.pass_context
+def preview(ctx: click.Context, host: str, port: int) -> None:
+    """Show the next digest in a browser (read-only, re-rendered on every reload)."""
+    import uvicorn
+
+    from digest.web.archive import DatabaseArchive
+    from digest.web.preview import LOOPBACK_NAMES, create_preview_app
+
+    config = get_config(ctx)
+    loopback = host in ("127.0.0.1", "localhost", "::1")
+    app = create_preview_app(
+        config,
+        DatabaseArchive(get_database(ctx), config),
+        allowed_hosts=LOOPBACK_NAMES if loopback else None,
+    )
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"Previewing the next digest at http://{shown}:{port}/ (Ctrl+C to stop).")
+    uvicorn.run(app, host=host, port=port, log_level="info")

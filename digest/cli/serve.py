@@ -1,0 +1,24 @@
+"""`digest serve`: the public web app."""
+
+from __future__ import annotations
+
+import click
+
+from digest.cli.base import get_config, get_database, main
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int) -> None:
+    """Run the public web app: unsubscribe, preferences, sign-up and the archive."""
+    import uvicorn
+
+    from digest.web.public import create_public_app
+
+    config = get_config(ctx)
+    app = create_public_app(config, get_database(ctx))
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"Serving {config.web.base_url} at http://{shown}:{port}/ (Ctrl+C to stop).")
+    uvicorn.run(app, host=host, port=port, log_level="info")

@@ -1,0 +1,159 @@
+"""`digest subscribers`: add, remove, list, import and export subscribers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from digest.cli.base import err, escape_markup, get_database, main, warn
+from digest.errors import DigestError
+from digest.store import Status
+
+
+@main.group()
+def subscribers() -> None:
+    """Add, remove, list, import and export subscribers."""
+
+
+@subscribers.command("add")
+@click.argument("email")
+@click.option("--name", default=None, help="Display name (used in the greeting).")
+@click.option("--locale", type=click.Choice(["zh", "en"]), default=None)
+@click.option("--categories", default=None, help='Only these categories, e.g. "Python;机器学习".')
+@click.pass_context
+def subscribers_add(
+    ctx: click.Context, email: str, name: str | None, locale: str | None, categories: str | None
+) -> None:
+    """Add an active subscriber (you vouch for their consent)."""
+    from digest.store import subscribers as people
+
+    try:
+        with get_database(ctx).session() as session:
+            person = people.add(
+                session,
+                email,
+                name=name,
+                locale=locale,
+                categories=people.parse_categories(categories),
+                method="cli",
+            )
+            address = person.email
+    except people.InvalidAddress as exc:
+        raise DigestError(f"{email!r} is not a valid address: {exc}.") from None
+    click.echo(f"Added {address}.")
+
+
+@subscribers.command("remove")
+@click.argument("email")
+@click.option(
+    "--erase", is_flag=True, help="Delete their record entirely instead of unsubscribing."
+)
+@click.pass_context
+def subscribers_remove(ctx: click.Context, email: str, erase: bool) -> None:
+    """Unsubscribe someone (kept on the suppression list), or erase them."""
+    from digest.store import subscribers as people
+
+    try:
+        address = people.normalise_email(email)
+    except people.InvalidAddress as exc:
+        raise DigestError(f"{email!r} is not a valid address: {exc}.") from None
+    with get_database(ctx).session() as session:
+        person = people.find(session, address)
+        if person is None:
+            raise DigestError(f"{address} is not a subscriber.")
+        if erase:
+            session.delete(person)
+            click.echo(f"Erased {address} and their personal data.")
+        elif people.unsubscribe(session, person, "cli"):
+            click.echo(f"Unsubscribed {address}.")
+        else:
+            click.echo(f"{address} was already unsubscribed.")
+
+
+@subscribers.command("list")
+@click.option("--status", type=click.Choice([s.value for s in Status]), default=None)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def subscribers_list(ctx: click.Context, status: str | None, as_json: bool) -> None:
+    """List subscribers (all, or those with one status)."""
+    from digest.store import subscribers as people
+
+    with get_database(ctx).session() as session:
+        rows: list[dict[str, Any]] = [
+            {
+                "id": s.id,
+                "email": s.email,
+                "name": s.name,
+                "status": s.status,
+                "locale": s.locale,
+                "categories": s.categories or [],
+                "paused": s.paused,
+                "created_at": s.created_at.isoformat(),
+            }
+            for s in people.listing(session, status)
+        ]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    table = Table(expand=False)
+    for column in ("Email", "Name", "Status", "Locale", "Categories"):
+        table.add_column(column)
+    for row in rows:
+        state = row["status"] + (" (paused)" if row["paused"] else "")
+        table.add_row(
+            escape_markup(row["email"]),
+            escape_markup(row["name"]),
+            state,
+            row["locale"] or "",
+            escape_markup(";".join(row["categories"])),
+        )
+    Console(highlight=False).print(table)
+    click.echo(f"{len(rows)} subscribers.")
+
+
+@subscribers.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def subscribers_import(ctx: click.Context, file: Path) -> None:
+    """Import a CSV (email, name, locale, categories, status); bad rows are named and skipped."""
+    from digest.store import subscribers as people
+
+    rows, problems = people.read_csv(file)
+    report = people.ImportReport(problems=problems)
+    with get_database(ctx).session() as session:
+        people.import_rows(session, rows, report)
+    for problem in report.problems:
+        warn(problem)
+    click.echo(
+        f"Imported {file}: {report.added} added, {report.updated} updated, "
+        f"{report.unchanged} unchanged, {len(report.problems)} rows skipped."
+    )
+    if report.problems:
+        ctx.exit(1)
+
+
+@subscribers.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path), required=False)
+@click.pass_context
+def subscribers_export(ctx: click.Context, file: Path | None) -> None:
+    """Export every subscriber as CSV, to FILE or standard output."""
+    import io
+
+    from digest.store import subscribers as people
+
+    out = io.StringIO()
+    with get_database(ctx).session() as session:
+        count = people.export_csv(people.listing(session), out)
+    if file is None:
+        click.echo(out.getvalue(), nl=False)
+        return
+    try:
+        file.write_text(out.getvalue(), encoding="utf-8")
+    except OSError as exc:
+        raise DigestError(f"{file}: cannot write: {exc.strerror}.") from None
+    err.print(f"Exported {count} subscribers to {file}.")

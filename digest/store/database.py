@@ -1,0 +1,161 @@
+"""The database: engine set-up, sessions and migrations (SQLite WAL, or PostgreSQL).
+
+SQLite (WAL mode) is the embedded default; PostgreSQL is the supported server database. The
+schema is owned by Alembic migrations in `digest/store/migrations/`; `open_database` applies
+pending ones under a lock, so two processes starting at once do not both try.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from digest.errors import DigestError
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+_MIGRATION_LOCK = 0x6469_6765  # "dige": the PostgreSQL advisory lock id for migrations
+
+
+# -- engine and sessions ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Database:
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A read-write unit of work: committed on success, rolled back on error.
+
+        On SQLite it starts with BEGIN IMMEDIATE, taking the write lock up front, so that two
+        processes never fail half-way with "database is locked" when both decide to write.
+        """
+        with self.sessions.begin() as session:
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def connect(url: str) -> Database:
+    """An engine for `url` with our SQLite settings; does not touch the schema."""
+    try:
+        if url.startswith("sqlite"):
+            path = url.removeprefix("sqlite:///")
+            if path and path != ":memory:" and not url.startswith("sqlite:///:memory:"):
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, connect_args={"timeout": 30})
+            _configure_sqlite(engine)
+        else:
+            engine = create_engine(url, pool_pre_ping=True)
+    except (SQLAlchemyError, ValueError, OSError) as exc:
+        raise DigestError(f"database.url: cannot use {_redact(url)}: {exc}.") from None
+    return Database(engine, sessionmaker(engine, expire_on_commit=False))
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (below)
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _redact(url: str) -> str:
+    """A database URL safe to print: the password replaced."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "the configured URL"
+
+
+# -- migrations ---------------------------------------------------------------------------------
+
+
+def include_object(
+    obj: object, name: str | None, kind: str, reflected: bool, compare_to: object
+) -> bool:
+    """For Alembic's comparisons: APScheduler's table (and its index) come from migration
+    0002, not from our models."""
+    table = getattr(obj, "table", None)
+    owner = name if kind == "table" else getattr(table, "name", None)
+    return owner != "apscheduler_jobs"
+
+
+def alembic_config(url: str) -> Any:
+    from alembic.config import Config as AlembicConfig
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(database: Database) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with database.engine.connect() as connection:
+        revision: str | None = MigrationContext.configure(connection).get_current_revision()
+        connection.rollback()
+    return revision
+
+
+def upgrade(database: Database) -> tuple[str | None, str]:
+    """Apply pending migrations under a lock; returns (revision before, revision after)."""
+    from alembic import command
+
+    url = database.engine.url.render_as_string(hide_password=False)
+    with database.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK})
+        config = alembic_config(url)
+        config.attributes["connection"] = connection
+        from alembic.runtime.migration import MigrationContext
+
+        before = MigrationContext.configure(connection).get_current_revision()
+        command.upgrade(config, "head")
+        after = MigrationContext.configure(connection).get_current_revision()
+    return before, after or head_revision()
+
+
+def open_database(url: str, *, migrate: bool = True) -> Database:
+    """Connect and make sure the schema is current (applying migrations when `migrate`)."""
+    database = connect(url)
+    try:
+        if current_revision(database) != head_revision():
+            if not migrate:
+                raise DigestError(
+                    "the database schema is not up to date: run `digest db upgrade` first."
+                )
+            upgrade(database)
+    except OperationalError as exc:
+        database.dispose()
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise DigestError(f"cannot open the database {_redact(url)}: {reason}.") from None
+    return database
