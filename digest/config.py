@@ -62,7 +62,8 @@ class SiteConfig(_Section):
     base_url: str
     locale: Literal["zh", "en"] = "zh"
     timezone: str | None = None
-    postal_address: str
+    # Optional for posts, render and preview; a real send requires it (Config.check_sendable).
+    postal_address: str | None = None
     permalink: str = "/posts/{slug}/"
     posts_url: str | None = None
 
@@ -267,6 +268,16 @@ class Config(_Section):
     @property
     def schedule_tz(self) -> ZoneInfo:
         return ZoneInfo(self.schedule_timezone)
+
+    def check_sendable(self) -> None:
+        """What a real send needs and a dry run does not: the sender's postal address, which
+        anti-spam laws (CAN-SPAM and others) want in every newsletter. Raises ConfigError."""
+        if not (self.site.postal_address or "").strip():
+            raise ConfigError(
+                f"{self._file}: site.postal_address is required to send a digest (anti-spam "
+                "laws want the sender's postal address in every newsletter); set it, or use "
+                "`digest send --dry-run`."
+            )
 
     def smtp_password(self) -> str | None:
         if self.smtp.password is not None:

@@ -133,6 +133,7 @@ def plan_send(
 def start_issue(config: Config, database: Database, plan: Plan) -> Issue:
     """Create the planned issue (or return the resumed one), rendering its default variant
     first so that a broken template fails before anything is recorded."""
+    config.check_sendable()
     if plan.issue is not None:
         return plan.issue
     rendered = render(config, plan.edition)
@@ -256,6 +257,7 @@ def audience_of(config: Config, database: Database, plan: Plan) -> list[Recipien
 
 
 def smtp_settings(config: Config) -> SmtpSettings:
+    config.check_sendable()
     smtp = config.smtp
     return SmtpSettings(
         host=smtp.host,

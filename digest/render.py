@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    BaseLoader,
+    ChoiceLoader,
+    FileSystemLoader,
+    PackageLoader,
+    StrictUndefined,
+    select_autoescape,
+)
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from mjml import mjml2html
 from premailer import Premailer
@@ -25,7 +31,9 @@ from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Edition, P
 from digest.urls import site_url
 from digest.wrap import fold_html, wrap_text
 
-BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+# The built-in templates are package data (digest/templates), found through importlib.resources
+# by Jinja2's PackageLoader, so an installed wheel renders from any working folder.
+BUILTIN_TEMPLATES = ("digest", "templates")
 FONT_STACK = (
     "-apple-system, BlinkMacSystemFont, 'Segoe UI', Helvetica, Arial, 'PingFang SC', "
     "'Hiragino Sans GB', 'Microsoft YaHei', 'Noto Sans CJK SC', sans-serif"
@@ -52,10 +60,13 @@ def environment(config: Config) -> ImmutableSandboxedEnvironment:
     The user's `templates_dir` comes first; whatever it does not override falls back to the
     built-in templates.
     """
-    folders = [config.path(config.templates_dir), BUILTIN_TEMPLATES]
-    unique = list(dict.fromkeys(f.resolve() for f in folders if f.is_dir()))
+    loaders: list[BaseLoader] = []
+    own = config.path(config.templates_dir)
+    if own.is_dir():
+        loaders.append(FileSystemLoader(str(own.resolve())))
+    loaders.append(PackageLoader(*BUILTIN_TEMPLATES))
     env = ImmutableSandboxedEnvironment(
-        loader=ChoiceLoader([FileSystemLoader(str(f)) for f in unique]),
+        loader=ChoiceLoader(loaders),
         autoescape=select_autoescape(
             enabled_extensions=("mjml.j2", "html.j2"), default_for_string=True
         ),

@@ -71,7 +71,7 @@ def test_anatomy(config: Config, edition: Edition) -> None:
     assert f'href="{UNSUBSCRIBE_URL}"' in html and f'href="{PREFERENCES_URL}"' in html
     assert GREETING in html
     assert 'href="http://127.0.0.1:8080/archive/2026-W47/"' in html
-    assert config.site.postal_address in html
+    assert config.site.postal_address and config.site.postal_address in html
     assert "PingFang SC" in html and "Noto Sans CJK SC" in html
     assert "prefers-color-scheme: dark" in html
     assert 'name="color-scheme"' in html
