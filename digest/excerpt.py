@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import regex
 
+from digest.clean import clean
 from digest.errors import PostError
 from digest.markup import (
     LABELS,
@@ -32,7 +33,7 @@ _GRAPHEME = regex.compile(r"\X")
 def make_excerpt(text: str, length: int = DEFAULT_LENGTH, locale: str = "zh") -> str:
     """The excerpt of a Markdown post, given with or without its front matter."""
     try:
-        metadata, body = split_front_matter(text)
+        metadata, body = split_front_matter(clean(text))
     except ValueError as exc:
         raise PostError(f"the front matter is not valid YAML: {exc}") from None
     return excerpt_of(body, summary=summary_from(metadata), length=length, locale=locale)
@@ -49,9 +50,9 @@ def excerpt_of(
     """Apply rules 2-4 to a body (without front matter) and an optional author summary."""
     if length < 1:
         raise ValueError("excerpt length must be at least 1")
-    plain = _plain(body, body_format)
+    plain = _plain(clean(body), body_format)
     if summary is not None:
-        summary_text = _plain(summary, body_format).text
+        summary_text = _plain(clean(summary), body_format).text
         if summary_text:
             more = bool(plain.text) and plain.text not in summary_text
             return expand_labels(summary_text, locale) + (ELLIPSIS if more else "")

@@ -12,6 +12,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from digest.clean import clean
 from digest.errors import PostError, SourceError
 from digest.markup import first_heading, split_front_matter, summary_from
 from digest.models import Post, Problem, SourceResult
@@ -69,6 +70,7 @@ def read_post(file: Path, relative: str, *, base_url: str, permalink: str, tz: Z
         raise PostError("the file is not valid UTF-8") from None
     except OSError as exc:
         raise PostError(f"cannot read the file: {exc.strerror}") from None
+    text = clean(text)  # a pasted U+0008 must not fail the front matter or the render
     try:
         meta, body = split_front_matter(text)
     except ValueError as exc:
