@@ -88,6 +88,8 @@ class MarkdownSourceConfig(_Section):
     type: Literal["markdown"]
     path: Path
     permalink: str | None = None
+    # The blog's generator: its rules for slugs, dates, drafts and URL fields (docs/blogs.md).
+    generator: Literal["hexo", "hugo", "jekyll"] | None = None
 
     _permalink = field_validator("permalink")(lambda v: v if v is None else check_permalink(v))
 
@@ -476,7 +478,7 @@ def _known_keys(loc: tuple[str, ...]) -> list[str]:
             else None
         )
         if part == "sources":
-            return ["type", "path", "url", "permalink", "timeout"]
+            return ["type", "path", "url", "permalink", "timeout", "generator"]
     if model is None:
         return []
     return [f.alias or name for name, f in model.model_fields.items()]

@@ -12,6 +12,7 @@ import regex
 
 from digest.clean import clean
 from digest.errors import PostError
+from digest.frontmatter import FrontMatterError, split_front_matter
 from digest.markup import (
     LABELS,
     MARKERS,
@@ -19,7 +20,6 @@ from digest.markup import (
     expand_labels,
     html_to_text,
     markdown_to_text,
-    split_front_matter,
     summary_from,
 )
 from digest.models import BodyFormat, Post
@@ -34,8 +34,8 @@ def make_excerpt(text: str, length: int = DEFAULT_LENGTH, locale: str = "zh") ->
     """The excerpt of a Markdown post, given with or without its front matter."""
     try:
         metadata, body = split_front_matter(clean(text))
-    except ValueError as exc:
-        raise PostError(f"the front matter is not valid YAML: {exc}") from None
+    except FrontMatterError as exc:
+        raise PostError(str(exc)) from None
     return excerpt_of(body, summary=summary_from(metadata), length=length, locale=locale)
 
 

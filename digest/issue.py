@@ -23,6 +23,10 @@ def status_of(
         return "opted-out"
     if post.id in sent:
         return "sent"
+    if post.expiry_date is not None and post.expiry_date <= now:
+        return "expired"
+    if post.publish_date is not None and post.publish_date > now:
+        return "future"
     if post.date is not None:
         if post.date > now:
             return "future"

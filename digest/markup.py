@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
 
-import yaml
-from frontmatter.default_handlers import YAMLHandler
 from markdown_it import MarkdownIt
 from markdown_it.rules_inline import StateInline
 from markdown_it.token import Token
@@ -148,44 +146,6 @@ def _inline_display_brackets(state: StateInline, silent: bool) -> bool:
 _MD = _markdown()
 
 
-def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
-    """Split YAML front matter from a Markdown body; raises ValueError on broken front matter.
-
-    Uses python-frontmatter's YAML handler (safe loader) but not its `loads`, which strips the
-    body (breaking a leading indented code block) and silently ignores non-mapping front matter.
-    """
-    text = text.removeprefix("\ufeff")
-    if not _YAML_FRONT_MATTER.detect(text):
-        return {}, text
-    try:
-        matter, body = _YAML_FRONT_MATTER.split(text)
-    except ValueError:
-        return {}, text
-    try:
-        metadata = _YAML_FRONT_MATTER.load(matter)
-    except yaml.YAMLError as exc:
-        raise ValueError(_yaml_reason(exc)) from None
-    if metadata is None:
-        metadata = {}
-    if not isinstance(metadata, dict):
-        raise ValueError("it is not a mapping of keys to values")
-    return {str(k): v for k, v in metadata.items()}, body.removeprefix("\n")
-
-
-_YAML_FRONT_MATTER = YAMLHandler()
-
-
-def _yaml_reason(exc: yaml.YAMLError) -> str:
-    # the context mark points at what was left open (a bracket, a quote), the problem mark at
-    # where YAML gave up, often the closing `---`; the former is where the author should look
-    mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    if mark is not None:
-        # The YAML text starts on the opening `---` line itself, and YAML counts from 0.
-        return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
-    return str(problem)
-
-
 SUMMARY_KEYS = ("summary", "excerpt", "description")
 
 
@@ -198,13 +158,32 @@ def summary_from(metadata: dict[str, Any]) -> str | None:
     return None
 
 
-def first_heading(text: str) -> str | None:
-    """The plain text of a Markdown document's first heading, used when a post has no title."""
+@dataclass(frozen=True, slots=True)
+class Heading:
+    """A document's first heading as plain text, and the body without it when it came first."""
+
+    text: str
+    rest: str | None  # None when something precedes the heading (it stays in the body)
+
+
+def first_heading(text: str) -> Heading | None:
+    """The first heading of a Markdown document (a post without a title takes it as title).
+
+    When the heading is the document's first block, `rest` is the document without it, so that
+    the excerpt does not repeat the title it became.
+    """
     tokens = _MD.parse(text)
     for index, token in enumerate(tokens[:-1]):
         if token.type == "heading_open":
             plain = html_to_text(_MD.renderer.render([tokens[index + 1]], _MD.options, {}))
-            return expand_labels(plain.text, "en") or None
+            heading = expand_labels(plain.text, "en")
+            if not heading:
+                return None
+            rest = None
+            if index == 0 and token.map is not None:
+                lines = text.splitlines(keepends=True)
+                rest = "".join(lines[token.map[1] :]).lstrip("\n")
+            return Heading(heading, rest)
     return None
 
 

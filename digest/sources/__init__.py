@@ -28,6 +28,7 @@ def read_posts(config: Config) -> SourceResult:
                     permalink=source.permalink or config.site.permalink,
                     tz=config.site.tz,
                     result=result,
+                    generator=source.generator,
                 )
             elif isinstance(source, FeedSourceConfig):
                 read_feed(

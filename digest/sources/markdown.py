@@ -1,27 +1,61 @@
-"""Read a folder of Markdown posts with YAML front matter (Hexo, Hugo and Jekyll style).
+"""Read a folder of Markdown posts the way Hexo, Hugo and Jekyll read their own.
 
 Knows nothing about email: it turns files into `Post` objects and reports, per file, anything it
 had to skip, so one broken post never hides the others.
+
+- Front matter: YAML, TOML or JSON (digest.frontmatter); keys compare case-insensitively, as in
+  Hugo.
+- Which files are posts: Markdown files (`.md`, `.markdown`, `.mdown`) not hidden and not under a
+  `_`-prefixed name (`_drafts/`, Hugo's `_index.md` section pages). A post in its own folder
+  (`slug/index.md`: a Hugo page bundle, a folder-per-post Hexo or plain blog) is one post named
+  after its folder; other Markdown files inside such a folder are the bundle's resources, not
+  posts (except for Hexo, which renders every Markdown file under `_posts`). Jekyll only reads
+  posts named `YYYY-MM-DD-title.md`; others are reported and skipped.
+- Not new: `draft: true`, `published: false` (Jekyll, Hexo), a future `publishDate` and a past
+  `expiryDate` (Hugo; honoured for every blog).
+- Dates: front matter `date` (Hugo falls back to publishDate, lastmod), else the file name's date
+  (not for Hugo, which does not read it); naive times are in the site's time zone.
+- The URL: the post's own `url`/`permalink` front matter, else the permalink pattern filled with
+  the generator's fields (digest.sources.fields).
 """
 
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from digest.clean import clean
 from digest.errors import PostError, SourceError
-from digest.markup import first_heading, split_front_matter, summary_from
+from digest.frontmatter import FrontMatterError, split_front_matter
+from digest.markup import first_heading, summary_from
 from digest.models import Post, Problem, SourceResult
+from digest.sources.fields import (
+    DATED_NAME,
+    Generator,
+    PostFacts,
+    fields_for,
+    jekyll_categories,
+    plain_slug,
+)
+from digest.sources.permalinks import jekyll_pattern
+from digest.sources.slugs import jekyll_titleize
 from digest.urls import post_url
 
 SUFFIXES = (".md", ".markdown", ".mdown")
-_DATED_NAME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[-_]")
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
+_DATE = re.compile(
+    r"(\d{4})[-/](\d{1,2})[-/](\d{1,2})"
+    r"(?:(?:[Tt]|\s+)(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,6})\d*)?)?)?"
+    r"\s*(Z|[+-]\d{2}(?::?\d{2})?)?"
+)
+# Hugo's own front-matter date keys, in its order of preference.
+_HUGO_DATE = ("date", "publishdate", "pubdate", "published", "lastmod", "modified")
+_PUBLISH = ("publishdate", "pubdate", "published")
+_EXPIRY = ("expirydate", "unpublishdate")
 
 
 def read_folder(
@@ -31,15 +65,33 @@ def read_folder(
     permalink: str,
     tz: ZoneInfo,
     result: SourceResult,
+    generator: Generator | None = None,
 ) -> None:
     """Append every readable post under `folder` to `result`; report the unreadable ones."""
     if not folder.is_dir():
         raise SourceError(f"{folder}: the posts folder does not exist.")
+    sections = _sections(folder) if generator == "hugo" else frozenset()
     ids: dict[str, Path] = {}
-    for file in sorted(_post_files(folder)):
-        relative = file.relative_to(folder).as_posix()
+    for file in sorted(_post_files(folder, generator)):
+        relative = PurePosixPath(file.relative_to(folder).as_posix())
+        if generator == "jekyll" and not DATED_NAME.match(relative.name):
+            reason = "not a post: Jekyll reads only posts named YYYY-MM-DD-title.md; skipped"
+            result.problems.append(Problem(str(file), reason))
+            continue
         try:
-            post = read_post(file, relative, base_url=base_url, permalink=permalink, tz=tz)
+            text = _read_text(file)
+            meta, body = _split(text)
+            post = post_from_front_matter(
+                meta,
+                body,
+                relative.as_posix(),
+                base_url=base_url,
+                permalink=permalink,
+                tz=tz,
+                generator=generator,
+                folder=folder.name,
+                sections=_sections_of(relative, sections),
+            )
         except PostError as exc:
             result.problems.append(Problem(str(file), exc.message))
             continue
@@ -52,93 +104,177 @@ def read_folder(
         result.posts.append(post)
 
 
-def _post_files(folder: Path) -> list[Path]:
-    return [
+def _post_files(folder: Path, generator: Generator | None) -> list[Path]:
+    files = [
         path
         for path in folder.rglob("*")
         if path.suffix.lower() in SUFFIXES
         and path.is_file()
         and not any(part.startswith((".", "_")) for part in path.relative_to(folder).parts)
     ]
+    if generator == "hexo":
+        return files
+    bundles = {f.parent for f in files if f.stem == "index" and f.parent != folder}
+    return [f for f in files if f.stem == "index" or not any(b in f.parents for b in bundles)]
 
 
-def read_post(file: Path, relative: str, *, base_url: str, permalink: str, tz: ZoneInfo) -> Post:
-    """Read one post; raises PostError with the reason when the file cannot be used."""
+def _sections(folder: Path) -> frozenset[PurePosixPath]:
+    """Hugo's nested sections: folders below the posts folder that hold an `_index.md`."""
+    return frozenset(
+        PurePosixPath(index.parent.relative_to(folder).as_posix())
+        for index in folder.rglob("_index.*")
+        if index.parent != folder and index.suffix.lower() in SUFFIXES
+    )
+
+
+def _sections_of(relative: PurePosixPath, sections: frozenset[PurePosixPath]) -> tuple[str, ...]:
+    parents = reversed(relative.parents[:-1])  # outermost first, without "."
+    return tuple(p.name for p in parents if p in sections)
+
+
+def _read_text(file: Path) -> str:
     try:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise PostError("the file is not valid UTF-8") from None
     except OSError as exc:
         raise PostError(f"cannot read the file: {exc.strerror}") from None
-    text = clean(text)  # a pasted U+0008 must not fail the front matter or the render
+    return clean(text)  # a pasted U+0008 must not fail the front matter or the render
+
+
+def _split(text: str) -> tuple[dict[str, Any], str]:
     try:
-        meta, body = split_front_matter(text)
-    except ValueError as exc:
-        raise PostError(f"the front matter is not valid YAML: {exc}") from None
+        return split_front_matter(text)
+    except FrontMatterError as exc:
+        raise PostError(str(exc)) from None
+
+
+def read_post(file: Path, relative: str, *, base_url: str, permalink: str, tz: ZoneInfo) -> Post:
+    """Read one post of a plain folder; raises PostError with the reason when it is unusable."""
+    meta, body = _split(_read_text(file))
     return post_from_front_matter(
         meta, body, relative, base_url=base_url, permalink=permalink, tz=tz
     )
 
 
 def post_from_front_matter(
-    meta: dict[str, Any],
+    front_matter: dict[str, Any],
     body: str,
     relative: str,
     *,
     base_url: str,
     permalink: str,
     tz: ZoneInfo,
+    generator: Generator | None = None,
+    folder: str = "",
+    sections: tuple[str, ...] = (),
 ) -> Post:
-    stem = PurePosixPath(relative).stem
-    named = _DATED_NAME.match(stem)
-    post_date = _as_datetime(meta.get("date"), "date", tz)
-    if post_date is None and named is not None:
-        year, month, day = (int(g) for g in named.groups())
-        try:
-            post_date = datetime(year, month, day, tzinfo=tz)
-        except ValueError:
-            raise PostError(f"the file name's date {named.group(0)[:10]} is not a date") from None
-    slug = str(meta.get("slug") or (stem[named.end() :] if named else stem))
-    title = _title(meta, body, slug)
-    categories = _strings(meta.get("categories", meta.get("category")), "categories")
-    url = post_url(
-        base_url,
-        str(meta["url"]) if meta.get("url") else permalink,
-        slug=slug,
-        date=post_date,
-        category=categories[0] if categories else "",
-        path=str(PurePosixPath(relative).with_suffix("")),
-        id=str(meta.get("id") or slug),
+    meta: dict[str, Any] = {}
+    for key, value in front_matter.items():
+        meta.setdefault(key.lower(), value)
+    path = PurePosixPath(relative)
+    facts = PostFacts(path, meta, "", None, (), folder, sections)
+    post_date = _post_date(meta, facts, tz, generator)
+    title, body = _title(meta, body, facts, generator)
+    categories = (
+        tuple(jekyll_categories(meta))
+        if generator == "jekyll"
+        else _strings(meta.get("categories", meta.get("category")), "categories")
     )
-    cover = meta.get("cover") or meta.get("image")
+    facts = PostFacts(path, meta, title, post_date, categories, folder, sections)
+    own_url = _own_url(meta, generator)
+    url = post_url(base_url, own_url or permalink, fields_for(generator, facts), meta)
+    cover = _cover(meta)
+    published = meta.get("published")
     return Post(
         id=str(meta["id"]) if meta.get("id") not in (None, "") else relative,
         title=title,
         url=url,
         date=post_date,
-        updated=_as_datetime(meta.get("updated"), "updated", tz),
+        updated=_as_datetime(meta.get("updated", meta.get("lastmod")), "updated", tz),
         body=body,
         summary=summary_from(meta),
         categories=categories,
-        tags=_strings(meta.get("tags"), "tags"),
-        cover=str(cover) if cover else None,
+        tags=_tags(meta.get("tags", meta.get("tag")), generator),
+        cover=cover,
         cover_alt=str(meta.get("cover_alt") or title),
-        draft=_as_bool(meta.get("draft"), "draft", default=False),
+        draft=_as_bool(meta.get("draft"), "draft", default=False)
+        or (_is_flag(published) and not _as_bool(published, "published", default=True)),
         newsletter=_as_bool(meta.get("newsletter"), "newsletter", default=True),
         source=relative,
+        publish_date=_first_date(meta, _PUBLISH, tz),
+        expiry_date=_first_date(meta, _EXPIRY, tz),
     )
 
 
-def _title(meta: dict[str, Any], body: str, fallback: str) -> str:
+def _post_date(
+    meta: dict[str, Any], facts: PostFacts, tz: ZoneInfo, generator: Generator | None
+) -> datetime | None:
+    if generator == "hugo":
+        return _first_date(meta, _HUGO_DATE, tz)
+    post_date = _as_datetime(meta.get("date"), "date", tz)
+    named = DATED_NAME.match(facts.stem)
+    if post_date is None and named is not None:
+        year, month, day = (int(g) for g in named.groups())
+        try:
+            post_date = datetime(year, month, day, tzinfo=tz)
+        except ValueError:
+            raise PostError(f"the file name's date {named.group(0)[:-1]} is not a date") from None
+    return post_date
+
+
+def _first_date(meta: dict[str, Any], keys: tuple[str, ...], tz: ZoneInfo) -> datetime | None:
+    for key in keys:
+        value = meta.get(key)
+        if key == "published" and _is_flag(value):
+            continue  # Jekyll's and Hexo's `published: false`, not Hugo's date alias
+        parsed = _as_datetime(value, key, tz)
+        if parsed is not None:
+            return parsed
+    return None
+
+
+def _cover(meta: dict[str, Any]) -> str | None:
+    """`cover` or `image`; a theme's `cover: {image: …}` mapping (Hugo PaperMod) too."""
+    value = meta.get("cover") or meta.get("image")
+    if isinstance(value, dict):
+        value = value.get("image") or value.get("src")
+    return str(value).strip() or None if isinstance(value, str | int) else None
+
+
+def _own_url(meta: dict[str, Any], generator: Generator | None) -> str | None:
+    """A post's own URL: Hugo's `url`, Hexo's and Jekyll's `permalink`, either for others."""
+    keys = {"hugo": ("url",), "hexo": ("permalink",), "jekyll": ("permalink",)}
+    for key in keys.get(generator or "", ("url", "permalink")):
+        value = meta.get(key)
+        if isinstance(value, str) and value.strip():
+            link = value.strip()
+            if generator == "jekyll":
+                return jekyll_pattern(link).pattern
+            return link if link.startswith(("/", "http://", "https://")) else "/" + link
+    return None
+
+
+def _title(
+    meta: dict[str, Any], body: str, facts: PostFacts, generator: Generator | None
+) -> tuple[str, str]:
+    """The post's title and the body the excerpt is made from (without a title heading)."""
     title = meta.get("title")
     if title is not None and str(title).strip():
-        return " ".join(str(title).split())
+        return " ".join(str(title).split()), body
     heading = first_heading(body)
-    return heading or fallback.replace("-", " ").replace("_", " ").strip() or fallback
+    if heading is not None:
+        return heading.text, body if heading.rest is None else heading.rest
+    slug = plain_slug(facts)
+    if generator == "jekyll":
+        return jekyll_titleize(slug), body
+    return slug.replace("-", " ").replace("_", " ").strip() or slug, body
 
 
 def _as_datetime(value: object, key: str, tz: ZoneInfo) -> datetime | None:
-    """Front-matter dates: YAML dates, datetimes or ISO-like strings; naive ones are site-local."""
+    """Front-matter dates: YAML/TOML dates and datetimes, or strings such as `2026-01-11`,
+    `2026/1/5 9:05`, `2026-01-11T09:30:00Z` or Jekyll's `2026-01-11 09:30:00 +0800`; naive
+    ones are site-local."""
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
@@ -146,15 +282,41 @@ def _as_datetime(value: object, key: str, tz: ZoneInfo) -> datetime | None:
     elif isinstance(value, date):
         parsed = datetime.combine(value, time())
     elif isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.strip().replace("/", "-"))
-        except ValueError:
-            raise PostError(
-                f"{key} {value!r} is not a date such as 2026-01-11 or 2026-01-11 09:30"
-            ) from None
+        parsed = _parse_date(value.strip(), key)
     else:
         raise PostError(f"{key} {value!r} is not a date such as 2026-01-11")
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=tz)
+
+
+def _parse_date(text: str, key: str) -> datetime:
+    match = _DATE.fullmatch(text)
+    try:
+        if match is None:
+            raise ValueError(text)
+        year, month, day, hour, minute, second, fraction, offset = match.groups()
+        zone = None
+        if offset is not None:
+            zone = UTC if offset == "Z" else _offset(offset)
+        return datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+            int((fraction or "0").ljust(6, "0")),
+            tzinfo=zone,
+        )
+    except ValueError:
+        raise PostError(
+            f"{key} {text!r} is not a date such as 2026-01-11 or 2026-01-11 09:30"
+        ) from None
+
+
+def _offset(text: str) -> timezone:
+    digits = text[1:].replace(":", "")
+    minutes = int(digits[:2]) * 60 + int(digits[2:4] or 0)
+    return timezone((1 if text[0] == "+" else -1) * timedelta(minutes=minutes))
 
 
 def _strings(value: object, key: str) -> tuple[str, ...]:
@@ -168,6 +330,18 @@ def _strings(value: object, key: str) -> tuple[str, ...]:
             flat.extend(_strings(item, key))
         return tuple(dict.fromkeys(s for s in flat if s))
     raise PostError(f"{key} must be a name or a list of names")
+
+
+def _tags(value: object, generator: Generator | None) -> tuple[str, ...]:
+    if generator == "jekyll" and isinstance(value, str):
+        return tuple(dict.fromkeys(value.split()))  # Jekyll splits a tag string on whitespace
+    return _strings(value, "tags")
+
+
+def _is_flag(value: object) -> bool:
+    return isinstance(value, bool) or (
+        isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE
+    )
 
 
 def _as_bool(value: object, key: str, *, default: bool) -> bool:
