@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from digest.errors import ConfigError
+from digest.tex import MathMode
 from digest.urls import check_permalink
 
 ENV_PREFIX = "DIGEST_"
@@ -105,6 +106,10 @@ SourceConfig = Annotated[MarkdownSourceConfig | FeedSourceConfig, Field(discrimi
 
 class ExcerptConfig(_Section):
     length: int = Field(default=350, ge=1)
+    # The language of the posts, for the [代码]/[code] labels (default: site.locale).
+    labels: Literal["zh", "en"] | None = None
+    # Which math delimiters the blog renders (digest.tex, docs/excerpts.md).
+    math: MathMode = "auto"
 
 
 class DigestConfig(_Section):

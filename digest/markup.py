@@ -1,7 +1,7 @@
 """Markup to plain text: the parsing half of the excerpt rules (DESIGN.md section 3).
 
-Markdown is parsed by markdown-it-py (CommonMark, tables, footnotes, `$…$`/`$$…$$` and
-`\\(…\\)`/`\\[…\\]` math), rendered to HTML with code and math replaced by *label markers*,
+Markdown is parsed by markdown-it-py (CommonMark, tables, footnotes, and the blog's math
+delimiters: digest.tex), rendered to HTML with code and math replaced by *label markers*,
 and that HTML, like a feed entry's HTML, is walked once by `html_to_text`. Markers are Unicode
 noncharacters (reserved for internal use, never in real text) so that the excerpt cut can treat
 each label as one indivisible unit and the locale's label text is chosen only at the end.
@@ -12,16 +12,16 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from html.parser import HTMLParser
 from typing import Any
 
 from markdown_it import MarkdownIt
-from markdown_it.rules_inline import StateInline
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
-from mdit_py_plugins.dollarmath import dollarmath_plugin
 from mdit_py_plugins.footnote import footnote_plugin
-from mdit_py_plugins.texmath import texmath_plugin
+
+from digest.tex import MathMode, math_plugin
 
 CODE = "\ufdd0"
 FORMULA = "\ufdd1"
@@ -86,12 +86,12 @@ _TEX_DISPLAY = re.compile(r"\$\$.+?\$\$|\\\[.+?\\\]", re.DOTALL)
 _TEX_INLINE = re.compile(r"\\\(.+?\\\)", re.DOTALL)
 
 
-def _markdown() -> MarkdownIt:
+@cache
+def parser(math: MathMode = "auto") -> MarkdownIt:
+    """The Markdown parser for a blog whose math follows `math` (digest.tex), labels rendered."""
     md = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
-    md.use(dollarmath_plugin, allow_space=False, allow_digits=False, double_inline=True)
-    md.use(texmath_plugin, delimiters="brackets")
+    math_plugin(md, math)
     md.use(footnote_plugin)
-    md.inline.ruler.before("escape", "math_inline_brackets", _inline_display_brackets)
 
     def block(marker: str) -> Any:
         def rule(
@@ -125,27 +125,6 @@ def _markdown() -> MarkdownIt:
     return md
 
 
-_INLINE_BRACKETS = re.compile(r"\\\[(.+?)\\\]", re.DOTALL)
-
-
-def _inline_display_brackets(state: StateInline, silent: bool) -> bool:
-    """`\\[…\\]` inside a paragraph is display math too (texmath only knows it as a block)."""
-    if not state.src.startswith("\\[", state.pos):
-        return False
-    match = _INLINE_BRACKETS.match(state.src, state.pos)
-    if match is None:
-        return False
-    if not silent:
-        token = state.push("math_inline_double", "math", 0)
-        token.content = match.group(1)
-        token.markup = "\\["
-    state.pos = match.end()
-    return True
-
-
-_MD = _markdown()
-
-
 SUMMARY_KEYS = ("summary", "excerpt", "description")
 
 
@@ -172,10 +151,11 @@ def first_heading(text: str) -> Heading | None:
     When the heading is the document's first block, `rest` is the document without it, so that
     the excerpt does not repeat the title it became.
     """
-    tokens = _MD.parse(text)
+    md = parser()
+    tokens = md.parse(text)
     for index, token in enumerate(tokens[:-1]):
         if token.type == "heading_open":
-            plain = html_to_text(_MD.renderer.render([tokens[index + 1]], _MD.options, {}))
+            plain = html_to_text(md.renderer.render([tokens[index + 1]], md.options, {}))
             heading = expand_labels(plain.text, "en")
             if not heading:
                 return None
@@ -187,9 +167,9 @@ def first_heading(text: str) -> Heading | None:
     return None
 
 
-def markdown_to_html(text: str) -> str:
+def markdown_to_html(text: str, math: MathMode = "auto") -> str:
     """Render Markdown to HTML whose code and math are already label markers."""
-    html: str = _MD.render(text)
+    html: str = parser(math).render(text)
     return html
 
 
@@ -201,8 +181,8 @@ class PlainText:
     before_more: str | None
 
 
-def markdown_to_text(text: str) -> PlainText:
-    return html_to_text(markdown_to_html(text), tex_in_text=False)
+def markdown_to_text(text: str, math: MathMode = "auto") -> PlainText:
+    return html_to_text(markdown_to_html(text, math), tex_in_text=False)
 
 
 def html_to_text(html: str, *, tex_in_text: bool = True) -> PlainText:

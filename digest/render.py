@@ -27,7 +27,7 @@ from premailer import Premailer
 from digest.clean import clean
 from digest.config import Config
 from digest.errors import DigestError
-from digest.excerpt import post_excerpt
+from digest.excerpt import excerpt_for
 from digest.i18n import html_lang, long_date, translate, translations
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Edition, Post, Rendered
 from digest.urls import site_url
@@ -90,7 +90,7 @@ def items_for(posts: list[Post], config: Config, locale: str) -> list[Item]:
                 title=_one_line(post.title),
                 url=post.url,
                 meta=_one_line(meta),
-                excerpt=clean(post_excerpt(post, config.excerpt.length, locale)),
+                excerpt=clean(excerpt_for(post, config)),  # labels: the posts' language
                 cover=site_url(config.site.base_url, post.cover) if post.cover else None,
                 cover_alt=_one_line(post.cover_alt or post.title),
             )

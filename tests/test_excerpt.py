@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from digest.errors import PostError
 from digest.excerpt import cut_graphemes, excerpt_of, grapheme_count, make_excerpt
+from digest.tex import MathMode, looks_like_tex
 
 FENCE = "```"
 
@@ -155,6 +156,56 @@ GOLDEN: list[tuple[str, str, str, int, str]] = [
     ("cut keeps combining marks", "e\u0301e\u0301e\u0301", "en", 2, "e\u0301e\u0301..."),
     ("cut never inside a label", "ab $x$ cd", "en", 5, "ab..."),
     ("label that fits is kept", "ab $x$ cd", "en", 9, "ab [math]..."),
+    # real blogs' math (no excerpt.math setting: auto)
+    (
+        "escaped brackets around words are text",
+        "see \\[the docs\\] and \\(notes\\), item\\(s\\), ref \\[1\\], box \\[x\\]",
+        "en",
+        350,
+        "see [the docs] and (notes), item(s), ref [1], box [x]",
+    ),
+    (
+        "escaped brackets around CJK are text",
+        "见 \\[官方文档\\] 和 \\(注\\)",
+        "zh",
+        350,
+        "见 [官方文档] 和 (注)",
+    ),
+    (
+        "tex in brackets is math",
+        "令 \\(\\alpha_i\\) 与 \\(f(x) = y\\)",
+        "zh",
+        350,
+        "令 [Math] 与 [Math]",
+    ),
+    (
+        "display math with a blank line right after a paragraph line",
+        "公式如下：\n$$\na = 1\n\nb = 2\n$$\n后文",
+        "zh",
+        350,
+        "公式如下： [公式] 后文",
+    ),
+    (
+        "bracket display with a blank line",
+        "见\n\\[\n\\begin{aligned}\na &= b \\\\\n\nc &= d\n\\end{aligned}\n\\]\n完",
+        "zh",
+        350,
+        "见 [公式] 完",
+    ),
+    ("inline math over lines", "设 $x +\ny = 1$ 成立", "zh", 350, "设 [Math] 成立"),
+    ("spaced inline math", "where $f(x) = y $ holds", "en", 350, "where [math] holds"),
+    ("spaced prose dollars stay", "from $ 5 to $ 10", "en", 350, "from $ 5 to $ 10"),
+    ("currency after a digit", "it is 5$ or 6$x$", "en", 350, "it is 5$ or 6$x$"),
+    (
+        "raw environment is a formula",
+        "式子\n\n\\begin{equation}\nE = mc^2\n\\end{equation}\n\n完",
+        "zh",
+        350,
+        "式子 [公式] 完",
+    ),
+    ("display math with a label", "$$\na = b\n$$ (1)\n\nnext", "en", 350, "[formula] next"),
+    ("math in a list item", "- a\n\n  $$\n  x\n\n  y\n  $$", "en", 350, "a [formula]"),
+    ("escaped dollar inside math", "cost $a\\$b$ ok", "en", 350, "cost [math] ok"),
 ]
 
 
@@ -165,6 +216,55 @@ GOLDEN: list[tuple[str, str, str, int, str]] = [
 )
 def test_golden_excerpts(markdown: str, locale: str, length: int, expected: str) -> None:
     assert make_excerpt(markdown, length=length, locale=locale) == expected
+
+
+MODES_TEXT = "i $a$ ii \\(b+c\\) iii $$d$$ iv \\(two words\\) v \\[e = f\\]"
+
+
+@pytest.mark.parametrize(
+    ("math", "expected"),
+    [
+        ("auto", "i [math] ii [math] iii [formula] iv (two words) v [formula]"),
+        ("dollars", "i [math] ii (b+c) iii [formula] iv (two words) v [e = f]"),
+        ("brackets", "i $a$ ii [math] iii [formula] iv [math] v [formula]"),
+        ("both", "i [math] ii [math] iii [formula] iv [math] v [formula]"),
+        ("kramdown", "i $a$ ii (b+c) iii [math] iv (two words) v [e = f]"),
+        ("none", "i $a$ ii (b+c) iii $$d$$ iv (two words) v [e = f]"),
+    ],
+)
+def test_math_modes(math: MathMode, expected: str) -> None:
+    assert make_excerpt(MODES_TEXT, locale="en", math=math) == expected
+    fence = f"x\n\n{FENCE}math\nE = mc^2\n{FENCE}"
+    assert make_excerpt(fence, locale="en", math=math) == "x [formula]"
+
+
+@pytest.mark.parametrize(
+    ("text", "tex"),
+    [
+        ("x", True),
+        ("f(x) = y", True),
+        ("a + b", True),
+        ("\\frac{1}{2}", True),
+        ("x^2", True),
+        ("a_{ij}", True),
+        ("1 + 1 = 2", True),
+        ("\\sin x", True),
+        ("\\text{速度}", True),
+        ("α + β", True),
+        ("the docs", False),
+        ("2020", False),
+        ("注意", False),
+        ("see note 1", False),
+        ("", False),
+    ],
+)
+def test_looks_like_tex(text: str, tex: bool) -> None:
+    assert looks_like_tex(text) is tex
+
+
+def test_display_brackets_need_an_operator() -> None:
+    assert not looks_like_tex("x", display=True)
+    assert looks_like_tex("x = 1", display=True)
 
 
 def test_default_length_is_350_and_zh() -> None:
