@@ -14,9 +14,8 @@ from digest.clean import clean
 from digest.config import Config
 from digest.errors import PostError
 from digest.frontmatter import FrontMatterError, split_front_matter
+from digest.markers import LABELS, MARKERS
 from digest.markup import (
-    LABELS,
-    MARKERS,
     PlainText,
     expand_labels,
     html_to_text,

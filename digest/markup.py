@@ -21,17 +21,9 @@ from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 from mdit_py_plugins.footnote import footnote_plugin
 
+from digest.markers import CODE, FORMULA, LABELS, MATH
+from digest.tags import resolve_tags
 from digest.tex import MathMode, math_plugin
-
-CODE = "\ufdd0"
-FORMULA = "\ufdd1"
-MATH = "\ufdd2"
-MARKERS = (CODE, FORMULA, MATH)
-
-LABELS: dict[str, dict[str, str]] = {
-    "zh": {CODE: "[代码]", FORMULA: "[公式]", MATH: "[Math]"},
-    "en": {CODE: "[code]", FORMULA: "[formula]", MATH: "[math]"},
-}
 
 _BLOCK_TAGS = frozenset(
     [
@@ -155,7 +147,8 @@ def first_heading(text: str) -> Heading | None:
     tokens = md.parse(text)
     for index, token in enumerate(tokens[:-1]):
         if token.type == "heading_open":
-            plain = html_to_text(md.renderer.render([tokens[index + 1]], md.options, {}))
+            inline = resolve_tags(tokens[index + 1].content)
+            plain = html_to_text(md.renderInline(inline))
             heading = expand_labels(plain.text, "en")
             if not heading:
                 return None
@@ -182,7 +175,8 @@ class PlainText:
 
 
 def markdown_to_text(text: str, math: MathMode = "auto") -> PlainText:
-    return html_to_text(markdown_to_html(text, math), tex_in_text=False)
+    """Plain text of a Markdown body: Hexo tags and Hugo shortcodes resolved (digest.tags)."""
+    return html_to_text(markdown_to_html(resolve_tags(text), math), tex_in_text=False)
 
 
 def html_to_text(html: str, *, tex_in_text: bool = True) -> PlainText:

@@ -218,6 +218,147 @@ def test_golden_excerpts(markdown: str, locale: str, length: int, expected: str)
     assert make_excerpt(markdown, length=length, locale=locale) == expected
 
 
+TAGS: list[tuple[str, str, str]] = [
+    # Hexo tag plugins and Jekyll Liquid tags
+    (
+        "hexo codeblock",
+        "前言\n\n{% codeblock lang:python %}\nprint(1)\n{% endcodeblock %}\n\n后记",
+        "前言 [代码] 后记",
+    ),
+    ("hexo include_code", "看 {% include_code hello.py lang:python %} 这里", "看 [代码] 这里"),
+    (
+        "liquid highlight",
+        "a\n\n{% highlight ruby %}\nputs 1\n{% endhighlight %}\n\nb",
+        "a [代码] b",
+    ),
+    ("hexo gist", "见 {% gist 996818 %}", "见 [代码]"),
+    (
+        "hexo note keeps prose",
+        "{% note info 标题 %}\n注意**这里**。\n{% endnote %}\n\n正文",
+        "注意这里。 正文",
+    ),
+    (
+        "hexo blockquote",
+        "{% blockquote Levithan, Wide Awake %}\nDo not dream.\n{% endblockquote %}",
+        "Do not dream.",
+    ),
+    ("hexo pullquote", "{% pullquote right %}\n引用\n{% endpullquote %}", "引用"),
+    ("hexo details", "{% details 点击展开 %}\n隐藏的内容\n{% enddetails %}", "隐藏的内容"),
+    (
+        "hexo link keeps text",
+        "文字 {% link 官网 https://hexo.io true 标题 %} 结束",
+        "文字 官网 结束",
+    ),
+    ("hexo post_link title", "见 {% post_link hello-world '你好世界' %}。", "见 你好世界。"),
+    ("hexo asset_img vanishes", "图 {% asset_img a.png 说明 %} 完", "图 完"),
+    (
+        "hexo math block and inline",
+        "行内 {% katex %}x^2{% endkatex %} 式\n\n{% math %}\nE=mc^2\n{% endmath %}",
+        "行内 [Math] 式 [公式]",
+    ),
+    (
+        "nunjucks and liquid comments",
+        "{# note #}shown {% comment %}hidden{% endcomment %}",
+        "shown",
+    ),
+    (
+        "unknown pair keeps prose",
+        "{% if page.x %}conditional prose{% endif %} done",
+        "conditional prose done",
+    ),
+    (
+        "unknown pair of JSON data vanishes",
+        '{% mychart %}\n{"a": [1, 2]}\n{% endmychart %}\n\nafter',
+        "after",
+    ),
+    ("media pair vanishes", "{% echarts 400 %}\ntitle: x\n{% endecharts %}\nafter", "after"),
+    ("text style tags", "{% label primary@标签文字 %} 和 {% kbd Ctrl %}", "标签文字 和 Ctrl"),
+    (
+        "liquid outputs vanish",
+        "![i]({{ site.baseurl }}/a.png) see [p]({{ site.baseurl }}{% post_url 2026-01-11-x %})",
+        "see p",
+    ),
+    ("tags in a fence are code", "```\n{% codeblock %}\n{{< x >}}\n```\n\nafter", "[代码] after"),
+    # Hugo shortcodes
+    ("hugo figure vanishes", '{{< figure src="a.png" caption="图注" >}}\n\n正文', "正文"),
+    (
+        "hugo highlight",
+        '{{< highlight go "linenos=table" >}}\nfunc main() {}\n{{< /highlight >}}\n\nafter',
+        "[代码] after",
+    ),
+    (
+        "hugo notice keeps prose",
+        "{{% notice tip %}}\nA *tip* here.\n{{% /notice %}}",
+        "A tip here.",
+    ),
+    (
+        "hugo details",
+        '{{< details summary="more" >}}\nhidden prose\n{{< /details >}}',
+        "hidden prose",
+    ),
+    (
+        "hugo hint and tabs",
+        '{{< tabs "t" >}}\n{{< tab "A" >}}\n{{< hint info >}}提示{{< /hint >}}\n'
+        "{{< /tab >}}\n{{< /tabs >}}",
+        "提示",
+    ),
+    (
+        "hugo ref in a link, gist",
+        'a [x]({{< ref "other.md" >}}) {{< gist spf13 7896402 >}} end',
+        "a x [代码] end",
+    ),
+    (
+        "hugo self-closing and escaped",
+        "{{< youtube id=x />}} {{</* figure src=x */>}} text",
+        "text",
+    ),
+    ("hugo template text in inline code", "use `{{ .Title }}` in Hugo", "use {{ .Title }} in Hugo"),
+]
+
+
+@pytest.mark.parametrize(("markdown", "expected"), [c[1:] for c in TAGS], ids=[c[0] for c in TAGS])
+def test_tags_and_shortcodes(markdown: str, expected: str) -> None:
+    assert make_excerpt(markdown, locale="zh") == expected
+
+
+TAG_PIECES = [
+    ("{% note %}", "{% endnote %}"),
+    ("{% codeblock js %}", "{% endcodeblock %}"),
+    ("{{< hint >}}", "{{< /hint >}}"),
+    ("{{% notice %}}", "{{% /notice %}}"),
+    ("{{< highlight go >}}", "{{< /highlight >}}"),
+    ("{% mystery a b %}", "{% endmystery %}"),
+    ("{% if x %}", "{% endif %}"),
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.recursive(
+        st.text(alphabet="abxy数据", min_size=1, max_size=5),
+        lambda inner: st.tuples(
+            st.sampled_from(TAG_PIECES), st.lists(inner, min_size=1, max_size=3), st.booleans()
+        ).map(
+            lambda t: (
+                t[0][0]
+                + ("\n" if t[2] else " ")
+                + " ".join(t[1])
+                + ("\n" if t[2] else " ")
+                + t[0][1]
+            )
+        ),
+        max_leaves=8,
+    ),
+    st.sampled_from(
+        ["", "{% img a.png %}", "{{< figure src=x >}}", "{% endnote %}", "{{< /x >}}", "{{ x }}"]
+    ),
+)
+def test_no_tag_or_shortcode_survives(document: str, stray: str) -> None:
+    excerpt = make_excerpt(f"{stray} {document} {stray}", length=100_000, locale="en")
+    for syntax in ("{%", "%}", "{{", "}}", "{#"):
+        assert syntax not in excerpt
+
+
 MODES_TEXT = "i $a$ ii \\(b+c\\) iii $$d$$ iv \\(two words\\) v \\[e = f\\]"
 
 
