@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from datetime import datetime
@@ -185,6 +186,19 @@ class SenderConfig(_Section):
         _, address = parseaddr(value)
         if "@" not in address or address.startswith("@") or address.endswith("@"):
             raise ValueError(f"{value!r} is not an email address such as Name <me@example.com>")
+        return value
+
+    @field_validator("list_id")
+    @classmethod
+    def _list_id(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if any(c in value for c in "\r\n") or not re.fullmatch(
+            r"[^<>]*<[^<>\s]+\.[^<>\s]+>\s*", value
+        ):
+            raise ValueError(
+                f"{value!r} is not a list id such as My Blog <digest.example.com> (RFC 2919)"
+            )
         return value
 
     @property

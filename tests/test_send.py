@@ -123,6 +123,8 @@ def test_every_subscriber_gets_exactly_one_well_formed_message(
         assert message["Date"] and message["Message-ID"].endswith("@blog.example.com>")
         assert message["List-Id"] == "Incoming Transmission <digest.blog.example.com>"
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert message["Precedence"] == "bulk"
+        assert message["X-Auto-Response-Suppress"] == "OOF, AutoReply"
         raw_header = re.search(rb"List-Unsubscribe: (.*?)\r\n(?! )", received.data, re.S)
         assert raw_header is not None and b"=?" not in raw_header.group(1)
         unsubscribe = re.findall(r"<([^>]+)>", message["List-Unsubscribe"])
