@@ -21,6 +21,7 @@ from jinja2 import (
     select_autoescape,
 )
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup
 from mjml import mjml2html
 from premailer import Premailer
 
@@ -36,7 +37,9 @@ from digest.wrap import fold_html, wrap_text
 # The built-in templates are package data (digest/templates), found through importlib.resources
 # by Jinja2's PackageLoader, so an installed wheel renders from any working folder.
 BUILTIN_TEMPLATES = ("digest", "templates")
-FONT_STACK = (
+# Markup: the quotes must reach MJML as quotes. Escaped to `&#39;`, they crash MJML.js, whose
+# CSS inliner (juice) splits the style attribute at the `;` of the entity.
+FONT_STACK = Markup(
     "-apple-system, BlinkMacSystemFont, 'Segoe UI', Helvetica, Arial, 'PingFang SC', "
     "'Hiragino Sans GB', 'Microsoft YaHei', 'Noto Sans CJK SC', sans-serif"
 )
