@@ -181,7 +181,9 @@ def post_from_front_matter(
         if generator == "jekyll"
         else _strings(meta.get("categories", meta.get("category")), "categories")
     )
-    facts = PostFacts(path, meta, title, post_date, categories, folder, sections)
+    # Hexo and Jekyll build URLs from the date in the site's time zone; Hugo keeps its offset.
+    url_date = post_date if generator == "hugo" or post_date is None else post_date.astimezone(tz)
+    facts = PostFacts(path, meta, title, url_date, categories, folder, sections)
     own_url = _own_url(meta, generator)
     url = post_url(base_url, own_url or permalink, fields_for(generator, facts), meta)
     cover = _cover(meta)
