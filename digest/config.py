@@ -197,6 +197,62 @@ class SenderConfig(_Section):
         return self.address.rpartition("@")[2].lower()
 
 
+# VERP: `local+TOKEN@domain` must keep its local part within 64 octets (RFC 5321 4.5.3.1.1);
+# digest.inbound.verp's longest token (ids below 2**35) is 42 characters.
+RETURN_PATH_LOCAL_MAX = 21
+
+
+class ImapConfig(_Section):
+    """The mailbox `digest bounces` reads over IMAP; the password only from env or a file."""
+
+    host: str
+    port: int | None = Field(default=None, ge=1, le=65535)  # default: 993 for tls, else 143
+    security: Literal["none", "starttls", "tls"] = "tls"
+    username: str
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    folder: str = "INBOX"
+    processed_folder: str | None = None
+    timeout: float = Field(default=30.0, gt=0)
+    ca_file: Path | None = None
+    verify_tls: bool = True
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or (993 if self.security == "tls" else 143)
+
+
+class BouncesConfig(_Section):
+    """What comes back: the VERP return path and where bounces are read (DESIGN.md 6, 8)."""
+
+    return_path: str | None = None
+    soft_limit: int = Field(default=3, ge=1)
+    poll_minutes: float | None = Field(default=None, gt=0)
+    maildir: Path | None = None
+    imap: ImapConfig | None = None
+    postmark_user: str | None = None
+    postmark_password: SecretStr | None = None
+    postmark_password_file: Path | None = None
+    ses_topic_arns: list[str] = Field(default_factory=list)
+
+    @field_validator("return_path")
+    @classmethod
+    def _return_path(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        local, at, domain = value.rpartition("@")
+        if not at or not local or not domain or any(c in value for c in ' \t\r\n<>"(),;:[]'):
+            raise ValueError(f"{value!r} is not a bare address such as bounces@example.com")
+        if "+" in local:
+            raise ValueError(f"{value!r}: the local part may not contain '+' (VERP adds it)")
+        if len(local.encode()) > RETURN_PATH_LOCAL_MAX:
+            raise ValueError(
+                f"{value!r}: the local part may be at most {RETURN_PATH_LOCAL_MAX} characters, "
+                "so that the VERP token fits in 64"
+            )
+        return value
+
+
 Frequency = Literal["daily", "weekly", "monthly"]
 
 
@@ -236,6 +292,7 @@ class Config(_Section):
     smtp: SmtpConfig = SmtpConfig()
     sender: SenderConfig = SenderConfig.model_validate({"from": "digest@localhost"})
     dkim: DkimConfig | None = None
+    bounces: BouncesConfig = BouncesConfig()
     web: WebConfig = WebConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     templates_dir: Path = Path("templates")
@@ -312,6 +369,26 @@ class Config(_Section):
                 ) from None
         return _read_secret(path, "web.secret_file")
 
+    def imap_password(self) -> str | None:
+        imap = self.bounces.imap
+        if imap is None:
+            return None
+        if imap.password is not None:
+            return imap.password.get_secret_value()
+        if imap.password_file is not None:
+            return _read_secret(self.path(imap.password_file), "bounces.imap.password_file")
+        return None
+
+    def postmark_password(self) -> str | None:
+        bounces = self.bounces
+        if bounces.postmark_password is not None:
+            return bounces.postmark_password.get_secret_value()
+        if bounces.postmark_password_file is not None:
+            return _read_secret(
+                self.path(bounces.postmark_password_file), "bounces.postmark_password_file"
+            )
+        return None
+
 
 def _read_secret(path: Path, key: str) -> str:
     try:
@@ -368,6 +445,12 @@ SECRET_KEYS = {
     ("smtp", "password"): "DIGEST_SMTP__PASSWORD or smtp.password_file",
     ("web", "secret"): "DIGEST_WEB__SECRET or web.secret_file",
     ("web", "previous_secret"): "DIGEST_WEB__PREVIOUS_SECRET",
+    ("bounces", "postmark_password"): (
+        "DIGEST_BOUNCES__POSTMARK_PASSWORD or bounces.postmark_password_file"
+    ),
+    ("bounces", "imap", "password"): (
+        "DIGEST_BOUNCES__IMAP__PASSWORD or bounces.imap.password_file"
+    ),
 }
 
 
@@ -375,13 +458,15 @@ def _refuse_secrets_in_file(
     data: dict[str, Any], file: Path, lines: dict[tuple[str, ...], int]
 ) -> None:
     """Secrets come from the environment or a file the config names, never config.yaml."""
-    for (section, key), where in SECRET_KEYS.items():
-        value = data.get(section, {}).get(key) if isinstance(data.get(section), dict) else None
+    for keys, where in SECRET_KEYS.items():
+        value: Any = data
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
         if value not in (None, ""):
-            line = lines.get((section, key))
+            line = lines.get(keys)
             at = f", line {line}" if line else ""
             raise ConfigError(
-                f"{file}{at}: {section}.{key} is a secret: set it with {where}, "
+                f"{file}{at}: {'.'.join(keys)} is a secret: set it with {where}, "
                 "not in the configuration file."
             )
 
