@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from digest.errors import ConfigError
+from digest.tex import MathMode
 from digest.urls import check_permalink
 
 ENV_PREFIX = "DIGEST_"
@@ -62,7 +63,8 @@ class SiteConfig(_Section):
     base_url: str
     locale: Literal["zh", "en"] = "zh"
     timezone: str | None = None
-    postal_address: str
+    # Optional for posts, render and preview; a real send requires it (Config.check_sendable).
+    postal_address: str | None = None
     permalink: str = "/posts/{slug}/"
     posts_url: str | None = None
 
@@ -87,6 +89,8 @@ class MarkdownSourceConfig(_Section):
     type: Literal["markdown"]
     path: Path
     permalink: str | None = None
+    # The blog's generator: its rules for slugs, dates, drafts and URL fields (docs/blogs.md).
+    generator: Literal["hexo", "hugo", "jekyll"] | None = None
 
     _permalink = field_validator("permalink")(lambda v: v if v is None else check_permalink(v))
 
@@ -102,6 +106,10 @@ SourceConfig = Annotated[MarkdownSourceConfig | FeedSourceConfig, Field(discrimi
 
 class ExcerptConfig(_Section):
     length: int = Field(default=350, ge=1)
+    # The language of the posts, for the [代码]/[code] labels (default: site.locale).
+    labels: Literal["zh", "en"] | None = None
+    # Which math delimiters the blog renders (digest.tex, docs/excerpts.md).
+    math: MathMode = "auto"
 
 
 class DigestConfig(_Section):
@@ -324,6 +332,16 @@ class Config(_Section):
     @property
     def schedule_tz(self) -> ZoneInfo:
         return ZoneInfo(self.schedule_timezone)
+
+    def check_sendable(self) -> None:
+        """What a real send needs and a dry run does not: the sender's postal address, which
+        anti-spam laws (CAN-SPAM and others) want in every newsletter. Raises ConfigError."""
+        if not (self.site.postal_address or "").strip():
+            raise ConfigError(
+                f"{self._file}: site.postal_address is required to send a digest (anti-spam "
+                "laws want the sender's postal address in every newsletter); set it, or use "
+                "`digest send --dry-run`."
+            )
 
     def smtp_password(self) -> str | None:
         if self.smtp.password is not None:
@@ -550,7 +568,7 @@ def _known_keys(loc: tuple[str, ...]) -> list[str]:
             else None
         )
         if part == "sources":
-            return ["type", "path", "url", "permalink", "timeout"]
+            return ["type", "path", "url", "permalink", "timeout", "generator"]
     if model is None:
         return []
     return [f.alias or name for name, f in model.model_fields.items()]

@@ -15,7 +15,7 @@ from digest.delivery.engine import Composed, SmtpSettings, Stoppable, Summary
 from digest.delivery.personalise import Headers, MessageTemplate, Personal, mailto
 from digest.delivery.workers import deliver, process_count
 from digest.errors import DigestError
-from digest.excerpt import post_excerpt
+from digest.excerpt import excerpt_for
 from digest.i18n import supported
 from digest.issue import newest_first, period_key, status_of
 from digest.models import Candidate, Edition, Recipient, Rendered, SourceResult
@@ -51,7 +51,7 @@ def gather(
         Candidate(
             post=post,
             status=status_of(post, sent=sent, now=now, lookback_days=config.digest.lookback_days),
-            excerpt=post_excerpt(post, config.excerpt.length, config.site.locale),
+            excerpt=excerpt_for(post, config),
         )
         for post in newest_first(source.posts)
     ]
@@ -133,6 +133,7 @@ def plan_send(
 def start_issue(config: Config, database: Database, plan: Plan) -> Issue:
     """Create the planned issue (or return the resumed one), rendering its default variant
     first so that a broken template fails before anything is recorded."""
+    config.check_sendable()
     if plan.issue is not None:
         return plan.issue
     rendered = render(config, plan.edition)
@@ -256,6 +257,7 @@ def audience_of(config: Config, database: Database, plan: Plan) -> list[Recipien
 
 
 def smtp_settings(config: Config) -> SmtpSettings:
+    config.check_sendable()
     smtp = config.smtp
     return SmtpSettings(
         host=smtp.host,

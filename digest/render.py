@@ -9,23 +9,33 @@ are left as placeholders (`digest.models.PLACEHOLDERS`) that `personalise` fills
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any
 
-from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    BaseLoader,
+    ChoiceLoader,
+    FileSystemLoader,
+    PackageLoader,
+    StrictUndefined,
+    select_autoescape,
+)
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from mjml import mjml2html
 from premailer import Premailer
 
+from digest.clean import clean
 from digest.config import Config
-from digest.excerpt import post_excerpt
+from digest.errors import DigestError
+from digest.excerpt import excerpt_for
 from digest.i18n import html_lang, long_date, translate, translations
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Edition, Post, Rendered
 from digest.urls import site_url
 from digest.wrap import fold_html, wrap_text
 
-BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+# The built-in templates are package data (digest/templates), found through importlib.resources
+# by Jinja2's PackageLoader, so an installed wheel renders from any working folder.
+BUILTIN_TEMPLATES = ("digest", "templates")
 FONT_STACK = (
     "-apple-system, BlinkMacSystemFont, 'Segoe UI', Helvetica, Arial, 'PingFang SC', "
     "'Hiragino Sans GB', 'Microsoft YaHei', 'Noto Sans CJK SC', sans-serif"
@@ -52,10 +62,13 @@ def environment(config: Config) -> ImmutableSandboxedEnvironment:
     The user's `templates_dir` comes first; whatever it does not override falls back to the
     built-in templates.
     """
-    folders = [config.path(config.templates_dir), BUILTIN_TEMPLATES]
-    unique = list(dict.fromkeys(f.resolve() for f in folders if f.is_dir()))
+    loaders: list[BaseLoader] = []
+    own = config.path(config.templates_dir)
+    if own.is_dir():
+        loaders.append(FileSystemLoader(str(own.resolve())))
+    loaders.append(PackageLoader(*BUILTIN_TEMPLATES))
     env = ImmutableSandboxedEnvironment(
-        loader=ChoiceLoader([FileSystemLoader(str(f)) for f in unique]),
+        loader=ChoiceLoader(loaders),
         autoescape=select_autoescape(
             enabled_extensions=("mjml.j2", "html.j2"), default_for_string=True
         ),
@@ -77,7 +90,7 @@ def items_for(posts: list[Post], config: Config, locale: str) -> list[Item]:
                 title=_one_line(post.title),
                 url=post.url,
                 meta=_one_line(meta),
-                excerpt=post_excerpt(post, config.excerpt.length, locale),
+                excerpt=clean(excerpt_for(post, config)),  # labels: the posts' language
                 cover=site_url(config.site.base_url, post.cover) if post.cover else None,
                 cover_alt=_one_line(post.cover_alt or post.title),
             )
@@ -86,8 +99,8 @@ def items_for(posts: list[Post], config: Config, locale: str) -> list[Item]:
 
 
 def _one_line(text: str) -> str:
-    """Titles and names never carry CR, LF or other line breaks anywhere."""
-    return " ".join(text.split())
+    """Titles and names never carry CR, LF, other line breaks or control characters."""
+    return " ".join(clean(text).split())
 
 
 def context(config: Config, edition: Edition, locale: str) -> dict[str, Any]:
@@ -125,29 +138,64 @@ def context(config: Config, edition: Edition, locale: str) -> dict[str, Any]:
     }
 
 
+class RenderError(DigestError):
+    """One post cannot be rendered (most likely with a user template): the message names it."""
+
+
 def render(
     config: Config, edition: Edition, locale: str | None = None, *, env: Any = None
 ) -> Rendered:
-    """The edition as subject, preheader, HTML, text and MJML, with per-recipient placeholders."""
+    """The edition as subject, preheader, HTML, text and MJML, with per-recipient placeholders.
+
+    When rendering fails because of one post, RenderError names that post (its file or feed
+    entry and its title); a failure every post shares (a broken template) is raised as it is.
+    """
     locale = locale or config.site.locale
     env = env or environment(config)
     env.install_gettext_translations(translations(locale), newstyle=True)
+    try:
+        return _render(config, edition, locale, env)
+    except Exception as exc:
+        culprit = _culprit(config, edition, locale, env)
+        if culprit is None:
+            raise
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        where = culprit.source or culprit.url
+        raise RenderError(
+            f"cannot render the digest: post {where} ({culprit.title!r}) fails: {reason}"
+        ) from exc
+
+
+def _render(config: Config, edition: Edition, locale: str, env: Any) -> Rendered:
     values = context(config, edition, locale)
-    mjml_source = env.get_template("email/digest.mjml.j2").render(values)
+    # clean() again: nothing that reaches MJML may hold a control character (digest.clean)
+    mjml_source = clean(env.get_template("email/digest.mjml.j2").render(values))
     html = fold_html(
         inline_css(mjml2html(mjml_source, fonts={}, disable_comments=True), config.site.base_url)
     )
-    text = wrap_text(env.get_template("email/digest.txt.j2").render(values).strip() + "\n")
+    text = clean(env.get_template("email/digest.txt.j2").render(values))
     return Rendered(
         locale=locale,
         subject=values["subject"],
         preheader=values["preheader"],
         html=html,
-        text=text,
+        text=wrap_text(text.strip() + "\n"),
         mjml=mjml_source,
         greeting_named=translate(locale, "Hi %(name)s,"),
         greeting_anonymous=translate(locale, "Hi,"),
     )
+
+
+def _culprit(config: Config, edition: Edition, locale: str, env: Any) -> Post | None:
+    """The first shown post that fails alone while a plain stand-in post renders fine."""
+    stand_in = Post(id="stand-in", title="Post", url=config.site.base_url, date=None, body="Text")
+    attempts = [stand_in, *edition.posts[: config.digest.max_posts]]
+    for number, post in enumerate(attempts):
+        try:
+            _render(config, replace(edition, posts=(post,)), locale, env)
+        except Exception:
+            return post if number else None
+    return None
 
 
 def inline_css(html: str, base_url: str) -> str:

@@ -28,7 +28,7 @@ from digest.config import Config
 from digest.i18n import translate
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Rendered
 from digest.pipeline import Gathered, gather, next_edition
-from digest.render import items_for, render
+from digest.render import RenderError, items_for, render
 from digest.web.archive import ArchivedIssue, IssueArchive, MemoryArchive, Pagination
 from digest.web.pages import email_page, page, page_environment, request_locale
 
@@ -81,7 +81,7 @@ class Preview:
         if gathered.new:
             try:
                 rendered = render(self.config, edition, locale, env=env)
-            except TemplateError as exc:
+            except (TemplateError, RenderError) as exc:
                 error = _describe(exc)
         return Draft(gathered=gathered, key=edition.key, rendered=rendered, template_error=error)
 
@@ -216,8 +216,10 @@ def _page_links(pagination: Pagination, locale: str) -> dict[str, Any]:
     }
 
 
-def _describe(exc: TemplateError) -> str:
+def _describe(exc: TemplateError | RenderError) -> str:
     """A template failure as one line: where, then what."""
+    if isinstance(exc, RenderError):
+        return exc.message
     message = exc.message or type(exc).__name__
     if isinstance(exc, TemplateSyntaxError):
         return f"{exc.filename or exc.name}, line {exc.lineno}: {message}"
