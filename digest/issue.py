@@ -30,7 +30,9 @@ def status_of(
     if post.date is not None:
         if post.date > now:
             return "future"
-        if lookback_days and post.date < now - timedelta(days=lookback_days):
+        # a post scheduled by publishDate appeared then, however old its date
+        appeared = max(post.date, post.publish_date or post.date)
+        if lookback_days and appeared < now - timedelta(days=lookback_days):
             return "too-old"
     return "new"
 

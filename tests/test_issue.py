@@ -34,6 +34,8 @@ def test_statuses() -> None:
     assert status(post("a", 1, expiry_date=NOW)) == "expired"
     assert status(post("a", 1, expiry_date=NOW + timedelta(days=1))) == "new"
     assert status(post("a", None, publish_date=NOW + timedelta(days=1))) == "future"
+    assert status(post("a", 60, publish_date=NOW - timedelta(days=2))) == "new"
+    assert status(post("a", 60, publish_date=NOW - timedelta(days=40))) == "too-old"
 
 
 def test_backdated_post_that_appears_later_is_still_new_and_edit_is_not() -> None:

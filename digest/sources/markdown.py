@@ -21,8 +21,7 @@ had to skip, so one broken post never hides the others.
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -42,20 +41,19 @@ from digest.sources.fields import (
 )
 from digest.sources.permalinks import jekyll_pattern
 from digest.sources.slugs import jekyll_titleize
+from digest.sources.values import (
+    EXPIRY,
+    HUGO_DATE,
+    PUBLISH,
+    as_bool,
+    as_datetime,
+    first_date,
+    is_flag,
+    strings,
+)
 from digest.urls import post_url
 
 SUFFIXES = (".md", ".markdown", ".mdown")
-_TRUE = frozenset({"true", "yes", "on", "1"})
-_FALSE = frozenset({"false", "no", "off", "0"})
-_DATE = re.compile(
-    r"(\d{4})[-/](\d{1,2})[-/](\d{1,2})"
-    r"(?:(?:[Tt]|\s+)(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,6})\d*)?)?)?"
-    r"\s*(Z|[+-]\d{2}(?::?\d{2})?)?"
-)
-# Hugo's own front-matter date keys, in its order of preference.
-_HUGO_DATE = ("date", "publishdate", "pubdate", "published", "lastmod", "modified")
-_PUBLISH = ("publishdate", "pubdate", "published")
-_EXPIRY = ("expirydate", "unpublishdate")
 
 
 def read_folder(
@@ -179,9 +177,11 @@ def post_from_front_matter(
     categories = (
         tuple(jekyll_categories(meta))
         if generator == "jekyll"
-        else _strings(meta.get("categories", meta.get("category")), "categories")
+        else strings(meta.get("categories", meta.get("category")), "categories")
     )
-    facts = PostFacts(path, meta, title, post_date, categories, folder, sections)
+    # Hexo and Jekyll build URLs from the date in the site's time zone; Hugo keeps its offset.
+    url_date = post_date if generator == "hugo" or post_date is None else post_date.astimezone(tz)
+    facts = PostFacts(path, meta, title, url_date, categories, folder, sections)
     own_url = _own_url(meta, generator)
     url = post_url(base_url, own_url or permalink, fields_for(generator, facts), meta)
     cover = _cover(meta)
@@ -191,19 +191,19 @@ def post_from_front_matter(
         title=title,
         url=url,
         date=post_date,
-        updated=_as_datetime(meta.get("updated", meta.get("lastmod")), "updated", tz),
+        updated=as_datetime(meta.get("updated", meta.get("lastmod")), "updated", tz),
         body=body,
         summary=summary_from(meta),
         categories=categories,
         tags=_tags(meta.get("tags", meta.get("tag")), generator),
         cover=cover,
         cover_alt=str(meta.get("cover_alt") or title),
-        draft=_as_bool(meta.get("draft"), "draft", default=False)
-        or (_is_flag(published) and not _as_bool(published, "published", default=True)),
-        newsletter=_as_bool(meta.get("newsletter"), "newsletter", default=True),
+        draft=as_bool(meta.get("draft"), "draft", default=False)
+        or (is_flag(published) and not as_bool(published, "published", default=True)),
+        newsletter=as_bool(meta.get("newsletter"), "newsletter", default=True),
         source=relative,
-        publish_date=_first_date(meta, _PUBLISH, tz),
-        expiry_date=_first_date(meta, _EXPIRY, tz),
+        publish_date=first_date(meta, PUBLISH, tz),
+        expiry_date=first_date(meta, EXPIRY, tz),
     )
 
 
@@ -211,8 +211,8 @@ def _post_date(
     meta: dict[str, Any], facts: PostFacts, tz: ZoneInfo, generator: Generator | None
 ) -> datetime | None:
     if generator == "hugo":
-        return _first_date(meta, _HUGO_DATE, tz)
-    post_date = _as_datetime(meta.get("date"), "date", tz)
+        return first_date(meta, HUGO_DATE, tz)
+    post_date = as_datetime(meta.get("date"), "date", tz)
     named = DATED_NAME.match(facts.stem)
     if post_date is None and named is not None:
         year, month, day = (int(g) for g in named.groups())
@@ -221,17 +221,6 @@ def _post_date(
         except ValueError:
             raise PostError(f"the file name's date {named.group(0)[:-1]} is not a date") from None
     return post_date
-
-
-def _first_date(meta: dict[str, Any], keys: tuple[str, ...], tz: ZoneInfo) -> datetime | None:
-    for key in keys:
-        value = meta.get(key)
-        if key == "published" and _is_flag(value):
-            continue  # Jekyll's and Hexo's `published: false`, not Hugo's date alias
-        parsed = _as_datetime(value, key, tz)
-        if parsed is not None:
-            return parsed
-    return None
 
 
 def _cover(meta: dict[str, Any]) -> str | None:
@@ -271,87 +260,7 @@ def _title(
     return slug.replace("-", " ").replace("_", " ").strip() or slug, body
 
 
-def _as_datetime(value: object, key: str, tz: ZoneInfo) -> datetime | None:
-    """Front-matter dates: YAML/TOML dates and datetimes, or strings such as `2026-01-11`,
-    `2026/1/5 9:05`, `2026-01-11T09:30:00Z` or Jekyll's `2026-01-11 09:30:00 +0800`; naive
-    ones are site-local."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, date):
-        parsed = datetime.combine(value, time())
-    elif isinstance(value, str):
-        parsed = _parse_date(value.strip(), key)
-    else:
-        raise PostError(f"{key} {value!r} is not a date such as 2026-01-11")
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=tz)
-
-
-def _parse_date(text: str, key: str) -> datetime:
-    match = _DATE.fullmatch(text)
-    try:
-        if match is None:
-            raise ValueError(text)
-        year, month, day, hour, minute, second, fraction, offset = match.groups()
-        zone = None
-        if offset is not None:
-            zone = UTC if offset == "Z" else _offset(offset)
-        return datetime(
-            int(year),
-            int(month),
-            int(day),
-            int(hour or 0),
-            int(minute or 0),
-            int(second or 0),
-            int((fraction or "0").ljust(6, "0")),
-            tzinfo=zone,
-        )
-    except ValueError:
-        raise PostError(
-            f"{key} {text!r} is not a date such as 2026-01-11 or 2026-01-11 09:30"
-        ) from None
-
-
-def _offset(text: str) -> timezone:
-    digits = text[1:].replace(":", "")
-    minutes = int(digits[:2]) * 60 + int(digits[2:4] or 0)
-    return timezone((1 if text[0] == "+" else -1) * timedelta(minutes=minutes))
-
-
-def _strings(value: object, key: str) -> tuple[str, ...]:
-    if value is None or value == "":
-        return ()
-    if isinstance(value, str | int | float):
-        return (str(value).strip(),)
-    if isinstance(value, list):
-        flat: list[str] = []
-        for item in value:
-            flat.extend(_strings(item, key))
-        return tuple(dict.fromkeys(s for s in flat if s))
-    raise PostError(f"{key} must be a name or a list of names")
-
-
 def _tags(value: object, generator: Generator | None) -> tuple[str, ...]:
     if generator == "jekyll" and isinstance(value, str):
         return tuple(dict.fromkeys(value.split()))  # Jekyll splits a tag string on whitespace
-    return _strings(value, "tags")
-
-
-def _is_flag(value: object) -> bool:
-    return isinstance(value, bool) or (
-        isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE
-    )
-
-
-def _as_bool(value: object, key: str, *, default: bool) -> bool:
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise PostError(f"{key} must be true or false, not {value!r}")
+    return strings(value, "tags")
