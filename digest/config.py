@@ -9,7 +9,9 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import secrets
+import string
 from collections.abc import Mapping
 from datetime import datetime
 from email.utils import parseaddr
@@ -112,10 +114,34 @@ class ExcerptConfig(_Section):
     math: MathMode = "auto"
 
 
+# The placeholders `digest.subject` may use (digest.render.subject_for fills them in).
+SUBJECT_PLACEHOLDERS = ("title", "period", "date", "long_date", "count", "first_title")
+
+
+def _check_subject(value: str) -> str:
+    try:
+        fields = [field for _, field, _, _ in string.Formatter().parse(value) if field is not None]
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a valid subject template: {exc}") from None
+    for field in fields:
+        if field not in SUBJECT_PLACEHOLDERS:
+            known = " ".join("{" + name + "}" for name in SUBJECT_PLACEHOLDERS)
+            raise ValueError(f"unknown placeholder {{{field}}}; the placeholders are {known}")
+    sample: dict[str, Any] = {name: "x" for name in SUBJECT_PLACEHOLDERS} | {"count": 1}
+    try:
+        value.format(**sample)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{value!r} is not a valid subject template: {exc}") from None
+    return value
+
+
 class DigestConfig(_Section):
     max_posts: int = Field(default=12, ge=1)
     lookback_days: int = Field(default=30, ge=0)
-    subject: str = "{title} · {period}"
+    # Not the ISO week by default: "行路中 · 2026-W47" trips SpamAssassin's SUBJ_ALL_CAPS.
+    subject: str = "{title} · {long_date}"
+
+    _subject = field_validator("subject")(_check_subject)
 
 
 class DatabaseConfig(_Section):
@@ -185,6 +211,19 @@ class SenderConfig(_Section):
         _, address = parseaddr(value)
         if "@" not in address or address.startswith("@") or address.endswith("@"):
             raise ValueError(f"{value!r} is not an email address such as Name <me@example.com>")
+        return value
+
+    @field_validator("list_id")
+    @classmethod
+    def _list_id(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if any(c in value for c in "\r\n") or not re.fullmatch(
+            r"[^<>]*<[^<>\s]+\.[^<>\s]+>\s*", value
+        ):
+            raise ValueError(
+                f"{value!r} is not a list id such as My Blog <digest.example.com> (RFC 2919)"
+            )
         return value
 
     @property

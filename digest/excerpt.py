@@ -29,6 +29,8 @@ ELLIPSIS = "..."
 DEFAULT_LENGTH = 350
 
 _GRAPHEME = regex.compile(r"\X")
+_FULL_STOPS = ".。．"
+_ELLIPSES = ("...", "…")
 
 
 def make_excerpt(
@@ -63,11 +65,25 @@ def excerpt_of(
         summary_text = _plain(clean(summary), body_format, math).text
         if summary_text:
             more = bool(plain.text) and plain.text not in summary_text
-            return expand_labels(summary_text, locale) + (ELLIPSIS if more else "")
+            text = expand_labels(summary_text, locale)
+            return continued(text) if more else text
     if plain.before_more:
-        return expand_labels(plain.before_more, locale) + ELLIPSIS
+        return continued(expand_labels(plain.before_more, locale))
     cut, was_cut = cut_graphemes(plain.text, length, locale)
     return cut + (ELLIPSIS if was_cut else "")
+
+
+def continued(text: str) -> str:
+    """An author's own excerpt (rules 2 and 3) followed by `...`, never doubling punctuation.
+
+    A final full stop (`.` `。` `．`) gives way to the ellipsis ("Summary." -> "Summary...",
+    not "Summary...." or "摘要。..."), and text already ending in an ellipsis gets none. Other
+    marks stay before it ("Why?..."). A length cut (rule 4) always appends `...`.
+    """
+    stripped = text.rstrip()
+    if stripped.endswith(_ELLIPSES):
+        return stripped
+    return stripped.rstrip(_FULL_STOPS) + ELLIPSIS
 
 
 def post_excerpt(post: Post, length: int, locale: str, math: MathMode = "auto") -> str:

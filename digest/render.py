@@ -4,11 +4,16 @@ Rendering runs once per issue and locale, never per recipient, and never touches
 MJML's default web fonts are switched off (`fonts={}`) and premailer may not fetch anything
 (`allow_network=False`). Per-recipient values (unsubscribe and preferences URLs, the greeting)
 are left as placeholders (`digest.models.PLACEHOLDERS`) that `personalise` fills in later.
+
+The HTML part never reaches Gmail's clip (`digest.budget`): when the newest `max_posts` posts
+would make it too large, the oldest of them move into the "N more posts" line, the text part
+shows the same posts, and a warning (logger `digest.render`) says how many moved.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -21,9 +26,11 @@ from jinja2 import (
     select_autoescape,
 )
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup
 from mjml import mjml2html
 from premailer import Premailer
 
+from digest.budget import HTML_LIMIT, longest_values, outgoing_size
 from digest.clean import clean
 from digest.config import Config
 from digest.errors import DigestError
@@ -33,15 +40,21 @@ from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Edition, P
 from digest.urls import site_url
 from digest.wrap import fold_html, wrap_text
 
+log = logging.getLogger("digest.render")
+
 # The built-in templates are package data (digest/templates), found through importlib.resources
 # by Jinja2's PackageLoader, so an installed wheel renders from any working folder.
 BUILTIN_TEMPLATES = ("digest", "templates")
-FONT_STACK = (
+# Markup: the quotes must reach MJML as quotes. Escaped to `&#39;`, they crash MJML.js, whose
+# CSS inliner (juice) splits the style attribute at the `;` of the entity.
+FONT_STACK = Markup(
     "-apple-system, BlinkMacSystemFont, 'Segoe UI', Helvetica, Arial, 'PingFang SC', "
     "'Hiragino Sans GB', 'Microsoft YaHei', 'Noto Sans CJK SC', sans-serif"
 )
 PREHEADER_TITLES = 3
 PREHEADER_LENGTH = 140
+# A full stop after a sentence's own final punctuation ("订阅了 行路中.。", "to Yahoo!.").
+_DOUBLED_STOP = re.compile(r"(?<=[.。．!！?？…])[.。．]$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +69,22 @@ class Item:
     cover_alt: str
 
 
+def end_sentence(text: str) -> str:
+    """`text` without a full stop that doubles the punctuation before it.
+
+    A translated sentence ends in its own full stop, and so may the site title it ends with:
+    "You are receiving this because you subscribed to Notes.." and "订阅了 行路中.。" lose the
+    last mark. Markup stays Markup (only a final character is removed, never an entity).
+    """
+    trimmed = _DOUBLED_STOP.sub("", text)
+    return Markup(trimmed) if isinstance(text, Markup) else trimmed
+
+
 def environment(config: Config) -> ImmutableSandboxedEnvironment:
     """Sandboxed, autoescaping (for MJML and HTML) template environment with gettext.
 
     The user's `templates_dir` comes first; whatever it does not override falls back to the
-    built-in templates.
+    built-in templates. The `end_sentence` filter ends a sentence that holds a title.
     """
     loaders: list[BaseLoader] = []
     own = config.path(config.templates_dir)
@@ -76,6 +100,7 @@ def environment(config: Config) -> ImmutableSandboxedEnvironment:
         extensions=["jinja2.ext.i18n"],
         keep_trailing_newline=True,
     )
+    env.filters["end_sentence"] = end_sentence
     return env
 
 
@@ -103,26 +128,43 @@ def _one_line(text: str) -> str:
     return " ".join(clean(text).split())
 
 
-def context(config: Config, edition: Edition, locale: str) -> dict[str, Any]:
-    shown = list(edition.posts[: config.digest.max_posts])
-    items = items_for(shown, config, locale)
-    overflow = max(0, len(edition.posts) - len(shown))
-    subject = _one_line(
+def subject_for(config: Config, edition: Edition, locale: str) -> str:
+    """`digest.subject` with its placeholders (config.SUBJECT_PLACEHOLDERS) filled in.
+
+    The default, "{title} · {long_date}", has no ISO week in it: "行路中 · 2026-W47" has no
+    lowercase letter, so SpamAssassin's SUBJ_ALL_CAPS scores every Chinese blog's digest.
+    """
+    local = edition.date.astimezone(config.site.tz)
+    newest = _one_line(edition.posts[0].title) if edition.posts else ""
+    return _one_line(
         config.digest.subject.format(
             title=config.site.title,
             period=edition.key,
-            date=edition.date.astimezone(config.site.tz).strftime("%Y-%m-%d"),
+            date=local.strftime("%Y-%m-%d"),
+            long_date=long_date(local, locale),
             count=len(edition.posts),
-            first_title=items[0].title if items else "",
+            first_title=newest,
         )
     )
+
+
+def context(
+    config: Config, edition: Edition, locale: str, shown: int | None = None
+) -> dict[str, Any]:
+    """What the templates see; `shown` posts get a block (default: `max_posts`), the rest of
+    the edition's posts are counted in the overflow line."""
+    limit = config.digest.max_posts if shown is None else min(shown, config.digest.max_posts)
+    items = items_for(list(edition.posts[:limit]), config, locale)
+    overflow = len(edition.posts) - len(items)
     titles = " · ".join(item.title for item in items[:PREHEADER_TITLES])
     preheader = translate(locale, "In this issue: %(titles)s") % {"titles": titles}
+    if not items:
+        preheader = translate(locale, "%(title)s: new posts") % {"title": config.site.title}
     if len(preheader) > PREHEADER_LENGTH:
-        preheader = preheader[: PREHEADER_LENGTH - 1].rstrip() + "…"
+        preheader = preheader[: PREHEADER_LENGTH - 1].rstrip(" ·.。,，:：") + "…"
     return {
         "site": config.site,
-        "subject": subject,
+        "subject": subject_for(config, edition, locale),
         "preheader": preheader,
         "html_lang": html_lang(locale),
         "font_stack": FONT_STACK,
@@ -147,6 +189,10 @@ def render(
 ) -> Rendered:
     """The edition as subject, preheader, HTML, text and MJML, with per-recipient placeholders.
 
+    At most `max_posts` posts get a block, and fewer when the HTML part would pass
+    `budget.HTML_LIMIT` as it goes out: then the newest posts that fit are shown, the others
+    are counted in the "N more posts" line of both parts, and a warning names how many moved.
+
     When rendering fails because of one post, RenderError names that post (its file or feed
     entry and its title); a failure every post shares (a broken template) is raised as it is.
     """
@@ -154,7 +200,7 @@ def render(
     env = env or environment(config)
     env.install_gettext_translations(translations(locale), newstyle=True)
     try:
-        return _render(config, edition, locale, env)
+        return _fitted(config, edition, locale, env)
     except Exception as exc:
         culprit = _culprit(config, edition, locale, env)
         if culprit is None:
@@ -166,8 +212,45 @@ def render(
         ) from exc
 
 
-def _render(config: Config, edition: Edition, locale: str, env: Any) -> Rendered:
-    values = context(config, edition, locale)
+def _fitted(config: Config, edition: Edition, locale: str, env: Any) -> Rendered:
+    """The rendering with the most posts (up to `max_posts`) whose HTML stays in the budget.
+
+    One render when everything fits (the usual case); otherwise a binary search over the
+    number of posts shown, each step a real render, measured by `budget.outgoing_size`.
+    """
+    most = min(len(edition.posts), config.digest.max_posts)
+    full = _render(config, edition, locale, env, most)
+    longest = longest_values(config, full.greeting_named)
+    full_size = outgoing_size(full.html, longest)
+    if full_size <= HTML_LIMIT:
+        return full
+    best: tuple[int, Rendered] | None = None
+    low, high = 0, most - 1
+    while low <= high:
+        middle = (low + high) // 2
+        candidate = _render(config, edition, locale, env, middle)
+        if outgoing_size(candidate.html, longest) <= HTML_LIMIT:
+            best, low = (middle, candidate), middle + 1
+        else:
+            high = middle - 1
+    shown, rendered = best if best is not None else (0, _render(config, edition, locale, env, 0))
+    log.warning(
+        '%d of %d posts moved to the "more posts" line: with all of them the %s digest\'s '
+        "HTML would be %s bytes, over the %s-byte limit that keeps it clear of Gmail's clip "
+        "(%d posts shown%s)",
+        most - shown,
+        most,
+        locale,
+        f"{full_size:,}",
+        f"{HTML_LIMIT:,}",
+        shown,
+        "" if best is not None else "; it does not fit even so",
+    )
+    return rendered
+
+
+def _render(config: Config, edition: Edition, locale: str, env: Any, shown: int) -> Rendered:
+    values = context(config, edition, locale, shown)
     # clean() again: nothing that reaches MJML may hold a control character (digest.clean)
     mjml_source = clean(env.get_template("email/digest.mjml.j2").render(values))
     html = fold_html(
@@ -192,7 +275,7 @@ def _culprit(config: Config, edition: Edition, locale: str, env: Any) -> Post | 
     attempts = [stand_in, *edition.posts[: config.digest.max_posts]]
     for number, post in enumerate(attempts):
         try:
-            _render(config, replace(edition, posts=(post,)), locale, env)
+            _render(config, replace(edition, posts=(post,)), locale, env, 1)
         except Exception:
             return post if number else None
     return None

@@ -76,12 +76,27 @@ def test_anatomy(config: Config, edition: Edition) -> None:
     assert "prefers-color-scheme: dark" in html
     assert 'name="color-scheme"' in html
     assert "@media only screen and (min-width: 480px)" in html
-    preheader = re.search(r'<div style="display:none[^>]*>(.*?)</div>', html)
+    preheader = re.search(r'<div class="preheader"[^>]*>(.*?)</div>', html)
     assert preheader is not None and preheader.group(1).startswith("本期：Structured Logging")
     assert rendered.preheader.startswith("本期：")
-    assert rendered.subject == "Incoming Transmission · 2026-W47"
+    assert rendered.subject == "Incoming Transmission · 2026年11月22日"
     assert 'src="https://blog.example.com/images/medusa.png"' in html
     assert 'alt="Medusa' in html
+
+
+def test_the_preheader_is_hidden_without_hidden_text(config: Config, edition: Edition) -> None:
+    """No display:none, no tiny or white font: spam filters read none of it as hidden text."""
+    rendered = render(config, edition, "zh")
+    found = re.search(r'<div class="preheader" style="([^"]*)">([^<]*)</div>', rendered.html)
+    assert found is not None
+    style, text = found.groups()
+    for hidden_text in ("display", "visibility", "color", "font-size", "line-height"):
+        assert hidden_text not in style
+    for box in ("max-height:0", "overflow:hidden", "opacity:0", "mso-hide:all"):
+        assert box in style
+    assert text == rendered.preheader
+    body = rendered.html.split("<body", 1)[1]
+    assert body.index('class="preheader"') < body.index("INCOMING TRANSMISSION")
 
 
 def test_english_strings(config: Config, edition: Edition) -> None:
