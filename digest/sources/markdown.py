@@ -78,7 +78,7 @@ def read_folder(
             continue
         try:
             text = _read_text(file)
-            meta, body = _split(text)
+            meta, body = _split(text, hexo=generator == "hexo")
             post = post_from_front_matter(
                 meta,
                 body,
@@ -140,9 +140,9 @@ def _read_text(file: Path) -> str:
     return clean(text)  # a pasted U+0008 must not fail the front matter or the render
 
 
-def _split(text: str) -> tuple[dict[str, Any], str]:
+def _split(text: str, *, hexo: bool = False) -> tuple[dict[str, Any], str]:
     try:
-        return split_front_matter(text)
+        return split_front_matter(text, hexo=hexo)
     except FrontMatterError as exc:
         raise PostError(str(exc)) from None
 
