@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from digest.cli import main
+from digest.config import MarkdownSourceConfig, load_config
 
 BLOGS = Path(__file__).resolve().parent / "fixtures" / "blogs"
 ENV = {"DIGEST_DIGEST__LOOKBACK_DAYS": "0"}
@@ -70,3 +71,50 @@ def test_hexo_front_matter_without_the_opening_dashes(folder: Path) -> None:
     plain = posts["没有 front matter 的随笔"]
     assert plain["excerpt"] == "注意：这里的冒号不是 front matter。 分隔线之后的内容。"
     assert plain["date"] is None
+
+
+# --- Hugo: multilingual sites ------------------------------------------------------------------
+
+
+def test_hugo_translations_by_file_name(folder: Path) -> None:
+    # A real bilingual PaperMod blog came out with every post twice (post.en.md and
+    # post.zh.md) at /posts/post.en/ and /posts/post.zh/; its gh-pages serve /posts/post/
+    # (English, the default) and /zh/posts/post/.
+    init, rows = init_and_list("hugo-i18n")
+    assert {r["title"]: r["url"] for r in rows} == {
+        "Reading C Declarations": "https://i18n.example.dev/posts/reading-types/",
+        "Only in English": "https://i18n.example.dev/posts/only-english/",
+        "A Bundle With Two Languages": "https://i18n.example.dev/posts/bundle-post/",
+        "Release v1.2": "https://i18n.example.dev/posts/release-v1.2/",
+    }
+    assert "posts in zh (translations) are left out" in init.output
+    config = load_config(folder / "config.yaml", environ={})
+    assert config.site.locale == "en"
+    [source] = config.sources
+    assert isinstance(source, MarkdownSourceConfig) and source.languages == ["en", "zh"]
+
+
+def test_hugo_reads_another_language_when_asked(folder: Path) -> None:
+    assert run("init", str(BLOGS / "hugo-i18n")).exit_code == 0
+    text = (folder / "config.yaml").read_text(encoding="utf-8")
+    text = text.replace("generator: hugo", "generator: hugo\n    language: zh")
+    text = text.replace('permalink: "/{section}', 'permalink: "/zh/{section}')
+    (folder / "config.yaml").write_text(text, encoding="utf-8")
+    rows = json.loads(run("posts", "--json").stdout)
+    assert {r["title"]: r["url"] for r in rows} == {
+        "读懂 C 的声明": "https://i18n.example.dev/zh/posts/reading-types/",
+        "两种语言的页面包": "https://i18n.example.dev/zh/posts/bundle-post/",
+    }
+
+
+def test_hugo_content_folder_per_language_in_subfolders(folder: Path) -> None:
+    # languages.zh.contentDir = "content/zh", defaultContentLanguageInSubdir = true: a real blog
+    # got "the posts folder content/posts does not exist"; its posts live at /zh/posts/….
+    init, rows = init_and_list("hugo-dirs")
+    assert "posts: " + str(BLOGS / "hugo-dirs" / "content" / "zh" / "posts") in init.output
+    assert "posts in en (translations) are left out" in init.output
+    assert [(r["title"], r["url"]) for r in rows] == [
+        ("第一篇笔记", "https://dirs.example.dev/zh/posts/first-note/")
+    ]
+    config = load_config(folder / "config.yaml", environ={})
+    assert (config.site.title, config.site.locale) == ("一个时刻", "zh")

@@ -29,6 +29,8 @@ def read_posts(config: Config) -> SourceResult:
                     tz=config.site.tz,
                     result=result,
                     generator=source.generator,
+                    languages=tuple(source.languages),
+                    language=source.language,
                 )
             elif isinstance(source, FeedSourceConfig):
                 read_feed(

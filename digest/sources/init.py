@@ -112,6 +112,7 @@ def _count_posts(settings: BlogSettings, report: InitReport) -> None:
         tz=_zone(settings),
         result=result,
         generator=settings.generator,
+        languages=tuple(settings.languages),
     )
     now = datetime.now(UTC)
     statuses = Counter(str(status_of(p, sent=(), now=now, lookback_days=0)) for p in result.posts)
@@ -124,6 +125,17 @@ def _zone(settings: BlogSettings) -> ZoneInfo:
 
 def _yaml(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)  # a JSON string is a YAML string
+
+
+def _languages(settings: BlogSettings) -> str:
+    if len(settings.languages) < 2:
+        return ""
+    codes = ", ".join(settings.languages)
+    return (
+        "    # The site's languages, the one read first: post.LANG.md and slug/index.LANG.md are\n"
+        f"    # translations, left out unless LANG is {settings.languages[0]}.\n"
+        f"    languages: [{codes}]\n"
+    )
 
 
 def render_config(settings: BlogSettings, folder: Path) -> str:
@@ -165,7 +177,7 @@ sources:
     path: {_yaml(posts)}
     # Read the posts with {name}'s rules for slugs, dates, drafts and URLs.
     generator: {settings.generator}
-
+{_languages(settings)}
 # How post excerpts are made (docs/excerpts.md).
 excerpt:
   # Excerpt length in characters, before "..." is added.

@@ -64,14 +64,25 @@ def read_folder(
     tz: ZoneInfo,
     result: SourceResult,
     generator: Generator | None = None,
+    languages: tuple[str, ...] = (),
+    language: str | None = None,
 ) -> None:
-    """Append every readable post under `folder` to `result`; report the unreadable ones."""
+    """Append every readable post under `folder` to `result`; report the unreadable ones.
+
+    `languages` (Hugo's, the default first) name the suffixes of translated files
+    (`post.zh.md`, `slug/index.zh.md`): only the files of `language` (default: the first) are
+    read, an unsuffixed file being in the default language, and their URLs use the name
+    without the suffix, as Hugo's do.
+    """
     if not folder.is_dir():
         raise SourceError(f"{folder}: the posts folder does not exist.")
     sections = _sections(folder) if generator == "hugo" else frozenset()
+    codes = tuple(code.lower() for code in languages)
+    reading = (language or (codes[0] if codes else "")).lower()
     ids: dict[str, Path] = {}
-    for file in sorted(_post_files(folder, generator)):
+    for file in sorted(_post_files(folder, generator, codes, reading)):
         relative = PurePosixPath(file.relative_to(folder).as_posix())
+        content = relative.with_name(language_split(relative.name, codes)[0])
         if generator == "jekyll" and not DATED_NAME.match(relative.name):
             reason = "not a post: Jekyll reads only posts named YYYY-MM-DD-title.md; skipped"
             result.problems.append(Problem(str(file), reason))
@@ -89,6 +100,7 @@ def read_folder(
                 generator=generator,
                 folder=folder.name,
                 sections=_sections_of(relative, sections),
+                content=content.as_posix(),
             )
         except PostError as exc:
             result.problems.append(Problem(str(file), exc.message))
@@ -102,7 +114,17 @@ def read_folder(
         result.posts.append(post)
 
 
-def _post_files(folder: Path, generator: Generator | None) -> list[Path]:
+def language_split(name: str, languages: tuple[str, ...]) -> tuple[str, str | None]:
+    """(`post.md`, `zh`) for `post.zh.md` when `zh` is one of `languages`; else (name, None)."""
+    parts = name.rsplit(".", 2)
+    if len(parts) == 3 and parts[0] and parts[1].lower() in languages:
+        return f"{parts[0]}.{parts[2]}", parts[1].lower()
+    return name, None
+
+
+def _post_files(
+    folder: Path, generator: Generator | None, languages: tuple[str, ...], reading: str
+) -> list[Path]:
     files = [
         path
         for path in folder.rglob("*")
@@ -112,8 +134,20 @@ def _post_files(folder: Path, generator: Generator | None) -> list[Path]:
     ]
     if generator == "hexo":
         return files
-    bundles = {f.parent for f in files if f.stem == "index" and f.parent != folder}
-    return [f for f in files if f.stem == "index" or not any(b in f.parents for b in bundles)]
+    default = languages[0] if languages else ""
+
+    def stem(path: Path) -> str:
+        return Path(language_split(path.name, languages)[0]).stem
+
+    def mine(path: Path) -> bool:
+        return (language_split(path.name, languages)[1] or default) == reading
+
+    bundles = {f.parent for f in files if stem(f) == "index" and f.parent != folder}
+    return [
+        f
+        for f in files
+        if mine(f) and (stem(f) == "index" or not any(b in f.parents for b in bundles))
+    ]
 
 
 def _sections(folder: Path) -> frozenset[PurePosixPath]:
@@ -166,11 +200,14 @@ def post_from_front_matter(
     generator: Generator | None = None,
     folder: str = "",
     sections: tuple[str, ...] = (),
+    content: str | None = None,
 ) -> Post:
+    """The post of one file; `content` is the path its URL is made from when it differs from
+    `relative` (its identity): a translated Hugo file's name without the language."""
     meta: dict[str, Any] = {}
     for key, value in front_matter.items():
         meta.setdefault(key.lower(), value)
-    path = PurePosixPath(relative)
+    path = PurePosixPath(content or relative)
     facts = PostFacts(path, meta, "", None, (), folder, sections)
     post_date = _post_date(meta, facts, tz, generator)
     title, body = _title(meta, body, facts, generator)
