@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from html import unescape
 from html.parser import HTMLParser
 from typing import Any
 
@@ -127,6 +128,23 @@ def summary_from(metadata: dict[str, Any]) -> str | None:
         if value is not None and str(value).strip():
             return str(value)
     return None
+
+
+_INLINE_TAG = re.compile(
+    r"</?(?:a|abbr|b|big|br|cite|code|del|em|i|ins|kbd|mark|q|s|samp|small|span|strike|"
+    r"strong|sub|sup|tt|u|var)\b[^<>]*>",
+    re.IGNORECASE,
+)
+_ENTITY = re.compile(r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});")
+
+
+def title_text(title: str) -> str:
+    """A front-matter title as the blog's page shows it: inline HTML tags (`<code>`, `<em>`)
+    removed and character references (`&nbsp;`, `&amp;`) decoded, whitespace collapsed; other
+    angle brackets (`std::vector<T>`) are text and stay."""
+    text = _INLINE_TAG.sub("", title)
+    text = _ENTITY.sub(lambda m: unescape(m.group(0)), text)
+    return " ".join(text.split())
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,3 +118,42 @@ def test_hugo_content_folder_per_language_in_subfolders(folder: Path) -> None:
     ]
     config = load_config(folder / "config.yaml", environ={})
     assert (config.site.title, config.site.locale) == ("一个时刻", "zh")
+
+
+# --- Jekyll: source folder, no language, HTML in titles, $ math under kramdown -----------------
+
+
+def test_jekyll_source_folder_language_from_the_posts_and_html_titles(folder: Path) -> None:
+    # A real blog with `source: src` got "the posts folder _posts does not exist"; an English
+    # blog without `lang` was set up as Chinese (labels [代码], dates in Asia/Shanghai); a title
+    # `<code>inline</code> … namespace&nbsp;{` reached the digest with its tags and entity.
+    init, rows = init_and_list("jekyll-src")
+    assert "posts: " + str(BLOGS / "jekyll-src" / "src" / "_posts") in init.output
+    assert "no language: the posts are mostly English, so en" in init.output
+    config = load_config(folder / "config.yaml", environ={})
+    assert (config.site.locale, config.site.timezone) == ("en", "UTC")
+    posts = by_title(rows)
+    assert set(posts) == {
+        "inline vs. unnamed namespace {",
+        "Why std::vector<T> copies, and when it moves",
+    }
+    inline = posts["inline vs. unnamed namespace {"]
+    assert inline["url"] == "https://pages.example.io/blog/inline-namespaces.html"
+    # kramdown leaves $…$ to MathJax: unmistakable TeX is math, never raw TeX
+    assert inline["excerpt"].endswith("The function [math] is written [math] in the table.")
+    vector = posts["Why std::vector<T> copies, and when it moves"]
+    assert vector["date"] == "2024-02-11T00:00:00+00:00"
+    assert vector["excerpt"] == "A short note on & references and move semantics."
+
+
+def test_chinese_posts_without_a_language_are_zh(folder: Path, tmp_path: Path) -> None:
+    blog = tmp_path / "blog"
+    (blog / "_posts").mkdir(parents=True)
+    (blog / "_config.yml").write_text("title: 笔记\nurl: https://zh.example.io\n", "utf-8")
+    (blog / "_posts" / "2024-01-02-note.md").write_text(
+        "---\ntitle: 一篇笔记\n---\n\nUsing Python 写一个小工具，记录 CPU 和内存的使用情况。\n",
+        "utf-8",
+    )
+    init = run("init", str(blog))
+    assert "no language: the posts are mostly Chinese, so zh" in init.output
+    assert load_config(folder / "config.yaml", environ={}).site.locale == "zh"

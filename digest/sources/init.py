@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import regex
+
 from digest.errors import ConfigError
 from digest.issue import status_of
 from digest.models import SourceResult
@@ -25,6 +27,8 @@ from digest.sources.markdown import read_folder
 NAMES = {"hexo": "Hexo", "hugo": "Hugo", "jekyll": "Jekyll"}
 DEFAULT_TIMEZONES = {"zh": "Asia/Shanghai", "en": "UTC"}
 PLACEHOLDER_URL = "https://blog.example.com"
+_LETTER = regex.compile(r"\p{L}")
+_CJK = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]")
 
 
 @dataclass(slots=True)
@@ -56,6 +60,14 @@ def init_config(blog: Path, target: Path) -> InitReport:
         )
     settings = detect(blog.resolve())
     report = InitReport(settings, target)
+    if settings.locale is None:
+        settings.locale = _guess_locale(settings)
+        if settings.locale is not None:
+            language = "Chinese" if settings.locale == "zh" else "English"
+            settings.notes.append(
+                f"no language: the posts are mostly {language}, so {settings.locale} "
+                "(set site.locale to change it)"
+            )
     _describe(settings, report)
     _count_posts(settings, report)
     try:
@@ -117,6 +129,28 @@ def _count_posts(settings: BlogSettings, report: InitReport) -> None:
     now = datetime.now(UTC)
     statuses = Counter(str(status_of(p, sent=(), now=now, lookback_days=0)) for p in result.posts)
     report.statuses = dict(statuses)
+
+
+def _guess_locale(settings: BlogSettings) -> str | None:
+    """zh or en from the posts themselves, for a blog whose config names no language: zh when
+    at least a fifth of the letters in titles and bodies are Chinese, Japanese or Korean."""
+    if not settings.posts.is_dir():
+        return None
+    result = SourceResult()
+    read_folder(
+        settings.posts,
+        base_url=PLACEHOLDER_URL,
+        permalink=settings.permalink,
+        tz=ZoneInfo("UTC"),
+        result=result,
+        generator=settings.generator,
+        languages=tuple(settings.languages),
+    )
+    text = " ".join(p.title + " " + p.body[:2000] for p in result.posts)
+    letters = len(_LETTER.findall(text))
+    if not letters:
+        return None
+    return "zh" if len(_CJK.findall(text)) * 5 >= letters else "en"
 
 
 def _zone(settings: BlogSettings) -> ZoneInfo:

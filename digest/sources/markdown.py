@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 from digest.clean import clean
 from digest.errors import PostError, SourceError
 from digest.frontmatter import FrontMatterError, split_front_matter
-from digest.markup import first_heading, summary_from
+from digest.markup import first_heading, summary_from, title_text
 from digest.models import Post, Problem, SourceResult
 from digest.sources.fields import (
     DATED_NAME,
@@ -287,7 +287,7 @@ def _title(
     """The post's title and the body the excerpt is made from (without a title heading)."""
     title = meta.get("title")
     if title is not None and str(title).strip():
-        return " ".join(str(title).split()), body
+        return title_text(str(title)), body
     heading = first_heading(body)
     if heading is not None:
         return heading.text, body if heading.rest is None else heading.rest
