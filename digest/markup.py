@@ -22,6 +22,7 @@ from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 from mdit_py_plugins.footnote import footnote_plugin
 
+from digest.cjkemphasis import cjk_emphasis_plugin
 from digest.markers import CODE, FORMULA, LABELS, MATH
 from digest.tags import resolve_tags
 from digest.tex import MathMode, math_plugin
@@ -85,6 +86,7 @@ def parser(math: MathMode = "auto") -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
     math_plugin(md, math)
     md.use(footnote_plugin)
+    md.use(cjk_emphasis_plugin)
 
     def block(marker: str) -> Any:
         def rule(

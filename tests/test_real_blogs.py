@@ -157,3 +157,50 @@ def test_chinese_posts_without_a_language_are_zh(folder: Path, tmp_path: Path) -
     init = run("init", str(blog))
     assert "no language: the posts are mostly Chinese, so zh" in init.output
     assert load_config(folder / "config.yaml", environ={}).site.locale == "zh"
+
+
+# --- Posts the blog hides from its own lists -----------------------------------------------------
+
+
+def test_posts_the_blog_hides_from_its_lists_are_not_new(folder: Path) -> None:
+    # A real Fluid blog keeps its résumé (phone number included) as a `hide: true` post: on the
+    # site it is reachable by link only; a digest listed it like any other post.
+    _, rows = init_and_list("hexo-bare", "--all")
+    posts = by_title(rows)
+    assert posts["个人简历"]["status"] == "opted-out"
+    assert posts["只给知道链接的人看"]["status"] == "opted-out"
+    new = {r["title"] for r in json.loads(run("posts", "--json").stdout)}
+    assert "个人简历" not in new and "只给知道链接的人看" not in new
+    assert "NUMA 架构的几个概念" in new
+
+
+def test_hugo_build_list_never_is_not_new(folder: Path) -> None:
+    _, rows = init_and_list("hugo-i18n", "--all")
+    assert by_title(rows)["Unlisted Page"]["status"] == "opted-out"
+
+
+# --- CJK emphasis ----------------------------------------------------------------------------
+
+
+def test_bold_ending_in_cjk_punctuation_loses_its_asterisks(folder: Path) -> None:
+    # `**任正非：**首先` (a real interview transcript; Hexo's marked renders it bold) kept its
+    # asterisks in the excerpt: CommonMark does not close `**` after `：` before a letter.
+    _, rows = init_and_list("hexo-bare")
+    assert by_title(rows)["采访纪要"]["excerpt"] == (
+        "主持人：欢迎各位。嘉宾（远程）：谢谢邀请。这是“强调”的说法，__注意__此处，以及 bold words."
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "excerpt"),
+    [
+        ("**a.**b and 2*3*4", "**a.**b and 234"),  # without CJK: CommonMark exactly
+        ("~~删除（旧）。~~新的", "删除（旧）。新的"),
+        ("**「刻舟求剑」**的故事", "「刻舟求剑」的故事"),
+        ("a * b * c, snake_case_name", "a * b * c, snake_case_name"),
+    ],
+)
+def test_cjk_friendly_emphasis(body: str, excerpt: str) -> None:
+    from digest.excerpt import make_excerpt
+
+    assert make_excerpt(body) == excerpt

@@ -237,7 +237,8 @@ def post_from_front_matter(
         cover_alt=str(meta.get("cover_alt") or title),
         draft=as_bool(meta.get("draft"), "draft", default=False)
         or (is_flag(published) and not as_bool(published, "published", default=True)),
-        newsletter=as_bool(meta.get("newsletter"), "newsletter", default=True),
+        newsletter=as_bool(meta.get("newsletter"), "newsletter", default=True)
+        and not _hidden(meta),
         source=relative,
         publish_date=first_date(meta, PUBLISH, tz),
         expiry_date=first_date(meta, EXPIRY, tz),
@@ -258,6 +259,23 @@ def _post_date(
         except ValueError:
             raise PostError(f"the file name's date {named.group(0)[:-1]} is not a date") from None
     return post_date
+
+
+def _hidden(meta: dict[str, Any]) -> bool:
+    """A post the blog itself keeps out of its lists, so out of the digest too: `hidden: true`
+    (hexo-hide-posts, hexo-generator-index, Hugo's Stack theme), `hide: true` (Hexo Fluid,
+    hexo-generator-indexed), Hugo's `build: {list: never}` (or `_build: {list: false}`)."""
+    for key in ("hidden", "hide"):
+        value = meta.get(key)
+        if is_flag(value) and as_bool(value, key, default=False):
+            return True
+    for key in ("build", "_build"):
+        options = meta.get(key)
+        if isinstance(options, dict):
+            listed = {str(k).lower(): v for k, v in options.items()}.get("list")
+            if listed is False or str(listed).strip().lower() in ("never", "false"):
+                return True
+    return False
 
 
 def _cover(meta: dict[str, Any]) -> str | None:
