@@ -204,3 +204,30 @@ def test_cjk_friendly_emphasis(body: str, excerpt: str) -> None:
     from digest.excerpt import make_excerpt
 
     assert make_excerpt(body) == excerpt
+
+
+# --- hexo-abbrlink ---------------------------------------------------------------------------
+
+
+def test_hexo_abbrlink_from_front_matter_or_computed_as_the_plugin_does(folder: Path) -> None:
+    # A real blog with `permalink: :abbrlink.html` and posts the plugin had not processed yet:
+    # every such post got the URL /.html and all but one were dropped as duplicates.
+    init, rows = init_and_list("hexo-abbrlink")
+    assert "permalink: posts/:abbrlink/ -> /posts/{abbrlink32_hex}/" in init.output
+    assert {r["title"]: r["url"] for r in rows} == {
+        "用 Typora 写博客": "https://short.example.cn/posts/5e1f0c2a/",
+        # no abbrlink yet: CRC-32 of the title in hex, what the plugin writes at the next build
+        "用 Go 写一个端口扫描器": "https://short.example.cn/posts/d9119e2d/",
+    }
+    scanner = by_title(rows)["用 Go 写一个端口扫描器"]
+    assert scanner["excerpt"] == "并发地尝试连接每个端口，超时就算关闭。"
+
+
+def test_hexo_abbrlink_checksums() -> None:
+    from digest.sources.slugs import hexo_abbrlink
+
+    assert hexo_abbrlink("123456789", rep="hex") == "bb3d"  # CRC-16/ARC's check value
+    assert hexo_abbrlink("123456789") == str(0xBB3D)
+    # a real blog's title and the abbrlink the plugin gave it (crc32, hex)
+    assert hexo_abbrlink("Hexo-永久链接", alg="crc32", rep="hex") == "33b326d2"
+    assert hexo_abbrlink("Hexo-永久链接", alg="crc32") == str(0x33B326D2)
