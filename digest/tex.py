@@ -217,6 +217,8 @@ def _block_rule(mode: MathMode) -> Callable[[StateBlock, int, int, bool], bool]:
             opener, closer = "\\[", "\\]"
         elif begin is not None:
             opener, closer = "", "\\end{" + begin.group(1) + "}"
+        elif first.strip() == "$" and "$" in allowed:
+            opener, closer = "$", "$"  # `$` alone on a line around an environment, as $$
         else:
             return False
         found = _block_end(state, start_line, end_line, first[len(opener) :], closer)
@@ -226,6 +228,8 @@ def _block_rule(mode: MathMode) -> Callable[[StateBlock, int, int, bool], bool]:
         if mode == "auto" and opener == "\\[" and not looks_like_tex(content, display=True):
             return False
         if mode == "auto" and opener == "$$" and "\n\n" in content and not looks_like_tex(content):
+            return False
+        if opener == "$" and not looks_like_tex(content):
             return False
         if silent:
             return True

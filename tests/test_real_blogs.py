@@ -231,3 +231,70 @@ def test_hexo_abbrlink_checksums() -> None:
     # a real blog's title and the abbrlink the plugin gave it (crc32, hex)
     assert hexo_abbrlink("Hexo-永久链接", alg="crc32", rep="hex") == "33b326d2"
     assert hexo_abbrlink("Hexo-永久链接", alg="crc32") == str(0x33B326D2)
+
+
+# --- odd files and math seen in real posts ---------------------------------------------------
+
+
+def test_odd_files_of_a_real_blog(folder: Path, tmp_path: Path) -> None:
+    blog = tmp_path / "blog"
+    posts = blog / "source" / "_posts"
+    posts.mkdir(parents=True)
+    (blog / "_config.yml").write_text(
+        "title: 杂\nurl: https://odd.example.cn\ntimezone: Asia/Shanghai\nlanguage: zh-CN\n",
+        "utf-8",
+    )
+    (posts / "empty.md").write_bytes(b"")
+    (posts / "blank.md").write_bytes(b" \n\n")
+    (posts / "gbk.md").write_bytes("---\ntitle: 编码\n---\n你好\n".encode("gbk"))
+    (posts / "bom-crlf.md").write_bytes(
+        "\ufeff---\r\ntitle: 'CRLF: 标题'\r\ndate: 2026/1/5 9:05\r\ntags: a, b\r\n---\r\n"
+        "正文\u0008一行\r\n".encode()
+    )
+    (posts / "only-front-matter.md").write_text("---\ntitle: 只有头\ndate: 2026-01-06\n---\n")
+    (posts / "link.md").symlink_to(posts / "bom-crlf.md")
+    (posts / "dangling.md").symlink_to(tmp_path / "nowhere.md")
+    init = run("init", str(blog))
+    assert init.exit_code == 0, init.output
+    listed = run("posts", "--json")
+    assert listed.exit_code == 0 and "Traceback" not in listed.output
+    rows = {r["id"]: r for r in json.loads(listed.stdout)}
+    assert set(rows) == {"bom-crlf.md", "link.md", "only-front-matter.md"}
+    crlf = rows["bom-crlf.md"]
+    assert (crlf["title"], crlf["url"], crlf["date"], crlf["tags"], crlf["excerpt"]) == (
+        "CRLF: 标题",
+        "https://odd.example.cn/2026/01/05/bom-crlf/",
+        "2026-01-05T09:05:00+08:00",
+        ["a, b"],  # Hexo keeps a tag string whole
+        "正文一行",  # the pasted backspace is gone
+    )
+    # a symlink is read as the file it points to, under its own name
+    assert rows["link.md"]["url"] == "https://odd.example.cn/2026/01/05/link/"
+    assert rows["only-front-matter.md"]["excerpt"] == ""
+    warnings = listed.stderr
+    for name, reason in (
+        ("empty.md", "the file is empty; skipped"),
+        ("blank.md", "the file is empty; skipped"),
+        ("gbk.md", "the file is not valid UTF-8"),
+        ("dangling.md", "cannot read the file: No such file or directory"),
+    ):
+        assert f"{posts / name}: {reason}" in warnings
+    assert ".." not in warnings and warnings.count("\n") == 4
+
+
+@pytest.mark.parametrize(
+    ("body", "math", "excerpt"),
+    [
+        # `$` alone on a line around an environment (a real ACM notes blog)
+        (
+            "总结\n\n$\n\\begin{aligned}\n&\\sum_{i=1}^n f(i)\\\\\n\\end{aligned}\n$\n\n后文",
+            "dollars",
+            "总结 [公式] 后文",
+        ),
+        ("价格\n\n$\n\n五块\n\n$\n", "dollars", "价格 $ 五块 $"),
+    ],
+)
+def test_math_seen_in_real_posts(body: str, math: str, excerpt: str) -> None:
+    from digest.excerpt import make_excerpt
+
+    assert make_excerpt(body, math=math) == excerpt  # type: ignore[arg-type]

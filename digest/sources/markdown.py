@@ -89,6 +89,8 @@ def read_folder(
             continue
         try:
             text = _read_text(file)
+            if not text.strip():
+                raise PostError("the file is empty; skipped")
             meta, body = _split(text, hexo=generator == "hexo")
             post = post_from_front_matter(
                 meta,
@@ -129,7 +131,7 @@ def _post_files(
         path
         for path in folder.rglob("*")
         if path.suffix.lower() in SUFFIXES
-        and path.is_file()
+        and (path.is_file() or (path.is_symlink() and not path.exists()))  # dangling: reported
         and not any(part.startswith((".", "_")) for part in path.relative_to(folder).parts)
     ]
     if generator == "hexo":
