@@ -298,3 +298,13 @@ def test_math_seen_in_real_posts(body: str, math: str, excerpt: str) -> None:
     from digest.excerpt import make_excerpt
 
     assert make_excerpt(body, math=math) == excerpt  # type: ignore[arg-type]
+
+
+def test_a_heading_that_repeats_the_title_does_not_open_the_excerpt(folder: Path) -> None:
+    # Posts written in Typora or Obsidian repeat their front-matter title as `# Title`; every
+    # excerpt of a real Hugo blog began with its own title again.
+    _, rows = init_and_list("hexo-bare")
+    posts = by_title(rows)
+    assert posts["『Shell 教程』1. 变量"]["excerpt"] == "变量赋值时等号两边不能有空格。"
+    # a different first heading stays
+    assert posts["NUMA 架构的几个概念"]["excerpt"].startswith("NUMA 与 SMP 多路服务器上")

@@ -21,6 +21,7 @@ had to skip, so one broken post never hides the others.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -307,7 +308,8 @@ def _title(
     """The post's title and the body the excerpt is made from (without a title heading)."""
     title = meta.get("title")
     if title is not None and str(title).strip():
-        return title_text(str(title)), body
+        text = title_text(str(title))
+        return text, _without_title_heading(body, text)
     heading = first_heading(body)
     if heading is not None:
         return heading.text, body if heading.rest is None else heading.rest
@@ -315,6 +317,22 @@ def _title(
     if generator == "jekyll":
         return jekyll_titleize(slug), body
     return slug.replace("-", " ").replace("_", " ").strip() or slug, body
+
+
+_OPENING_HEADING = re.compile(r"\A\s*(?:#{1,6}[ \t]|[^\n]+\n[ \t]*(?:=+|-+)[ \t]*(?:\n|\Z))")
+
+
+def _without_title_heading(body: str, title: str) -> str:
+    """The body without an opening heading that repeats the title (`# Title` written under a
+    front-matter title, common in posts written in Typora or Obsidian): the digest shows the
+    title already, and the excerpt should not start with it again."""
+    if not _OPENING_HEADING.match(body):
+        return body
+    heading = first_heading(body)
+    if heading is None or heading.rest is None:
+        return body
+    same = "".join(heading.text.split()).casefold() == "".join(title.split()).casefold()
+    return heading.rest if same else body
 
 
 def _tags(value: object, generator: Generator | None) -> tuple[str, ...]:
