@@ -136,6 +136,7 @@ def test_jekyll_source_folder_language_from_the_posts_and_html_titles(folder: Pa
     assert set(posts) == {
         "inline vs. unnamed namespace {",
         "Why std::vector<T> copies, and when it moves",
+        "Notes on a Book, Part 1",  # Jekyll's hidden: true is off the home page, not the feed
     }
     inline = posts["inline vs. unnamed namespace {"]
     assert inline["url"] == "https://pages.example.io/blog/inline-namespaces.html"

@@ -241,7 +241,7 @@ def post_from_front_matter(
         draft=as_bool(meta.get("draft"), "draft", default=False)
         or (is_flag(published) and not as_bool(published, "published", default=True)),
         newsletter=as_bool(meta.get("newsletter"), "newsletter", default=True)
-        and not _hidden(meta),
+        and not _hidden(meta, generator),
         source=relative,
         publish_date=first_date(meta, PUBLISH, tz),
         expiry_date=first_date(meta, EXPIRY, tz),
@@ -264,11 +264,12 @@ def _post_date(
     return post_date
 
 
-def _hidden(meta: dict[str, Any]) -> bool:
-    """A post the blog itself keeps out of its lists, so out of the digest too: `hidden: true`
-    (hexo-hide-posts, hexo-generator-index, Hugo's Stack theme), `hide: true` (Hexo Fluid,
-    hexo-generator-indexed), Hugo's `build: {list: never}` (or `_build: {list: false}`)."""
-    for key in ("hidden", "hide"):
+def _hidden(meta: dict[str, Any], generator: Generator | None) -> bool:
+    """A post the blog itself keeps out of its lists and feed, so out of the digest too: in
+    Hexo (and plain folders) `hidden: true` (hexo-hide-posts) and `hide: true` (Fluid), in Hugo
+    `build: {list: never}` (or `_build: {list: false}`). Jekyll's `hidden: true` only keeps a
+    post off the paginated home page (jekyll-paginate); its feed still lists it, so it stays."""
+    for key in ("hidden", "hide") if generator in (None, "hexo") else ():
         value = meta.get(key)
         if is_flag(value) and as_bool(value, key, default=False):
             return True
