@@ -22,6 +22,7 @@ from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 from mdit_py_plugins.footnote import footnote_plugin
 
+from digest.attributes import strip_attributes
 from digest.cjkemphasis import cjk_emphasis_plugin
 from digest.markers import CODE, FORMULA, LABELS, MATH
 from digest.tags import resolve_tags
@@ -167,7 +168,7 @@ def first_heading(text: str) -> Heading | None:
     tokens = md.parse(text)
     for index, token in enumerate(tokens[:-1]):
         if token.type == "heading_open":
-            inline = resolve_tags(tokens[index + 1].content)
+            inline = strip_attributes(resolve_tags(tokens[index + 1].content))
             plain = html_to_text(md.renderInline(inline))
             heading = expand_labels(plain.text, "en")
             if not heading:
@@ -196,7 +197,8 @@ class PlainText:
 
 def markdown_to_text(text: str, math: MathMode = "auto") -> PlainText:
     """Plain text of a Markdown body: Hexo tags and Hugo shortcodes resolved (digest.tags)."""
-    return html_to_text(markdown_to_html(resolve_tags(text), math), tex_in_text=False)
+    body = strip_attributes(resolve_tags(text))
+    return html_to_text(markdown_to_html(body, math), tex_in_text=False)
 
 
 def html_to_text(html: str, *, tex_in_text: bool = True) -> PlainText:

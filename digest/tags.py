@@ -264,3 +264,9 @@ def _fenced_ranges(text: str) -> list[tuple[int, int]]:
 
 def _inside(position: int, ranges: list[tuple[int, int]]) -> bool:
     return any(start <= position < end for start, end in ranges)
+
+
+# for digest.attributes, which skips code the same way
+CODE_SPAN = _CODE_SPAN
+fenced_ranges = _fenced_ranges
+inside = _inside

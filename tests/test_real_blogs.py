@@ -114,8 +114,11 @@ def test_hugo_content_folder_per_language_in_subfolders(folder: Path) -> None:
     assert "posts: " + str(BLOGS / "hugo-dirs" / "content" / "zh" / "posts") in init.output
     assert "posts in en (translations) are left out" in init.output
     assert [(r["title"], r["url"]) for r in rows] == [
-        ("第一篇笔记", "https://dirs.example.dev/zh/posts/first-note/")
+        ("第一篇笔记", "https://dirs.example.dev/zh/posts/first-note/"),
+        ("标题属性", "https://dirs.example.dev/zh/posts/attributes/"),
     ]
+    # Goldmark's attribute lists after a heading or a block are not text
+    assert rows[1]["excerpt"] == "背景 Goldmark 读取标题后面的属性。 正文继续。"
     config = load_config(folder / "config.yaml", environ={})
     assert (config.site.title, config.site.locale) == ("一个时刻", "zh")
 
@@ -137,7 +140,13 @@ def test_jekyll_source_folder_language_from_the_posts_and_html_titles(folder: Pa
         "inline vs. unnamed namespace {",
         "Why std::vector<T> copies, and when it moves",
         "Notes on a Book, Part 1",  # Jekyll's hidden: true is off the home page, not the feed
+        "Escaping characters in a Makefile",
     }
+    # kramdown's TOC, attribute lists and comments are not text; code spans keep theirs
+    assert posts["Escaping characters in a Makefile"]["excerpt"] == (
+        "TL;DR: read the short version first. The $ sign doubles as $$ inside a recipe; "
+        "{:toc} in backticks is just text."
+    )
     inline = posts["inline vs. unnamed namespace {"]
     assert inline["url"] == "https://pages.example.io/blog/inline-namespaces.html"
     # kramdown leaves $…$ to MathJax: unmistakable TeX is math, never raw TeX
