@@ -52,9 +52,9 @@ PROSE_TAGS = _names(
 LINK_TAGS = _names("link a anchor postlink assetlink button btn")
 TEXT_TAGS = _names("label kbd u emp wavy del psw mark sup sub hl span inlinetext")
 DROP_TAGS = _names(
-    "comment gallery gallerygroup grouppicture swiper echarts chart chartjs dplayer aplayer "
-    "aplayerlist meting iframe video audio bilibili youtube vimeo tweet twitter x instagram "
-    "figure img image assetimg assetimage fancybox flink btns"
+    "comment capture gallery gallerygroup grouppicture swiper echarts chart chartjs dplayer "
+    "aplayer aplayerlist meting iframe video audio bilibili youtube vimeo tweet twitter x "
+    "instagram figure img image assetimg assetimage fancybox flink btns"
 )
 
 _TAG = re.compile(

@@ -141,7 +141,12 @@ def test_jekyll_source_folder_language_from_the_posts_and_html_titles(folder: Pa
         "Why std::vector<T> copies, and when it moves",
         "Notes on a Book, Part 1",  # Jekyll's hidden: true is off the home page, not the feed
         "Escaping characters in a Makefile",
+        "What the shell printed",
     }
+    # Liquid's capture shows nothing where it stands (an include shows it later, as code)
+    assert posts["What the shell printed"]["excerpt"] == (
+        "Run the target twice. The second run does nothing."
+    )
     # kramdown's TOC, attribute lists and comments are not text; code spans keep theirs
     assert posts["Escaping characters in a Makefile"]["excerpt"] == (
         "TL;DR: read the short version first. The $ sign doubles as $$ inside a recipe; "
