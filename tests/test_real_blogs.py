@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -323,3 +324,44 @@ def test_a_heading_that_repeats_the_title_does_not_open_the_excerpt(folder: Path
     assert posts["『Shell 教程』1. 变量"]["excerpt"] == "变量赋值时等号两边不能有空格。"
     # a different first heading stays
     assert posts["NUMA 架构的几个概念"]["excerpt"].startswith("NUMA 与 SMP 多路服务器上")
+
+
+def test_dates_as_hexo_tools_write_them(folder: Path) -> None:
+    # `date: '4/1/2021 8:03:37 PM'` (a real Hexo post; moment reads it month first) was
+    # "not a date" and the post was skipped.
+    _, rows = init_and_list("hexo-bare")
+    post = by_title(rows)["字符串翻转"]
+    assert post["date"] == "2018-07-29T20:03:37+08:00"
+    assert post["url"] == "https://notes.example.cn/2018/07/29/reverse-string/"
+    assert post["tags"] == ["js", "js基础", "字符串"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-01-11 09:30:00 +0800", "2026-01-11T09:30:00+08:00"),
+        ("2026/1/5", "2026-01-05T00:00:00+08:00"),
+        ("2026-01-11 9:05", "2026-01-11T09:05:00+08:00"),
+        ("4/1/2021 12:03 AM", "2021-04-01T00:03:00+08:00"),
+        ("Jan 5, 2026", "2026-01-05T00:00:00+08:00"),
+        ("5 January 2026 09:30", "2026-01-05T09:30:00+08:00"),
+    ],
+)
+def test_date_forms(text: str, expected: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    from digest.sources.values import as_datetime
+
+    parsed = as_datetime(text, "date", ZoneInfo("Asia/Shanghai"))
+    assert parsed is not None and parsed.isoformat() == expected
+
+
+@pytest.mark.parametrize("text", ["13/1/2021", "2026.01.05", "Jan 5, 2026 garbage", "soon"])
+def test_not_dates_are_one_sentence(text: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    from digest.errors import PostError
+    from digest.sources.values import as_datetime
+
+    with pytest.raises(PostError, match=f"date '{re.escape(text)}' is not a date such as"):
+        as_datetime(text, "date", ZoneInfo("UTC"))
