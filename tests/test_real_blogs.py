@@ -365,3 +365,15 @@ def test_not_dates_are_one_sentence(text: str) -> None:
 
     with pytest.raises(PostError, match=f"date '{re.escape(text)}' is not a date such as"):
         as_datetime(text, "date", ZoneInfo("UTC"))
+
+
+def test_jekyll_baseurl_without_url_is_reported(folder: Path, tmp_path: Path) -> None:
+    # a real blog sets only `baseurl: /blog` (GitHub Pages fills in the host)
+    blog = tmp_path / "blog"
+    (blog / "_posts").mkdir(parents=True)
+    (blog / "_config.yml").write_text("title: B\nbaseurl: /blog\n", "utf-8")
+    init = run("init", str(blog))
+    assert (
+        "baseurl '/blog' without url: set site.base_url to the site's address, ending in /blog"
+        in (init.output)
+    )

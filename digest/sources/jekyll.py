@@ -40,6 +40,11 @@ def read_jekyll(folder: Path) -> BlogSettings:
     settings.title = text_value(config.get("title"))
     url, base = text_value(config.get("url")), text_value(config.get("baseurl")) or ""
     set_base_url(url.rstrip("/") + "/" + base.strip("/") if url else None, settings, "url")
+    if not url and base.strip("/"):
+        settings.notes.append(
+            f"baseurl {base!r} without url: set site.base_url to the site's address, "
+            f"ending in /{base.strip('/')}"
+        )
     posts = table(table(config, "collections"), "posts")
     permalink = (
         (text_value(posts.get("permalink")) if isinstance(posts, dict) else None)
