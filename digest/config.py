@@ -93,6 +93,10 @@ class MarkdownSourceConfig(_Section):
     permalink: str | None = None
     # The blog's generator: its rules for slugs, dates, drafts and URL fields (docs/blogs.md).
     generator: Literal["hexo", "hugo", "jekyll"] | None = None
+    # Hugo multilingual: the site's languages, default first (`post.zh.md` is in zh, `post.md`
+    # in the default), and the one this source reads (default: the first).
+    languages: list[str] = []
+    language: str | None = None
 
     _permalink = field_validator("permalink")(lambda v: v if v is None else check_permalink(v))
 
@@ -607,7 +611,16 @@ def _known_keys(loc: tuple[str, ...]) -> list[str]:
             else None
         )
         if part == "sources":
-            return ["type", "path", "url", "permalink", "timeout", "generator"]
+            return [
+                "type",
+                "path",
+                "url",
+                "permalink",
+                "timeout",
+                "generator",
+                "languages",
+                "language",
+            ]
     if model is None:
         return []
     return [f.alias or name for name, f in model.model_fields.items()]

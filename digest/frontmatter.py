@@ -7,6 +7,10 @@
   so that braces inside strings or a body that follows on the same line are handled; or Hexo's
   JSON, the object's members without braces, closed by a `;;;` line (optionally opened by one).
 
+- Hexo only (`hexo=True`): YAML without its opening `---`, the text before the first `---` line,
+  as hexo-front-matter reads it; it counts only when it is a YAML mapping, otherwise the file has
+  no front matter (many older Hexo posts start directly with `title: …`).
+
 An opening `---` or `+++` without its closing line is not front matter (a thematic break at the
 top of a post). Broken front matter raises `FrontMatterError`, whose message names the format
 and, when the parser says where, the line in the file.
@@ -29,6 +33,7 @@ _HEXO_JSON_OPEN = re.compile(r";{3,}[ \t]*\n")
 _HEXO_JSON_CLOSE = re.compile(r"^;{3,}[ \t]*$", re.MULTILINE)
 _HEXO_JSON_MEMBER = re.compile(r'"[^"\n]*"\s*:')
 _JSON_OBJECT = re.compile(r"\{\s*(?:\"|\})")
+_HEXO_BARE_CLOSE = re.compile(r"^-{3,}[ \t]*$", re.MULTILINE)
 _TABS = re.compile(r"^(\t+)", re.MULTILINE)
 _TOML_WHERE = re.compile(r"\(at line (\d+), column (\d+)\)")
 
@@ -39,7 +44,7 @@ class FrontMatterError(ValueError):
     """Front matter that cannot be read: the message says which format and where."""
 
 
-def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
+def split_front_matter(text: str, *, hexo: bool = False) -> tuple[dict[str, Any], str]:
     """(metadata, body) of a post; `({}, text)` when it has no front matter."""
     text = text.removeprefix("\ufeff")
     if _YAML_OPEN.match(text):
@@ -55,7 +60,23 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
         if close is not None:
             body = text[close.end() :].removeprefix("\n")
             return _mapping(_load_hexo_json(text[: close.start()], 0)), body
+    if hexo:
+        return _hexo_bare_yaml(text)
     return {}, text
+
+
+def _hexo_bare_yaml(text: str) -> tuple[dict[str, Any], str]:
+    """Hexo's front matter without an opening `---`: YAML up to the first `---` line."""
+    close = _HEXO_BARE_CLOSE.search(text)
+    if close is None or not text[: close.start()].strip():
+        return {}, text
+    try:
+        metadata = _load_yaml(text[: close.start()], 0)
+    except FrontMatterError:
+        return {}, text  # not front matter: prose followed by a thematic break
+    if not isinstance(metadata, dict) or not metadata:
+        return {}, text
+    return _mapping(metadata), text[close.end() :].removeprefix("\n")
 
 
 def _delimited(

@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from html import unescape
 from html.parser import HTMLParser
 from typing import Any
 
@@ -21,6 +22,8 @@ from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 from mdit_py_plugins.footnote import footnote_plugin
 
+from digest.attributes import strip_attributes
+from digest.cjkemphasis import cjk_emphasis_plugin
 from digest.markers import CODE, FORMULA, LABELS, MATH
 from digest.tags import resolve_tags
 from digest.tex import MathMode, math_plugin
@@ -84,6 +87,7 @@ def parser(math: MathMode = "auto") -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
     math_plugin(md, math)
     md.use(footnote_plugin)
+    md.use(cjk_emphasis_plugin)
 
     def block(marker: str) -> Any:
         def rule(
@@ -129,6 +133,23 @@ def summary_from(metadata: dict[str, Any]) -> str | None:
     return None
 
 
+_INLINE_TAG = re.compile(
+    r"</?(?:a|abbr|b|big|br|cite|code|del|em|i|ins|kbd|mark|q|s|samp|small|span|strike|"
+    r"strong|sub|sup|tt|u|var)\b[^<>]*>",
+    re.IGNORECASE,
+)
+_ENTITY = re.compile(r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});")
+
+
+def title_text(title: str) -> str:
+    """A front-matter title as the blog's page shows it: inline HTML tags (`<code>`, `<em>`)
+    removed and character references (`&nbsp;`, `&amp;`) decoded, whitespace collapsed; other
+    angle brackets (`std::vector<T>`) are text and stay."""
+    text = _INLINE_TAG.sub("", title)
+    text = _ENTITY.sub(lambda m: unescape(m.group(0)), text)
+    return " ".join(text.split())
+
+
 @dataclass(frozen=True, slots=True)
 class Heading:
     """A document's first heading as plain text, and the body without it when it came first."""
@@ -147,7 +168,7 @@ def first_heading(text: str) -> Heading | None:
     tokens = md.parse(text)
     for index, token in enumerate(tokens[:-1]):
         if token.type == "heading_open":
-            inline = resolve_tags(tokens[index + 1].content)
+            inline = strip_attributes(resolve_tags(tokens[index + 1].content))
             plain = html_to_text(md.renderInline(inline))
             heading = expand_labels(plain.text, "en")
             if not heading:
@@ -176,7 +197,8 @@ class PlainText:
 
 def markdown_to_text(text: str, math: MathMode = "auto") -> PlainText:
     """Plain text of a Markdown body: Hexo tags and Hugo shortcodes resolved (digest.tags)."""
-    return html_to_text(markdown_to_html(resolve_tags(text), math), tex_in_text=False)
+    body = strip_attributes(resolve_tags(text))
+    return html_to_text(markdown_to_html(body, math), tex_in_text=False)
 
 
 def html_to_text(html: str, *, tex_in_text: bool = True) -> PlainText:

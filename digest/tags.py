@@ -52,9 +52,9 @@ PROSE_TAGS = _names(
 LINK_TAGS = _names("link a anchor postlink assetlink button btn")
 TEXT_TAGS = _names("label kbd u emp wavy del psw mark sup sub hl span inlinetext")
 DROP_TAGS = _names(
-    "comment gallery gallerygroup grouppicture swiper echarts chart chartjs dplayer aplayer "
-    "aplayerlist meting iframe video audio bilibili youtube vimeo tweet twitter x instagram "
-    "figure img image assetimg assetimage fancybox flink btns"
+    "comment capture gallery gallerygroup grouppicture swiper echarts chart chartjs dplayer "
+    "aplayer aplayerlist meting iframe video audio bilibili youtube vimeo tweet twitter x "
+    "instagram figure img image assetimg assetimage fancybox flink btns"
 )
 
 _TAG = re.compile(
@@ -264,3 +264,9 @@ def _fenced_ranges(text: str) -> list[tuple[int, int]]:
 
 def _inside(position: int, ranges: list[tuple[int, int]]) -> bool:
     return any(start <= position < end for start, end in ranges)
+
+
+# for digest.attributes, which skips code the same way
+CODE_SPAN = _CODE_SPAN
+fenced_ranges = _fenced_ranges
+inside = _inside

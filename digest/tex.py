@@ -11,7 +11,9 @@ Whether `$…$` or `\\(…\\)` is math depends on the blog, so `excerpt.math` sa
 - `brackets`: `\\(…\\)` inline, `\\[…\\]` and `$$…$$` display (MathJax's and KaTeX auto-render's
   defaults, Hugo's passthrough with those delimiters).
 - `both`: all of them.
-- `kramdown`: `$$…$$` only, inline inside a paragraph and display on its own (Jekyll's kramdown).
+- `kramdown`: `$$…$$`, inline inside a paragraph and display on its own (Jekyll's kramdown),
+  and `$…$` holding unmistakable TeX (`\\alpha`, `x^2`, `a_{ij}`), which a page loading MathJax
+  with `$` delimiters renders although kramdown does not.
 - `none`: no math; only a ```` ```math ```` fence is a formula.
 
 Whatever the mode, a `$$` or `\\[` block may contain blank lines and may start right after a
@@ -75,6 +77,7 @@ _FUNCTIONS = frozenset(
         "deg",
     ]
 )
+_STRONG_TEX = regex.compile(r"\\[A-Za-z]{2,}|\^\s*[\w{\\]|_\{")
 _BEGIN = regex.compile(r"\\begin\{([A-Za-z]+\*?)\}")
 _LABEL = regex.compile(r"\s*(?:\([^()]*\))?\s*")
 
@@ -179,7 +182,7 @@ def _inline_span(
             return None
         kind = "math_inline" if mode == "kramdown" else "math_inline_double"
         return kind, src[pos + 2 : close], close + 2
-    if src.startswith("$", pos) and "$" in allowed:
+    if src.startswith("$", pos) and ("$" in allowed or mode == "kramdown"):
         if before.isdigit():
             return None
         close = _unescaped(src, "$", pos + 1, end)
@@ -189,7 +192,12 @@ def _inline_span(
         if not content.strip() or src[close + 1 : close + 2].isdigit():
             return None
         tight = not content[0].isspace() and not content[-1].isspace()
-        if not tight and not looks_like_tex(content):
+        if mode == "kramdown":
+            # kramdown leaves `$…$` as text, but a page that loads MathJax with `$` renders it:
+            # unmistakable TeX (a command, a ^ or _{ script) is math, anything else text
+            if not tight or not _STRONG_TEX.search(content):
+                return None
+        elif not tight and not looks_like_tex(content):
             return None
         return "math_inline", content, close + 1
     return None
@@ -209,6 +217,8 @@ def _block_rule(mode: MathMode) -> Callable[[StateBlock, int, int, bool], bool]:
             opener, closer = "\\[", "\\]"
         elif begin is not None:
             opener, closer = "", "\\end{" + begin.group(1) + "}"
+        elif first.strip() == "$" and "$" in allowed:
+            opener, closer = "$", "$"  # `$` alone on a line around an environment, as $$
         else:
             return False
         found = _block_end(state, start_line, end_line, first[len(opener) :], closer)
@@ -218,6 +228,8 @@ def _block_rule(mode: MathMode) -> Callable[[StateBlock, int, int, bool], bool]:
         if mode == "auto" and opener == "\\[" and not looks_like_tex(content, display=True):
             return False
         if mode == "auto" and opener == "$$" and "\n\n" in content and not looks_like_tex(content):
+            return False
+        if opener == "$" and not looks_like_tex(content):
             return False
         if silent:
             return True

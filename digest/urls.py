@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from urllib.parse import quote, urljoin
 
 _EMPTY_SEGMENTS = re.compile(r"(?<!:)/{2,}")
-_FIELD = re.compile(r"\{(?P<name>[a-z_]+|fm\.[A-Za-z0-9_.-]+)(?::(?P<default>[^{}]*))?\}")
+_FIELD = re.compile(r"\{(?P<name>[a-z][a-z0-9_]*|fm\.[A-Za-z0-9_.-]+)(?::(?P<default>[^{}]*))?\}")
 # RFC 3986 path characters stay as they are; everything else (spaces, CJK) is percent-encoded.
 _PATH_SAFE = "/!$&'()*+,;=:@~"
 
@@ -44,6 +44,10 @@ PERMALINK_FIELDS = frozenset(
         # Hexo
         "post_title",
         "hash",
+        "abbrlink",
+        "abbrlink_hex",
+        "abbrlink32",
+        "abbrlink32_hex",
         # Hugo
         "filename",
         "contentbasename",

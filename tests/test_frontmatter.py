@@ -84,3 +84,20 @@ def test_byte_order_mark_and_empty_front_matter() -> None:
 def test_broken_front_matter_names_format_and_line(text: str, message: str) -> None:
     with pytest.raises(FrontMatterError, match=message):
         split_front_matter(text)
+
+
+def test_hexo_yaml_without_the_opening_line() -> None:
+    text = "\ufefftitle: 无开头\r\ndate: 2018-09-05 17:32:47\r\ntags:\r\n\t- a\r\n---\r\n正文\r\n"
+    meta, body = split_front_matter(text.replace("\r\n", "\n"), hexo=True)
+    assert meta == {"title": "无开头", "date": meta["date"], "tags": ["a"]}
+    assert body == "正文\n"
+    # only Hexo reads it so; and only a YAML mapping counts
+    assert split_front_matter("title: x\n---\nbody\n") == ({}, "title: x\n---\nbody\n")
+    for prose in (
+        "# 标题\n\n一段话\n---\n",
+        "一句话：不是键\n---\n",
+        "key: [unclosed\n---\n",
+        "\n\n---\n",
+        "No separator: at all\n",
+    ):
+        assert split_front_matter(prose, hexo=True) == ({}, prose)

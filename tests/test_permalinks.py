@@ -52,9 +52,14 @@ def test_hexo_tokens() -> None:
     assert dated.pattern == "/{year}/{title}.html"
     assert hexo_pattern(":category/:name/").pattern == "/{category:uncategorized}/{name}/"
     assert hexo_pattern(":title.html", trailing_html=False).pattern == "/{path}"
-    abbr = hexo_pattern("posts/:abbrlink/")
-    assert abbr.pattern == "/posts/{fm.abbrlink}/" and abbr.from_front_matter == ("abbrlink",)
-    for pattern in ("/{category:uncategorized}/{name}/", "/posts/{fm.abbrlink}/"):
+    abbr = hexo_pattern("posts/:abbrlink/")  # hexo-abbrlink: its own field, not front matter
+    assert abbr.pattern == "/posts/{abbrlink}/" and abbr.from_front_matter == ()
+    assert hexo_pattern(":abbrlink.html", abbrlink="abbrlink32_hex").pattern == (
+        "/{abbrlink32_hex}.html"
+    )
+    other = hexo_pattern("p/:uid/")
+    assert other.pattern == "/p/{fm.uid}/" and other.from_front_matter == ("uid",)
+    for pattern in ("/{category:uncategorized}/{name}/", "/posts/{abbrlink32_hex}/"):
         check_permalink(pattern)
 
 

@@ -6,7 +6,9 @@ same URL, for example a folder and the blog's own feed) is kept once, from the f
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
+from pathlib import Path
 
 from digest.clean import clean, clean_optional
 from digest.config import Config, FeedSourceConfig, MarkdownSourceConfig
@@ -23,12 +25,14 @@ def read_posts(config: Config) -> SourceResult:
         try:
             if isinstance(source, MarkdownSourceConfig):
                 read_folder(
-                    config.path(source.path),
+                    Path(os.path.normpath(config.path(source.path))),
                     base_url=config.site.base_url,
                     permalink=source.permalink or config.site.permalink,
                     tz=config.site.tz,
                     result=result,
                     generator=source.generator,
+                    languages=tuple(source.languages),
+                    language=source.language,
                 )
             elif isinstance(source, FeedSourceConfig):
                 read_feed(

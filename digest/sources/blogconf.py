@@ -38,6 +38,7 @@ class BlogSettings:
     timezone: str | None = None
     math: MathMode | None = None
     math_source: str = ""
+    languages: list[str] = field(default_factory=list)  # Hugo's, the one read first
     notes: list[str] = field(default_factory=list)  # what could not be carried over
 
 

@@ -10,7 +10,9 @@ The same field name means what that generator means by its token, so a translate
   the file name's leading date dropped for a dated `new_post_name` (digest init writes `{path}`
   instead when the blog's `new_post_name` is not dated); front-matter `slug` is ignored, as
   Hexo ignores it. `{name}` is its last segment, `{post_title}` the slugized title,
-  `{category}` the slugized category path of the post's last category, `{hash}` Hexo's hash.
+  `{category}` the slugized category path of the post's last category, `{hash}` Hexo's hash,
+  `{abbrlink}` (`_hex`, `32`, `32_hex`) hexo-abbrlink's link: the post's `abbrlink`, else the
+  plugin's CRC of the title.
 - hugo: `{slug}` is the front-matter slug, else the title, urlized; `{title}` the urlized title;
   `{filename}`/`{contentbasename}` the file name (a bundle's folder name); `{section}` the
   section (the posts folder's name), `{sections}` it and the nested sections below it;
@@ -31,7 +33,7 @@ from typing import Any, Literal
 
 import regex
 
-from digest.sources.slugs import hexo_slugize, hugo_urlize, jekyll_slugify
+from digest.sources.slugs import hexo_abbrlink, hexo_slugize, hugo_urlize, jekyll_slugify
 
 Generator = Literal["hexo", "hugo", "jekyll"]
 DATED_NAME = regex.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})-")
@@ -135,6 +137,15 @@ def _date_fields(date: datetime | None) -> dict[str, str]:
     }
 
 
+# hexo-abbrlink's `:abbrlink` by its `alg` and `rep` settings (the post's own, else computed)
+ABBRLINK_FIELDS = (
+    ("abbrlink", "crc16", "dec"),
+    ("abbrlink_hex", "crc16", "hex"),
+    ("abbrlink32", "crc32", "dec"),
+    ("abbrlink32_hex", "crc32", "hex"),
+)
+
+
 def _hexo(facts: PostFacts) -> dict[str, str]:
     path = facts.relative.with_suffix("").as_posix()
     dated = DATED_NAME.match(path)  # only a top-level dated file parses with :year-:month-:day-
@@ -147,6 +158,11 @@ def _hexo(facts: PostFacts) -> dict[str, str]:
         "category": _hexo_category(facts.meta),
         "id": facts.meta_text("id"),
     }
+    own = facts.meta_text("abbrlink")
+    for field, alg, rep in ABBRLINK_FIELDS:
+        fields[field] = (
+            own if own not in ("", "0") else hexo_abbrlink(facts.title, alg=alg, rep=rep)
+        )
     if facts.date is not None:
         stamp = str(int(facts.date.timestamp()))  # Hexo's own hash: an id, not security
         fields["hash"] = hashlib.sha1((slug + stamp).encode()).hexdigest()[:12]

@@ -55,12 +55,20 @@ def read_hexo(folder: Path) -> BlogSettings:
         default_category=text_value(config.get("default_category")) or "uncategorized",
         trailing_html=pretty.get("trailing_html", True) is not False,
         trailing_index=pretty.get("trailing_index", True) is not False,
+        abbrlink=_abbrlink_field(table(config, "abbrlink")),
     )
     set_permalink(settings, translation, permalink)
     settings.locale = locale_of(config.get("language"))
     set_timezone(config.get("timezone"), settings, "timezone")
     settings.math, settings.math_source = _hexo_math(folder, config)
     return settings
+
+
+def _abbrlink_field(options: dict[str, Any]) -> str:
+    """The field for hexo-abbrlink's `:abbrlink` under its `alg` (crc16, crc32) and `rep`."""
+    bits = "32" if str(options.get("alg", "")).lower() == "crc32" else ""
+    hexa = "_hex" if str(options.get("rep", "")).lower() == "hex" else ""
+    return f"abbrlink{bits}{hexa}"
 
 
 def _hexo_math(folder: Path, config: dict[str, Any]) -> tuple[MathMode | None, str]:

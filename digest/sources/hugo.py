@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -56,26 +57,44 @@ def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
 
 
 def read_hugo(folder: Path) -> BlogSettings:
+    """A Hugo site's settings; a multilingual site is read in its default content language
+    (its own `contentDir`, its `permalinks`, under `/LANG/` with defaultContentLanguageInSubdir),
+    translations into the other languages being left out and reported."""
     config, files = _hugo_config(folder)
-    content = folder / (text_value(config.get("contentdir")) or "content")
+    languages = table(config, "languages")
+    language = (text_value(config.get("defaultcontentlanguage")) or "en").lower()
+    own = table(languages, language)
+    content = folder / (
+        text_value(own.get("contentdir")) or text_value(config.get("contentdir")) or "content"
+    )
     params = table(config, "params")
     section = _main_section(content, config.get("mainsections") or params.get("mainsections"))
     settings = BlogSettings("hugo", folder, files, content / section)
-    settings.title = text_value(config.get("title"))
+    settings.title = text_value(own.get("title")) or text_value(config.get("title"))
     set_base_url(text_value(config.get("baseurl")), settings, "baseURL")
-    permalinks = table(config, "permalinks")
+    permalinks = table(own, "permalinks") or table(config, "permalinks")
     pages = table(permalinks, "page") or permalinks
-    permalink = text_value(pages.get(section.lower()))
-    set_permalink(
-        settings,
-        hugo_pattern(permalink, ugly_urls=config.get("uglyurls") is True),
-        permalink or f"(none for {section}: Hugo's path-based default)",
+    permalink = text_value(pages.get(section.lower())) or text_value(
+        (table(table(config, "permalinks"), "page") or table(config, "permalinks")).get(
+            section.lower()
+        )
     )
-    language = config.get("defaultcontentlanguage")
-    languages = table(config, "languages")
-    own = languages.get(str(language).lower()) if language else None
+    translation = hugo_pattern(permalink, ugly_urls=config.get("uglyurls") is True)
+    if languages and config.get("defaultcontentlanguageinsubdir") is True:
+        translation = replace(translation, pattern=f"/{language}{translation.pattern}")
+    set_permalink(
+        settings, translation, permalink or f"(none for {section}: Hugo's path-based default)"
+    )
+    if languages:
+        others = [code for code in map(str, languages) if code.lower() != language]
+        settings.languages = [language, *(code.lower() for code in others)]
+        if others:
+            settings.notes.append(
+                f"posts in {', '.join(others)} (translations) are left out: this digest reads "
+                f"{language}, the default content language"
+            )
     settings.locale = (
-        locale_of((own or {}).get("languagecode") if isinstance(own, dict) else None)
+        locale_of(own.get("languagecode"))
         or locale_of(config.get("languagecode"))
         or locale_of(language)
     )

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import regex
+
 from digest.errors import ConfigError
 from digest.issue import status_of
 from digest.models import SourceResult
@@ -25,6 +27,8 @@ from digest.sources.markdown import read_folder
 NAMES = {"hexo": "Hexo", "hugo": "Hugo", "jekyll": "Jekyll"}
 DEFAULT_TIMEZONES = {"zh": "Asia/Shanghai", "en": "UTC"}
 PLACEHOLDER_URL = "https://blog.example.com"
+_LETTER = regex.compile(r"\p{L}")
+_CJK = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]")
 
 
 @dataclass(slots=True)
@@ -56,6 +60,14 @@ def init_config(blog: Path, target: Path) -> InitReport:
         )
     settings = detect(blog.resolve())
     report = InitReport(settings, target)
+    if settings.locale is None:
+        settings.locale = _guess_locale(settings)
+        if settings.locale is not None:
+            language = "Chinese" if settings.locale == "zh" else "English"
+            settings.notes.append(
+                f"no language: the posts are mostly {language}, so {settings.locale} "
+                "(set site.locale to change it)"
+            )
     _describe(settings, report)
     _count_posts(settings, report)
     try:
@@ -112,10 +124,33 @@ def _count_posts(settings: BlogSettings, report: InitReport) -> None:
         tz=_zone(settings),
         result=result,
         generator=settings.generator,
+        languages=tuple(settings.languages),
     )
     now = datetime.now(UTC)
     statuses = Counter(str(status_of(p, sent=(), now=now, lookback_days=0)) for p in result.posts)
     report.statuses = dict(statuses)
+
+
+def _guess_locale(settings: BlogSettings) -> str | None:
+    """zh or en from the posts themselves, for a blog whose config names no language: zh when
+    at least a fifth of the letters in titles and bodies are Chinese, Japanese or Korean."""
+    if not settings.posts.is_dir():
+        return None
+    result = SourceResult()
+    read_folder(
+        settings.posts,
+        base_url=PLACEHOLDER_URL,
+        permalink=settings.permalink,
+        tz=ZoneInfo("UTC"),
+        result=result,
+        generator=settings.generator,
+        languages=tuple(settings.languages),
+    )
+    text = " ".join(p.title + " " + p.body[:2000] for p in result.posts)
+    letters = len(_LETTER.findall(text))
+    if not letters:
+        return None
+    return "zh" if len(_CJK.findall(text)) * 5 >= letters else "en"
 
 
 def _zone(settings: BlogSettings) -> ZoneInfo:
@@ -124,6 +159,17 @@ def _zone(settings: BlogSettings) -> ZoneInfo:
 
 def _yaml(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)  # a JSON string is a YAML string
+
+
+def _languages(settings: BlogSettings) -> str:
+    if len(settings.languages) < 2:
+        return ""
+    codes = ", ".join(settings.languages)
+    return (
+        "    # The site's languages, the one read first: post.LANG.md and slug/index.LANG.md are\n"
+        f"    # translations, left out unless LANG is {settings.languages[0]}.\n"
+        f"    languages: [{codes}]\n"
+    )
 
 
 def render_config(settings: BlogSettings, folder: Path) -> str:
@@ -165,7 +211,7 @@ sources:
     path: {_yaml(posts)}
     # Read the posts with {name}'s rules for slugs, dates, drafts and URLs.
     generator: {settings.generator}
-
+{_languages(settings)}
 # How post excerpts are made (docs/excerpts.md).
 excerpt:
   # Excerpt length in characters, before "..." is added.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from digest.sources.blogconf import (
     BlogSettings,
@@ -23,18 +24,27 @@ def is_jekyll(folder: Path) -> bool:
         text = gemfile.read_text(encoding="utf-8", errors="replace")
         if "jekyll" in text or "github-pages" in text:
             return True
-    config = load_file(folder / "_config.yml")
+    return _posts_folder(folder, load_file(folder / "_config.yml")).is_dir()
+
+
+def _posts_folder(folder: Path, config: dict[str, Any]) -> Path:
+    """`_posts` under the site's `source` folder (default: the root) and `collections_dir`."""
+    source = text_value(config.get("source")) or ""
     collections = text_value(config.get("collections_dir")) or ""
-    return (folder / collections / "_posts").is_dir()
+    return folder / source / collections / "_posts"
 
 
 def read_jekyll(folder: Path) -> BlogSettings:
     config = load_file(folder / "_config.yml")
-    collections = text_value(config.get("collections_dir")) or ""
-    settings = BlogSettings("jekyll", folder, "_config.yml", folder / collections / "_posts")
+    settings = BlogSettings("jekyll", folder, "_config.yml", _posts_folder(folder, config))
     settings.title = text_value(config.get("title"))
     url, base = text_value(config.get("url")), text_value(config.get("baseurl")) or ""
     set_base_url(url.rstrip("/") + "/" + base.strip("/") if url else None, settings, "url")
+    if not url and base.strip("/"):
+        settings.notes.append(
+            f"baseurl {base!r} without url: set site.base_url to the site's address, "
+            f"ending in /{base.strip('/')}"
+        )
     posts = table(table(config, "collections"), "posts")
     permalink = (
         (text_value(posts.get("permalink")) if isinstance(posts, dict) else None)

@@ -21,6 +21,7 @@ had to skip, so one broken post never hides the others.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -29,7 +30,7 @@ from zoneinfo import ZoneInfo
 from digest.clean import clean
 from digest.errors import PostError, SourceError
 from digest.frontmatter import FrontMatterError, split_front_matter
-from digest.markup import first_heading, summary_from
+from digest.markup import first_heading, summary_from, title_text
 from digest.models import Post, Problem, SourceResult
 from digest.sources.fields import (
     DATED_NAME,
@@ -64,21 +65,34 @@ def read_folder(
     tz: ZoneInfo,
     result: SourceResult,
     generator: Generator | None = None,
+    languages: tuple[str, ...] = (),
+    language: str | None = None,
 ) -> None:
-    """Append every readable post under `folder` to `result`; report the unreadable ones."""
+    """Append every readable post under `folder` to `result`; report the unreadable ones.
+
+    `languages` (Hugo's, the default first) name the suffixes of translated files
+    (`post.zh.md`, `slug/index.zh.md`): only the files of `language` (default: the first) are
+    read, an unsuffixed file being in the default language, and their URLs use the name
+    without the suffix, as Hugo's do.
+    """
     if not folder.is_dir():
         raise SourceError(f"{folder}: the posts folder does not exist.")
     sections = _sections(folder) if generator == "hugo" else frozenset()
+    codes = tuple(code.lower() for code in languages)
+    reading = (language or (codes[0] if codes else "")).lower()
     ids: dict[str, Path] = {}
-    for file in sorted(_post_files(folder, generator)):
+    for file in sorted(_post_files(folder, generator, codes, reading)):
         relative = PurePosixPath(file.relative_to(folder).as_posix())
+        content = relative.with_name(language_split(relative.name, codes)[0])
         if generator == "jekyll" and not DATED_NAME.match(relative.name):
             reason = "not a post: Jekyll reads only posts named YYYY-MM-DD-title.md; skipped"
             result.problems.append(Problem(str(file), reason))
             continue
         try:
             text = _read_text(file)
-            meta, body = _split(text)
+            if not text.strip():
+                raise PostError("the file is empty; skipped")
+            meta, body = _split(text, hexo=generator == "hexo")
             post = post_from_front_matter(
                 meta,
                 body,
@@ -89,6 +103,7 @@ def read_folder(
                 generator=generator,
                 folder=folder.name,
                 sections=_sections_of(relative, sections),
+                content=content.as_posix(),
             )
         except PostError as exc:
             result.problems.append(Problem(str(file), exc.message))
@@ -102,18 +117,40 @@ def read_folder(
         result.posts.append(post)
 
 
-def _post_files(folder: Path, generator: Generator | None) -> list[Path]:
+def language_split(name: str, languages: tuple[str, ...]) -> tuple[str, str | None]:
+    """(`post.md`, `zh`) for `post.zh.md` when `zh` is one of `languages`; else (name, None)."""
+    parts = name.rsplit(".", 2)
+    if len(parts) == 3 and parts[0] and parts[1].lower() in languages:
+        return f"{parts[0]}.{parts[2]}", parts[1].lower()
+    return name, None
+
+
+def _post_files(
+    folder: Path, generator: Generator | None, languages: tuple[str, ...], reading: str
+) -> list[Path]:
     files = [
         path
         for path in folder.rglob("*")
         if path.suffix.lower() in SUFFIXES
-        and path.is_file()
+        and (path.is_file() or (path.is_symlink() and not path.exists()))  # dangling: reported
         and not any(part.startswith((".", "_")) for part in path.relative_to(folder).parts)
     ]
     if generator == "hexo":
         return files
-    bundles = {f.parent for f in files if f.stem == "index" and f.parent != folder}
-    return [f for f in files if f.stem == "index" or not any(b in f.parents for b in bundles)]
+    default = languages[0] if languages else ""
+
+    def stem(path: Path) -> str:
+        return Path(language_split(path.name, languages)[0]).stem
+
+    def mine(path: Path) -> bool:
+        return (language_split(path.name, languages)[1] or default) == reading
+
+    bundles = {f.parent for f in files if stem(f) == "index" and f.parent != folder}
+    return [
+        f
+        for f in files
+        if mine(f) and (stem(f) == "index" or not any(b in f.parents for b in bundles))
+    ]
 
 
 def _sections(folder: Path) -> frozenset[PurePosixPath]:
@@ -140,9 +177,9 @@ def _read_text(file: Path) -> str:
     return clean(text)  # a pasted U+0008 must not fail the front matter or the render
 
 
-def _split(text: str) -> tuple[dict[str, Any], str]:
+def _split(text: str, *, hexo: bool = False) -> tuple[dict[str, Any], str]:
     try:
-        return split_front_matter(text)
+        return split_front_matter(text, hexo=hexo)
     except FrontMatterError as exc:
         raise PostError(str(exc)) from None
 
@@ -166,11 +203,14 @@ def post_from_front_matter(
     generator: Generator | None = None,
     folder: str = "",
     sections: tuple[str, ...] = (),
+    content: str | None = None,
 ) -> Post:
+    """The post of one file; `content` is the path its URL is made from when it differs from
+    `relative` (its identity): a translated Hugo file's name without the language."""
     meta: dict[str, Any] = {}
     for key, value in front_matter.items():
         meta.setdefault(key.lower(), value)
-    path = PurePosixPath(relative)
+    path = PurePosixPath(content or relative)
     facts = PostFacts(path, meta, "", None, (), folder, sections)
     post_date = _post_date(meta, facts, tz, generator)
     title, body = _title(meta, body, facts, generator)
@@ -200,7 +240,8 @@ def post_from_front_matter(
         cover_alt=str(meta.get("cover_alt") or title),
         draft=as_bool(meta.get("draft"), "draft", default=False)
         or (is_flag(published) and not as_bool(published, "published", default=True)),
-        newsletter=as_bool(meta.get("newsletter"), "newsletter", default=True),
+        newsletter=as_bool(meta.get("newsletter"), "newsletter", default=True)
+        and not _hidden(meta, generator),
         source=relative,
         publish_date=first_date(meta, PUBLISH, tz),
         expiry_date=first_date(meta, EXPIRY, tz),
@@ -221,6 +262,24 @@ def _post_date(
         except ValueError:
             raise PostError(f"the file name's date {named.group(0)[:-1]} is not a date") from None
     return post_date
+
+
+def _hidden(meta: dict[str, Any], generator: Generator | None) -> bool:
+    """A post the blog itself keeps out of its lists and feed, so out of the digest too: in
+    Hexo (and plain folders) `hidden: true` (hexo-hide-posts) and `hide: true` (Fluid), in Hugo
+    `build: {list: never}` (or `_build: {list: false}`). Jekyll's `hidden: true` only keeps a
+    post off the paginated home page (jekyll-paginate); its feed still lists it, so it stays."""
+    for key in ("hidden", "hide") if generator in (None, "hexo") else ():
+        value = meta.get(key)
+        if is_flag(value) and as_bool(value, key, default=False):
+            return True
+    for key in ("build", "_build"):
+        options = meta.get(key)
+        if isinstance(options, dict):
+            listed = {str(k).lower(): v for k, v in options.items()}.get("list")
+            if listed is False or str(listed).strip().lower() in ("never", "false"):
+                return True
+    return False
 
 
 def _cover(meta: dict[str, Any]) -> str | None:
@@ -250,7 +309,8 @@ def _title(
     """The post's title and the body the excerpt is made from (without a title heading)."""
     title = meta.get("title")
     if title is not None and str(title).strip():
-        return " ".join(str(title).split()), body
+        text = title_text(str(title))
+        return text, _without_title_heading(body, text)
     heading = first_heading(body)
     if heading is not None:
         return heading.text, body if heading.rest is None else heading.rest
@@ -258,6 +318,22 @@ def _title(
     if generator == "jekyll":
         return jekyll_titleize(slug), body
     return slug.replace("-", " ").replace("_", " ").strip() or slug, body
+
+
+_OPENING_HEADING = re.compile(r"\A\s*(?:#{1,6}[ \t]|[^\n]+\n[ \t]*(?:=+|-+)[ \t]*(?:\n|\Z))")
+
+
+def _without_title_heading(body: str, title: str) -> str:
+    """The body without an opening heading that repeats the title (`# Title` written under a
+    front-matter title, common in posts written in Typora or Obsidian): the digest shows the
+    title already, and the excerpt should not start with it again."""
+    if not _OPENING_HEADING.match(body):
+        return body
+    heading = first_heading(body)
+    if heading is None or heading.rest is None:
+        return body
+    same = "".join(heading.text.split()).casefold() == "".join(title.split()).casefold()
+    return heading.rest if same else body
 
 
 def _tags(value: object, generator: Generator | None) -> tuple[str, ...]:

@@ -47,6 +47,7 @@ def hexo_pattern(
     default_category: str = "uncategorized",
     trailing_html: bool = True,
     trailing_index: bool = True,
+    abbrlink: str = "abbrlink",
 ) -> Translation:
     """Hexo's `permalink` (relative to the site root). `:title` is the post's path under
     `source/_posts` without extension, its date dropped when `new_post_name` puts one in front;
@@ -62,6 +63,8 @@ def hexo_pattern(
             return "{category:" + default_category + "}" if default_category else "{category}"
         if name in _HEXO_FIELDS:
             return "{" + _HEXO_FIELDS[name] + "}"
+        if name == "abbrlink":  # hexo-abbrlink: `abbrlink` names the field of its alg and rep
+            return "{" + abbrlink + "}"
         from_front_matter.append(name)
         return "{fm." + name + "}"
 

@@ -19,6 +19,8 @@ Non-ASCII letters (Chinese titles) stay as they are; `digest.urls` percent-encod
 
 from __future__ import annotations
 
+import zlib
+
 import regex
 
 from digest.sources.diacritics import FOLD
@@ -82,3 +84,21 @@ def jekyll_slugify(text: str, mode: str = "default", cased: bool = False) -> str
 def jekyll_titleize(slug: str) -> str:
     """Jekyll's title for a post without one: `my-first-post` -> `My First Post`."""
     return " ".join(word.capitalize() for word in slug.split("-"))
+
+
+def _crc16_arc(data: bytes) -> int:
+    crc = 0
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc
+
+
+def hexo_abbrlink(title: str, *, alg: str = "crc16", rep: str = "dec") -> str:
+    """hexo-abbrlink's link for a post without one: CRC-16/ARC (its default) or CRC-32 of the
+    title's UTF-8 bytes, in decimal (default) or lowercase hex; the plugin writes it into the
+    post's front matter at the next build, so the blog serves it from then on."""
+    data = title.encode("utf-8")
+    value = zlib.crc32(data) if alg == "crc32" else _crc16_arc(data)
+    return format(value, "x") if rep == "hex" else str(value)

@@ -54,11 +54,52 @@ def as_datetime(value: object, key: str, tz: ZoneInfo) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=tz)
 
 
+_US_DATE = re.compile(
+    r"(\d{1,2})/(\d{1,2})/(\d{4})(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp][Mm])?)?"
+)
+_NAMED_DATE = re.compile(r"(?P<date>[A-Za-z]+\.? \d{1,2},? \d{4}|\d{1,2} [A-Za-z]+\.? \d{4})")
+_NAMED_FORMATS = ("%b %d %Y", "%B %d %Y", "%d %b %Y", "%d %B %Y")
+
+
+def _loose_date(text: str) -> datetime | None:
+    """Dates Hexo (moment, JavaScript's Date), Hugo and Jekyll (Ruby) also accept:
+    `4/1/2021 8:03:37 PM` (month first, as JavaScript and the Hexo tools that write it),
+    `Jan 5, 2026`, `January 5, 2026 09:30`, `5 Jan 2026`."""
+    us = _US_DATE.fullmatch(text)
+    if us is not None:
+        month, day, year, hour, minute, second, half = us.groups()
+        hours = int(hour or 0) % 12 + (12 if (half or "").lower() == "pm" else 0)
+        if not half:
+            hours = int(hour or 0)
+        return datetime(int(year), int(month), int(day), hours, int(minute or 0), int(second or 0))
+    named = _NAMED_DATE.match(text)
+    if named is None:
+        return None
+    rest = text[named.end() :].strip()
+    clock = re.fullmatch(r"(?:at\s+)?(\d{1,2}):(\d{2})(?::(\d{2}))?", rest) if rest else None
+    if rest and clock is None:
+        return None
+    day_text = named.group("date").replace(",", "").replace(".", "")
+    for layout in _NAMED_FORMATS:
+        try:
+            parsed = datetime.strptime(day_text, layout)
+        except ValueError:
+            continue
+        if clock is not None:
+            hour, minute, second = (int(g or 0) for g in clock.groups())
+            parsed = parsed.replace(hour=hour, minute=minute, second=second)
+        return parsed
+    return None
+
+
 def _parse_date(text: str, key: str) -> datetime:
     match = _DATE.fullmatch(text)
     try:
         if match is None:
-            raise ValueError(text)
+            loose = _loose_date(text)
+            if loose is None:
+                raise ValueError(text)
+            return loose
         year, month, day, hour, minute, second, fraction, offset = match.groups()
         zone = None
         if offset is not None:
