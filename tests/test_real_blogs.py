@@ -64,8 +64,9 @@ def test_hexo_front_matter_without_the_opening_dashes(folder: Path) -> None:
     assert numa["url"] == "https://notes.example.cn/2018/07/20/numa-basics/"
     assert numa["date"] == "2018-07-20T21:05:33+08:00"
     assert numa["categories"] == ["基础篇"] and numa["tags"] == ["NUMA", "虚拟化"]
+    # a <!--more--> excerpt: its final full stop gives way to "..." (no "。...")
     assert numa["excerpt"] == (
-        "NUMA 与 SMP 多路服务器上，每个 CPU 插槽有自己的本地内存，访问远端内存要经过互联总线。..."
+        "NUMA 与 SMP 多路服务器上，每个 CPU 插槽有自己的本地内存，访问远端内存要经过互联总线..."
     )
     assert posts["标准写法的文章"]["url"] == "https://notes.example.cn/2018/07/22/with-dashes/"
     # prose before a thematic break is not front matter
