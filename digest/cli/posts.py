@@ -16,15 +16,21 @@ from digest.errors import DigestError
 from digest.excerpt import make_excerpt
 from digest.models import Candidate
 from digest.pipeline import gather
+from digest.sources.cache import forget as forget_posts
 
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--all", "show_all", is_flag=True, help="Also list posts that are not new, and why.")
+@click.option(
+    "--refresh", is_flag=True, help="Parse every post again, ignoring (and rebuilding) the cache."
+)
 @click.pass_context
-def posts(ctx: click.Context, as_json: bool, show_all: bool) -> None:
+def posts(ctx: click.Context, as_json: bool, show_all: bool, refresh: bool) -> None:
     """List the posts the next digest would hold, newest first."""
     config = get_config(ctx)
+    if refresh:
+        forget_posts(config)
     gathered = gather(config)
     report_sources(gathered.source)
     chosen = gathered.candidates if show_all else gathered.new
