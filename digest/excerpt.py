@@ -162,7 +162,8 @@ def cut_graphemes(text: str, length: int, locale: str = "zh") -> tuple[str, bool
     labels = LABELS.get(locale, LABELS["en"])
     out: list[str] = []
     used = 0
-    for cluster in _GRAPHEME.findall(text):
+    for match in _GRAPHEME.finditer(text):  # not findall: the text after the cut is not split
+        cluster = match.group()
         if cluster[0] in MARKERS:
             piece = labels[cluster[0]] + cluster[1:]
             size = grapheme_count(labels[cluster[0]]) + (1 if len(cluster) > 1 else 0)
