@@ -37,9 +37,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from digest.config import Config, load_config  # noqa: E402
-from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL  # noqa: E402
-from digest.pipeline import plan_send, run_send, start_issue  # noqa: E402
-from digest.store import Subscriber, open_database  # noqa: E402
+from digest.delivery.compose import Composer  # noqa: E402
+from digest.models import (  # noqa: E402
+    GREETING,
+    PREFERENCES_URL,
+    UNSUBSCRIBE_URL,
+    Edition,
+    Recipient,
+)
+from digest.pipeline import plan_send, send_issue  # noqa: E402
+from digest.store import Database, Subscriber, ledger, open_database  # noqa: E402
 
 
 def free_port() -> int:
@@ -148,9 +155,8 @@ def worker(config_path: str) -> None:
     config = load_config(config_path)
     database = open_database(config.database_url)
     plan = plan_send(config, database)
-    issue = start_issue(config, database, plan)
     started = time.perf_counter()
-    summary = run_send(config, database, issue)
+    summary = send_issue(config, database, plan).outcomes[0].summary
     elapsed = time.perf_counter() - started
     database.dispose()
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -209,15 +215,21 @@ def measure(
 # -- baselines ----------------------------------------------------------------------------------
 
 
+def audience(config: Config, database: Database, count: int) -> tuple[Edition, list[Recipient]]:
+    """The next edition and the first `count` of its audience, read without writing."""
+    plan = plan_send(config, database)
+    assert plan.edition is not None
+    with database.session() as session:
+        people = ledger.audience_recipients(session, plan.frequency, config.schedule.frequency)
+    return plan.edition, people[:count]
+
+
 def message_size(config_path: Path) -> int:
     """The average size of one of our messages, to give smtp-source the same load."""
-    from digest.pipeline import Composer, audience_of
-
     config = load_config(config_path)
     database = open_database(config.database_url)
-    plan = plan_send(config, database, dry_run=True)
-    recipients = audience_of(config, database, plan)[:50]
-    composer = Composer(config, plan.edition, issue_id=None, database=None)
+    edition, recipients = audience(config, database, 50)
+    composer = Composer(config, edition, issue_id=None, database=None)
     sizes = [len(c.message) for r in recipients if (c := composer(r)) is not None]
     database.dispose()
     return int(statistics.mean(sizes)) if sizes else 100_000
@@ -244,19 +256,17 @@ def smtp_source_rate(port: int, size: int, connections: int, count: int) -> floa
 
 def naive_rate(config_path: Path, port: int, sample: int, dkim_key: Path | None) -> float:
     """Render and build every message from scratch, sign with dkimpy, send with smtplib."""
-    from digest.pipeline import audience_of
     from digest.render import render
 
     config = load_config(config_path)
     database = open_database(config.database_url)
-    plan = plan_send(config, database, dry_run=True)
-    recipients = audience_of(config, database, plan)[:sample]
+    edition, recipients = audience(config, database, sample)
     database.dispose()
     key = dkim_key.read_bytes() if dkim_key else None
     started = time.perf_counter()
     with smtplib.SMTP("127.0.0.1", port) as smtp:
         for recipient in recipients:
-            rendered = render(config, plan.edition, recipient.locale or "zh")
+            rendered = render(config, edition, recipient.locale or "zh")
             message = EmailMessage()
             message["From"] = config.sender.from_
             message["To"] = recipient.email

@@ -36,14 +36,27 @@ class Received:
 
 @dataclass
 class Mailbox:
-    """Everything a test server accepted, thread-safe."""
+    """Everything a test server accepted, thread-safe; `wait_for` waits for arrivals."""
 
     messages: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    arrived: threading.Condition = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.arrived = threading.Condition(self.lock)
 
     def add(self, item: Received) -> None:
         with self.lock:
             self.messages.append(item)
+            self.arrived.notify_all()
+
+    def wait_for(self, count: int, timeout: float = 60) -> list[Received]:
+        """The messages once at least `count` arrived (mail sent in the background arrives
+        when it arrives); fails after `timeout` seconds, a hang guard, not a timing."""
+        with self.lock:
+            ok = self.arrived.wait_for(lambda: len(self.messages) >= count, timeout)
+            assert ok, f"{len(self.messages)} of {count} messages arrived within {timeout} s"
+            return list(self.messages)
 
     def recipients(self) -> list[str]:
         with self.lock:

@@ -1,0 +1,112 @@
+"""Where the engine's recipients come from and where their outcomes go.
+
+`LedgerQueue` is a real send: it claims rows of one issue in the database for a named
+worker, marks each group in flight before sending it, and records outcomes — each step one
+transaction that also records what came before, so the ledger costs a few writes per group
+rather than one per message. `ListQueue` is a fixed list (a dry run's audience, the one
+address of `--to`) that records nothing anywhere: the same engine, no state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from digest.models import Recipient
+from digest.store import Database, DeliveryStatus, deliveries, utcnow
+from digest.store.deliveries import Result
+
+
+class Queue(Protocol):
+    def claim(self, limit: int, done: Sequence[Result]) -> list[Recipient]:
+        """Record `done`, then claim up to `limit` recipients (none: the queue is empty)."""
+        ...
+
+    def begin(self, group: Sequence[Recipient], done: Sequence[Result]) -> set[int]:
+        """Record `done`, then mark `group` in flight; the delivery ids still ours to send."""
+        ...
+
+    def finish(self, done: Sequence[Result], release: Sequence[Recipient]) -> None:
+        """Record `done` and give back `release` (claimed, never begun)."""
+        ...
+
+
+class LedgerQueue:
+    """The queued (then the deferred and due) deliveries of one issue, for worker `worker`.
+
+    Deferred rows are due when their next attempt falls before the queue was made, so a
+    delivery deferred during this run waits for a later one.
+    """
+
+    def __init__(
+        self,
+        database: Database,
+        issue_id: int,
+        worker: str,
+        claim_seconds: float,
+        as_of: datetime | None = None,
+    ) -> None:
+        self.database = database
+        self.issue_id = issue_id
+        self.worker = worker
+        self.claim_for = timedelta(seconds=claim_seconds)
+        self.as_of = as_of or utcnow()
+        self._queued_left = True
+
+    def claim(self, limit: int, done: Sequence[Result]) -> list[Recipient]:
+        with self.database.session() as session:
+            deliveries.record(session, self.issue_id, self.worker, done)
+            expires = utcnow() + self.claim_for
+            if self._queued_left:
+                taken = deliveries.claim(session, self.issue_id, self.worker, limit, expires)
+                if taken:
+                    return taken
+                self._queued_left = False
+            return deliveries.claim(
+                session, self.issue_id, self.worker, limit, expires, due=self.as_of
+            )
+
+    def begin(self, group: Sequence[Recipient], done: Sequence[Result]) -> set[int]:
+        with self.database.session() as session:
+            deliveries.record(session, self.issue_id, self.worker, done)
+            return deliveries.start(session, group, self.worker)
+
+    def finish(self, done: Sequence[Result], release: Sequence[Recipient]) -> None:
+        with self.database.session() as session:
+            deliveries.record(session, self.issue_id, self.worker, done)
+            deliveries.release(session, release, self.worker)
+
+    def renew(self) -> bool:
+        """The heartbeat's beat: keep this worker's claims its own."""
+        with self.database.session() as session:
+            deliveries.renew(session, self.worker, utcnow() + self.claim_for)
+        return True
+
+
+class ListQueue:
+    """A fixed list of recipients; outcomes are kept in `results`, nothing is stored."""
+
+    def __init__(self, recipients: Sequence[Recipient]) -> None:
+        self.waiting = list(recipients)
+        self.results: list[Result] = []
+
+    def claim(self, limit: int, done: Sequence[Result]) -> list[Recipient]:
+        self._keep(done)
+        taken, self.waiting = self.waiting[:limit], self.waiting[limit:]
+        return taken
+
+    def begin(self, group: Sequence[Recipient], done: Sequence[Result]) -> set[int]:
+        self._keep(done)
+        return {r.delivery_id for r in group}
+
+    def finish(self, done: Sequence[Result], release: Sequence[Recipient]) -> None:
+        self._keep(done)
+        self.waiting[:0] = release
+
+    def _keep(self, done: Sequence[Result]) -> None:
+        for result in done:
+            if result.status == DeliveryStatus.QUEUED:
+                self.waiting.insert(0, result.recipient)
+            else:
+                self.results.append(result)

@@ -1,0 +1,314 @@
+"""The state machine of one delivery row: the guarantees of exactly-once sending live here.
+
+A worker (`host:pid`) *claims* queued rows in a transaction (`claimed`, with an expiry it
+renews from a heartbeat), marks a small group `in_flight` in one write before the first
+MAIL FROM of the group, and records each outcome after the server's final reply. So:
+
+- a worker that stops on request records what it sent and puts back what it never began
+  (`release`): nothing that may have gone out is ever queued again;
+- a worker that dies leaves its `claimed` rows (never begun: back to `queued`) and at most
+  its in-flight group (`unknown`: they may have arrived) — `recover` sorts them, once the
+  worker is known dead (its process is gone, or its claims expired);
+- every write names the worker, so a worker presumed dead that wakes up cannot overwrite
+  what its successor recorded.
+
+On PostgreSQL claims lock rows with SKIP LOCKED, so parallel workers never claim the same
+row; on SQLite the write transaction (BEGIN IMMEDIATE) serialises them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy.orm import Session
+
+from digest.models import Recipient
+from digest.store.lease import is_running
+from digest.store.subscribers import record as record_event
+from digest.store.tables import (
+    HELD,
+    Delivery,
+    DeliveryStatus,
+    Status,
+    Subscriber,
+    utcnow,
+)
+
+_table = cast(Table, Delivery.__table__)
+_c = _table.c
+
+# what the send path needs of a delivery and its subscriber (a `Recipient`)
+RECIPIENT_COLUMNS = (
+    Delivery.id,
+    Subscriber.id,
+    Subscriber.email,
+    Subscriber.name,
+    Subscriber.locale,
+    Subscriber.categories,
+    Delivery.attempts,
+    Delivery.deferred_since,
+)
+
+
+def to_recipient(row: Any) -> Recipient:
+    """A `Recipient` from a row of RECIPIENT_COLUMNS."""
+    delivery_id, subscriber_id, email, name, locale, categories, attempts, since = row[:8]
+    return Recipient(
+        int(delivery_id),
+        int(subscriber_id),
+        email,
+        name,
+        locale,
+        tuple(categories) if categories else None,
+        int(attempts or 0),
+        since,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The outcome of one delivery as a worker reports it. `queued` means "never begun, or
+    stopped before a retry": back to the queue. `attempts` counts this run's attempts."""
+
+    recipient: Recipient
+    status: DeliveryStatus
+    attempts: int
+    message_id: str | None = None
+    error: str | None = None
+    next_attempt_at: datetime | None = None
+
+
+def claim(
+    session: Session,
+    issue_id: int,
+    worker: str,
+    limit: int,
+    expires: datetime,
+    *,
+    due: datetime | None = None,
+) -> list[Recipient]:
+    """Claim up to `limit` queued rows (with `due`: deferred rows due by then) in id order;
+    rows of subscribers who left meanwhile become `skipped` instead."""
+    status = DeliveryStatus.QUEUED if due is None else DeliveryStatus.DEFERRED
+    query = (
+        select(*RECIPIENT_COLUMNS, Subscriber.status, Subscriber.paused)
+        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .where(Delivery.issue_id == issue_id, Delivery.status == status)
+    )
+    if due is not None:
+        query = query.where(Delivery.next_attempt_at <= due)
+    rows = session.execute(
+        query.order_by(Delivery.id).limit(limit).with_for_update(of=Delivery, skip_locked=True)
+    ).all()
+    claimed: list[Recipient] = []
+    gone: list[int] = []
+    for row in rows:
+        if row[8] != Status.ACTIVE or row[9]:
+            gone.append(row[0])
+        else:
+            claimed.append(to_recipient(row))
+    now = utcnow()
+    if gone:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(gone))
+            .values(
+                status=DeliveryStatus.SKIPPED,
+                updated_at=now,
+                error="the subscriber left before this issue reached them",
+            )
+        )
+    if claimed:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_([r.delivery_id for r in claimed]))
+            .values(
+                status=DeliveryStatus.CLAIMED,
+                worker=worker,
+                claim_expires_at=expires,
+                updated_at=now,
+            )
+        )
+    return claimed
+
+
+def start(session: Session, recipients: Sequence[Recipient], worker: str) -> set[int]:
+    """Mark a group `in_flight` before its first MAIL FROM; returns the ids still ours (a
+    worker presumed dead may have lost some to recovery: it must not send those)."""
+    if not recipients:
+        return set()
+    ids = session.scalars(
+        update(Delivery)
+        .where(
+            Delivery.id.in_([r.delivery_id for r in recipients]),
+            Delivery.worker == worker,
+            Delivery.status == DeliveryStatus.CLAIMED,
+        )
+        .values(status=DeliveryStatus.IN_FLIGHT, updated_at=utcnow())
+        .returning(Delivery.id)
+    )
+    return set(ids)
+
+
+_RECORD = (
+    update(_table)
+    .where(_c.id == bindparam("b_id"), _c.worker == bindparam("b_worker"))
+    .values(
+        status=bindparam("b_status"),
+        attempts=bindparam("b_attempts"),
+        message_id=bindparam("b_message_id"),
+        error=bindparam("b_error"),
+        updated_at=bindparam("b_now"),
+        sent_at=bindparam("b_sent_at"),
+        worker=bindparam("b_new_worker"),
+        claim_expires_at=None,
+        next_attempt_at=bindparam("b_next"),
+        deferred_since=bindparam("b_since"),
+    )
+)
+
+
+def record(session: Session, issue_id: int, worker: str, results: Iterable[Result]) -> None:
+    """Write outcomes in one statement; a 5.1.x bounce also suppresses the subscriber."""
+    now = utcnow()
+    rows = []
+    for result in results:
+        recipient = result.recipient
+        deferred = result.status == DeliveryStatus.DEFERRED
+        queued = result.status == DeliveryStatus.QUEUED
+        rows.append(
+            {
+                "b_id": recipient.delivery_id,
+                "b_worker": worker,
+                "b_status": result.status.value,
+                "b_attempts": recipient.attempts + result.attempts,
+                "b_message_id": result.message_id,
+                "b_error": result.error,
+                "b_now": now,
+                "b_sent_at": now if result.status == DeliveryStatus.SENT else None,
+                "b_new_worker": None if queued else worker,
+                "b_next": result.next_attempt_at if deferred else None,
+                "b_since": (recipient.deferred_since or now) if deferred else None,
+            }
+        )
+        if result.status == DeliveryStatus.BOUNCED:
+            subscriber = session.get(Subscriber, recipient.subscriber_id)
+            if subscriber is not None and subscriber.status == Status.ACTIVE:
+                subscriber.status = Status.BOUNCED
+                record_event(
+                    session, subscriber, "bounce", "smtp", issue_id=issue_id, detail=result.error
+                )
+    if rows:
+        session.execute(_RECORD, rows)
+
+
+def release(session: Session, recipients: Iterable[Recipient], worker: str) -> None:
+    """Rows this worker claimed but never began go back to the queue (a stop, a pause)."""
+    ids = [r.delivery_id for r in recipients]
+    if ids:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(ids), Delivery.worker == worker, Delivery.status.in_(HELD))
+            .values(
+                status=DeliveryStatus.QUEUED,
+                worker=None,
+                claim_expires_at=None,
+                updated_at=utcnow(),
+            )
+        )
+
+
+def renew(session: Session, worker: str, expires: datetime) -> None:
+    """The worker's heartbeat: its claims stay its own until `expires`."""
+    session.execute(
+        update(Delivery)
+        .where(Delivery.worker == worker, Delivery.status.in_(HELD))
+        .values(claim_expires_at=expires)
+    )
+
+
+def holders(session: Session, issue_id: int) -> dict[str, datetime | None]:
+    """Worker -> the earliest expiry of its claimed or in-flight rows of this issue."""
+    rows = session.execute(
+        select(Delivery.worker, func.min(Delivery.claim_expires_at))
+        .where(Delivery.issue_id == issue_id, Delivery.status.in_(HELD))
+        .group_by(Delivery.worker)
+    )
+    return {str(worker): expires for worker, expires in rows}
+
+
+def dead_workers(session: Session, issue_id: int) -> list[str]:
+    """Workers holding rows of this issue that are known dead: their claims expired (the
+    heartbeat stopped), or their process of this host is gone."""
+    now = utcnow()
+    return [
+        worker
+        for worker, expires in holders(session, issue_id).items()
+        if expires is None or expires <= now or not is_running(worker)
+    ]
+
+
+def held_counts(session: Session, issue_id: int, workers: Sequence[str]) -> tuple[int, int]:
+    """How many (claimed, in flight) rows these workers hold: what `recover` would move."""
+    if not workers:
+        return 0, 0
+    result = session.execute(
+        select(Delivery.status, func.count())
+        .where(
+            Delivery.issue_id == issue_id,
+            Delivery.worker.in_(workers),
+            Delivery.status.in_(HELD),
+        )
+        .group_by(Delivery.status)
+    )
+    rows = {status: count for status, count in result}
+    return int(rows.get(DeliveryStatus.CLAIMED, 0)), int(rows.get(DeliveryStatus.IN_FLIGHT, 0))
+
+
+def recover(session: Session, issue_id: int, workers: Sequence[str]) -> tuple[int, int]:
+    """The rows of workers known dead: claimed -> queued, in flight -> unknown."""
+    if not workers:
+        return 0, 0
+    now = utcnow()
+    theirs = (Delivery.issue_id == issue_id, Delivery.worker.in_(workers))
+    requeued = session.execute(
+        update(Delivery)
+        .where(*theirs, Delivery.status == DeliveryStatus.CLAIMED)
+        .values(status=DeliveryStatus.QUEUED, worker=None, claim_expires_at=None, updated_at=now)
+    )
+    unknown = session.execute(
+        update(Delivery)
+        .where(*theirs, Delivery.status == DeliveryStatus.IN_FLIGHT)
+        .values(
+            status=DeliveryStatus.UNKNOWN,
+            claim_expires_at=None,
+            updated_at=now,
+            error="in flight when its sender stopped unexpectedly; it may have arrived",
+        )
+    )
+    return _count(requeued), _count(unknown)
+
+
+def requeue(session: Session, issue_id: int, status: DeliveryStatus) -> int:
+    """Every `status` row of the issue back to the queue (failed ones of an issue that
+    delivered nothing; unknown ones when the operator asks)."""
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.issue_id == issue_id, Delivery.status == status)
+        .values(
+            status=DeliveryStatus.QUEUED,
+            worker=None,
+            next_attempt_at=None,
+            deferred_since=None,
+            updated_at=utcnow(),
+        )
+    )
+    return _count(result)
+
+
+def _count(result: object) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
