@@ -168,6 +168,9 @@ class Engine:
             watcher.cancel()
             woken.cancel()
             self.summary.elapsed = time.monotonic() - started
+        for task in lanes:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                self._error = self._error or task.exception()
         if self._error is not None:
             raise self._error
         return self.summary
@@ -220,14 +223,18 @@ class Engine:
         lane = _Lane()
         cut_off = False
         try:
+            size = self.policy.group
             while not self._halted():
-                if not lane.held:
-                    lane.held = self.queue.claim(self.policy.chunk, lane.take_done())
-                    if not lane.held:
+                if lane.held:  # the next group of the claim goes in flight
+                    group, lane.held = lane.held[:size], lane.held[size:]
+                    mine = self.queue.begin(group, lane.take_done())
+                    lane.group = [r for r in group if r.delivery_id in mine]
+                else:  # a new claim, its first group in flight at once
+                    lane.group, lane.held = self.queue.claim(
+                        self.policy.chunk, size, lane.take_done()
+                    )
+                    if not lane.group and not lane.held:
                         return
-                group, lane.held = lane.held[: self.policy.group], lane.held[self.policy.group :]
-                mine = self.queue.begin(group, lane.take_done())
-                lane.group = [r for r in group if r.delivery_id in mine]
                 while lane.group and not self._halted():
                     lane.current = lane.group.pop(0)
                     self._keep(lane, await self._deliver(lane, lane.current))

@@ -19,8 +19,11 @@ from digest.store.deliveries import Result
 
 
 class Queue(Protocol):
-    def claim(self, limit: int, done: Sequence[Result]) -> list[Recipient]:
-        """Record `done`, then claim up to `limit` recipients (none: the queue is empty)."""
+    def claim(
+        self, limit: int, start: int, done: Sequence[Result]
+    ) -> tuple[list[Recipient], list[Recipient]]:
+        """Record `done`, then claim up to `limit` recipients, the first `start` of them in
+        flight at once; returns (in flight, claimed). Both empty: the queue is empty."""
         ...
 
     def begin(self, group: Sequence[Recipient], done: Sequence[Result]) -> set[int]:
@@ -54,33 +57,37 @@ class LedgerQueue:
         self.as_of = as_of or utcnow()
         self._queued_left = True
 
-    def claim(self, limit: int, done: Sequence[Result]) -> list[Recipient]:
-        with self.database.session() as session:
-            deliveries.record(session, self.issue_id, self.worker, done)
+    def claim(
+        self, limit: int, start: int, done: Sequence[Result]
+    ) -> tuple[list[Recipient], list[Recipient]]:
+        with self.database.transaction() as connection:
+            deliveries.record(connection, self.issue_id, self.worker, done)
             expires = utcnow() + self.claim_for
             if self._queued_left:
-                taken = deliveries.claim(session, self.issue_id, self.worker, limit, expires)
-                if taken:
+                taken = deliveries.claim(
+                    connection, self.issue_id, self.worker, limit, expires, start=start
+                )
+                if taken[0] or taken[1]:
                     return taken
                 self._queued_left = False
             return deliveries.claim(
-                session, self.issue_id, self.worker, limit, expires, due=self.as_of
+                connection, self.issue_id, self.worker, limit, expires, due=self.as_of, start=start
             )
 
     def begin(self, group: Sequence[Recipient], done: Sequence[Result]) -> set[int]:
-        with self.database.session() as session:
-            deliveries.record(session, self.issue_id, self.worker, done)
-            return deliveries.start(session, group, self.worker)
+        with self.database.transaction() as connection:
+            deliveries.record(connection, self.issue_id, self.worker, done)
+            return deliveries.start(connection, group, self.worker)
 
     def finish(self, done: Sequence[Result], release: Sequence[Recipient]) -> None:
-        with self.database.session() as session:
-            deliveries.record(session, self.issue_id, self.worker, done)
-            deliveries.release(session, release, self.worker)
+        with self.database.transaction() as connection:
+            deliveries.record(connection, self.issue_id, self.worker, done)
+            deliveries.release(connection, release, self.worker)
 
     def renew(self) -> bool:
         """The heartbeat's beat: keep this worker's claims its own."""
-        with self.database.session() as session:
-            deliveries.renew(session, self.worker, utcnow() + self.claim_for)
+        with self.database.transaction() as connection:
+            deliveries.renew(connection, self.worker, utcnow() + self.claim_for)
         return True
 
 
@@ -91,10 +98,12 @@ class ListQueue:
         self.waiting = list(recipients)
         self.results: list[Result] = []
 
-    def claim(self, limit: int, done: Sequence[Result]) -> list[Recipient]:
+    def claim(
+        self, limit: int, start: int, done: Sequence[Result]
+    ) -> tuple[list[Recipient], list[Recipient]]:
         self._keep(done)
         taken, self.waiting = self.waiting[:limit], self.waiting[limit:]
-        return taken
+        return taken[:start], taken[start:]
 
     def begin(self, group: Sequence[Recipient], done: Sequence[Result]) -> set[int]:
         self._keep(done)

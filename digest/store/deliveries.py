@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import BindParameter, Connection, Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from digest.models import Recipient
@@ -35,6 +35,7 @@ from digest.store.tables import (
     DeliveryStatus,
     Status,
     Subscriber,
+    UTCDateTime,
     utcnow,
 )
 
@@ -82,78 +83,63 @@ class Result:
     next_attempt_at: datetime | None = None
 
 
-def claim(
-    session: Session,
-    issue_id: int,
-    worker: str,
-    limit: int,
-    expires: datetime,
-    *,
-    due: datetime | None = None,
-) -> list[Recipient]:
-    """Claim up to `limit` queued rows (with `due`: deferred rows due by then) in id order;
-    rows of subscribers who left meanwhile become `skipped` instead."""
-    status = DeliveryStatus.QUEUED if due is None else DeliveryStatus.DEFERRED
+def _claimable(status: DeliveryStatus, due: bool) -> Any:
     query = (
         select(*RECIPIENT_COLUMNS, Subscriber.status, Subscriber.paused)
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-        .where(Delivery.issue_id == issue_id, Delivery.status == status)
+        .where(Delivery.issue_id == bindparam("issue"), Delivery.status == status)
     )
-    if due is not None:
-        query = query.where(Delivery.next_attempt_at <= due)
-    rows = session.execute(
-        query.order_by(Delivery.id).limit(limit).with_for_update(of=Delivery, skip_locked=True)
-    ).all()
-    claimed: list[Recipient] = []
-    gone: list[int] = []
-    for row in rows:
-        if row[8] != Status.ACTIVE or row[9]:
-            gone.append(row[0])
-        else:
-            claimed.append(to_recipient(row))
-    now = utcnow()
-    if gone:
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(gone))
-            .values(
-                status=DeliveryStatus.SKIPPED,
-                updated_at=now,
-                error="the subscriber left before this issue reached them",
-            )
-        )
-    if claimed:
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_([r.delivery_id for r in claimed]))
-            .values(
-                status=DeliveryStatus.CLAIMED,
-                worker=worker,
-                claim_expires_at=expires,
-                updated_at=now,
-            )
-        )
-    return claimed
-
-
-def start(session: Session, recipients: Sequence[Recipient], worker: str) -> set[int]:
-    """Mark a group `in_flight` before its first MAIL FROM; returns the ids still ours (a
-    worker presumed dead may have lost some to recovery: it must not send those)."""
-    if not recipients:
-        return set()
-    ids = session.scalars(
-        update(Delivery)
-        .where(
-            Delivery.id.in_([r.delivery_id for r in recipients]),
-            Delivery.worker == worker,
-            Delivery.status == DeliveryStatus.CLAIMED,
-        )
-        .values(status=DeliveryStatus.IN_FLIGHT, updated_at=utcnow())
-        .returning(Delivery.id)
+    if due:
+        query = query.where(Delivery.next_attempt_at <= bindparam("due", type_=UTCDateTime()))
+    return (
+        query.order_by(Delivery.id)
+        .limit(bindparam("limit"))
+        .with_for_update(of=Delivery, skip_locked=True)
     )
-    return set(ids)
 
 
+# The statements of the send path, built once: a send runs them a few times per group of
+# messages, and building them each time cost more than SQLite's own work.
+_CLAIMABLE = _claimable(DeliveryStatus.QUEUED, due=False)
+_CLAIMABLE_DUE = _claimable(DeliveryStatus.DEFERRED, due=True)
+_IDS: BindParameter[Any] = bindparam("b_ids", expanding=True)
+_SKIP = (
+    update(_table)
+    .where(_c.id.in_(_IDS))
+    .values(
+        status=DeliveryStatus.SKIPPED,
+        updated_at=bindparam("b_now"),
+        error="the subscriber left before this issue reached them",
+    )
+)
+_CLAIM = (
+    update(_table)
+    .where(_c.id.in_(_IDS))
+    .values(
+        status=bindparam("b_status"),
+        worker=bindparam("b_worker"),
+        claim_expires_at=bindparam("b_expires"),
+        updated_at=bindparam("b_now"),
+    )
+)
+_START = (
+    update(_table)
+    .where(_c.id.in_(_IDS), _c.worker == bindparam("b_worker"), _c.status == DeliveryStatus.CLAIMED)
+    .values(status=DeliveryStatus.IN_FLIGHT, updated_at=bindparam("b_now"))
+)
+_OURS = select(_c.id).where(
+    _c.id.in_(_IDS), _c.worker == bindparam("b_worker"), _c.status == DeliveryStatus.IN_FLIGHT
+)
+_RELEASE = (
+    update(_table)
+    .where(_c.id.in_(_IDS), _c.worker == bindparam("b_worker"), _c.status.in_(HELD))
+    .values(
+        status=DeliveryStatus.QUEUED,
+        worker=None,
+        claim_expires_at=None,
+        updated_at=bindparam("b_now"),
+    )
+)
 _RECORD = (
     update(_table)
     .where(_c.id == bindparam("b_id"), _c.worker == bindparam("b_worker"))
@@ -170,12 +156,65 @@ _RECORD = (
         deferred_since=bindparam("b_since"),
     )
 )
+_RENEW = (
+    update(_table)
+    .where(_c.worker == bindparam("b_worker"), _c.status.in_(HELD))
+    .values(claim_expires_at=bindparam("b_expires"))
+)
 
 
-def record(session: Session, issue_id: int, worker: str, results: Iterable[Result]) -> None:
+def claim(
+    connection: Connection,
+    issue_id: int,
+    worker: str,
+    limit: int,
+    expires: datetime,
+    *,
+    due: datetime | None = None,
+    start: int = 0,
+) -> tuple[list[Recipient], list[Recipient]]:
+    """Claim up to `limit` queued rows (with `due`: deferred rows due by then) in id order,
+    the first `start` of them straight `in_flight`; returns (in flight, claimed). Rows of
+    subscribers who left meanwhile become `skipped` instead."""
+    query, params = _CLAIMABLE, dict[str, Any](issue=issue_id, limit=limit)
+    if due is not None:
+        query, params = _CLAIMABLE_DUE, {**params, "due": due}
+    claimed: list[Recipient] = []
+    gone: list[int] = []
+    for row in connection.execute(query, params):
+        if row[8] != Status.ACTIVE or row[9]:
+            gone.append(row[0])
+        else:
+            claimed.append(to_recipient(row))
+    now = utcnow()
+    if gone:
+        connection.execute(_SKIP, {"b_ids": gone, "b_now": now})
+    flying, held = claimed[:start], claimed[start:]
+    for group, status in ((flying, DeliveryStatus.IN_FLIGHT), (held, DeliveryStatus.CLAIMED)):
+        if group:
+            ids = [r.delivery_id for r in group]
+            values = {"b_status": status, "b_worker": worker, "b_expires": expires, "b_now": now}
+            connection.execute(_CLAIM, {"b_ids": ids, **values})
+    return flying, held
+
+
+def start(connection: Connection, recipients: Sequence[Recipient], worker: str) -> set[int]:
+    """Mark a group `in_flight` before its first MAIL FROM; returns the ids still ours (a
+    worker presumed dead may have lost some to recovery: it must not send those)."""
+    if not recipients:
+        return set()
+    ids = [r.delivery_id for r in recipients]
+    result = connection.execute(_START, {"b_ids": ids, "b_worker": worker, "b_now": utcnow()})
+    if _count(result) == len(ids):
+        return set(ids)
+    return set(connection.execute(_OURS, {"b_ids": ids, "b_worker": worker}).scalars())
+
+
+def record(connection: Connection, issue_id: int, worker: str, results: Iterable[Result]) -> None:
     """Write outcomes in one statement; a 5.1.x bounce also suppresses the subscriber."""
     now = utcnow()
     rows = []
+    bounced = []
     for result in results:
         recipient = result.recipient
         deferred = result.status == DeliveryStatus.DEFERRED
@@ -196,39 +235,36 @@ def record(session: Session, issue_id: int, worker: str, results: Iterable[Resul
             }
         )
         if result.status == DeliveryStatus.BOUNCED:
-            subscriber = session.get(Subscriber, recipient.subscriber_id)
-            if subscriber is not None and subscriber.status == Status.ACTIVE:
-                subscriber.status = Status.BOUNCED
-                record_event(
-                    session, subscriber, "bounce", "smtp", issue_id=issue_id, detail=result.error
-                )
+            bounced.append(result)
     if rows:
-        session.execute(_RECORD, rows)
+        connection.execute(_RECORD, rows)
+    if bounced:
+        with Session(bind=connection) as session:
+            for result in bounced:
+                subscriber = session.get(Subscriber, result.recipient.subscriber_id)
+                if subscriber is not None and subscriber.status == Status.ACTIVE:
+                    subscriber.status = Status.BOUNCED
+                    record_event(
+                        session,
+                        subscriber,
+                        "bounce",
+                        "smtp",
+                        issue_id=issue_id,
+                        detail=result.error,
+                    )
+            session.flush()
 
 
-def release(session: Session, recipients: Iterable[Recipient], worker: str) -> None:
+def release(connection: Connection, recipients: Iterable[Recipient], worker: str) -> None:
     """Rows this worker claimed but never began go back to the queue (a stop, a pause)."""
     ids = [r.delivery_id for r in recipients]
     if ids:
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(ids), Delivery.worker == worker, Delivery.status.in_(HELD))
-            .values(
-                status=DeliveryStatus.QUEUED,
-                worker=None,
-                claim_expires_at=None,
-                updated_at=utcnow(),
-            )
-        )
+        connection.execute(_RELEASE, {"b_ids": ids, "b_worker": worker, "b_now": utcnow()})
 
 
-def renew(session: Session, worker: str, expires: datetime) -> None:
+def renew(connection: Connection, worker: str, expires: datetime) -> None:
     """The worker's heartbeat: its claims stay its own until `expires`."""
-    session.execute(
-        update(Delivery)
-        .where(Delivery.worker == worker, Delivery.status.in_(HELD))
-        .values(claim_expires_at=expires)
-    )
+    connection.execute(_RENEW, {"b_worker": worker, "b_expires": expires})
 
 
 def holders(session: Session, issue_id: int) -> dict[str, datetime | None]:
