@@ -219,13 +219,14 @@ def _resume(
     delivered = counts.get(DeliveryStatus.SENT, 0) > 0
     failed = 0 if delivered else counts.get(DeliveryStatus.FAILED, 0)
     unknown = counts.get(DeliveryStatus.UNKNOWN, 0) if resend else 0
+    queued = counts.get(DeliveryStatus.QUEUED, 0) + claimed + failed + unknown
     return replace(
         plan,
         edition=ledger.edition_of(issue),
         issue_id=issue.id,
         status=issue.status,
         reason=issue.paused_reason,
-        recipients=counts.get(DeliveryStatus.QUEUED, 0) + claimed + failed + unknown,
+        recipients=queued + ledger.due_count(session, issue.id, plan.now),
         lost_in_flight=in_flight,
         requeued_failed=failed,
         resend_unknown=unknown,
@@ -445,7 +446,7 @@ def settle(database: Database, issue_id: int, summary: Summary, config: Config) 
         delivered = counts.get("sent", 0) > 0
         status, reason = IssueStatus.FINISHED, None
         if pending and summary.stopped:
-            status, reason = IssueStatus.STOPPED, f"{summary.stopped}; {pending} not sent yet"
+            status, reason = IssueStatus.STOPPED, f"{summary.stopped}, {pending} not sent yet"
         elif summary.paused:
             status, reason = IssueStatus.PAUSED, summary.paused
         elif pending:

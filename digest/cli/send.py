@@ -101,11 +101,9 @@ def describe(plan: Plan, config: Config) -> list[str]:
         posts = len(plan.edition.posts)
         held = f"{plan.edition.key} ({posts} post{'s' if posts != 1 else ''})"
         if plan.resumed:
-            why = f"; {plan.reason}" if plan.reason else ""
-            lines.append(
-                f"Resuming issue {held}, {plan.status}{why}: "
-                f"{plan.recipients} to send via {target}."
-            )
+            lines.append(f"Resuming issue {held}: {plan.recipients} to send via {target}.")
+            if plan.reason:
+                lines.append(f"It was {plan.status}: {plan.reason}.")
         else:
             lines.append(f"New issue {held} to {plan.recipients} subscribers via {target}.")
     elif plan.note:

@@ -188,6 +188,20 @@ def deferred(session: Session, issue_ids: Sequence[int] | None = None) -> list[D
     ]
 
 
+def due_count(session: Session, issue_id: int, now: datetime) -> int:
+    """Deferred deliveries of the issue whose next attempt is due."""
+    count = session.scalar(
+        select(func.count())
+        .select_from(Delivery)
+        .where(
+            Delivery.issue_id == issue_id,
+            Delivery.status == DeliveryStatus.DEFERRED,
+            Delivery.next_attempt_at <= now,
+        )
+    )
+    return int(count or 0)
+
+
 def last_error(session: Session, issue_id: int, status: DeliveryStatus) -> str | None:
     """The error of the most recent delivery in `status` (why an issue delivered nothing)."""
     return session.scalar(
