@@ -37,6 +37,7 @@ from digest.store import Database, DeliveryStatus, Issue, IssueStatus, deliverie
 from digest.store.deliveries import Result
 
 PERIOD_DAYS = {"daily": 1, "weekly": 7, "monthly": 31}
+LEASE_LOST = "the send lease was taken over by another process"
 
 
 # -- the next issue -----------------------------------------------------------------------------
@@ -310,14 +311,14 @@ def send_issue(
     if other is not None:
         raise SenderBusy(other)
 
-    def lost() -> None:
-        stop.set("the send lease was taken over by another process")
+    def ours() -> bool:
+        """Renew the lease; False (and the send stops) once another process took it over."""
+        if lease.renew(database, lease.SEND_LEASE, holder, ttl):
+            return True
+        stop.set(LEASE_LOST)
+        return False
 
-    beat = lease.Heartbeat(
-        config.smtp.heartbeat,
-        [lambda: lease.renew(database, lease.SEND_LEASE, holder, ttl)],
-        on_lost=lost,
-    )
+    beat = lease.Heartbeat(config.smtp.heartbeat, [ours])
     try:
         with beat, on_signals(stop, forward=forward_to_children):
             current = plan_send(
@@ -332,12 +333,14 @@ def send_issue(
             if current.edition is not None and not stop.is_set():
                 issue_id = start(config, database, current)
                 sent.outcomes.append(
-                    _deliver(config, database, issue_id, stop, on_progress, processes)
+                    _deliver(config, database, issue_id, stop, on_progress, processes, ours)
                 )
             for retry in current.retries:
                 if retry.issue_id != current.issue_id and not stop.is_set():
                     _start_retry(database, retry.issue_id)
-                    outcome = _deliver(config, database, retry.issue_id, stop, None, processes)
+                    outcome = _deliver(
+                        config, database, retry.issue_id, stop, None, processes, ours
+                    )
                     outcome.retry = True
                     sent.outcomes.append(outcome)
     finally:
@@ -385,9 +388,11 @@ def _deliver(
     stop: Stop,
     on_progress: Callable[[Summary], None] | None,
     processes: int | None,
+    ours: Callable[[], bool],
 ) -> Outcome:
     """Deliver until the issue's queue is empty: its own workers first, then whatever other
-    workers leave behind once they are known dead (at most a few rounds)."""
+    workers leave behind once they are known dead (at most a few rounds). The issue's status
+    is written only while the send lease is still ours."""
     total = Summary()
     for _ in range(3):
         with database.session() as session:
@@ -414,6 +419,11 @@ def _deliver(
         total = combine([total, summary])
         if total.paused or total.stopped or not _leftovers(database, issue_id, stop, config):
             break
+    if not ours():
+        with database.session() as session:
+            issue = session.get(Issue, issue_id)
+            key = issue.key if issue is not None else str(issue_id)
+        return Outcome(key, total, IssueStatus.STOPPED, LEASE_LOST, delivered=False)
     return settle(database, issue_id, total, config)
 
 

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from digest.cli import main
 from digest.config import Config, load_config
 from digest.delivery.engine import GROUP
-from digest.store import Delivery, Subscriber, open_database
+from digest.store import Delivery, Subscriber, lease, open_database
 from tests.processes import Digest, gone, running
 from tests.smtp_server import CountingServer
 from tests.test_send import add_subscribers, write_config
@@ -267,3 +267,75 @@ def _first_to_exit(processes: list[Digest]) -> Digest:
                 return process
         time.sleep(0.02)
     raise AssertionError("neither send stopped while the other held the lease")
+
+
+def test_a_sender_whose_heartbeat_stopped_is_taken_over(tmp_path: Path, database_url: str) -> None:
+    """A hung sender (SIGSTOP: its heartbeat stops) loses the lease and its claims once they
+    expire; another send takes over, and the first, woken, sends nothing of theirs."""
+    quick = {"DIGEST_SMTP__HEARTBEAT": "0.2", "DIGEST_SMTP__LEASE_TIMEOUT": "1.5"}
+    with CountingServer(delay=0.005) as server:
+        path, config = prepare(tmp_path, database_url, server.port, connections=2)
+        with running(path, "send", "--yes", env=quick) as hung:
+            server.wait(at_least(30))
+            server.hold()  # its connections wait for replies: no database work of theirs
+            server.wait(lambda s: s.waiting == 2)
+            _stop_between_transactions(hung, config)
+            database = open_database(config.database_url)
+            _wait_until(lambda: lease.current_holder(database, lease.SEND_LEASE) is None)
+            database.dispose()
+            server.release()
+            with running(path, "send", "--yes", env=quick) as successor:
+                assert successor.finish() == 0, successor.output
+            assert "Resuming issue" in successor.output
+            hung.signal(signal.SIGCONT)
+            assert hung.finish() == 1  # it stops: the lease is no longer its own
+        assert "the send lease was taken over" in hung.output
+        assert max(server.received.values()) == 1  # nobody twice
+        statuses = ledger(config)
+        unknown = {email for email, status in statuses.items() if status == "unknown"}
+        assert set(statuses.values()) <= {"sent", "unknown"} and len(unknown) <= 2 * GROUP
+        assert {e for e in statuses if server.received[e] == 0} <= unknown
+
+
+def _stop_between_transactions(process: Digest, config: Config) -> None:
+    """SIGSTOP `process` at a moment it holds no lock in the database (its heartbeat writes
+    now and then): stopped inside a transaction, it would block its successor on SQLite."""
+    while True:
+        process.signal(signal.SIGSTOP)
+        if _unlocked(config):
+            return
+        process.signal(signal.SIGCONT)
+        _wait_until(lambda: _unlocked(config))
+
+
+def _unlocked(config: Config) -> bool:
+    """Whether a write could start right now without waiting for another process."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    url = config.database_url
+    sqlite = url.startswith("sqlite")
+    engine = create_engine(url, connect_args={"timeout": 0} if sqlite else {})
+    try:
+        with engine.connect() as connection:
+            if sqlite:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                connection.execute(text("SET lock_timeout = 1"))
+                connection.execute(text("SELECT * FROM leases FOR UPDATE"))
+                connection.execute(
+                    text("SELECT id FROM deliveries WHERE worker IS NOT NULL FOR UPDATE")
+                )
+            connection.rollback()
+        return True
+    except OperationalError:
+        return False
+    finally:
+        engine.dispose()
+
+
+def _wait_until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 120  # a hang guard, not a timing
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.05)

@@ -21,6 +21,7 @@ from digest.errors import DigestError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _MIGRATION_LOCK = 0x6469_6765  # "dige": the PostgreSQL advisory lock id for migrations
+IDLE_IN_TRANSACTION_MS = 60_000
 
 
 # -- engine and sessions ------------------------------------------------------------------------
@@ -62,7 +63,11 @@ def connect(url: str) -> Database:
             engine = create_engine(url, connect_args={"timeout": 30})
             _configure_sqlite(engine)
         else:
-            engine = create_engine(url, pool_pre_ping=True)
+            # a process stopped mid-transaction (SIGSTOP, a stalled disk) must not hold its
+            # row locks forever: the server ends such a session after a minute, and its lease
+            # and claims can then be taken over
+            options = f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"
+            engine = create_engine(url, pool_pre_ping=True, connect_args={"options": options})
     except (SQLAlchemyError, ValueError, OSError) as exc:
         raise DigestError(f"database.url: cannot use {_redact(url)}: {exc}.") from None
     return Database(engine, sessionmaker(engine, expire_on_commit=False))
