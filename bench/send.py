@@ -46,7 +46,7 @@ from digest.models import (  # noqa: E402
     Recipient,
 )
 from digest.pipeline import plan_send, send_issue  # noqa: E402
-from digest.store import Database, Subscriber, ledger, open_database  # noqa: E402
+from digest.store import Database, Subscriber, audience, open_database  # noqa: E402
 
 
 def free_port() -> int:
@@ -215,12 +215,14 @@ def measure(
 # -- baselines ----------------------------------------------------------------------------------
 
 
-def audience(config: Config, database: Database, count: int) -> tuple[Edition, list[Recipient]]:
+def first_audience(
+    config: Config, database: Database, count: int
+) -> tuple[Edition, list[Recipient]]:
     """The next edition and the first `count` of its audience, read without writing."""
     plan = plan_send(config, database)
     assert plan.edition is not None
     with database.session() as session:
-        people = ledger.audience_recipients(session, plan.frequency, config.schedule.frequency)
+        people = audience.audience_recipients(session, plan.frequency, config.schedule.frequency)
     return plan.edition, people[:count]
 
 
@@ -228,7 +230,7 @@ def message_size(config_path: Path) -> int:
     """The average size of one of our messages, to give smtp-source the same load."""
     config = load_config(config_path)
     database = open_database(config.database_url)
-    edition, recipients = audience(config, database, 50)
+    edition, recipients = first_audience(config, database, 50)
     composer = Composer(config, edition, issue_id=None, database=None)
     sizes = [len(c.message) for r in recipients if (c := composer(r)) is not None]
     database.dispose()
@@ -260,7 +262,7 @@ def naive_rate(config_path: Path, port: int, sample: int, dkim_key: Path | None)
 
     config = load_config(config_path)
     database = open_database(config.database_url)
-    edition, recipients = audience(config, database, sample)
+    edition, recipients = first_audience(config, database, sample)
     database.dispose()
     key = dkim_key.read_bytes() if dkim_key else None
     started = time.perf_counter()

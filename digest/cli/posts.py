@@ -16,7 +16,7 @@ from digest.cli.base import escape_markup, get_config, get_database, main, repor
 from digest.errors import DigestError
 from digest.excerpt import make_excerpt
 from digest.models import Candidate
-from digest.pipeline import next_issue
+from digest.next_issue import next_issue
 
 
 @main.command()
@@ -121,7 +121,7 @@ def excerpt(file: Path, length: int, locale: str) -> None:
 def render(ctx: click.Context, out_dir: Path, locale: str | None) -> None:
     """Write the next digest's HTML, text and MJML (sample links instead of personal ones)."""
     from digest.delivery.personalise import with_sample_values
-    from digest.pipeline import next_edition
+    from digest.next_issue import next_edition
     from digest.render import render as render_edition
 
     config = get_config(ctx)

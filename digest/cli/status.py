@@ -11,7 +11,7 @@ from rich.table import Table
 
 from digest.cli.base import error, escape_markup, get_config, get_database, main
 from digest.errors import DigestError
-from digest.pipeline import next_issue
+from digest.next_issue import next_issue
 
 COLUMNS = ("Sent", "Deferred", "Failed", "Bounced", "Unknown")
 

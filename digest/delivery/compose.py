@@ -16,7 +16,7 @@ from digest.delivery.personalise import Headers, MessageTemplate, Personal, mail
 from digest.i18n import supported
 from digest.models import Edition, Recipient, Rendered
 from digest.render import render
-from digest.store import Database, Issue, ledger
+from digest.store import Database, Issue, audience, ledger
 from digest.tokens import keyring, make_token
 
 
@@ -151,6 +151,6 @@ def prepare_variants(config: Config, database: Database, issue_id: int) -> None:
     with database.session() as session:
         issue = session.get(Issue, issue_id)
         assert issue is not None
-        needs = ledger.queued_variants(session, issue)
+        needs = audience.queued_variants(session, issue)
     for locale, categories in needs:
         composer.template(supported(locale, config.site.locale), categories)

@@ -28,7 +28,7 @@ from digest.config import Config
 from digest.delivery.personalise import with_sample_values
 from digest.i18n import translate
 from digest.models import Rendered
-from digest.pipeline import Gathered, next_edition, next_issue
+from digest.next_issue import Gathered, next_edition, next_issue
 from digest.render import items_for, render
 from digest.web.archive import ArchivedIssue, IssueArchive, MemoryArchive, Pagination
 from digest.web.pages import email_page, page, page_environment, request_locale
