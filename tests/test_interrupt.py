@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from digest.cli import main
 from digest.config import Config, load_config
-from digest.delivery.engine import GROUP
+from digest.delivery.retry import GROUP
 from digest.store import Delivery, Subscriber, lease, open_database
 from tests.processes import Digest, gone, running
 from tests.smtp_server import CountingServer

@@ -235,7 +235,7 @@ def test_planning_writes_nothing(tmp_path: Path, database_url: str) -> None:
             session.execute(
                 update(Delivery)
                 .where(Delivery.id <= 3)
-                .values(status="claimed", worker="this-host-is-gone:1", claim_expires_at=None)
+                .values(status="claimed", worker="this-host-is-gone:1")
             )
         before = _rows(config)
         plan = plan_send(config, database)
@@ -307,3 +307,69 @@ def test_render_out_fills_personal_links_with_samples(tmp_path: Path) -> None:
     text = (tmp_path / "out" / "issue.txt").read_text("utf-8")
     assert "x-digest:" not in html and "x-digest:" not in text
     assert 'href="#preview-unsubscribe"' in html and 'href="#preview-preferences"' in html
+
+
+def test_the_preview_shows_the_next_issue_not_the_last_one(
+    tmp_path: Path, database_url: str
+) -> None:
+    import warnings
+
+    from digest.web.preview import database_preview
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
+        from starlette.testclient import TestClient
+
+    folder = blog(tmp_path, "one")
+    with CountingServer() as server:
+        path = config_for(tmp_path, database_url, server.port, folder)
+        config = load_config(path)
+        add_subscribers(config, 1)
+        database = open_database(config.database_url)
+        client = TestClient(database_preview(config, database))
+        assert client.get("/email.html").status_code == 200  # "one" is next
+        assert cli(path, "send", "--yes").exit_code == 0
+        assert client.get("/email.html").status_code == 404  # sent: nothing new
+        with database.session() as session:
+            key = session.scalars(select(Issue.key)).one()
+        assert key in client.get("/issues").text  # the sent one is in the archive
+        database.dispose()
+
+
+def test_status_forgets_a_sender_that_died(tmp_path: Path, database_url: str) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from digest.store import lease
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    name = f"{socket.gethostname()}:{int(dead.stdout)}"  # a process of this host, gone
+    path = config_for(tmp_path, database_url, 25, blog(tmp_path, "one"))
+    database = open_database(load_config(path).database_url)
+    assert lease.acquire(database, lease.SEND_LEASE, name, timedelta(minutes=10)) is None
+    database.dispose()
+    status = json.loads(cli(path, "status", "--json").stdout)
+    assert status["lease"] is None  # not "sending" for ten minutes after a kill -9
+    assert "Nobody is sending right now." in cli(path, "status").output
+    alive = f"{socket.gethostname()}:{os.getpid()}"
+    database = open_database(load_config(path).database_url)
+    assert lease.acquire(database, lease.SEND_LEASE, alive, timedelta(minutes=10)) is None
+    database.dispose()
+    status = json.loads(cli(path, "status", "--json").stdout)
+    assert status["lease"]["holder"] == alive and status["lease"]["since"]
+
+
+def test_heartbeat_and_lease_timeout_are_checked(tmp_path: Path) -> None:
+    path = config_for(tmp_path, "sqlite://", 25, blog(tmp_path, "one"))
+    result = CliRunner().invoke(
+        main, ["--config", str(path), "status"], env={"DIGEST_SMTP__HEARTBEAT": "90"}
+    )
+    assert result.exit_code == 2
+    assert "heartbeat must be shorter than lease_timeout" in result.output

@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 
 from digest.cli import main
 from digest.config import load_config
-from digest.delivery.engine import GROUP
+from digest.delivery.retry import GROUP
 from digest.errors import ConfigError
 from digest.schedule import (
     install_jobs,

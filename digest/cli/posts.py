@@ -157,17 +157,12 @@ def preview(ctx: click.Context, host: str, port: int) -> None:
     """Show the next digest in a browser (read-only, re-rendered on every reload)."""
     import uvicorn
 
-    from digest.web.archive import DatabaseArchive
-    from digest.web.preview import LOOPBACK_NAMES, create_preview_app
+    from digest.web.preview import LOOPBACK_NAMES, database_preview
 
     config = get_config(ctx)
-    database = get_database(ctx)
     loopback = host in ("127.0.0.1", "localhost", "::1")
-    app = create_preview_app(
-        config,
-        DatabaseArchive(database, config),
-        allowed_hosts=LOOPBACK_NAMES if loopback else None,
-        drafts=lambda now: next_issue(config, database, now=now),
+    app = database_preview(
+        config, get_database(ctx), allowed_hosts=LOOPBACK_NAMES if loopback else None
     )
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"Previewing the next digest at http://{shown}:{port}/ (Ctrl+C to stop).")

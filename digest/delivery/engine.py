@@ -23,20 +23,18 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Protocol
 
 from digest.delivery.compose import Composed
 from digest.delivery.queue import Queue
 from digest.delivery.rate import RateLimiter
+from digest.delivery.retry import Policy, backoff, defer
 from digest.delivery.stop import Stoppable
 from digest.delivery.transport import Channel, Kind, Transport, TransportError
 from digest.models import Recipient
-from digest.store import DeliveryStatus, utcnow
+from digest.store import DeliveryStatus
 from digest.store.deliveries import Result
 
-CHUNK = 20  # recipients claimed at a time per connection
-GROUP = 5  # recipients marked in flight in one write: at most this many `unknown` per crash
 POLL = 0.05  # seconds between looks at a stop request from another thread or process
 
 
@@ -44,21 +42,6 @@ class Compose(Protocol):
     def __call__(
         self, recipient: Recipient, eight_bit: bool = True, wire: bool = False
     ) -> Composed | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    connections: int = 2
-    messages_per_connection: int = 1000
-    rate_per_second: float | None = None
-    rate_per_hour: int | None = None
-    retries: int = 3
-    retry_delay: float = 5.0
-    max_consecutive_failures: int = 5
-    retry_hours: float = 48.0
-    stop_grace: float = 35.0
-    chunk: int = CHUNK
-    group: int = GROUP
 
 
 @dataclass(slots=True)
@@ -247,7 +230,10 @@ class Engine:
                 self._keep(lane, Result(lane.current, status, int(lane.begun), error=error))
             raise
         except Exception as exc:
-            if lane.current is not None:
+            if lane.current is not None and lane.begun:  # it may have gone out
+                error = f"the send failed while this message was in flight: {exc}"
+                self._keep(lane, Result(lane.current, DeliveryStatus.UNKNOWN, 1, error=error))
+            elif lane.current is not None:
                 lane.group.insert(0, lane.current)
             self._error = self._error or exc
             self._pause(f"unexpected {type(exc).__name__}: {exc}")
@@ -263,7 +249,7 @@ class Engine:
         lane.done.append(result)
         if result.status != DeliveryStatus.QUEUED:
             self.summary.add(result.status)
-            if result.error:
+            if result.error and result.status != DeliveryStatus.SKIPPED:
                 self.summary.last_error = result.error
             if self.on_progress is not None:
                 self.on_progress(self.summary)
@@ -287,7 +273,7 @@ class Engine:
                     self._pause(str(exc))
                     raise _Stopped from None
                 self._failure(str(exc))
-                await self._nap(self._backoff(self._streak))
+                await self._nap(backoff(self.policy, self._streak))
                 continue
             lane.on_channel = 0
             return lane.channel
@@ -327,33 +313,11 @@ class Engine:
                 return Result(recipient, DeliveryStatus.FAILED, attempts, error=attempt.detail)
             error = attempt.detail
             if attempts > self.policy.retries:
-                return self._defer(recipient, attempts, error)
+                return defer(self.policy, recipient, attempts, error)
             try:
-                await self._nap(self._backoff(attempts))
+                await self._nap(backoff(self.policy, attempts))
             except _Stopped:
                 return Result(recipient, DeliveryStatus.QUEUED, attempts, error=error)
-
-    def _defer(self, recipient: Recipient, attempts: int, error: str) -> Result:
-        """Deferred to a later run with backoff, or failed once `retry_hours` have passed."""
-        now = utcnow()
-        deadline = (recipient.deferred_since or now) + timedelta(hours=self.policy.retry_hours)
-        if now >= deadline:
-            hours = f"{self.policy.retry_hours:g}"
-            return Result(
-                recipient,
-                DeliveryStatus.FAILED,
-                attempts,
-                error=f"temporary failures for {hours} h; the last: {error}",
-            )
-        total = recipient.attempts + attempts
-        wait = max(1.0, min(self.policy.retry_delay * 2 ** (total - 1), 3600.0))
-        due = min(now + timedelta(seconds=wait), deadline)
-        return Result(
-            recipient, DeliveryStatus.DEFERRED, attempts, error=error, next_attempt_at=due
-        )
-
-    def _backoff(self, attempt: int) -> float:
-        return float(min(self.policy.retry_delay * (2 ** max(0, attempt - 1)), 300.0))
 
 
 async def _close(channel: Channel) -> None:

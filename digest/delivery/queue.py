@@ -56,22 +56,23 @@ class LedgerQueue:
         self.claim_for = timedelta(seconds=claim_seconds)
         self.as_of = as_of or utcnow()
         self._queued_left = True
+        self._registered = False
 
     def claim(
         self, limit: int, start: int, done: Sequence[Result]
     ) -> tuple[list[Recipient], list[Recipient]]:
         with self.database.transaction() as connection:
+            if not self._registered:
+                deliveries.register(connection, self.worker, utcnow() + self.claim_for)
+                self._registered = True
             deliveries.record(connection, self.issue_id, self.worker, done)
-            expires = utcnow() + self.claim_for
             if self._queued_left:
-                taken = deliveries.claim(
-                    connection, self.issue_id, self.worker, limit, expires, start=start
-                )
+                taken = deliveries.claim(connection, self.issue_id, self.worker, limit, start=start)
                 if taken[0] or taken[1]:
                     return taken
                 self._queued_left = False
             return deliveries.claim(
-                connection, self.issue_id, self.worker, limit, expires, due=self.as_of, start=start
+                connection, self.issue_id, self.worker, limit, due=self.as_of, start=start
             )
 
     def begin(self, group: Sequence[Recipient], done: Sequence[Result]) -> set[int]:
@@ -86,9 +87,17 @@ class LedgerQueue:
 
     def renew(self) -> bool:
         """The heartbeat's beat: keep this worker's claims its own."""
+        if not self._registered:
+            return True
         with self.database.transaction() as connection:
-            deliveries.renew(connection, self.worker, utcnow() + self.claim_for)
-        return True
+            return deliveries.renew(connection, self.worker, utcnow() + self.claim_for)
+
+    def close(self) -> None:
+        """The worker ended: everything it held was recorded or given back."""
+        if self._registered:
+            with self.database.transaction() as connection:
+                deliveries.unregister(connection, self.worker)
+            self._registered = False
 
 
 class ListQueue:

@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 from digest.config import Config
 from digest.delivery.compose import prepare_variants
-from digest.delivery.engine import Policy, Summary
+from digest.delivery.engine import Summary
+from digest.delivery.retry import Policy
 from digest.delivery.stop import Stop
 from digest.delivery.transport import SmtpSettings
 from digest.delivery.workers import Job, combine, deliver, process_count

@@ -29,8 +29,9 @@ from typing import Any
 
 from digest.config import Config
 from digest.delivery.compose import make_composer
-from digest.delivery.engine import Engine, Policy, Summary
+from digest.delivery.engine import Engine, Summary
 from digest.delivery.queue import LedgerQueue
+from digest.delivery.retry import Policy
 from digest.delivery.stop import (
     AnyOf,
     Orphaned,
@@ -94,16 +95,24 @@ def run_engine(
     queue = LedgerQueue(
         database, job.issue_id, lease.worker_name(), job.claim_seconds, as_of=job.as_of
     )
+    struck_off = Stop()  # its claims were taken back: it was presumed dead (a long stall)
     engine = Engine(
         replace(job.policy, connections=connections),
         SmtpTransport(job.smtp),
         queue,
         make_composer(job.config, database, job.issue_id),
-        stop=stop,
+        stop=AnyOf(stop, struck_off),
         on_progress=on_progress,
     )
-    with lease.Heartbeat(job.heartbeat, [queue.renew]):
-        return asyncio.run(engine.run())
+
+    def lost() -> None:
+        struck_off.set("its claims were taken over by another sender")
+
+    try:
+        with lease.Heartbeat(job.heartbeat, [queue.renew], on_lost=lost):
+            return asyncio.run(engine.run())
+    finally:
+        queue.close()
 
 
 def deliver(

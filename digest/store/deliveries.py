@@ -23,7 +23,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import BindParameter, Connection, Table, bindparam, func, select, update
+from sqlalchemy import (
+    BindParameter,
+    Connection,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from digest.models import Recipient
@@ -36,6 +46,7 @@ from digest.store.tables import (
     Status,
     Subscriber,
     UTCDateTime,
+    Worker,
     utcnow,
 )
 
@@ -116,10 +127,7 @@ _CLAIM = (
     update(_table)
     .where(_c.id.in_(_IDS))
     .values(
-        status=bindparam("b_status"),
-        worker=bindparam("b_worker"),
-        claim_expires_at=bindparam("b_expires"),
-        updated_at=bindparam("b_now"),
+        status=bindparam("b_status"), worker=bindparam("b_worker"), updated_at=bindparam("b_now")
     )
 )
 _START = (
@@ -136,7 +144,6 @@ _RELEASE = (
     .values(
         status=DeliveryStatus.QUEUED,
         worker=None,
-        claim_expires_at=None,
         updated_at=bindparam("b_now"),
     )
 )
@@ -151,15 +158,15 @@ _RECORD = (
         updated_at=bindparam("b_now"),
         sent_at=bindparam("b_sent_at"),
         worker=bindparam("b_new_worker"),
-        claim_expires_at=None,
         next_attempt_at=bindparam("b_next"),
         deferred_since=bindparam("b_since"),
     )
 )
+_workers = cast(Table, Worker.__table__)
 _RENEW = (
-    update(_table)
-    .where(_c.worker == bindparam("b_worker"), _c.status.in_(HELD))
-    .values(claim_expires_at=bindparam("b_expires"))
+    update(_workers)
+    .where(_workers.c.name == bindparam("b_name"))
+    .values(expires_at=bindparam("b_expires"))
 )
 
 
@@ -168,7 +175,6 @@ def claim(
     issue_id: int,
     worker: str,
     limit: int,
-    expires: datetime,
     *,
     due: datetime | None = None,
     start: int = 0,
@@ -193,7 +199,7 @@ def claim(
     for group, status in ((flying, DeliveryStatus.IN_FLIGHT), (held, DeliveryStatus.CLAIMED)):
         if group:
             ids = [r.delivery_id for r in group]
-            values = {"b_status": status, "b_worker": worker, "b_expires": expires, "b_now": now}
+            values = {"b_status": status, "b_worker": worker, "b_now": now}
             connection.execute(_CLAIM, {"b_ids": ids, **values})
     return flying, held
 
@@ -262,17 +268,35 @@ def release(connection: Connection, recipients: Iterable[Recipient], worker: str
         connection.execute(_RELEASE, {"b_ids": ids, "b_worker": worker, "b_now": utcnow()})
 
 
-def renew(connection: Connection, worker: str, expires: datetime) -> None:
-    """The worker's heartbeat: its claims stay its own until `expires`."""
-    connection.execute(_RENEW, {"b_worker": worker, "b_expires": expires})
+def register(connection: Connection, worker: str, expires: datetime) -> None:
+    """A worker begins: its claims stay its own until `expires` (renewed by `renew`)."""
+    if not _count(connection.execute(_RENEW, {"b_name": worker, "b_expires": expires})):
+        connection.execute(
+            insert(_workers), {"name": worker, "started_at": utcnow(), "expires_at": expires}
+        )
+
+
+def renew(connection: Connection, worker: str, expires: datetime) -> bool:
+    """The worker's heartbeat; False once its registration is gone (it was presumed dead)."""
+    return bool(_count(connection.execute(_RENEW, {"b_name": worker, "b_expires": expires})))
+
+
+def unregister(connection: Connection, worker: str) -> None:
+    """A worker that ended holds nothing any more."""
+    connection.execute(delete(_workers).where(_workers.c.name == worker))
 
 
 def holders(session: Session, issue_id: int) -> dict[str, datetime | None]:
-    """Worker -> the earliest expiry of its claimed or in-flight rows of this issue."""
-    rows = session.execute(
-        select(Delivery.worker, func.min(Delivery.claim_expires_at))
+    """Worker -> its expiry (None: not registered), for the workers holding rows of this
+    issue (claimed or in flight)."""
+    held = (
+        select(Delivery.worker)
         .where(Delivery.issue_id == issue_id, Delivery.status.in_(HELD))
-        .group_by(Delivery.worker)
+        .distinct()
+        .subquery()
+    )
+    rows = session.execute(
+        select(held.c.worker, Worker.expires_at).outerjoin(Worker, Worker.name == held.c.worker)
     )
     return {str(worker): expires for worker, expires in rows}
 
@@ -306,7 +330,8 @@ def held_counts(session: Session, issue_id: int, workers: Sequence[str]) -> tupl
 
 
 def recover(session: Session, issue_id: int, workers: Sequence[str]) -> tuple[int, int]:
-    """The rows of workers known dead: claimed -> queued, in flight -> unknown."""
+    """The rows of workers known dead: claimed -> queued, in flight -> unknown; the workers
+    are struck off."""
     if not workers:
         return 0, 0
     now = utcnow()
@@ -314,18 +339,19 @@ def recover(session: Session, issue_id: int, workers: Sequence[str]) -> tuple[in
     requeued = session.execute(
         update(Delivery)
         .where(*theirs, Delivery.status == DeliveryStatus.CLAIMED)
-        .values(status=DeliveryStatus.QUEUED, worker=None, claim_expires_at=None, updated_at=now)
+        .values(status=DeliveryStatus.QUEUED, worker=None, updated_at=now)
     )
     unknown = session.execute(
         update(Delivery)
         .where(*theirs, Delivery.status == DeliveryStatus.IN_FLIGHT)
         .values(
             status=DeliveryStatus.UNKNOWN,
-            claim_expires_at=None,
             updated_at=now,
             error="in flight when its sender stopped unexpectedly; it may have arrived",
         )
     )
+    # a worker presumed dead that wakes up finds itself unregistered, and stops
+    session.execute(delete(Worker).where(Worker.name.in_(workers)))
     return _count(requeued), _count(unknown)
 
 

@@ -185,7 +185,6 @@ class Delivery(Base):
     error: Mapped[str | None] = mapped_column(Text, default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     worker: Mapped[str | None] = mapped_column(String(200), default=None)  # "host:pid"
-    claim_expires_at: Mapped[datetime | None] = mapped_column(default=None)
     next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
     deferred_since: Mapped[datetime | None] = mapped_column(default=None)
 
@@ -207,6 +206,18 @@ class Event(Base):
     user_agent: Mapped[str | None] = mapped_column(String(500), default=None)
     detail: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Worker(Base):
+    """A sending process (`host:pid`): its claimed deliveries stay its own until `expires_at`,
+    which its heartbeat renews — one row per worker, so renewing never touches (or waits for)
+    the rows it is sending."""
+
+    __tablename__ = "workers"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
 
 
 class Lease(Base):

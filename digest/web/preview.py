@@ -30,7 +30,14 @@ from digest.i18n import translate
 from digest.models import Rendered
 from digest.next_issue import Gathered, next_edition, next_issue
 from digest.render import items_for, render
-from digest.web.archive import ArchivedIssue, IssueArchive, MemoryArchive, Pagination
+from digest.store import Database
+from digest.web.archive import (
+    ArchivedIssue,
+    DatabaseArchive,
+    IssueArchive,
+    MemoryArchive,
+    Pagination,
+)
 from digest.web.pages import email_page, page, page_environment, request_locale
 
 PAGE_SIZE = 10
@@ -221,6 +228,19 @@ def _describe(exc: TemplateError) -> str:
     if isinstance(exc, TemplateSyntaxError):
         return f"{exc.filename or exc.name}, line {exc.lineno}: {message}"
     return message
+
+
+def database_preview(
+    config: Config, database: Database, *, allowed_hosts: list[str] | None = None
+) -> Starlette:
+    """`digest preview`'s app: the next issue as the database says it would be (posts an
+    issue already delivered are not new), and the past issues as they were stored."""
+    return create_preview_app(
+        config,
+        DatabaseArchive(database, config),
+        allowed_hosts=allowed_hosts,
+        drafts=lambda now: next_issue(config, database, now=now),
+    )
 
 
 def create_preview_app(
