@@ -9,7 +9,8 @@ deliver over SMTP, record) into Postfix's `smtp-sink`, with and without DKIM, re
 child's peak RSS. In the same run it measures two baselines: `smtp-source` pushing messages of
 the same size over the same number of connections (the wire's ceiling here), and the naive path
 that renders and builds each message from scratch per recipient (render, EmailMessage, dkimpy,
-smtplib). It prints messages per second, the two ratios and peak memory. Nothing is asserted:
+smtplib). It prints messages per second, the two ratios, peak memory and the CPU time per
+message (which depends less than msg/s on what else the machine runs). Nothing is asserted:
 this is a measurement, not a test.
 """
 
@@ -150,14 +151,24 @@ def add_subscribers(config: Config, count: int) -> None:
 # -- the measured child -------------------------------------------------------------------------
 
 
+def _cpu() -> float:
+    """CPU seconds used by this process and its finished children (the sending processes):
+    per message, a figure that depends less on what else the machine runs than msg/s."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def worker(config_path: str) -> None:
     """Child process: send the prepared issue; print rate, sizes and peak RSS as JSON."""
     config = load_config(config_path)
     database = open_database(config.database_url)
     plan = plan_send(config, database)
+    cpu_before = _cpu()
     started = time.perf_counter()
     summary = send_issue(config, database, plan).outcomes[0].summary
     elapsed = time.perf_counter() - started
+    cpu = _cpu() - cpu_before
     database.dispose()
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -167,6 +178,7 @@ def worker(config_path: str) -> None:
                 "sent": summary.sent,
                 "failed": summary.failed,
                 "elapsed": elapsed,
+                "cpu": cpu,
                 "rss_mb": (peak_kb + children_kb) / 1024,
             }
         )
@@ -181,6 +193,7 @@ class Run:
     sent: int
     elapsed: float
     rss_mb: float
+    cpu: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -209,7 +222,15 @@ def measure(
     if child.returncode != 0:
         raise SystemExit(f"bench/send.py: the send failed:\n{child.stderr[-2000:]}")
     data = json.loads(child.stdout.strip().splitlines()[-1])
-    return Run(kind, count, dkim_key is not None, data["sent"], data["elapsed"], data["rss_mb"])
+    return Run(
+        kind,
+        count,
+        dkim_key is not None,
+        data["sent"],
+        data["elapsed"],
+        data["rss_mb"],
+        data["cpu"],
+    )
 
 
 # -- baselines ----------------------------------------------------------------------------------
@@ -357,7 +378,8 @@ def main() -> None:
                     runs.append(run)
                     print(
                         f"  {kind:10} {count:>7,} subscribers  DKIM {'yes' if signed else 'no ':3}"
-                        f"  {run.rate:8,.0f} msg/s  peak RSS {run.rss_mb:6.1f} MB",
+                        f"  {run.rate:8,.0f} msg/s  peak RSS {run.rss_mb:6.1f} MB"
+                        f"  CPU {run.cpu / max(run.sent, 1) * 1e6:5.0f} us/msg",
                         flush=True,
                     )
         baseline_folder = Path(tempfile.mkdtemp(dir=folder))
@@ -395,7 +417,7 @@ def report(
     print()
     header = (
         f"{'database':10} {'subscribers':>11} {'DKIM':>4} {'msg/s':>8} "
-        f"{'/ smtp-source':>13} {'/ naive':>8} {'peak RSS':>9}"
+        f"{'/ smtp-source':>13} {'/ naive':>8} {'peak RSS':>9} {'CPU/msg':>8}"
     )
     print(header)
     print("-" * len(header))
@@ -404,7 +426,7 @@ def report(
         print(
             f"{run.database:10} {run.subscribers:>11,} {'yes' if run.dkim else 'no':>4} "
             f"{run.rate:>8,.0f} {run.rate / source:>13.2f} {run.rate / against:>7.0f}x "
-            f"{run.rss_mb:>7.1f} MB"
+            f"{run.rss_mb:>7.1f} MB {run.cpu / max(run.sent, 1) * 1e6:>5.0f} us"
         )
     by_key: dict[tuple[str, bool], dict[int, float]] = {}
     for run in runs:
