@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Wheels of every runtime dependency (and the build backend), so that the wheel test installs
+# digest into a fresh virtual environment without any network (tests/test_wheel.py).
+WHEELHOUSE := .wheelhouse
 
-.PHONY: demo test install lint typecheck unit golden clean messages bench
+.PHONY: demo test install lint typecheck unit golden clean messages bench wheelhouse
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,13 +17,22 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+$(WHEELHOUSE)/.filled: pyproject.toml | $(STAMP)
+	rm -rf $(WHEELHOUSE)
+	$(BIN)/python -m pip wheel --quiet --wheel-dir $(WHEELHOUSE) . 'setuptools>=77'
+	rm -f $(WHEELHOUSE)/digest-*.whl
+	touch $@
+
+## wheelhouse: fill .wheelhouse/ (needed by the wheel test; `make test` does it)
+wheelhouse: $(WHEELHOUSE)/.filled
+
 ## demo: install, import the demo subscribers, and dry-run the demo blog's next digest
 demo: install
 	$(BIN)/digest --config config.yaml subscribers import subscribers/example.csv
 	$(BIN)/digest --config config.yaml send --dry-run
 
 ## test: system packages the tests drive, the environment, then lint, types and the suite
-test: install
+test: install wheelhouse
 	scripts/system-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -45,7 +57,7 @@ unit: install
 	$(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) var outbox .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(WHEELHOUSE) var outbox .pytest_cache .mypy_cache .ruff_cache build dist
 
 ## messages: extract translatable strings, update the catalogues, compile them
 messages: install

@@ -9,7 +9,9 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import secrets
+import string
 from collections.abc import Mapping
 from datetime import datetime
 from email.utils import parseaddr
@@ -30,6 +32,7 @@ from pydantic import (
 )
 
 from digest.errors import ConfigError
+from digest.tex import MathMode
 from digest.urls import check_permalink
 
 ENV_PREFIX = "DIGEST_"
@@ -62,7 +65,8 @@ class SiteConfig(_Section):
     base_url: str
     locale: Literal["zh", "en"] = "zh"
     timezone: str | None = None
-    postal_address: str
+    # Optional for posts, render and preview; a real send requires it (Config.check_sendable).
+    postal_address: str | None = None
     permalink: str = "/posts/{slug}/"
     posts_url: str | None = None
 
@@ -87,6 +91,12 @@ class MarkdownSourceConfig(_Section):
     type: Literal["markdown"]
     path: Path
     permalink: str | None = None
+    # The blog's generator: its rules for slugs, dates, drafts and URL fields (docs/blogs.md).
+    generator: Literal["hexo", "hugo", "jekyll"] | None = None
+    # Hugo multilingual: the site's languages, default first (`post.zh.md` is in zh, `post.md`
+    # in the default), and the one this source reads (default: the first).
+    languages: list[str] = []
+    language: str | None = None
 
     _permalink = field_validator("permalink")(lambda v: v if v is None else check_permalink(v))
 
@@ -102,12 +112,40 @@ SourceConfig = Annotated[MarkdownSourceConfig | FeedSourceConfig, Field(discrimi
 
 class ExcerptConfig(_Section):
     length: int = Field(default=350, ge=1)
+    # The language of the posts, for the [代码]/[code] labels (default: site.locale).
+    labels: Literal["zh", "en"] | None = None
+    # Which math delimiters the blog renders (digest.tex, docs/excerpts.md).
+    math: MathMode = "auto"
+
+
+# The placeholders `digest.subject` may use (digest.render.subject_for fills them in).
+SUBJECT_PLACEHOLDERS = ("title", "period", "date", "long_date", "count", "first_title")
+
+
+def _check_subject(value: str) -> str:
+    try:
+        fields = [field for _, field, _, _ in string.Formatter().parse(value) if field is not None]
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a valid subject template: {exc}") from None
+    for field in fields:
+        if field not in SUBJECT_PLACEHOLDERS:
+            known = " ".join("{" + name + "}" for name in SUBJECT_PLACEHOLDERS)
+            raise ValueError(f"unknown placeholder {{{field}}}; the placeholders are {known}")
+    sample: dict[str, Any] = {name: "x" for name in SUBJECT_PLACEHOLDERS} | {"count": 1}
+    try:
+        value.format(**sample)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{value!r} is not a valid subject template: {exc}") from None
+    return value
 
 
 class DigestConfig(_Section):
     max_posts: int = Field(default=12, ge=1)
     lookback_days: int = Field(default=30, ge=0)
-    subject: str = "{title} · {period}"
+    # Not the ISO week by default: "行路中 · 2026-W47" trips SpamAssassin's SUBJ_ALL_CAPS.
+    subject: str = "{title} · {long_date}"
+
+    _subject = field_validator("subject")(_check_subject)
 
 
 class DatabaseConfig(_Section):
@@ -188,6 +226,19 @@ class SenderConfig(_Section):
             raise ValueError(f"{value!r} is not an email address such as Name <me@example.com>")
         return value
 
+    @field_validator("list_id")
+    @classmethod
+    def _list_id(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if any(c in value for c in "\r\n") or not re.fullmatch(
+            r"[^<>]*<[^<>\s]+\.[^<>\s]+>\s*", value
+        ):
+            raise ValueError(
+                f"{value!r} is not a list id such as My Blog <digest.example.com> (RFC 2919)"
+            )
+        return value
+
     @property
     def address(self) -> str:
         """The bare From address."""
@@ -196,6 +247,62 @@ class SenderConfig(_Section):
     @property
     def domain(self) -> str:
         return self.address.rpartition("@")[2].lower()
+
+
+# VERP: `local+TOKEN@domain` must keep its local part within 64 octets (RFC 5321 4.5.3.1.1);
+# digest.inbound.verp's longest token (ids below 2**35) is 42 characters.
+RETURN_PATH_LOCAL_MAX = 21
+
+
+class ImapConfig(_Section):
+    """The mailbox `digest bounces` reads over IMAP; the password only from env or a file."""
+
+    host: str
+    port: int | None = Field(default=None, ge=1, le=65535)  # default: 993 for tls, else 143
+    security: Literal["none", "starttls", "tls"] = "tls"
+    username: str
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    folder: str = "INBOX"
+    processed_folder: str | None = None
+    timeout: float = Field(default=30.0, gt=0)
+    ca_file: Path | None = None
+    verify_tls: bool = True
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or (993 if self.security == "tls" else 143)
+
+
+class BouncesConfig(_Section):
+    """What comes back: the VERP return path and where bounces are read (DESIGN.md 6, 8)."""
+
+    return_path: str | None = None
+    soft_limit: int = Field(default=3, ge=1)
+    poll_minutes: float | None = Field(default=None, gt=0)
+    maildir: Path | None = None
+    imap: ImapConfig | None = None
+    postmark_user: str | None = None
+    postmark_password: SecretStr | None = None
+    postmark_password_file: Path | None = None
+    ses_topic_arns: list[str] = Field(default_factory=list)
+
+    @field_validator("return_path")
+    @classmethod
+    def _return_path(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        local, at, domain = value.rpartition("@")
+        if not at or not local or not domain or any(c in value for c in ' \t\r\n<>"(),;:[]'):
+            raise ValueError(f"{value!r} is not a bare address such as bounces@example.com")
+        if "+" in local:
+            raise ValueError(f"{value!r}: the local part may not contain '+' (VERP adds it)")
+        if len(local.encode()) > RETURN_PATH_LOCAL_MAX:
+            raise ValueError(
+                f"{value!r}: the local part may be at most {RETURN_PATH_LOCAL_MAX} characters, "
+                "so that the VERP token fits in 64"
+            )
+        return value
 
 
 Frequency = Literal["daily", "weekly", "monthly"]
@@ -238,6 +345,7 @@ class Config(_Section):
     smtp: SmtpConfig = SmtpConfig()
     sender: SenderConfig = SenderConfig.model_validate({"from": "digest@localhost"})
     dkim: DkimConfig | None = None
+    bounces: BouncesConfig = BouncesConfig()
     web: WebConfig = WebConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     templates_dir: Path = Path("templates")
@@ -278,6 +386,16 @@ class Config(_Section):
     def schedule_tz(self) -> ZoneInfo:
         return ZoneInfo(self.schedule_timezone)
 
+    def check_sendable(self) -> None:
+        """What a real send needs and a dry run does not: the sender's postal address, which
+        anti-spam laws (CAN-SPAM and others) want in every newsletter. Raises ConfigError."""
+        if not (self.site.postal_address or "").strip():
+            raise ConfigError(
+                f"{self._file}: site.postal_address is required to send a digest (anti-spam "
+                "laws want the sender's postal address in every newsletter); set it, or use "
+                "`digest send --dry-run`."
+            )
+
     def smtp_password(self) -> str | None:
         if self.smtp.password is not None:
             return self.smtp.password.get_secret_value()
@@ -303,6 +421,26 @@ class Config(_Section):
                     f"web.secret_file: cannot create {path}: {exc.strerror}."
                 ) from None
         return _read_secret(path, "web.secret_file")
+
+    def imap_password(self) -> str | None:
+        imap = self.bounces.imap
+        if imap is None:
+            return None
+        if imap.password is not None:
+            return imap.password.get_secret_value()
+        if imap.password_file is not None:
+            return _read_secret(self.path(imap.password_file), "bounces.imap.password_file")
+        return None
+
+    def postmark_password(self) -> str | None:
+        bounces = self.bounces
+        if bounces.postmark_password is not None:
+            return bounces.postmark_password.get_secret_value()
+        if bounces.postmark_password_file is not None:
+            return _read_secret(
+                self.path(bounces.postmark_password_file), "bounces.postmark_password_file"
+            )
+        return None
 
 
 def _read_secret(path: Path, key: str) -> str:
@@ -360,6 +498,12 @@ SECRET_KEYS = {
     ("smtp", "password"): "DIGEST_SMTP__PASSWORD or smtp.password_file",
     ("web", "secret"): "DIGEST_WEB__SECRET or web.secret_file",
     ("web", "previous_secret"): "DIGEST_WEB__PREVIOUS_SECRET",
+    ("bounces", "postmark_password"): (
+        "DIGEST_BOUNCES__POSTMARK_PASSWORD or bounces.postmark_password_file"
+    ),
+    ("bounces", "imap", "password"): (
+        "DIGEST_BOUNCES__IMAP__PASSWORD or bounces.imap.password_file"
+    ),
 }
 
 
@@ -367,13 +511,15 @@ def _refuse_secrets_in_file(
     data: dict[str, Any], file: Path, lines: dict[tuple[str, ...], int]
 ) -> None:
     """Secrets come from the environment or a file the config names, never config.yaml."""
-    for (section, key), where in SECRET_KEYS.items():
-        value = data.get(section, {}).get(key) if isinstance(data.get(section), dict) else None
+    for keys, where in SECRET_KEYS.items():
+        value: Any = data
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
         if value not in (None, ""):
-            line = lines.get((section, key))
+            line = lines.get(keys)
             at = f", line {line}" if line else ""
             raise ConfigError(
-                f"{file}{at}: {section}.{key} is a secret: set it with {where}, "
+                f"{file}{at}: {'.'.join(keys)} is a secret: set it with {where}, "
                 "not in the configuration file."
             )
 
@@ -475,7 +621,16 @@ def _known_keys(loc: tuple[str, ...]) -> list[str]:
             else None
         )
         if part == "sources":
-            return ["type", "path", "url", "permalink", "timeout"]
+            return [
+                "type",
+                "path",
+                "url",
+                "permalink",
+                "timeout",
+                "generator",
+                "languages",
+                "language",
+            ]
     if model is None:
         return []
     return [f.alias or name for name, f in model.model_fields.items()]

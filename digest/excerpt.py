@@ -10,32 +10,42 @@ from __future__ import annotations
 
 import regex
 
+from digest.clean import clean
+from digest.config import Config
 from digest.errors import PostError
+from digest.frontmatter import FrontMatterError, split_front_matter
+from digest.markers import LABELS, MARKERS
 from digest.markup import (
-    LABELS,
-    MARKERS,
     PlainText,
     expand_labels,
     html_to_text,
     markdown_to_text,
-    split_front_matter,
     summary_from,
 )
 from digest.models import BodyFormat, Post
+from digest.tex import MathMode
 
 ELLIPSIS = "..."
 DEFAULT_LENGTH = 350
 
 _GRAPHEME = regex.compile(r"\X")
+_FULL_STOPS = ".。．"
+_ELLIPSES = ("...", "…")
 
 
-def make_excerpt(text: str, length: int = DEFAULT_LENGTH, locale: str = "zh") -> str:
-    """The excerpt of a Markdown post, given with or without its front matter."""
+def make_excerpt(
+    text: str, length: int = DEFAULT_LENGTH, locale: str = "zh", math: MathMode = "auto"
+) -> str:
+    """The excerpt of a Markdown post, given with or without its front matter.
+
+    `locale` chooses the labels ([代码] or [code]); `math` the blog's math delimiters.
+    """
     try:
-        metadata, body = split_front_matter(text)
-    except ValueError as exc:
-        raise PostError(f"the front matter is not valid YAML: {exc}") from None
-    return excerpt_of(body, summary=summary_from(metadata), length=length, locale=locale)
+        metadata, body = split_front_matter(clean(text))
+    except FrontMatterError as exc:
+        raise PostError(str(exc)) from None
+    summary = summary_from(metadata)
+    return excerpt_of(body, summary=summary, length=length, locale=locale, math=math)
 
 
 def excerpt_of(
@@ -45,23 +55,38 @@ def excerpt_of(
     body_format: BodyFormat = "markdown",
     length: int = DEFAULT_LENGTH,
     locale: str = "zh",
+    math: MathMode = "auto",
 ) -> str:
     """Apply rules 2-4 to a body (without front matter) and an optional author summary."""
     if length < 1:
         raise ValueError("excerpt length must be at least 1")
-    plain = _plain(body, body_format)
+    plain = _plain(clean(body), body_format, math)
     if summary is not None:
-        summary_text = _plain(summary, body_format).text
+        summary_text = _plain(clean(summary), body_format, math).text
         if summary_text:
             more = bool(plain.text) and plain.text not in summary_text
-            return expand_labels(summary_text, locale) + (ELLIPSIS if more else "")
+            text = expand_labels(summary_text, locale)
+            return continued(text) if more else text
     if plain.before_more:
-        return expand_labels(plain.before_more, locale) + ELLIPSIS
+        return continued(expand_labels(plain.before_more, locale))
     cut, was_cut = cut_graphemes(plain.text, length, locale)
     return cut + (ELLIPSIS if was_cut else "")
 
 
-def post_excerpt(post: Post, length: int, locale: str) -> str:
+def continued(text: str) -> str:
+    """An author's own excerpt (rules 2 and 3) followed by `...`, never doubling punctuation.
+
+    A final full stop (`.` `。` `．`) gives way to the ellipsis ("Summary." -> "Summary...",
+    not "Summary...." or "摘要。..."), and text already ending in an ellipsis gets none. Other
+    marks stay before it ("Why?..."). A length cut (rule 4) always appends `...`.
+    """
+    stripped = text.rstrip()
+    if stripped.endswith(_ELLIPSES):
+        return stripped
+    return stripped.rstrip(_FULL_STOPS) + ELLIPSIS
+
+
+def post_excerpt(post: Post, length: int, locale: str, math: MathMode = "auto") -> str:
     """A source's post, through the rules above (its own summary, its body's format)."""
     return excerpt_of(
         post.body,
@@ -69,11 +94,20 @@ def post_excerpt(post: Post, length: int, locale: str) -> str:
         body_format=post.body_format,
         length=length,
         locale=locale,
+        math=math,
     )
 
 
-def _plain(text: str, body_format: BodyFormat) -> PlainText:
-    return markdown_to_text(text) if body_format == "markdown" else html_to_text(text)
+def excerpt_for(post: Post, config: Config) -> str:
+    """A post's excerpt as the digest shows it, in every language variant of the digest: the
+    labels follow the posts' language (`excerpt.labels`, default `site.locale`), not the
+    frame's, so an English frame can hold Chinese excerpts with [代码] and [公式]."""
+    labels = config.excerpt.labels or config.site.locale
+    return post_excerpt(post, config.excerpt.length, labels, config.excerpt.math)
+
+
+def _plain(text: str, body_format: BodyFormat, math: MathMode) -> PlainText:
+    return markdown_to_text(text, math) if body_format == "markdown" else html_to_text(text)
 
 
 def grapheme_count(text: str) -> int:

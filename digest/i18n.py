@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from functools import cache
+from importlib import resources
 from pathlib import Path
 
 from babel.dates import format_date
 from babel.support import NullTranslations, Translations
 
-LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+# Compiled catalogues are package data, found through importlib.resources (an installed wheel
+# holds them as ordinary files, which is what gettext's loader needs).
+LOCALE_DIR = Path(str(resources.files("digest").joinpath("locale")))
 LOCALES = ("zh", "en")
 DOMAIN = "messages"
 _BABEL = {"zh": "zh_Hans_CN", "en": "en"}

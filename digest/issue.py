@@ -23,10 +23,16 @@ def status_of(
         return "opted-out"
     if post.id in sent:
         return "sent"
+    if post.expiry_date is not None and post.expiry_date <= now:
+        return "expired"
+    if post.publish_date is not None and post.publish_date > now:
+        return "future"
     if post.date is not None:
         if post.date > now:
             return "future"
-        if lookback_days and post.date < now - timedelta(days=lookback_days):
+        # a post scheduled by publishDate appeared then, however old its date
+        appeared = max(post.date, post.publish_date or post.date)
+        if lookback_days and appeared < now - timedelta(days=lookback_days):
             return "too-old"
     return "new"
 

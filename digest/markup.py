@@ -1,7 +1,7 @@
 """Markup to plain text: the parsing half of the excerpt rules (DESIGN.md section 3).
 
-Markdown is parsed by markdown-it-py (CommonMark, tables, footnotes, `$…$`/`$$…$$` and
-`\\(…\\)`/`\\[…\\]` math), rendered to HTML with code and math replaced by *label markers*,
+Markdown is parsed by markdown-it-py (CommonMark, tables, footnotes, and the blog's math
+delimiters: digest.tex), rendered to HTML with code and math replaced by *label markers*,
 and that HTML, like a feed entry's HTML, is walked once by `html_to_text`. Markers are Unicode
 noncharacters (reserved for internal use, never in real text) so that the excerpt cut can treat
 each label as one indivisible unit and the locale's label text is chosen only at the end.
@@ -12,28 +12,21 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
+from html import unescape
 from html.parser import HTMLParser
 from typing import Any
 
-import yaml
-from frontmatter.default_handlers import YAMLHandler
 from markdown_it import MarkdownIt
-from markdown_it.rules_inline import StateInline
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
-from mdit_py_plugins.dollarmath import dollarmath_plugin
 from mdit_py_plugins.footnote import footnote_plugin
-from mdit_py_plugins.texmath import texmath_plugin
 
-CODE = "\ufdd0"
-FORMULA = "\ufdd1"
-MATH = "\ufdd2"
-MARKERS = (CODE, FORMULA, MATH)
-
-LABELS: dict[str, dict[str, str]] = {
-    "zh": {CODE: "[代码]", FORMULA: "[公式]", MATH: "[Math]"},
-    "en": {CODE: "[code]", FORMULA: "[formula]", MATH: "[math]"},
-}
+from digest.attributes import strip_attributes
+from digest.cjkemphasis import cjk_emphasis_plugin
+from digest.markers import CODE, FORMULA, LABELS, MATH
+from digest.tags import resolve_tags
+from digest.tex import MathMode, math_plugin
 
 _BLOCK_TAGS = frozenset(
     [
@@ -88,12 +81,13 @@ _TEX_DISPLAY = re.compile(r"\$\$.+?\$\$|\\\[.+?\\\]", re.DOTALL)
 _TEX_INLINE = re.compile(r"\\\(.+?\\\)", re.DOTALL)
 
 
-def _markdown() -> MarkdownIt:
+@cache
+def parser(math: MathMode = "auto") -> MarkdownIt:
+    """The Markdown parser for a blog whose math follows `math` (digest.tex), labels rendered."""
     md = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
-    md.use(dollarmath_plugin, allow_space=False, allow_digits=False, double_inline=True)
-    md.use(texmath_plugin, delimiters="brackets")
+    math_plugin(md, math)
     md.use(footnote_plugin)
-    md.inline.ruler.before("escape", "math_inline_brackets", _inline_display_brackets)
+    md.use(cjk_emphasis_plugin)
 
     def block(marker: str) -> Any:
         def rule(
@@ -127,65 +121,6 @@ def _markdown() -> MarkdownIt:
     return md
 
 
-_INLINE_BRACKETS = re.compile(r"\\\[(.+?)\\\]", re.DOTALL)
-
-
-def _inline_display_brackets(state: StateInline, silent: bool) -> bool:
-    """`\\[…\\]` inside a paragraph is display math too (texmath only knows it as a block)."""
-    if not state.src.startswith("\\[", state.pos):
-        return False
-    match = _INLINE_BRACKETS.match(state.src, state.pos)
-    if match is None:
-        return False
-    if not silent:
-        token = state.push("math_inline_double", "math", 0)
-        token.content = match.group(1)
-        token.markup = "\\["
-    state.pos = match.end()
-    return True
-
-
-_MD = _markdown()
-
-
-def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
-    """Split YAML front matter from a Markdown body; raises ValueError on broken front matter.
-
-    Uses python-frontmatter's YAML handler (safe loader) but not its `loads`, which strips the
-    body (breaking a leading indented code block) and silently ignores non-mapping front matter.
-    """
-    text = text.removeprefix("\ufeff")
-    if not _YAML_FRONT_MATTER.detect(text):
-        return {}, text
-    try:
-        matter, body = _YAML_FRONT_MATTER.split(text)
-    except ValueError:
-        return {}, text
-    try:
-        metadata = _YAML_FRONT_MATTER.load(matter)
-    except yaml.YAMLError as exc:
-        raise ValueError(_yaml_reason(exc)) from None
-    if metadata is None:
-        metadata = {}
-    if not isinstance(metadata, dict):
-        raise ValueError("it is not a mapping of keys to values")
-    return {str(k): v for k, v in metadata.items()}, body.removeprefix("\n")
-
-
-_YAML_FRONT_MATTER = YAMLHandler()
-
-
-def _yaml_reason(exc: yaml.YAMLError) -> str:
-    # the context mark points at what was left open (a bracket, a quote), the problem mark at
-    # where YAML gave up, often the closing `---`; the former is where the author should look
-    mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    if mark is not None:
-        # The YAML text starts on the opening `---` line itself, and YAML counts from 0.
-        return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
-    return str(problem)
-
-
 SUMMARY_KEYS = ("summary", "excerpt", "description")
 
 
@@ -198,19 +133,57 @@ def summary_from(metadata: dict[str, Any]) -> str | None:
     return None
 
 
-def first_heading(text: str) -> str | None:
-    """The plain text of a Markdown document's first heading, used when a post has no title."""
-    tokens = _MD.parse(text)
+_INLINE_TAG = re.compile(
+    r"</?(?:a|abbr|b|big|br|cite|code|del|em|i|ins|kbd|mark|q|s|samp|small|span|strike|"
+    r"strong|sub|sup|tt|u|var)\b[^<>]*>",
+    re.IGNORECASE,
+)
+_ENTITY = re.compile(r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});")
+
+
+def title_text(title: str) -> str:
+    """A front-matter title as the blog's page shows it: inline HTML tags (`<code>`, `<em>`)
+    removed and character references (`&nbsp;`, `&amp;`) decoded, whitespace collapsed; other
+    angle brackets (`std::vector<T>`) are text and stay."""
+    text = _INLINE_TAG.sub("", title)
+    text = _ENTITY.sub(lambda m: unescape(m.group(0)), text)
+    return " ".join(text.split())
+
+
+@dataclass(frozen=True, slots=True)
+class Heading:
+    """A document's first heading as plain text, and the body without it when it came first."""
+
+    text: str
+    rest: str | None  # None when something precedes the heading (it stays in the body)
+
+
+def first_heading(text: str) -> Heading | None:
+    """The first heading of a Markdown document (a post without a title takes it as title).
+
+    When the heading is the document's first block, `rest` is the document without it, so that
+    the excerpt does not repeat the title it became.
+    """
+    md = parser()
+    tokens = md.parse(text)
     for index, token in enumerate(tokens[:-1]):
         if token.type == "heading_open":
-            plain = html_to_text(_MD.renderer.render([tokens[index + 1]], _MD.options, {}))
-            return expand_labels(plain.text, "en") or None
+            inline = strip_attributes(resolve_tags(tokens[index + 1].content))
+            plain = html_to_text(md.renderInline(inline))
+            heading = expand_labels(plain.text, "en")
+            if not heading:
+                return None
+            rest = None
+            if index == 0 and token.map is not None:
+                lines = text.splitlines(keepends=True)
+                rest = "".join(lines[token.map[1] :]).lstrip("\n")
+            return Heading(heading, rest)
     return None
 
 
-def markdown_to_html(text: str) -> str:
+def markdown_to_html(text: str, math: MathMode = "auto") -> str:
     """Render Markdown to HTML whose code and math are already label markers."""
-    html: str = _MD.render(text)
+    html: str = parser(math).render(text)
     return html
 
 
@@ -222,8 +195,10 @@ class PlainText:
     before_more: str | None
 
 
-def markdown_to_text(text: str) -> PlainText:
-    return html_to_text(markdown_to_html(text), tex_in_text=False)
+def markdown_to_text(text: str, math: MathMode = "auto") -> PlainText:
+    """Plain text of a Markdown body: Hexo tags and Hugo shortcodes resolved (digest.tags)."""
+    body = strip_attributes(resolve_tags(text))
+    return html_to_text(markdown_to_html(body, math), tex_in_text=False)
 
 
 def html_to_text(html: str, *, tex_in_text: bool = True) -> PlainText:

@@ -15,6 +15,8 @@ class Post:
 
     `body` is Markdown for folder posts and sanitised HTML for feed entries (`body_format`);
     `summary` is the author's own excerpt (front matter or feed summary), if any.
+    `publish_date` and `expiry_date` are Hugo's publishDate and expiryDate: before the one and
+    after the other the blog does not show the post, so it is not new.
     """
 
     id: str
@@ -32,6 +34,8 @@ class Post:
     draft: bool = False
     newsletter: bool = True
     source: str = ""
+    publish_date: datetime | None = None
+    expiry_date: datetime | None = None
 
     @property
     def category(self) -> str | None:
@@ -41,7 +45,7 @@ class Post:
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready snapshot (an issue stores its posts this way)."""
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        for key in ("date", "updated"):
+        for key in _DATES:
             data[key] = data[key].isoformat() if data[key] is not None else None
         data["categories"] = list(self.categories)
         data["tags"] = list(self.tags)
@@ -50,11 +54,14 @@ class Post:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Post:
         values = dict(data)
-        for key in ("date", "updated"):
+        for key in _DATES:
             values[key] = datetime.fromisoformat(values[key]) if values.get(key) else None
         values["categories"] = tuple(values.get("categories") or ())
         values["tags"] = tuple(values.get("tags") or ())
         return cls(**{k: v for k, v in values.items() if k in cls.__dataclass_fields__})
+
+
+_DATES = ("date", "updated", "publish_date", "expiry_date")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +84,7 @@ class SourceResult:
     failures: list[str] = field(default_factory=list)
 
 
-PostStatus = Literal["new", "sent", "draft", "opted-out", "future", "too-old"]
+PostStatus = Literal["new", "sent", "draft", "opted-out", "future", "expired", "too-old"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from digest.config import Config
-from digest.excerpt import post_excerpt
+from digest.excerpt import excerpt_for
 from digest.issue import newest_first, period_key, status_of
 from digest.models import Candidate, Edition, SourceResult
 from digest.sources import read_posts
@@ -48,7 +48,7 @@ def gather(
         Candidate(
             post=post,
             status=status_of(post, sent=sent, now=now, lookback_days=lookback),
-            excerpt=post_excerpt(post, config.excerpt.length, config.site.locale),
+            excerpt=excerpt_for(post, config),
         )
         for post in newest_first(source.posts)
     ]

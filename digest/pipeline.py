@@ -42,6 +42,7 @@ from digest.store import (
 from digest.store.deliveries import Result
 
 __all__ = [
+    "Composer",
     "Gathered",
     "NothingToSend",
     "Outcome",
@@ -93,6 +94,7 @@ def send_issue(
     stop = stop or Stop()
     if outbox is not None or to is not None:
         return _without_ledger(config, database, plan, outbox, to, stop)
+    config.check_sendable()
     sent = Sent(stop=stop)
     holder = lease.worker_name()
     ttl = timedelta(seconds=config.smtp.lease_timeout)

@@ -4,34 +4,57 @@ Rendering runs once per issue and locale, never per recipient, and never touches
 MJML's default web fonts are switched off (`fonts={}`) and premailer may not fetch anything
 (`allow_network=False`). Per-recipient values (unsubscribe and preferences URLs, the greeting)
 are left as placeholders (`digest.models.PLACEHOLDERS`) that `personalise` fills in later.
+
+The HTML part never reaches Gmail's clip (`digest.budget`): when the newest `max_posts` posts
+would make it too large, the oldest of them move into the "N more posts" line, the text part
+shows the same posts, and a warning (logger `digest.render`) says how many moved.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from pathlib import Path
+import re
+from dataclasses import dataclass, replace
 from typing import Any
 
-from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    BaseLoader,
+    ChoiceLoader,
+    FileSystemLoader,
+    PackageLoader,
+    StrictUndefined,
+    select_autoescape,
+)
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup
 from mjml import mjml2html
 from premailer import Premailer
 
+from digest.budget import HTML_LIMIT, longest_values, outgoing_size
+from digest.clean import clean
 from digest.config import Config
-from digest.excerpt import post_excerpt
+from digest.errors import DigestError
+from digest.excerpt import excerpt_for
 from digest.i18n import html_lang, long_date, translate, translations
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Edition, Post, Rendered
 from digest.urls import site_url
 from digest.wrap import fold_html, wrap_text
 
-BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-FONT_STACK = (
+log = logging.getLogger("digest.render")
+
+# The built-in templates are package data (digest/templates), found through importlib.resources
+# by Jinja2's PackageLoader, so an installed wheel renders from any working folder.
+BUILTIN_TEMPLATES = ("digest", "templates")
+# Markup: the quotes must reach MJML as quotes. Escaped to `&#39;`, they crash MJML.js, whose
+# CSS inliner (juice) splits the style attribute at the `;` of the entity.
+FONT_STACK = Markup(
     "-apple-system, BlinkMacSystemFont, 'Segoe UI', Helvetica, Arial, 'PingFang SC', "
     "'Hiragino Sans GB', 'Microsoft YaHei', 'Noto Sans CJK SC', sans-serif"
 )
 PREHEADER_TITLES = 3
 PREHEADER_LENGTH = 140
+# A full stop after a sentence's own final punctuation ("订阅了 行路中.。", "to Yahoo!.").
+_DOUBLED_STOP = re.compile(r"(?<=[.。．!！?？…])[.。．]$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,16 +69,30 @@ class Item:
     cover_alt: str
 
 
+def end_sentence(text: str) -> str:
+    """`text` without a full stop that doubles the punctuation before it.
+
+    A translated sentence ends in its own full stop, and so may the site title it ends with:
+    "You are receiving this because you subscribed to Notes.." and "订阅了 行路中.。" lose the
+    last mark. Markup stays Markup (only a final character is removed, never an entity).
+    """
+    trimmed = _DOUBLED_STOP.sub("", text)
+    return Markup(trimmed) if isinstance(text, Markup) else trimmed
+
+
 def environment(config: Config) -> ImmutableSandboxedEnvironment:
     """Sandboxed, autoescaping (for MJML and HTML) template environment with gettext.
 
     The user's `templates_dir` comes first; whatever it does not override falls back to the
-    built-in templates.
+    built-in templates. The `end_sentence` filter ends a sentence that holds a title.
     """
-    folders = [config.path(config.templates_dir), BUILTIN_TEMPLATES]
-    unique = list(dict.fromkeys(f.resolve() for f in folders if f.is_dir()))
+    loaders: list[BaseLoader] = []
+    own = config.path(config.templates_dir)
+    if own.is_dir():
+        loaders.append(FileSystemLoader(str(own.resolve())))
+    loaders.append(PackageLoader(*BUILTIN_TEMPLATES))
     env = ImmutableSandboxedEnvironment(
-        loader=ChoiceLoader([FileSystemLoader(str(f)) for f in unique]),
+        loader=ChoiceLoader(loaders),
         autoescape=select_autoescape(
             enabled_extensions=("mjml.j2", "html.j2"), default_for_string=True
         ),
@@ -63,6 +100,7 @@ def environment(config: Config) -> ImmutableSandboxedEnvironment:
         extensions=["jinja2.ext.i18n"],
         keep_trailing_newline=True,
     )
+    env.filters["end_sentence"] = end_sentence
     return env
 
 
@@ -77,7 +115,7 @@ def items_for(posts: list[Post], config: Config, locale: str) -> list[Item]:
                 title=_one_line(post.title),
                 url=post.url,
                 meta=_one_line(meta),
-                excerpt=post_excerpt(post, config.excerpt.length, locale),
+                excerpt=clean(excerpt_for(post, config)),  # labels: the posts' language
                 cover=site_url(config.site.base_url, post.cover) if post.cover else None,
                 cover_alt=_one_line(post.cover_alt or post.title),
             )
@@ -86,30 +124,47 @@ def items_for(posts: list[Post], config: Config, locale: str) -> list[Item]:
 
 
 def _one_line(text: str) -> str:
-    """Titles and names never carry CR, LF or other line breaks anywhere."""
-    return " ".join(text.split())
+    """Titles and names never carry CR, LF, other line breaks or control characters."""
+    return " ".join(clean(text).split())
 
 
-def context(config: Config, edition: Edition, locale: str) -> dict[str, Any]:
-    shown = list(edition.posts[: config.digest.max_posts])
-    items = items_for(shown, config, locale)
-    overflow = max(0, len(edition.posts) - len(shown))
-    subject = _one_line(
+def subject_for(config: Config, edition: Edition, locale: str) -> str:
+    """`digest.subject` with its placeholders (config.SUBJECT_PLACEHOLDERS) filled in.
+
+    The default, "{title} · {long_date}", has no ISO week in it: "行路中 · 2026-W47" has no
+    lowercase letter, so SpamAssassin's SUBJ_ALL_CAPS scores every Chinese blog's digest.
+    """
+    local = edition.date.astimezone(config.site.tz)
+    newest = _one_line(edition.posts[0].title) if edition.posts else ""
+    return _one_line(
         config.digest.subject.format(
             title=config.site.title,
             period=edition.key,
-            date=edition.date.astimezone(config.site.tz).strftime("%Y-%m-%d"),
+            date=local.strftime("%Y-%m-%d"),
+            long_date=long_date(local, locale),
             count=len(edition.posts),
-            first_title=items[0].title if items else "",
+            first_title=newest,
         )
     )
+
+
+def context(
+    config: Config, edition: Edition, locale: str, shown: int | None = None
+) -> dict[str, Any]:
+    """What the templates see; `shown` posts get a block (default: `max_posts`), the rest of
+    the edition's posts are counted in the overflow line."""
+    limit = config.digest.max_posts if shown is None else min(shown, config.digest.max_posts)
+    items = items_for(list(edition.posts[:limit]), config, locale)
+    overflow = len(edition.posts) - len(items)
     titles = " · ".join(item.title for item in items[:PREHEADER_TITLES])
     preheader = translate(locale, "In this issue: %(titles)s") % {"titles": titles}
+    if not items:
+        preheader = translate(locale, "%(title)s: new posts") % {"title": config.site.title}
     if len(preheader) > PREHEADER_LENGTH:
-        preheader = preheader[: PREHEADER_LENGTH - 1].rstrip() + "…"
+        preheader = preheader[: PREHEADER_LENGTH - 1].rstrip(" ·.。,，:：") + "…"
     return {
         "site": config.site,
-        "subject": subject,
+        "subject": subject_for(config, edition, locale),
         "preheader": preheader,
         "html_lang": html_lang(locale),
         "font_stack": FONT_STACK,
@@ -125,29 +180,105 @@ def context(config: Config, edition: Edition, locale: str) -> dict[str, Any]:
     }
 
 
+class RenderError(DigestError):
+    """One post cannot be rendered (most likely with a user template): the message names it."""
+
+
 def render(
     config: Config, edition: Edition, locale: str | None = None, *, env: Any = None
 ) -> Rendered:
-    """The edition as subject, preheader, HTML, text and MJML, with per-recipient placeholders."""
+    """The edition as subject, preheader, HTML, text and MJML, with per-recipient placeholders.
+
+    At most `max_posts` posts get a block, and fewer when the HTML part would pass
+    `budget.HTML_LIMIT` as it goes out: then the newest posts that fit are shown, the others
+    are counted in the "N more posts" line of both parts, and a warning names how many moved.
+
+    When rendering fails because of one post, RenderError names that post (its file or feed
+    entry and its title); a failure every post shares (a broken template) is raised as it is.
+    """
     locale = locale or config.site.locale
     env = env or environment(config)
     env.install_gettext_translations(translations(locale), newstyle=True)
-    values = context(config, edition, locale)
-    mjml_source = env.get_template("email/digest.mjml.j2").render(values)
+    try:
+        return _fitted(config, edition, locale, env)
+    except Exception as exc:
+        culprit = _culprit(config, edition, locale, env)
+        if culprit is None:
+            raise
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        where = culprit.source or culprit.url
+        raise RenderError(
+            f"cannot render the digest: post {where} ({culprit.title!r}) fails: {reason}"
+        ) from exc
+
+
+def _fitted(config: Config, edition: Edition, locale: str, env: Any) -> Rendered:
+    """The rendering with the most posts (up to `max_posts`) whose HTML stays in the budget.
+
+    One render when everything fits (the usual case); otherwise a binary search over the
+    number of posts shown, each step a real render, measured by `budget.outgoing_size`.
+    """
+    most = min(len(edition.posts), config.digest.max_posts)
+    full = _render(config, edition, locale, env, most)
+    longest = longest_values(config, full.greeting_named)
+    full_size = outgoing_size(full.html, longest)
+    if full_size <= HTML_LIMIT:
+        return full
+    best: tuple[int, Rendered] | None = None
+    low, high = 0, most - 1
+    while low <= high:
+        middle = (low + high) // 2
+        candidate = _render(config, edition, locale, env, middle)
+        if outgoing_size(candidate.html, longest) <= HTML_LIMIT:
+            best, low = (middle, candidate), middle + 1
+        else:
+            high = middle - 1
+    shown, rendered = best if best is not None else (0, _render(config, edition, locale, env, 0))
+    log.warning(
+        '%d of %d posts moved to the "more posts" line: with all of them the %s digest\'s '
+        "HTML would be %s bytes, over the %s-byte limit that keeps it clear of Gmail's clip "
+        "(%d posts shown%s)",
+        most - shown,
+        most,
+        locale,
+        f"{full_size:,}",
+        f"{HTML_LIMIT:,}",
+        shown,
+        "" if best is not None else "; it does not fit even so",
+    )
+    return rendered
+
+
+def _render(config: Config, edition: Edition, locale: str, env: Any, shown: int) -> Rendered:
+    values = context(config, edition, locale, shown)
+    # clean() again: nothing that reaches MJML may hold a control character (digest.clean)
+    mjml_source = clean(env.get_template("email/digest.mjml.j2").render(values))
     html = fold_html(
         inline_css(mjml2html(mjml_source, fonts={}, disable_comments=True), config.site.base_url)
     )
-    text = wrap_text(env.get_template("email/digest.txt.j2").render(values).strip() + "\n")
+    text = clean(env.get_template("email/digest.txt.j2").render(values))
     return Rendered(
         locale=locale,
         subject=values["subject"],
         preheader=values["preheader"],
         html=html,
-        text=text,
+        text=wrap_text(text.strip() + "\n"),
         mjml=mjml_source,
         greeting_named=translate(locale, "Hi %(name)s,"),
         greeting_anonymous=translate(locale, "Hi,"),
     )
+
+
+def _culprit(config: Config, edition: Edition, locale: str, env: Any) -> Post | None:
+    """The first shown post that fails alone while a plain stand-in post renders fine."""
+    stand_in = Post(id="stand-in", title="Post", url=config.site.base_url, date=None, body="Text")
+    attempts = [stand_in, *edition.posts[: config.digest.max_posts]]
+    for number, post in enumerate(attempts):
+        try:
+            _render(config, replace(edition, posts=(post,)), locale, env, 1)
+        except Exception:
+            return post if number else None
+    return None
 
 
 def inline_css(html: str, base_url: str) -> str:

@@ -101,7 +101,7 @@ def test_preview_loads(page: Page, servers: dict[str, str]) -> None:
     response = page.goto(servers["demo"] + "/")
     assert response is not None and response.status == 200
     assert page.title() == "下一期 · Incoming Transmission"
-    assert page.locator("dd.subject").inner_text() == "Incoming Transmission · 2026-W47"
+    assert page.locator("dd.subject").inner_text() == "Incoming Transmission · 2026年11月22日"
     assert page.locator("dd.preheader").inner_text().startswith("本期：")
     assert "阅读全文: https://blog.example.com/" in page.locator("pre.text").inner_text()
     frame = email_frame(page)
@@ -205,3 +205,46 @@ def test_language_switch_when_clicked(page: Page, servers: dict[str, str]) -> No
     frame = email_frame(page)
     assert frame.get_by_text("LATEST UPDATES").count() == 1
     assert widths(frame)[1] == 375
+
+
+CONTRAST_SCRIPT = """() => {
+  const rgb = (value) => (value.match(/[\\d.]+/g) || []).map(Number);
+  const channel = (c) => {
+    c /= 255;
+    return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  };
+  const luminance = ([r, g, b]) => 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+  const background = (node) => {
+    for (; node && node.nodeType === 1; node = node.parentElement) {
+      const value = rgb(getComputedStyle(node).backgroundColor);
+      if (value.length === 3 || value[3] > 0) return value.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const found = [];
+  for (const node of document.body.querySelectorAll("*")) {
+    const own = [...node.childNodes].some((c) => c.nodeType === 3 && c.textContent.trim());
+    if (!own || node.closest(".preheader")) continue;
+    const fg = luminance(rgb(getComputedStyle(node).color));
+    const bg = luminance(background(node));
+    const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+    found.push([node.textContent.trim().slice(0, 40), ratio]);
+  }
+  return found;
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_contrast_as_the_browser_draws_it(page: Page, demo_config: Config, scheme: str) -> None:
+    """What tests/contrast.py computes from the styles, checked against Chromium's cascade."""
+    from digest.render import render
+
+    html = render(demo_config, next_edition(gather(demo_config, now=NOW), demo_config, NOW)).html
+    page.emulate_media(color_scheme=scheme)  # type: ignore[arg-type]
+    page.set_content(html)
+    found = page.evaluate(CONTRAST_SCRIPT)
+    assert len(found) > 40
+    low = [(text, round(ratio, 2)) for text, ratio in found if ratio < 4.5]
+    assert not low, low
+    footer = page.evaluate("getComputedStyle(document.querySelector('.footer-text div')).color")
+    assert footer == {"light": "rgb(75, 85, 99)", "dark": "rgb(154, 164, 178)"}[scheme]

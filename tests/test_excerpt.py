@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from digest.errors import PostError
 from digest.excerpt import cut_graphemes, excerpt_of, grapheme_count, make_excerpt
+from digest.tex import MathMode, looks_like_tex
 
 FENCE = "```"
 
@@ -155,6 +156,56 @@ GOLDEN: list[tuple[str, str, str, int, str]] = [
     ("cut keeps combining marks", "e\u0301e\u0301e\u0301", "en", 2, "e\u0301e\u0301..."),
     ("cut never inside a label", "ab $x$ cd", "en", 5, "ab..."),
     ("label that fits is kept", "ab $x$ cd", "en", 9, "ab [math]..."),
+    # real blogs' math (no excerpt.math setting: auto)
+    (
+        "escaped brackets around words are text",
+        "see \\[the docs\\] and \\(notes\\), item\\(s\\), ref \\[1\\], box \\[x\\]",
+        "en",
+        350,
+        "see [the docs] and (notes), item(s), ref [1], box [x]",
+    ),
+    (
+        "escaped brackets around CJK are text",
+        "见 \\[官方文档\\] 和 \\(注\\)",
+        "zh",
+        350,
+        "见 [官方文档] 和 (注)",
+    ),
+    (
+        "tex in brackets is math",
+        "令 \\(\\alpha_i\\) 与 \\(f(x) = y\\)",
+        "zh",
+        350,
+        "令 [Math] 与 [Math]",
+    ),
+    (
+        "display math with a blank line right after a paragraph line",
+        "公式如下：\n$$\na = 1\n\nb = 2\n$$\n后文",
+        "zh",
+        350,
+        "公式如下： [公式] 后文",
+    ),
+    (
+        "bracket display with a blank line",
+        "见\n\\[\n\\begin{aligned}\na &= b \\\\\n\nc &= d\n\\end{aligned}\n\\]\n完",
+        "zh",
+        350,
+        "见 [公式] 完",
+    ),
+    ("inline math over lines", "设 $x +\ny = 1$ 成立", "zh", 350, "设 [Math] 成立"),
+    ("spaced inline math", "where $f(x) = y $ holds", "en", 350, "where [math] holds"),
+    ("spaced prose dollars stay", "from $ 5 to $ 10", "en", 350, "from $ 5 to $ 10"),
+    ("currency after a digit", "it is 5$ or 6$x$", "en", 350, "it is 5$ or 6$x$"),
+    (
+        "raw environment is a formula",
+        "式子\n\n\\begin{equation}\nE = mc^2\n\\end{equation}\n\n完",
+        "zh",
+        350,
+        "式子 [公式] 完",
+    ),
+    ("display math with a label", "$$\na = b\n$$ (1)\n\nnext", "en", 350, "[formula] next"),
+    ("math in a list item", "- a\n\n  $$\n  x\n\n  y\n  $$", "en", 350, "a [formula]"),
+    ("escaped dollar inside math", "cost $a\\$b$ ok", "en", 350, "cost [math] ok"),
 ]
 
 
@@ -165,6 +216,196 @@ GOLDEN: list[tuple[str, str, str, int, str]] = [
 )
 def test_golden_excerpts(markdown: str, locale: str, length: int, expected: str) -> None:
     assert make_excerpt(markdown, length=length, locale=locale) == expected
+
+
+TAGS: list[tuple[str, str, str]] = [
+    # Hexo tag plugins and Jekyll Liquid tags
+    (
+        "hexo codeblock",
+        "前言\n\n{% codeblock lang:python %}\nprint(1)\n{% endcodeblock %}\n\n后记",
+        "前言 [代码] 后记",
+    ),
+    ("hexo include_code", "看 {% include_code hello.py lang:python %} 这里", "看 [代码] 这里"),
+    (
+        "liquid highlight",
+        "a\n\n{% highlight ruby %}\nputs 1\n{% endhighlight %}\n\nb",
+        "a [代码] b",
+    ),
+    ("hexo gist", "见 {% gist 996818 %}", "见 [代码]"),
+    (
+        "hexo note keeps prose",
+        "{% note info 标题 %}\n注意**这里**。\n{% endnote %}\n\n正文",
+        "注意这里。 正文",
+    ),
+    (
+        "hexo blockquote",
+        "{% blockquote Levithan, Wide Awake %}\nDo not dream.\n{% endblockquote %}",
+        "Do not dream.",
+    ),
+    ("hexo pullquote", "{% pullquote right %}\n引用\n{% endpullquote %}", "引用"),
+    ("hexo details", "{% details 点击展开 %}\n隐藏的内容\n{% enddetails %}", "隐藏的内容"),
+    (
+        "hexo link keeps text",
+        "文字 {% link 官网 https://hexo.io true 标题 %} 结束",
+        "文字 官网 结束",
+    ),
+    ("hexo post_link title", "见 {% post_link hello-world '你好世界' %}。", "见 你好世界。"),
+    ("hexo asset_img vanishes", "图 {% asset_img a.png 说明 %} 完", "图 完"),
+    (
+        "hexo math block and inline",
+        "行内 {% katex %}x^2{% endkatex %} 式\n\n{% math %}\nE=mc^2\n{% endmath %}",
+        "行内 [Math] 式 [公式]",
+    ),
+    (
+        "nunjucks and liquid comments",
+        "{# note #}shown {% comment %}hidden{% endcomment %}",
+        "shown",
+    ),
+    (
+        "unknown pair keeps prose",
+        "{% if page.x %}conditional prose{% endif %} done",
+        "conditional prose done",
+    ),
+    (
+        "unknown pair of JSON data vanishes",
+        '{% mychart %}\n{"a": [1, 2]}\n{% endmychart %}\n\nafter',
+        "after",
+    ),
+    ("media pair vanishes", "{% echarts 400 %}\ntitle: x\n{% endecharts %}\nafter", "after"),
+    ("text style tags", "{% label primary@标签文字 %} 和 {% kbd Ctrl %}", "标签文字 和 Ctrl"),
+    (
+        "liquid outputs vanish",
+        "![i]({{ site.baseurl }}/a.png) see [p]({{ site.baseurl }}{% post_url 2026-01-11-x %})",
+        "see p",
+    ),
+    ("tags in a fence are code", "```\n{% codeblock %}\n{{< x >}}\n```\n\nafter", "[代码] after"),
+    # Hugo shortcodes
+    ("hugo figure vanishes", '{{< figure src="a.png" caption="图注" >}}\n\n正文', "正文"),
+    (
+        "hugo highlight",
+        '{{< highlight go "linenos=table" >}}\nfunc main() {}\n{{< /highlight >}}\n\nafter',
+        "[代码] after",
+    ),
+    (
+        "hugo notice keeps prose",
+        "{{% notice tip %}}\nA *tip* here.\n{{% /notice %}}",
+        "A tip here.",
+    ),
+    (
+        "hugo details",
+        '{{< details summary="more" >}}\nhidden prose\n{{< /details >}}',
+        "hidden prose",
+    ),
+    (
+        "hugo hint and tabs",
+        '{{< tabs "t" >}}\n{{< tab "A" >}}\n{{< hint info >}}提示{{< /hint >}}\n'
+        "{{< /tab >}}\n{{< /tabs >}}",
+        "提示",
+    ),
+    (
+        "hugo ref in a link, gist",
+        'a [x]({{< ref "other.md" >}}) {{< gist spf13 7896402 >}} end',
+        "a x [代码] end",
+    ),
+    (
+        "hugo self-closing and escaped",
+        "{{< youtube id=x />}} {{</* figure src=x */>}} text",
+        "text",
+    ),
+    ("hugo template text in inline code", "use `{{ .Title }}` in Hugo", "use {{ .Title }} in Hugo"),
+]
+
+
+@pytest.mark.parametrize(("markdown", "expected"), [c[1:] for c in TAGS], ids=[c[0] for c in TAGS])
+def test_tags_and_shortcodes(markdown: str, expected: str) -> None:
+    assert make_excerpt(markdown, locale="zh") == expected
+
+
+TAG_PIECES = [
+    ("{% note %}", "{% endnote %}"),
+    ("{% codeblock js %}", "{% endcodeblock %}"),
+    ("{{< hint >}}", "{{< /hint >}}"),
+    ("{{% notice %}}", "{{% /notice %}}"),
+    ("{{< highlight go >}}", "{{< /highlight >}}"),
+    ("{% mystery a b %}", "{% endmystery %}"),
+    ("{% if x %}", "{% endif %}"),
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.recursive(
+        st.text(alphabet="abxy数据", min_size=1, max_size=5),
+        lambda inner: st.tuples(
+            st.sampled_from(TAG_PIECES), st.lists(inner, min_size=1, max_size=3), st.booleans()
+        ).map(
+            lambda t: (
+                t[0][0]
+                + ("\n" if t[2] else " ")
+                + " ".join(t[1])
+                + ("\n" if t[2] else " ")
+                + t[0][1]
+            )
+        ),
+        max_leaves=8,
+    ),
+    st.sampled_from(
+        ["", "{% img a.png %}", "{{< figure src=x >}}", "{% endnote %}", "{{< /x >}}", "{{ x }}"]
+    ),
+)
+def test_no_tag_or_shortcode_survives(document: str, stray: str) -> None:
+    excerpt = make_excerpt(f"{stray} {document} {stray}", length=100_000, locale="en")
+    for syntax in ("{%", "%}", "{{", "}}", "{#"):
+        assert syntax not in excerpt
+
+
+MODES_TEXT = "i $a$ ii \\(b+c\\) iii $$d$$ iv \\(two words\\) v \\[e = f\\]"
+
+
+@pytest.mark.parametrize(
+    ("math", "expected"),
+    [
+        ("auto", "i [math] ii [math] iii [formula] iv (two words) v [formula]"),
+        ("dollars", "i [math] ii (b+c) iii [formula] iv (two words) v [e = f]"),
+        ("brackets", "i $a$ ii [math] iii [formula] iv [math] v [formula]"),
+        ("both", "i [math] ii [math] iii [formula] iv [math] v [formula]"),
+        ("kramdown", "i $a$ ii (b+c) iii [math] iv (two words) v [e = f]"),
+        ("none", "i $a$ ii (b+c) iii $$d$$ iv (two words) v [e = f]"),
+    ],
+)
+def test_math_modes(math: MathMode, expected: str) -> None:
+    assert make_excerpt(MODES_TEXT, locale="en", math=math) == expected
+    fence = f"x\n\n{FENCE}math\nE = mc^2\n{FENCE}"
+    assert make_excerpt(fence, locale="en", math=math) == "x [formula]"
+
+
+@pytest.mark.parametrize(
+    ("text", "tex"),
+    [
+        ("x", True),
+        ("f(x) = y", True),
+        ("a + b", True),
+        ("\\frac{1}{2}", True),
+        ("x^2", True),
+        ("a_{ij}", True),
+        ("1 + 1 = 2", True),
+        ("\\sin x", True),
+        ("\\text{速度}", True),
+        ("α + β", True),
+        ("the docs", False),
+        ("2020", False),
+        ("注意", False),
+        ("see note 1", False),
+        ("", False),
+    ],
+)
+def test_looks_like_tex(text: str, tex: bool) -> None:
+    assert looks_like_tex(text) is tex
+
+
+def test_display_brackets_need_an_operator() -> None:
+    assert not looks_like_tex("x", display=True)
+    assert looks_like_tex("x = 1", display=True)
 
 
 def test_default_length_is_350_and_zh() -> None:

@@ -28,6 +28,14 @@ def test_statuses() -> None:
     assert status(post("a", 29.9)) == "new"
     assert status(post("a", None)) == "new"
     assert status_of(post("a", 400), sent=(), now=NOW, lookback_days=0) == "new"
+    # Hugo: a future publishDate is not published yet; a past expiryDate is no longer shown
+    assert status(post("a", 1, publish_date=NOW + timedelta(hours=1))) == "future"
+    assert status(post("a", 1, publish_date=NOW - timedelta(hours=1))) == "new"
+    assert status(post("a", 1, expiry_date=NOW)) == "expired"
+    assert status(post("a", 1, expiry_date=NOW + timedelta(days=1))) == "new"
+    assert status(post("a", None, publish_date=NOW + timedelta(days=1))) == "future"
+    assert status(post("a", 60, publish_date=NOW - timedelta(days=2))) == "new"
+    assert status(post("a", 60, publish_date=NOW - timedelta(days=40))) == "too-old"
 
 
 def test_backdated_post_that_appears_later_is_still_new_and_edit_is_not() -> None:

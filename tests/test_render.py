@@ -71,28 +71,72 @@ def test_anatomy(config: Config, edition: Edition) -> None:
     assert f'href="{UNSUBSCRIBE_URL}"' in html and f'href="{PREFERENCES_URL}"' in html
     assert GREETING in html
     assert 'href="http://127.0.0.1:8080/archive/2026-W47/"' in html
-    assert config.site.postal_address in html
+    assert config.site.postal_address and config.site.postal_address in html
     assert "PingFang SC" in html and "Noto Sans CJK SC" in html
     assert "prefers-color-scheme: dark" in html
     assert 'name="color-scheme"' in html
     assert "@media only screen and (min-width: 480px)" in html
-    preheader = re.search(r'<div style="display:none[^>]*>(.*?)</div>', html)
+    preheader = re.search(r'<div class="preheader"[^>]*>(.*?)</div>', html)
     assert preheader is not None and preheader.group(1).startswith("本期：Structured Logging")
     assert rendered.preheader.startswith("本期：")
-    assert rendered.subject == "Incoming Transmission · 2026-W47"
+    assert rendered.subject == "Incoming Transmission · 2026年11月22日"
     assert 'src="https://blog.example.com/images/medusa.png"' in html
     assert 'alt="Medusa' in html
+
+
+def test_the_preheader_is_hidden_without_hidden_text(config: Config, edition: Edition) -> None:
+    """No display:none, no tiny or white font: spam filters read none of it as hidden text."""
+    rendered = render(config, edition, "zh")
+    found = re.search(r'<div class="preheader" style="([^"]*)">([^<]*)</div>', rendered.html)
+    assert found is not None
+    style, text = found.groups()
+    for hidden_text in ("display", "visibility", "color", "font-size", "line-height"):
+        assert hidden_text not in style
+    for box in ("max-height:0", "overflow:hidden", "opacity:0", "mso-hide:all"):
+        assert box in style
+    assert text == rendered.preheader
+    body = rendered.html.split("<body", 1)[1]
+    assert body.index('class="preheader"') < body.index("INCOMING TRANSMISSION")
 
 
 def test_english_strings(config: Config, edition: Edition) -> None:
     rendered = render(config, edition, "en")
     assert "LATEST UPDATES" in rendered.html and "Read more" in rendered.html
-    assert "[code]" in rendered.text or "[math]" in rendered.text
+    # the labels follow the posts' language (excerpt.labels, default site.locale: zh)
+    assert "[Math]" in rendered.text and "[math]" not in rendered.text
     assert "November 22, 2026" in rendered.text
     assert rendered.greeting_named == "Hi %(name)s," and rendered.greeting_anonymous == "Hi,"
     zh = render(config, edition, "zh")
     assert "2026年11月22日" in zh.text
     assert zh.greeting_named == "%(name)s，你好："
+
+
+def test_labels_follow_the_posts_language_not_the_frame(config: Config) -> None:
+    """The seeds' look: an English frame around Chinese excerpts labelled [代码] [公式] [Math]."""
+    seed = config.model_copy(
+        update={
+            "site": config.site.model_copy(update={"locale": "en"}),
+            "excerpt": config.excerpt.model_copy(update={"labels": "zh", "length": 2000}),
+        }
+    )
+    labelled = [
+        c.post
+        for c in gather(seed, now=NOW).new
+        if any(label in c.excerpt for label in ("[代码]", "[公式]"))
+    ]
+    edition = Edition("2026-W47", NOW, tuple(labelled[:6]))
+    rendered = render(seed, edition)
+    assert '<html lang="en"' in rendered.html
+    assert "INCOMING TRANSMISSION" in rendered.html and "LATEST UPDATES" in rendered.html
+    for label in ("[代码]", "[公式]", "[Math]"):  # the HTML: the text part wraps lines
+        assert label in rendered.html
+    assert not {"[code]", "[formula]", "[math]"} & set(re.findall(r"\[\w+\]", rendered.html))
+    english = config.model_copy(
+        update={"excerpt": seed.excerpt.model_copy(update={"labels": "en"})}
+    )
+    zh_frame = render(english, edition, "zh")
+    assert "最新文章" in zh_frame.html and "[code]" in zh_frame.html
+    assert "[代码]" not in zh_frame.html
 
 
 def test_size_stays_under_gmail_clipping(config: Config, edition: Edition) -> None:

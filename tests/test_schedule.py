@@ -291,8 +291,9 @@ def test_monthly_subscribers_get_their_own_digest(tmp_path: Path, database_url: 
         database.dispose()
     assert monthly_email not in weekly_recipients and len(weekly_recipients) == 1
     assert server.mailbox.recipients()[1:] == [monthly_email]
-    subject = server.mailbox.messages[1].parsed()["Subject"]
-    assert subject.endswith(datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m"))
+    message_id = server.mailbox.messages[1].parsed()["Message-ID"]  # names the period
+    month = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+    assert message_id.startswith(f"<digest.{month}.")
 
 
 # -- real processes -----------------------------------------------------------------------------

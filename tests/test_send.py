@@ -119,10 +119,16 @@ def test_every_subscriber_gets_exactly_one_well_formed_message(
         assert text.get_content_charset() == "utf-8"
         assert message["From"] == "Incoming Transmission <digest@blog.example.com>"
         assert message["To"].addresses[0].addr_spec == received.rcpt_tos[0]
-        assert message["Subject"].startswith("Incoming Transmission · 20")
+        # the localised date of the issue, in the subscriber's language
+        assert re.fullmatch(
+            r"Incoming Transmission · (?:20\d\d年\d+月\d+日|[A-Z][a-z]+ \d+, 20\d\d)",
+            message["Subject"],
+        )
         assert message["Date"] and message["Message-ID"].endswith("@blog.example.com>")
         assert message["List-Id"] == "Incoming Transmission <digest.blog.example.com>"
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert message["Precedence"] == "bulk"
+        assert message["X-Auto-Response-Suppress"] == "OOF, AutoReply"
         raw_header = re.search(rb"List-Unsubscribe: (.*?)\r\n(?! )", received.data, re.S)
         assert raw_header is not None and b"=?" not in raw_header.group(1)
         unsubscribe = re.findall(r"<([^>]+)>", message["List-Unsubscribe"])

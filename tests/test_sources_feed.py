@@ -713,7 +713,7 @@ def test_excerpt_of_rss_entry_labels_code_and_math_drops_images_keeps_links() ->
 
 def test_excerpt_of_rss_entry_prefers_the_feed_summary() -> None:
     softmax = parse_fixture("rss20.xml")[0][0]
-    assert excerpt(softmax) == "计算 exp(x) 时容易溢出 🔥，本文给出稳定的写法。..."
+    assert excerpt(softmax) == "计算 exp(x) 时容易溢出 🔥，本文给出稳定的写法..."
 
 
 def test_excerpt_of_atom_entry_display_and_inline_math() -> None:

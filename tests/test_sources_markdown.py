@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -110,10 +110,7 @@ def test_broken_posts_are_reported_and_the_rest_is_read(tmp_path: Path) -> None:
         "date 'next tuesday' is not a date such as 2026-01-11 or 2026-01-11 09:30"
     )
     assert problems["bad-flag.md"] == "draft must be true or false, not 'maybe'"
-    assert (
-        problems["list.md"]
-        == "the front matter is not valid YAML: it is not a mapping of keys to values"
-    )
+    assert problems["list.md"] == "the front matter is not a mapping of keys to values"
     assert problems["latin1.md"] == "the file is not valid UTF-8"
     assert problems["dup-2.md"].startswith("id 'same' is already used by")
     assert len(result.problems) == 6
@@ -126,3 +123,141 @@ def test_missing_folder_is_a_source_error(tmp_path: Path) -> None:
 
     with pytest.raises(SourceError, match="the posts folder does not exist"):
         read(tmp_path / "nope")
+
+
+# -- real blog layouts and flags ------------------------------------------------------------------
+
+
+def read_as(folder: Path, generator: str | None, permalink: str = "/posts/{slug}/") -> SourceResult:
+    result = SourceResult()
+    read_folder(
+        folder,
+        base_url="https://blog.example.com",
+        permalink=permalink,
+        tz=TZ,
+        result=result,
+        generator=generator,  # type: ignore[arg-type]
+    )
+    return result
+
+
+def test_page_bundles_take_their_slug_from_the_folder(tmp_path: Path) -> None:
+    for slug in ("first-post", "second-post", "third-post"):
+        write(tmp_path, f"{slug}/index.md", f"---\ntitle: {slug}\ndate: 2026-01-11\n---\nbody")
+    write(tmp_path, "first-post/notes.md", "---\ntitle: a bundle resource\n---\nnot a post")
+    write(tmp_path, "_index.md", "---\ntitle: Posts (a section list page)\n---\n")
+    write(tmp_path, "series/_index.md", "---\ntitle: Series\n---\n")
+    write(tmp_path, "series/part-1.md", "---\ntitle: Part 1\n---\nin a section")
+    result = read(tmp_path)
+    assert not result.problems
+    urls = {p.title: p.url for p in result.posts}
+    assert urls == {
+        "first-post": "https://blog.example.com/posts/first-post/",
+        "second-post": "https://blog.example.com/posts/second-post/",
+        "third-post": "https://blog.example.com/posts/third-post/",
+        "Part 1": "https://blog.example.com/posts/part-1/",
+    }
+    assert {p.id for p in result.posts} >= {"first-post/index.md", "second-post/index.md"}
+
+
+def test_hexo_reads_every_markdown_file_even_inside_a_post_folder(tmp_path: Path) -> None:
+    write(tmp_path, "trip/index.md", "---\ntitle: Trip\ndate: 2026-01-11\n---\nx")
+    write(tmp_path, "trip/day-2.md", "---\ntitle: Day 2\ndate: 2026-01-12\n---\ny")
+    result = read_as(tmp_path, "hexo", "/{year}/{month}/{day}/{path}/")
+    assert sorted(p.url for p in result.posts) == [
+        "https://blog.example.com/2026/01/11/trip/index/",  # Hexo's :title is the path
+        "https://blog.example.com/2026/01/12/trip/day-2/",
+    ]
+
+
+def test_toml_front_matter_gives_title_date_and_draft(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "toml.md",
+        "+++\ntitle = 'TOML 标题'\ndate = 2026-01-11T09:30:00+08:00\ndraft = true\n"
+        "categories = ['Go']\n+++\n正文",
+    )
+    [post] = read(tmp_path).posts
+    assert post.title == "TOML 标题"
+    assert post.date == datetime(2026, 1, 11, 9, 30, tzinfo=TZ)
+    assert post.draft is True
+    assert post.categories == ("Go",)
+    assert post.body == "正文"
+
+
+def test_json_front_matter(tmp_path: Path) -> None:
+    write(tmp_path, "j.md", '{\n  "title": "JSON", "date": "2026-01-11", "slug": "js"\n}\nbody')
+    [post] = read(tmp_path).posts
+    assert (post.title, post.body) == ("JSON", "body")
+    assert post.url == "https://blog.example.com/posts/js/"
+
+
+def test_published_false_publish_date_and_expiry_date(tmp_path: Path) -> None:
+    write(tmp_path, "hidden.md", "---\ntitle: h\npublished: false\n---\nx")
+    write(tmp_path, "shown.md", "---\ntitle: s\npublished: true\n---\nx")
+    write(tmp_path, "later.md", "+++\ntitle = 'l'\npublishDate = 2026-02-01T00:00:00Z\n+++\nx")
+    write(tmp_path, "gone.md", "---\ntitle: g\nexpiryDate: 2026-01-01\n---\nx")
+    write(tmp_path, "alias.md", "---\ntitle: a\npublished: 2026-01-05\n---\nx")
+    by_title = {p.title: p for p in read_as(tmp_path, "hugo").posts}
+    assert by_title["h"].draft and not by_title["s"].draft
+    assert by_title["l"].publish_date == datetime(2026, 2, 1, tzinfo=UTC)
+    assert by_title["g"].expiry_date == datetime(2026, 1, 1, tzinfo=TZ)
+    # Hugo: `published` is a date alias of publishDate, and the post's date when it has none
+    assert by_title["a"].publish_date == by_title["a"].date == datetime(2026, 1, 5, tzinfo=TZ)
+    assert not by_title["a"].draft
+
+
+def test_jekyll_dates_categories_and_undated_files(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "2026-01-11-Hello-World.md",
+        "---\ncategories: Web Dev\ndate: 2026-01-11 09:30:00 +0800\n---\nx",
+    )
+    write(tmp_path, "about.md", "---\ntitle: not a post\n---\n")
+    result = read_as(tmp_path, "jekyll", "/{categories}/{year}/{month}/{day}/{title}.html")
+    [post] = result.posts
+    assert post.title == "Hello World"  # Jekyll titleizes the slug
+    assert post.categories == ("Web", "Dev")
+    assert post.date == datetime(2026, 1, 11, 9, 30, tzinfo=TZ)
+    assert post.url == "https://blog.example.com/web/dev/2026/01/11/Hello-World.html"
+    [problem] = result.problems
+    assert problem.where.endswith("about.md") and "YYYY-MM-DD-title.md" in problem.reason
+
+
+def test_front_matter_keys_are_case_insensitive_and_dates_are_lenient(tmp_path: Path) -> None:
+    write(tmp_path, "a.md", "---\nTitle: Upper\nDate: 2026/1/5 9:05\n---\nx")
+    [post] = read(tmp_path).posts
+    assert post.title == "Upper"
+    assert post.date == datetime(2026, 1, 5, 9, 5, tzinfo=TZ)
+
+
+def test_a_title_taken_from_the_first_heading_is_not_repeated_in_the_body(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, "h.md", "# 标题本身\n\n正文第一段。")
+    write(tmp_path, "late.md", "导语。\n\n## 后来的标题\n\n正文。")
+    by_id = {p.id: p for p in read(tmp_path).posts}
+    assert by_id["h.md"].title == "标题本身"
+    assert by_id["h.md"].body == "正文第一段。"
+    assert by_id["late.md"].title == "后来的标题"
+    assert by_id["late.md"].body.startswith("导语。")  # only a leading heading is removed
+
+
+def test_two_files_claiming_one_url_are_reported_not_silently_dropped(tmp_path: Path) -> None:
+    from digest.config import load_config
+    from digest.sources import read_posts
+
+    write(tmp_path, "posts/a.md", "---\ntitle: A\nslug: same\n---\nx")
+    write(tmp_path, "posts/b.md", "---\ntitle: B\nslug: same\n---\ny")
+    (tmp_path / "config.yaml").write_text(
+        "site:\n  title: T\n  base_url: https://b.example.com\n"
+        "sources:\n  - type: markdown\n    path: posts\n",
+        encoding="utf-8",
+    )
+    result = read_posts(load_config(tmp_path / "config.yaml", environ={}))
+    assert [p.title for p in result.posts] == ["A"]
+    [problem] = result.problems
+    assert problem.where == "b.md"
+    assert problem.reason == (
+        "URL https://b.example.com/posts/same/ is already used by a.md; skipped"
+    )

@@ -6,6 +6,7 @@ configuration. Errors are one sentence on stderr; a traceback only with DIGEST_D
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,35 @@ def warn(message: str) -> None:
     err.print(f"[yellow]digest: warning:[/] {escape_markup(message)}", markup=True, highlight=False)
 
 
+class _LibraryWarnings(logging.Handler):
+    """The library's logged warnings (logger `digest`, e.g. posts moved out of an oversized
+    digest) as `digest: warning:` lines, each message once per command."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seen: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message not in self.seen:
+            self.seen.add(message)
+            warn(message + ("" if message.endswith(".") else "."))
+
+
+_library_warnings = _LibraryWarnings()
+
+
+def report_library_warnings(enabled: bool) -> None:
+    """Print the library's warnings on stderr for this command, or leave them to the log
+    (`digest schedule` sets up logging: its log has them)."""
+    _library_warnings.seen.clear()
+    logger = logging.getLogger("digest")
+    if enabled and _library_warnings not in logger.handlers:
+        logger.addHandler(_library_warnings)
+    elif not enabled:
+        logger.removeHandler(_library_warnings)
+
+
 def escape_markup(text: str) -> str:
     from rich.markup import escape
 
@@ -70,6 +100,7 @@ def escape_markup(text: str) -> str:
 def main(ctx: click.Context, config_path: Path | None) -> None:
     """Turn a blog's new posts into an email digest and send it to subscribers."""
     ctx.obj = {"config_path": config_path}
+    report_library_warnings(ctx.invoked_subcommand != "schedule")
 
 
 def get_config(ctx: click.Context) -> Config:

@@ -120,6 +120,7 @@ def excerpt(file: Path, length: int, locale: str) -> None:
 @click.pass_context
 def render(ctx: click.Context, out_dir: Path, locale: str | None) -> None:
     """Write the next digest's HTML, text and MJML (sample links instead of personal ones)."""
+    from digest.budget import HTML_LIMIT, longest_values, outgoing_size
     from digest.delivery.personalise import with_sample_values
     from digest.next_issue import next_edition
     from digest.render import render as render_edition
@@ -145,8 +146,12 @@ def render(ctx: click.Context, out_dir: Path, locale: str | None) -> None:
     except OSError as exc:
         raise DigestError(f"{out_dir}: cannot write the rendered issue: {exc.strerror}.") from None
     size = len(rendered.html.encode())
+    sent = outgoing_size(rendered.html, longest_values(config, rendered.greeting_named))
     click.echo(f"Subject: {rendered.subject}")
-    click.echo(f"Wrote {out_dir}/issue.html ({size / 1024:.1f} KB), issue.txt and issue.mjml.")
+    click.echo(
+        f"Wrote {out_dir}/issue.html ({size / 1024:.1f} KB; at most {sent:,} bytes as sent, "
+        f"limit {HTML_LIMIT:,}), issue.txt and issue.mjml."
+    )
 
 
 @main.command()

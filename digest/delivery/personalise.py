@@ -32,6 +32,9 @@ _PLACEHOLDER = re.compile(
     "|".join(re.escape(p) for p in (UNSUBSCRIBE_URL, PREFERENCES_URL, GREETING))
 )
 _LINE_BREAKS = re.compile(r"[\r\n\u2028\u2029\x85\x0b\x0c]+")
+_LIST_ID = re.compile(r"^(?P<phrase>.*?)\s*<(?P<id>[^<>]*)>\s*$")
+_SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')
+_NOT_ATEXT = re.compile(r"[^A-Za-z0-9!#$%&'*+/=?^_`{|}~-]")
 
 
 class Slot(IntEnum):
@@ -131,9 +134,13 @@ class MessageTemplate:
             b"Message-ID: ",
             Slot.MESSAGE_ID,
             CRLF,
-            _header("List-Id", headers.list_id),
+            list_id_header(headers.list_id),
             Slot.LIST_UNSUBSCRIBE,
             b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" + CRLF,
+            # Bulk mail: no vacation or out-of-office replies (RFC 3834 autoresponders read
+            # Precedence; Exchange and Outlook read X-Auto-Response-Suppress).
+            b"Precedence: bulk" + CRLF,
+            b"X-Auto-Response-Suppress: OOF, AutoReply" + CRLF,
         ]
         if headers.reply_to:
             lines.append(_header("Reply-To", _address(headers.reply_to)))
@@ -275,6 +282,45 @@ def one_line_bytes(header_line: str) -> bytes:
     """A header we write ourselves (already folded with CRLF SP where intended)."""
     folded = header_line.split("\r\n ")
     return b"\r\n ".join(one_line(part).encode("ascii") for part in folded) + CRLF
+
+
+def list_id_header(value: str) -> bytes:
+    """List-Id (RFC 2919) with only its phrase RFC 2047 encoded: the `<id>` is always literal
+    ASCII (an IDN label becomes punycode), so filters keyed on the list id keep matching."""
+    text = one_line(value)
+    match = _LIST_ID.match(text)
+    phrase, list_id = (match["phrase"].strip(), match["id"]) if match else ("", text)
+    list_id = _ascii_list_id(list_id)
+    if not phrase:
+        return f"List-Id: <{list_id}>".encode("ascii") + CRLF
+    if phrase.isascii():
+        phrase = _quote_phrase(phrase)
+        encoded = Header(phrase, "us-ascii", header_name="List-Id").encode(linesep="\r\n")
+    else:
+        encoded = Header(phrase, "utf-8", header_name="List-Id").encode(linesep="\r\n")
+    last = len(("List-Id: " + encoded).rsplit("\r\n", 1)[-1])
+    gap = "\r\n " if last + len(list_id) + 3 > 78 else " "
+    return f"List-Id: {encoded}{gap}<{list_id}>".encode("ascii") + CRLF
+
+
+def _quote_phrase(phrase: str) -> str:
+    """An ASCII phrase as RFC 5322 atoms, or as one quoted-string when it holds specials."""
+    if not _SPECIALS.search(phrase):
+        return phrase
+    return '"' + phrase.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _ascii_list_id(list_id: str) -> str:
+    """A dot-atom of ASCII: IDNA for a non-ASCII label, anything else outside atext dropped."""
+    labels = []
+    for label in list_id.strip().split("."):
+        if not label.isascii():
+            try:
+                label = label.encode("idna").decode("ascii")
+            except UnicodeError:
+                label = "xn--" + label.encode("punycode").decode("ascii")
+        labels.append(_NOT_ATEXT.sub("", label))
+    return ".".join(label for label in labels if label) or "digest"
 
 
 def _header(name: str, value: str) -> bytes:

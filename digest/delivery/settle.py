@@ -150,6 +150,7 @@ def policy(config: Config) -> Policy:
 
 
 def smtp_settings(config: Config) -> SmtpSettings:
+    config.check_sendable()
     smtp = config.smtp
     return SmtpSettings(
         host=smtp.host,

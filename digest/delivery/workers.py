@@ -29,7 +29,7 @@ from typing import Any
 
 from digest.config import Config
 from digest.delivery.compose import make_composer
-from digest.delivery.engine import Engine, Summary
+from digest.delivery.engine import POLL, Engine, Summary
 from digest.delivery.queue import LedgerQueue
 from digest.delivery.retry import Policy
 from digest.delivery.stop import (
@@ -198,13 +198,23 @@ def combine(summaries: Iterable[Summary]) -> Summary:
 
 
 class _Halt:
+    """The shared event another process sets when it pauses. Looking at it takes a lock
+    shared between processes, so it is looked at every POLL seconds at most: a pause
+    elsewhere may wait that long, a signal never does (each process has its own)."""
+
     reason = "another sending process paused the send"
 
     def __init__(self, event: Any) -> None:
         self.event = event
+        self._set = False
+        self._looked = 0.0
 
     def is_set(self) -> bool:
-        return bool(self.event.is_set())
+        now = time.monotonic()
+        if not self._set and now - self._looked >= POLL:
+            self._looked = now
+            self._set = bool(self.event.is_set())
+        return self._set
 
 
 class _Progress:

@@ -6,9 +6,14 @@ same URL, for example a folder and the blog's own feed) is kept once, from the f
 
 from __future__ import annotations
 
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from digest.clean import clean, clean_optional
 from digest.config import Config, FeedSourceConfig, MarkdownSourceConfig
 from digest.errors import SourceError
-from digest.models import Post, SourceResult
+from digest.models import Post, Problem, SourceResult
 from digest.sources.feed import read_feed
 from digest.sources.markdown import read_folder
 
@@ -20,11 +25,14 @@ def read_posts(config: Config) -> SourceResult:
         try:
             if isinstance(source, MarkdownSourceConfig):
                 read_folder(
-                    config.path(source.path),
+                    Path(os.path.normpath(config.path(source.path))),
                     base_url=config.site.base_url,
                     permalink=source.permalink or config.site.permalink,
                     tz=config.site.tz,
                     result=result,
+                    generator=source.generator,
+                    languages=tuple(source.languages),
+                    language=source.language,
                 )
             elif isinstance(source, FeedSourceConfig):
                 read_feed(
@@ -36,19 +44,47 @@ def read_posts(config: Config) -> SourceResult:
                 )
         except SourceError as exc:
             result.failures.append(exc.message)
-    result.posts = _unique(result)
+    result.posts = _unique(result, [clean_post(post) for post in result.posts])
     return result
 
 
-def _unique(result: SourceResult) -> list[Post]:
-    seen_ids: set[str] = set()
-    seen_urls: set[str] = set()
+def clean_post(post: Post) -> Post:
+    """The post with control characters removed from every text field (see digest.clean)."""
+    return replace(
+        post,
+        title=clean(post.title),
+        url=clean(post.url),
+        body=clean(post.body),
+        summary=clean_optional(post.summary),
+        categories=tuple(clean(c) for c in post.categories),
+        tags=tuple(clean(t) for t in post.tags),
+        cover=clean_optional(post.cover),
+        cover_alt=clean_optional(post.cover_alt),
+    )
+
+
+def _unique(result: SourceResult, posts: list[Post]) -> list[Post]:
+    """Each post once: a later post with an identity or URL already seen is reported, not kept
+    (a folder and the blog's own feed list the same posts; two files may claim one URL)."""
+    seen_ids: dict[str, Post] = {}
+    seen_urls: dict[str, Post] = {}
     unique = []
-    for post in result.posts:
+    for post in posts:
         url = post.url.rstrip("/")
-        if post.id in seen_ids or url in seen_urls:
+        first = seen_ids.get(post.id) or seen_urls.get(url)
+        if first is not None:
+            if first.source != post.source and _same_kind(first, post):
+                what = "id" if post.id in seen_ids else "URL"
+                value = post.id if what == "id" else post.url
+                reason = f"{what} {value} is already used by {first.source}; skipped"
+                result.problems.append(Problem(post.source, reason))
             continue
-        seen_ids.add(post.id)
-        seen_urls.add(url)
+        seen_ids[post.id] = post
+        seen_urls[url] = post
         unique.append(post)
     return unique
+
+
+def _same_kind(first: Post, second: Post) -> bool:
+    # A feed repeating a folder's post is expected; two files of one folder colliding is not.
+    return first.body_format == second.body_format == "markdown"

@@ -1,26 +1,60 @@
-"""Read a folder of Markdown posts with YAML front matter (Hexo, Hugo and Jekyll style).
+"""Read a folder of Markdown posts the way Hexo, Hugo and Jekyll read their own.
 
 Knows nothing about email: it turns files into `Post` objects and reports, per file, anything it
 had to skip, so one broken post never hides the others.
+
+- Front matter: YAML, TOML or JSON (digest.frontmatter); keys compare case-insensitively, as in
+  Hugo.
+- Which files are posts: Markdown files (`.md`, `.markdown`, `.mdown`) not hidden and not under a
+  `_`-prefixed name (`_drafts/`, Hugo's `_index.md` section pages). A post in its own folder
+  (`slug/index.md`: a Hugo page bundle, a folder-per-post Hexo or plain blog) is one post named
+  after its folder; other Markdown files inside such a folder are the bundle's resources, not
+  posts (except for Hexo, which renders every Markdown file under `_posts`). Jekyll only reads
+  posts named `YYYY-MM-DD-title.md`; others are reported and skipped.
+- Not new: `draft: true`, `published: false` (Jekyll, Hexo), a future `publishDate` and a past
+  `expiryDate` (Hugo; honoured for every blog).
+- Dates: front matter `date` (Hugo falls back to publishDate, lastmod), else the file name's date
+  (not for Hugo, which does not read it); naive times are in the site's time zone.
+- The URL: the post's own `url`/`permalink` front matter, else the permalink pattern filled with
+  the generator's fields (digest.sources.fields).
 """
 
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from digest.clean import clean
 from digest.errors import PostError, SourceError
-from digest.markup import first_heading, split_front_matter, summary_from
+from digest.frontmatter import FrontMatterError, split_front_matter
+from digest.markup import first_heading, summary_from, title_text
 from digest.models import Post, Problem, SourceResult
+from digest.sources.fields import (
+    DATED_NAME,
+    Generator,
+    PostFacts,
+    fields_for,
+    jekyll_categories,
+    plain_slug,
+)
+from digest.sources.permalinks import jekyll_pattern
+from digest.sources.slugs import jekyll_titleize
+from digest.sources.values import (
+    EXPIRY,
+    HUGO_DATE,
+    PUBLISH,
+    as_bool,
+    as_datetime,
+    first_date,
+    is_flag,
+    strings,
+)
 from digest.urls import post_url
 
 SUFFIXES = (".md", ".markdown", ".mdown")
-_DATED_NAME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[-_]")
-_TRUE = frozenset({"true", "yes", "on", "1"})
-_FALSE = frozenset({"false", "no", "off", "0"})
 
 
 def read_folder(
@@ -30,15 +64,47 @@ def read_folder(
     permalink: str,
     tz: ZoneInfo,
     result: SourceResult,
+    generator: Generator | None = None,
+    languages: tuple[str, ...] = (),
+    language: str | None = None,
 ) -> None:
-    """Append every readable post under `folder` to `result`; report the unreadable ones."""
+    """Append every readable post under `folder` to `result`; report the unreadable ones.
+
+    `languages` (Hugo's, the default first) name the suffixes of translated files
+    (`post.zh.md`, `slug/index.zh.md`): only the files of `language` (default: the first) are
+    read, an unsuffixed file being in the default language, and their URLs use the name
+    without the suffix, as Hugo's do.
+    """
     if not folder.is_dir():
         raise SourceError(f"{folder}: the posts folder does not exist.")
+    sections = _sections(folder) if generator == "hugo" else frozenset()
+    codes = tuple(code.lower() for code in languages)
+    reading = (language or (codes[0] if codes else "")).lower()
     ids: dict[str, Path] = {}
-    for file in sorted(_post_files(folder)):
-        relative = file.relative_to(folder).as_posix()
+    for file in sorted(_post_files(folder, generator, codes, reading)):
+        relative = PurePosixPath(file.relative_to(folder).as_posix())
+        content = relative.with_name(language_split(relative.name, codes)[0])
+        if generator == "jekyll" and not DATED_NAME.match(relative.name):
+            reason = "not a post: Jekyll reads only posts named YYYY-MM-DD-title.md; skipped"
+            result.problems.append(Problem(str(file), reason))
+            continue
         try:
-            post = read_post(file, relative, base_url=base_url, permalink=permalink, tz=tz)
+            text = _read_text(file)
+            if not text.strip():
+                raise PostError("the file is empty; skipped")
+            meta, body = _split(text, hexo=generator == "hexo")
+            post = post_from_front_matter(
+                meta,
+                body,
+                relative.as_posix(),
+                base_url=base_url,
+                permalink=permalink,
+                tz=tz,
+                generator=generator,
+                folder=folder.name,
+                sections=_sections_of(relative, sections),
+                content=content.as_posix(),
+            )
         except PostError as exc:
             result.problems.append(Problem(str(file), exc.message))
             continue
@@ -51,131 +117,226 @@ def read_folder(
         result.posts.append(post)
 
 
-def _post_files(folder: Path) -> list[Path]:
-    return [
+def language_split(name: str, languages: tuple[str, ...]) -> tuple[str, str | None]:
+    """(`post.md`, `zh`) for `post.zh.md` when `zh` is one of `languages`; else (name, None)."""
+    parts = name.rsplit(".", 2)
+    if len(parts) == 3 and parts[0] and parts[1].lower() in languages:
+        return f"{parts[0]}.{parts[2]}", parts[1].lower()
+    return name, None
+
+
+def _post_files(
+    folder: Path, generator: Generator | None, languages: tuple[str, ...], reading: str
+) -> list[Path]:
+    files = [
         path
         for path in folder.rglob("*")
         if path.suffix.lower() in SUFFIXES
-        and path.is_file()
+        and (path.is_file() or (path.is_symlink() and not path.exists()))  # dangling: reported
         and not any(part.startswith((".", "_")) for part in path.relative_to(folder).parts)
+    ]
+    if generator == "hexo":
+        return files
+    default = languages[0] if languages else ""
+
+    def stem(path: Path) -> str:
+        return Path(language_split(path.name, languages)[0]).stem
+
+    def mine(path: Path) -> bool:
+        return (language_split(path.name, languages)[1] or default) == reading
+
+    bundles = {f.parent for f in files if stem(f) == "index" and f.parent != folder}
+    return [
+        f
+        for f in files
+        if mine(f) and (stem(f) == "index" or not any(b in f.parents for b in bundles))
     ]
 
 
-def read_post(file: Path, relative: str, *, base_url: str, permalink: str, tz: ZoneInfo) -> Post:
-    """Read one post; raises PostError with the reason when the file cannot be used."""
+def _sections(folder: Path) -> frozenset[PurePosixPath]:
+    """Hugo's nested sections: folders below the posts folder that hold an `_index.md`."""
+    return frozenset(
+        PurePosixPath(index.parent.relative_to(folder).as_posix())
+        for index in folder.rglob("_index.*")
+        if index.parent != folder and index.suffix.lower() in SUFFIXES
+    )
+
+
+def _sections_of(relative: PurePosixPath, sections: frozenset[PurePosixPath]) -> tuple[str, ...]:
+    parents = reversed(relative.parents[:-1])  # outermost first, without "."
+    return tuple(p.name for p in parents if p in sections)
+
+
+def _read_text(file: Path) -> str:
     try:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise PostError("the file is not valid UTF-8") from None
     except OSError as exc:
         raise PostError(f"cannot read the file: {exc.strerror}") from None
+    return clean(text)  # a pasted U+0008 must not fail the front matter or the render
+
+
+def _split(text: str, *, hexo: bool = False) -> tuple[dict[str, Any], str]:
     try:
-        meta, body = split_front_matter(text)
-    except ValueError as exc:
-        raise PostError(f"the front matter is not valid YAML: {exc}") from None
+        return split_front_matter(text, hexo=hexo)
+    except FrontMatterError as exc:
+        raise PostError(str(exc)) from None
+
+
+def read_post(file: Path, relative: str, *, base_url: str, permalink: str, tz: ZoneInfo) -> Post:
+    """Read one post of a plain folder; raises PostError with the reason when it is unusable."""
+    meta, body = _split(_read_text(file))
     return post_from_front_matter(
         meta, body, relative, base_url=base_url, permalink=permalink, tz=tz
     )
 
 
 def post_from_front_matter(
-    meta: dict[str, Any],
+    front_matter: dict[str, Any],
     body: str,
     relative: str,
     *,
     base_url: str,
     permalink: str,
     tz: ZoneInfo,
+    generator: Generator | None = None,
+    folder: str = "",
+    sections: tuple[str, ...] = (),
+    content: str | None = None,
 ) -> Post:
-    stem = PurePosixPath(relative).stem
-    named = _DATED_NAME.match(stem)
-    post_date = _as_datetime(meta.get("date"), "date", tz)
-    if post_date is None and named is not None:
-        year, month, day = (int(g) for g in named.groups())
-        try:
-            post_date = datetime(year, month, day, tzinfo=tz)
-        except ValueError:
-            raise PostError(f"the file name's date {named.group(0)[:10]} is not a date") from None
-    slug = str(meta.get("slug") or (stem[named.end() :] if named else stem))
-    title = _title(meta, body, slug)
-    categories = _strings(meta.get("categories", meta.get("category")), "categories")
-    url = post_url(
-        base_url,
-        str(meta["url"]) if meta.get("url") else permalink,
-        slug=slug,
-        date=post_date,
-        category=categories[0] if categories else "",
-        path=str(PurePosixPath(relative).with_suffix("")),
-        id=str(meta.get("id") or slug),
+    """The post of one file; `content` is the path its URL is made from when it differs from
+    `relative` (its identity): a translated Hugo file's name without the language."""
+    meta: dict[str, Any] = {}
+    for key, value in front_matter.items():
+        meta.setdefault(key.lower(), value)
+    path = PurePosixPath(content or relative)
+    facts = PostFacts(path, meta, "", None, (), folder, sections)
+    post_date = _post_date(meta, facts, tz, generator)
+    title, body = _title(meta, body, facts, generator)
+    categories = (
+        tuple(jekyll_categories(meta))
+        if generator == "jekyll"
+        else strings(meta.get("categories", meta.get("category")), "categories")
     )
-    cover = meta.get("cover") or meta.get("image")
+    # Hexo and Jekyll build URLs from the date in the site's time zone; Hugo keeps its offset.
+    url_date = post_date if generator == "hugo" or post_date is None else post_date.astimezone(tz)
+    facts = PostFacts(path, meta, title, url_date, categories, folder, sections)
+    own_url = _own_url(meta, generator)
+    url = post_url(base_url, own_url or permalink, fields_for(generator, facts), meta)
+    cover = _cover(meta)
+    published = meta.get("published")
     return Post(
         id=str(meta["id"]) if meta.get("id") not in (None, "") else relative,
         title=title,
         url=url,
         date=post_date,
-        updated=_as_datetime(meta.get("updated"), "updated", tz),
+        updated=as_datetime(meta.get("updated", meta.get("lastmod")), "updated", tz),
         body=body,
         summary=summary_from(meta),
         categories=categories,
-        tags=_strings(meta.get("tags"), "tags"),
-        cover=str(cover) if cover else None,
+        tags=_tags(meta.get("tags", meta.get("tag")), generator),
+        cover=cover,
         cover_alt=str(meta.get("cover_alt") or title),
-        draft=_as_bool(meta.get("draft"), "draft", default=False),
-        newsletter=_as_bool(meta.get("newsletter"), "newsletter", default=True),
+        draft=as_bool(meta.get("draft"), "draft", default=False)
+        or (is_flag(published) and not as_bool(published, "published", default=True)),
+        newsletter=as_bool(meta.get("newsletter"), "newsletter", default=True)
+        and not _hidden(meta, generator),
         source=relative,
+        publish_date=first_date(meta, PUBLISH, tz),
+        expiry_date=first_date(meta, EXPIRY, tz),
     )
 
 
-def _title(meta: dict[str, Any], body: str, fallback: str) -> str:
+def _post_date(
+    meta: dict[str, Any], facts: PostFacts, tz: ZoneInfo, generator: Generator | None
+) -> datetime | None:
+    if generator == "hugo":
+        return first_date(meta, HUGO_DATE, tz)
+    post_date = as_datetime(meta.get("date"), "date", tz)
+    named = DATED_NAME.match(facts.stem)
+    if post_date is None and named is not None:
+        year, month, day = (int(g) for g in named.groups())
+        try:
+            post_date = datetime(year, month, day, tzinfo=tz)
+        except ValueError:
+            raise PostError(f"the file name's date {named.group(0)[:-1]} is not a date") from None
+    return post_date
+
+
+def _hidden(meta: dict[str, Any], generator: Generator | None) -> bool:
+    """A post the blog itself keeps out of its lists and feed, so out of the digest too: in
+    Hexo (and plain folders) `hidden: true` (hexo-hide-posts) and `hide: true` (Fluid), in Hugo
+    `build: {list: never}` (or `_build: {list: false}`). Jekyll's `hidden: true` only keeps a
+    post off the paginated home page (jekyll-paginate); its feed still lists it, so it stays."""
+    for key in ("hidden", "hide") if generator in (None, "hexo") else ():
+        value = meta.get(key)
+        if is_flag(value) and as_bool(value, key, default=False):
+            return True
+    for key in ("build", "_build"):
+        options = meta.get(key)
+        if isinstance(options, dict):
+            listed = {str(k).lower(): v for k, v in options.items()}.get("list")
+            if listed is False or str(listed).strip().lower() in ("never", "false"):
+                return True
+    return False
+
+
+def _cover(meta: dict[str, Any]) -> str | None:
+    """`cover` or `image`; a theme's `cover: {image: …}` mapping (Hugo PaperMod) too."""
+    value = meta.get("cover") or meta.get("image")
+    if isinstance(value, dict):
+        value = value.get("image") or value.get("src")
+    return str(value).strip() or None if isinstance(value, str | int) else None
+
+
+def _own_url(meta: dict[str, Any], generator: Generator | None) -> str | None:
+    """A post's own URL: Hugo's `url`, Hexo's and Jekyll's `permalink`, either for others."""
+    keys = {"hugo": ("url",), "hexo": ("permalink",), "jekyll": ("permalink",)}
+    for key in keys.get(generator or "", ("url", "permalink")):
+        value = meta.get(key)
+        if isinstance(value, str) and value.strip():
+            link = value.strip()
+            if generator == "jekyll":
+                return jekyll_pattern(link).pattern
+            return link if link.startswith(("/", "http://", "https://")) else "/" + link
+    return None
+
+
+def _title(
+    meta: dict[str, Any], body: str, facts: PostFacts, generator: Generator | None
+) -> tuple[str, str]:
+    """The post's title and the body the excerpt is made from (without a title heading)."""
     title = meta.get("title")
     if title is not None and str(title).strip():
-        return " ".join(str(title).split())
+        text = title_text(str(title))
+        return text, _without_title_heading(body, text)
     heading = first_heading(body)
-    return heading or fallback.replace("-", " ").replace("_", " ").strip() or fallback
+    if heading is not None:
+        return heading.text, body if heading.rest is None else heading.rest
+    slug = plain_slug(facts)
+    if generator == "jekyll":
+        return jekyll_titleize(slug), body
+    return slug.replace("-", " ").replace("_", " ").strip() or slug, body
 
 
-def _as_datetime(value: object, key: str, tz: ZoneInfo) -> datetime | None:
-    """Front-matter dates: YAML dates, datetimes or ISO-like strings; naive ones are site-local."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, date):
-        parsed = datetime.combine(value, time())
-    elif isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.strip().replace("/", "-"))
-        except ValueError:
-            raise PostError(
-                f"{key} {value!r} is not a date such as 2026-01-11 or 2026-01-11 09:30"
-            ) from None
-    else:
-        raise PostError(f"{key} {value!r} is not a date such as 2026-01-11")
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=tz)
+_OPENING_HEADING = re.compile(r"\A\s*(?:#{1,6}[ \t]|[^\n]+\n[ \t]*(?:=+|-+)[ \t]*(?:\n|\Z))")
 
 
-def _strings(value: object, key: str) -> tuple[str, ...]:
-    if value is None or value == "":
-        return ()
-    if isinstance(value, str | int | float):
-        return (str(value).strip(),)
-    if isinstance(value, list):
-        flat: list[str] = []
-        for item in value:
-            flat.extend(_strings(item, key))
-        return tuple(dict.fromkeys(s for s in flat if s))
-    raise PostError(f"{key} must be a name or a list of names")
+def _without_title_heading(body: str, title: str) -> str:
+    """The body without an opening heading that repeats the title (`# Title` written under a
+    front-matter title, common in posts written in Typora or Obsidian): the digest shows the
+    title already, and the excerpt should not start with it again."""
+    if not _OPENING_HEADING.match(body):
+        return body
+    heading = first_heading(body)
+    if heading is None or heading.rest is None:
+        return body
+    same = "".join(heading.text.split()).casefold() == "".join(title.split()).casefold()
+    return heading.rest if same else body
 
 
-def _as_bool(value: object, key: str, *, default: bool) -> bool:
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise PostError(f"{key} must be true or false, not {value!r}")
+def _tags(value: object, generator: Generator | None) -> tuple[str, ...]:
+    if generator == "jekyll" and isinstance(value, str):
+        return tuple(dict.fromkeys(value.split()))  # Jekyll splits a tag string on whitespace
+    return strings(value, "tags")

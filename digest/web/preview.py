@@ -29,7 +29,7 @@ from digest.delivery.personalise import with_sample_values
 from digest.i18n import translate
 from digest.models import Rendered
 from digest.next_issue import Gathered, next_edition, next_issue
-from digest.render import items_for, render
+from digest.render import RenderError, items_for, render
 from digest.store import Database
 from digest.web.archive import (
     ArchivedIssue,
@@ -87,7 +87,7 @@ class Preview:
         if gathered.new:
             try:
                 rendered = render(self.config, edition, locale, env=env)
-            except TemplateError as exc:
+            except (TemplateError, RenderError) as exc:
                 error = _describe(exc)
         return Draft(gathered=gathered, key=edition.key, rendered=rendered, template_error=error)
 
@@ -222,8 +222,10 @@ def _page_links(pagination: Pagination, locale: str) -> dict[str, Any]:
     }
 
 
-def _describe(exc: TemplateError) -> str:
+def _describe(exc: TemplateError | RenderError) -> str:
     """A template failure as one line: where, then what."""
+    if isinstance(exc, RenderError):
+        return exc.message
     message = exc.message or type(exc).__name__
     if isinstance(exc, TemplateSyntaxError):
         return f"{exc.filename or exc.name}, line {exc.lineno}: {message}"

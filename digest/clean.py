@@ -1,0 +1,31 @@
+"""Text fit for a template: no control characters, noncharacters or lone surrogates.
+
+Posts carry what their authors pasted: a backspace (U+0008) copied from a terminal, a form feed,
+a stray U+FFFF. MJML's parser refuses any of those ("unable to parse next template in root
+template"), XML forbids them, and a mail client would show garbage. `clean` removes them from
+everything a source reads, and `render` applies it again to what reaches the templates, so one
+pasted byte never fails a whole issue.
+
+Removed: C0 controls other than tab and newline (a CR or CRLF becomes a newline first), DEL,
+C1 controls (U+0080-U+009F), the noncharacters U+FDD0-U+FDEF and U+xFFFE/U+xFFFF of every plane
+(the excerpt's label markers are noncharacters: input can never forge one), and unpaired
+surrogates (a JSON feed can encode those; UTF-8 cannot carry them).
+"""
+
+from __future__ import annotations
+
+import re
+
+_PLANE_ENDS = "".join(f"{chr(p * 0x10000 + 0xFFFE)}-{chr(p * 0x10000 + 0xFFFF)}" for p in range(17))
+_UNWANTED = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef" + _PLANE_ENDS + "]")
+
+
+def clean(text: str) -> str:
+    """`text` without the characters listed in the module docstring; newlines become LF."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _UNWANTED.sub("", text)
+
+
+def clean_optional(text: str | None) -> str | None:
+    return None if text is None else clean(text)
