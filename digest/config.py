@@ -168,8 +168,17 @@ class SmtpConfig(_Section):
     retries: int = Field(default=3, ge=0)
     retry_delay: float = Field(default=5.0, ge=0)
     max_consecutive_failures: int = Field(default=10, ge=1)
+    retry_hours: float = Field(default=48.0, gt=0)
+    heartbeat: float = Field(default=10.0, gt=0)
+    lease_timeout: float = Field(default=60.0, gt=0)
     ca_file: Path | None = None
     verify_tls: bool = True
+
+    @model_validator(mode="after")
+    def _heartbeat_within_lease(self) -> SmtpConfig:
+        if self.heartbeat >= self.lease_timeout:
+            raise ValueError("heartbeat must be shorter than lease_timeout")
+        return self
 
 
 class DkimConfig(_Section):
@@ -306,6 +315,7 @@ class ScheduleConfig(_Section):
     offer: list[Frequency] = Field(default_factory=lambda: list[Frequency](["monthly"]))
     timezone: str | None = None
     misfire_grace_hours: float = Field(default=6.0, ge=0)
+    retry_minutes: float = Field(default=10.0, gt=0)
 
     _tz = field_validator("timezone")(_check_timezone)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from datetime import datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ from digest.cli.base import escape_markup, get_config, get_database, main, repor
 from digest.errors import DigestError
 from digest.excerpt import make_excerpt
 from digest.models import Candidate
-from digest.pipeline import gather
+from digest.next_issue import next_issue
 from digest.sources.cache import forget as forget_posts
 
 
@@ -31,7 +32,7 @@ def posts(ctx: click.Context, as_json: bool, show_all: bool, refresh: bool) -> N
     config = get_config(ctx)
     if refresh:
         forget_posts(config)
-    gathered = gather(config)
+    gathered = next_issue(config, get_database(ctx))
     report_sources(gathered.source)
     chosen = gathered.candidates if show_all else gathered.new
     max_posts = config.digest.max_posts
@@ -124,13 +125,14 @@ def excerpt(file: Path, length: int, locale: str) -> None:
 )
 @click.pass_context
 def render(ctx: click.Context, out_dir: Path, locale: str | None) -> None:
-    """Write the next digest's HTML, text and MJML (placeholders instead of personal links)."""
+    """Write the next digest's HTML, text and MJML (sample links instead of personal ones)."""
     from digest.budget import HTML_LIMIT, longest_values, outgoing_size
-    from digest.pipeline import next_edition
+    from digest.delivery.personalise import with_sample_values
+    from digest.next_issue import next_edition
     from digest.render import render as render_edition
 
     config = get_config(ctx)
-    gathered = gather(config)
+    gathered = next_issue(config, get_database(ctx))
     report_sources(gathered.source)
     if gathered.source.failures:
         ctx.exit(1)
@@ -140,9 +142,10 @@ def render(ctx: click.Context, out_dir: Path, locale: str | None) -> None:
     rendered = render_edition(config, next_edition(gathered, config), locale)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
+        greeting = rendered.greeting_anonymous
         for name, content in (
-            ("issue.html", rendered.html),
-            ("issue.txt", rendered.text),
+            ("issue.html", with_sample_values(rendered.html, html.escape(greeting))),
+            ("issue.txt", with_sample_values(rendered.text, greeting)),
             ("issue.mjml", rendered.mjml),
         ):
             (out_dir / name).write_text(content, encoding="utf-8")
@@ -165,15 +168,12 @@ def preview(ctx: click.Context, host: str, port: int) -> None:
     """Show the next digest in a browser (read-only, re-rendered on every reload)."""
     import uvicorn
 
-    from digest.web.archive import DatabaseArchive
-    from digest.web.preview import LOOPBACK_NAMES, create_preview_app
+    from digest.web.preview import LOOPBACK_NAMES, database_preview
 
     config = get_config(ctx)
     loopback = host in ("127.0.0.1", "localhost", "::1")
-    app = create_preview_app(
-        config,
-        DatabaseArchive(get_database(ctx), config),
-        allowed_hosts=LOOPBACK_NAMES if loopback else None,
+    app = database_preview(
+        config, get_database(ctx), allowed_hosts=LOOPBACK_NAMES if loopback else None
     )
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"Previewing the next digest at http://{shown}:{port}/ (Ctrl+C to stop).")
