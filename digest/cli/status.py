@@ -72,12 +72,13 @@ def status(ctx: click.Context, as_json: bool) -> None:
     from digest.schedule import next_runs
     from digest.store import lease, ledger
     from digest.store import subscribers as people
-    from digest.store.report import reports
+    from digest.store.report import live_workers, reports
 
     config = get_config(ctx)
     database = get_database(ctx)
     with database.session() as session:
         latest = reports(session, limit=5)
+        workers = live_workers(session)
         unfinished = ledger.unfinished_issues(session)
         deferred = ledger.deferred(session, [i.id for i in unfinished])
         audience = people.counts(session)
@@ -97,6 +98,14 @@ def status(ctx: click.Context, as_json: bool) -> None:
         }
         if holder
         else None,
+        "workers": [
+            {
+                "name": w.name,
+                "since": w.started_at.isoformat(),
+                "expires_at": w.expires_at.isoformat(),
+            }
+            for w in workers
+        ],
         "posts_waiting": len(gathered.new),
         "unfinished": {"key": first.key, "status": first.status, "reason": first.paused_reason}
         if first
@@ -123,6 +132,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
         )
     else:
         out.print("Nobody is sending right now.")
+    for w in workers:
+        since = w.started_at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+        out.print(f"Worker {escape_markup(w.name)} is sending (since {since}).")
     out.print(f"Posts waiting for the next digest: {len(gathered.new)}")
     active = audience.get("active", 0)
     out.print(f"Subscribers: {active} active, {sum(audience.values()) - active} other.")

@@ -25,6 +25,7 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from digest.models import Edition, Post, Rendered
@@ -239,6 +240,20 @@ def store_variant(session: Session, issue: Issue, key: str, rendered: Rendered) 
             greeting_anonymous=rendered.greeting_anonymous,
         )
     )
+
+
+def keep_variant(session: Session, issue: Issue, key: str, rendered: Rendered) -> Rendered:
+    """Store a variant unless another sender stored it first (several workers may render the
+    same variant at once): the one stored is returned, so every worker sends the same."""
+    try:
+        with session.begin_nested():
+            store_variant(session, issue, key, rendered)
+    except IntegrityError:
+        stored = stored_variant(session, issue, rendered.locale, key)
+        if stored is not None:
+            return stored
+        raise
+    return rendered
 
 
 def _rendered(row: Variant) -> Rendered:

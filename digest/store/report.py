@@ -1,4 +1,5 @@
-"""Per-issue figures: recipients, deliveries by outcome, unsubscribes by method."""
+"""Per-issue figures: recipients, deliveries by outcome, unsubscribes by method, messages
+sent per worker; and the workers sending right now."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from digest.store.tables import Delivery, Event, Issue
+from digest.store.tables import Delivery, DeliveryStatus, Event, Issue, Worker, utcnow
 
 
 @dataclass(slots=True)
@@ -22,6 +23,7 @@ class IssueReport:
     deliveries: dict[str, int] = field(default_factory=dict)
     unsubscribes: dict[str, int] = field(default_factory=dict)
     paused_reason: str | None = None
+    workers: dict[str, int] = field(default_factory=dict)  # `host:pid` -> messages it sent
 
     def count(self, status: str) -> int:
         return self.deliveries.get(status, 0)
@@ -54,6 +56,17 @@ def issue_report(session: Session, issue: Issue) -> IssueReport:
         .group_by(Event.method)
     )
     report.unsubscribes = {method: count for method, count in events}
+    sent_by = session.execute(
+        select(Delivery.worker, func.count())
+        .where(
+            Delivery.issue_id == issue.id,
+            Delivery.status == DeliveryStatus.SENT,
+            Delivery.worker.is_not(None),
+        )
+        .group_by(Delivery.worker)
+        .order_by(Delivery.worker)
+    )
+    report.workers = {str(worker): int(count) for worker, count in sent_by}
     return report
 
 
@@ -62,3 +75,18 @@ def reports(session: Session, key: str | None = None, limit: int = 20) -> list[I
     query = select(Issue).order_by(Issue.created_at.desc(), Issue.id.desc())
     query = query.where(Issue.key == key) if key is not None else query.limit(limit)
     return [issue_report(session, issue) for issue in session.scalars(query)]
+
+
+@dataclass(frozen=True, slots=True)
+class LiveWorker:
+    name: str
+    started_at: datetime
+    expires_at: datetime
+
+
+def live_workers(session: Session) -> list[LiveWorker]:
+    """Sending processes whose heartbeat is current (an expired one is presumed dead)."""
+    rows = session.scalars(
+        select(Worker).where(Worker.expires_at > utcnow()).order_by(Worker.started_at)
+    )
+    return [LiveWorker(row.name, row.started_at, row.expires_at) for row in rows]
