@@ -232,6 +232,8 @@ def _post_files(
         return (language_split(path.name, languages)[1] or default) == reading
 
     bundles = {f.parent for f in files if stem(f) == "index" and f.parent != folder}
+    if not bundles and not languages and not reading:  # every file is `mine`, none bundled
+        return files
     return [
         f
         for f in files
@@ -249,6 +251,8 @@ def _sections(folder: Path) -> frozenset[PurePosixPath]:
 
 
 def _sections_of(relative: PurePosixPath, sections: frozenset[PurePosixPath]) -> tuple[str, ...]:
+    if not sections:  # every blog but a Hugo one with nested sections: no path work per post
+        return ()
     parents = reversed(relative.parents[:-1])  # outermost first, without "."
     return tuple(p.name for p in parents if p in sections)
 
