@@ -36,12 +36,12 @@ def posts(ctx: click.Context, as_json: bool, show_all: bool, refresh: bool) -> N
     report_sources(gathered.source)
     chosen = gathered.candidates if show_all else gathered.new
     max_posts = config.digest.max_posts
-    shown_ids = {c.post.id for c in gathered.new[:max_posts]}
+    shown_ids = {c.post.id for c in gathered.shown(max_posts)}
     if as_json:
         rows = [_as_json(c, c.post.id in shown_ids, show_all) for c in chosen]
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
     else:
-        _print_table(chosen, shown_ids, show_all, overflow=max(0, len(gathered.new) - max_posts))
+        _print_table(chosen, shown_ids, show_all, overflow=len(gathered.overflow(max_posts)))
     if gathered.source.failures:
         ctx.exit(1)
 

@@ -11,7 +11,6 @@ from rich.table import Table
 
 from digest.cli.base import error, escape_markup, get_config, get_database, main
 from digest.errors import DigestError
-from digest.next_issue import next_issue
 
 COLUMNS = ("Sent", "Deferred", "Failed", "Bounced", "Unknown")
 
@@ -69,58 +68,14 @@ def _explain_unknown(out: Console, reports: list[Any]) -> None:
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Last issues, next scheduled run, who is sending, deferred retries, posts waiting."""
-    from digest.schedule import next_runs
-    from digest.store import lease, ledger
-    from digest.store import subscribers as people
-    from digest.store.report import live_workers, reports
+    from digest.status import current_status
 
     config = get_config(ctx)
-    database = get_database(ctx)
-    with database.session() as session:
-        latest = reports(session, limit=5)
-        workers = live_workers(session)
-        unfinished = ledger.unfinished_issues(session)
-        deferred = ledger.deferred(session, [i.id for i in unfinished])
-        audience = people.counts(session)
-    gathered = next_issue(config, database)
-    holder = lease.current_holder(database, lease.SEND_LEASE)
-    runs = next_runs(config, database)
-    waiting = sum(d.count for d in deferred)
-    next_retry = min((d.next_attempt_at for d in deferred), default=None)
-    first = unfinished[0] if unfinished else None
-    data: dict[str, Any] = {
-        "issues": [r.as_json() for r in latest],
-        "next_runs": {f: moment.isoformat() for f, moment in runs.items()},
-        "lease": {
-            "holder": holder.name,
-            "since": holder.since.isoformat(),
-            "expires_at": holder.expires_at.isoformat(),
-        }
-        if holder
-        else None,
-        "workers": [
-            {
-                "name": w.name,
-                "since": w.started_at.isoformat(),
-                "expires_at": w.expires_at.isoformat(),
-            }
-            for w in workers
-        ],
-        "posts_waiting": len(gathered.new),
-        "unfinished": {"key": first.key, "status": first.status, "reason": first.paused_reason}
-        if first
-        else None,
-        "deferred": {
-            "count": waiting,
-            "next_retry": next_retry.isoformat() if next_retry else None,
-            "issues": {d.key: d.count for d in deferred},
-        },
-        "subscribers": audience,
-        "source_failures": gathered.source.failures,
-    }
+    now = current_status(config, get_database(ctx))
     if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        click.echo(json.dumps(now.as_json(), ensure_ascii=False, indent=2))
         return
+    runs, holder, workers, latest = now.next_runs, now.holder, now.workers, now.latest
     out = Console(highlight=False)
     tz = config.schedule_tz
     for frequency_name, moment in runs.items():
@@ -135,16 +90,16 @@ def status(ctx: click.Context, as_json: bool) -> None:
     for w in workers:
         since = w.started_at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
         out.print(f"Worker {escape_markup(w.name)} is sending (since {since}).")
-    out.print(f"Posts waiting for the next digest: {len(gathered.new)}")
-    active = audience.get("active", 0)
-    out.print(f"Subscribers: {active} active, {sum(audience.values()) - active} other.")
-    for issue in unfinished:
-        why = f": {escape_markup(issue.paused_reason)}" if issue.paused_reason else ""
+    out.print(f"Posts waiting for the next digest: {now.posts_waiting}")
+    active = now.audience.get("active", 0)
+    out.print(f"Subscribers: {active} active, {sum(now.audience.values()) - active} other.")
+    for issue in now.unfinished:
+        why = f": {escape_markup(issue.reason)}" if issue.reason else ""
         out.print(f"[bold yellow]Issue {issue.key} is {issue.status}{why}[/]")
-    if next_retry is not None:
-        local = next_retry.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
-        out.print(f"Deferred deliveries: {waiting}; the next retry at {local}.")
-    for failure in gathered.source.failures:
+    if now.next_retry is not None:
+        local = now.next_retry.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+        out.print(f"Deferred deliveries: {now.waiting}; the next retry at {local}.")
+    for failure in now.source_failures:
         error(escape_markup(failure))
     if latest:
         table = Table(title="Latest issues")
