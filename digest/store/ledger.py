@@ -226,6 +226,34 @@ def stored_variant(session: Session, issue: Issue, locale: str, key: str) -> Ren
     return None if row is None else _rendered(row)
 
 
+def recent_categories(session: Session, limit: int = 12) -> set[str]:
+    """Every category of the posts in the latest `limit` issues (what the preferences page
+    offers to choose from)."""
+    issues = session.scalars(
+        select(Issue.posts).order_by(Issue.created_at.desc(), Issue.id.desc()).limit(limit)
+    )
+    found: set[str] = set()
+    for posts in issues:
+        for post in posts or []:
+            found.update(c for c in post.get("categories") or [] if isinstance(c, str) and c)
+    return found
+
+
+def unfiltered_variant(session: Session, issue: Issue, locale: str) -> Rendered | None:
+    """The issue's variant without a category filter in `locale`, else the first such variant
+    stored in another locale (what the archive shows), else None."""
+    rendered = stored_variant(session, issue, locale, "")
+    if rendered is not None:
+        return rendered
+    row = session.scalar(
+        select(Variant)
+        .where(Variant.issue_id == issue.id, Variant.filter_key == "")
+        .order_by(Variant.id)
+        .limit(1)
+    )
+    return None if row is None else _rendered(row)
+
+
 def store_variant(session: Session, issue: Issue, key: str, rendered: Rendered) -> None:
     session.add(
         Variant(
