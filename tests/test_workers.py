@@ -6,11 +6,13 @@ connections (three processes, two each) wait for one, so every process is known 
 sending before anything is measured or killed, on a machine of any speed.
 
 The rate is judged from the server's side: when each MAIL FROM came. The limiter spaces
-sending slots 1/40 s apart for all processes together; a MAIL FROM follows its slot after
-the time it takes to compose the message and write the command, which on a busy 2-core
-machine varies by up to a few hundred ms. A 1-second window of MAIL FROMs then holds the
-slots of at most 1 + that jitter seconds: with up to 0.2 s, 40 x 1.2 = 48. Without a
-shared limit the three processes would send 120 a second (each at the full 40).
+sending slots 1/40 s apart for all processes together, and a message never goes before its
+slot; it may go after it, when its process waits for a core (this 2-core machine runs other
+test suites too). A late MAIL FROM moves into the next window: a window of 1 s can hold
+the 40 slots of its own second plus the late ones of the second before. One process (a
+third of the slots) stalled for 0.6 s adds 8, or all three stalled for 0.2 s: the test
+allows 48 (1.2 x). Without a shared limit the three would send 120 a second (each at the
+full 40): measured 123 when the shared schedule is switched off, 41 with it.
 """
 
 from __future__ import annotations
@@ -106,8 +108,9 @@ def test_three_workers_share_the_ledger_and_the_limit(
         began = sorted(server.began)
         assert len(began) == SUBSCRIBERS
         assert busiest_second(began) <= RATE * 1.2
-        # over the whole send too: 400 slots 1/40 s apart span 9.975 s, less the jitter
-        assert began[-1] - began[0] >= (SUBSCRIBERS - 1) / RATE - 0.2
+        # over the whole send too: 400 slots 1/40 s apart span 9.975 s; the first message may
+        # go after its slot (then the span is shorter), the last never before its own
+        assert began[-1] - began[0] >= (SUBSCRIBERS - 1) / RATE - 0.5
 
         code, output = cli(path, "report", "--json")
         assert code == 0, output
