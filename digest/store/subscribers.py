@@ -25,7 +25,20 @@ from digest.store.tables import Event, Status, Subscriber, utcnow
 CSV_COLUMNS = ("email", "name", "locale", "categories", "status")
 LOCALES = ("zh", "en")
 SUPPRESSED = frozenset({Status.UNSUBSCRIBED, Status.BOUNCED, Status.COMPLAINED})
-Method = Literal["one-click", "link", "preferences", "cli", "import", "web", "smtp"]
+Method = Literal[
+    "one-click",
+    "link",
+    "preferences",
+    "cli",
+    "import",
+    "web",
+    "smtp",
+    "mailto",
+    "mail",
+    "ses",
+    "postmark",
+    "soft-limit",
+]
 
 
 class InvalidAddress(ValueError):
