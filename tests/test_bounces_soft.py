@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from digest.store import Database, Delivery, Issue, Subscriber
-from digest.store.bounces import Returned, apply, reactivate, soft_streak, sweep_soft
+from digest.store.bounces import Returned, apply, soft_streak, sweep_soft
+from digest.store.suppressed import reactivate
 
 LIMIT = 3
 

@@ -34,7 +34,6 @@ from digest.store.tables import (
     ReturnedMail,
     Status,
     Subscriber,
-    utcnow,
 )
 
 SUPPRESSIBLE = frozenset({Status.ACTIVE, Status.PENDING})
@@ -308,68 +307,3 @@ def sweep_soft(session: Session, soft_limit: int) -> list[str]:
         .order_by(Subscriber.id)
     ).all()
     return [s.email for s in candidates if suppress_if_over(session, s, soft_limit)]
-
-
-def reactivate(session: Session, subscriber: Subscriber, detail: str = "") -> bool:
-    """The operator restores a wrongly bounced or complained address (an event records it);
-    soft-bounce counting starts afresh. Unsubscribed people are not reactivated: only they
-    can come back."""
-    if subscriber.status not in (Status.BOUNCED, Status.COMPLAINED):
-        return False
-    before = subscriber.status
-    subscriber.status = Status.ACTIVE
-    session.add(
-        Event(
-            subscriber_id=subscriber.id,
-            kind="reactivate",
-            method="cli",
-            detail=detail or f"was {before}",
-            created_at=utcnow(),
-        )
-    )
-    return True
-
-
-REASON_EVENTS: dict[str, tuple[str, ...]] = {
-    Status.BOUNCED: ("bounce",),
-    Status.COMPLAINED: ("complaint",),
-    Status.UNSUBSCRIBED: ("unsubscribe",),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Reason:
-    kind: str
-    method: str
-    detail: str | None
-    issue: str | None
-    at: datetime
-
-
-def reasons(session: Session, subscribers: Iterable[Subscriber]) -> dict[int, Reason]:
-    """Why each suppressed subscriber is suppressed: their latest event of the matching kind."""
-    found: dict[int, Reason] = {}
-    for subscriber in subscribers:
-        kinds = REASON_EVENTS.get(subscriber.status)
-        if not kinds:
-            continue
-        row = session.execute(
-            select(Event.kind, Event.method, Event.detail, Issue.key, Event.created_at)
-            .outerjoin(Issue, Issue.id == Event.issue_id)
-            .where(Event.subscriber_id == subscriber.id, Event.kind.in_(kinds))
-            .order_by(Event.created_at.desc(), Event.id.desc())
-            .limit(1)
-        ).first()
-        if row is not None:
-            found[subscriber.id] = Reason(row[0], row[1], row[2], row[3], row[4])
-    return found
-
-
-def issue_counts(session: Session, issue_id: int) -> dict[str, int]:
-    """Returned mail per kind for one issue: hard, soft, complaint (and the rest)."""
-    rows = session.execute(
-        select(ReturnedMail.kind, func.count())
-        .where(ReturnedMail.issue_id == issue_id)
-        .group_by(ReturnedMail.kind)
-    )
-    return {kind: count for kind, count in rows}
