@@ -12,7 +12,7 @@ from sqlalchemy import select
 from digest.config import load_config
 from digest.inbound import read_verp_token
 from digest.inbound.verp import find_verp
-from digest.store import Delivery, Subscriber, open_database
+from digest.store import Delivery, Event, Subscriber, open_database
 from digest.tokens import keyring
 from tests.smtp_server import SMTPServer
 from tests.test_send import add_subscribers, run_with_script, send, statuses, write_config
@@ -108,7 +108,20 @@ def test_a_bare_550_bounces_only_an_unknown_user(tmp_path: Path, database_url: s
     assert result["reader4@example.com"] == "failed"  # 5.7.1 sender rejected
     database = open_database(config.database_url)
     with database.session() as session:
+        bounce_events = session.execute(
+            select(Subscriber.email, Event.method, Event.issue_id, Event.delivery_id, Delivery.id)
+            .join(Subscriber, Subscriber.id == Event.subscriber_id)
+            .join(Delivery, Delivery.subscriber_id == Subscriber.id)
+            .where(Event.kind == "bounce")
+            .order_by(Subscriber.email)
+        ).all()
         standing = {e: s for e, s in session.execute(select(Subscriber.email, Subscriber.status))}
     database.dispose()
     assert standing["reader1@example.com"] == "active"
     assert standing["reader2@example.com"] == "bounced"
+    # each in-session bounce is an event naming its issue and delivery
+    assert [(e, m) for e, m, *_ in bounce_events] == [
+        ("reader2@example.com", "smtp"),
+        ("reader3@example.com", "smtp"),
+    ]
+    assert all(issue is not None and delivery == own for *_, issue, delivery, own in bounce_events)

@@ -257,6 +257,7 @@ def record(connection: Connection, issue_id: int, worker: str, results: Iterable
                         "smtp",
                         issue_id=issue_id,
                         detail=result.error,
+                        delivery_id=result.recipient.delivery_id,
                     )
             session.flush()
 

@@ -88,11 +88,13 @@ def record(
     ip: str | None = None,
     user_agent: str | None = None,
     detail: str | None = None,
+    delivery_id: int | None = None,
 ) -> None:
     session.add(
         Event(
             subscriber_id=subscriber.id if subscriber is not None else None,
             issue_id=issue_id,
+            delivery_id=delivery_id,
             kind=kind,
             method=method,
             ip=ip,
