@@ -4,6 +4,7 @@ is the bounce mailbox, and an in-session bare 550 suppresses only when it names 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from digest.inbound import read_verp_token
 from digest.inbound.verp import find_verp
 from digest.store import Delivery, Event, Subscriber, open_database
 from digest.tokens import keyring
-from tests.smtp_server import SMTPServer
+from tests.smtp_server import CountingServer, SMTPServer
 from tests.test_send import add_subscribers, run_with_script, send, statuses, write_config
 
 
@@ -125,3 +126,27 @@ def test_a_bare_550_bounces_only_an_unknown_user(tmp_path: Path, database_url: s
         ("reader3@example.com", "smtp"),
     ]
     assert all(issue is not None and delivery == own for *_, issue, delivery, own in bounce_events)
+
+
+def test_failures_after_deferral_count_towards_the_soft_limit(
+    tmp_path: Path, database_url: str
+) -> None:
+    from tests.test_outcomes import _time_passes, blog, cli, config_for, statuses
+
+    with CountingServer() as server:
+        server.greylist = "451 4.2.2 mailbox full"
+        path = config_for(
+            tmp_path, database_url, server.port, blog(tmp_path, "one"), retries=0, retry_hours=1
+        )
+        config = load_config(with_bounces(path, soft_limit=1))
+        add_subscribers(config, 2)
+        assert cli(path, "send", "--yes").exit_code == 1
+        _time_passes(config, timedelta(hours=2))
+        cli(path, "send", "--yes")
+        assert statuses(config) == {"failed": 2}
+    database = open_database(config.database_url)
+    with database.session() as session:
+        standing = set(session.scalars(select(Subscriber.status)))
+        methods = set(session.scalars(select(Event.method).where(Event.kind == "bounce")))
+    database.dispose()
+    assert standing == {"bounced"} and methods == {"soft-limit"}
