@@ -160,3 +160,42 @@ def test_bad_usage_is_one_sentence(tmp_path: Path) -> None:
     assert missing.exit_code == 1 and "is not a Maildir" in missing.output
     both = cli(path, "bounces", "--maildir", "a", "--mbox", "b")
     assert both.exit_code == 2 and "not both" in both.output
+
+
+def test_two_runs_at_once_apply_each_message_once(tmp_path: Path, database_url: str) -> None:
+    import subprocess
+    import sys
+
+    path = write_config(tmp_path, database_url)
+    config = load(path)
+    seed(config, ADDRESSES)
+    names = (
+        "postfix-dsn-no-verp.eml",
+        "qmail-remote-550.eml",
+        "exchange-prose-no-verp.eml",
+        "netease-prose-zh.eml",
+        "arf-microsoft-jmrp.eml",
+        "mailto-unsubscribe-no-token.eml",
+        "autoreply-zh-precedence.eml",
+    )
+    box = maildir(tmp_path / "mail", *names)
+    command = [sys.executable, "-m", "digest.cli", "--config", str(path), "bounces"]
+    runs = [
+        subprocess.Popen([*command, "--maildir", str(box)], stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=300)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    changes = [e for e in events(config) if e[1] != "subscribe"]
+    assert sorted((e[0], e[1]) for e in changes) == sorted(
+        [
+            ("alice.smith@example.org", "bounce"),
+            ("hong.xu@remote.example.org", "bounce"),
+            ("maria.garcia@corp.example", "bounce"),
+            ("zhou.qiang@163.example", "bounce"),
+            ("kim.lee@outlook.example", "complaint"),
+            ("carol@example.net", "unsubscribe"),
+        ]
+    )  # once each, whichever run got there first
+    assert returned(config) == len(names)
+    assert os.listdir(box / "new") == [] and len(os.listdir(box / "cur")) == len(names)
