@@ -8,10 +8,11 @@ import os
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from digest.inbound.mailbox import Maildir
 from digest.inbound.process import process
-from digest.store import open_database
+from digest.store import ReturnedMail, open_database
 from tests.bounce_fixtures import CONTEXT, DELIVERY, ISSUE, fixture_bytes
 from tests.bounce_store import (
     VERP_EMAIL,
@@ -101,14 +102,21 @@ def test_a_dsn_without_verp_finds_the_subscriber_by_address(
 ) -> None:
     path = write_config(tmp_path, database_url)
     config = load(path)
-    seed(config, ("Alice.Smith@Example.org",))  # stored with capitals: compared case-insensitively
+    seed(config, ("Alice.Smith@example.org",))  # stored with capitals: compared case-insensitively
     box = maildir(tmp_path / "mail", "postfix-dsn-no-verp.eml")
     result = cli(path, "bounces", "--maildir", str(box), "--json")
     assert result.exit_code == 0, result.output
     (row,) = [json.loads(line) for line in result.stdout.splitlines()]
     assert row["action"] == "bounced" and row["issue"] is None and row["delivery_id"] is None
-    assert standing(config)["Alice.Smith@Example.org"] == "bounced"
+    assert standing(config)["Alice.Smith@example.org"] == "bounced"
     assert [e[1:] for e in events(config)] == [("bounce", "mail", None, None)]
+    erased = cli(path, "subscribers", "remove", "--erase", "Alice.Smith@example.org")
+    assert erased.exit_code == 0, erased.output
+    database = open_database(config.database_url)
+    with database.session() as session:
+        kept = session.execute(select(ReturnedMail.subscriber_id, ReturnedMail.address)).all()
+    database.dispose()
+    assert [tuple(row) for row in kept] == [(None, None)]  # the record stays, her address not
 
 
 def test_dry_run_records_and_marks_nothing(tmp_path: Path, database_url: str) -> None:

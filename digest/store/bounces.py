@@ -134,7 +134,8 @@ def apply(session: Session, returned: Returned, soft_limit: int) -> Applied:
         subscriber_id=first.id if first else None,
         issue_id=issue_id,
         delivery_id=delivery_id,
-        address=(first.email if first else (returned.addresses[0] if returned.addresses else None)),
+        # a subscriber's address lives only on their row, so erasing them erases it here too
+        address=None if first else (returned.addresses[0] if returned.addresses else None),
         status=returned.status,
         reason=returned.reason,
     )

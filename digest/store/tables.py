@@ -231,6 +231,7 @@ class ReturnedMail(Base):
     delivery_id: Mapped[int | None] = mapped_column(
         ForeignKey("deliveries.id", ondelete="SET NULL"), default=None
     )
+    # the address named, only when it is no subscriber's (theirs lives on their row alone)
     address: Mapped[str | None] = mapped_column(String(320), default=None)
     status: Mapped[str | None] = mapped_column(String(20), default=None)
     reason: Mapped[str] = mapped_column(Text, default="")
