@@ -28,6 +28,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 # command runs (or --help lists them all), so `digest posts` does not load the send engine:
 # start-up is most of a warm `digest posts` (issue 15). tests/test_cli.py checks the map.
 COMMAND_MODULES = {
+    "bounces": "bounces",
     "db": "db",
     "dkim": "dkim",
     "excerpt": "posts",

@@ -13,6 +13,7 @@ from digest.cli.base import error, escape_markup, get_config, get_database, main
 from digest.errors import DigestError
 
 COLUMNS = ("Sent", "Deferred", "Failed", "Bounced", "Unknown")
+RETURNED = {"Hard": "hard", "Soft": "soft", "Complaints": "complaint"}  # what came back later
 
 
 @main.command()
@@ -20,7 +21,8 @@ COLUMNS = ("Sent", "Deferred", "Failed", "Bounced", "Unknown")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def report(ctx: click.Context, issue: str | None, as_json: bool) -> None:
-    """Sent, failed, bounced and unsubscribes per issue (the latest ones, or ISSUE)."""
+    """Sent, failed, bounced, bounces and complaints that came back, and unsubscribes per
+    issue (the latest ones, or ISSUE)."""
     from digest.store.report import reports
 
     with get_database(ctx).session() as session:
@@ -35,7 +37,7 @@ def report(ctx: click.Context, issue: str | None, as_json: bool) -> None:
         click.echo("No issues yet.")
         return
     table = Table()
-    for column in ("Issue", "Status", "Posts", "Recipients", *COLUMNS, "Unsubscribes"):
+    for column in ("Issue", "Status", "Posts", "Recipients", *COLUMNS, *RETURNED, "Unsubscribes"):
         table.add_column(column, justify="left" if column in ("Issue", "Status") else "right")
     for r in found:
         by_method = ", ".join(f"{m} {n}" for m, n in sorted(r.unsubscribes.items()))
@@ -46,6 +48,7 @@ def report(ctx: click.Context, issue: str | None, as_json: bool) -> None:
             str(r.posts),
             str(r.recipients),
             *(str(r.count(c.lower())) for c in COLUMNS),
+            *(str(r.returned.get(kind, 0)) for kind in RETURNED.values()),
             unsubscribes,
         )
     out = Console(highlight=False)

@@ -80,10 +80,13 @@ def subscribers_remove(ctx: click.Context, email: str, erase: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def subscribers_list(ctx: click.Context, status: str | None, as_json: bool) -> None:
-    """List subscribers (all, or those with one status)."""
+    """List subscribers (all, or those with one status); suppressed ones with their reason."""
     from digest.store import subscribers as people
+    from digest.store.suppressed import reasons
 
     with get_database(ctx).session() as session:
+        listed = people.listing(session, status)
+        why = reasons(session, listed)
         rows: list[dict[str, Any]] = [
             {
                 "id": s.id,
@@ -94,14 +97,15 @@ def subscribers_list(ctx: click.Context, status: str | None, as_json: bool) -> N
                 "categories": s.categories or [],
                 "paused": s.paused,
                 "created_at": s.created_at.isoformat(),
+                "reason": why[s.id].as_json() if s.id in why else None,
             }
-            for s in people.listing(session, status)
+            for s in listed
         ]
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     table = Table(expand=False)
-    for column in ("Email", "Name", "Status", "Locale", "Categories"):
+    for column in ("Email", "Name", "Status", "Locale", "Categories", "Reason"):
         table.add_column(column)
     for row in rows:
         state = row["status"] + (" (paused)" if row["paused"] else "")
@@ -111,9 +115,41 @@ def subscribers_list(ctx: click.Context, status: str | None, as_json: bool) -> N
             state,
             row["locale"] or "",
             escape_markup(";".join(row["categories"])),
+            escape_markup(_reason(row["reason"])),
         )
     Console(highlight=False).print(table)
     click.echo(f"{len(rows)} subscribers.")
+
+
+def _reason(reason: dict[str, Any] | None) -> str:
+    if reason is None:
+        return ""
+    where = f" ({reason['issue']})" if reason["issue"] else ""
+    detail = f": {reason['detail']}" if reason["detail"] else ""
+    return f"{reason['kind']} by {reason['method']}{where}{detail}"
+
+
+@subscribers.command("reactivate")
+@click.argument("email")
+@click.pass_context
+def subscribers_reactivate(ctx: click.Context, email: str) -> None:
+    """Restore a wrongly bounced or complained address (recorded as an event)."""
+    from digest.store import bounces
+    from digest.store.suppressed import reactivate
+
+    with get_database(ctx).session() as session:
+        person = bounces.by_address(session, email)
+        if person is None:
+            raise DigestError(f"{email.strip()} is not a subscriber.")
+        address, was = person.email, person.status
+        if not reactivate(session, person):
+            if was == Status.UNSUBSCRIBED:
+                raise DigestError(
+                    f"{address} unsubscribed; only they can subscribe again "
+                    "(through a preferences link or the sign-up form)."
+                )
+            raise DigestError(f"{address} is {was}, not bounced or complained.")
+    click.echo(f"Reactivated {address} (was {was}).")
 
 
 @subscribers.command("import")

@@ -1,4 +1,5 @@
-"""Per-issue figures: recipients, deliveries by outcome, unsubscribes by method, messages
+"""Per-issue figures: recipients, deliveries by outcome, unsubscribes by method, what came
+back (hard and soft bounces, complaints: `returned_mail` rows tied to the issue), messages
 sent per worker; and the workers sending right now."""
 
 from __future__ import annotations
@@ -10,7 +11,15 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from digest.store.tables import Delivery, DeliveryStatus, Event, Issue, Worker, utcnow
+from digest.store.tables import (
+    Delivery,
+    DeliveryStatus,
+    Event,
+    Issue,
+    ReturnedMail,
+    Worker,
+    utcnow,
+)
 
 
 @dataclass(slots=True)
@@ -22,6 +31,7 @@ class IssueReport:
     recipients: int = 0
     deliveries: dict[str, int] = field(default_factory=dict)
     unsubscribes: dict[str, int] = field(default_factory=dict)
+    returned: dict[str, int] = field(default_factory=dict)  # hard, soft, complaint...
     paused_reason: str | None = None
     workers: dict[str, int] = field(default_factory=dict)  # `host:pid` -> messages it sent
 
@@ -67,6 +77,12 @@ def issue_report(session: Session, issue: Issue) -> IssueReport:
         .order_by(Delivery.worker)
     )
     report.workers = {str(worker): int(count) for worker, count in sent_by}
+    returned = session.execute(
+        select(ReturnedMail.kind, func.count())
+        .where(ReturnedMail.issue_id == issue.id)
+        .group_by(ReturnedMail.kind)
+    )
+    report.returned = {kind: count for kind, count in returned}
     return report
 
 

@@ -26,7 +26,20 @@ from digest.store.tables import Event, Status, Subscriber, utcnow
 CSV_COLUMNS = ("email", "name", "locale", "categories", "status")
 LOCALES = ("zh", "en")
 SUPPRESSED = frozenset({Status.UNSUBSCRIBED, Status.BOUNCED, Status.COMPLAINED})
-Method = Literal["one-click", "link", "preferences", "cli", "import", "web", "smtp"]
+Method = Literal[
+    "one-click",
+    "link",
+    "preferences",
+    "cli",
+    "import",
+    "web",
+    "smtp",
+    "mailto",
+    "mail",
+    "ses",
+    "postmark",
+    "soft-limit",
+]
 
 
 class InvalidAddress(ValueError):
@@ -76,11 +89,13 @@ def record(
     ip: str | None = None,
     user_agent: str | None = None,
     detail: str | None = None,
+    delivery_id: int | None = None,
 ) -> None:
     session.add(
         Event(
             subscriber_id=subscriber.id if subscriber is not None else None,
             issue_id=issue_id,
+            delivery_id=delivery_id,
             kind=kind,
             method=method,
             ip=ip,

@@ -5,7 +5,7 @@ twice the limit. Now each message's sending slot is drawn, under a row lock, fro
 table (digest.store.rate), whatever the number of workers and machines.
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-01 20:30:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0004"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
