@@ -32,12 +32,15 @@ from pydantic import (
 )
 
 from digest.errors import ConfigError
+from digest.safeyaml import YamlLimitError, load_with_node
 from digest.tex import MathMode
 from digest.urls import check_permalink
 
 ENV_PREFIX = "DIGEST_"
 ENV_RESERVED = frozenset({"DIGEST_CONFIG", "DIGEST_DEBUG"})
 DEFAULT_TIMEZONES = {"zh": "Asia/Shanghai", "en": "UTC"}
+# The documented demo config.yaml is 12 KB; nothing real comes near this.
+MAX_CONFIG_BYTES = 1024 * 1024
 
 
 class _Section(BaseModel):
@@ -455,19 +458,16 @@ def load_config(
     """Read, override from the environment, and validate; every failure is a ConfigError."""
     file = find_config(path)
     environ = os.environ if environ is None else environ
+    text = _read_config_text(file)
     try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{file}: configuration file not found.") from None
-    except OSError as exc:
-        raise ConfigError(f"{file}: cannot read the configuration file: {exc.strerror}.") from None
-    try:
-        lines = _key_lines(yaml.compose(text))
-        data = yaml.safe_load(text)
+        data, node = load_with_node(text)  # digest.safeyaml: no alias bomb, bounded nesting
+        lines = _key_lines(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f", line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
+        if isinstance(exc, YamlLimitError):
+            problem = f"the YAML is refused: {problem}"
         raise ConfigError(f"{file}{where}: {problem}.") from None
     if data is None:
         data = {}
@@ -482,6 +482,31 @@ def load_config(
     config._root = file.resolve().parent
     config._file = file
     return config
+
+
+def _read_config_text(file: Path) -> str:
+    """The file's text: at most MAX_CONFIG_BYTES, and UTF-8 (the line of a bad byte named)."""
+    try:
+        if file.exists() and not file.is_file():
+            raise ConfigError(f"{file}: the configuration is not a regular file.")
+        with file.open("rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: configuration file not found.") from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read the configuration file: {exc.strerror}.") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{file}: the configuration file is larger than {MAX_CONFIG_BYTES // 1024} KB."
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{file}, line {line}: the configuration is not valid UTF-8 (byte "
+            f"0x{data[exc.start]:02x}); save it as UTF-8."
+        ) from None
 
 
 SECRET_KEYS = {

@@ -104,15 +104,27 @@ def read_feed(
         where = url
     else:
         path = root / url.removeprefix("file://")
-        try:
-            download = Download(path.read_bytes(), "", False)
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            raise SourceError(f"{path}: cannot read the feed: {reason}.") from None
+        download = Download(_read_local(path), "", False)
         where = str(path)
     posts, problems = parse_feed(download.body, where=where, content_type=download.content_type)
     result.posts.extend(posts)
     result.problems.extend(problems)
+
+
+def _read_local(path: Path) -> bytes:
+    """A local feed file, held to the same MAX_BYTES as a download (a FIFO or a device that
+    never ends is cut there too)."""
+    if path.exists() and not path.is_file():  # a FIFO would block, a device never end
+        raise SourceError(f"{path}: cannot read the feed: not a regular file.")
+    try:
+        with path.open("rb") as handle:
+            body = handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise SourceError(f"{path}: cannot read the feed: {reason}.") from None
+    if len(body) > MAX_BYTES:
+        raise SourceError(f"{path}: the feed is larger than {MAX_BYTES // (1024 * 1024)} MB.")
+    return body
 
 
 def fetch(url: str, *, cache_dir: Path, timeout: float) -> Download:

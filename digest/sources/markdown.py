@@ -55,6 +55,9 @@ from digest.sources.values import (
 from digest.urls import post_url
 
 SUFFIXES = (".md", ".markdown", ".mdown")
+# A long post with its code is 100-300 KB; beyond this a file is not a post to excerpt (and the
+# Markdown parser's time grows with it). Files over the limit are reported and skipped.
+MAX_POST_BYTES = 4 * 1024 * 1024
 
 
 def read_folder(
@@ -168,8 +171,15 @@ def _sections_of(relative: PurePosixPath, sections: frozenset[PurePosixPath]) ->
 
 
 def _read_text(file: Path) -> str:
+    """The post's text; never more than MAX_POST_BYTES read, whatever the file (or a device
+    a symlink points at) holds."""
     try:
-        text = file.read_text(encoding="utf-8")
+        with file.open("rb") as handle:
+            data = handle.read(MAX_POST_BYTES + 1)
+        if len(data) > MAX_POST_BYTES:
+            size = MAX_POST_BYTES // (1024 * 1024)
+            raise PostError(f"the file is larger than {size} MB; skipped")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise PostError("the file is not valid UTF-8") from None
     except OSError as exc:
