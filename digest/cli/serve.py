@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from digest.cli.base import get_config, get_database, main
+from digest.cli.output import say
 
 
 @main.command()
@@ -20,5 +21,5 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     config = get_config(ctx)
     app = create_public_app(config, get_database(ctx))
     shown = f"[{host}]" if ":" in host else host
-    click.echo(f"Serving {config.web.base_url} at http://{shown}:{port}/ (Ctrl+C to stop).")
+    say(f"Serving {config.web.base_url} at http://{shown}:{port}/ (Ctrl+C to stop).")
     uvicorn.run(app, host=host, port=port, log_level="info")

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-from digest.cli.base import err, escape_markup, get_database, main, warn
+from digest.cli.base import get_database, main
+from digest.cli.output import emit_data, emit_json, note, say, table, warn
 from digest.errors import DigestError
 from digest.store import Status
 
@@ -45,7 +43,7 @@ def subscribers_add(
             address = person.email
     except people.InvalidAddress as exc:
         raise DigestError(f"{email!r} is not a valid address: {exc}.") from None
-    click.echo(f"Added {address}.")
+    say(f"Added {address}.")
 
 
 @subscribers.command("remove")
@@ -68,11 +66,11 @@ def subscribers_remove(ctx: click.Context, email: str, erase: bool) -> None:
             raise DigestError(f"{address} is not a subscriber.")
         if erase:
             session.delete(person)
-            click.echo(f"Erased {address} and their personal data.")
+            say(f"Erased {address} and their personal data.")
         elif people.unsubscribe(session, person, "cli"):
-            click.echo(f"Unsubscribed {address}.")
+            say(f"Unsubscribed {address}.")
         else:
-            click.echo(f"{address} was already unsubscribed.")
+            say(f"{address} was already unsubscribed.")
 
 
 @subscribers.command("list")
@@ -98,22 +96,23 @@ def subscribers_list(ctx: click.Context, status: str | None, as_json: bool) -> N
             for s in people.listing(session, status)
         ]
     if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        emit_json(rows)
         return
-    table = Table(expand=False)
-    for column in ("Email", "Name", "Status", "Locale", "Categories"):
-        table.add_column(column)
-    for row in rows:
-        state = row["status"] + (" (paused)" if row["paused"] else "")
-        table.add_row(
-            escape_markup(row["email"]),
-            escape_markup(row["name"]),
-            state,
-            row["locale"] or "",
-            escape_markup(";".join(row["categories"])),
-        )
-    Console(highlight=False).print(table)
-    click.echo(f"{len(rows)} subscribers.")
+    table(
+        ("Email", "Name", "Status", "Locale", "Categories"),
+        (
+            (
+                row["email"],
+                row["name"],
+                row["status"] + (" (paused)" if row["paused"] else ""),
+                row["locale"] or "",
+                ";".join(row["categories"]),
+            )
+            for row in rows
+        ),
+        expand=False,
+    )
+    say(f"{len(rows)} subscribers.")
 
 
 @subscribers.command("import")
@@ -129,7 +128,7 @@ def subscribers_import(ctx: click.Context, file: Path) -> None:
         people.import_rows(session, rows, report)
     for problem in report.problems:
         warn(problem)
-    click.echo(
+    say(
         f"Imported {file}: {report.added} added, {report.updated} updated, "
         f"{report.unchanged} unchanged, {len(report.problems)} rows skipped."
     )
@@ -150,10 +149,10 @@ def subscribers_export(ctx: click.Context, file: Path | None) -> None:
     with get_database(ctx).session() as session:
         count = people.export_csv(people.listing(session), out)
     if file is None:
-        click.echo(out.getvalue(), nl=False)
+        emit_data(out.getvalue())
         return
     try:
         file.write_text(out.getvalue(), encoding="utf-8")
     except OSError as exc:
         raise DigestError(f"{file}: cannot write: {exc.strerror}.") from None
-    err.print(f"Exported {count} subscribers to {file}.")
+    note(f"Exported {count} subscribers to {file}.")
