@@ -63,6 +63,12 @@ def _check_http_url(value: str) -> str:
     return value.rstrip("/")
 
 
+def _check_web_link(value: str) -> str:
+    """A link the digest shows as it is (no trailing slash removed): http(s) only."""
+    _check_http_url(value)
+    return value
+
+
 class SiteConfig(_Section):
     title: str
     base_url: str
@@ -74,6 +80,7 @@ class SiteConfig(_Section):
     posts_url: str | None = None
 
     _url = field_validator("base_url")(_check_http_url)
+    _posts_url = field_validator("posts_url")(lambda v: v if v is None else _check_web_link(v))
     _tz = field_validator("timezone")(_check_timezone)
     _permalink = field_validator("permalink")(check_permalink)
 

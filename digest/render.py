@@ -37,7 +37,7 @@ from digest.errors import DigestError
 from digest.excerpt import excerpt_for
 from digest.i18n import html_lang, long_date, translate, translations
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Edition, Post, Rendered
-from digest.urls import site_url
+from digest.urls import SAFE_SCHEMES, link_scheme, site_url
 from digest.wrap import fold_html, wrap_text
 
 log = logging.getLogger("digest.render")
@@ -113,14 +113,25 @@ def items_for(posts: list[Post], config: Config, locale: str) -> list[Item]:
         items.append(
             Item(
                 title=_one_line(post.title),
-                url=post.url,
+                url=web_link(config.site.base_url, post.url) or config.site.base_url,
                 meta=_one_line(meta),
                 excerpt=clean(excerpt_for(post, config)),  # labels: the posts' language
-                cover=site_url(config.site.base_url, post.cover) if post.cover else None,
+                cover=web_link(config.site.base_url, post.cover) if post.cover else None,
                 cover_alt=_one_line(post.cover_alt or post.title),
             )
         )
     return items
+
+
+def web_link(base_url: str, url: str) -> str | None:
+    """`url` as an email or page may link it: http(s) or mailto, relative links made absolute
+    against the site; None for anything else. The sources drop such links with a warning;
+    this is the last check before a template (an issue snapshot from an older version, a feed
+    entry known only by its `urn:` id, which links to the site instead)."""
+    if link_scheme(url) not in SAFE_SCHEMES | {""}:
+        return None
+    absolute = site_url(base_url, url)
+    return absolute if link_scheme(absolute) in SAFE_SCHEMES else None
 
 
 def _one_line(text: str) -> str:
