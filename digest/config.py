@@ -13,7 +13,7 @@ import re
 import secrets
 import string
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -33,6 +33,7 @@ from pydantic import (
 
 from digest.errors import ConfigError
 from digest.safeyaml import YamlLimitError, load_with_node
+from digest.templatecheck import check_templates
 from digest.tex import MathMode
 from digest.urls import check_permalink
 
@@ -44,7 +45,10 @@ MAX_CONFIG_BYTES = 1024 * 1024
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    """Every section: unknown keys refused, and no float may be infinite or NaN (every number
+    also has an upper bound, so that no setting overflows a time or a count later on)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 
 def _check_timezone(value: str | None) -> str | None:
@@ -114,14 +118,14 @@ class MarkdownSourceConfig(_Section):
 class FeedSourceConfig(_Section):
     type: Literal["feed"]
     url: str
-    timeout: float = Field(default=15.0, gt=0)
+    timeout: float = Field(default=15.0, gt=0, le=600)
 
 
 SourceConfig = Annotated[MarkdownSourceConfig | FeedSourceConfig, Field(discriminator="type")]
 
 
 class ExcerptConfig(_Section):
-    length: int = Field(default=350, ge=1)
+    length: int = Field(default=350, ge=1, le=10_000)
     # The language of the posts, for the [代码]/[code] labels (default: site.locale).
     labels: Literal["zh", "en"] | None = None
     # Which math delimiters the blog renders (digest.tex, docs/excerpts.md).
@@ -132,26 +136,37 @@ class ExcerptConfig(_Section):
 SUBJECT_PLACEHOLDERS = ("title", "period", "date", "long_date", "count", "first_title")
 
 
+# A format spec may pad (`{count:>3}`), not build a megabyte-wide subject.
+_MAX_FORMAT_NUMBER = 200
+
+
 def _check_subject(value: str) -> str:
     try:
-        fields = [field for _, field, _, _ in string.Formatter().parse(value) if field is not None]
+        parts = [
+            (f, spec or "") for _, f, spec, _ in string.Formatter().parse(value) if f is not None
+        ]
     except ValueError as exc:
         raise ValueError(f"{value!r} is not a valid subject template: {exc}") from None
-    for field in fields:
+    for field, spec in parts:
         if field not in SUBJECT_PLACEHOLDERS:
             known = " ".join("{" + name + "}" for name in SUBJECT_PLACEHOLDERS)
             raise ValueError(f"unknown placeholder {{{field}}}; the placeholders are {known}")
+        if "{" in spec or any(int(n) > _MAX_FORMAT_NUMBER for n in re.findall(r"\d+", spec)):
+            raise ValueError(
+                f"{{{field}:{spec}}} is not a usable format (no nested fields, widths up to "
+                f"{_MAX_FORMAT_NUMBER})"
+            )
     sample: dict[str, Any] = {name: "x" for name in SUBJECT_PLACEHOLDERS} | {"count": 1}
     try:
         value.format(**sample)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
         raise ValueError(f"{value!r} is not a valid subject template: {exc}") from None
     return value
 
 
 class DigestConfig(_Section):
-    max_posts: int = Field(default=12, ge=1)
-    lookback_days: int = Field(default=30, ge=0)
+    max_posts: int = Field(default=12, ge=1, le=1000)
+    lookback_days: int = Field(default=30, ge=0, le=36_500)
     # Not the ISO week by default: "行路中 · 2026-W47" trips SpamAssassin's SUBJ_ALL_CAPS.
     subject: str = "{title} · {long_date}"
 
@@ -169,15 +184,15 @@ class SmtpConfig(_Section):
     username: str | None = None
     password: SecretStr | None = None
     password_file: Path | None = None
-    timeout: float = Field(default=30.0, gt=0)
+    timeout: float = Field(default=30.0, gt=0, le=3600)
     connections: int = Field(default=4, ge=1, le=64)
     processes: int | None = Field(default=None, ge=1, le=16)
-    messages_per_connection: int = Field(default=1000, ge=1)
-    rate_per_second: float | None = Field(default=None, gt=0)
-    rate_per_hour: int | None = Field(default=None, gt=0)
-    retries: int = Field(default=3, ge=0)
-    retry_delay: float = Field(default=5.0, ge=0)
-    max_consecutive_failures: int = Field(default=10, ge=1)
+    messages_per_connection: int = Field(default=1000, ge=1, le=1_000_000)
+    rate_per_second: float | None = Field(default=None, gt=0, le=1_000_000)
+    rate_per_hour: int | None = Field(default=None, gt=0, le=1_000_000_000)
+    retries: int = Field(default=3, ge=0, le=100)
+    retry_delay: float = Field(default=5.0, ge=0, le=86_400)
+    max_consecutive_failures: int = Field(default=10, ge=1, le=1_000_000)
     ca_file: Path | None = None
     verify_tls: bool = True
 
@@ -202,11 +217,28 @@ class WebConfig(_Section):
     secret_file: Path = Path("var/web-secret")
     previous_secret: SecretStr | None = None
     rotated_at: datetime | None = None
-    rotation_overlap_days: int = Field(default=90, ge=0)
-    confirm_limit_per_address: int = Field(default=3, ge=1)
-    confirm_limit_per_ip: int = Field(default=10, ge=1)
+    rotation_overlap_days: int = Field(default=90, ge=0, le=3650)
+    confirm_limit_per_address: int = Field(default=3, ge=1, le=1000)
+    confirm_limit_per_ip: int = Field(default=10, ge=1, le=1_000_000)
 
     _url = field_validator("base_url")(_check_http_url)
+
+    @model_validator(mode="after")
+    def _rotation(self) -> WebConfig:
+        """A previous secret is honoured only for the overlap after a stated rotation: without
+        `rotated_at` it would verify links for ever (digest.tokens.Keyring)."""
+        if self.previous_secret is not None and self.rotated_at is None:
+            raise ValueError(
+                "previous_secret (DIGEST_WEB__PREVIOUS_SECRET) needs rotated_at, the date the "
+                "secret was changed, so that the old secret stops working after "
+                "rotation_overlap_days"
+            )
+        if self.rotated_at is not None:
+            rotated = self.rotated_at
+            rotated = rotated if rotated.tzinfo else rotated.replace(tzinfo=UTC)
+            if rotated > datetime.now(UTC) + timedelta(days=1):
+                raise ValueError(f"rotated_at {self.rotated_at.isoformat()} is in the future")
+        return self
 
 
 class SenderConfig(_Section):
@@ -266,7 +298,7 @@ class ImapConfig(_Section):
     password_file: Path | None = None
     folder: str = "INBOX"
     processed_folder: str | None = None
-    timeout: float = Field(default=30.0, gt=0)
+    timeout: float = Field(default=30.0, gt=0, le=3600)
     ca_file: Path | None = None
     verify_tls: bool = True
 
@@ -279,8 +311,8 @@ class BouncesConfig(_Section):
     """What comes back: the VERP return path and where bounces are read (DESIGN.md 6, 8)."""
 
     return_path: str | None = None
-    soft_limit: int = Field(default=3, ge=1)
-    poll_minutes: float | None = Field(default=None, gt=0)
+    soft_limit: int = Field(default=3, ge=1, le=1000)
+    poll_minutes: float | None = Field(default=None, gt=0, le=10_080)
     maildir: Path | None = None
     imap: ImapConfig | None = None
     postmark_user: str | None = None
@@ -315,9 +347,17 @@ class ScheduleConfig(_Section):
     preset: str | None = None
     offer: list[Frequency] = Field(default_factory=lambda: list[Frequency](["monthly"]))
     timezone: str | None = None
-    misfire_grace_hours: float = Field(default=6.0, ge=0)
+    misfire_grace_hours: float = Field(default=6.0, ge=0, le=8760)
 
     _tz = field_validator("timezone")(_check_timezone)
+
+    @field_validator("cron")
+    @classmethod
+    def _cron_fires(cls, value: str) -> str:
+        from digest.cron import check_cron
+
+        check_cron(value)  # a syntax error, or a cron with no such date (31 February)
+        return value
 
     @model_validator(mode="after")
     def _preset_sets_frequency(self) -> ScheduleConfig:
@@ -395,6 +435,53 @@ class Config(_Section):
                 "laws want the sender's postal address in every newsletter); set it, or use "
                 "`digest send --dry-run`."
             )
+
+    def needed_files(self) -> list[tuple[str, Path]]:
+        """(key, path) of every file a send, the scheduler or the public app will read: the
+        password files in use (none when the password comes from the environment), CA files
+        and DKIM keys."""
+        smtp, dkim, bounces = self.smtp, self.dkim, self.bounces
+        imap = bounces.imap
+        candidates: list[tuple[str, Path | None]] = [
+            ("smtp.password_file", smtp.password_file if smtp.password is None else None),
+            ("smtp.ca_file", smtp.ca_file),
+            ("dkim.key_file", dkim.key_file if dkim else None),
+            ("dkim.ed25519_key_file", dkim.ed25519_key_file if dkim else None),
+            (
+                "bounces.postmark_password_file",
+                bounces.postmark_password_file if bounces.postmark_password is None else None,
+            ),
+        ]
+        if imap is not None:
+            candidates += [
+                (
+                    "bounces.imap.password_file",
+                    imap.password_file if imap.password is None else None,
+                ),
+                ("bounces.imap.ca_file", imap.ca_file),
+            ]
+        return [(key, self.path(value)) for key, value in candidates if value is not None]
+
+    def check_files(self) -> None:
+        """Refuse, in one sentence naming the key and the path, a file the configuration names
+        that does not exist or cannot be read (ConfigError, exit 2).
+
+        `digest send`, `schedule` and `serve` call this before they change anything, so that a
+        missing password file is not found after an issue was created; `posts`, `render` and
+        `preview` do not, and work on a machine without the secrets.
+        """
+        for key, path in self.needed_files():
+            if not path.exists():
+                problem = "does not exist"
+            elif not path.is_file():
+                problem = "is not a file"
+            else:
+                try:
+                    with path.open("rb"):
+                        continue
+                except OSError as exc:
+                    problem = f"cannot be read ({exc.strerror})"
+            raise ConfigError(f"{self._file}: {key}: {path} {problem}.")
 
     def smtp_password(self) -> str | None:
         if self.smtp.password is not None:
@@ -488,6 +575,7 @@ def load_config(
         raise ConfigError(_describe(exc, file, lines, from_env)) from None
     config._root = file.resolve().parent
     config._file = file
+    check_templates(config.path(config.templates_dir))
     return config
 
 

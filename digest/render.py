@@ -214,9 +214,12 @@ def render(
         return _fitted(config, edition, locale, env)
     except Exception as exc:
         culprit = _culprit(config, edition, locale, env)
-        if culprit is None:
-            raise
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if culprit is None:
+            where = template_location(exc)
+            if where is None:
+                raise
+            raise RenderError(f"cannot render the digest: {where}: {reason}") from exc
         where = culprit.source or culprit.url
         raise RenderError(
             f"cannot render the digest: post {where} ({culprit.title!r}) fails: {reason}"
@@ -278,6 +281,20 @@ def _render(config: Config, edition: Edition, locale: str, env: Any, shown: int)
         greeting_named=translate(locale, "Hi %(name)s,"),
         greeting_anonymous=translate(locale, "Hi,"),
     )
+
+
+def template_location(exc: BaseException) -> str | None:
+    """`FILE, line N` of the template line that raised `exc`, from the traceback (Jinja2 maps
+    template frames to the template's file and line), innermost first; None if no template
+    is in it."""
+    found = None
+    trace = exc.__traceback__
+    while trace is not None:
+        name = trace.tb_frame.f_code.co_filename
+        if name.endswith(".j2"):
+            found = f"{name}, line {trace.tb_lineno}"
+        trace = trace.tb_next
+    return found
 
 
 def _culprit(config: Config, edition: Edition, locale: str, env: Any) -> Post | None:

@@ -3,8 +3,8 @@
 A token is `<subscriber>.<issue>.<signature>` (ids in base 36), signed with HMAC-SHA256 by
 itsdangerous with the purpose as salt, so a preferences token can never confirm a sign-up.
 Verification is constant-time (itsdangerous compares with `hmac.compare_digest`). Confirmation
-tokens also carry a timestamp and expire. Rotation: a previous secret keeps verifying for an
-overlap period after `rotated_at`, then stops.
+tokens also carry a timestamp and expire. Rotation: a previous secret verifies only inside the
+overlap after `rotated_at` (`rotation_overlap_days`), never before it and never after.
 """
 
 from __future__ import annotations
@@ -39,19 +39,28 @@ class TokenData:
 
 @dataclass(frozen=True, slots=True)
 class Keyring:
-    """The current secret, plus a previous one still accepted until `previous_until`."""
+    """The current secret, plus a previous one accepted only inside its overlap window:
+    from `previous_from` (the rotation; None: no lower bound) until `previous_until`. A
+    previous secret without `previous_until` is never accepted: an old secret that verifies
+    for ever would make a rotation pointless (the configuration refuses one anyway)."""
 
     secret: str
     previous: str | None = None
     previous_until: datetime | None = None
+    previous_from: datetime | None = None
 
     def verifying_keys(self, now: datetime) -> list[str]:
         """Oldest first, current last: itsdangerous signs with the last and tries them all."""
         keys = []
-        if self.previous and (self.previous_until is None or now < self.previous_until):
+        if self.previous and self._in_overlap(now):
             keys.append(self.previous)
         keys.append(self.secret)
         return keys
+
+    def _in_overlap(self, now: datetime) -> bool:
+        if self.previous_until is None or now >= self.previous_until:
+            return False
+        return self.previous_from is None or self.previous_from <= now
 
 
 def _b36(number: int) -> str:
@@ -117,11 +126,14 @@ def read_token(
 
 
 def keyring(config: Config) -> Keyring:
-    """The configured secrets; the previous one is honoured for the rotation overlap."""
+    """The configured secrets; the previous one is honoured for the rotation overlap only,
+    from `web.rotated_at` for `web.rotation_overlap_days` (never without `rotated_at`)."""
     web = config.web
     previous = web.previous_secret.get_secret_value() if web.previous_secret else None
-    until = None
+    since = until = None
     if previous and web.rotated_at is not None:
-        rotated = web.rotated_at if web.rotated_at.tzinfo else web.rotated_at.replace(tzinfo=UTC)
-        until = rotated + timedelta(days=web.rotation_overlap_days)
-    return Keyring(secret=config.web_secret(), previous=previous, previous_until=until)
+        since = web.rotated_at if web.rotated_at.tzinfo else web.rotated_at.replace(tzinfo=UTC)
+        until = since + timedelta(days=web.rotation_overlap_days)
+    return Keyring(
+        secret=config.web_secret(), previous=previous, previous_until=until, previous_from=since
+    )

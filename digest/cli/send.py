@@ -74,6 +74,7 @@ def schedule(ctx: click.Context) -> None:
     from digest.schedule import rhythms, serve_forever
 
     config = get_config(ctx)
+    config.check_files()  # a missing password file or key is named before anything starts
     rhythms(config)  # a bad cron or preset is a configuration error before anything starts
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
