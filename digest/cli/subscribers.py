@@ -128,11 +128,14 @@ def subscribers_import(ctx: click.Context, file: Path) -> None:
         people.import_rows(session, rows, report)
     for problem in report.problems:
         warn(problem)
+    skipped = len(report.problems) + problems.total - len(problems)  # import_rows may add
+    if problems.total > len(problems):
+        warn(f"{file}: {problems.total - len(problems):,} more bad rows, not listed.")
     say(
         f"Imported {file}: {report.added} added, {report.updated} updated, "
-        f"{report.unchanged} unchanged, {len(report.problems)} rows skipped."
+        f"{report.unchanged} unchanged, {skipped} rows skipped."
     )
-    if report.problems:
+    if skipped:
         ctx.exit(1)
 
 

@@ -222,14 +222,93 @@ class Row:
     status: Status
 
 
-def read_csv(path: Path) -> tuple[list[Row], list[str]]:
-    """Parse and validate a subscriber CSV; every bad row is reported with its line number."""
+# Limits that keep one hostile or mistaken file from using unbounded memory; real lists are far
+# below them (a million subscribers is about 50 MB of CSV).
+MAX_CSV_BYTES = 128 * 1024 * 1024
+MAX_CSV_ROWS = 1_000_000
+MAX_CSV_LINE = 8 * 1024  # characters in one line, and in one field
+MAX_LISTED = 1000  # bad rows named one by one; the rest are counted
+DELIMITERS = ",;\t|"
+
+
+class CsvProblems(list[str]):
+    """The bad rows of a file, the first MAX_LISTED named; `total` counts all of them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def add(self, problem: str) -> None:
+        self.total += 1
+        if len(self) < MAX_LISTED:
+            self.append(problem)
+
+
+def read_csv(path: Path) -> tuple[list[Row], CsvProblems]:
+    """Parse and validate a subscriber CSV; every bad row is reported with its line number.
+
+    Read as spreadsheets write it: UTF-8 with or without a BOM, LF or CRLF, quoted fields
+    (with the delimiter or line breaks inside), and the delimiter found from the header
+    (comma, semicolon, tab or bar: the one that makes an `email` column; else csv.Sniffer).
+    A line longer than MAX_CSV_LINE is a bad row; a file over MAX_CSV_BYTES or with more
+    than MAX_CSV_ROWS rows is refused before anything is imported.
+    """
+    text = _csv_text(path)
+    delimiter = _delimiter(path, text)
+    problems = CsvProblems()
+    previous_limit = csv.field_size_limit(MAX_CSV_LINE)
     try:
-        data = path.read_bytes()
+        rows = _csv_rows(path, text, delimiter, problems)
+    finally:
+        csv.field_size_limit(previous_limit)
+    return rows, problems
+
+
+def _csv_text(path: Path) -> str:
+    try:
+        if path.exists() and not path.is_file():
+            raise DigestError(f"{path}: not a regular file.")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_CSV_BYTES + 1)
     except OSError as exc:
         raise DigestError(f"{path}: cannot read the file: {exc.strerror}.") from None
-    text = data.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
-    reader = csv.reader(io.StringIO(text, newline=""))
+    if len(data) > MAX_CSV_BYTES:
+        raise DigestError(
+            f"{path}: the file is larger than {MAX_CSV_BYTES // (1024 * 1024)} MB; split it."
+        )
+    return data.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
+
+
+def _delimiter(path: Path, text: str) -> str:
+    """The delimiter whose split of the first line has an `email` column."""
+    first = io.StringIO(text, newline="").readline()[:MAX_CSV_LINE]
+    if not first.strip():
+        raise DigestError(f"{path}: the file is empty; it needs a header row.")
+    for candidate in DELIMITERS:
+        try:
+            header = next(csv.reader([first], delimiter=candidate))
+        except (csv.Error, StopIteration):
+            continue
+        if "email" in (h.strip().lower() for h in header):
+            return candidate
+    try:
+        return csv.Sniffer().sniff(first, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        return ","
+
+
+def _csv_rows(path: Path, text: str, delimiter: str, problems: CsvProblems) -> list[Row]:
+    long_lines: dict[int, int] = {}
+
+    def lines() -> Iterable[str]:
+        for number, line in enumerate(io.StringIO(text, newline=""), start=1):
+            if len(line) > MAX_CSV_LINE:
+                long_lines[number] = len(line)
+                yield "\n"  # an empty row in its place: the line numbers stay right
+            else:
+                yield line
+
+    reader = csv.reader(lines(), delimiter=delimiter)
     try:
         header = next(reader)
     except StopIteration:
@@ -238,37 +317,53 @@ def read_csv(path: Path) -> tuple[list[Row], list[str]]:
         raise DigestError(f"{path}, line 1: {exc}.") from None
     columns = [h.strip().lower() for h in header]
     if "email" not in columns:
-        raise DigestError(f"{path}, line 1: the header has no email column.")
+        shown = {",": "comma", ";": "semicolon", "\t": "tab", "|": "bar"}[delimiter]
+        raise DigestError(
+            f"{path}, line 1: the header has no email column (read as {shown}-separated)."
+        )
     unknown = [c for c in columns if c not in CSV_COLUMNS]
     if unknown:
         raise DigestError(
-            f"{path}, line 1: unknown column {unknown[0]!r} (known: {', '.join(CSV_COLUMNS)})."
+            f"{path}, line 1: unknown column {unknown[0][:40]!r} (known: {', '.join(CSV_COLUMNS)})."
         )
     rows: list[Row] = []
-    problems: list[str] = []
     seen: dict[str, int] = {}
+    count = 0
     while True:
+        first = reader.line_num + 1
         try:
             fields = next(reader)
         except StopIteration:
             break
         except csv.Error as exc:
-            problems.append(f"{path}, line {reader.line_num}: {exc}")
+            problems.add(f"{path}, line {reader.line_num}: {exc}")
             continue
         line = reader.line_num
+        long = [n for n in range(first, line + 1) if n in long_lines] if long_lines else []
+        if long:
+            problems.add(
+                f"{path}, line {long[0]}: longer than {MAX_CSV_LINE:,} characters "
+                f"({long_lines[long[0]]:,}); the row is skipped"
+            )
+            continue
         if not any(f.strip() for f in fields):
             continue
+        count += 1
+        if count > MAX_CSV_ROWS:
+            raise DigestError(
+                f"{path}: more than {MAX_CSV_ROWS:,} rows; split the file (nothing was imported)."
+            )
         try:
             row = _row(fields, columns, line)
         except ValueError as exc:
-            problems.append(f"{path}, line {line}: {exc}")
+            problems.add(f"{path}, line {line}: {exc}")
             continue
         if row.email in seen:
-            problems.append(f"{path}, line {line}: {row.email} repeats line {seen[row.email]}")
+            problems.add(f"{path}, line {line}: {row.email} repeats line {seen[row.email]}")
             continue
         seen[row.email] = line
         rows.append(row)
-    return rows, problems
+    return rows
 
 
 def _row(fields: list[str], columns: list[str], line: int) -> Row:
@@ -283,16 +378,16 @@ def _row(fields: list[str], columns: list[str], line: int) -> Row:
     try:
         email = normalise_email(values["email"])
     except InvalidAddress as exc:
-        raise ValueError(f"{values['email']!r} is not a valid address: {exc}") from None
+        raise ValueError(f"{values['email'][:100]!r} is not a valid address: {exc}") from None
     locale = values.get("locale") or None
     if locale is not None and locale not in LOCALES:
-        raise ValueError(f"locale {locale!r} is not one of {', '.join(LOCALES)}")
+        raise ValueError(f"locale {locale[:20]!r} is not one of {', '.join(LOCALES)}")
     raw_status = (values.get("status") or Status.ACTIVE).lower()
     try:
         status = Status(raw_status)
     except ValueError:
         known = ", ".join(s.value for s in Status)
-        raise ValueError(f"status {raw_status!r} is not one of {known}") from None
+        raise ValueError(f"status {raw_status[:20]!r} is not one of {known}") from None
     return Row(
         line=line,
         email=email,
