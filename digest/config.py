@@ -7,6 +7,7 @@ environment variable), so a typo never shows a traceback or a pydantic dump.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import json
 import os
 import re
@@ -220,8 +221,23 @@ class WebConfig(_Section):
     rotation_overlap_days: int = Field(default=90, ge=0, le=3650)
     confirm_limit_per_address: int = Field(default=3, ge=1, le=1000)
     confirm_limit_per_ip: int = Field(default=10, ge=1, le=1_000_000)
+    # Whose X-Forwarded-For/-Proto `digest serve` believes (digest.web.hosts): addresses or
+    # networks; the default is a proxy on the same machine, [] when nothing is in front.
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
 
     _url = field_validator("base_url")(_check_http_url)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network such as 10.0.0.0/8"
+                ) from None
+        return value
 
     @model_validator(mode="after")
     def _rotation(self) -> WebConfig:
@@ -239,6 +255,13 @@ class WebConfig(_Section):
             if rotated > datetime.now(UTC) + timedelta(days=1):
                 raise ValueError(f"rotated_at {self.rotated_at.isoformat()} is in the future")
         return self
+
+
+class PreviewConfig(_Section):
+    """`digest preview`: Host names it answers to besides its bind address and localhost
+    (a name in /etc/hosts, or the machine's name on a trusted network)."""
+
+    allowed_hosts: list[str] = []
 
 
 class SenderConfig(_Section):
@@ -387,6 +410,7 @@ class Config(_Section):
     dkim: DkimConfig | None = None
     bounces: BouncesConfig = BouncesConfig()
     web: WebConfig = WebConfig()
+    preview: PreviewConfig = PreviewConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     templates_dir: Path = Path("templates")
     outbox: Path = Path("outbox")

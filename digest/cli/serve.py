@@ -23,4 +23,5 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     app = create_public_app(config, get_database(ctx))
     shown = f"[{host}]" if ":" in host else host
     say(f"Serving {config.web.base_url} at http://{shown}:{port}/ (Ctrl+C to stop).")
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    # proxy headers are the app's own business (digest.web.hosts: web.trusted_proxies only)
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)

@@ -31,6 +31,7 @@ from digest.i18n import translate
 from digest.store import Database
 from digest.tokens import keyring
 from digest.web.archive import DatabaseArchive, IssueArchive, Pagination
+from digest.web.hosts import proxy_headers
 from digest.web.pages import email_page
 from digest.web.preferences import Preferences
 from digest.web.preview import anonymised
@@ -138,4 +139,8 @@ def create_public_app(
         Route("/archive/{key}/", issues.issue, methods=["GET"]),
     ]
     handler = _error_page(site)
-    return Starlette(routes=routes, exception_handlers={HTTPException: handler, 500: handler})
+    return Starlette(
+        routes=routes,
+        middleware=proxy_headers(config.web.trusted_proxies),
+        exception_handlers={HTTPException: handler, 500: handler},
+    )
