@@ -47,7 +47,12 @@ def load_with_node(text: str) -> tuple[Any, yaml.Node | None]:
         if node is None:
             return None, None
         check_node(node)
-        return loader.construct_document(node), node
+        try:
+            return loader.construct_document(node), node
+        except (ValueError, OverflowError) as exc:  # 2026-02-30: datetime() refuses it
+            if isinstance(exc, yaml.YAMLError):
+                raise
+            raise yaml.constructor.ConstructorError(problem=str(exc)) from None
     finally:
         loader.dispose()
 

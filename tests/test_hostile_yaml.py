@@ -208,3 +208,38 @@ def test_an_oversized_or_special_config_is_refused(tmp_path: Path) -> None:
         load_config(path, environ={})
     with pytest.raises(ConfigError, match="not a regular file"):
         load_config(tmp_path, environ={})
+
+
+def test_a_date_that_does_not_exist_is_a_front_matter_error() -> None:
+    """Found by tests/test_fuzz.py: PyYAML builds `2026-02-30` with datetime(), whose
+    ValueError escaped every handler and ended `digest posts` as "unexpected ValueError"."""
+    with pytest.raises(FrontMatterError) as caught:
+        split_front_matter("---\ntitle: T\ndate: 2026-02-30\n---\nBody\n")
+    assert str(caught.value) == (
+        "the front matter is not valid YAML: day is out of range for month"
+    )
+
+
+ENTITY_BOMB = b"""<?xml version="1.0"?>
+<!DOCTYPE rss [
+<!ENTITY a "lollollollollollollollollollol">
+<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">
+<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">
+<!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">
+<!ENTITY e "&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;">
+<!ENTITY f "&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;">
+<!ENTITY g "&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;">
+<!ENTITY x SYSTEM "file:///etc/passwd">
+]>
+<rss version="2.0"><channel><title>&g;</title>
+<item><title>&g; &x;</title><link>https://x.example/a</link></item></channel></rss>"""
+
+
+def test_xml_entity_bombs_and_external_entities_are_not_expanded() -> None:
+    """The feed side of the same attack (SECURITY.md): entities stay unexpanded text."""
+    from digest.sources.feed import parse_feed
+
+    [post], problems = parse_feed(ENTITY_BOMB, where="bomb.xml")
+    assert problems == []
+    assert len(post.title) < 100
+    assert "root:" not in post.title and "lol" not in post.title

@@ -174,3 +174,16 @@ def test_every_command_prints_through_the_output_module() -> None:
             if isinstance(node, ast.Attribute) and node.attr in ("stdout", "stderr"):
                 offenders.append(f"{module.name}:{node.lineno} .{node.attr}")
     assert not offenders, offenders
+
+
+def test_an_error_is_one_line_whatever_it_quotes(tmp_path: Path) -> None:
+    """Found by tests/test_fuzz.py: an unknown key spelled with a carriage return split the
+    error over two lines."""
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        'site: {title: T, base_url: "https://b.example.com", "a\\rb\\nc": 1}\n', "utf-8"
+    )
+    code, _, err = invoke("--config", str(path), "posts")
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("digest: error: ")
+    assert "unknown key site.a b c" in err

@@ -82,13 +82,18 @@ def note(message: object, *, style: str = "") -> None:
 
 
 def error(message: str) -> None:
-    """`digest: error: MESSAGE` on standard error; the message is plain text, never markup."""
-    _stderr.print(styled(("digest: error:", "bold red"), " ", message), crop=False)
+    """`digest: error: MESSAGE` on one line of standard error; plain text, never markup."""
+    _stderr.print(styled(("digest: error:", "bold red"), " ", _one_line(message)), crop=False)
 
 
 def warn(message: str) -> None:
-    """`digest: warning: MESSAGE` on standard error; the message is plain text."""
-    _stderr.print(styled(("digest: warning:", "yellow"), " ", message), crop=False)
+    """`digest: warning: MESSAGE` on one line of standard error; plain text."""
+    _stderr.print(styled(("digest: warning:", "yellow"), " ", _one_line(message)), crop=False)
+
+
+def _one_line(message: str) -> str:
+    """A message is one line: a line break in a name or a key it quotes becomes a space."""
+    return " ".join(plain(message).split("\n"))
 
 
 def emit_json(data: Any) -> None:
