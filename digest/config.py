@@ -28,6 +28,7 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -45,11 +46,28 @@ DEFAULT_TIMEZONES = {"zh": "Asia/Shanghai", "en": "UTC"}
 MAX_CONFIG_BYTES = 1024 * 1024
 
 
+# Any number without a bound of its own stays within this, so that no setting can overflow
+# a time or a count later on (a million hours is 114 years; days get bounds of their own).
+NUMBER_CEILING = 1_000_000
+
+
 class _Section(BaseModel):
-    """Every section: unknown keys refused, and no float may be infinite or NaN (every number
-    also has an upper bound, so that no setting overflows a time or a count later on)."""
+    """Every section: unknown keys refused, no float infinite or NaN, and every number
+    bounded: by its own `le`, else by NUMBER_CEILING."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
+
+    @field_validator("*")
+    @classmethod
+    def _bounded(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return value
+        field = cls.model_fields[info.field_name] if info.field_name else None
+        if field is not None and any(getattr(m, "le", None) is not None for m in field.metadata):
+            return value
+        if abs(value) > NUMBER_CEILING:
+            raise ValueError(f"must be at most {NUMBER_CEILING:,} (in size)")
+        return value
 
 
 def _check_timezone(value: str | None) -> str | None:

@@ -327,3 +327,20 @@ def test_posts_and_render_work_without_the_secrets(tmp_path: Path) -> None:
     rendered = runner.invoke(main, ["--config", str(path), "render", "--out", str(tmp_path / "o")])
     assert rendered.exit_code == 0, rendered.output
     assert (tmp_path / "o" / "issue.html").exists()
+
+
+def test_a_number_without_a_bound_of_its_own_gets_the_ceiling() -> None:
+    """A setting added later without `le` is still bounded (merged branches add some)."""
+    from pydantic import ValidationError
+
+    from digest.config import NUMBER_CEILING, _Section
+
+    class Probe(_Section):
+        hours: float = 1.0
+        count: int | None = None
+        flag: bool = False
+
+    assert Probe(hours=NUMBER_CEILING, count=-NUMBER_CEILING, flag=True).count == -NUMBER_CEILING
+    for values in ({"hours": NUMBER_CEILING * 1.5}, {"count": 10**12}):
+        with pytest.raises(ValidationError, match="must be at most 1,000,000"):
+            Probe(**values)
