@@ -9,7 +9,8 @@ deliver over SMTP, record) into Postfix's `smtp-sink`, with and without DKIM, re
 child's peak RSS. In the same run it measures two baselines: `smtp-source` pushing messages of
 the same size over the same number of connections (the wire's ceiling here), and the naive path
 that renders and builds each message from scratch per recipient (render, EmailMessage, dkimpy,
-smtplib). It prints messages per second, the two ratios and peak memory. Nothing is asserted:
+smtplib). It prints messages per second, the two ratios, peak memory and the CPU time per
+message (which depends less than msg/s on what else the machine runs). Nothing is asserted:
 this is a measurement, not a test.
 """
 
@@ -37,9 +38,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from digest.config import Config, load_config  # noqa: E402
-from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL  # noqa: E402
-from digest.pipeline import plan_send, run_send, start_issue  # noqa: E402
-from digest.store import Subscriber, open_database  # noqa: E402
+from digest.delivery.compose import Composer  # noqa: E402
+from digest.models import (  # noqa: E402
+    GREETING,
+    PREFERENCES_URL,
+    UNSUBSCRIBE_URL,
+    Edition,
+    Recipient,
+)
+from digest.pipeline import plan_send, send_issue  # noqa: E402
+from digest.store import Database, Subscriber, audience, open_database  # noqa: E402
 
 
 def free_port() -> int:
@@ -143,15 +151,24 @@ def add_subscribers(config: Config, count: int) -> None:
 # -- the measured child -------------------------------------------------------------------------
 
 
+def _cpu() -> float:
+    """CPU seconds used by this process and its finished children (the sending processes):
+    per message, a figure that depends less on what else the machine runs than msg/s."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def worker(config_path: str) -> None:
     """Child process: send the prepared issue; print rate, sizes and peak RSS as JSON."""
     config = load_config(config_path)
     database = open_database(config.database_url)
     plan = plan_send(config, database)
-    issue = start_issue(config, database, plan)
+    cpu_before = _cpu()
     started = time.perf_counter()
-    summary = run_send(config, database, issue)
+    summary = send_issue(config, database, plan).outcomes[0].summary
     elapsed = time.perf_counter() - started
+    cpu = _cpu() - cpu_before
     database.dispose()
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -161,6 +178,7 @@ def worker(config_path: str) -> None:
                 "sent": summary.sent,
                 "failed": summary.failed,
                 "elapsed": elapsed,
+                "cpu": cpu,
                 "rss_mb": (peak_kb + children_kb) / 1024,
             }
         )
@@ -175,6 +193,7 @@ class Run:
     sent: int
     elapsed: float
     rss_mb: float
+    cpu: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -203,21 +222,37 @@ def measure(
     if child.returncode != 0:
         raise SystemExit(f"bench/send.py: the send failed:\n{child.stderr[-2000:]}")
     data = json.loads(child.stdout.strip().splitlines()[-1])
-    return Run(kind, count, dkim_key is not None, data["sent"], data["elapsed"], data["rss_mb"])
+    return Run(
+        kind,
+        count,
+        dkim_key is not None,
+        data["sent"],
+        data["elapsed"],
+        data["rss_mb"],
+        data["cpu"],
+    )
 
 
 # -- baselines ----------------------------------------------------------------------------------
 
 
+def first_audience(
+    config: Config, database: Database, count: int
+) -> tuple[Edition, list[Recipient]]:
+    """The next edition and the first `count` of its audience, read without writing."""
+    plan = plan_send(config, database)
+    assert plan.edition is not None
+    with database.session() as session:
+        people = audience.audience_recipients(session, plan.frequency, config.schedule.frequency)
+    return plan.edition, people[:count]
+
+
 def message_size(config_path: Path) -> int:
     """The average size of one of our messages, to give smtp-source the same load."""
-    from digest.pipeline import Composer, audience_of
-
     config = load_config(config_path)
     database = open_database(config.database_url)
-    plan = plan_send(config, database, dry_run=True)
-    recipients = audience_of(config, database, plan)[:50]
-    composer = Composer(config, plan.edition, issue_id=None, database=None)
+    edition, recipients = first_audience(config, database, 50)
+    composer = Composer(config, edition, issue_id=None, database=None)
     sizes = [len(c.message) for r in recipients if (c := composer(r)) is not None]
     database.dispose()
     return int(statistics.mean(sizes)) if sizes else 100_000
@@ -244,19 +279,17 @@ def smtp_source_rate(port: int, size: int, connections: int, count: int) -> floa
 
 def naive_rate(config_path: Path, port: int, sample: int, dkim_key: Path | None) -> float:
     """Render and build every message from scratch, sign with dkimpy, send with smtplib."""
-    from digest.pipeline import audience_of
     from digest.render import render
 
     config = load_config(config_path)
     database = open_database(config.database_url)
-    plan = plan_send(config, database, dry_run=True)
-    recipients = audience_of(config, database, plan)[:sample]
+    edition, recipients = first_audience(config, database, sample)
     database.dispose()
     key = dkim_key.read_bytes() if dkim_key else None
     started = time.perf_counter()
     with smtplib.SMTP("127.0.0.1", port) as smtp:
         for recipient in recipients:
-            rendered = render(config, plan.edition, recipient.locale or "zh")
+            rendered = render(config, edition, recipient.locale or "zh")
             message = EmailMessage()
             message["From"] = config.sender.from_
             message["To"] = recipient.email
@@ -345,7 +378,8 @@ def main() -> None:
                     runs.append(run)
                     print(
                         f"  {kind:10} {count:>7,} subscribers  DKIM {'yes' if signed else 'no ':3}"
-                        f"  {run.rate:8,.0f} msg/s  peak RSS {run.rss_mb:6.1f} MB",
+                        f"  {run.rate:8,.0f} msg/s  peak RSS {run.rss_mb:6.1f} MB"
+                        f"  CPU {run.cpu / max(run.sent, 1) * 1e6:5.0f} us/msg",
                         flush=True,
                     )
         baseline_folder = Path(tempfile.mkdtemp(dir=folder))
@@ -383,7 +417,7 @@ def report(
     print()
     header = (
         f"{'database':10} {'subscribers':>11} {'DKIM':>4} {'msg/s':>8} "
-        f"{'/ smtp-source':>13} {'/ naive':>8} {'peak RSS':>9}"
+        f"{'/ smtp-source':>13} {'/ naive':>8} {'peak RSS':>9} {'CPU/msg':>8}"
     )
     print(header)
     print("-" * len(header))
@@ -392,7 +426,7 @@ def report(
         print(
             f"{run.database:10} {run.subscribers:>11,} {'yes' if run.dkim else 'no':>4} "
             f"{run.rate:>8,.0f} {run.rate / source:>13.2f} {run.rate / against:>7.0f}x "
-            f"{run.rss_mb:>7.1f} MB"
+            f"{run.rss_mb:>7.1f} MB {run.cpu / max(run.sent, 1) * 1e6:>5.0f} us"
         )
     by_key: dict[tuple[str, bool], dict[int, float]] = {}
     for run in runs:

@@ -212,8 +212,17 @@ class SmtpConfig(_Section):
     retries: int = Field(default=3, ge=0, le=100)
     retry_delay: float = Field(default=5.0, ge=0, le=86_400)
     max_consecutive_failures: int = Field(default=10, ge=1, le=1_000_000)
+    retry_hours: float = Field(default=48.0, gt=0, le=8760)
+    heartbeat: float = Field(default=10.0, gt=0, le=3600)
+    lease_timeout: float = Field(default=60.0, gt=0, le=86_400)
     ca_file: Path | None = None
     verify_tls: bool = True
+
+    @model_validator(mode="after")
+    def _heartbeat_within_lease(self) -> SmtpConfig:
+        if self.heartbeat >= self.lease_timeout:
+            raise ValueError("heartbeat must be shorter than lease_timeout")
+        return self
 
 
 class DkimConfig(_Section):
@@ -389,6 +398,7 @@ class ScheduleConfig(_Section):
     offer: list[Frequency] = Field(default_factory=lambda: list[Frequency](["monthly"]))
     timezone: str | None = None
     misfire_grace_hours: float = Field(default=6.0, ge=0, le=8760)
+    retry_minutes: float = Field(default=10.0, gt=0, le=10_080)
 
     _tz = field_validator("timezone")(_check_timezone)
 

@@ -142,3 +142,5 @@ class Recipient:
     name: str
     locale: str | None
     categories: tuple[str, ...] | None
+    attempts: int = 0  # earlier attempts of this delivery (a deferred one is retried)
+    deferred_since: datetime | None = None  # its first temporary failure, for retry_hours

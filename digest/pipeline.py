@@ -1,328 +1,222 @@
-"""The one place that knows the order of the steps: sources -> posts -> issue -> ...
+"""The one place that knows the order of the steps (DESIGN.md section 5):
 
-Commands, the web app and the scheduler call these functions; none of them re-implements a step.
+    next issue -> plan_send (reads only) -> [the user confirms] -> send_issue:
+        send lease -> plan again -> start (create or resume) -> deliver -> settle -> retries
+
+`digest send` (its dry run and test copy too), `digest schedule` and bench/send.py call
+these; none of them re-implements a step. A dry run and a test copy are the same engine with
+other parts: a list queue instead of the ledger, the outbox instead of SMTP.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+import asyncio
+import html
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import timedelta
+from pathlib import Path
 
 from digest.config import Config
-from digest.delivery.dkim import dkim_signer
-from digest.delivery.engine import Composed, SmtpSettings, Stoppable, Summary
-from digest.delivery.personalise import Headers, MessageTemplate, Personal, mailto
-from digest.delivery.workers import deliver, process_count
-from digest.errors import DigestError
-from digest.excerpt import excerpt_for
-from digest.i18n import supported
-from digest.issue import newest_first, period_key, status_of
-from digest.models import Candidate, Edition, Recipient, Rendered, SourceResult
+from digest.csp import with_csp_meta
+from digest.delivery.compose import Composer
+from digest.delivery.engine import Engine, Summary
+from digest.delivery.outbox import OutboxTransport
+from digest.delivery.personalise import with_sample_values
+from digest.delivery.queue import ListQueue
+from digest.delivery.settle import LEASE_LOST, Outcome, deliver_issue, policy, smtp_settings
+from digest.delivery.stop import Stop, forward_to_children, on_signals
+from digest.delivery.transport import SmtpTransport, Transport
+from digest.models import Recipient
+from digest.next_issue import Gathered, gather, next_edition, next_issue
+from digest.plan import NothingToSend, Plan, SenderBusy, plan_send
 from digest.render import render
-from digest.sources import read_posts
-from digest.store import Database, Issue, ledger
-from digest.tokens import keyring, make_token
+from digest.store import (
+    Database,
+    DeliveryStatus,
+    Issue,
+    IssueStatus,
+    audience,
+    deliveries,
+    lease,
+    ledger,
+)
+from digest.store.deliveries import Result
+
+__all__ = [
+    "Composer",
+    "Gathered",
+    "NothingToSend",
+    "Outcome",
+    "Plan",
+    "SenderBusy",
+    "Sent",
+    "gather",
+    "next_edition",
+    "next_issue",
+    "plan_send",
+    "send_issue",
+    "start",
+]
 
 
 @dataclass(slots=True)
-class Gathered:
-    """Every post read, with its verdict and excerpt, plus what the sources reported."""
+class Sent:
+    """What a send did: each issue's outcome (the main one first, then retries)."""
 
-    candidates: list[Candidate] = field(default_factory=list)
-    source: SourceResult = field(default_factory=SourceResult)
+    outcomes: list[Outcome] = field(default_factory=list)
+    note: str | None = None
+    results: list[Result] = field(default_factory=list)  # of a dry run or a test copy
+    written: list[Path] = field(default_factory=list)  # a dry run's files
+    stop: Stop = field(default_factory=Stop)
 
     @property
-    def new(self) -> list[Candidate]:
-        return [c for c in self.candidates if c.status == "new"]
+    def exit_code(self) -> int:
+        """0 when every issue delivered and none is paused; 1 otherwise; 128 + signal when
+        stopped by one."""
+        if self.stop.signum is not None and any(o.status == "stopped" for o in self.outcomes):
+            return 128 + self.stop.signum
+        bad = ("paused", "stopped")
+        return 1 if any(o.status in bad or not o.delivered for o in self.outcomes) else 0
 
 
-def gather(
-    config: Config,
-    *,
-    sent: Collection[str] = frozenset(),
-    now: datetime | None = None,
-    lookback_days: int | None = None,
-) -> Gathered:
-    """Read the sources and judge every post against what was sent and the current time."""
-    now = now or datetime.now(UTC)
-    source = read_posts(config)
-    candidates = [
-        Candidate(
-            post=post,
-            status=status_of(post, sent=sent, now=now, lookback_days=config.digest.lookback_days),
-            excerpt=excerpt_for(post, config),
-        )
-        for post in newest_first(source.posts)
-    ]
-    return Gathered(candidates=candidates, source=source)
-
-
-def next_edition(
-    gathered: Gathered, config: Config, now: datetime | None = None, frequency: str | None = None
-) -> Edition:
-    """The edition the next send would make from what `gather` found."""
-    now = now or datetime.now(UTC)
-    return Edition(
-        key=period_key(now, frequency or config.schedule.frequency, config.schedule_tz),
-        date=now,
-        posts=tuple(c.post for c in gathered.new),
-    )
-
-
-# -- sending ------------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class Plan:
-    """What `digest send` is about to do: resume an issue, or start one for an edition."""
-
-    edition: Edition
-    frequency: str
-    issue: Issue | None = None  # None until created (and never created by a dry run)
-    resumed: bool = False
-    recovered_unknown: int = 0
-
-
-PERIOD_DAYS = {"daily": 1, "weekly": 7, "monthly": 31}
-
-
-class NothingToSend(Exception):
-    """No unfinished issue and nothing new: the message says why (exit code 0)."""
-
-
-def plan_send(
+def send_issue(
     config: Config,
     database: Database,
+    plan: Plan,
     *,
-    now: datetime | None = None,
-    dry_run: bool = False,
-    frequency: str | None = None,
-) -> Plan:
-    """Resume the unfinished issue, else make an edition of the new posts (DESIGN.md §4).
-
-    Each frequency is its own track: a monthly issue covers what no monthly issue covered.
-    """
-    now = now or datetime.now(UTC)
-    frequency = frequency or config.schedule.frequency
-    with database.session() as session:
-        unfinished = ledger.unfinished_issue(session, frequency)
-        if unfinished is not None:
-            recovered = 0 if dry_run else ledger.recover(session, unfinished)
-            return Plan(ledger.edition_of(unfinished), frequency, unfinished, True, recovered)
-        sent = ledger.sent_post_ids(session, frequency)
-    lookback = config.digest.lookback_days
-    if lookback and frequency != config.schedule.frequency:
-        lookback = max(lookback, PERIOD_DAYS[frequency] + 7)
-    gathered = gather(config, sent=sent, now=now, lookback_days=lookback)
-    if gathered.source.failures:
-        raise DigestError(gathered.source.failures[0])
-    if not gathered.new:
-        raise NothingToSend("Nothing new since the last digest: nothing to send.")
-    edition = next_edition(gathered, config, now, frequency)
-    with database.session() as session:
-        existing = ledger.issue_by_key(session, edition.key)
-    if existing is not None:
-        raise NothingToSend(
-            f"The digest for {edition.key} was already sent; the {len(edition.posts)} new "
-            "posts will be in the next one."
-        )
-    return Plan(edition, frequency)
-
-
-def start_issue(config: Config, database: Database, plan: Plan) -> Issue:
-    """Create the planned issue (or return the resumed one), rendering its default variant
-    first so that a broken template fails before anything is recorded."""
-    config.check_sendable()
-    if plan.issue is not None:
-        return plan.issue
-    rendered = render(config, plan.edition)
-    with database.session() as session:
-        issue = ledger.create_issue(
-            session,
-            plan.edition,
-            frequency=plan.frequency,
-            default_frequency=config.schedule.frequency,
-        )
-        ledger.store_variant(session, issue, "", rendered)
-    plan.issue = issue
-    return issue
-
-
-class Composer:
-    """Builds each recipient's message: one rendering per (locale, category filter), cached
-    in memory and, for a real issue, in the database so that a resumed send is identical."""
-
-    def __init__(
-        self,
-        config: Config,
-        edition: Edition,
-        *,
-        issue_id: int | None,
-        database: Database | None,
-        now: datetime | None = None,
-    ) -> None:
-        self.config = config
-        self.edition = edition
-        self.issue_id = issue_id
-        self.database = database
-        self.now = now
-        self.keys = keyring(config)
-        self.headers = Headers(
-            sender=config.sender.from_,
-            list_id=config.sender.list_id or _list_id(config),
-            reply_to=config.sender.reply_to,
-        )
-        self.mailto = config.sender.unsubscribe_mailto or config.sender.address
-        self.web = config.web.base_url
-        self.domain = config.sender.domain
-        self.signer = dkim_signer(config)
-        self._rendered: dict[tuple[str, str], Rendered | None] = {}
-        self._templates: dict[tuple[str, str, bool], MessageTemplate | None] = {}
-
-    def template(
-        self, locale: str, categories: tuple[str, ...] | None, eight_bit: bool = True
-    ) -> MessageTemplate | None:
-        key = (locale, ledger.filter_key(categories), eight_bit)
-        if key not in self._templates:
-            if key[:2] not in self._rendered:
-                self._rendered[key[:2]] = self._load(locale, categories, key[1])
-            rendered = self._rendered[key[:2]]
-            self._templates[key] = (
-                None
-                if rendered is None
-                else MessageTemplate(rendered, self.headers, eight_bit=eight_bit)
-            )
-        return self._templates[key]
-
-    def _load(self, locale: str, categories: tuple[str, ...] | None, key: str) -> Rendered | None:
-        posts = self.edition.posts
-        if categories:
-            wanted = set(categories)
-            posts = tuple(p for p in posts if wanted & set(p.categories))
-            if not posts:
-                return None
-        edition = replace(self.edition, posts=posts)
-        if self.database is None or self.issue_id is None:
-            return render(self.config, edition, locale)
-        with self.database.session() as session:
-            issue = session.get(Issue, self.issue_id)
-            assert issue is not None
-            rendered = ledger.stored_variant(session, issue, locale, key)
-            if rendered is None:
-                rendered = render(self.config, edition, locale)
-                ledger.store_variant(session, issue, key, rendered)
-        return rendered
-
-    def __call__(
-        self, recipient: Recipient, eight_bit: bool = True, wire: bool = False
-    ) -> Composed | None:
-        locale = supported(recipient.locale, self.config.site.locale)
-        template = self.template(locale, recipient.categories, eight_bit)
-        if template is None:
-            return None
-        issue_id = self.issue_id or 0
-        unsubscribe = make_token(self.keys, "unsubscribe", recipient.subscriber_id, issue_id)
-        preferences = make_token(self.keys, "preferences", recipient.subscriber_id, issue_id)
-        message_id = f"<digest.{self.edition.key}.{recipient.subscriber_id}@{self.domain}>"
-        timestamp = int(self.now.timestamp()) if self.now is not None else None
-        message = template.build(
-            Personal(
-                email=recipient.email,
-                name=recipient.name,
-                message_id=message_id,
-                date=self.now or datetime.now(UTC),
-                unsubscribe_url=f"{self.web}/u/{unsubscribe}",
-                preferences_url=f"{self.web}/p/{preferences}",
-                mailto=mailto(self.mailto, unsubscribe),
-            ),
-            self.signer,
-            timestamp,
-            wire=wire,
-        )
-        return Composed(message, message_id)
-
-
-def _list_id(config: Config) -> str:
-    host = config.site.base_url.split("://", 1)[-1].split("/", 1)[0].split(":")[0]
-    return f"{config.site.title} <digest.{host}>"
-
-
-def audience_of(config: Config, database: Database, plan: Plan) -> list[Recipient]:
-    """Who a dry run writes for: the queue of a resumed issue, else every active subscriber."""
-    with database.session() as session:
-        if plan.issue is not None:
-            return ledger.pending_recipients(session, plan.issue)
-        return ledger.audience_recipients(session, plan.frequency, config.schedule.frequency)
-
-
-def smtp_settings(config: Config) -> SmtpSettings:
-    config.check_sendable()
-    smtp = config.smtp
-    return SmtpSettings(
-        host=smtp.host,
-        port=smtp.port,
-        security=smtp.security,
-        username=smtp.username,
-        password=config.smtp_password(),
-        timeout=smtp.timeout,
-        connections=smtp.connections,
-        messages_per_connection=smtp.messages_per_connection,
-        rate_per_second=smtp.rate_per_second,
-        rate_per_hour=smtp.rate_per_hour,
-        retries=smtp.retries,
-        retry_delay=smtp.retry_delay,
-        max_consecutive_failures=smtp.max_consecutive_failures,
-        ca_file=str(config.path(smtp.ca_file)) if smtp.ca_file else None,
-        verify_tls=smtp.verify_tls,
-        envelope_from=config.sender.address,
-    )
-
-
-def make_composer(config: Config, database: Database, issue: Issue) -> Composer:
-    """A composer for a real issue (module-level, so sending processes can be given it)."""
-    return Composer(config, ledger.edition_of(issue), issue_id=issue.id, database=database)
-
-
-def prepare_variants(config: Config, database: Database, issue: Issue) -> None:
-    """Render every (locale, categories) variant the queue needs, before processes start."""
-    composer = make_composer(config, database, issue)
-    with database.session() as session:
-        needs = ledger.queued_variants(session, issue)
-    for locale, categories in needs:
-        composer.template(supported(locale, config.site.locale), categories)
-
-
-def run_send(
-    config: Config,
-    database: Database,
-    issue: Issue,
+    outbox: Path | None = None,
+    to: Recipient | None = None,
     on_progress: Callable[[Summary], None] | None = None,
-    *,
-    cancel: Stoppable | None = None,
+    stop: Stop | None = None,
     processes: int | None = None,
-) -> Summary:
-    """Deliver the issue's queue; finish it, or pause it with the reason."""
+) -> Sent:
+    """Carry out `plan`: into the outbox (`outbox`), to one address (`to`), or for real, under
+    the send lease; SIGINT and SIGTERM stop it without cutting a message in half."""
+    stop = stop or Stop()
+    if outbox is not None or to is not None:
+        return _without_ledger(config, database, plan, outbox, to, stop)
+    config.check_sendable()
+    sent = Sent(stop=stop)
+    holder = lease.worker_name()
+    ttl = timedelta(seconds=config.smtp.lease_timeout)
+    other = lease.acquire(database, lease.SEND_LEASE, holder, ttl)
+    if other is not None:
+        raise SenderBusy(other)
+
+    def ours() -> bool:
+        """Renew the lease; False (and the send stops) once another process took it over."""
+        if lease.renew(database, lease.SEND_LEASE, holder, ttl):
+            return True
+        stop.set(LEASE_LOST)
+        return False
+
+    beat = lease.Heartbeat(config.smtp.heartbeat, [ours])
+    try:
+        with beat, on_signals(stop, forward=forward_to_children):
+            current = plan_send(
+                config,
+                database,
+                now=plan.now,
+                frequency=plan.frequency,
+                resend_unknown=plan.resend_key,
+                new=plan.new,
+            )
+            sent.note = current.note
+            if current.edition is not None and not stop.is_set():
+                issue_id = start(config, database, current)
+                sent.outcomes.append(
+                    deliver_issue(config, database, issue_id, stop, on_progress, processes, ours)
+                )
+            for retry in current.retries:
+                if retry.issue_id != current.issue_id and not stop.is_set():
+                    _start_retry(database, retry.issue_id)
+                    outcome = deliver_issue(
+                        config, database, retry.issue_id, stop, None, processes, ours
+                    )
+                    outcome.retry = True
+                    sent.outcomes.append(outcome)
+    finally:
+        lease.release(database, lease.SEND_LEASE, holder)
+    return sent
+
+
+def start(config: Config, database: Database, plan: Plan) -> int:
+    """Create the planned issue — rendering its default variant first, so that a broken
+    template fails before anything is recorded — or ready the resumed one: the claims of
+    dead senders sorted out, failed deliveries queued again when it delivered nothing."""
+    assert plan.edition is not None
+    if plan.issue_id is None:
+        rendered = render(config, plan.edition)
+        with database.session() as session:
+            if ledger.issue_by_key(session, plan.edition.key) is not None:
+                raise NothingToSend(f"The digest for {plan.edition.key} was already sent.")
+            issue = ledger.create_issue(
+                session,
+                plan.edition,
+                frequency=plan.frequency,
+                default_frequency=config.schedule.frequency,
+            )
+            ledger.store_variant(session, issue, "", rendered)
+            return issue.id
     with database.session() as session:
-        queued = ledger.remaining(session, issue)
-    count = processes if processes is not None else process_count(config, queued)
-    if count > 1:
-        prepare_variants(config, database, issue)
-    summary = deliver(
+        deliveries.recover(session, plan.issue_id, deliveries.dead_workers(session, plan.issue_id))
+        if not ledger.has_delivered(session, plan.issue_id):
+            deliveries.requeue(session, plan.issue_id, DeliveryStatus.FAILED)
+        if plan.resend_key is not None:
+            deliveries.requeue(session, plan.issue_id, DeliveryStatus.UNKNOWN)
+        ledger.set_status(session, plan.issue_id, IssueStatus.SENDING, None)
+    return plan.issue_id
+
+
+def _start_retry(database: Database, issue_id: int) -> None:
+    with database.session() as session:
+        deliveries.recover(session, issue_id, deliveries.dead_workers(session, issue_id))
+
+
+def _without_ledger(
+    config: Config,
+    database: Database,
+    plan: Plan,
+    outbox: Path | None,
+    to: Recipient | None,
+    stop: Stop,
+) -> Sent:
+    """A dry run or a test copy: the engine over a list, nothing claimed or recorded."""
+    if plan.edition is None:
+        raise NothingToSend(plan.note or "Nothing to send.")
+    transport: Transport
+    if to is not None:
+        recipients = [to]
+        transport = SmtpTransport(smtp_settings(config))
+    else:
+        assert outbox is not None
+        with database.session() as session:
+            issue = session.get(Issue, plan.issue_id) if plan.issue_id else None
+            recipients = (
+                audience.waiting_recipients(session, issue)
+                if issue is not None
+                else audience.audience_recipients(
+                    session, plan.frequency, config.schedule.frequency
+                )
+            )
+        rendered = render(config, plan.edition)
+        preview = with_sample_values(rendered.html, html.escape(rendered.greeting_anonymous))
+        # a file opened from disk has no headers: the served preview's policy goes inside it
+        transport = OutboxTransport(outbox, {"preview.html": with_csp_meta(preview)})
+    composer = Composer(
         config,
-        database,
-        issue,
-        smtp_settings(config),
-        make_composer,
-        processes=count,
-        on_progress=on_progress,
-        cancel=cancel,
+        plan.edition,
+        issue_id=plan.issue_id,
+        database=None,
+        now=plan.edition.date if outbox is not None else None,
     )
-    with database.session() as session:
-        current = session.get(Issue, issue.id)
-        assert current is not None
-        if summary.paused:
-            ledger.pause(session, current, summary.paused)
-        elif ledger.remaining(session, current) == 0:
-            ledger.finish(session, current)
-    return summary
+    queue = ListQueue(recipients)
+    engine = Engine(replace(policy(config), connections=1), transport, queue, composer, stop=stop)
+    with on_signals(stop):
+        summary = asyncio.run(engine.run())
+    sent = Sent(stop=stop, results=queue.results)
+    sent.outcomes.append(Outcome(plan.edition.key, summary, "dry-run" if outbox else "test"))
+    if isinstance(transport, OutboxTransport):
+        sent.written = transport.written
+    return sent

@@ -13,8 +13,6 @@ from __future__ import annotations
 import logging
 import re
 import signal
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,23 +22,26 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from digest.config import Config, load_config
+from digest.delivery.stop import Stop, describe, forward_to_children
 from digest.errors import ConfigError, DigestError
-from digest.pipeline import NothingToSend, plan_send, run_send, start_issue
-from digest.store import Database, lease, open_database
+from digest.pipeline import NothingToSend, Outcome, Plan, SenderBusy, plan_send, send_issue
+from digest.store import Database, open_database
 
 log = logging.getLogger("digest.schedule")
 JOB_PREFIX = "digest-"
-LEASE_TTL = timedelta(minutes=10)
-STOP = threading.Event()  # set by SIGINT/SIGTERM: the send in flight pauses, the loop ends
+RETRY_JOB = "digest-retry"
+STOP = Stop()  # set by SIGINT/SIGTERM: the send in flight stops after its messages in flight
 
 _DAYS = {
     "monday": "mon",
@@ -134,19 +135,36 @@ def rhythms(config: Config) -> list[Rhythm]:
     return result
 
 
-# -- the job ------------------------------------------------------------------------------------
+# -- the jobs -----------------------------------------------------------------------------------
 
 
 def run_scheduled(config_path: str, frequency: str) -> None:
     """The scheduled job (referenced by name in the job store, so it must stay importable)."""
+    _with_database(
+        config_path, lambda config, database: scheduled_send(config, database, frequency)
+    )
+
+
+def run_retries(config_path: str) -> None:
+    """The retry job, at start and every `retry_minutes`: unfinished issues are resumed and
+    deferred deliveries due are tried again, whatever the time of the next slot."""
+
+    def retry(config: Config, database: Database) -> None:
+        for frequency in config.schedule.frequencies:
+            scheduled_send(config, database, frequency, resume_only=True)
+
+    _with_database(config_path, retry)
+
+
+def _with_database(config_path: str, job: Callable[[Config, Database], object]) -> None:
     try:
         config = load_config(config_path)
         database = open_database(config.database_url)
     except DigestError as exc:
-        log.error("scheduled %s run skipped: %s", frequency, exc.message)
+        log.error("scheduled run skipped: %s", exc.message)
         return
     try:
-        scheduled_send(config, database, frequency, cancel=STOP)
+        job(config, database)
     finally:
         database.dispose()
 
@@ -156,63 +174,64 @@ def scheduled_send(
     database: Database,
     frequency: str,
     *,
-    cancel: threading.Event | None = None,
+    stop: Stop | None = None,
     now: datetime | None = None,
+    resume_only: bool = False,
 ) -> int:
-    """Resume an unfinished issue, then send a new one; under the lease. Returns issues sent."""
-    holder = lease.holder_name()
-    other = lease.acquire(database, lease.SEND_LEASE, holder, LEASE_TTL)
-    if other is not None:
-        log.warning(
-            "another scheduler holds the send lease (%s, until %s); skipping this %s run",
-            other.name,
-            _local(other.expires_at, config),
-            frequency,
-        )
-        return 0
+    """Resume an unfinished issue, then send a new one (unless `resume_only`), each under
+    the send lease; deferred deliveries due are retried along. Returns the issues sent."""
+    stop = stop or STOP
     sent = 0
-    try:
-        with lease.Heartbeat(database, lease.SEND_LEASE, holder, LEASE_TTL):
-            for _ in range(2):  # an unfinished issue first, then a new one
-                started = time.monotonic()
-                try:
-                    plan = plan_send(config, database, frequency=frequency, now=now)
-                except NothingToSend as exc:
-                    log.info("%s run: %s", frequency, exc)
-                    break
-                issue = start_issue(config, database, plan)
-                summary = run_send(config, database, issue, cancel=cancel)
-                recipients = (
-                    summary.sent
-                    + summary.failed
-                    + summary.bounced
-                    + summary.unknown
-                    + summary.skipped
-                )
-                log.info(
-                    "issue %s: %d posts, %d recipients, sent %d, failed %d, bounced %d, "
-                    "unknown %d, skipped %d, %.1f s",
-                    issue.key,
-                    len(plan.edition.posts),
-                    recipients,
-                    summary.sent,
-                    summary.failed,
-                    summary.bounced,
-                    summary.unknown,
-                    summary.skipped,
-                    time.monotonic() - started,
-                )
-                sent += 1
-                if summary.paused:
-                    log.warning("issue %s paused: %s", issue.key, summary.paused)
-                    break
-                if not plan.resumed:
-                    break
-    except DigestError as exc:
-        log.error("%s run failed: %s", frequency, exc.message)
-    finally:
-        lease.release(database, lease.SEND_LEASE, holder)
+    for _ in range(3):  # an unfinished issue first, then a new one
+        if stop.is_set():
+            break
+        try:
+            plan = plan_send(config, database, frequency=frequency, now=now, new=not resume_only)
+            result = send_issue(config, database, plan, stop=stop)
+        except NothingToSend as exc:
+            if not resume_only:
+                log.info("%s run: %s", frequency, exc)
+            break
+        except SenderBusy as busy:
+            log.warning(
+                "another process holds the send lease (%s); skipping this %s run",
+                busy.holder.describe(),
+                frequency,
+            )
+            break
+        except DigestError as exc:
+            log.error("%s run failed: %s", frequency, exc.message)
+            break
+        for outcome in result.outcomes:
+            _log(outcome, plan)
+        sent += sum(1 for outcome in result.outcomes if not outcome.retry)
+        if any(o.status in ("paused", "stopped") for o in result.outcomes) or not plan.resumed:
+            break
     return sent
+
+
+def _log(outcome: Outcome, plan: Plan) -> None:
+    s = outcome.summary
+    what = "retried deferred deliveries of issue" if outcome.retry else "issue"
+    posts = f"{len(plan.edition.posts)} posts, " if plan.edition and not outcome.retry else ""
+    log.info(
+        "%s %s: %s%d recipients, sent %d, deferred %d, failed %d, bounced %d, unknown %d, "
+        "skipped %d, %.1f s; %s",
+        what,
+        outcome.key,
+        posts,
+        s.done,
+        s.sent,
+        s.deferred,
+        s.failed,
+        s.bounced,
+        s.unknown,
+        s.skipped,
+        s.elapsed,
+        outcome.status + (f" ({outcome.reason})" if outcome.reason else ""),
+    )
+    if outcome.status in ("paused", "stopped"):
+        log.warning("issue %s %s: %s", outcome.key, outcome.status, outcome.reason)
 
 
 def _local(moment: datetime, config: Config) -> str:
@@ -230,7 +249,7 @@ def make_scheduler(config: Config, database: Database, *, blocking: bool = True)
     grace = int(config.schedule.misfire_grace_hours * 3600)
     cls: Callable[..., BaseScheduler] = BlockingScheduler if blocking else BackgroundScheduler
     scheduler = cls(
-        jobstores={"default": job_store(database)},
+        jobstores={"default": job_store(database), "memory": MemoryJobStore()},
         executors={"default": ThreadPoolExecutor(1)},  # one send at a time in this process
         job_defaults={"coalesce": True, "misfire_grace_time": grace, "max_instances": 1},
         timezone=config.schedule_tz,
@@ -252,6 +271,16 @@ def install_jobs(
         store = job_store(database)
         with database.engine.begin() as connection:
             connection.execute(delete(store.jobs_t).where(store.jobs_t.c.id.in_(stale)))
+    scheduler.add_job(
+        run_retries,
+        IntervalTrigger(minutes=config.schedule.retry_minutes, timezone=config.schedule_tz),
+        id=RETRY_JOB,
+        name="resume and retry",
+        args=[str(config_path.resolve())],
+        jobstore="memory",
+        next_run_time=datetime.now(config.schedule_tz),  # at once: a crash is resumed now
+        replace_existing=True,
+    )
     for rhythm in wanted:
         extra: dict[str, Any] = {}
         previous = stored.get(rhythm.job_id)
@@ -331,12 +360,14 @@ def serve_forever(config: Config, config_path: Path) -> None:
     install_jobs(scheduler, config, database, config_path)
 
     def stop(signum: int, frame: Any) -> None:
-        log.info(
-            "received %s: pausing the send in flight, if any, and stopping",
-            signal.Signals(signum).name,
-        )
-        STOP.set()
-        scheduler.shutdown(wait=False)
+        if STOP.set(describe(signum), signum):
+            forward_to_children(signum)
+            log.info(
+                "received %s: stopping the send in flight, if any, after its messages in "
+                "flight, and stopping",
+                signal.Signals(signum).name,
+            )
+            scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)

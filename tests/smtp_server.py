@@ -7,6 +7,7 @@ import asyncio
 import datetime
 import ssl
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -36,14 +37,27 @@ class Received:
 
 @dataclass
 class Mailbox:
-    """Everything a test server accepted, thread-safe."""
+    """Everything a test server accepted, thread-safe; `wait_for` waits for arrivals."""
 
     messages: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    arrived: threading.Condition = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.arrived = threading.Condition(self.lock)
 
     def add(self, item: Received) -> None:
         with self.lock:
             self.messages.append(item)
+            self.arrived.notify_all()
+
+    def wait_for(self, count: int, timeout: float = 60) -> list[Received]:
+        """The messages once at least `count` arrived (mail sent in the background arrives
+        when it arrives); fails after `timeout` seconds, a hang guard, not a timing."""
+        with self.lock:
+            ok = self.arrived.wait_for(lambda: len(self.messages) >= count, timeout)
+            assert ok, f"{len(self.messages)} of {count} messages arrived within {timeout} s"
+            return list(self.messages)
 
     def recipients(self) -> list[str]:
         with self.lock:
@@ -298,3 +312,120 @@ class ScriptedServer:
             else:
                 say("502 unknown command")
             await writer.drain()
+
+
+# -- a counting server, slow and holdable, for interruption tests ------------------------------
+
+
+class CountingServer:
+    """aiosmtpd that counts what each recipient received, for comparing with the ledger.
+
+    `delay` seconds pass before each DATA reply (a server slow enough to interrupt). While
+    `hold()` is on, replies to DATA wait until `release()`: a test holds the server, waits
+    until every connection is waiting for its reply (`waiting`), signals the sender at that
+    observed moment, and counts what completes after. `refuse` (e.g. "554 5.7.1 ...") and
+    `greylist` ("451 ..." to RCPT) make it refuse, until set back to None.
+    """
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.refuse: str | None = None
+        self.greylist: str | None = None
+        self.received: Counter[str] = Counter()
+        self.started = 0  # MAIL FROM commands seen
+        self.waiting = 0  # DATA replies held at the gate
+        self.changed = threading.Condition()
+        self.controller = Controller(
+            _CountingHandler(self), hostname="127.0.0.1", port=free_port(), ready_timeout=30
+        )
+        self._gate: asyncio.Event | None = None
+
+    def __enter__(self) -> CountingServer:
+        self.controller.start()
+        self._gate = asyncio.run_coroutine_threadsafe(_open_gate(), self.loop).result(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+        self.controller.stop()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        loop: asyncio.AbstractEventLoop = self.controller.loop
+        return loop
+
+    @property
+    def port(self) -> int:
+        return int(self.controller.port)
+
+    def hold(self) -> None:
+        assert self._gate is not None
+        self.loop.call_soon_threadsafe(self._gate.clear)
+
+    def release(self) -> None:
+        if self._gate is not None:
+            self.loop.call_soon_threadsafe(self._gate.set)
+
+    def accepted(self) -> int:
+        with self.changed:
+            return sum(self.received.values())
+
+    def wait(self, predicate: Callable[[CountingServer], bool], timeout: float = 120) -> None:
+        """Until `predicate(self)` holds (a hang guard after `timeout`, not a timing)."""
+        with self.changed:
+            assert self.changed.wait_for(lambda: predicate(self), timeout), "the server waited"
+
+    def _update(self, change: Callable[[], None]) -> None:
+        with self.changed:
+            change()
+            self.changed.notify_all()
+
+
+async def _open_gate() -> asyncio.Event:
+    gate = asyncio.Event()
+    gate.set()
+    return gate
+
+
+class _CountingHandler:
+    def __init__(self, server: CountingServer) -> None:
+        self.server = server
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+
+        def count() -> None:
+            self.server.started += 1
+
+        self.server._update(count)
+        return "250 OK"
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if self.server.greylist:
+            return self.server.greylist
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        counting = self.server
+        if counting.delay:
+            await asyncio.sleep(counting.delay)
+        gate = counting._gate
+        if gate is not None and not gate.is_set():
+            counting._update(lambda: setattr(counting, "waiting", counting.waiting + 1))
+            await gate.wait()
+            counting._update(lambda: setattr(counting, "waiting", counting.waiting - 1))
+        if counting.refuse:
+            return counting.refuse
+
+        def count() -> None:
+            for rcpt in envelope.rcpt_tos:
+                counting.received[rcpt] += 1
+
+        counting._update(count)
+        return "250 2.0.0 OK queued"

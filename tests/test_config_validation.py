@@ -294,8 +294,17 @@ def command(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("args", [("serve", "--port", "1"), ("schedule",)])
-def test_serve_and_schedule_name_a_missing_file_before_touching_anything(
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("serve", "--port", "1"),
+        ("schedule",),
+        ("send", "--yes"),
+        ("send", "--dry-run"),
+        ("send", "--to", "me@example.com"),
+    ],
+)
+def test_serve_schedule_and_send_name_a_missing_file_before_touching_anything(
     tmp_path: Path, args: tuple[str, ...]
 ) -> None:
     write(

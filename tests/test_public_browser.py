@@ -178,7 +178,7 @@ def test_sign_up_and_confirm(page: Page, served: Served) -> None:
     assert page.locator("h1").inner_text() == "请查收邮件"
     screenshot(page, "public-check-inbox.png")
 
-    [received] = served.smtp.mailbox.messages
+    [received] = served.smtp.mailbox.wait_for(1)  # the mail is sent in the background
     assert received.rcpt_tos == ["Han.Meimei@example.org"]
     message = received.parsed()
     body = message.get_body(("plain",))

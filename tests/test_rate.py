@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from digest.delivery.engine import RateLimiter
+from digest.delivery.rate import RateLimiter
 
 
 class FakeClock:

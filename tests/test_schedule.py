@@ -16,9 +16,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select, update
 
+from digest.cli import main
 from digest.config import load_config
+from digest.delivery.retry import GROUP
 from digest.errors import ConfigError
 from digest.schedule import (
     install_jobs,
@@ -28,8 +31,9 @@ from digest.schedule import (
     scheduled_send,
     stored_next_runs,
 )
-from digest.store import Issue, IssuePost, Subscriber, lease, open_database
-from tests.smtp_server import ScriptedServer, SMTPServer
+from digest.store import Delivery, Issue, IssuePost, Subscriber, lease, open_database
+from tests.processes import running
+from tests.smtp_server import CountingServer, ScriptedServer, SMTPServer
 from tests.test_send import add_subscribers, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,7 +126,9 @@ def test_restart_keeps_one_job_per_rhythm(tmp_path: Path, database_url: str) -> 
         scheduler = make_scheduler(config, database, blocking=False)
         install_jobs(scheduler, config, database, path)
         scheduler.start()
-        assert sorted(job.id for job in scheduler.get_jobs()) == ["digest-monthly", "digest-weekly"]
+        stored = sorted(job.id for job in scheduler.get_jobs(jobstore="default"))
+        assert stored == ["digest-monthly", "digest-weekly"]
+        assert [job.id for job in scheduler.get_jobs(jobstore="memory")] == ["digest-retry"]
         scheduler.shutdown()
     assert sorted(stored_next_runs(database)) == ["digest-monthly", "digest-weekly"]
     database.dispose()
@@ -219,7 +225,7 @@ def test_a_second_scheduler_skips_while_the_lease_is_held(
         )
         caplog.set_level(logging.INFO)
         assert scheduled_send(config, database, "weekly") == 0
-        assert "another scheduler holds the send lease (other-host:1" in caplog.text
+        assert "another process holds the send lease (other-host:1 since" in caplog.text
         lease.release(database, lease.SEND_LEASE, "other-host:1")
         assert scheduled_send(config, database, "weekly") == 1
         assert scheduled_send(config, database, "weekly") == 0  # the period is done
@@ -331,7 +337,7 @@ def test_two_schedulers_send_each_issue_once(tmp_path: Path, database_url: str) 
     assert "issue 20" in log and "sent 30" in log
 
 
-def test_sigterm_pauses_the_send_in_flight(tmp_path: Path, database_url: str) -> None:
+def test_sigterm_stops_the_send_in_flight(tmp_path: Path, database_url: str) -> None:
     slow = "schedule:\n  cron: '*/1 * * * * *'\n  offer: []\n"
 
     def script(count: int, rcpt: str) -> str | None:
@@ -353,10 +359,10 @@ def test_sigterm_pauses_the_send_in_flight(tmp_path: Path, database_url: str) ->
     database = open_database(config.database_url)
     with database.session() as session:
         issue = session.scalars(select(Issue)).one()
-        assert issue.status == "paused" and "stopped on request" in (issue.paused_reason or "")
+        assert issue.status == "stopped" and "stopped on request" in (issue.paused_reason or "")
     database.dispose()
     assert 20 <= len(server.mailbox.messages) < 400
-    assert "issue " in output and "paused" in output
+    assert "issue " in output and "stopped" in output
 
 
 def test_status_reports_runs_lease_waiting_posts_and_paused_issue(
@@ -387,3 +393,70 @@ def test_status_reports_runs_lease_waiting_posts_and_paused_issue(
     text = CliRunner().invoke(main, ["--config", str(path), "status"]).output
     assert "Next weekly run: " in text and "holds the send lease" in text
     assert "Issue 2026-W46 is paused: login refused" in text
+
+
+EVERY_SECOND = "schedule:\n  cron: '*/1 * * * * *'\n  offer: []\n"
+NEW_YEAR = "schedule:\n  cron: '0 0 1 1 *'\n  offer: []\n  retry_minutes: 0.02\n"  # a look: 1.2 s
+
+
+def _reschedule(path: Path, schedule: str) -> None:
+    text = path.read_text("utf-8")
+    path.write_text(text[: text.index("schedule:")] + schedule, "utf-8")
+
+
+def _ledger(database_url: str) -> Counter[str]:
+    database = open_database(database_url)
+    with database.session() as session:
+        counts = Counter(session.scalars(select(Delivery.status)))
+    database.dispose()
+    return counts
+
+
+def test_a_scheduler_killed_mid_send_resumes_at_once_when_restarted(
+    tmp_path: Path, database_url: str
+) -> None:
+    with CountingServer(delay=0.005) as server:
+        path = schedule_config(tmp_path, database_url, server.port, EVERY_SECOND, connections=2)
+        config = load_config(path)
+        add_subscribers(config, 300)
+        with running(path, "schedule") as first:
+            server.wait(lambda s: s.accepted() >= 40)
+            first.signal(signal.SIGKILL)  # as a crash, or systemd's SIGKILL after a timeout
+            first.finish()
+        assert _ledger(config.database_url)["queued"] > 0
+        _reschedule(path, NEW_YEAR)  # the next slot is months away
+        with running(path, "schedule") as second:  # as systemd's Restart=on-failure
+            second.wait_for_line("; finished", stdout=False)  # at once: not at the next slot
+            second.signal(signal.SIGTERM)
+            assert second.finish() == 0, second.output
+        database = open_database(config.database_url)
+        runs = stored_next_runs(database)
+        database.dispose()
+        assert runs["digest-weekly"] > datetime.now(UTC) + timedelta(hours=1)  # not its slot
+    database = open_database(config.database_url)
+    with database.session() as session:
+        rows = session.execute(select(Subscriber.email, Delivery.status).join(Delivery)).all()
+    database.dispose()
+    statuses = {email: status for email, status in rows}
+    unknown = {email for email, status in statuses.items() if status == "unknown"}
+    assert set(statuses.values()) <= {"sent", "unknown"} and len(unknown) <= 2 * GROUP
+    assert max(server.received.values()) == 1  # nobody twice
+    assert {e for e in statuses if server.received[e] == 0} <= unknown  # nobody lost unseen
+
+
+def test_the_scheduler_retries_deferred_deliveries(tmp_path: Path, database_url: str) -> None:
+    with CountingServer() as server:
+        server.greylist = "451 4.7.1 greylisted"
+        path = schedule_config(tmp_path, database_url, server.port, NEW_YEAR, retries=0)
+        config = load_config(path)
+        add_subscribers(config, 5)
+        deferred = CliRunner().invoke(main, ["--config", str(path), "send", "--yes"])
+        assert deferred.exit_code == 1 and _ledger(config.database_url) == {"deferred": 5}
+        with running(path, "schedule") as scheduler:  # only its retry job can send now
+            server.greylist = None
+            server.wait(lambda s: len(s.received) == 5)
+            scheduler.wait_for_line("; finished", stdout=False)
+            scheduler.signal(signal.SIGTERM)
+            assert scheduler.finish() == 0, scheduler.output
+    assert set(server.received.values()) == {1}
+    assert _ledger(config.database_url) == {"sent": 5}

@@ -8,10 +8,21 @@ from __future__ import annotations
 
 import sys
 
-from digest.cli import db, dkim, init, posts, send, serve, subscribers
+from digest.cli import db, dkim, init, posts, send, serve, status, subscribers
 from digest.cli.base import main
 
-__all__ = ["db", "dkim", "init", "main", "posts", "run", "send", "serve", "subscribers"]
+__all__ = [
+    "db",
+    "dkim",
+    "init",
+    "main",
+    "posts",
+    "run",
+    "send",
+    "serve",
+    "status",
+    "subscribers",
+]
 
 
 def run() -> None:

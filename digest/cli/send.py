@@ -1,67 +1,262 @@
-"""Commands that send and watch sending: `send`, `schedule`, `status` and `report`."""
+"""`digest send` and `digest schedule` as a person sees them: prompt, progress, summary.
+
+The work is `pipeline.plan_send` (which only reads) and `pipeline.send_issue`; this module
+only talks to the terminal, so the scheduler and the benchmark run the very same send.
+"""
 
 from __future__ import annotations
 
-import json
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.prompt import Confirm
 
-from digest.cli.base import error, escape_markup, get_config, get_database, main
+from digest.cli import output
+from digest.cli.base import get_config, get_database, main
+from digest.cli.output import say, styled
+from digest.config import Config
+from digest.delivery.engine import Summary
 from digest.errors import DigestError
-from digest.pipeline import gather
+from digest.models import Recipient
+from digest.pipeline import NothingToSend, Outcome, Plan, SenderBusy, plan_send, send_issue
+from digest.store import Database, lease
+from digest.store.subscribers import InvalidAddress, find, normalise_email
+
+FREQUENCIES = click.Choice(["daily", "weekly", "monthly"])
 
 
 @main.command()
-@click.argument("issue", required=False)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--dry-run", is_flag=True, help="Write the messages to the outbox; send nothing.")
+@click.option(
+    "--outbox",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Dry-run folder (default: <outbox>/<issue>/).",
+)
+@click.option("--to", "to_address", default=None, help="Send one test copy to this address only.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--frequency", type=FREQUENCIES, default=None, help="Which rhythm (default: schedule's)."
+)
+@click.option(
+    "--resend-unknown",
+    "resend",
+    metavar="ISSUE",
+    default=None,
+    help="Queue ISSUE's unknown deliveries again (some may have arrived) and send them.",
+)
 @click.pass_context
-def report(ctx: click.Context, issue: str | None, as_json: bool) -> None:
-    """Sent, failed, bounced and unsubscribes per issue (the latest ones, or ISSUE)."""
-    from digest.store.report import reports
+def send(
+    ctx: click.Context,
+    dry_run: bool,
+    outbox: Path | None,
+    to_address: str | None,
+    yes: bool,
+    frequency: str | None,
+    resend: str | None,
+) -> None:
+    """Send the next digest to every active subscriber (or resume an unfinished one)."""
+    if dry_run and to_address is not None:
+        raise click.UsageError("--dry-run and --to exclude each other.")
+    if resend is not None and (dry_run or to_address is not None):
+        raise click.UsageError("--resend-unknown sends for real: not with --dry-run or --to.")
+    config = get_config(ctx)
+    # a missing password file, CA file or DKIM key is named before anything starts (the dry
+    # run too: it is the rehearsal of the real send)
+    config.check_files()
+    database = get_database(ctx)
+    if not dry_run and to_address is None:
+        holder = lease.current_holder(database, lease.SEND_LEASE)
+        if holder is not None:
+            say(_busy(holder))
+            return
+    try:
+        plan = plan_send(config, database, frequency=frequency, resend_unknown=resend)
+        if to_address is not None:
+            test_copy(config, database, plan, to_address)
+        elif dry_run:
+            dry_run_to(config, database, plan, outbox)
+        else:
+            ctx.exit(real_send(config, database, plan, confirm=not yes))
+    except NothingToSend as exc:
+        say(str(exc))
 
-    with get_database(ctx).session() as session:
-        found = reports(session, issue)
-    if issue is not None and not found:
-        raise DigestError(f"there is no issue {issue!r}.")
-    if as_json:
-        payload: Any = [r.as_json() for r in found]
-        click.echo(json.dumps(payload[0] if issue else payload, ensure_ascii=False, indent=2))
-        return
-    if not found:
-        click.echo("No issues yet.")
-        return
-    table = Table()
-    for column in (
-        "Issue",
-        "Status",
-        "Posts",
-        "Recipients",
-        "Sent",
-        "Failed",
-        "Bounced",
-        "Unknown",
-        "Unsubscribes",
-    ):
-        table.add_column(column, justify="left" if column in ("Issue", "Status") else "right")
-    for r in found:
-        by_method = ", ".join(f"{m} {n}" for m, n in sorted(r.unsubscribes.items()))
-        unsubscribes = f"{sum(r.unsubscribes.values())}" + (f" ({by_method})" if by_method else "")
-        table.add_row(
-            r.key,
-            r.status,
-            str(r.posts),
-            str(r.recipients),
-            str(r.count("sent")),
-            str(r.count("failed")),
-            str(r.count("bounced")),
-            str(r.count("unknown")),
-            unsubscribes,
+
+def _busy(holder: lease.Holder) -> str:
+    return f"Another send is running ({holder.describe()}); nothing was done."
+
+
+def describe(plan: Plan, config: Config) -> list[str]:
+    """What the plan is about to do, in a few lines."""
+    lines = []
+    target = f"{config.smtp.host}:{config.smtp.port}"
+    if plan.edition is not None:
+        posts = len(plan.edition.posts)
+        held = f"{plan.edition.key} ({posts} post{'s' if posts != 1 else ''})"
+        if plan.resumed:
+            lines.append(f"Resuming issue {held}: {plan.recipients} to send via {target}.")
+            if plan.reason:
+                lines.append(f"It was {plan.status}: {plan.reason}.")
+        else:
+            lines.append(f"New issue {held} to {plan.recipients} subscribers via {target}.")
+    elif plan.note:
+        lines.append(plan.note)
+    if plan.lost_in_flight:
+        lines.append(
+            f"{plan.lost_in_flight} messages were in flight when the last send stopped: they "
+            "are recorded as unknown, not sent again (`digest send --resend-unknown` would)."
         )
-    Console(highlight=False).print(table)
+    if plan.requeued_failed:
+        lines.append(
+            f"It delivered nothing so far: its {plan.requeued_failed} failed deliveries are "
+            "tried again."
+        )
+    if plan.resend_unknown:
+        lines.append(
+            f"{plan.resend_unknown} unknown deliveries are sent again, as asked "
+            "(some of them may have arrived already)."
+        )
+    for retry in plan.retries:
+        if retry.issue_id != plan.issue_id:
+            lines.append(f"Retrying the deferred deliveries of issue {retry.key}.")
+    return lines
+
+
+def real_send(config: Config, database: Database, plan: Plan, *, confirm: bool) -> int:
+    """Send the plan for real; returns the exit code."""
+    for line in describe(plan, config):
+        say(line)
+    if (
+        confirm
+        and sys.stdin.isatty()
+        and not Confirm.ask("Send now?", default=False, console=output.console())
+    ):
+        say("Nothing sent.")
+        return 0
+    started = datetime.now(UTC)
+    console = output.console("stderr")
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+        disable=not console.is_terminal,
+    ) as progress:
+        key = plan.edition.key if plan.edition else "retries"
+        task = progress.add_task(key, total=plan.recipients or None, rate="")
+
+        def update(summary: Summary) -> None:
+            elapsed = (datetime.now(UTC) - started).total_seconds()
+            rate = f"{summary.done / elapsed:,.0f} msg/s" if elapsed > 0 else ""
+            progress.update(task, completed=summary.done, rate=rate)
+
+        try:
+            sent = send_issue(config, database, plan, on_progress=update)
+        except SenderBusy as busy:
+            say(_busy(busy.holder))
+            return 0
+    if sent.note and plan.edition is not None and not sent.outcomes:
+        say(sent.note)
+    for outcome in sent.outcomes:
+        _print_summary(outcome)
+        say(_verdict(outcome))
+    return sent.exit_code
+
+
+def _verdict(outcome: Outcome) -> str:
+    what = (
+        f"deferred deliveries of issue {outcome.key}" if outcome.retry else f"issue {outcome.key}"
+    )
+    if outcome.status == "finished":
+        return f"Finished {what}."
+    if outcome.status == "stopped":
+        return f"Stopped {what}: {outcome.reason}. Run `digest send` again to resume."
+    if outcome.status == "paused":
+        return (
+            f"Paused {what}: {outcome.reason}. Fix the cause and run `digest send` again to "
+            "resume where it stopped."
+        )
+    return (
+        f"Issue {outcome.key} is still sending: {outcome.reason}; `digest send` and "
+        "`digest schedule` retry them."
+    )
+
+
+def _print_summary(outcome: Outcome) -> None:
+    summary = outcome.summary
+    columns = ("Sent", "Deferred", "Failed", "Bounced", "Unknown", "Skipped", "Elapsed", "Rate")
+    row = [
+        str(summary.sent),
+        str(summary.deferred),
+        str(summary.failed),
+        str(summary.bounced),
+        str(summary.unknown),
+        str(summary.skipped),
+        f"{summary.elapsed:.1f} s",
+        f"{summary.rate:,.0f}/s",
+    ]
+    output.table(
+        [{"header": column, "justify": "right"} for column in columns],
+        [row],
+        title=styled(f"Issue {outcome.key}"),
+        show_header=True,
+    )
+
+
+def dry_run_to(config: Config, database: Database, plan: Plan, outbox: Path | None) -> None:
+    """Every message exactly as it would go out, as .eml files; no state changes."""
+    if plan.edition is None:
+        raise NothingToSend(plan.note or "Nothing to send.")
+    folder = outbox or config.path(config.outbox) / plan.edition.key
+    sent = send_issue(config, database, plan, outbox=folder)
+    summary = sent.outcomes[0].summary
+    if summary.paused:
+        raise DigestError(f"{summary.paused}.")
+    what = describe(plan, config)[0].rstrip(".")
+    say(f"Dry run: {what}; nothing was sent.")
+    skipped = f" ({summary.skipped} skipped: no new posts in their categories)"
+    say(f"Wrote {len(sent.written)} messages to {folder}/" + (skipped if summary.skipped else ""))
+    say(f"Preview: {folder / 'preview.html'}")
+
+
+def test_copy(config: Config, database: Database, plan: Plan, address: str) -> None:
+    """One copy of the next issue to one address, outside the ledger."""
+    try:
+        email = normalise_email(address)
+    except InvalidAddress as exc:
+        raise DigestError(f"{address!r} is not a valid address: {exc}.") from None
+    if plan.edition is None:
+        raise NothingToSend(plan.note or "Nothing to send.")
+    with database.session() as session:
+        person = find(session, email)
+        recipient = Recipient(
+            0,
+            person.id if person else 0,
+            email,
+            person.name if person else "",
+            person.locale if person else None,
+            None,
+        )
+    sent = send_issue(config, database, plan, to=recipient)
+    summary = sent.outcomes[0].summary
+    if summary.sent != 1:
+        why = summary.last_error or summary.paused or "see the server log"
+        raise DigestError(f"the test copy to {email} was not accepted: {why}.")
+    say(f"Sent a test copy of {plan.edition.key} to {email}.")
 
 
 @main.command()
@@ -79,112 +274,3 @@ def schedule(ctx: click.Context) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     serve_forever(config, find_config(ctx.find_root().obj["config_path"]))
-
-
-@main.command()
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_context
-def status(ctx: click.Context, as_json: bool) -> None:
-    """Last issues, next scheduled run, who holds the send lease, posts waiting."""
-    from digest.schedule import next_runs
-    from digest.store import lease, ledger
-    from digest.store import subscribers as people
-    from digest.store.report import reports
-
-    config = get_config(ctx)
-    database = get_database(ctx)
-    frequency = config.schedule.frequency
-    with database.session() as session:
-        latest = reports(session, limit=5)
-        sent = ledger.sent_post_ids(session, frequency)
-        unfinished = ledger.unfinished_issue(session)
-        audience = people.counts(session)
-    gathered = gather(config, sent=sent)
-    holder = lease.current_holder(database, lease.SEND_LEASE)
-    runs = next_runs(config, database)
-    data: dict[str, Any] = {
-        "issues": [r.as_json() for r in latest],
-        "next_runs": {f: moment.isoformat() for f, moment in runs.items()},
-        "lease": {"holder": holder.name, "expires_at": holder.expires_at.isoformat()}
-        if holder
-        else None,
-        "posts_waiting": len(gathered.new),
-        "unfinished": {
-            "key": unfinished.key,
-            "status": unfinished.status,
-            "reason": unfinished.paused_reason,
-        }
-        if unfinished
-        else None,
-        "subscribers": audience,
-        "source_failures": gathered.source.failures,
-    }
-    if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
-        return
-    out = Console(highlight=False)
-    for frequency_name, moment in runs.items():
-        out.print(f"Next {frequency_name} run: {moment.strftime('%Y-%m-%d %H:%M %Z (%A)')}")
-    if holder:
-        local = holder.expires_at.astimezone(config.schedule_tz).strftime("%H:%M %Z")
-        out.print(
-            f"Sending now: {escape_markup(holder.name)} holds the send lease (until {local})."
-        )
-    else:
-        out.print("No scheduler is sending right now.")
-    out.print(f"Posts waiting for the next digest: {len(gathered.new)}")
-    active = audience.get("active", 0)
-    out.print(f"Subscribers: {active} active, {sum(audience.values()) - active} other.")
-    if unfinished:
-        why = f": {escape_markup(unfinished.paused_reason)}" if unfinished.paused_reason else ""
-        out.print(f"[bold yellow]Issue {unfinished.key} is {unfinished.status}{why}[/]")
-    for failure in gathered.source.failures:
-        error(escape_markup(failure))
-    if latest:
-        table = Table(title="Latest issues")
-        for column in ("Issue", "Status", "Recipients", "Sent", "Failed", "Bounced", "Unknown"):
-            table.add_column(column)
-        for r in latest:
-            table.add_row(
-                r.key,
-                r.status,
-                str(r.recipients),
-                str(r.count("sent")),
-                str(r.count("failed")),
-                str(r.count("bounced")),
-                str(r.count("unknown")),
-            )
-        out.print(table)
-    else:
-        out.print("No issues sent yet.")
-
-
-@main.command()
-@click.option("--dry-run", is_flag=True, help="Write the messages to the outbox; send nothing.")
-@click.option(
-    "--outbox",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Dry-run folder (default: <outbox>/<issue>/).",
-)
-@click.option("--to", "to_address", default=None, help="Send one test copy to this address only.")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.pass_context
-def send(
-    ctx: click.Context, dry_run: bool, outbox: Path | None, to_address: str | None, yes: bool
-) -> None:
-    """Send the next digest to every active subscriber (or resume an unfinished one)."""
-    from digest import sending
-
-    config = get_config(ctx)
-    database = get_database(ctx)
-    try:
-        if to_address is not None:
-            sending.test_send(config, database, to_address, echo=click.echo)
-        elif dry_run:
-            sending.dry_run(config, database, outbox, echo=click.echo)
-        else:
-            code = sending.real_send(config, database, confirm=not yes, echo=click.echo)
-            ctx.exit(code)
-    except sending.NothingToSend as exc:
-        click.echo(str(exc))

@@ -1,11 +1,19 @@
-"""SMTP delivery of an issue: connections, retries, rate limits, pausing, and the dry-run outbox.
+"""The send engine: a queue of recipients through a transport, over parallel connections.
 
-The engine knows nothing of databases or templates: it asks a `Queue` for recipients (which
-claims them in the ledger), a `compose` function for each message's bytes, and reports every
-outcome back. Outcomes follow the issue: a 4xx, a dropped connection or a timeout before the
-final dot is retried with backoff; a 5xx fails the delivery, and a 5.1.x on RCPT bounces the
-subscriber; a drop after the final dot is `unknown`; 421 reconnects; repeated connection or
-authentication failures pause the whole issue instead of burning through the list.
+The engine knows nothing of databases, templates or SMTP: a `Queue` gives it recipients
+(claimed in the ledger, or a plain list), a `compose` function their messages, a
+`Transport` sends them and says how each attempt went; every outcome goes back to the
+queue. What it decides, the same for a real send, a dry run and a test copy:
+
+- a temporary failure is retried up to `retries` times in this run, `retry_delay` seconds
+  doubling; then the delivery is `deferred` with a next attempt time, for a later run to
+  retry, until `retry_hours` after its first temporary failure, when it fails;
+- failures of the server or the session (not of one recipient) `max_consecutive_failures`
+  times in a row pause the whole send instead of burning through the list;
+- on a stop request no new message is begun; each connection finishes the message it is
+  sending, and after `stop_grace` seconds a message still waiting for its reply is cut off
+  and recorded `unknown` (the server may have it). What was claimed but not begun goes
+  back to the queue: a message that may have gone out is never queued again.
 """
 
 from __future__ import annotations
@@ -13,362 +21,305 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
-from digest.delivery.smtp import SMTPConnection, SMTPError, Stage, tls_context
+from digest.delivery.compose import Composed
+from digest.delivery.queue import Queue
+from digest.delivery.rate import RateLimiter
+from digest.delivery.retry import Policy, backoff, defer
+from digest.delivery.stop import Stoppable
+from digest.delivery.transport import Channel, Kind, Transport, TransportError
 from digest.models import Recipient
 from digest.store import DeliveryStatus
-from digest.store.ledger import Result
+from digest.store.deliveries import Result
 
-
-class Stoppable(Protocol):
-    """A threading or multiprocessing Event: set it to stop the send (SIGTERM)."""
-
-    def is_set(self) -> bool: ...
-
-
-class Queue(Protocol):
-    """Where recipients come from and outcomes go (the ledger, or a dry-run list)."""
-
-    def claim(self, limit: int) -> list[Recipient]: ...
-
-    def record(self, results: list[Result]) -> None: ...
-
-    def release(self, recipients: list[Recipient]) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Composed:
-    message: bytes
-    message_id: str
+POLL = 0.05  # seconds between looks at a stop request from another thread or process
 
 
 class Compose(Protocol):
-    """Builds one recipient's message: 8bit parts when the server takes them, and the wire
-    form (dot-stuffed) when it is about to be sent."""
-
     def __call__(
         self, recipient: Recipient, eight_bit: bool = True, wire: bool = False
     ) -> Composed | None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class SmtpSettings:
-    host: str
-    port: int
-    security: str = "none"
-    username: str | None = None
-    password: str | None = None
-    timeout: float = 30.0
-    connections: int = 2
-    messages_per_connection: int = 1000
-    rate_per_second: float | None = None
-    rate_per_hour: int | None = None
-    retries: int = 3
-    retry_delay: float = 5.0
-    max_consecutive_failures: int = 5
-    ca_file: str | None = None
-    verify_tls: bool = True
-    envelope_from: str = ""
-    chunk: int = 20
-
-
 @dataclass(slots=True)
 class Summary:
     sent: int = 0
+    deferred: int = 0
     failed: int = 0
     bounced: int = 0
     unknown: int = 0
     skipped: int = 0
     elapsed: float = 0.0
     paused: str | None = None
+    stopped: str | None = None
+    last_error: str | None = None
 
     def add(self, status: DeliveryStatus) -> None:
-        if status == DeliveryStatus.SENT:
-            self.sent += 1
-        elif status == DeliveryStatus.FAILED:
-            self.failed += 1
-        elif status == DeliveryStatus.BOUNCED:
-            self.bounced += 1
-        elif status == DeliveryStatus.UNKNOWN:
-            self.unknown += 1
-        elif status == DeliveryStatus.SKIPPED:
-            self.skipped += 1
+        if status in _COUNTED:
+            setattr(self, status.value, getattr(self, status.value) + 1)
+
+    @property
+    def done(self) -> int:
+        return self.sent + self.deferred + self.failed + self.bounced + self.unknown + self.skipped
 
     @property
     def rate(self) -> float:
         return self.sent / self.elapsed if self.elapsed > 0 else 0.0
 
 
-class PauseIssue(Exception):
-    """Sending cannot usefully go on (authentication refused, server gone): stop everything."""
+_COUNTED = frozenset(
+    {
+        DeliveryStatus.SENT,
+        DeliveryStatus.DEFERRED,
+        DeliveryStatus.FAILED,
+        DeliveryStatus.BOUNCED,
+        DeliveryStatus.UNKNOWN,
+        DeliveryStatus.SKIPPED,
+    }
+)
 
 
-class RateLimiter:
-    """Token buckets for messages per second and per hour, shared by every connection."""
-
-    def __init__(
-        self,
-        per_second: float | None,
-        per_hour: int | None,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        self.clock, self.sleep = clock, sleep
-        self.buckets: list[list[float]] = []  # [rate per second, capacity, tokens, last time]
-        now = clock()
-        if per_second:
-            self.buckets.append([per_second, max(1.0, per_second), max(1.0, per_second), now])
-        if per_hour:
-            self.buckets.append([per_hour / 3600.0, float(per_hour), float(per_hour), now])
-
-    async def acquire(self) -> None:
-        while True:
-            now = self.clock()
-            wait = 0.0
-            for bucket in self.buckets:
-                rate, capacity, tokens, last = bucket
-                tokens = min(capacity, tokens + (now - last) * rate)
-                bucket[2], bucket[3] = tokens, now
-                if tokens < 1.0 - 1e-9:  # a tolerance, or float dust could wait forever
-                    wait = max(wait, (1.0 - tokens) / rate)
-            if wait <= 0:
-                for bucket in self.buckets:
-                    bucket[2] -= 1.0
-                return
-            await self.sleep(wait)
+class _Stopped(Exception):
+    """Raised inside a connection when a wait is cut short by a stop or a pause."""
 
 
 @dataclass(slots=True)
-class _Shared:
-    summary: Summary
-    limiter: RateLimiter
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
-    consecutive_failures: int = 0
-    pause_reason: str | None = None
-    on_progress: Callable[[Summary], None] | None = None
+class _Lane:
+    """One connection's state: what it holds, what it did, what it is sending."""
+
+    channel: Channel | None = None
+    on_channel: int = 0
+    held: list[Recipient] = field(default_factory=list)  # claimed, not begun
+    group: list[Recipient] = field(default_factory=list)  # in flight, not yet attempted
+    done: list[Result] = field(default_factory=list)  # not yet recorded
+    current: Recipient | None = None
+    begun: bool = False  # the current message's transaction has started
+
+    def take_done(self) -> list[Result]:
+        done, self.done = self.done, []
+        return done
 
 
 class Engine:
-    """Sends every recipient the queue yields, over `connections` parallel SMTP sessions."""
+    """Sends everything the queue yields over `policy.connections` connections."""
 
     def __init__(
         self,
-        settings: SmtpSettings,
+        policy: Policy,
+        transport: Transport,
         queue: Queue,
         compose: Compose,
+        *,
+        stop: Stoppable | None = None,
         on_progress: Callable[[Summary], None] | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        cancel: Stoppable | None = None,
     ) -> None:
-        self.settings = settings
+        self.policy = policy
+        self.transport = transport
         self.queue = queue
         self.compose = compose
-        self.sleep = sleep
-        self.shared = _Shared(
-            Summary(),
-            RateLimiter(settings.rate_per_second, settings.rate_per_hour),
-            on_progress=on_progress,
-        )
-        self.tls = tls_context(settings.ca_file, settings.verify_tls)
-        self.last_error: str | None = None
-        self.cancel = cancel
+        self.stop = stop
+        self.on_progress = on_progress
+        self.summary = Summary()
+        self._streak = 0
+        self._wake: asyncio.Event | None = None
+        self._error: BaseException | None = None
 
     async def run(self) -> Summary:
         started = time.monotonic()
-        workers = [asyncio.create_task(self._worker()) for _ in range(self.settings.connections)]
+        self._wake = asyncio.Event()
+        p = self.policy
+        self.limiter = RateLimiter(p.rate_per_second, p.rate_per_hour, sleep=self._nap)
+        lanes = [asyncio.create_task(self._lane()) for _ in range(p.connections)]
+        watcher = asyncio.create_task(self._watch())
+        woken = asyncio.create_task(self._wake.wait())
         try:
-            await asyncio.gather(*workers)
+            running = set(lanes)
+            while running and not woken.done():
+                finished, _ = await asyncio.wait(
+                    running | {woken}, return_when=asyncio.FIRST_COMPLETED
+                )
+                running -= finished
+            if running:  # stopping: the messages in flight get `stop_grace` seconds
+                _, late = await asyncio.wait(running, timeout=p.stop_grace)
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*late, return_exceptions=True)
         finally:
-            for task in workers:
-                task.cancel()
-            self.shared.summary.elapsed = time.monotonic() - started
-        self.shared.summary.paused = self.shared.pause_reason
-        return self.shared.summary
+            watcher.cancel()
+            woken.cancel()
+            self.summary.elapsed = time.monotonic() - started
+        for task in lanes:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                self._error = self._error or task.exception()
+        if self._error is not None:
+            raise self._error
+        return self.summary
 
-    # -- one connection -----------------------------------------------------------------------
+    # -- stopping -------------------------------------------------------------------------------
 
-    async def _worker(self) -> None:
-        connection: SMTPConnection | None = None
-        sent_here = 0
+    def _halted(self) -> bool:
+        """True once paused or asked to stop; a stop is noted the first time it is seen."""
+        s = self.summary
+        if s.paused is None and s.stopped is None and self.stop is not None and self.stop.is_set():
+            s.stopped = getattr(self.stop, "reason", None) or "stopped on request"
+            self._wake_up()
+        return s.paused is not None or s.stopped is not None
+
+    def _wake_up(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _watch(self) -> None:
+        """Wakes sleeping connections when a stop comes from another thread or process."""
+        while not self._halted():
+            await asyncio.sleep(POLL)
+
+    async def _nap(self, seconds: float) -> None:
+        """Sleep, unless the send stops first (then raise _Stopped)."""
+        assert self._wake is not None
+        if self._halted():
+            raise _Stopped
         try:
-            while not self._stopping():
-                batch = self.queue.claim(self.settings.chunk)
-                if not batch:
-                    return
-                results: list[Result] = []
-                pending = list(batch)
-                try:
-                    while pending and not self._stopping():
-                        recipient = pending[0]
-                        if (
-                            connection is None
-                            or not connection.connected
-                            or (sent_here >= self.settings.messages_per_connection)
-                        ):
-                            if connection is not None:
-                                await connection.close()
-                            connection = await self._connect()
-                            sent_here = 0
-                        result, connection = await self._deliver(connection, recipient)
-                        pending.pop(0)
-                        sent_here += 1
-                        results.append(result)
-                        self._count(result)
-                finally:
-                    self.queue.record(results)
-                    if pending:
-                        self.queue.release(pending)
-        except PauseIssue:
-            self.shared.stop.set()
-        finally:
-            if connection is not None:
-                await connection.close()
-
-    async def _connect(self) -> SMTPConnection:
-        """Open a session, retrying with backoff; repeated failure pauses the issue."""
-        settings = self.settings
-        while True:
-            if self.shared.stop.is_set():
-                raise PauseIssue
-            connection = SMTPConnection(
-                settings.host,
-                settings.port,
-                security=settings.security,  # type: ignore[arg-type]
-                timeout=settings.timeout,
-                tls=self.tls,
-            )
-            try:
-                await connection.open(settings.username, settings.password)
-                return connection
-            except SMTPError as exc:
-                connection.abort()
-                if exc.stage in (Stage.AUTH, Stage.STARTTLS) and (
-                    exc.reply is None or not exc.reply.transient
-                ):
-                    reason = exc.reply if exc.reply is not None else exc
-                    self._pause(f"the SMTP server refused the login: {reason}")
-                self._failure(f"cannot open an SMTP session: {exc}")
-                await self.sleep(self._backoff(self.shared.consecutive_failures))
-
-    async def _deliver(
-        self, connection: SMTPConnection, recipient: Recipient
-    ) -> tuple[Result, SMTPConnection]:
-        """One recipient, retried as the outcome allows; returns the (maybe new) connection."""
-        attempts = 0
-        last_error = ""
-        eight_bit = connection.capabilities.has("8BITMIME")
-        composed = self.compose(recipient, eight_bit, True)
-        if composed is None:
-            skipped = Result(
-                recipient,
-                DeliveryStatus.SKIPPED,
-                0,
-                error="no new posts in the subscriber's categories",
-            )
-            return skipped, connection
-        while True:
-            attempts += 1
-            await self.shared.limiter.acquire()
-            try:
-                outcome = await connection.send(
-                    self.settings.envelope_from, recipient.email, composed.message, stuffed=True
-                )
-            except SMTPError as exc:
-                if exc.after_final_dot:
-                    self._success()  # the server took the data; only its answer is missing
-                    return Result(
-                        recipient,
-                        DeliveryStatus.UNKNOWN,
-                        attempts,
-                        composed.message_id,
-                        f"connection lost after the message was sent: {exc}",
-                    ), connection
-                last_error = str(exc)
-                self._failure(last_error)
-                if attempts > self.settings.retries:
-                    return Result(
-                        recipient, DeliveryStatus.FAILED, attempts, None, last_error
-                    ), connection
-                await self.sleep(self._backoff(attempts))
-                connection.abort()
-                connection = await self._connect()
-                continue
-            if outcome.accepted:
-                self._success()
-                return Result(
-                    recipient, DeliveryStatus.SENT, attempts, composed.message_id
-                ), connection
-            reply = outcome.reply
-            last_error = f"{outcome.stage}: {reply}"
-            if reply.transient and attempts <= self.settings.retries:
-                await self.sleep(self._backoff(attempts))
-                continue
-            if (
-                outcome.stage == Stage.RCPT
-                and reply.code >= 500
-                and (
-                    reply.enhanced.startswith("5.1.") or (not reply.enhanced and reply.code == 550)
-                )
-            ):
-                return Result(
-                    recipient, DeliveryStatus.BOUNCED, attempts, None, last_error
-                ), connection
-            if outcome.stage == Stage.MAIL and reply.code >= 500:
-                # the server refuses our sender: every other message would fail the same way
-                self._failure(last_error)
-            return Result(recipient, DeliveryStatus.FAILED, attempts, None, last_error), connection
-
-    # -- shared state -------------------------------------------------------------------------
-
-    def _stopping(self) -> bool:
-        """True once paused, or once asked to stop from another thread (SIGTERM)."""
-        if self.cancel is not None and self.cancel.is_set() and self.shared.pause_reason is None:
-            self.shared.pause_reason = "stopped on request before the issue was finished"
-            self.shared.stop.set()
-        return self.shared.stop.is_set()
-
-    def _backoff(self, attempt: int) -> float:
-        return float(min(self.settings.retry_delay * (2 ** max(0, attempt - 1)), 300.0))
-
-    def _success(self) -> None:
-        self.shared.consecutive_failures = 0
-
-    def _failure(self, reason: str) -> None:
-        self.shared.consecutive_failures += 1
-        if self.shared.consecutive_failures >= self.settings.max_consecutive_failures:
-            self._pause(f"{self.shared.consecutive_failures} failures in a row, the last: {reason}")
+            async with asyncio.timeout(max(0.0, seconds)):
+                await self._wake.wait()
+        except TimeoutError:
+            return
+        raise _Stopped
 
     def _pause(self, reason: str) -> None:
-        if self.shared.pause_reason is None:
-            self.shared.pause_reason = reason
-        self.shared.stop.set()
-        raise PauseIssue(reason)
+        if self.summary.paused is None and self.summary.stopped is None:
+            self.summary.paused = reason
+        self._wake_up()
 
-    def _count(self, result: Result) -> None:
-        if result.error:
-            self.last_error = result.error
-        self.shared.summary.add(result.status)
-        if self.shared.on_progress is not None:
-            self.shared.on_progress(self.shared.summary)
+    def _failure(self, reason: str) -> None:
+        self._streak += 1
+        self.summary.last_error = reason
+        if self._streak >= self.policy.max_consecutive_failures:
+            self._pause(f"{self._streak} failures in a row, the last: {reason}")
+
+    # -- one connection -------------------------------------------------------------------------
+
+    async def _lane(self) -> None:
+        lane = _Lane()
+        cut_off = False
+        try:
+            size = self.policy.group
+            while not self._halted():
+                if lane.held:  # the next group of the claim goes in flight
+                    group, lane.held = lane.held[:size], lane.held[size:]
+                    mine = self.queue.begin(group, lane.take_done())
+                    lane.group = [r for r in group if r.delivery_id in mine]
+                else:  # a new claim, its first group in flight at once
+                    lane.group, lane.held = self.queue.claim(
+                        self.policy.chunk, size, lane.take_done()
+                    )
+                    if not lane.group and not lane.held:
+                        return
+                while lane.group and not self._halted():
+                    lane.current = lane.group.pop(0)
+                    self._keep(lane, await self._deliver(lane, lane.current))
+                    lane.current = None
+        except asyncio.CancelledError:  # cut off after the stop's grace time
+            cut_off = True
+            if lane.current is not None:
+                status = DeliveryStatus.UNKNOWN if lane.begun else DeliveryStatus.QUEUED
+                error = "the send stopped while this message was in flight; it may have arrived"
+                self._keep(lane, Result(lane.current, status, int(lane.begun), error=error))
+            raise
+        except Exception as exc:
+            if lane.current is not None and lane.begun:  # it may have gone out
+                error = f"the send failed while this message was in flight: {exc}"
+                self._keep(lane, Result(lane.current, DeliveryStatus.UNKNOWN, 1, error=error))
+            elif lane.current is not None:
+                lane.group.insert(0, lane.current)
+            self._error = self._error or exc
+            self._pause(f"unexpected {type(exc).__name__}: {exc}")
+        finally:
+            self.queue.finish(lane.take_done(), [*lane.held, *lane.group])
+            if lane.channel is not None:
+                if cut_off:
+                    lane.channel.abort()
+                else:
+                    await _close(lane.channel)
+
+    def _keep(self, lane: _Lane, result: Result) -> None:
+        lane.done.append(result)
+        if result.status != DeliveryStatus.QUEUED:
+            self.summary.add(result.status)
+            if result.error and result.status != DeliveryStatus.SKIPPED:
+                self.summary.last_error = result.error
+            if self.on_progress is not None:
+                self.on_progress(self.summary)
+
+    async def _channel(self, lane: _Lane) -> Channel:
+        """The lane's open channel, or a new one (retried with backoff; a refused login or
+        repeated failure pauses the send)."""
+        if lane.channel is not None:
+            if lane.channel.usable() and lane.on_channel < self.policy.messages_per_connection:
+                return lane.channel
+            await _close(lane.channel)
+            lane.channel = None
+        while True:
+            if self._halted():
+                raise _Stopped
+            try:
+                lane.channel = await self.transport.open()
+            except TransportError as exc:
+                if exc.fatal:
+                    self.summary.last_error = str(exc)
+                    self._pause(str(exc))
+                    raise _Stopped from None
+                self._failure(str(exc))
+                await self._nap(backoff(self.policy, self._streak))
+                continue
+            lane.on_channel = 0
+            return lane.channel
+
+    async def _deliver(self, lane: _Lane, recipient: Recipient) -> Result:
+        """One recipient, retried as its outcomes allow."""
+        attempts, error = 0, None
+        while True:
+            if self._halted():
+                return Result(recipient, DeliveryStatus.QUEUED, attempts, error=error)
+            try:
+                channel = await self._channel(lane)
+                composed = self.compose(recipient, channel.eight_bit, channel.wire)
+                if composed is None:
+                    reason = "no new posts in the subscriber's categories"
+                    return Result(recipient, DeliveryStatus.SKIPPED, 0, error=reason)
+                await self.limiter.acquire()
+            except _Stopped:
+                return Result(recipient, DeliveryStatus.QUEUED, attempts, error=error)
+            attempts += 1
+            lane.begun = True
+            attempt = await channel.send(composed.envelope_from, recipient, composed.message)
+            lane.begun = False
+            lane.on_channel += 1
+            if attempt.kind in (Kind.ACCEPTED, Kind.MAYBE):
+                self._streak = 0  # the server took the data, whatever became of its answer
+                if attempt.kind == Kind.ACCEPTED:
+                    return Result(recipient, DeliveryStatus.SENT, attempts, composed.message_id)
+                return Result(
+                    recipient, DeliveryStatus.UNKNOWN, attempts, composed.message_id, attempt.detail
+                )
+            if attempt.kind == Kind.BOUNCE:
+                return Result(recipient, DeliveryStatus.BOUNCED, attempts, error=attempt.detail)
+            if attempt.server:
+                self._failure(attempt.detail)
+            if attempt.kind == Kind.PERMANENT:
+                return Result(recipient, DeliveryStatus.FAILED, attempts, error=attempt.detail)
+            error = attempt.detail
+            if attempts > self.policy.retries:
+                return defer(self.policy, recipient, attempts, error)
+            try:
+                await self._nap(backoff(self.policy, attempts))
+            except _Stopped:
+                return Result(recipient, DeliveryStatus.QUEUED, attempts, error=error)
 
 
-# -- dry run ------------------------------------------------------------------------------------
-
-
-def write_outbox(folder: Path, messages: list[tuple[Recipient, Composed]]) -> list[Path]:
-    """One .eml per recipient, exactly the bytes that would be sent; stale files removed."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("*.eml"):
-        with contextlib.suppress(OSError):
-            old.unlink()
-    written = []
-    for recipient, composed in messages:
-        safe = "".join(c if c.isalnum() or c in "._-@" else "_" for c in recipient.email)
-        path = folder / f"{recipient.subscriber_id:07d}-{safe}.eml"
-        path.write_bytes(composed.message)
-        written.append(path)
-    return written
+async def _close(channel: Channel) -> None:
+    with contextlib.suppress(asyncio.CancelledError):
+        await channel.close()

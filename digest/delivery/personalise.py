@@ -256,6 +256,23 @@ class MessageTemplate:
         return self._canonical
 
 
+SAMPLE_UNSUBSCRIBE_URL = "#preview-unsubscribe"
+SAMPLE_PREFERENCES_URL = "#preview-preferences"
+
+
+def with_sample_values(content: str, greeting: str) -> str:
+    """A rendering with harmless sample values in place of the per-recipient placeholders
+    (the preview, `render --out`, a dry run's preview.html): no dead `x-digest:` links and
+    never a real subscriber's."""
+    for placeholder, value in (
+        (UNSUBSCRIBE_URL, SAMPLE_UNSUBSCRIBE_URL),
+        (PREFERENCES_URL, SAMPLE_PREFERENCES_URL),
+        (GREETING, greeting),
+    ):
+        content = content.replace(placeholder, value)
+    return content
+
+
 def mailto(address: str, token: str) -> str:
     """A mailto unsubscribe URI whose subject identifies the subscriber to a human operator."""
     return f"mailto:{address}?subject={quote('unsubscribe ' + token)}"

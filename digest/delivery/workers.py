@@ -1,56 +1,69 @@
 """Sending processes: one asyncio engine per core, all claiming from the same ledger.
 
 One Python process tops out around one core; DKIM's RSA alone costs about 0.35 ms a message.
-For a large audience, `deliver` starts more processes (spawned, so nothing inherited from
-the parent's database connections), each running its share of the SMTP connections and
-claiming deliveries from the database, which keeps the guarantees of a single sender: a
-claim is a transaction (SKIP LOCKED on PostgreSQL, the write lock on SQLite). The children
-ignore SIGINT and SIGTERM; the parent stops them through an event, so a stop pauses the send
-instead of killing messages in flight.
+For a large audience `deliver` starts more processes (spawned, so nothing is inherited from
+the parent's database connections), each a named worker (`host:pid`) running its share of
+the SMTP connections and claiming deliveries from the database, which keeps the guarantees
+of a single sender: a claim is a transaction (SKIP LOCKED on PostgreSQL, the write lock on
+SQLite), and each worker's heartbeat keeps its claims its own.
+
+They stop together (see `stop`): a signal to any of them reaches all, a pause in one halts
+the others, a child whose parent died stops (PR_SET_PDEATHSIG, and a watch of its parent's
+pid), and a child that does not finish within the stop's grace time is killed — its
+in-flight group is then `unknown`, as after any crash.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import queue
-import signal
 import threading
-from collections.abc import Callable
-from dataclasses import replace
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from digest.config import Config
-from digest.delivery.engine import Engine, SmtpSettings, Stoppable, Summary
-from digest.models import Recipient
-from digest.store import Database, Issue, ledger, open_database
+from digest.delivery.compose import make_composer
+from digest.delivery.engine import POLL, Engine, Summary
+from digest.delivery.queue import LedgerQueue
+from digest.delivery.retry import Policy
+from digest.delivery.stop import (
+    AnyOf,
+    Orphaned,
+    Stop,
+    Stoppable,
+    adopt,
+    die_with_parent,
+    disown,
+    on_signals,
+    signals_blocked,
+    unblock_signals,
+)
+from digest.delivery.transport import SmtpSettings, SmtpTransport
+from digest.store import Database, lease, open_database
 
 AUTO_THRESHOLD = 5000  # below this many queued messages, one process is faster than spawning
 PROGRESS_EVERY = 100
 
-Composer = Callable[..., Any]
 Progress = Callable[[Summary], None]
 
 
-class LedgerQueue:
-    """The engine's queue for a real send: claims and records in the database."""
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One issue's send, as every sending process needs it (it crosses into spawned ones)."""
 
-    def __init__(self, database: Database, issue: Issue) -> None:
-        self.database = database
-        self.issue = issue
-
-    def claim(self, limit: int) -> list[Recipient]:
-        with self.database.session() as session:
-            return ledger.claim(session, self.issue, limit)
-
-    def record(self, results: list[ledger.Result]) -> None:
-        with self.database.session() as session:
-            ledger.record_results(session, self.issue, results)
-
-    def release(self, recipients: list[Recipient]) -> None:
-        with self.database.session() as session:
-            ledger.release(session, recipients)
+    config: Config
+    issue_id: int
+    policy: Policy
+    smtp: SmtpSettings
+    claim_seconds: float
+    heartbeat: float
+    as_of: datetime
 
 
 def process_count(config: Config, queued: int) -> int:
@@ -71,178 +84,202 @@ def share(connections: int, processes: int) -> list[int]:
 
 
 def run_engine(
-    config: Config,
+    job: Job,
     database: Database,
-    issue: Issue,
-    settings: SmtpSettings,
-    make_composer: Callable[[], Any],
+    *,
+    connections: int,
+    stop: Stoppable | None,
     on_progress: Progress | None,
-    cancel: Stoppable | None,
 ) -> Summary:
-    engine = Engine(
-        settings, LedgerQueue(database, issue), make_composer(), on_progress, cancel=cancel
+    """This process's worker: its engine over the ledger, its heartbeat renewing its claims."""
+    queue = LedgerQueue(
+        database, job.issue_id, lease.worker_name(), job.claim_seconds, as_of=job.as_of
     )
-    return asyncio.run(engine.run())
+    struck_off = Stop()  # its claims were taken back: it was presumed dead (a long stall)
+    engine = Engine(
+        replace(job.policy, connections=connections),
+        SmtpTransport(job.smtp),
+        queue,
+        make_composer(job.config, database, job.issue_id),
+        stop=AnyOf(stop, struck_off),
+        on_progress=on_progress,
+    )
+
+    def lost() -> None:
+        struck_off.set("its claims were taken over by another sender")
+
+    try:
+        with lease.Heartbeat(job.heartbeat, [queue.renew], on_lost=lost):
+            return asyncio.run(engine.run())
+    finally:
+        queue.close()
 
 
 def deliver(
-    config: Config,
+    job: Job,
     database: Database,
-    issue: Issue,
-    settings: SmtpSettings,
-    make_composer: Callable[[Config, Database, Issue], Any],
     *,
     processes: int,
+    stop: Stoppable | None = None,
     on_progress: Progress | None = None,
-    cancel: Stoppable | None = None,
 ) -> Summary:
     """Send the issue's queue with `processes` processes; returns the combined summary."""
+    shares = share(job.policy.connections, processes)
     if processes <= 1:
-        return run_engine(
-            config,
-            database,
-            issue,
-            settings,
-            lambda: make_composer(config, database, issue),
-            on_progress,
-            cancel,
-        )
+        return run_engine(job, database, connections=shares[0], stop=stop, on_progress=on_progress)
     context = multiprocessing.get_context("spawn")
     updates: Any = context.Queue()
-    stop: Any = context.Event()
-    shares = share(settings.connections, processes)
+    halt: Any = context.Event()  # set by any process that pauses: every other one stops
     children = [
         context.Process(
             target=_child,
-            args=(
-                index,
-                config,
-                issue.id,
-                replace(settings, connections=shares[index]),
-                make_composer,
-                updates,
-                stop,
-            ),
+            args=(index, job, shares[index], updates, halt, os.getpid()),
             name=f"digest-sender-{index}",
         )
         for index in range(1, processes)
     ]
-    for child in children:
-        child.start()
-    totals: dict[int, Summary] = {}
-    finished: dict[int, Summary] = {}
-    lock = threading.Lock()
-
-    def report(index: int, summary: Summary) -> None:
-        with lock:
-            totals[index] = summary
-            combined = combine(totals.values())
-        if on_progress is not None:
-            on_progress(combined)
-
-    def listen() -> None:
-        while len(finished) < len(children):
-            try:
-                index, done, summary = updates.get(timeout=0.2)
-            except queue.Empty:
-                if cancel is not None and cancel.is_set():
-                    stop.set()
-                if not any(child.is_alive() for child in children) and updates.empty():
-                    return
-                continue
-            report(index, summary)
-            if done:
-                finished[index] = summary
-
-    listener = threading.Thread(target=listen, name="sender-progress", daemon=True)
+    with signals_blocked():
+        for child in children:
+            child.start()
+            assert child.pid is not None
+            adopt(child.pid)
+    progress = _Progress(len(children), updates, on_progress)
+    listener = threading.Thread(target=progress.listen, name="sender-progress", daemon=True)
     listener.start()
-    own = run_engine(
-        config,
-        database,
-        issue,
-        replace(settings, connections=shares[0]),
-        lambda: make_composer(config, database, issue),
-        lambda summary: report(0, summary),
-        _Either(cancel, stop),
-    )
-    if own.paused:
-        stop.set()  # the cause (login refused, server gone) stops every process
-    for child in children:
-        child.join()
-    listener.join(5)
-    lost = [child.name for child in children if child.exitcode != 0]
-    results = [own, *finished.values()]
+    try:
+        own = run_engine(
+            job,
+            database,
+            connections=shares[0],
+            stop=AnyOf(stop, _Halt(halt)),
+            on_progress=lambda summary: progress.report(0, summary),
+        )
+        if own.paused:
+            halt.set()  # the cause (login refused, server gone) stops every process
+    finally:
+        lost = _join(children, AnyOf(stop, _Halt(halt)), job.policy.stop_grace)
+        for child in children:
+            disown(child.pid or 0)
+        progress.done.set()
+        listener.join(10)
+    results = [own, *progress.finished.values()]
     summary = combine(results)
-    summary.elapsed = max(r.elapsed for r in results)
-    if lost and summary.paused is None:
+    if lost and summary.paused is None and summary.stopped is None:
         summary.paused = f"a sending process ended unexpectedly ({', '.join(lost)})"
     return summary
 
 
-def combine(summaries: Any) -> Summary:
+def _join(children: list[Any], stopping: Stoppable, grace: float) -> list[str]:
+    """Wait for the children; once stopping, kill those still running after `grace` + 5 s
+    (their in-flight messages are then recovered as unknown). Returns the ones lost."""
+    deadline: float | None = None
+    while any(child.is_alive() for child in children):
+        if deadline is None and stopping.is_set():
+            deadline = time.monotonic() + grace + 5
+        if deadline is not None and time.monotonic() > deadline:
+            for child in children:
+                if child.is_alive():
+                    child.kill()
+        for child in children:
+            child.join(0.1)
+    return [child.name for child in children if child.exitcode not in (0, None)]
+
+
+def combine(summaries: Iterable[Summary]) -> Summary:
     total = Summary()
     for summary in summaries:
-        total.sent += summary.sent
-        total.failed += summary.failed
-        total.bounced += summary.bounced
-        total.unknown += summary.unknown
-        total.skipped += summary.skipped
+        for name in ("sent", "deferred", "failed", "bounced", "unknown", "skipped"):
+            setattr(total, name, getattr(total, name) + getattr(summary, name))
         total.elapsed = max(total.elapsed, summary.elapsed)
         total.paused = total.paused or summary.paused
+        total.stopped = total.stopped or summary.stopped
+        total.last_error = summary.last_error or total.last_error
     return total
 
 
-class _Either:
-    def __init__(self, first: Stoppable | None, second: Stoppable) -> None:
-        self.first, self.second = first, second
+class _Halt:
+    """The shared event another process sets when it pauses. Looking at it takes a lock
+    shared between processes, so it is looked at every POLL seconds at most: a pause
+    elsewhere may wait that long, a signal never does (each process has its own)."""
+
+    reason = "another sending process paused the send"
+
+    def __init__(self, event: Any) -> None:
+        self.event = event
+        self._set = False
+        self._looked = 0.0
 
     def is_set(self) -> bool:
-        return (self.first is not None and self.first.is_set()) or self.second.is_set()
+        now = time.monotonic()
+        if not self._set and now - self._looked >= POLL:
+            self._looked = now
+            self._set = bool(self.event.is_set())
+        return self._set
 
 
-class _Orphaned:
-    """Set once the parent is gone (killed): a child then finishes its chunk and stops."""
+class _Progress:
+    """Combines the summaries the children send now and then, for the parent's progress."""
 
-    def __init__(self) -> None:
-        self.parent = os.getppid()
+    def __init__(self, children: int, updates: Any, on_progress: Progress | None) -> None:
+        self.children, self.updates, self.on_progress = children, updates, on_progress
+        self.totals: dict[int, Summary] = {}
+        self.finished: dict[int, Summary] = {}
+        self.lock = threading.Lock()
+        self.done = threading.Event()
 
-    def is_set(self) -> bool:
-        return os.getppid() != self.parent
+    def report(self, index: int, summary: Summary) -> None:
+        with self.lock:
+            self.totals[index] = summary
+            combined = combine(self.totals.values())
+        if self.on_progress is not None:
+            self.on_progress(combined)
+
+    def listen(self) -> None:
+        """Until the children are gone (`done`) and what they sent is read."""
+        while True:
+            try:
+                index, finished, summary = self.updates.get(timeout=0.1)
+            except queue.Empty:
+                if self.done.is_set():
+                    return
+                continue
+            self.report(index, summary)
+            if finished:
+                self.finished[index] = summary
 
 
-def _child(
-    index: int,
-    config: Config,
-    issue_id: int,
-    settings: SmtpSettings,
-    make_composer: Callable[[Config, Database, Issue], Any],
-    updates: Any,
-    stop: Any,
-) -> None:
-    """A spawned sender: its own database connection and event loop, the parent's stop."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    database = open_database(config.database_url)
-    try:
-        with database.session() as session:
-            issue = session.get(Issue, issue_id)
-            assert issue is not None
-        counter = [0]
+def _child(index: int, job: Job, connections: int, updates: Any, halt: Any, parent: int) -> None:
+    """A spawned sender: its own database connection, event loop and worker name."""
+    stop = Stop()
+    die_with_parent()
 
-        def progress(summary: Summary) -> None:
-            counter[0] += 1
-            if counter[0] % PROGRESS_EVERY == 0:
-                updates.put((index, False, summary))
+    def to_parent(signum: int) -> None:
+        with contextlib.suppress(OSError):
+            os.kill(parent, signum)
 
-        summary = run_engine(
-            config,
-            database,
-            issue,
-            settings,
-            lambda: make_composer(config, database, issue),
-            progress,
-            stop,
-        )
-        updates.put((index, True, summary))
-    finally:
-        database.dispose()
+    with on_signals(stop, forward=to_parent, tell=None):
+        unblock_signals()  # blocked by the parent while it started us
+        orphaned = Orphaned(parent)
+        if orphaned.is_set():
+            return
+        database = open_database(job.config.database_url)
+        try:
+            counter = [0]
+
+            def progress(summary: Summary) -> None:
+                counter[0] += 1
+                if counter[0] % PROGRESS_EVERY == 0:
+                    updates.put((index, False, summary))
+
+            summary = run_engine(
+                job,
+                database,
+                connections=connections,
+                stop=AnyOf(stop, _Halt(halt), orphaned),
+                on_progress=progress,
+            )
+            if summary.paused:
+                halt.set()
+            updates.put((index, True, summary))
+        finally:
+            database.dispose()

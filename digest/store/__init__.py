@@ -27,6 +27,7 @@ from digest.store.tables import (
     Subscriber,
     UTCDateTime,
     Variant,
+    Worker,
     utcnow,
 )
 
@@ -44,6 +45,7 @@ __all__ = [
     "Subscriber",
     "UTCDateTime",
     "Variant",
+    "Worker",
     "alembic_config",
     "connect",
     "current_revision",

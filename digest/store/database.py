@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,6 +21,7 @@ from digest.errors import DigestError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _MIGRATION_LOCK = 0x6469_6765  # "dige": the PostgreSQL advisory lock id for migrations
+IDLE_IN_TRANSACTION_MS = 60_000
 
 
 # -- engine and sessions ------------------------------------------------------------------------
@@ -41,6 +42,13 @@ class Database:
         with self.sessions.begin() as session:
             yield session
 
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A unit of work on a bare connection (no ORM): the send path's hot writes, a few
+        per group of messages, where a session's own cost outweighed SQLite's."""
+        with self.engine.begin() as connection:
+            yield connection
+
     def dispose(self) -> None:
         self.engine.dispose()
 
@@ -55,7 +63,11 @@ def connect(url: str) -> Database:
             engine = create_engine(url, connect_args={"timeout": 30})
             _configure_sqlite(engine)
         else:
-            engine = create_engine(url, pool_pre_ping=True)
+            # a process stopped mid-transaction (SIGSTOP, a stalled disk) must not hold its
+            # row locks forever: the server ends such a session after a minute, and its lease
+            # and claims can then be taken over
+            options = f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"
+            engine = create_engine(url, pool_pre_ping=True, connect_args={"options": options})
     except (SQLAlchemyError, ValueError, OSError) as exc:
         raise DigestError(f"database.url: cannot use {_redact(url)}: {exc}.") from None
     return Database(engine, sessionmaker(engine, expire_on_commit=False))

@@ -1,10 +1,14 @@
 """A lease in the database: only one process at a time runs a send, on SQLite and PostgreSQL.
 
-A lease is a row (name, holder, expiry). Taking it succeeds when the row is absent, expired or
-already ours; a holder renews it while it works and deletes it when done. A crashed holder's
-lease simply expires. On SQLite the write transaction (BEGIN IMMEDIATE) makes the check-and-
-set atomic; on PostgreSQL the row is locked, and two first-time inserts collide on the primary
-key, which the loser reads as "someone else has it".
+A lease is a row (name, holder, since, expiry). Taking it succeeds when the row is absent,
+expired, already ours, or held by a process of this host that no longer exists (a `kill -9`
+needs no waiting). A holder renews it from a heartbeat while it works and deletes it when
+done; a holder whose heartbeat stopped loses it at its expiry. On SQLite the write
+transaction (BEGIN IMMEDIATE) makes the check-and-set atomic; on PostgreSQL the row is
+locked, and two first-time inserts collide on the primary key, which the loser reads as
+"someone else has it".
+
+Holders and workers are named `host:pid`, readable in `digest status` and in the ledger.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
-import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,15 +29,44 @@ from digest.store.tables import Lease, utcnow
 SEND_LEASE = "send"
 
 
-def holder_name() -> str:
-    """Who we are, readable in `digest status`: host, process and a unique suffix."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+def worker_name() -> str:
+    """This process as a lease holder or a delivery's worker: `host:pid`."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def is_running(name: str) -> bool:
+    """False only when `name` is a `host:pid` of this host whose process is gone; a name from
+    another host (or of another form) cannot be checked here and counts as running."""
+    host, _, pid = name.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not _zombie(int(pid))
+
+
+def _zombie(pid: int) -> bool:
+    """A dead child nobody reaped yet still answers kill(0) (Linux tells from /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            return handle.read().rpartition(")")[2].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 @dataclass(frozen=True, slots=True)
 class Holder:
     name: str
+    since: datetime
     expires_at: datetime
+
+    def describe(self) -> str:
+        """`host:pid since 2026-11-23 10:00:03 UTC` for messages."""
+        return f"{self.name} since {self.since.strftime('%Y-%m-%d %H:%M:%S %Z')}"
 
 
 def acquire(database: Database, name: str, holder: str, ttl: timedelta) -> Holder | None:
@@ -43,18 +76,22 @@ def acquire(database: Database, name: str, holder: str, ttl: timedelta) -> Holde
         with database.session() as session:
             row = session.scalar(select(Lease).where(Lease.name == name).with_for_update())
             if row is None:
-                session.add(Lease(name=name, holder=holder, expires_at=now + ttl))
+                session.add(Lease(name=name, holder=holder, acquired_at=now, expires_at=now + ttl))
                 return None
-            if row.holder != holder and row.expires_at > now:
-                return Holder(row.holder, row.expires_at)
-            row.holder, row.expires_at = holder, now + ttl
+            if row.holder == holder:
+                row.expires_at = now + ttl
+                return None
+            if row.expires_at > now and is_running(row.holder):
+                return Holder(row.holder, row.acquired_at, row.expires_at)
+            row.holder, row.acquired_at, row.expires_at = holder, now, now + ttl
             return None
     except IntegrityError:
         current = current_holder(database, name)
-        return current or Holder("another process", now + ttl)
+        return current or Holder("another process", now, now + ttl)
 
 
 def renew(database: Database, name: str, holder: str, ttl: timedelta) -> bool:
+    """Extend our lease; False when it is no longer ours (taken over after it expired)."""
     with database.session() as session:
         row = session.scalar(select(Lease).where(Lease.name == name).with_for_update())
         if row is None or row.holder != holder:
@@ -69,21 +106,31 @@ def release(database: Database, name: str, holder: str) -> None:
 
 
 def current_holder(database: Database, name: str) -> Holder | None:
-    """The live holder of the lease, if any (an expired lease counts as free)."""
+    """The live holder of the lease, if any (an expired lease or a dead local holder is free)."""
     with database.session() as session:
         row = session.scalar(select(Lease).where(Lease.name == name))
-        if row is None or row.expires_at <= utcnow():
+        if row is None or row.expires_at <= utcnow() or not is_running(row.holder):
             return None
-        return Holder(row.holder, row.expires_at)
+        return Holder(row.holder, row.acquired_at, row.expires_at)
 
 
 class Heartbeat:
-    """Renews a lease every `ttl / 3` in a background thread while a send runs."""
+    """Calls each beat every `interval` in a background thread while a send runs.
 
-    def __init__(self, database: Database, name: str, holder: str, ttl: timedelta) -> None:
-        self.database, self.name, self.holder, self.ttl = database, name, holder, ttl
+    A beat returns False when what it renews is lost (the lease was taken over): `on_lost`
+    is then called once, so the send stops instead of racing its successor. A beat that
+    fails (the database briefly unreachable) is retried on the next one.
+    """
+
+    def __init__(
+        self,
+        interval: float,
+        beats: list[Callable[[], bool]],
+        on_lost: Callable[[], None] | None = None,
+    ) -> None:
+        self.interval, self.beats, self.on_lost = interval, beats, on_lost
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="lease-heartbeat", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
         self.lost = False
 
     def __enter__(self) -> Heartbeat:
@@ -92,12 +139,16 @@ class Heartbeat:
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join(5)
+        self._thread.join(10)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.ttl.total_seconds() / 3):
-            try:
-                if not renew(self.database, self.name, self.holder, self.ttl):
+        while not self._stop.wait(self.interval):
+            for beat in list(self.beats):
+                try:
+                    alive = beat()
+                except Exception:  # retried on the next beat
+                    continue
+                if not alive and not self.lost:
                     self.lost = True
-            except Exception:  # a failed renewal is retried on the next beat
-                continue
+                    if self.on_lost is not None:
+                        self.on_lost()

@@ -1,54 +1,65 @@
-"""The delivery ledger: issues, their recipients, and what happened to every message.
+"""The ledger of issues: which editions exist, what each covered, how far each got.
 
-The guarantees of `digest send` live here. An issue is created once per period (the key is
-unique in the database) with one queued delivery per active subscriber (unique per issue and
-subscriber). A sender *claims* a few deliveries (`queued` -> `sending`) in a transaction before
-it transmits them and records each outcome after; so a crash leaves at most the claimed ones
-in `sending`, which `recover` turns into `unknown` — never re-sent blindly, never forgotten.
+An issue is created once per period (the key is unique in the database) with one queued
+delivery per active subscriber (unique per issue and subscriber), after which
+`digest.store.deliveries` moves each delivery along. An issue counts as having *covered* its
+posts once it delivered at least one message or was finished; an issue that delivered
+nothing keeps its posts new and stays open (`paused`, with its reason) for the next send.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Integer,
     String,
-    Text,
-    cast,
+    exists,
     func,
     insert,
     literal,
+    or_,
     select,
-    update,
 )
 from sqlalchemy.orm import Session
 
-from digest.models import Edition, Post, Recipient, Rendered
-from digest.store.subscribers import record
+from digest.models import Edition, Post, Rendered
+from digest.store.audience import audience
 from digest.store.tables import (
+    PENDING,
     Delivery,
     DeliveryStatus,
     Issue,
     IssuePost,
     IssueStatus,
-    Status,
     Subscriber,
     UTCDateTime,
     Variant,
     utcnow,
 )
 
-UNFINISHED = (IssueStatus.SENDING, IssueStatus.PAUSED)
+UNFINISHED = (IssueStatus.SENDING, IssueStatus.STOPPED, IssueStatus.PAUSED)
+
+
+def delivered(issue_id: Any) -> ColumnElement[bool]:
+    """True for an issue with at least one `sent` delivery (an index range check)."""
+    return exists().where(Delivery.issue_id == issue_id, Delivery.status == DeliveryStatus.SENT)
 
 
 def sent_post_ids(session: Session, frequency: str) -> set[str]:
-    """Post identities any issue of this frequency already covered."""
+    """Post identities an issue of this frequency covered: one that delivered at least one
+    message, or was finished. An issue that delivered nothing leaves its posts new."""
     rows = session.scalars(
-        select(IssuePost.post_id).join(Issue).where(Issue.frequency == frequency)
+        select(IssuePost.post_id)
+        .join(Issue)
+        .where(
+            Issue.frequency == frequency,
+            or_(Issue.status == IssueStatus.FINISHED, delivered(Issue.id)),
+        )
     )
     return set(rows)
 
@@ -57,12 +68,22 @@ def issue_by_key(session: Session, key: str) -> Issue | None:
     return session.scalar(select(Issue).where(Issue.key == key))
 
 
-def unfinished_issue(session: Session, frequency: str | None = None) -> Issue | None:
-    """The oldest issue still sending or paused (a crash, a kill, a pause)."""
+def unfinished_issues(session: Session, frequency: str | None = None) -> list[Issue]:
+    """Issues not finished (sending, stopped or paused), oldest first."""
     query = select(Issue).where(Issue.status.in_(UNFINISHED)).order_by(Issue.id)
     if frequency is not None:
         query = query.where(Issue.frequency == frequency)
-    return session.scalars(query.limit(1)).first()
+    return list(session.scalars(query))
+
+
+def unfinished_issue(session: Session, frequency: str | None = None) -> Issue | None:
+    """The oldest issue not finished (a crash, a kill, a stop, a pause)."""
+    found = unfinished_issues(session, frequency)
+    return found[0] if found else None
+
+
+def has_delivered(session: Session, issue_id: int) -> bool:
+    return bool(session.scalar(select(delivered(issue_id))))
 
 
 def edition_of(issue: Issue) -> Edition:
@@ -71,14 +92,6 @@ def edition_of(issue: Issue) -> Edition:
         date=issue.created_at,
         posts=tuple(Post.from_json(p) for p in issue.posts),
     )
-
-
-def audience(frequency: str, default_frequency: str) -> tuple[ColumnElement[bool], ...]:
-    """WHERE clauses for the subscribers an issue of `frequency` goes to."""
-    wanted = Subscriber.frequency == frequency
-    if frequency == default_frequency:
-        wanted = wanted | Subscriber.frequency.is_(None)
-    return (*audience_status(), wanted)
 
 
 def create_issue(
@@ -113,163 +126,87 @@ def create_issue(
     return issue
 
 
-def recover(session: Session, issue: Issue) -> int:
-    """After a crash: deliveries left `sending` may or may not have gone out -> `unknown`."""
-    result = session.execute(
-        update(Delivery)
-        .where(Delivery.issue_id == issue.id, Delivery.status == DeliveryStatus.SENDING)
-        .values(
-            status=DeliveryStatus.UNKNOWN,
-            updated_at=utcnow(),
-            error="the sender stopped while this message was in flight",
-        )
-    )
-    if issue.status == IssueStatus.PAUSED:
-        issue.status = IssueStatus.SENDING
-        issue.paused_reason = None
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-# what the send path needs of a queued delivery and its subscriber (a `Recipient`)
-_QUEUED_RECIPIENT = (
-    Delivery.id,
-    Subscriber.id,
-    Subscriber.email,
-    Subscriber.name,
-    Subscriber.locale,
-    Subscriber.categories,
-)
-
-
-def claim(session: Session, issue: Issue, limit: int) -> list[Recipient]:
-    """Take up to `limit` queued deliveries for sending; the subscribers who left are skipped.
-
-    On PostgreSQL rows are locked with SKIP LOCKED so that parallel senders never claim the
-    same delivery; on SQLite the write transaction (BEGIN IMMEDIATE) serialises claims.
-    """
-    rows = session.execute(
-        select(*_QUEUED_RECIPIENT, Subscriber.status, Subscriber.paused)
-        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-        .where(Delivery.issue_id == issue.id, Delivery.status == DeliveryStatus.QUEUED)
-        .order_by(Delivery.id)
-        .limit(limit)
-        .with_for_update(of=Delivery, skip_locked=True)
-    ).all()
-    claimed: list[Recipient] = []
-    gone: list[int] = []
-    for delivery_id, subscriber_id, email, name, locale, categories, status, paused in rows:
-        if status != Status.ACTIVE or paused:
-            gone.append(delivery_id)
-            continue
-        claimed.append(
-            Recipient(
-                delivery_id,
-                subscriber_id,
-                email,
-                name,
-                locale,
-                tuple(categories) if categories else None,
-            )
-        )
-    now = utcnow()
-    if gone:
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(gone))
-            .values(
-                status=DeliveryStatus.SKIPPED,
-                updated_at=now,
-                error="the subscriber left before this issue reached them",
-            )
-        )
-    if claimed:
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_([r.delivery_id for r in claimed]))
-            .values(status=DeliveryStatus.SENDING, updated_at=now)
-        )
-    return claimed
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    """The outcome of one delivery, as the sender reports it."""
-
-    recipient: Recipient
-    status: DeliveryStatus
-    attempts: int
-    message_id: str | None = None
-    error: str | None = None
-
-
-def record_results(session: Session, issue: Issue, results: Iterable[Result]) -> None:
-    """Write outcomes in one statement; a 5.1.x bounce also suppresses the subscriber."""
-    now = utcnow()
-    rows = []
-    for result in results:
-        rows.append(
-            {
-                "id": result.recipient.delivery_id,
-                "status": result.status.value,
-                "attempts": result.attempts,
-                "message_id": result.message_id,
-                "error": result.error,
-                "updated_at": now,
-                "sent_at": now if result.status == DeliveryStatus.SENT else None,
-            }
-        )
-        if result.status == DeliveryStatus.BOUNCED:
-            subscriber = session.get(Subscriber, result.recipient.subscriber_id)
-            if subscriber is not None and subscriber.status == Status.ACTIVE:
-                subscriber.status = Status.BOUNCED
-                record(
-                    session, subscriber, "bounce", "smtp", issue_id=issue.id, detail=result.error
-                )
-    if rows:
-        session.execute(update(Delivery), rows)
-
-
-def release(session: Session, recipients: Iterable[Recipient]) -> None:
-    """Claimed deliveries that were never attempted go back to the queue (a pause)."""
-    ids = [r.delivery_id for r in recipients]
-    if ids:
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.SENDING)
-            .values(status=DeliveryStatus.QUEUED, updated_at=utcnow())
-        )
-
-
-def remaining(session: Session, issue: Issue) -> int:
-    count = session.scalar(
-        select(func.count())
-        .select_from(Delivery)
-        .where(
-            Delivery.issue_id == issue.id,
-            Delivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.SENDING)),
-        )
-    )
-    return int(count or 0)
-
-
-def counts(session: Session, issue: Issue) -> dict[str, int]:
+def counts(session: Session, issue_id: int) -> dict[str, int]:
+    """Deliveries of the issue by status."""
     rows = session.execute(
         select(Delivery.status, func.count())
-        .where(Delivery.issue_id == issue.id)
+        .where(Delivery.issue_id == issue_id)
         .group_by(Delivery.status)
     )
     return {status: int(count) for status, count in rows}
 
 
-def finish(session: Session, issue: Issue) -> None:
-    issue.status = IssueStatus.FINISHED
-    issue.paused_reason = None
-    issue.finished_at = utcnow()
+def pending(session: Session, issue_id: int) -> int:
+    """Deliveries queued, claimed or in flight."""
+    count = session.scalar(
+        select(func.count())
+        .select_from(Delivery)
+        .where(Delivery.issue_id == issue_id, Delivery.status.in_(PENDING))
+    )
+    return int(count or 0)
 
 
-def pause(session: Session, issue: Issue, reason: str) -> None:
-    issue.status = IssueStatus.PAUSED
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """An open issue's deferred deliveries: how many, and when the first is due again."""
+
+    issue_id: int
+    key: str
+    count: int
+    next_attempt_at: datetime
+
+
+def deferred(session: Session, issue_ids: Sequence[int] | None = None) -> list[Deferred]:
+    """Deferred deliveries of the issues still sending (or of `issue_ids`), per issue."""
+    query = (
+        select(Issue.id, Issue.key, func.count(), func.min(Delivery.next_attempt_at))
+        .join(Delivery, Delivery.issue_id == Issue.id)
+        .where(Delivery.status == DeliveryStatus.DEFERRED)
+        .group_by(Issue.id, Issue.key)
+        .order_by(Issue.id)
+    )
+    if issue_ids is None:  # the retries of sending issues (a stopped or paused one resumes)
+        query = query.where(Issue.status == IssueStatus.SENDING)
+    else:
+        query = query.where(Issue.id.in_(issue_ids))
+    return [
+        Deferred(issue_id, key, int(count), due)
+        for issue_id, key, count, due in session.execute(query)
+        if due is not None
+    ]
+
+
+def due_count(session: Session, issue_id: int, now: datetime) -> int:
+    """Deferred deliveries of the issue whose next attempt is due."""
+    count = session.scalar(
+        select(func.count())
+        .select_from(Delivery)
+        .where(
+            Delivery.issue_id == issue_id,
+            Delivery.status == DeliveryStatus.DEFERRED,
+            Delivery.next_attempt_at <= now,
+        )
+    )
+    return int(count or 0)
+
+
+def last_error(session: Session, issue_id: int, status: DeliveryStatus) -> str | None:
+    """The error of the most recent delivery in `status` (why an issue delivered nothing)."""
+    return session.scalar(
+        select(Delivery.error)
+        .where(Delivery.issue_id == issue_id, Delivery.status == status)
+        .order_by(Delivery.updated_at.desc(), Delivery.id.desc())
+        .limit(1)
+    )
+
+
+def set_status(session: Session, issue_id: int, status: IssueStatus, reason: str | None) -> None:
+    issue = session.get(Issue, issue_id)
+    assert issue is not None
+    issue.status = status
     issue.paused_reason = reason
+    if status == IssueStatus.FINISHED:
+        issue.finished_at = utcnow()
 
 
 # -- rendered variants --------------------------------------------------------------------------
@@ -327,92 +264,3 @@ def issues_page(session: Session, page: int, size: int) -> tuple[int, list[Issue
         .limit(size)
     )
     return total, list(rows)
-
-
-def pending_recipients(session: Session, issue: Issue) -> list[Recipient]:
-    """The recipients still queued for an issue (what a dry run of a resumed issue writes)."""
-    rows = session.execute(
-        select(*_QUEUED_RECIPIENT)
-        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-        .where(*_pending(issue))
-        .order_by(Delivery.id)
-    )
-    return [_recipient(*row) for row in rows]
-
-
-def count_pending(session: Session, issue: Issue) -> int:
-    """How many `pending_recipients` there are, without loading them."""
-    query = (
-        select(func.count())
-        .select_from(Delivery)
-        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-    )
-    return int(session.scalar(query.where(*_pending(issue))) or 0)
-
-
-def count_audience(session: Session, frequency: str, default_frequency: str) -> int:
-    """How many `audience_recipients` there are, without loading them."""
-    query = select(func.count()).select_from(Subscriber)
-    return int(session.scalar(query.where(*audience(frequency, default_frequency))) or 0)
-
-
-def _pending(issue: Issue) -> tuple[ColumnElement[bool], ...]:
-    return (
-        Delivery.issue_id == issue.id,
-        Delivery.status == DeliveryStatus.QUEUED,
-        *audience_status(),
-    )
-
-
-def audience_recipients(
-    session: Session, frequency: str, default_frequency: str
-) -> list[Recipient]:
-    """Every subscriber a new issue of `frequency` would be queued for."""
-    rows = session.execute(
-        select(
-            literal(0, Integer()),
-            Subscriber.id,
-            Subscriber.email,
-            Subscriber.name,
-            Subscriber.locale,
-            Subscriber.categories,
-        )
-        .where(*audience(frequency, default_frequency))
-        .order_by(Subscriber.id)
-    )
-    return [_recipient(*row) for row in rows]
-
-
-def audience_status() -> tuple[ColumnElement[bool], ...]:
-    return (Subscriber.status == Status.ACTIVE, Subscriber.paused.is_(False))
-
-
-def _recipient(
-    delivery_id: int,
-    subscriber_id: int,
-    email: str,
-    name: str,
-    locale: str | None,
-    categories: list[str] | None,
-) -> Recipient:
-    return Recipient(
-        delivery_id, subscriber_id, email, name, locale, tuple(categories) if categories else None
-    )
-
-
-def queued_variants(
-    session: Session, issue: Issue
-) -> list[tuple[str | None, tuple[str, ...] | None]]:
-    """The distinct (locale, categories) of the subscribers still queued for an issue."""
-    as_text = cast(Subscriber.categories, Text)  # PostgreSQL cannot group by a json value
-    rows = session.execute(
-        select(Subscriber.locale, as_text)
-        .join(Delivery, Delivery.subscriber_id == Subscriber.id)
-        .where(Delivery.issue_id == issue.id, Delivery.status == DeliveryStatus.QUEUED)
-        .group_by(Subscriber.locale, as_text)
-    )
-    seen: dict[tuple[str | None, tuple[str, ...] | None], None] = {}
-    for locale, categories in rows:
-        parsed = json.loads(categories) if categories else None
-        seen[(locale, tuple(parsed) if parsed else None)] = None
-    return list(seen)

@@ -60,17 +60,35 @@ class Status(enum.StrEnum):
 
 
 class DeliveryStatus(enum.StrEnum):
+    """Where one message stands (DESIGN.md section 5); `digest.store.deliveries` moves it.
+
+    queued -> claimed (by a named worker, until an expiry it renews) -> in_flight (its SMTP
+    transaction may have begun) -> sent | deferred | failed | bounced | skipped | unknown.
+    Only `in_flight` rows of a worker that died become `unknown`; its `claimed` rows go back
+    to `queued`, since no byte of them reached the server.
+    """
+
     QUEUED = "queued"
-    SENDING = "sending"  # claimed by a sender; a crash leaves it here, recovered as unknown
+    CLAIMED = "claimed"
+    IN_FLIGHT = "in_flight"
     SENT = "sent"
+    DEFERRED = "deferred"  # a temporary failure: tried again at next_attempt_at (retry_hours)
     FAILED = "failed"
     BOUNCED = "bounced"
-    UNKNOWN = "unknown"  # the connection dropped after the final "." and before the reply
     SKIPPED = "skipped"  # the subscriber left (or was suppressed) before their turn came
+    UNKNOWN = "unknown"  # may have arrived: never sent again unless `--resend-unknown`
+
+
+PENDING = (DeliveryStatus.QUEUED, DeliveryStatus.CLAIMED, DeliveryStatus.IN_FLIGHT)
+HELD = (DeliveryStatus.CLAIMED, DeliveryStatus.IN_FLIGHT)
 
 
 class IssueStatus(enum.StrEnum):
+    """`sending` until nothing is queued, claimed, in flight or deferred; `stopped` on request
+    (a signal), `paused` by a failure that needs attention; `finished` when all is settled."""
+
     SENDING = "sending"
+    STOPPED = "stopped"
     PAUSED = "paused"
     FINISHED = "finished"
 
@@ -166,6 +184,9 @@ class Delivery(Base):
     message_id: Mapped[str | None] = mapped_column(String(200), default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    worker: Mapped[str | None] = mapped_column(String(200), default=None)  # "host:pid"
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    deferred_since: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Event(Base):
@@ -187,11 +208,24 @@ class Event(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
+class Worker(Base):
+    """A sending process (`host:pid`): its claimed deliveries stay its own until `expires_at`,
+    which its heartbeat renews — one row per worker, so renewing never touches (or waits for)
+    the rows it is sending."""
+
+    __tablename__ = "workers"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+
+
 class Lease(Base):
-    """A named lock with an expiry, so only one scheduler runs a send at a time."""
+    """A named lock with an expiry its holder renews, so only one process sends at a time."""
 
     __tablename__ = "leases"
 
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     holder: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[datetime] = mapped_column()
+    acquired_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -25,31 +25,31 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from digest.config import Config
+from digest.delivery.personalise import with_sample_values
 from digest.i18n import translate
-from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Rendered
-from digest.pipeline import Gathered, gather, next_edition
+from digest.models import Rendered
+from digest.next_issue import Gathered, next_edition, next_issue
 from digest.render import RenderError, items_for, render
-from digest.web.archive import ArchivedIssue, IssueArchive, MemoryArchive, Pagination
+from digest.store import Database
+from digest.web.archive import (
+    ArchivedIssue,
+    DatabaseArchive,
+    IssueArchive,
+    MemoryArchive,
+    Pagination,
+)
 from digest.web.pages import email_page, page, page_environment, request_locale
 
 PAGE_SIZE = 10
 LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1", "[::1]"]
 PHONE_WIDTH, DESKTOP_WIDTH = 375, 1024
 MIN_WIDTH, MAX_WIDTH = 240, 1920
-PREVIEW_UNSUBSCRIBE_URL = "#preview-unsubscribe"
-PREVIEW_PREFERENCES_URL = "#preview-preferences"
 _WIDTH = re.compile(r"[0-9]{3,4}")
 
 
 def anonymised(content: str, greeting: str) -> str:
     """`content` with every per-recipient placeholder replaced by a harmless preview value."""
-    for placeholder, value in (
-        (UNSUBSCRIBE_URL, PREVIEW_UNSUBSCRIBE_URL),
-        (PREFERENCES_URL, PREVIEW_PREFERENCES_URL),
-        (GREETING, greeting),
-    ):
-        content = content.replace(placeholder, value)
-    return content
+    return with_sample_values(content, greeting)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,16 +66,22 @@ class Preview:
     """The app's endpoints over one configuration, one archive and one clock."""
 
     def __init__(
-        self, config: Config, archive: IssueArchive, clock: Callable[[], datetime], page_size: int
+        self,
+        config: Config,
+        archive: IssueArchive,
+        clock: Callable[[], datetime],
+        page_size: int,
+        drafts: Callable[[datetime], Gathered],
     ) -> None:
         self.config = config
         self.archive = archive
         self.clock = clock
         self.page_size = page_size
+        self.drafts = drafts
 
     def draft(self, locale: str, env: Any) -> Draft:
         now = self.clock()
-        gathered = gather(self.config, now=now)
+        gathered = self.drafts(now)
         edition = next_edition(gathered, self.config, now)
         rendered, error = None, None
         if gathered.new:
@@ -226,6 +232,19 @@ def _describe(exc: TemplateError | RenderError) -> str:
     return message
 
 
+def database_preview(
+    config: Config, database: Database, *, allowed_hosts: list[str] | None = None
+) -> Starlette:
+    """`digest preview`'s app: the next issue as the database says it would be (posts an
+    issue already delivered are not new), and the past issues as they were stored."""
+    return create_preview_app(
+        config,
+        DatabaseArchive(database, config),
+        allowed_hosts=allowed_hosts,
+        drafts=lambda now: next_issue(config, database, now=now),
+    )
+
+
 def create_preview_app(
     config: Config,
     archive: IssueArchive | None = None,
@@ -233,8 +252,11 @@ def create_preview_app(
     clock: Callable[[], datetime] | None = None,
     page_size: int = PAGE_SIZE,
     allowed_hosts: list[str] | None = None,
+    drafts: Callable[[datetime], Gathered] | None = None,
 ) -> Starlette:
-    """The preview web app: GET (and HEAD) only; `clock` fixes "now" for tests.
+    """The preview web app: GET (and HEAD) only; `clock` fixes "now" for tests; `drafts`
+    reads the next issue at a given time (default: the sources alone, nothing sent yet —
+    `digest preview` passes one that knows what the database says was sent).
 
     `allowed_hosts` checks the Host header: a preview bound to loopback answers only to
     loopback names, so a web page cannot reach it through DNS rebinding.
@@ -244,6 +266,7 @@ def create_preview_app(
         archive if archive is not None else MemoryArchive(),
         clock or (lambda: datetime.now(UTC)),
         page_size,
+        drafts or (lambda now: next_issue(config, None, now=now)),
     )
     routes = [
         Route("/", preview.index, methods=["GET"]),

@@ -1,0 +1,156 @@
+"""Each recipient's message: the right variant, their signed links, their envelope sender.
+
+An issue is rendered once per (locale, category filter) — cached in memory and, for a real
+issue, stored in the database, so a resumed send sends exactly the same digest — and then
+personalised per recipient by splicing values into prepared bytes (`personalise`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from digest.config import Config
+from digest.delivery.dkim import dkim_signer
+from digest.delivery.personalise import Headers, MessageTemplate, Personal, mailto
+from digest.i18n import supported
+from digest.models import Edition, Recipient, Rendered
+from digest.render import render
+from digest.store import Database, Issue, audience, ledger
+from digest.tokens import keyring, make_token
+
+
+@dataclass(frozen=True, slots=True)
+class Composed:
+    message: bytes
+    message_id: str
+    envelope_from: str
+
+
+def envelope_sender(config: Config, recipient: Recipient) -> str:
+    """The SMTP envelope sender (MAIL FROM, the Return-Path) of one recipient's message.
+
+    Every message's envelope sender comes from here, so a per-recipient address (VERP, for
+    bounces) changes this one function.
+    """
+    return config.sender.address
+
+
+class Composer:
+    """Builds each recipient's message; `None` when none of the issue's posts are in the
+    recipient's categories (the delivery is then skipped)."""
+
+    def __init__(
+        self,
+        config: Config,
+        edition: Edition,
+        *,
+        issue_id: int | None,
+        database: Database | None,
+        now: datetime | None = None,
+    ) -> None:
+        self.config = config
+        self.edition = edition
+        self.issue_id = issue_id
+        self.database = database
+        self.now = now
+        self.keys = keyring(config)
+        self.headers = Headers(
+            sender=config.sender.from_,
+            list_id=config.sender.list_id or list_id(config),
+            reply_to=config.sender.reply_to,
+        )
+        self.mailto = config.sender.unsubscribe_mailto or config.sender.address
+        self.web = config.web.base_url
+        self.domain = config.sender.domain
+        self.signer = dkim_signer(config)
+        self._rendered: dict[tuple[str, str], Rendered | None] = {}
+        self._templates: dict[tuple[str, str, bool], MessageTemplate | None] = {}
+
+    def template(
+        self, locale: str, categories: tuple[str, ...] | None, eight_bit: bool = True
+    ) -> MessageTemplate | None:
+        key = (locale, ledger.filter_key(categories), eight_bit)
+        if key not in self._templates:
+            if key[:2] not in self._rendered:
+                self._rendered[key[:2]] = self._load(locale, categories, key[1])
+            rendered = self._rendered[key[:2]]
+            self._templates[key] = (
+                None
+                if rendered is None
+                else MessageTemplate(rendered, self.headers, eight_bit=eight_bit)
+            )
+        return self._templates[key]
+
+    def _load(self, locale: str, categories: tuple[str, ...] | None, key: str) -> Rendered | None:
+        posts = self.edition.posts
+        if categories:
+            wanted = set(categories)
+            posts = tuple(p for p in posts if wanted & set(p.categories))
+            if not posts:
+                return None
+        edition = replace(self.edition, posts=posts)
+        if self.database is None or self.issue_id is None:
+            return render(self.config, edition, locale)
+        with self.database.session() as session:
+            issue = session.get(Issue, self.issue_id)
+            assert issue is not None
+            rendered = ledger.stored_variant(session, issue, locale, key)
+            if rendered is None:
+                rendered = render(self.config, edition, locale)
+                ledger.store_variant(session, issue, key, rendered)
+        return rendered
+
+    def __call__(
+        self, recipient: Recipient, eight_bit: bool = True, wire: bool = False
+    ) -> Composed | None:
+        locale = supported(recipient.locale, self.config.site.locale)
+        template = self.template(locale, recipient.categories, eight_bit)
+        if template is None:
+            return None
+        issue_id = self.issue_id or 0
+        unsubscribe = make_token(self.keys, "unsubscribe", recipient.subscriber_id, issue_id)
+        preferences = make_token(self.keys, "preferences", recipient.subscriber_id, issue_id)
+        message_id = f"<digest.{self.edition.key}.{recipient.subscriber_id}@{self.domain}>"
+        timestamp = int(self.now.timestamp()) if self.now is not None else None
+        message = template.build(
+            Personal(
+                email=recipient.email,
+                name=recipient.name,
+                message_id=message_id,
+                date=self.now or datetime.now(UTC),
+                unsubscribe_url=f"{self.web}/u/{unsubscribe}",
+                preferences_url=f"{self.web}/p/{preferences}",
+                mailto=mailto(self.mailto, unsubscribe),
+            ),
+            self.signer,
+            timestamp,
+            wire=wire,
+        )
+        return Composed(message, message_id, envelope_sender(self.config, recipient))
+
+
+def list_id(config: Config) -> str:
+    host = config.site.base_url.split("://", 1)[-1].split("/", 1)[0].split(":")[0]
+    return f"{config.site.title} <digest.{host}>"
+
+
+def make_composer(config: Config, database: Database, issue_id: int) -> Composer:
+    """A composer for a real issue (module-level, so sending processes can be given it)."""
+    with database.session() as session:
+        issue = session.get(Issue, issue_id)
+        assert issue is not None
+        edition = ledger.edition_of(issue)
+    return Composer(config, edition, issue_id=issue_id, database=database)
+
+
+def prepare_variants(config: Config, database: Database, issue_id: int) -> None:
+    """Render every variant the issue still needs, before sending processes start, so they
+    read stored variants instead of racing to render and store the same one."""
+    composer = make_composer(config, database, issue_id)
+    with database.session() as session:
+        issue = session.get(Issue, issue_id)
+        assert issue is not None
+        needs = audience.queued_variants(session, issue)
+    for locale, categories in needs:
+        composer.template(supported(locale, config.site.locale), categories)

@@ -1,0 +1,56 @@
+"""When to try again: a temporary failure is retried within the run, then deferred.
+
+Within one run a message is retried `retries` times, `retry_delay` seconds doubling (at most
+five minutes). Then it is *deferred* to a later run (a later `digest send`, the scheduler's
+retry job) with a delay that keeps doubling (at most an hour), until `retry_hours` after its
+first temporary failure: then it fails, as an MTA bounces what it could not deliver in time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from digest.models import Recipient
+from digest.store import DeliveryStatus, utcnow
+from digest.store.deliveries import Result
+
+CHUNK = 20  # recipients claimed at a time per connection
+GROUP = 5  # recipients marked in flight in one write: at most this many `unknown` per crash
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    connections: int = 2
+    messages_per_connection: int = 1000
+    rate_per_second: float | None = None
+    rate_per_hour: int | None = None
+    retries: int = 3
+    retry_delay: float = 5.0
+    max_consecutive_failures: int = 5
+    retry_hours: float = 48.0
+    stop_grace: float = 35.0
+    chunk: int = CHUNK
+    group: int = GROUP
+
+
+def backoff(policy: Policy, attempt: int) -> float:
+    """Seconds before retry `attempt` within a run."""
+    return float(min(policy.retry_delay * (2 ** max(0, attempt - 1)), 300.0))
+
+
+def defer(policy: Policy, recipient: Recipient, attempts: int, error: str) -> Result:
+    """Deferred to a later run with backoff, or failed once `retry_hours` have passed."""
+    now = utcnow()
+    deadline = (recipient.deferred_since or now) + timedelta(hours=policy.retry_hours)
+    if now >= deadline:
+        return Result(
+            recipient,
+            DeliveryStatus.FAILED,
+            attempts,
+            error=f"temporary failures for {policy.retry_hours:g} h; the last: {error}",
+        )
+    total = recipient.attempts + attempts
+    wait = max(1.0, min(policy.retry_delay * 2 ** (total - 1), 3600.0))
+    due = min(now + timedelta(seconds=wait), deadline)
+    return Result(recipient, DeliveryStatus.DEFERRED, attempts, error=error, next_attempt_at=due)

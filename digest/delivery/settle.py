@@ -1,0 +1,168 @@
+"""One issue's delivery until it is settled, and the status it is left in.
+
+Its own workers send first; claims left by workers known dead (a sending process that
+crashed) are then sorted out and another round sends what came back to the queue. The
+issue is `finished` when nothing is queued, claimed, in flight or deferred — unless it
+delivered nothing, when it stays open (`paused`) with its reason and its posts stay new.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from digest.config import Config
+from digest.delivery.compose import prepare_variants
+from digest.delivery.engine import Summary
+from digest.delivery.retry import Policy
+from digest.delivery.stop import Stop
+from digest.delivery.transport import SmtpSettings
+from digest.delivery.workers import Job, combine, deliver, process_count
+from digest.store import Database, DeliveryStatus, Issue, IssueStatus, deliveries, ledger
+
+LEASE_LOST = "the send lease was taken over by another process"
+
+
+@dataclass(slots=True)
+class Outcome:
+    """How one issue stands after a send: its status (and why), what this send did."""
+
+    key: str
+    summary: Summary
+    status: str
+    reason: str | None = None
+    delivered: bool = True
+    retry: bool = False  # a retry of deferred deliveries, not the main issue
+
+
+def deliver_issue(
+    config: Config,
+    database: Database,
+    issue_id: int,
+    stop: Stop,
+    on_progress: Callable[[Summary], None] | None,
+    processes: int | None,
+    ours: Callable[[], bool],
+) -> Outcome:
+    """Deliver until the issue's queue is empty: its own workers first, then whatever other
+    workers leave behind once they are known dead (at most a few rounds). The issue's status
+    is written only while the send lease is still ours."""
+    total = Summary()
+    for _ in range(3):
+        with database.session() as session:
+            queued = ledger.pending(session, issue_id)
+        count = processes if processes is not None else process_count(config, queued)
+        if count > 1:
+            prepare_variants(config, database, issue_id)
+        job = Job(
+            config,
+            issue_id,
+            policy(config),
+            smtp_settings(config),
+            claim_seconds=config.smtp.lease_timeout,
+            heartbeat=config.smtp.heartbeat,
+            as_of=datetime.now(UTC),
+        )
+        done = total
+
+        def progress(summary: Summary, done: Summary = done) -> None:
+            if on_progress is not None:
+                on_progress(combine([done, summary]))
+
+        summary = deliver(job, database, processes=count, stop=stop, on_progress=progress)
+        total = combine([total, summary])
+        if total.paused or total.stopped or not _leftovers(database, issue_id, stop, config):
+            break
+    if not ours():
+        with database.session() as session:
+            issue = session.get(Issue, issue_id)
+            key = issue.key if issue is not None else str(issue_id)
+        return Outcome(key, total, IssueStatus.STOPPED, LEASE_LOST, delivered=False)
+    return settle(database, issue_id, total, config)
+
+
+def _leftovers(database: Database, issue_id: int, stop: Stop, config: Config) -> bool:
+    """Whether another round is needed: rows queued again from dead workers, or held by live
+    ones (waited for, up to their expiry)."""
+    deadline = datetime.now(UTC) + timedelta(seconds=2 * config.smtp.lease_timeout)
+    while not stop.is_set():
+        with database.session() as session:
+            deliveries.recover(session, issue_id, deliveries.dead_workers(session, issue_id))
+            counts = ledger.counts(session, issue_id)
+        if counts.get(DeliveryStatus.QUEUED, 0):
+            return True
+        held = counts.get(DeliveryStatus.CLAIMED, 0) + counts.get(DeliveryStatus.IN_FLIGHT, 0)
+        if not held or datetime.now(UTC) > deadline:
+            return False
+        stop.wait(config.smtp.heartbeat)
+    return False
+
+
+def settle(database: Database, issue_id: int, summary: Summary, config: Config) -> Outcome:
+    """Record how the issue stands: finished when nothing is queued, claimed, in flight or
+    deferred — unless it delivered nothing, when it stays open with its reason."""
+    with database.session() as session:
+        issue = session.get(Issue, issue_id)
+        assert issue is not None
+        counts = ledger.counts(session, issue_id)
+        pending = sum(counts.get(s, 0) for s in ("queued", "claimed", "in_flight"))
+        failed, deferred = counts.get("failed", 0), counts.get("deferred", 0)
+        delivered = counts.get("sent", 0) > 0
+        status, reason = IssueStatus.FINISHED, None
+        if pending and summary.stopped:
+            status, reason = IssueStatus.STOPPED, f"{summary.stopped}, {pending} not sent yet"
+        elif summary.paused:
+            status, reason = IssueStatus.PAUSED, summary.paused
+        elif pending:
+            status, reason = IssueStatus.SENDING, f"{pending} deliveries held by other senders"
+        elif not delivered and failed:
+            last = ledger.last_error(session, issue_id, DeliveryStatus.FAILED)
+            status = IssueStatus.PAUSED
+            reason = f"delivered nothing: {failed} failed, the last: {last}"
+        elif deferred:
+            [waiting] = ledger.deferred(session, [issue_id])
+            status = IssueStatus.SENDING
+            reason = (
+                f"{deferred} deliveries deferred (the last: "
+                f"{ledger.last_error(session, issue_id, DeliveryStatus.DEFERRED)}); "
+                f"the next retry at {local(waiting.next_attempt_at, config)}"
+            )
+            if not delivered:
+                reason = "nothing delivered yet: " + reason
+        ledger.set_status(session, issue_id, status, reason)
+        return Outcome(issue.key, summary, status, reason, delivered)
+
+
+def policy(config: Config) -> Policy:
+    smtp = config.smtp
+    return Policy(
+        connections=smtp.connections,
+        messages_per_connection=smtp.messages_per_connection,
+        rate_per_second=smtp.rate_per_second,
+        rate_per_hour=smtp.rate_per_hour,
+        retries=smtp.retries,
+        retry_delay=smtp.retry_delay,
+        max_consecutive_failures=smtp.max_consecutive_failures,
+        retry_hours=smtp.retry_hours,
+        stop_grace=smtp.timeout + 5,
+    )
+
+
+def smtp_settings(config: Config) -> SmtpSettings:
+    config.check_sendable()
+    smtp = config.smtp
+    return SmtpSettings(
+        host=smtp.host,
+        port=smtp.port,
+        security=smtp.security,
+        username=smtp.username,
+        password=config.smtp_password(),
+        timeout=smtp.timeout,
+        ca_file=str(config.path(smtp.ca_file)) if smtp.ca_file else None,
+        verify_tls=smtp.verify_tls,
+    )
+
+
+def local(moment: datetime, config: Config) -> str:
+    return moment.astimezone(config.schedule_tz).strftime("%Y-%m-%d %H:%M:%S %Z")

@@ -1,0 +1,167 @@
+"""Planning a send: what it would do, read from the ledger and the sources, writing nothing.
+
+`digest send` shows the plan before "Send now?"; only `pipeline.send_issue`, under the send
+lease, makes it so (and plans again there, in case another process moved meanwhile).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session
+
+from digest.config import Config
+from digest.errors import DigestError
+from digest.models import Edition
+from digest.next_issue import gather, lookback_for, next_edition
+from digest.store import (
+    Database,
+    DeliveryStatus,
+    Issue,
+    IssueStatus,
+    audience,
+    deliveries,
+    lease,
+    ledger,
+)
+
+
+class NothingToSend(Exception):
+    """No issue to resume or start and no retry due: the message says why (exit code 0)."""
+
+
+class SenderBusy(Exception):
+    """Another process holds the send lease."""
+
+    def __init__(self, holder: lease.Holder) -> None:
+        super().__init__(f"another send is running: {holder.describe()}")
+        self.holder = holder
+
+
+@dataclass(slots=True)
+class Plan:
+    """What a send is about to do, read without writing anything."""
+
+    frequency: str
+    now: datetime
+    edition: Edition | None = None  # the main issue's content (None: retries only)
+    issue_id: int | None = None  # the issue resumed (None: a new one is created)
+    status: str | None = None  # the resumed issue's status and reason
+    reason: str | None = None
+    recipients: int = 0  # messages the main issue would send now
+    lost_in_flight: int = 0  # in flight when a dead sender stopped: recorded unknown
+    requeued_failed: int = 0  # failed deliveries of an issue that delivered nothing
+    resend_unknown: int = 0
+    resend_key: str | None = None
+    retries: list[ledger.Deferred] = field(default_factory=list)  # deferred deliveries due
+    note: str | None = None  # why there is no main issue
+    new: bool = True  # whether a new issue may be planned (the scheduler's retry job: no)
+
+    @property
+    def resumed(self) -> bool:
+        return self.issue_id is not None
+
+
+def plan_send(
+    config: Config,
+    database: Database,
+    *,
+    now: datetime | None = None,
+    frequency: str | None = None,
+    resend_unknown: str | None = None,
+    new: bool = True,
+) -> Plan:
+    """Resume an unfinished issue, else make an edition of the new posts (DESIGN.md §4), plus
+    the deferred deliveries due for a retry. Each frequency is its own track; an unfinished
+    issue whose only work left is deferred deliveries not yet due does not hold back the next
+    one — unless it delivered nothing, when its posts are still new."""
+    now = now or datetime.now(UTC)
+    frequency = frequency or config.schedule.frequency
+    plan = Plan(frequency, now, new=new)
+    with database.session() as session:
+        due = [d for d in ledger.deferred(session) if d.next_attempt_at <= now]
+        if resend_unknown is not None:
+            issue = ledger.issue_by_key(session, resend_unknown)
+            if issue is None:
+                raise DigestError(f"there is no issue {resend_unknown!r}.")
+            return _resume(session, plan, issue, due, resend=True)
+        for issue in ledger.unfinished_issues(session, frequency):
+            resumed = _resume(session, plan, issue, due)
+            if not _waits_only(session, resumed, issue, due):
+                return resumed
+            if not ledger.has_delivered(session, issue.id):  # its posts are not covered yet
+                [waiting] = ledger.deferred(session, [issue.id])
+                plan.note = (
+                    f"Issue {issue.key} delivered nothing yet; it retries its deferred "
+                    f"deliveries at {local(waiting.next_attempt_at, config)}."
+                )
+                return _or_nothing(replace(plan, retries=due))
+        sent = ledger.sent_post_ids(session, frequency)
+        active = audience.count_audience(session, frequency, config.schedule.frequency)
+    plan.retries = due
+    if not new:
+        plan.note = "No unfinished issue to resume."
+        return _or_nothing(plan)
+    gathered = gather(config, sent=sent, now=now, lookback_days=lookback_for(config, frequency))
+    if gathered.source.failures:
+        raise DigestError(gathered.source.failures[0])
+    edition = next_edition(gathered, config, now, frequency)
+    with database.session() as session:
+        existing = ledger.issue_by_key(session, edition.key)
+    if not gathered.new:
+        plan.note = "Nothing new since the last digest: nothing to send."
+    elif existing is not None:
+        plan.note = (
+            f"The digest for {edition.key} was already sent; the {len(edition.posts)} new "
+            "posts will be in the next one."
+        )
+    elif active == 0:
+        plan.note = "No active subscribers: no issue was created."
+    else:
+        plan.edition, plan.recipients = edition, active
+    return _or_nothing(plan)
+
+
+def _resume(
+    session: Session, plan: Plan, issue: Issue, due: list[ledger.Deferred], resend: bool = False
+) -> Plan:
+    counts = ledger.counts(session, issue.id)
+    dead = deliveries.dead_workers(session, issue.id)
+    claimed, in_flight = deliveries.held_counts(session, issue.id, dead)
+    delivered = counts.get(DeliveryStatus.SENT, 0) > 0
+    failed = 0 if delivered else counts.get(DeliveryStatus.FAILED, 0)
+    unknown = counts.get(DeliveryStatus.UNKNOWN, 0) if resend else 0
+    queued = counts.get(DeliveryStatus.QUEUED, 0) + claimed + failed + unknown
+    return replace(
+        plan,
+        edition=ledger.edition_of(issue),
+        issue_id=issue.id,
+        status=issue.status,
+        reason=issue.paused_reason,
+        recipients=queued + ledger.due_count(session, issue.id, plan.now),
+        lost_in_flight=in_flight,
+        requeued_failed=failed,
+        resend_unknown=unknown,
+        resend_key=issue.key if resend else None,
+        retries=due,
+    )
+
+
+def _waits_only(session: Session, plan: Plan, issue: Issue, due: list[ledger.Deferred]) -> bool:
+    """True for a sending issue whose only work left is deferred deliveries not yet due."""
+    if issue.status != IssueStatus.SENDING or plan.recipients or plan.lost_in_flight:
+        return False
+    if any(d.issue_id == issue.id for d in due) or ledger.pending(session, issue.id):
+        return False
+    return bool(ledger.deferred(session, [issue.id]))
+
+
+def _or_nothing(plan: Plan) -> Plan:
+    if plan.edition is None and not plan.retries:
+        raise NothingToSend(plan.note or "Nothing to send.")
+    return plan
+
+
+def local(moment: datetime, config: Config) -> str:
+    return moment.astimezone(config.schedule_tz).strftime("%Y-%m-%d %H:%M:%S %Z")

@@ -1,0 +1,376 @@
+"""The state machine of one delivery row: the guarantees of exactly-once sending live here.
+
+A worker (`host:pid`) *claims* queued rows in a transaction (`claimed`, with an expiry it
+renews from a heartbeat), marks a small group `in_flight` in one write before the first
+MAIL FROM of the group, and records each outcome after the server's final reply. So:
+
+- a worker that stops on request records what it sent and puts back what it never began
+  (`release`): nothing that may have gone out is ever queued again;
+- a worker that dies leaves its `claimed` rows (never begun: back to `queued`) and at most
+  its in-flight group (`unknown`: they may have arrived) — `recover` sorts them, once the
+  worker is known dead (its process is gone, or its claims expired);
+- every write names the worker, so a worker presumed dead that wakes up cannot overwrite
+  what its successor recorded.
+
+On PostgreSQL claims lock rows with SKIP LOCKED, so parallel workers never claim the same
+row; on SQLite the write transaction (BEGIN IMMEDIATE) serialises them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import (
+    BindParameter,
+    Connection,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from digest.models import Recipient
+from digest.store.lease import is_running
+from digest.store.subscribers import record as record_event
+from digest.store.tables import (
+    HELD,
+    Delivery,
+    DeliveryStatus,
+    Status,
+    Subscriber,
+    UTCDateTime,
+    Worker,
+    utcnow,
+)
+
+_table = cast(Table, Delivery.__table__)
+_c = _table.c
+
+# what the send path needs of a delivery and its subscriber (a `Recipient`)
+RECIPIENT_COLUMNS = (
+    Delivery.id,
+    Subscriber.id,
+    Subscriber.email,
+    Subscriber.name,
+    Subscriber.locale,
+    Subscriber.categories,
+    Delivery.attempts,
+    Delivery.deferred_since,
+)
+
+
+def to_recipient(row: Any) -> Recipient:
+    """A `Recipient` from a row of RECIPIENT_COLUMNS."""
+    delivery_id, subscriber_id, email, name, locale, categories, attempts, since = row[:8]
+    return Recipient(
+        int(delivery_id),
+        int(subscriber_id),
+        email,
+        name,
+        locale,
+        tuple(categories) if categories else None,
+        int(attempts or 0),
+        since,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The outcome of one delivery as a worker reports it. `queued` means "never begun, or
+    stopped before a retry": back to the queue. `attempts` counts this run's attempts."""
+
+    recipient: Recipient
+    status: DeliveryStatus
+    attempts: int
+    message_id: str | None = None
+    error: str | None = None
+    next_attempt_at: datetime | None = None
+
+
+def _claimable(status: DeliveryStatus, due: bool) -> Any:
+    query = (
+        select(*RECIPIENT_COLUMNS, Subscriber.status, Subscriber.paused)
+        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .where(Delivery.issue_id == bindparam("issue"), Delivery.status == status)
+    )
+    if due:
+        query = query.where(Delivery.next_attempt_at <= bindparam("due", type_=UTCDateTime()))
+    return (
+        query.order_by(Delivery.id)
+        .limit(bindparam("limit"))
+        .with_for_update(of=Delivery, skip_locked=True)
+    )
+
+
+# The statements of the send path, built once: a send runs them a few times per group of
+# messages, and building them each time cost more than SQLite's own work.
+_CLAIMABLE = _claimable(DeliveryStatus.QUEUED, due=False)
+_CLAIMABLE_DUE = _claimable(DeliveryStatus.DEFERRED, due=True)
+_IDS: BindParameter[Any] = bindparam("b_ids", expanding=True)
+_SKIP = (
+    update(_table)
+    .where(_c.id.in_(_IDS))
+    .values(
+        status=DeliveryStatus.SKIPPED,
+        updated_at=bindparam("b_now"),
+        error="the subscriber left before this issue reached them",
+    )
+)
+_CLAIM = (
+    update(_table)
+    .where(_c.id.in_(_IDS))
+    .values(
+        status=bindparam("b_status"), worker=bindparam("b_worker"), updated_at=bindparam("b_now")
+    )
+)
+_START = (
+    update(_table)
+    .where(_c.id.in_(_IDS), _c.worker == bindparam("b_worker"), _c.status == DeliveryStatus.CLAIMED)
+    .values(status=DeliveryStatus.IN_FLIGHT, updated_at=bindparam("b_now"))
+)
+_OURS = select(_c.id).where(
+    _c.id.in_(_IDS), _c.worker == bindparam("b_worker"), _c.status == DeliveryStatus.IN_FLIGHT
+)
+_RELEASE = (
+    update(_table)
+    .where(_c.id.in_(_IDS), _c.worker == bindparam("b_worker"), _c.status.in_(HELD))
+    .values(
+        status=DeliveryStatus.QUEUED,
+        worker=None,
+        updated_at=bindparam("b_now"),
+    )
+)
+_RECORD = (
+    update(_table)
+    .where(_c.id == bindparam("b_id"), _c.worker == bindparam("b_worker"))
+    .values(
+        status=bindparam("b_status"),
+        attempts=bindparam("b_attempts"),
+        message_id=bindparam("b_message_id"),
+        error=bindparam("b_error"),
+        updated_at=bindparam("b_now"),
+        sent_at=bindparam("b_sent_at"),
+        worker=bindparam("b_new_worker"),
+        next_attempt_at=bindparam("b_next"),
+        deferred_since=bindparam("b_since"),
+    )
+)
+_workers = cast(Table, Worker.__table__)
+_RENEW = (
+    update(_workers)
+    .where(_workers.c.name == bindparam("b_name"))
+    .values(expires_at=bindparam("b_expires"))
+)
+
+
+def claim(
+    connection: Connection,
+    issue_id: int,
+    worker: str,
+    limit: int,
+    *,
+    due: datetime | None = None,
+    start: int = 0,
+) -> tuple[list[Recipient], list[Recipient]]:
+    """Claim up to `limit` queued rows (with `due`: deferred rows due by then) in id order,
+    the first `start` of them straight `in_flight`; returns (in flight, claimed). Rows of
+    subscribers who left meanwhile become `skipped` instead."""
+    query, params = _CLAIMABLE, dict[str, Any](issue=issue_id, limit=limit)
+    if due is not None:
+        query, params = _CLAIMABLE_DUE, {**params, "due": due}
+    claimed: list[Recipient] = []
+    gone: list[int] = []
+    for row in connection.execute(query, params):
+        if row[8] != Status.ACTIVE or row[9]:
+            gone.append(row[0])
+        else:
+            claimed.append(to_recipient(row))
+    now = utcnow()
+    if gone:
+        connection.execute(_SKIP, {"b_ids": gone, "b_now": now})
+    flying, held = claimed[:start], claimed[start:]
+    for group, status in ((flying, DeliveryStatus.IN_FLIGHT), (held, DeliveryStatus.CLAIMED)):
+        if group:
+            ids = [r.delivery_id for r in group]
+            values = {"b_status": status, "b_worker": worker, "b_now": now}
+            connection.execute(_CLAIM, {"b_ids": ids, **values})
+    return flying, held
+
+
+def start(connection: Connection, recipients: Sequence[Recipient], worker: str) -> set[int]:
+    """Mark a group `in_flight` before its first MAIL FROM; returns the ids still ours (a
+    worker presumed dead may have lost some to recovery: it must not send those)."""
+    if not recipients:
+        return set()
+    ids = [r.delivery_id for r in recipients]
+    result = connection.execute(_START, {"b_ids": ids, "b_worker": worker, "b_now": utcnow()})
+    if _count(result) == len(ids):
+        return set(ids)
+    return set(connection.execute(_OURS, {"b_ids": ids, "b_worker": worker}).scalars())
+
+
+def record(connection: Connection, issue_id: int, worker: str, results: Iterable[Result]) -> None:
+    """Write outcomes in one statement; a 5.1.x bounce also suppresses the subscriber."""
+    now = utcnow()
+    rows = []
+    bounced = []
+    for result in results:
+        recipient = result.recipient
+        deferred = result.status == DeliveryStatus.DEFERRED
+        queued = result.status == DeliveryStatus.QUEUED
+        rows.append(
+            {
+                "b_id": recipient.delivery_id,
+                "b_worker": worker,
+                "b_status": result.status.value,
+                "b_attempts": recipient.attempts + result.attempts,
+                "b_message_id": result.message_id,
+                "b_error": result.error,
+                "b_now": now,
+                "b_sent_at": now if result.status == DeliveryStatus.SENT else None,
+                "b_new_worker": None if queued else worker,
+                "b_next": result.next_attempt_at if deferred else None,
+                "b_since": (recipient.deferred_since or now) if deferred else None,
+            }
+        )
+        if result.status == DeliveryStatus.BOUNCED:
+            bounced.append(result)
+    if rows:
+        connection.execute(_RECORD, rows)
+    if bounced:
+        with Session(bind=connection) as session:
+            for result in bounced:
+                subscriber = session.get(Subscriber, result.recipient.subscriber_id)
+                if subscriber is not None and subscriber.status == Status.ACTIVE:
+                    subscriber.status = Status.BOUNCED
+                    record_event(
+                        session,
+                        subscriber,
+                        "bounce",
+                        "smtp",
+                        issue_id=issue_id,
+                        detail=result.error,
+                    )
+            session.flush()
+
+
+def release(connection: Connection, recipients: Iterable[Recipient], worker: str) -> None:
+    """Rows this worker claimed but never began go back to the queue (a stop, a pause)."""
+    ids = [r.delivery_id for r in recipients]
+    if ids:
+        connection.execute(_RELEASE, {"b_ids": ids, "b_worker": worker, "b_now": utcnow()})
+
+
+def register(connection: Connection, worker: str, expires: datetime) -> None:
+    """A worker begins: its claims stay its own until `expires` (renewed by `renew`)."""
+    if not _count(connection.execute(_RENEW, {"b_name": worker, "b_expires": expires})):
+        connection.execute(
+            insert(_workers), {"name": worker, "started_at": utcnow(), "expires_at": expires}
+        )
+
+
+def renew(connection: Connection, worker: str, expires: datetime) -> bool:
+    """The worker's heartbeat; False once its registration is gone (it was presumed dead)."""
+    return bool(_count(connection.execute(_RENEW, {"b_name": worker, "b_expires": expires})))
+
+
+def unregister(connection: Connection, worker: str) -> None:
+    """A worker that ended holds nothing any more."""
+    connection.execute(delete(_workers).where(_workers.c.name == worker))
+
+
+def holders(session: Session, issue_id: int) -> dict[str, datetime | None]:
+    """Worker -> its expiry (None: not registered), for the workers holding rows of this
+    issue (claimed or in flight)."""
+    held = (
+        select(Delivery.worker)
+        .where(Delivery.issue_id == issue_id, Delivery.status.in_(HELD))
+        .distinct()
+        .subquery()
+    )
+    rows = session.execute(
+        select(held.c.worker, Worker.expires_at).outerjoin(Worker, Worker.name == held.c.worker)
+    )
+    return {str(worker): expires for worker, expires in rows}
+
+
+def dead_workers(session: Session, issue_id: int) -> list[str]:
+    """Workers holding rows of this issue that are known dead: their claims expired (the
+    heartbeat stopped), or their process of this host is gone."""
+    now = utcnow()
+    return [
+        worker
+        for worker, expires in holders(session, issue_id).items()
+        if expires is None or expires <= now or not is_running(worker)
+    ]
+
+
+def held_counts(session: Session, issue_id: int, workers: Sequence[str]) -> tuple[int, int]:
+    """How many (claimed, in flight) rows these workers hold: what `recover` would move."""
+    if not workers:
+        return 0, 0
+    result = session.execute(
+        select(Delivery.status, func.count())
+        .where(
+            Delivery.issue_id == issue_id,
+            Delivery.worker.in_(workers),
+            Delivery.status.in_(HELD),
+        )
+        .group_by(Delivery.status)
+    )
+    rows = {status: count for status, count in result}
+    return int(rows.get(DeliveryStatus.CLAIMED, 0)), int(rows.get(DeliveryStatus.IN_FLIGHT, 0))
+
+
+def recover(session: Session, issue_id: int, workers: Sequence[str]) -> tuple[int, int]:
+    """The rows of workers known dead: claimed -> queued, in flight -> unknown; the workers
+    are struck off."""
+    if not workers:
+        return 0, 0
+    now = utcnow()
+    theirs = (Delivery.issue_id == issue_id, Delivery.worker.in_(workers))
+    requeued = session.execute(
+        update(Delivery)
+        .where(*theirs, Delivery.status == DeliveryStatus.CLAIMED)
+        .values(status=DeliveryStatus.QUEUED, worker=None, updated_at=now)
+    )
+    unknown = session.execute(
+        update(Delivery)
+        .where(*theirs, Delivery.status == DeliveryStatus.IN_FLIGHT)
+        .values(
+            status=DeliveryStatus.UNKNOWN,
+            updated_at=now,
+            error="in flight when its sender stopped unexpectedly; it may have arrived",
+        )
+    )
+    # a worker presumed dead that wakes up finds itself unregistered, and stops
+    session.execute(delete(Worker).where(Worker.name.in_(workers)))
+    return _count(requeued), _count(unknown)
+
+
+def requeue(session: Session, issue_id: int, status: DeliveryStatus) -> int:
+    """Every `status` row of the issue back to the queue (failed ones of an issue that
+    delivered nothing; unknown ones when the operator asks)."""
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.issue_id == issue_id, Delivery.status == status)
+        .values(
+            status=DeliveryStatus.QUEUED,
+            worker=None,
+            next_attempt_at=None,
+            deferred_since=None,
+            updated_at=utcnow(),
+        )
+    )
+    return _count(result)
+
+
+def _count(result: object) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
