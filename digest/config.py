@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -37,7 +38,7 @@ from digest.errors import ConfigError
 from digest.safeyaml import YamlLimitError, load_with_node
 from digest.templatecheck import check_templates
 from digest.tex import MathMode
-from digest.urls import check_permalink
+from digest.urls import check_permalink, is_loopback
 
 ENV_PREFIX = "DIGEST_"
 ENV_RESERVED = frozenset({"DIGEST_CONFIG", "DIGEST_DEBUG"})
@@ -534,6 +535,36 @@ class Config(_Section):
                 except OSError as exc:
                     problem = f"cannot be read ({exc.strerror})"
             raise ConfigError(f"{self._file}: {key}: {path} {problem}.")
+
+    def check_sending(self, *, links: bool = True) -> None:
+        """Refuse, in one sentence naming the key (ConfigError, exit 2), what would make a real
+        send unsafe, before anything changes:
+
+        - `links`: a `web.base_url` that is not https:// unless its host is loopback. Every
+          message's unsubscribe link and List-Unsubscribe header is built on it: RFC 8058's
+          one-click needs HTTPS, and an http:// link can be read and replayed on the way.
+          A loopback host is the exception, for trying digest out on one machine.
+        - SMTP AUTH over an unencrypted connection (`smtp.security: none`) to anything but a
+          loopback `smtp.host`: the password would cross the network in clear.
+
+        `digest send` (also `--to`) and `digest schedule` check both; `digest serve`, which
+        only sends confirmation mails through the same server, checks the second.
+        """
+        web = urlsplit(self.web.base_url)
+        if links and web.scheme != "https" and not is_loopback(web.hostname or ""):
+            raise ConfigError(
+                f"{self._file}: web.base_url: {self.web.base_url} is not https://, and every "
+                "unsubscribe link of a real send is built on it (RFC 8058 needs HTTPS; only a "
+                "loopback host may use http://)."
+            )
+        smtp = self.smtp
+        has_login = bool(smtp.username) or smtp.password is not None or smtp.password_file
+        if has_login and smtp.security == "none" and not is_loopback(smtp.host):
+            raise ConfigError(
+                f"{self._file}: smtp.security: none would send the SMTP password in clear to "
+                f"smtp.host {smtp.host}; set smtp.security to starttls or tls (AUTH without "
+                "encryption is allowed only to a loopback smtp.host)."
+            )
 
     def smtp_password(self) -> str | None:
         if self.smtp.password is not None:

@@ -210,6 +210,7 @@ def _without_ledger(
         issue_id=plan.issue_id,
         database=None,
         now=plan.edition.date if outbox is not None else None,
+        test_copies=to is not None,
     )
     queue = ListQueue(recipients)
     engine = Engine(replace(policy(config), connections=1), transport, queue, composer, stop=stop)

@@ -10,6 +10,7 @@ generator's own rule (digest/sources/fields.py, docs/blogs.md).
 from __future__ import annotations
 
 import html
+import ipaddress
 import re
 from collections.abc import Mapping
 from urllib.parse import quote, urljoin
@@ -136,3 +137,14 @@ def site_url(base_url: str, link: str) -> str:
 
 def _is_absolute(link: str) -> bool:
     return link.startswith(("http://", "https://", "mailto:", "//")) and is_safe_link(link)
+
+
+def is_loopback(host: str) -> bool:
+    """`localhost` or a loopback address (127.0.0.0/8, ::1, in brackets or not)."""
+    name = host.strip().lower().rstrip(".")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name.strip("[]")).is_loopback
+    except ValueError:
+        return False

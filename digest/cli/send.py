@@ -74,6 +74,8 @@ def send(
     # a missing password file, CA file or DKIM key is named before anything starts (the dry
     # run too: it is the rehearsal of the real send)
     config.check_files()
+    if not dry_run:  # a test copy is a real message to a real inbox: the same rules
+        config.check_sending()
     database = get_database(ctx)
     if not dry_run and to_address is None:
         holder = lease.current_holder(database, lease.SEND_LEASE)
@@ -270,6 +272,7 @@ def schedule(ctx: click.Context) -> None:
 
     config = get_config(ctx)
     config.check_files()  # a missing password file or key is named before anything starts
+    config.check_sending()  # no plain-http unsubscribe links, no password in clear
     rhythms(config)  # a bad cron or preset is a configuration error before anything starts
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)

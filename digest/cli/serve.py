@@ -20,6 +20,7 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
 
     config = get_config(ctx)
     config.check_files()  # the DKIM key and SMTP password of the confirmation mails
+    config.check_sending(links=False)  # and that password never in clear
     app = create_public_app(config, get_database(ctx))
     shown = f"[{host}]" if ":" in host else host
     say(f"Serving {config.web.base_url} at http://{shown}:{port}/ (Ctrl+C to stop).")

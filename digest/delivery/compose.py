@@ -7,6 +7,7 @@ personalised per recipient by splicing values into prepared bytes (`personalise`
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -48,8 +49,10 @@ class Composer:
         issue_id: int | None,
         database: Database | None,
         now: datetime | None = None,
+        test_copies: bool = False,
     ) -> None:
         self.config = config
+        self.test_copies = test_copies
         self.edition = edition
         self.issue_id = issue_id
         self.database = database
@@ -112,6 +115,8 @@ class Composer:
         unsubscribe = make_token(self.keys, "unsubscribe", recipient.subscriber_id, issue_id)
         preferences = make_token(self.keys, "preferences", recipient.subscriber_id, issue_id)
         message_id = f"<digest.{self.edition.key}.{recipient.subscriber_id}@{self.domain}>"
+        if self.test_copies:  # each `--to` copy is a message of its own, never a duplicate
+            message_id = f"<digest.{self.edition.key}.test.{secrets.token_hex(8)}@{self.domain}>"
         timestamp = int(self.now.timestamp()) if self.now is not None else None
         message = template.build(
             Personal(
