@@ -43,8 +43,8 @@ def longest_values(config: Config, greeting_named: str) -> dict[str, int]:
     """
     keyring = Keyring(secret="measure")  # never used to sign anything that is sent
     web = config.web.base_url
-    token = make_token(keyring, "unsubscribe", MAX_ID, MAX_ID)
-    preferences = make_token(keyring, "preferences", MAX_ID, MAX_ID)
+    token = make_token(keyring, "unsubscribe", MAX_ID, MAX_ID, "x" * 16)
+    preferences = make_token(keyring, "preferences", MAX_ID, MAX_ID, "x" * 16)
     fixed = html.escape(greeting_named % {"name": ""})
     return {
         UNSUBSCRIBE_URL: len(html.escape(f"{web}/u/{token}").encode()),

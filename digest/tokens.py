@@ -1,7 +1,12 @@
 """Signed tokens for the links in every email: unsubscribe, preferences, confirm.
 
-A token is `<subscriber>.<issue>.<signature>` (ids in base 36), signed with HMAC-SHA256 by
+A token is `<subscriber>.<issue>.<binding>.<signature>` (ids in base 36; the binding is the
+subscriber's `token_key`, a few random bytes of their row), signed with HMAC-SHA256 by
 itsdangerous with the purpose as salt, so a preferences token can never confirm a sign-up.
+The binding makes a token one person's: erasing them clears their key, so their old links
+reach nobody, even if an id were ever used again (`digest.store.subscribers.by_token`
+compares it). Tokens made before the binding existed (`<subscriber>.<issue>.<signature>`)
+still verify, and are honoured only for rows that have no key either.
 Verification is constant-time (itsdangerous compares with `hmac.compare_digest`). Confirmation
 tokens also carry a timestamp and expire. Rotation: a previous secret verifies only inside the
 overlap after `rotated_at` (`rotation_overlap_days`), never before it and never after.
@@ -35,6 +40,7 @@ class TokenData:
     subscriber_id: int
     issue_id: int | None
     purpose: Purpose
+    binding: str | None = None  # the subscriber's token_key; None in a token from before it
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +88,17 @@ def _signer(keys: tuple[str, ...], purpose: Purpose) -> Signer:
 
 
 def make_token(
-    keyring: Keyring, purpose: Purpose, subscriber_id: int, issue_id: int | None = None
+    keyring: Keyring,
+    purpose: Purpose,
+    subscriber_id: int,
+    issue_id: int | None = None,
+    binding: str | None = None,
 ) -> str:
     payload = f"{_b36(subscriber_id)}.{_b36(issue_id) if issue_id is not None else '-'}"
+    if binding is not None:
+        if not binding or not all(c.isascii() and (c.isalnum() or c in "-_") for c in binding):
+            raise ValueError("a token binding is URL-safe base64 characters")
+        payload += f".{binding}"
     return _signer((keyring.secret,), purpose).sign(payload).decode("ascii")
 
 
@@ -115,11 +129,14 @@ def read_token(
             skew = timedelta(minutes=5)
             if not -skew <= now - signed_at <= CONFIRM_MAX_AGE + skew:
                 raise InvalidToken
-        subscriber, issue = signed.split(".")
+        subscriber, issue, *bound = signed.split(".")
+        if len(bound) > 1 or (bound and not bound[0]):
+            raise InvalidToken
         return TokenData(
             subscriber_id=int(subscriber, 36),
             issue_id=None if issue == "-" else int(issue, 36),
             purpose=purpose,
+            binding=bound[0] if bound else None,
         )
     except (BadData, ValueError, OverflowError, OSError):
         raise InvalidToken from None

@@ -252,6 +252,7 @@ def test_copy(config: Config, database: Database, plan: Plan, address: str) -> N
             person.name if person else "",
             person.locale if person else None,
             None,
+            token_key=person.token_key if person else None,
         )
     sent = send_issue(config, database, plan, to=recipient)
     summary = sent.outcomes[0].summary

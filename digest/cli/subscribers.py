@@ -65,8 +65,11 @@ def subscribers_remove(ctx: click.Context, email: str, erase: bool) -> None:
         if person is None:
             raise DigestError(f"{address} is not a subscriber.")
         if erase:
-            session.delete(person)
-            say(f"Erased {address} and their personal data.")
+            people.erase(session, person)
+            say(
+                f"Erased {address} and their personal data (kept: anonymous delivery counts "
+                "and a hash of the address, so that it is not added again)."
+            )
         elif people.unsubscribe(session, person, "cli"):
             say(f"Unsubscribed {address}.")
         else:
@@ -74,7 +77,11 @@ def subscribers_remove(ctx: click.Context, email: str, erase: bool) -> None:
 
 
 @subscribers.command("list")
-@click.option("--status", type=click.Choice([s.value for s in Status]), default=None)
+@click.option(
+    "--status",
+    type=click.Choice([s.value for s in Status if s != Status.ERASED]),
+    default=None,
+)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def subscribers_list(ctx: click.Context, status: str | None, as_json: bool) -> None:
@@ -125,7 +132,7 @@ def subscribers_import(ctx: click.Context, file: Path) -> None:
     rows, problems = people.read_csv(file)
     report = people.ImportReport(problems=problems)
     with get_database(ctx).session() as session:
-        people.import_rows(session, rows, report)
+        people.import_rows(session, rows, report, path=file)
     for problem in report.problems:
         warn(problem)
     skipped = len(report.problems) + problems.total - len(problems)  # import_rows may add

@@ -112,8 +112,9 @@ class Composer:
         if template is None:
             return None
         issue_id = self.issue_id or 0
-        unsubscribe = make_token(self.keys, "unsubscribe", recipient.subscriber_id, issue_id)
-        preferences = make_token(self.keys, "preferences", recipient.subscriber_id, issue_id)
+        who, bound = recipient.subscriber_id, recipient.token_key
+        unsubscribe = make_token(self.keys, "unsubscribe", who, issue_id, bound)
+        preferences = make_token(self.keys, "preferences", who, issue_id, bound)
         message_id = f"<digest.{self.edition.key}.{recipient.subscriber_id}@{self.domain}>"
         if self.test_copies:  # each `--to` copy is a message of its own, never a duplicate
             message_id = f"<digest.{self.edition.key}.test.{secrets.token_hex(8)}@{self.domain}>"

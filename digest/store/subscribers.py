@@ -4,11 +4,17 @@ Every change of standing (subscribe, confirm, unsubscribe, resubscribe, pause...
 an `Event` with its method and, when it came from an email, the issue. Nobody who unsubscribed,
 bounced or complained is ever re-activated by an import or by the operator: only the person,
 through their own preferences link or a new confirmed sign-up, can come back.
+
+Addresses are compared by `address_key` (the whole address lower-cased) everywhere: `find`,
+the CSV's duplicates, sign-up and its limits; they are stored as given. An erased person
+(`erase`) leaves a tombstone and a hash of their address, and is never added again.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import hmac
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -16,11 +22,19 @@ from pathlib import Path
 from typing import Literal
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from digest.errors import DigestError
-from digest.store.tables import Event, Status, Subscriber, utcnow
+from digest.store.tables import (
+    Delivery,
+    ErasedAddress,
+    Event,
+    Status,
+    Subscriber,
+    address_key,
+    utcnow,
+)
 
 CSV_COLUMNS = ("email", "name", "locale", "categories", "status")
 LOCALES = ("zh", "en")
@@ -62,7 +76,64 @@ def parse_categories(value: str | Sequence[str] | None) -> list[str] | None:
 
 
 def find(session: Session, email: str) -> Subscriber | None:
-    return session.scalar(select(Subscriber).where(Subscriber.email == email))
+    """The subscriber with this address in any case (never an erased one)."""
+    return session.scalar(select(Subscriber).where(Subscriber.email_key == address_key(email)))
+
+
+def by_token(session: Session, subscriber_id: int, binding: str | None) -> Subscriber | None:
+    """The subscriber a verified token names, if the token is still theirs: the row exists,
+    is not erased, and its `token_key` is the one the token carries (compared in constant
+    time). A row from before revision 0005 has no key and accepts only the unbound links it
+    was sent; every newer row requires its key, so an old unbound token reaches nobody new."""
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is None or subscriber.status == Status.ERASED:
+        return None
+    if subscriber.token_key is None:
+        return subscriber if binding is None else None
+    if binding is None or not hmac.compare_digest(subscriber.token_key, binding):
+        return None
+    return subscriber
+
+
+def address_hash(email: str) -> str:
+    """SHA-256 of the address's `address_key`: what erasure keeps."""
+    return hashlib.sha256(address_key(email).encode("utf-8")).hexdigest()
+
+
+def was_erased(session: Session, email: str) -> bool:
+    return session.get(ErasedAddress, address_hash(email)) is not None
+
+
+def erase(session: Session, subscriber: Subscriber) -> None:
+    """Forget the person, keep the figures. The row becomes a tombstone (status `erased`, no
+    address, name, locale, categories or consent details; its id is never reused), so its
+    deliveries stay and past `digest report` figures do not change; their events lose the IP
+    address and user agent, their deliveries the server's reply (which may quote the address);
+    the address's hash is kept (`was_erased`). Their links stop working at once."""
+    if subscriber.status == Status.ERASED:
+        return
+    hashed = address_hash(subscriber.email)
+    if session.get(ErasedAddress, hashed) is None:
+        session.add(ErasedAddress(address_hash=hashed))
+    subscriber.email = f"erased.{subscriber.id}@invalid"  # unique, and no one's address
+    subscriber.email_key = None
+    subscriber.token_key = None
+    subscriber.status = Status.ERASED
+    subscriber.name = ""
+    subscriber.locale = subscriber.categories = subscriber.frequency = None
+    subscriber.paused = False
+    subscriber.consent_at = subscriber.consent_ip = subscriber.consent_user_agent = None
+    subscriber.consent_source = None
+    subscriber.unsubscribed_at = subscriber.unsubscribed_at or utcnow()
+    session.execute(
+        update(Event)
+        .where(Event.subscriber_id == subscriber.id)
+        .values(ip=None, user_agent=None, detail=None)
+    )
+    session.execute(
+        update(Delivery).where(Delivery.subscriber_id == subscriber.id).values(error=None)
+    )
+    record(session, subscriber, "erase", "cli")
 
 
 def record(
@@ -102,6 +173,11 @@ def add(
     address = normalise_email(email)
     if locale is not None and locale not in LOCALES:
         raise DigestError(f"locale {locale!r} is not one of {', '.join(LOCALES)}.")
+    if was_erased(session, address):
+        raise DigestError(
+            f"{address} was erased at their request; digest keeps a hash of the address so "
+            "that it is never added again."
+        )
     existing = find(session, address)
     if existing is not None:
         if existing.status in SUPPRESSED:
@@ -186,14 +262,19 @@ def set_paused(
 
 
 def listing(session: Session, status: str | None = None) -> list[Subscriber]:
-    query = select(Subscriber).order_by(Subscriber.id)
+    """Subscribers in id order (never the tombstones of erased people)."""
+    query = select(Subscriber).where(Subscriber.status != Status.ERASED).order_by(Subscriber.id)
     if status is not None:
         query = query.where(Subscriber.status == status)
     return list(session.scalars(query))
 
 
 def counts(session: Session) -> dict[str, int]:
-    rows = session.execute(select(Subscriber.status, func.count()).group_by(Subscriber.status))
+    rows = session.execute(
+        select(Subscriber.status, func.count())
+        .where(Subscriber.status != Status.ERASED)
+        .group_by(Subscriber.status)
+    )
     return {status: count for status, count in rows}
 
 
@@ -205,7 +286,7 @@ class ImportReport:
     added: int = 0
     updated: int = 0
     unchanged: int = 0
-    problems: list[str] = field(default_factory=list)
+    problems: CsvProblems = field(default_factory=lambda: CsvProblems())
 
     @property
     def total(self) -> int:
@@ -358,10 +439,11 @@ def _csv_rows(path: Path, text: str, delimiter: str, problems: CsvProblems) -> l
         except ValueError as exc:
             problems.add(f"{path}, line {line}: {exc}")
             continue
-        if row.email in seen:
-            problems.add(f"{path}, line {line}: {row.email} repeats line {seen[row.email]}")
+        key = address_key(row.email)
+        if key in seen:
+            problems.add(f"{path}, line {line}: {row.email} repeats line {seen[key]}")
             continue
-        seen[row.email] = line
+        seen[key] = line
         rows.append(row)
     return rows
 
@@ -385,8 +467,10 @@ def _row(fields: list[str], columns: list[str], line: int) -> Row:
     raw_status = (values.get("status") or Status.ACTIVE).lower()
     try:
         status = Status(raw_status)
+        if status == Status.ERASED:
+            raise ValueError
     except ValueError:
-        known = ", ".join(s.value for s in Status)
+        known = ", ".join(s.value for s in Status if s != Status.ERASED)
         raise ValueError(f"status {raw_status[:20]!r} is not one of {known}") from None
     return Row(
         line=line,
@@ -398,9 +482,16 @@ def _row(fields: list[str], columns: list[str], line: int) -> Row:
     )
 
 
-def import_rows(session: Session, rows: Iterable[Row], report: ImportReport) -> None:
-    """Apply validated rows; idempotent, and never re-activates a suppressed subscriber."""
+def import_rows(
+    session: Session, rows: Iterable[Row], report: ImportReport, *, path: Path | None = None
+) -> None:
+    """Apply validated rows; idempotent, never re-activates a suppressed subscriber, and never
+    brings an erased one back (the row is reported as skipped)."""
     for row in rows:
+        if was_erased(session, row.email):
+            where = f"{path}, line {row.line}" if path is not None else f"line {row.line}"
+            report.problems.add(f"{where}: {row.email} was erased at their request; skipped")
+            continue
         existing = find(session, row.email)
         if existing is None:
             subscriber = Subscriber(
