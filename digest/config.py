@@ -241,7 +241,8 @@ class DkimConfig(_Section):
 
 
 class WebConfig(_Section):
-    base_url: str = "http://127.0.0.1:8080"
+    # bounded: every personal link and the List-Unsubscribe header line are built on it
+    base_url: str = Field(default="http://127.0.0.1:8080", max_length=400)
     secret: SecretStr | None = None
     secret_file: Path = Path("var/web-secret")
     previous_secret: SecretStr | None = None

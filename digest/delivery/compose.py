@@ -7,6 +7,7 @@ personalised per recipient by splicing values into prepared bytes (`personalise`
 
 from __future__ import annotations
 
+import html
 import secrets
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -58,10 +59,13 @@ class Composer:
         self.database = database
         self.now = now
         self.keys = keyring(config)
+        # the longest link a recipient can get, as it appears in the HTML part
+        longest = make_token(self.keys, "preferences", 2**63 - 1, 2**63 - 1, "x" * 16)
         self.headers = Headers(
             sender=config.sender.from_,
             list_id=config.sender.list_id or list_id(config),
             reply_to=config.sender.reply_to,
+            link_room=len(html.escape(f"{config.web.base_url}/p/{longest}").encode()),
         )
         self.mailto = config.sender.unsubscribe_mailto or config.sender.address
         self.web = config.web.base_url
