@@ -41,6 +41,7 @@ from digest.store import Database, open_database
 log = logging.getLogger("digest.schedule")
 JOB_PREFIX = "digest-"
 RETRY_JOB = "digest-retry"
+BOUNCE_JOB = "digest-bounces"
 STOP = Stop()  # set by SIGINT/SIGTERM: the send in flight stops after its messages in flight
 
 _DAYS = {
@@ -156,6 +157,38 @@ def run_retries(config_path: str) -> None:
     _with_database(config_path, retry)
 
 
+def run_bounce_poll(config_path: str) -> None:
+    """The bounce job, at start and every `bounces.poll_minutes`: the configured Maildir or
+    IMAP mailbox is read and what came back is recorded (digest.inbound.process)."""
+
+    def poll(config: Config, database: Database) -> None:
+        from digest.inbound.process import open_mailbox, process
+
+        with open_mailbox(config) as mailbox:
+            run = process(config, database, mailbox)
+        counts = ", ".join(f"{action} {n}" for action, n in sorted(run.counts().items()))
+        log.info(
+            "bounces: %d messages in %s%s",
+            len(run.rows),
+            run.source,
+            f": {counts}" if counts else "",
+        )
+        for skipped in run.skipped:
+            log.warning("bounces: %s: %s", skipped.where, skipped.reason)
+        if run.soft_limited:
+            log.info("bounces: suppressed after soft bounces: %s", ", ".join(run.soft_limited))
+
+    _with_database(config_path, poll)
+
+
+def polls_bounces(config: Config) -> bool:
+    """True when `digest schedule` reads bounces: `poll_minutes` and a mailbox are set."""
+    bounces = config.bounces
+    return bounces.poll_minutes is not None and (
+        bounces.maildir is not None or bounces.imap is not None
+    )
+
+
 def _with_database(config_path: str, job: Callable[[Config, Database], object]) -> None:
     try:
         config = load_config(config_path)
@@ -165,6 +198,8 @@ def _with_database(config_path: str, job: Callable[[Config, Database], object]) 
         return
     try:
         job(config, database)
+    except DigestError as exc:  # a mailbox that cannot be read: say so, try again next time
+        log.error("scheduled job failed: %s", exc.message)
     finally:
         database.dispose()
 
@@ -250,7 +285,8 @@ def make_scheduler(config: Config, database: Database, *, blocking: bool = True)
     cls: Callable[..., BaseScheduler] = BlockingScheduler if blocking else BackgroundScheduler
     scheduler = cls(
         jobstores={"default": job_store(database), "memory": MemoryJobStore()},
-        executors={"default": ThreadPoolExecutor(1)},  # one send at a time in this process
+        # one send at a time in this process; reading bounces never waits for a send
+        executors={"default": ThreadPoolExecutor(1), "inbound": ThreadPoolExecutor(1)},
         job_defaults={"coalesce": True, "misfire_grace_time": grace, "max_instances": 1},
         timezone=config.schedule_tz,
     )
@@ -281,6 +317,19 @@ def install_jobs(
         next_run_time=datetime.now(config.schedule_tz),  # at once: a crash is resumed now
         replace_existing=True,
     )
+    if polls_bounces(config):
+        assert config.bounces.poll_minutes is not None
+        scheduler.add_job(
+            run_bounce_poll,
+            IntervalTrigger(minutes=config.bounces.poll_minutes, timezone=config.schedule_tz),
+            id=BOUNCE_JOB,
+            name="read bounces",
+            args=[str(config_path.resolve())],
+            jobstore="memory",
+            executor="inbound",
+            next_run_time=datetime.now(config.schedule_tz),
+            replace_existing=True,
+        )
     for rhythm in wanted:
         extra: dict[str, Any] = {}
         previous = stored.get(rhythm.job_id)

@@ -187,7 +187,8 @@ Script = Callable[[int, str], str | None]
 class ScriptedServer:
     """A minimal SMTP server (PIPELINING, 8BITMIME) that plays faults on cue.
 
-    Faults: "rcpt-4xx", "rcpt-5xx-user", "mail-5xx", "data-4xx", "drop-before-data",
+    Faults: "rcpt-4xx", "rcpt-5xx-user", "rcpt-550-policy" and "rcpt-550-unknown" (bare 550s
+    without an enhanced code), "mail-5xx", "data-4xx", "drop-before-data",
     "drop-mid-body", "drop-after-dot", "421-after-dot", "hang". Accepted messages go to
     `mailbox`; every attempted recipient is appended to `attempts`.
     """
@@ -270,12 +271,22 @@ class ScriptedServer:
                     say("450 4.2.1 mailbox busy, try later")
                 elif fault == "rcpt-5xx-user":
                     say("550 5.1.1 no such user")
+                elif fault == "rcpt-550-policy":
+                    say("550 Rejected by local policy, see our website")
+                elif fault == "rcpt-550-unknown":
+                    say("550 User unknown in local recipient table")
                 elif fault == "mail-5xx":
                     say("550 5.7.1 sender rejected")
                 else:
                     say("250 OK")
             elif verb == "DATA":
-                if fault in ("rcpt-4xx", "rcpt-5xx-user", "mail-5xx"):
+                if fault in (
+                    "rcpt-4xx",
+                    "rcpt-5xx-user",
+                    "rcpt-550-policy",
+                    "rcpt-550-unknown",
+                    "mail-5xx",
+                ):
                     say("554 5.5.1 no valid recipients")
                     continue
                 if fault == "data-4xx":

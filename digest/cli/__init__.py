@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import sys
 
-from digest.cli import db, dkim, init, posts, send, serve, status, subscribers
+from digest.cli import bounces, db, dkim, init, posts, send, serve, status, subscribers
 from digest.cli.base import main
 
 __all__ = [
+    "bounces",
     "db",
     "dkim",
     "init",

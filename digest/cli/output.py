@@ -103,6 +103,13 @@ def emit_json(data: Any) -> None:
     click.echo(_SURROGATE.sub("\ufffd", text))
 
 
+def emit_json_line(data: Any) -> None:
+    """`data` as one line of JSON (JSON Lines, keys sorted), escaped as `emit_json` does."""
+    text = json.dumps(data, ensure_ascii=False, sort_keys=True)
+    text = _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    click.echo(_SURROGATE.sub("\ufffd", text))
+
+
 def emit_data(text: str) -> None:
     """A file's content (a CSV export) on standard output: exactly as it is when piped or
     redirected, made `plain` when standard output is a terminal."""

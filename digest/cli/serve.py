@@ -13,7 +13,8 @@ from digest.cli.output import say
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int) -> None:
-    """Run the public web app: unsubscribe, preferences, sign-up and the archive."""
+    """Run the public web app: unsubscribe, preferences, sign-up, the archive and the
+    provider bounce webhooks (/hooks/ses, /hooks/postmark)."""
     import uvicorn
 
     from digest.web.public import create_public_app

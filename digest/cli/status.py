@@ -12,6 +12,7 @@ from digest.errors import DigestError
 from digest.next_issue import next_issue
 
 COLUMNS = ("Sent", "Deferred", "Failed", "Bounced", "Unknown")
+RETURNED = {"Hard": "hard", "Soft": "soft", "Complaints": "complaint"}  # what came back later
 
 
 @main.command()
@@ -19,7 +20,8 @@ COLUMNS = ("Sent", "Deferred", "Failed", "Bounced", "Unknown")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def report(ctx: click.Context, issue: str | None, as_json: bool) -> None:
-    """Sent, failed, bounced and unsubscribes per issue (the latest ones, or ISSUE)."""
+    """Sent, failed, bounced, bounces and complaints that came back, and unsubscribes per
+    issue (the latest ones, or ISSUE)."""
     from digest.store.report import reports
 
     with get_database(ctx).session() as session:
@@ -35,7 +37,15 @@ def report(ctx: click.Context, issue: str | None, as_json: bool) -> None:
         return
     columns = [
         {"header": column, "justify": "left" if column in ("Issue", "Status") else "right"}
-        for column in ("Issue", "Status", "Posts", "Recipients", *COLUMNS, "Unsubscribes")
+        for column in (
+            "Issue",
+            "Status",
+            "Posts",
+            "Recipients",
+            *COLUMNS,
+            *RETURNED,
+            "Unsubscribes",
+        )
     ]
     rows = []
     for r in found:
@@ -48,6 +58,7 @@ def report(ctx: click.Context, issue: str | None, as_json: bool) -> None:
                 str(r.posts),
                 str(r.recipients),
                 *(str(r.count(c.lower())) for c in COLUMNS),
+                *(str(r.returned.get(kind, 0)) for kind in RETURNED.values()),
                 unsubscribes,
             ]
         )

@@ -85,10 +85,13 @@ def subscribers_remove(ctx: click.Context, email: str, erase: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def subscribers_list(ctx: click.Context, status: str | None, as_json: bool) -> None:
-    """List subscribers (all, or those with one status)."""
+    """List subscribers (all, or those with one status); suppressed ones with their reason."""
     from digest.store import subscribers as people
+    from digest.store.suppressed import reasons
 
     with get_database(ctx).session() as session:
+        listed = people.listing(session, status)
+        why = reasons(session, listed)
         rows: list[dict[str, Any]] = [
             {
                 "id": s.id,
@@ -99,14 +102,16 @@ def subscribers_list(ctx: click.Context, status: str | None, as_json: bool) -> N
                 "categories": s.categories or [],
                 "paused": s.paused,
                 "created_at": s.created_at.isoformat(),
+                "reason": why[s.id].as_json() if s.id in why else None,
             }
-            for s in people.listing(session, status)
+            for s in listed
         ]
     if as_json:
         emit_json(rows)
         return
+    with_reason = any(row["reason"] for row in rows)  # the column only when a row has one
     table(
-        ("Email", "Name", "Status", "Locale", "Categories"),
+        ("Email", "Name", "Status", "Locale", "Categories", *(["Reason"] if with_reason else [])),
         (
             (
                 row["email"],
@@ -114,12 +119,44 @@ def subscribers_list(ctx: click.Context, status: str | None, as_json: bool) -> N
                 row["status"] + (" (paused)" if row["paused"] else ""),
                 row["locale"] or "",
                 ";".join(row["categories"]),
+                *([_reason(row["reason"])] if with_reason else []),
             )
             for row in rows
         ),
         expand=False,
     )
     say(f"{len(rows)} subscribers.")
+
+
+def _reason(reason: dict[str, Any] | None) -> str:
+    if reason is None:
+        return ""
+    where = f" ({reason['issue']})" if reason["issue"] else ""
+    detail = f": {reason['detail']}" if reason["detail"] else ""
+    return f"{reason['kind']} by {reason['method']}{where}{detail}"
+
+
+@subscribers.command("reactivate")
+@click.argument("email")
+@click.pass_context
+def subscribers_reactivate(ctx: click.Context, email: str) -> None:
+    """Restore a wrongly bounced or complained address (recorded as an event)."""
+    from digest.store import bounces
+    from digest.store.suppressed import reactivate
+
+    with get_database(ctx).session() as session:
+        person = bounces.by_address(session, email)
+        if person is None:
+            raise DigestError(f"{email.strip()} is not a subscriber.")
+        address, was = person.email, person.status
+        if not reactivate(session, person):
+            if was == Status.UNSUBSCRIBED:
+                raise DigestError(
+                    f"{address} unsubscribed; only they can subscribe again "
+                    "(through a preferences link or the sign-up form)."
+                )
+            raise DigestError(f"{address} is {was}, not bounced or complained.")
+    say(f"Reactivated {address} (was {was}).")
 
 
 @subscribers.command("import")

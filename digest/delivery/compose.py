@@ -16,10 +16,11 @@ from digest.config import Config
 from digest.delivery.dkim import dkim_signer
 from digest.delivery.personalise import Headers, MessageTemplate, Personal, mailto
 from digest.i18n import supported
+from digest.inbound.verp import bounce_address, unsubscribe_mailto
 from digest.models import Edition, Recipient, Rendered
 from digest.render import render
 from digest.store import Database, Issue, audience, ledger
-from digest.tokens import keyring, make_token
+from digest.tokens import Keyring, keyring, make_token
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,13 +30,38 @@ class Composed:
     envelope_from: str
 
 
-def envelope_sender(config: Config, recipient: Recipient) -> str:
+def envelope_sender(
+    config: Config, recipient: Recipient, keys: Keyring, issue_id: int | None
+) -> str:
     """The SMTP envelope sender (MAIL FROM, the Return-Path) of one recipient's message.
 
-    Every message's envelope sender comes from here, so a per-recipient address (VERP, for
-    bounces) changes this one function.
+    With `bounces.return_path` set, a delivery of a real issue gets its own VERP address,
+    `bounces+TOKEN@domain` naming subscriber, issue and delivery, so a bounce that comes back
+    minutes later names the delivery it is about (docs/bounces.md). A message outside the
+    ledger (a `--to` test copy, a dry run) has no delivery to name and uses the From address.
     """
+    return_path = config.bounces.return_path
+    if return_path and issue_id and recipient.delivery_id and recipient.subscriber_id:
+        return bounce_address(
+            return_path, keys, recipient.subscriber_id, issue_id, recipient.delivery_id
+        )
     return config.sender.address
+
+
+def mailto_uri(
+    config: Config, keys: Keyring, recipient: Recipient, issue_id: int | None, token: str
+) -> str:
+    """The List-Unsubscribe `mailto:`: `sender.unsubscribe_mailto` when set, else with
+    `bounces.return_path` an address carrying an `unsubscribe` VERP token (so `digest
+    bounces` recognises the request even when a client drops the subject), else From."""
+    if config.sender.unsubscribe_mailto:
+        return mailto(config.sender.unsubscribe_mailto, token)
+    return_path = config.bounces.return_path
+    if return_path and recipient.subscriber_id:
+        return unsubscribe_mailto(
+            return_path, keys, recipient.subscriber_id, issue_id or None, token
+        )
+    return mailto(config.sender.address, token)
 
 
 class Composer:
@@ -67,7 +93,6 @@ class Composer:
             reply_to=config.sender.reply_to,
             link_room=len(html.escape(f"{config.web.base_url}/p/{longest}").encode()),
         )
-        self.mailto = config.sender.unsubscribe_mailto or config.sender.address
         self.web = config.web.base_url
         self.domain = config.sender.domain
         self.signer = dkim_signer(config)
@@ -131,13 +156,14 @@ class Composer:
                 date=self.now or datetime.now(UTC),
                 unsubscribe_url=f"{self.web}/u/{unsubscribe}",
                 preferences_url=f"{self.web}/p/{preferences}",
-                mailto=mailto(self.mailto, unsubscribe),
+                mailto=mailto_uri(self.config, self.keys, recipient, self.issue_id, unsubscribe),
             ),
             self.signer,
             timestamp,
             wire=wire,
         )
-        return Composed(message, message_id, envelope_sender(self.config, recipient))
+        sender = envelope_sender(self.config, recipient, self.keys, self.issue_id)
+        return Composed(message, message_id, sender)
 
 
 def list_id(config: Config) -> str:

@@ -20,6 +20,7 @@ from digest.delivery.stop import Stop
 from digest.delivery.transport import SmtpSettings
 from digest.delivery.workers import Job, combine, deliver, process_count
 from digest.store import Database, DeliveryStatus, Issue, IssueStatus, deliveries, ledger
+from digest.store.bounces import sweep_soft
 
 LEASE_LOST = "the send lease was taken over by another process"
 
@@ -131,6 +132,8 @@ def settle(database: Database, issue_id: int, summary: Summary, config: Config) 
             if not delivered:
                 reason = "nothing delivered yet: " + reason
         ledger.set_status(session, issue_id, status, reason)
+        if failed:  # a failure after deferral counts as a soft bounce (bounces.soft_limit)
+            sweep_soft(session, config.bounces.soft_limit)
         return Outcome(issue.key, summary, status, reason, delivered)
 
 

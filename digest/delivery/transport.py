@@ -7,8 +7,10 @@ whether to retry, defer, fail or count it, so a dry run and a real send differ o
 The SMTP classification: a 4xx reply is temporary; a session lost before the final dot is
 temporary too (nothing can have been accepted) and counts as a server failure; lost after
 the final dot it is `maybe` (the server may have the message: never sent again blindly); a
-5.1.x refusal of the recipient (or a bare 550 at RCPT) is a bounce; any other 5xx fails the
-message. A login refused is fatal: every other message would fail the same way.
+5xx refusal of the recipient is a bounce only when `inbound.classify_refusal` reads it as a
+dead address (a hard enhanced code such as 5.1.1, or a bare 550 whose text says the user is
+unknown: a bare 550 is often a policy refusal); any other 5xx fails the message. A login
+refused is fatal: every other message would fail the same way.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from digest.delivery.smtp import SMTPConnection, SMTPError, Stage, tls_context
+from digest.inbound.status import classify_refusal
 from digest.models import Recipient
 
 
@@ -145,8 +148,10 @@ class SmtpChannel:
         detail = f"{outcome.stage}: {reply}"
         if reply.transient:
             return Attempt(Kind.TEMPORARY, detail)
-        if outcome.stage == Stage.RCPT and (
-            reply.enhanced.startswith("5.1.") or (not reply.enhanced and reply.code == 550)
+        if (
+            outcome.stage == Stage.RCPT
+            and classify_refusal(reply.code, reply.text, reply.enhanced or None).outcome
+            == "bounced"
         ):
             return Attempt(Kind.BOUNCE, detail)
         return Attempt(Kind.PERMANENT, detail, server=True)

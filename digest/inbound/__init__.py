@@ -1,7 +1,8 @@
 """What comes back: VERP tokens, classification of returned mail, mailboxes, webhooks.
 
-No database here: callers (the ledger, `digest bounces`, the scheduler, the web app) record
-the `Classification` results. See docs/bounces.md for the rules.
+No database here except in `process` (not imported by this package), the one path that
+records `Classification` results through `digest.store.bounces` for `digest bounces`, the
+scheduler and the web hooks. See docs/bounces.md for the rules.
 """
 
 from digest.inbound.classify import Context, classify, context_from_config, message_key

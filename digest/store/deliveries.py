@@ -230,6 +230,7 @@ def record(connection: Connection, issue_id: int, worker: str, results: Iterable
         recipient = result.recipient
         deferred = result.status == DeliveryStatus.DEFERRED
         queued = result.status == DeliveryStatus.QUEUED
+        failed = result.status == DeliveryStatus.FAILED
         rows.append(
             {
                 "b_id": recipient.delivery_id,
@@ -242,7 +243,10 @@ def record(connection: Connection, issue_id: int, worker: str, results: Iterable
                 "b_sent_at": now if result.status == DeliveryStatus.SENT else None,
                 "b_new_worker": None if queued else worker,
                 "b_next": result.next_attempt_at if deferred else None,
-                "b_since": (recipient.deferred_since or now) if deferred else None,
+                # a failure after deferral keeps since when: it counts as a soft bounce
+                "b_since": (recipient.deferred_since or now)
+                if deferred
+                else (recipient.deferred_since if failed else None),
             }
         )
         if result.status == DeliveryStatus.BOUNCED:
@@ -262,6 +266,7 @@ def record(connection: Connection, issue_id: int, worker: str, results: Iterable
                         "smtp",
                         issue_id=issue_id,
                         detail=result.error,
+                        delivery_id=result.recipient.delivery_id,
                     )
             session.flush()
 

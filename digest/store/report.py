@@ -1,4 +1,5 @@
-"""Per-issue figures: recipients, deliveries by outcome, unsubscribes by method."""
+"""Per-issue figures: recipients, deliveries by outcome, unsubscribes by method, and what came
+back (hard and soft bounces, complaints: `returned_mail` rows tied to the issue)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from digest.store.tables import Delivery, Event, Issue
+from digest.store.tables import Delivery, Event, Issue, ReturnedMail
 
 
 @dataclass(slots=True)
@@ -21,6 +22,7 @@ class IssueReport:
     recipients: int = 0
     deliveries: dict[str, int] = field(default_factory=dict)
     unsubscribes: dict[str, int] = field(default_factory=dict)
+    returned: dict[str, int] = field(default_factory=dict)  # hard, soft, complaint...
     paused_reason: str | None = None
 
     def count(self, status: str) -> int:
@@ -54,6 +56,12 @@ def issue_report(session: Session, issue: Issue) -> IssueReport:
         .group_by(Event.method)
     )
     report.unsubscribes = {method: count for method, count in events}
+    returned = session.execute(
+        select(ReturnedMail.kind, func.count())
+        .where(ReturnedMail.issue_id == issue.id)
+        .group_by(ReturnedMail.kind)
+    )
+    report.returned = {kind: count for kind, count in returned}
     return report
 
 

@@ -30,6 +30,7 @@ from digest.store.tables import (
     Delivery,
     ErasedAddress,
     Event,
+    ReturnedMail,
     Status,
     Subscriber,
     address_key,
@@ -39,7 +40,20 @@ from digest.store.tables import (
 CSV_COLUMNS = ("email", "name", "locale", "categories", "status")
 LOCALES = ("zh", "en")
 SUPPRESSED = frozenset({Status.UNSUBSCRIBED, Status.BOUNCED, Status.COMPLAINED})
-Method = Literal["one-click", "link", "preferences", "cli", "import", "web", "smtp"]
+Method = Literal[
+    "one-click",
+    "link",
+    "preferences",
+    "cli",
+    "import",
+    "web",
+    "smtp",
+    "mailto",
+    "mail",
+    "ses",
+    "postmark",
+    "soft-limit",
+]
 
 
 class InvalidAddress(ValueError):
@@ -112,7 +126,8 @@ def erase(session: Session, subscriber: Subscriber) -> None:
     the address's hash is kept (`was_erased`). Their links stop working at once."""
     if subscriber.status == Status.ERASED:
         return
-    hashed = address_hash(subscriber.email)
+    address = subscriber.email
+    hashed = address_hash(address)
     if session.get(ErasedAddress, hashed) is None:
         session.add(ErasedAddress(address_hash=hashed))
     subscriber.email = f"erased.{subscriber.id}@invalid"  # unique, and no one's address
@@ -133,6 +148,15 @@ def erase(session: Session, subscriber: Subscriber) -> None:
     session.execute(
         update(Delivery).where(Delivery.subscriber_id == subscriber.id).values(error=None)
     )
+    # returned mail keeps its kind (the report counts it), not the text that quotes them
+    session.execute(
+        update(ReturnedMail)
+        .where(
+            (ReturnedMail.subscriber_id == subscriber.id)
+            | (func.lower(ReturnedMail.address) == address_key(address))
+        )
+        .values(reason="", address=None)
+    )
     record(session, subscriber, "erase", "cli")
 
 
@@ -146,11 +170,13 @@ def record(
     ip: str | None = None,
     user_agent: str | None = None,
     detail: str | None = None,
+    delivery_id: int | None = None,
 ) -> None:
     session.add(
         Event(
             subscriber_id=subscriber.id if subscriber is not None else None,
             issue_id=issue_id,
+            delivery_id=delivery_id,
             kind=kind,
             method=method,
             ip=ip,

@@ -247,6 +247,36 @@ class Event(Base):
     user_agent: Mapped[str | None] = mapped_column(String(500), default=None)
     detail: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # the delivery a bounce or complaint is about; not a foreign key: events outlive the ledger
+    delivery_id: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), default=None
+    )
+
+
+class ReturnedMail(Base):
+    """One processed returned message or provider event (a bounce, complaint, mailed
+    unsubscribe, auto-reply...), keyed on its Message-ID (or event id): a key seen before is
+    never applied again, so reading the same mailbox twice changes nothing."""
+
+    __tablename__ = "returned_mail"
+    __table_args__ = (Index("ix_returned_mail_issue_kind", "issue_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(20))
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL"), index=True
+    )
+    issue_id: Mapped[int | None] = mapped_column(ForeignKey("issues.id", ondelete="SET NULL"))
+    delivery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="SET NULL"), default=None
+    )
+    # the address named, only when it is no subscriber's (theirs lives on their row alone)
+    address: Mapped[str | None] = mapped_column(String(320), default=None)
+    status: Mapped[str | None] = mapped_column(String(20), default=None)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Worker(Base):

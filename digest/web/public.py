@@ -31,6 +31,7 @@ from digest.i18n import translate
 from digest.store import Database
 from digest.tokens import keyring
 from digest.web.archive import DatabaseArchive, IssueArchive, Pagination
+from digest.web.hooks import Hooks
 from digest.web.hosts import proxy_headers
 from digest.web.pages import email_page
 from digest.web.preferences import Preferences
@@ -112,9 +113,11 @@ def create_public_app(
     mailer: Mailer | None = None,
     archive: IssueArchive | None = None,
     page_size: int = PAGE_SIZE,
+    hooks: Hooks | None = None,
 ) -> Starlette:
     """The public app. `clock` fixes "now" (rate limits, consent time) and `mailer` replaces
-    the configured SMTP server (tests); `archive` defaults to the database's issues."""
+    the configured SMTP server (tests); `archive` defaults to the database's issues; `hooks`
+    are the provider webhooks (tests give them a certificate fetcher of their own)."""
     site = Site(
         config=config,
         database=database,
@@ -137,6 +140,7 @@ def create_public_app(
         Route("/confirm/{token}", signup.confirm, methods=["POST"]),
         Route("/archive/", issues.index, methods=["GET"]),
         Route("/archive/{key}/", issues.issue, methods=["GET"]),
+        *(hooks or Hooks(config, database)).routes(),
     ]
     handler = _error_page(site)
     return Starlette(
