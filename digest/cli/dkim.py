@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from digest.cli.base import err, get_config, main
+from digest.cli.base import get_config, main
+from digest.cli.output import note, say
 from digest.errors import DigestError
 
 
@@ -55,12 +56,9 @@ def keygen(
         raise DigestError(f"{path} already exists; choose another --selector.") from None
     except OSError as exc:
         raise DigestError(f"{path}: cannot write the key: {exc.strerror}.") from None
-    err.print(f"Wrote the private key to {path} (keep it secret).")
-    err.print("Publish this DNS record:")
-    click.echo(keys.dns_record(selector, domain, key))
+    note(f"Wrote the private key to {path} (keep it secret).")
+    note("Publish this DNS record:")
+    say(keys.dns_record(selector, domain, key))
     prefix = "ed25519_" if ed25519 else ""
-    err.print("Then add to config.yaml:")
-    err.print(
-        f"dkim:\n  domain: {domain}\n  {prefix}selector: {selector}\n  {prefix}key_file: {path}",
-        markup=False,
-    )
+    note("Then add to config.yaml:")
+    note(f"dkim:\n  domain: {domain}\n  {prefix}selector: {selector}\n  {prefix}key_file: {path}")
