@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from digest.config import Config
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL
 from digest.tokens import Keyring, make_token
+from digest.wrap import html_lines_bound
 
 HTML_LIMIT = 100_000
 # Database ids are 64-bit signed integers on SQLite and PostgreSQL alike.
@@ -43,13 +44,14 @@ def longest_values(config: Config, greeting_named: str) -> dict[str, int]:
     """
     keyring = Keyring(secret="measure")  # never used to sign anything that is sent
     web = config.web.base_url
-    token = make_token(keyring, "unsubscribe", MAX_ID, MAX_ID)
-    preferences = make_token(keyring, "preferences", MAX_ID, MAX_ID)
+    token = make_token(keyring, "unsubscribe", MAX_ID, MAX_ID, "x" * 16)
+    preferences = make_token(keyring, "preferences", MAX_ID, MAX_ID, "x" * 16)
     fixed = html.escape(greeting_named % {"name": ""})
     return {
         UNSUBSCRIBE_URL: len(html.escape(f"{web}/u/{token}").encode()),
         PREFERENCES_URL: len(html.escape(f"{web}/p/{preferences}").encode()),
-        GREETING: len(fixed.encode()) + NAME_MAX_CHARS * ESCAPED_CHAR_MAX_BYTES,
+        # a long greeting is cut into lines joined by empty comments (digest.wrap.html_lines)
+        GREETING: html_lines_bound(len(fixed.encode()) + NAME_MAX_CHARS * ESCAPED_CHAR_MAX_BYTES),
     }
 
 

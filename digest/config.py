@@ -7,16 +7,18 @@ environment variable), so a typo never shows a traceback or a pydantic dump.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import json
 import os
 import re
 import secrets
 import string
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -27,21 +29,46 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from digest.errors import ConfigError
+from digest.safeyaml import YamlLimitError, load_with_node
+from digest.templatecheck import check_templates
 from digest.tex import MathMode
-from digest.urls import check_permalink
+from digest.urls import check_permalink, is_loopback
 
 ENV_PREFIX = "DIGEST_"
 ENV_RESERVED = frozenset({"DIGEST_CONFIG", "DIGEST_DEBUG"})
 DEFAULT_TIMEZONES = {"zh": "Asia/Shanghai", "en": "UTC"}
+# The documented demo config.yaml is 12 KB; nothing real comes near this.
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
+# Any number without a bound of its own stays within this, so that no setting can overflow
+# a time or a count later on (a million hours is 114 years; days get bounds of their own).
+NUMBER_CEILING = 1_000_000
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    """Every section: unknown keys refused, no float infinite or NaN, and every number
+    bounded: by its own `le`, else by NUMBER_CEILING."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
+
+    @field_validator("*")
+    @classmethod
+    def _bounded(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return value
+        field = cls.model_fields[info.field_name] if info.field_name else None
+        if field is not None and any(getattr(m, "le", None) is not None for m in field.metadata):
+            return value
+        if abs(value) > NUMBER_CEILING:
+            raise ValueError(f"must be at most {NUMBER_CEILING:,} (in size)")
+        return value
 
 
 def _check_timezone(value: str | None) -> str | None:
@@ -60,6 +87,12 @@ def _check_http_url(value: str) -> str:
     return value.rstrip("/")
 
 
+def _check_web_link(value: str) -> str:
+    """A link the digest shows as it is (no trailing slash removed): http(s) only."""
+    _check_http_url(value)
+    return value
+
+
 class SiteConfig(_Section):
     title: str
     base_url: str
@@ -71,6 +104,7 @@ class SiteConfig(_Section):
     posts_url: str | None = None
 
     _url = field_validator("base_url")(_check_http_url)
+    _posts_url = field_validator("posts_url")(lambda v: v if v is None else _check_web_link(v))
     _tz = field_validator("timezone")(_check_timezone)
     _permalink = field_validator("permalink")(check_permalink)
 
@@ -104,14 +138,14 @@ class MarkdownSourceConfig(_Section):
 class FeedSourceConfig(_Section):
     type: Literal["feed"]
     url: str
-    timeout: float = Field(default=15.0, gt=0)
+    timeout: float = Field(default=15.0, gt=0, le=600)
 
 
 SourceConfig = Annotated[MarkdownSourceConfig | FeedSourceConfig, Field(discriminator="type")]
 
 
 class ExcerptConfig(_Section):
-    length: int = Field(default=350, ge=1)
+    length: int = Field(default=350, ge=1, le=10_000)
     # The language of the posts, for the [代码]/[code] labels (default: site.locale).
     labels: Literal["zh", "en"] | None = None
     # Which math delimiters the blog renders (digest.tex, docs/excerpts.md).
@@ -122,26 +156,37 @@ class ExcerptConfig(_Section):
 SUBJECT_PLACEHOLDERS = ("title", "period", "date", "long_date", "count", "first_title")
 
 
+# A format spec may pad (`{count:>3}`), not build a megabyte-wide subject.
+_MAX_FORMAT_NUMBER = 200
+
+
 def _check_subject(value: str) -> str:
     try:
-        fields = [field for _, field, _, _ in string.Formatter().parse(value) if field is not None]
+        parts = [
+            (f, spec or "") for _, f, spec, _ in string.Formatter().parse(value) if f is not None
+        ]
     except ValueError as exc:
         raise ValueError(f"{value!r} is not a valid subject template: {exc}") from None
-    for field in fields:
+    for field, spec in parts:
         if field not in SUBJECT_PLACEHOLDERS:
             known = " ".join("{" + name + "}" for name in SUBJECT_PLACEHOLDERS)
             raise ValueError(f"unknown placeholder {{{field}}}; the placeholders are {known}")
+        if "{" in spec or any(int(n) > _MAX_FORMAT_NUMBER for n in re.findall(r"\d+", spec)):
+            raise ValueError(
+                f"{{{field}:{spec}}} is not a usable format (no nested fields, widths up to "
+                f"{_MAX_FORMAT_NUMBER})"
+            )
     sample: dict[str, Any] = {name: "x" for name in SUBJECT_PLACEHOLDERS} | {"count": 1}
     try:
         value.format(**sample)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
         raise ValueError(f"{value!r} is not a valid subject template: {exc}") from None
     return value
 
 
 class DigestConfig(_Section):
-    max_posts: int = Field(default=12, ge=1)
-    lookback_days: int = Field(default=30, ge=0)
+    max_posts: int = Field(default=12, ge=1, le=1000)
+    lookback_days: int = Field(default=30, ge=0, le=36_500)
     # Not the ISO week by default: "行路中 · 2026-W47" trips SpamAssassin's SUBJ_ALL_CAPS.
     subject: str = "{title} · {long_date}"
 
@@ -159,18 +204,18 @@ class SmtpConfig(_Section):
     username: str | None = None
     password: SecretStr | None = None
     password_file: Path | None = None
-    timeout: float = Field(default=30.0, gt=0)
+    timeout: float = Field(default=30.0, gt=0, le=3600)
     connections: int = Field(default=4, ge=1, le=64)
     processes: int | None = Field(default=None, ge=1, le=16)
-    messages_per_connection: int = Field(default=1000, ge=1)
-    rate_per_second: float | None = Field(default=None, gt=0)
-    rate_per_hour: int | None = Field(default=None, gt=0)
-    retries: int = Field(default=3, ge=0)
-    retry_delay: float = Field(default=5.0, ge=0)
-    max_consecutive_failures: int = Field(default=10, ge=1)
-    retry_hours: float = Field(default=48.0, gt=0)
-    heartbeat: float = Field(default=10.0, gt=0)
-    lease_timeout: float = Field(default=60.0, gt=0)
+    messages_per_connection: int = Field(default=1000, ge=1, le=1_000_000)
+    rate_per_second: float | None = Field(default=None, gt=0, le=1_000_000)
+    rate_per_hour: int | None = Field(default=None, gt=0, le=1_000_000_000)
+    retries: int = Field(default=3, ge=0, le=100)
+    retry_delay: float = Field(default=5.0, ge=0, le=86_400)
+    max_consecutive_failures: int = Field(default=10, ge=1, le=1_000_000)
+    retry_hours: float = Field(default=48.0, gt=0, le=8760)
+    heartbeat: float = Field(default=10.0, gt=0, le=3600)
+    lease_timeout: float = Field(default=60.0, gt=0, le=86_400)
     ca_file: Path | None = None
     verify_tls: bool = True
 
@@ -196,16 +241,56 @@ class DkimConfig(_Section):
 
 
 class WebConfig(_Section):
-    base_url: str = "http://127.0.0.1:8080"
+    # bounded: every personal link and the List-Unsubscribe header line are built on it
+    base_url: str = Field(default="http://127.0.0.1:8080", max_length=400)
     secret: SecretStr | None = None
     secret_file: Path = Path("var/web-secret")
     previous_secret: SecretStr | None = None
     rotated_at: datetime | None = None
-    rotation_overlap_days: int = Field(default=90, ge=0)
-    confirm_limit_per_address: int = Field(default=3, ge=1)
-    confirm_limit_per_ip: int = Field(default=10, ge=1)
+    rotation_overlap_days: int = Field(default=90, ge=0, le=3650)
+    confirm_limit_per_address: int = Field(default=3, ge=1, le=1000)
+    confirm_limit_per_ip: int = Field(default=10, ge=1, le=1_000_000)
+    # Whose X-Forwarded-For/-Proto `digest serve` believes (digest.web.hosts): addresses or
+    # networks; the default is a proxy on the same machine, [] when nothing is in front.
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
 
     _url = field_validator("base_url")(_check_http_url)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network such as 10.0.0.0/8"
+                ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _rotation(self) -> WebConfig:
+        """A previous secret is honoured only for the overlap after a stated rotation: without
+        `rotated_at` it would verify links for ever (digest.tokens.Keyring)."""
+        if self.previous_secret is not None and self.rotated_at is None:
+            raise ValueError(
+                "previous_secret (DIGEST_WEB__PREVIOUS_SECRET) needs rotated_at, the date the "
+                "secret was changed, so that the old secret stops working after "
+                "rotation_overlap_days"
+            )
+        if self.rotated_at is not None:
+            rotated = self.rotated_at
+            rotated = rotated if rotated.tzinfo else rotated.replace(tzinfo=UTC)
+            if rotated > datetime.now(UTC) + timedelta(days=1):
+                raise ValueError(f"rotated_at {self.rotated_at.isoformat()} is in the future")
+        return self
+
+
+class PreviewConfig(_Section):
+    """`digest preview`: Host names it answers to besides its bind address and localhost
+    (a name in /etc/hosts, or the machine's name on a trusted network)."""
+
+    allowed_hosts: list[str] = []
 
 
 class SenderConfig(_Section):
@@ -265,7 +350,7 @@ class ImapConfig(_Section):
     password_file: Path | None = None
     folder: str = "INBOX"
     processed_folder: str | None = None
-    timeout: float = Field(default=30.0, gt=0)
+    timeout: float = Field(default=30.0, gt=0, le=3600)
     ca_file: Path | None = None
     verify_tls: bool = True
 
@@ -278,8 +363,8 @@ class BouncesConfig(_Section):
     """What comes back: the VERP return path and where bounces are read (DESIGN.md 6, 8)."""
 
     return_path: str | None = None
-    soft_limit: int = Field(default=3, ge=1)
-    poll_minutes: float | None = Field(default=None, gt=0)
+    soft_limit: int = Field(default=3, ge=1, le=1000)
+    poll_minutes: float | None = Field(default=None, gt=0, le=10_080)
     maildir: Path | None = None
     imap: ImapConfig | None = None
     postmark_user: str | None = None
@@ -314,10 +399,18 @@ class ScheduleConfig(_Section):
     preset: str | None = None
     offer: list[Frequency] = Field(default_factory=lambda: list[Frequency](["monthly"]))
     timezone: str | None = None
-    misfire_grace_hours: float = Field(default=6.0, ge=0)
-    retry_minutes: float = Field(default=10.0, gt=0)
+    misfire_grace_hours: float = Field(default=6.0, ge=0, le=8760)
+    retry_minutes: float = Field(default=10.0, gt=0, le=10_080)
 
     _tz = field_validator("timezone")(_check_timezone)
+
+    @field_validator("cron")
+    @classmethod
+    def _cron_fires(cls, value: str) -> str:
+        from digest.cron import check_cron
+
+        check_cron(value)  # a syntax error, or a cron with no such date (31 February)
+        return value
 
     @model_validator(mode="after")
     def _preset_sets_frequency(self) -> ScheduleConfig:
@@ -347,6 +440,7 @@ class Config(_Section):
     dkim: DkimConfig | None = None
     bounces: BouncesConfig = BouncesConfig()
     web: WebConfig = WebConfig()
+    preview: PreviewConfig = PreviewConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     templates_dir: Path = Path("templates")
     outbox: Path = Path("outbox")
@@ -394,6 +488,83 @@ class Config(_Section):
                 f"{self._file}: site.postal_address is required to send a digest (anti-spam "
                 "laws want the sender's postal address in every newsletter); set it, or use "
                 "`digest send --dry-run`."
+            )
+
+    def needed_files(self) -> list[tuple[str, Path]]:
+        """(key, path) of every file a send, the scheduler or the public app will read: the
+        password files in use (none when the password comes from the environment), CA files
+        and DKIM keys."""
+        smtp, dkim, bounces = self.smtp, self.dkim, self.bounces
+        imap = bounces.imap
+        candidates: list[tuple[str, Path | None]] = [
+            ("smtp.password_file", smtp.password_file if smtp.password is None else None),
+            ("smtp.ca_file", smtp.ca_file),
+            ("dkim.key_file", dkim.key_file if dkim else None),
+            ("dkim.ed25519_key_file", dkim.ed25519_key_file if dkim else None),
+            (
+                "bounces.postmark_password_file",
+                bounces.postmark_password_file if bounces.postmark_password is None else None,
+            ),
+        ]
+        if imap is not None:
+            candidates += [
+                (
+                    "bounces.imap.password_file",
+                    imap.password_file if imap.password is None else None,
+                ),
+                ("bounces.imap.ca_file", imap.ca_file),
+            ]
+        return [(key, self.path(value)) for key, value in candidates if value is not None]
+
+    def check_files(self) -> None:
+        """Refuse, in one sentence naming the key and the path, a file the configuration names
+        that does not exist or cannot be read (ConfigError, exit 2).
+
+        `digest send`, `schedule` and `serve` call this before they change anything, so that a
+        missing password file is not found after an issue was created; `posts`, `render` and
+        `preview` do not, and work on a machine without the secrets.
+        """
+        for key, path in self.needed_files():
+            if not path.exists():
+                problem = "does not exist"
+            elif not path.is_file():
+                problem = "is not a file"
+            else:
+                try:
+                    with path.open("rb"):
+                        continue
+                except OSError as exc:
+                    problem = f"cannot be read ({exc.strerror})"
+            raise ConfigError(f"{self._file}: {key}: {path} {problem}.")
+
+    def check_sending(self, *, links: bool = True) -> None:
+        """Refuse, in one sentence naming the key (ConfigError, exit 2), what would make a real
+        send unsafe, before anything changes:
+
+        - `links`: a `web.base_url` that is not https:// unless its host is loopback. Every
+          message's unsubscribe link and List-Unsubscribe header is built on it: RFC 8058's
+          one-click needs HTTPS, and an http:// link can be read and replayed on the way.
+          A loopback host is the exception, for trying digest out on one machine.
+        - SMTP AUTH over an unencrypted connection (`smtp.security: none`) to anything but a
+          loopback `smtp.host`: the password would cross the network in clear.
+
+        `digest send` (also `--to`) and `digest schedule` check both; `digest serve`, which
+        only sends confirmation mails through the same server, checks the second.
+        """
+        web = urlsplit(self.web.base_url)
+        if links and web.scheme != "https" and not is_loopback(web.hostname or ""):
+            raise ConfigError(
+                f"{self._file}: web.base_url: {self.web.base_url} is not https://, and every "
+                "unsubscribe link of a real send is built on it (RFC 8058 needs HTTPS; only a "
+                "loopback host may use http://)."
+            )
+        smtp = self.smtp
+        has_login = bool(smtp.username) or smtp.password is not None or smtp.password_file
+        if has_login and smtp.security == "none" and not is_loopback(smtp.host):
+            raise ConfigError(
+                f"{self._file}: smtp.security: none would send the SMTP password in clear to "
+                f"smtp.host {smtp.host}; set smtp.security to starttls or tls (AUTH without "
+                "encryption is allowed only to a loopback smtp.host)."
             )
 
     def smtp_password(self) -> str | None:
@@ -465,19 +636,16 @@ def load_config(
     """Read, override from the environment, and validate; every failure is a ConfigError."""
     file = find_config(path)
     environ = os.environ if environ is None else environ
+    text = _read_config_text(file)
     try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{file}: configuration file not found.") from None
-    except OSError as exc:
-        raise ConfigError(f"{file}: cannot read the configuration file: {exc.strerror}.") from None
-    try:
-        lines = _key_lines(yaml.compose(text))
-        data = yaml.safe_load(text)
+        data, node = load_with_node(text)  # digest.safeyaml: no alias bomb, bounded nesting
+        lines = _key_lines(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f", line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
+        if isinstance(exc, YamlLimitError):
+            problem = f"the YAML is refused: {problem}"
         raise ConfigError(f"{file}{where}: {problem}.") from None
     if data is None:
         data = {}
@@ -491,7 +659,33 @@ def load_config(
         raise ConfigError(_describe(exc, file, lines, from_env)) from None
     config._root = file.resolve().parent
     config._file = file
+    check_templates(config.path(config.templates_dir))
     return config
+
+
+def _read_config_text(file: Path) -> str:
+    """The file's text: at most MAX_CONFIG_BYTES, and UTF-8 (the line of a bad byte named)."""
+    try:
+        if file.exists() and not file.is_file():
+            raise ConfigError(f"{file}: the configuration is not a regular file.")
+        with file.open("rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: configuration file not found.") from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read the configuration file: {exc.strerror}.") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{file}: the configuration file is larger than {MAX_CONFIG_BYTES // 1024} KB."
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{file}, line {line}: the configuration is not valid UTF-8 (byte "
+            f"0x{data[exc.start]:02x}); save it as UTF-8."
+        ) from None
 
 
 SECRET_KEYS = {

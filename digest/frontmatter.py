@@ -14,6 +14,11 @@
 An opening `---` or `+++` without its closing line is not front matter (a thematic break at the
 top of a post). Broken front matter raises `FrontMatterError`, whose message names the format
 and, when the parser says where, the line in the file.
+
+Limits, so that one hostile post cannot stall a run: front matter longer than
+`MAX_FRONT_MATTER` characters is refused, YAML goes through `digest.safeyaml` (no alias bomb,
+no recursive alias, bounded nesting), and JSON or TOML nested too deeply for the parser is
+refused, each with a `FrontMatterError` like any other broken front matter.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ import tomllib
 from typing import Any
 
 import yaml
+
+from digest.safeyaml import YamlLimitError, safe_load
 
 _YAML_OPEN = re.compile(r"-{3,}[ \t]*\n")
 _YAML_CLOSE = re.compile(r"^(?:-{3,}|\.\.\.)[ \t]*$", re.MULTILINE)
@@ -37,11 +44,17 @@ _HEXO_BARE_CLOSE = re.compile(r"^-{3,}[ \t]*$", re.MULTILINE)
 _TABS = re.compile(r"^(\t+)", re.MULTILINE)
 _TOML_WHERE = re.compile(r"\(at line (\d+), column (\d+)\)")
 
-_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Real front matter is a few hundred bytes; a theme's long gallery list a few kilobytes.
+MAX_FRONT_MATTER = 64 * 1024
 
 
 class FrontMatterError(ValueError):
     """Front matter that cannot be read: the message says which format and where."""
+
+
+class FrontMatterRefused(FrontMatterError):
+    """Front matter over a limit (size, aliases, nesting): refused even where a parse error
+    would only mean "this is not front matter" (Hexo's front matter without `---`)."""
 
 
 def split_front_matter(text: str, *, hexo: bool = False) -> tuple[dict[str, Any], str]:
@@ -68,10 +81,12 @@ def split_front_matter(text: str, *, hexo: bool = False) -> tuple[dict[str, Any]
 def _hexo_bare_yaml(text: str) -> tuple[dict[str, Any], str]:
     """Hexo's front matter without an opening `---`: YAML up to the first `---` line."""
     close = _HEXO_BARE_CLOSE.search(text)
-    if close is None or not text[: close.start()].strip():
+    if close is None or not text[: close.start()].strip() or close.start() > MAX_FRONT_MATTER:
         return {}, text
     try:
         metadata = _load_yaml(text[: close.start()], 0)
+    except FrontMatterRefused:
+        raise
     except FrontMatterError:
         return {}, text  # not front matter: prose followed by a thematic break
     if not isinstance(metadata, dict) or not metadata:
@@ -88,14 +103,27 @@ def _delimited(
     if close is None:
         return {}, text
     matter = text[start.end() : close.start()]
+    _check_size(matter)
     body = text[close.end() :].removeprefix("\n")
     return _mapping(load(matter, 1)), body
+
+
+def _check_size(matter: str) -> None:
+    if len(matter) > MAX_FRONT_MATTER:
+        raise FrontMatterRefused(
+            f"the front matter is longer than {MAX_FRONT_MATTER // 1024} KB "
+            f"({len(matter) // 1024} KB)"
+        )
 
 
 def _load_yaml(matter: str, offset: int) -> Any:
     matter = _TABS.sub(lambda m: "  " * len(m.group(1)), matter)
     try:
-        return yaml.load(matter, Loader=_YAML_LOADER)  # a safe loader: plain data only
+        return safe_load(matter)  # plain data only, within digest.safeyaml's limits
+    except YamlLimitError as exc:
+        line = exc.problem_mark.line + 1 + offset if exc.problem_mark else None
+        where = f" (line {line})" if line else ""
+        raise FrontMatterRefused(f"the front matter is refused: {exc.problem}{where}") from None
     except yaml.YAMLError as exc:
         # the context mark points at what was left open (a bracket, a quote), the problem mark
         # at where YAML gave up, often the closing `---`; the former is where to look
@@ -108,6 +136,8 @@ def _load_yaml(matter: str, offset: int) -> Any:
 def _load_toml(matter: str, offset: int) -> Any:
     try:
         return tomllib.loads(matter)
+    except RecursionError:
+        raise FrontMatterRefused("the front matter is not valid TOML: nested too deeply") from None
     except tomllib.TOMLDecodeError as exc:
         message = _TOML_WHERE.sub(
             lambda m: f"(line {int(m.group(1)) + offset}, column {m.group(2)})", str(exc)
@@ -120,10 +150,13 @@ def _load_hexo_json(matter: str, offset: int) -> Any:
 
 
 def _load_json(matter: str, offset: int) -> Any:
+    _check_size(matter)
     try:
         return json.loads(matter)
     except json.JSONDecodeError as exc:
         raise _json_error(exc, offset) from None
+    except RecursionError:
+        raise FrontMatterRefused("the front matter is not valid JSON: nested too deeply") from None
 
 
 def _json_object(text: str) -> tuple[dict[str, Any], str]:
@@ -131,6 +164,9 @@ def _json_object(text: str) -> tuple[dict[str, Any], str]:
         metadata, end = json.JSONDecoder().raw_decode(text)
     except json.JSONDecodeError as exc:
         raise _json_error(exc, 0) from None
+    except RecursionError:
+        raise FrontMatterRefused("the front matter is not valid JSON: nested too deeply") from None
+    _check_size(text[:end])
     return _mapping(metadata), text[end:].lstrip(" \t").removeprefix("\n")
 
 

@@ -144,3 +144,4 @@ class Recipient:
     categories: tuple[str, ...] | None
     attempts: int = 0  # earlier attempts of this delivery (a deferred one is retried)
     deferred_since: datetime | None = None  # its first temporary failure, for retry_hours
+    token_key: str | None = None  # what their links are bound to (digest.tokens)

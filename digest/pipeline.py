@@ -11,12 +11,14 @@ other parts: a list queue instead of the ledger, the outbox instead of SMTP.
 from __future__ import annotations
 
 import asyncio
+import html
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
 from digest.config import Config
+from digest.csp import with_csp_meta
 from digest.delivery.compose import Composer
 from digest.delivery.engine import Engine, Summary
 from digest.delivery.outbox import OutboxTransport
@@ -199,14 +201,16 @@ def _without_ledger(
                 )
             )
         rendered = render(config, plan.edition)
-        preview = with_sample_values(rendered.html, rendered.greeting_anonymous)
-        transport = OutboxTransport(outbox, {"preview.html": preview})
+        preview = with_sample_values(rendered.html, html.escape(rendered.greeting_anonymous))
+        # a file opened from disk has no headers: the served preview's policy goes inside it
+        transport = OutboxTransport(outbox, {"preview.html": with_csp_meta(preview)})
     composer = Composer(
         config,
         plan.edition,
         issue_id=plan.issue_id,
         database=None,
         now=plan.edition.date if outbox is not None else None,
+        test_copies=to is not None,
     )
     queue = ListQueue(recipients)
     engine = Engine(replace(policy(config), connections=1), transport, queue, composer, stop=stop)

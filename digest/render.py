@@ -37,7 +37,7 @@ from digest.errors import DigestError
 from digest.excerpt import excerpt_for
 from digest.i18n import html_lang, long_date, translate, translations
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Edition, Post, Rendered
-from digest.urls import site_url
+from digest.urls import SAFE_SCHEMES, link_scheme, site_url
 from digest.wrap import fold_html, wrap_text
 
 log = logging.getLogger("digest.render")
@@ -113,14 +113,25 @@ def items_for(posts: list[Post], config: Config, locale: str) -> list[Item]:
         items.append(
             Item(
                 title=_one_line(post.title),
-                url=post.url,
+                url=web_link(config.site.base_url, post.url) or config.site.base_url,
                 meta=_one_line(meta),
                 excerpt=clean(excerpt_for(post, config)),  # labels: the posts' language
-                cover=site_url(config.site.base_url, post.cover) if post.cover else None,
+                cover=web_link(config.site.base_url, post.cover) if post.cover else None,
                 cover_alt=_one_line(post.cover_alt or post.title),
             )
         )
     return items
+
+
+def web_link(base_url: str, url: str) -> str | None:
+    """`url` as an email or page may link it: http(s) or mailto, relative links made absolute
+    against the site; None for anything else. The sources drop such links with a warning;
+    this is the last check before a template (an issue snapshot from an older version, a feed
+    entry known only by its `urn:` id, which links to the site instead)."""
+    if link_scheme(url) not in SAFE_SCHEMES | {""}:
+        return None
+    absolute = site_url(base_url, url)
+    return absolute if link_scheme(absolute) in SAFE_SCHEMES else None
 
 
 def _one_line(text: str) -> str:
@@ -203,9 +214,12 @@ def render(
         return _fitted(config, edition, locale, env)
     except Exception as exc:
         culprit = _culprit(config, edition, locale, env)
-        if culprit is None:
-            raise
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if culprit is None:
+            where = template_location(exc)
+            if where is None:
+                raise
+            raise RenderError(f"cannot render the digest: {where}: {reason}") from exc
         where = culprit.source or culprit.url
         raise RenderError(
             f"cannot render the digest: post {where} ({culprit.title!r}) fails: {reason}"
@@ -267,6 +281,20 @@ def _render(config: Config, edition: Edition, locale: str, env: Any, shown: int)
         greeting_named=translate(locale, "Hi %(name)s,"),
         greeting_anonymous=translate(locale, "Hi,"),
     )
+
+
+def template_location(exc: BaseException) -> str | None:
+    """`FILE, line N` of the template line that raised `exc`, from the traceback (Jinja2 maps
+    template frames to the template's file and line), innermost first; None if no template
+    is in it."""
+    found = None
+    trace = exc.__traceback__
+    while trace is not None:
+        name = trace.tb_frame.f_code.co_filename
+        if name.endswith(".j2"):
+            found = f"{name}, line {trace.tb_lineno}"
+        trace = trace.tb_next
+    return found
 
 
 def _culprit(config: Config, edition: Edition, locale: str, env: Any) -> Post | None:

@@ -1,10 +1,15 @@
 """Signed tokens for the links in every email: unsubscribe, preferences, confirm.
 
-A token is `<subscriber>.<issue>.<signature>` (ids in base 36), signed with HMAC-SHA256 by
+A token is `<subscriber>.<issue>.<binding>.<signature>` (ids in base 36; the binding is the
+subscriber's `token_key`, a few random bytes of their row), signed with HMAC-SHA256 by
 itsdangerous with the purpose as salt, so a preferences token can never confirm a sign-up.
+The binding makes a token one person's: erasing them clears their key, so their old links
+reach nobody, even if an id were ever used again (`digest.store.subscribers.by_token`
+compares it). Tokens made before the binding existed (`<subscriber>.<issue>.<signature>`)
+still verify, and are honoured only for rows that have no key either.
 Verification is constant-time (itsdangerous compares with `hmac.compare_digest`). Confirmation
-tokens also carry a timestamp and expire. Rotation: a previous secret keeps verifying for an
-overlap period after `rotated_at`, then stops.
+tokens also carry a timestamp and expire. Rotation: a previous secret verifies only inside the
+overlap after `rotated_at` (`rotation_overlap_days`), never before it and never after.
 """
 
 from __future__ import annotations
@@ -35,23 +40,33 @@ class TokenData:
     subscriber_id: int
     issue_id: int | None
     purpose: Purpose
+    binding: str | None = None  # the subscriber's token_key; None in a token from before it
 
 
 @dataclass(frozen=True, slots=True)
 class Keyring:
-    """The current secret, plus a previous one still accepted until `previous_until`."""
+    """The current secret, plus a previous one accepted only inside its overlap window:
+    from `previous_from` (the rotation; None: no lower bound) until `previous_until`. A
+    previous secret without `previous_until` is never accepted: an old secret that verifies
+    for ever would make a rotation pointless (the configuration refuses one anyway)."""
 
     secret: str
     previous: str | None = None
     previous_until: datetime | None = None
+    previous_from: datetime | None = None
 
     def verifying_keys(self, now: datetime) -> list[str]:
         """Oldest first, current last: itsdangerous signs with the last and tries them all."""
         keys = []
-        if self.previous and (self.previous_until is None or now < self.previous_until):
+        if self.previous and self._in_overlap(now):
             keys.append(self.previous)
         keys.append(self.secret)
         return keys
+
+    def _in_overlap(self, now: datetime) -> bool:
+        if self.previous_until is None or now >= self.previous_until:
+            return False
+        return self.previous_from is None or self.previous_from <= now
 
 
 def _b36(number: int) -> str:
@@ -73,9 +88,17 @@ def _signer(keys: tuple[str, ...], purpose: Purpose) -> Signer:
 
 
 def make_token(
-    keyring: Keyring, purpose: Purpose, subscriber_id: int, issue_id: int | None = None
+    keyring: Keyring,
+    purpose: Purpose,
+    subscriber_id: int,
+    issue_id: int | None = None,
+    binding: str | None = None,
 ) -> str:
     payload = f"{_b36(subscriber_id)}.{_b36(issue_id) if issue_id is not None else '-'}"
+    if binding is not None:
+        if not binding or not all(c.isascii() and (c.isalnum() or c in "-_") for c in binding):
+            raise ValueError("a token binding is URL-safe base64 characters")
+        payload += f".{binding}"
     return _signer((keyring.secret,), purpose).sign(payload).decode("ascii")
 
 
@@ -106,22 +129,28 @@ def read_token(
             skew = timedelta(minutes=5)
             if not -skew <= now - signed_at <= CONFIRM_MAX_AGE + skew:
                 raise InvalidToken
-        subscriber, issue = signed.split(".")
+        subscriber, issue, *bound = signed.split(".")
+        if len(bound) > 1 or (bound and not bound[0]):
+            raise InvalidToken
         return TokenData(
             subscriber_id=int(subscriber, 36),
             issue_id=None if issue == "-" else int(issue, 36),
             purpose=purpose,
+            binding=bound[0] if bound else None,
         )
     except (BadData, ValueError, OverflowError, OSError):
         raise InvalidToken from None
 
 
 def keyring(config: Config) -> Keyring:
-    """The configured secrets; the previous one is honoured for the rotation overlap."""
+    """The configured secrets; the previous one is honoured for the rotation overlap only,
+    from `web.rotated_at` for `web.rotation_overlap_days` (never without `rotated_at`)."""
     web = config.web
     previous = web.previous_secret.get_secret_value() if web.previous_secret else None
-    until = None
+    since = until = None
     if previous and web.rotated_at is not None:
-        rotated = web.rotated_at if web.rotated_at.tzinfo else web.rotated_at.replace(tzinfo=UTC)
-        until = rotated + timedelta(days=web.rotation_overlap_days)
-    return Keyring(secret=config.web_secret(), previous=previous, previous_until=until)
+        since = web.rotated_at if web.rotated_at.tzinfo else web.rotated_at.replace(tzinfo=UTC)
+        until = since + timedelta(days=web.rotation_overlap_days)
+    return Keyring(
+        secret=config.web_secret(), previous=previous, previous_until=until, previous_from=since
+    )

@@ -1,4 +1,5 @@
 """Wrap the plain-text part for mail: CJK-aware, never splitting a word, URL or grapheme.
+(And `html_lines`: a long text spliced into HTML, cut into lines that render as one.)
 
 `textwrap` only breaks at spaces, so a Chinese paragraph (which has none) would stay one long
 line. Here a line may break at a space or between two wide (CJK) characters, counting display
@@ -8,6 +9,8 @@ under 78 characters where the text allows (RFC 5322) and never exceed 998 octets
 
 from __future__ import annotations
 
+import html
+import re
 import unicodedata
 
 import regex
@@ -171,3 +174,49 @@ def _fold_piece(piece: str, used: int, limit: int, is_tag: bool, raw: bool) -> t
         out = out[:-1] + "\n>"
         used = 1
     return out, used
+
+
+# -- text spliced into an 8bit HTML part --------------------------------------------------------
+
+GREETING_ROOM = 300  # escaped octets that stay on the line they are spliced into
+_PIECE = 600  # octets per line of a longer text
+COMMENT_BREAK = "<!--\r\n-->"  # a line break no reader sees: an empty comment around it
+_ENTITY_OR_CHAR = re.compile(r"&[#\w]+;|.", re.DOTALL)
+
+
+def html_lines(text: str) -> str:
+    """`text` escaped for HTML. Longer than GREETING_ROOM octets (a greeting with a name of 200
+    emoji is over 800), it is cut at grapheme boundaries into lines of at most _PIECE octets
+    joined, and framed, by empty comments, so that the line it is spliced into stays within
+    998 octets in an 8bit part and the page shows exactly the same text."""
+    escaped = html.escape(text)
+    if len(escaped.encode()) <= GREETING_ROOM:
+        return escaped
+    pieces: list[str] = []
+    current = ""
+    for cluster in regex.findall(r"\X", text):
+        for unit in _units_of(html.escape(cluster)):
+            if current and len((current + unit).encode()) > _PIECE:
+                pieces.append(current)
+                current = ""
+            current += unit
+    pieces.append(current)
+    return COMMENT_BREAK + COMMENT_BREAK.join(pieces) + COMMENT_BREAK
+
+
+def html_lines_bound(escaped_octets: int) -> int:
+    """The most octets `html_lines` makes of a text whose escaped form has `escaped_octets`:
+    two neighbouring lines always hold more than _PIECE octets, so there are at most
+    2n/_PIECE + 1 lines and one comment more than lines."""
+    if escaped_octets <= GREETING_ROOM:
+        return escaped_octets
+    breaks = 2 * escaped_octets // _PIECE + 3
+    return escaped_octets + breaks * len(COMMENT_BREAK.encode())
+
+
+def _units_of(escaped: str) -> list[str]:
+    """An escaped grapheme, whole when it is short; a freak cluster (hundreds of combining
+    marks) by character, never cutting an entity such as `&amp;`."""
+    if len(escaped.encode()) <= _PIECE:
+        return [escaped]
+    return _ENTITY_OR_CHAR.findall(escaped)

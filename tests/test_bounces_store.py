@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from digest.inbound.mailbox import Maildir
 from digest.inbound.process import process
-from digest.store import ReturnedMail, open_database
+from digest.store import ReturnedMail, Subscriber, open_database
 from tests.bounce_fixtures import CONTEXT, DELIVERY, ISSUE, fixture_bytes
 from tests.bounce_store import (
     VERP_EMAIL,
@@ -115,8 +115,11 @@ def test_a_dsn_without_verp_finds_the_subscriber_by_address(
     database = open_database(config.database_url)
     with database.session() as session:
         kept = session.execute(select(ReturnedMail.subscriber_id, ReturnedMail.address)).all()
+        # the record stays, her address not: it points at her anonymous tombstone (issue 12)
+        assert [row.address for row in kept] == [None]
+        tomb = session.get(Subscriber, kept[0].subscriber_id)
+        assert tomb is not None and tomb.status == "erased" and "alice" not in tomb.email.lower()
     database.dispose()
-    assert [tuple(row) for row in kept] == [(None, None)]  # the record stays, her address not
 
 
 def test_dry_run_records_and_marks_nothing(tmp_path: Path, database_url: str) -> None:

@@ -206,13 +206,14 @@ def html_bytes(message: bytes) -> bytes:
 def add_people(config: Config, name: str = WORST_NAME) -> None:
     """A subscriber with the largest id and `name`, and an English one."""
     database = open_database(config.database_url)
-    with database.session() as session:
+    with database.session() as session:  # Ada first: no id can follow the largest one
+        session.add(Subscriber(email="ada@example.org", name="Ada", status="active", locale="en"))
+        session.flush()
         session.add(
             Subscriber(
                 id=MAX_ID, email="worst@example.com", name=name, status="active", locale="zh"
             )
         )
-        session.add(Subscriber(email="ada@example.org", name="Ada", status="active", locale="en"))
     database.dispose()
 
 

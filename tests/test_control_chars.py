@@ -184,8 +184,13 @@ def test_a_template_broken_for_every_post_is_not_blamed_on_one(tmp_path: Path) -
     edition = Edition(
         "2026-W02", datetime(2026, 1, 11, tzinfo=UTC), tuple(c.post for c in gather(config).new)
     )
-    with pytest.raises(UndefinedError):
+    with pytest.raises(RenderError) as caught:
         render(config, edition)
+    assert isinstance(caught.value.__cause__, UndefinedError)
+    assert str(caught.value).startswith(
+        f"cannot render the digest: {mine / 'post.mjml.j2'}, line 1:"
+    )
+    assert " post " not in str(caught.value)  # the template is named, not a post
 
 
 def test_a_feed_entry_with_control_characters_and_a_lone_surrogate_is_read_clean(

@@ -103,7 +103,8 @@ def events(database: Database) -> list[tuple[str, str, int | None]]:
 
 def test_unsubscribe_from_the_link(page: Page, served: Served) -> None:
     reader, issue = add_reader(served.database)
-    token = make_token(keyring(served.config), "unsubscribe", reader, issue)
+    key = subscriber(served.database, reader).token_key
+    token = make_token(keyring(served.config), "unsubscribe", reader, issue, key)
     response = page.goto(f"{served.url}/u/{token}")
     assert response is not None and response.status == 200
     assert page.locator("html").get_attribute("lang") == "zh-CN"
@@ -123,7 +124,8 @@ def test_unsubscribe_from_the_link(page: Page, served: Served) -> None:
 
 def test_preferences_clicked(page: Page, served: Served) -> None:
     reader, issue = add_reader(served.database)
-    token = make_token(keyring(served.config), "preferences", reader, issue)
+    key = subscriber(served.database, reader).token_key
+    token = make_token(keyring(served.config), "preferences", reader, issue, key)
     page.goto(f"{served.url}/p/{token}")
     assert page.locator("h1").inner_text() == "你的订阅设置"
     fits(page, 320)

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from digest.config import Config, load_config
 from digest.delivery.mailer import SmtpMailer
@@ -146,6 +146,11 @@ def person(database: Database, subscriber_id: int) -> Subscriber:
         return found
 
 
+def bound(database: Database, subscriber_id: int) -> str | None:
+    """The key a subscriber's links carry (every new row has one)."""
+    return person(database, subscriber_id).token_key
+
+
 def events(database: Database, kind: str | None = None) -> list[Event]:
     with database.session() as session:
         query = select(Event).order_by(Event.id)
@@ -193,7 +198,7 @@ def test_get_unsubscribe_page_changes_nothing(
 ) -> None:
     subscriber = add_person(database)
     issue = add_issue(database, "2026-W47", datetime(2026, 11, 23, tzinfo=UTC))
-    token = make_token(keys, "unsubscribe", subscriber, issue)
+    token = make_token(keys, "unsubscribe", subscriber, issue, bound(database, subscriber))
     before = snapshot(database)
     for _ in range(3):  # a mail scanner may follow the link more than once
         response = client.get(f"/u/{token}")
@@ -207,7 +212,10 @@ def test_get_unsubscribe_page_changes_nothing(
     assert response.headers["Cache-Control"] == "no-store"
     csp = response.headers["Content-Security-Policy"]
     assert "form-action 'self'" in csp and "script-src" not in csp and "<script" not in html
-    assert f"/p/{make_token(keys, 'preferences', subscriber, issue)}" in html
+    assert (
+        f"/p/{make_token(keys, 'preferences', subscriber, issue, bound(database, subscriber))}"
+        in html
+    )
     assert client.head(f"/u/{token}").status_code == 200
     assert snapshot(database) == before
 
@@ -219,7 +227,7 @@ def test_one_click_post_as_rfc_8058_describes(
     subscriber = add_person(database)
     issue = add_issue(database, "2026-W47", datetime(2026, 11, 23, tzinfo=UTC))
     other = add_person(database, "someone.else@example.com")
-    token = make_token(keys, "unsubscribe", subscriber, issue)
+    token = make_token(keys, "unsubscribe", subscriber, issue, bound(database, subscriber))
     if encoding == "urlencoded":
         body, content_type = ONE_CLICK, FORM
     else:
@@ -250,7 +258,7 @@ def test_the_pages_button_posts_the_same_and_counts_as_link(
 ) -> None:
     subscriber = add_person(database)
     issue = add_issue(database, "2026-W47", datetime(2026, 11, 23, tzinfo=UTC))
-    token = make_token(keys, "unsubscribe", subscriber, issue)
+    token = make_token(keys, "unsubscribe", subscriber, issue, bound(database, subscriber))
     page = client.get(f"/u/{token}").text
     fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]+)">', page))
     assert fields == {"List-Unsubscribe": "One-Click", "source": "page"}
@@ -266,7 +274,7 @@ def test_post_without_the_one_click_field_is_refused(
     client: TestClient, database: Database, keys: Keyring
 ) -> None:
     subscriber = add_person(database)
-    token = make_token(keys, "unsubscribe", subscriber, None)
+    token = make_token(keys, "unsubscribe", subscriber, None, bound(database, subscriber))
     before = snapshot(database)
     for content, content_type in (
         (b"", FORM),
@@ -286,7 +294,9 @@ def test_a_link_from_a_test_send_has_no_issue(
     client: TestClient, database: Database, keys: Keyring
 ) -> None:
     subscriber = add_person(database)
-    token = make_token(keys, "unsubscribe", subscriber, 0)  # what `send --to` puts in links
+    token = make_token(
+        keys, "unsubscribe", subscriber, 0, bound(database, subscriber)
+    )  # what `send --to` puts in links
     assert client.post(f"/u/{token}", content=ONE_CLICK, headers={"Content-Type": FORM}).is_success
     [event] = events(database, "unsubscribe")
     assert event.issue_id is None and event.method == "one-click"
@@ -305,7 +315,13 @@ def test_bad_tokens_all_get_the_same_plain_400(
         ("confirm", "confirm"),
     ]
     for route, purpose in routes:
-        good = make_token(keys, purpose, subscriber, issue if purpose != "confirm" else None)
+        good = make_token(
+            keys,
+            purpose,
+            subscriber,
+            issue if purpose != "confirm" else None,
+            bound(database, subscriber),
+        )
         wrong_purpose: Purpose = "preferences" if purpose != "preferences" else "unsubscribe"
         last = good[-1]
         bad = [
@@ -313,9 +329,12 @@ def test_bad_tokens_all_get_the_same_plain_400(
             good[:-6],  # truncated
             good[: len(good) // 2],
             "zz." + good.split(".", 1)[1],  # another subscriber id, same signature
-            make_token(keys, wrong_purpose, subscriber, issue),
-            make_token(Keyring("attacker"), purpose, subscriber, issue),
+            make_token(keys, wrong_purpose, subscriber, issue, bound(database, subscriber)),
+            make_token(
+                Keyring("attacker"), purpose, subscriber, issue, bound(database, subscriber)
+            ),
             make_token(keys, purpose, 987_654, issue),  # unknown subscriber
+            make_token(keys, purpose, subscriber, issue),  # without the subscriber's binding
             "x",
             "a" * 500,
         ]
@@ -345,7 +364,7 @@ def test_preferences_change_locale_categories_pause_and_leave(
     subscriber = add_person(database, categories=["Rust"])
     add_issue(database, "2026-W46", datetime(2026, 11, 16, tzinfo=UTC), [["Python", "机器学习"]])
     issue = add_issue(database, "2026-W47", datetime(2026, 11, 23, tzinfo=UTC), [["数学"], []])
-    token = make_token(keys, "preferences", subscriber, issue)
+    token = make_token(keys, "preferences", subscriber, issue, bound(database, subscriber))
     url = f"/p/{token}"
     before = snapshot(database)
     page = client.get(url)
@@ -401,7 +420,7 @@ def test_preferences_choose_how_often(
     client: TestClient, database: Database, keys: Keyring
 ) -> None:
     subscriber = add_person(database)
-    url = f"/p/{make_token(keys, 'preferences', subscriber, None)}"
+    url = f"/p/{make_token(keys, 'preferences', subscriber, None, bound(database, subscriber))}"
     page = client.get(url)
     assert re.findall(r'name="frequency" value="(\w+)"( checked)?', page.text) == [
         ("weekly", " checked"),
@@ -421,7 +440,7 @@ def test_preferences_page_follows_locale_override(
     client: TestClient, database: Database, keys: Keyring
 ) -> None:
     subscriber = add_person(database, locale="zh")
-    token = make_token(keys, "preferences", subscriber, None)
+    token = make_token(keys, "preferences", subscriber, None, bound(database, subscriber))
     page = client.get(f"/p/{token}?locale=en")
     assert '<html lang="en">' in page.text and "Your preferences" in page.text
     assert form_actions(page.text)[0] == f"/p/{token}?locale=en"
@@ -687,3 +706,127 @@ def test_digest_serve_answers(tmp_path: Path, database_url: str) -> None:
         process.terminate()
         output = process.communicate(timeout=15)[0].decode()
     assert f"Serving https://news.example.com at http://127.0.0.1:{port}/" in output
+
+
+# -- one person, one address, one link (issue 12) -----------------------------------------------
+
+
+def test_case_variants_of_an_address_are_one_person_for_the_limit(
+    client: TestClient, database: Database, smtp: SMTPServer, clock: Clock
+) -> None:
+    """Before: `Victim@`, `VICTIM@` and `vIctim@` were three subscribers, each with its own
+    limit, and one inbox got a confirmation mail for every spelling."""
+    spellings = ["Victim@example.com", "VICTIM@example.com", "vIctim@Example.com"]
+    spellings.append("victim@EXAMPLE.COM")
+    first = sign_up(client, spellings[0])
+    for spelling in spellings[1:]:
+        clock.advance(minutes=1)
+        assert sign_up(client, spelling).text == first.text
+    assert len(smtp.mailbox.messages) == 2  # the limit is 2 per address per day
+    with database.session() as session:
+        rows = [(s.email, s.status) for s in session.scalars(select(Subscriber))]
+    assert rows == [("Victim@example.com", "pending")]  # stored as first given
+
+
+def test_a_member_signing_up_in_another_case_gets_nothing(
+    client: TestClient, database: Database, smtp: SMTPServer
+) -> None:
+    add_person(database, "member@example.com")
+    unsubscribed = add_person(database, "Left@example.com", status=Status.UNSUBSCRIBED)
+    assert sign_up(client, "MEMBER@Example.com").status_code == 200
+    assert smtp.mailbox.messages == []
+    sign_up(client, "left@example.com")  # the one who left may confirm again, as before
+    [mail] = smtp.mailbox.messages
+    assert mail.rcpt_tos == ["Left@example.com"]  # their own row, as stored
+    client.post(urlsplit(confirm_link(mail.parsed())).path)
+    assert person(database, unsubscribed).status == Status.ACTIVE
+    with database.session() as session:
+        assert len(list(session.scalars(select(Subscriber)))) == 2
+
+
+def test_an_erased_person_signing_up_is_answered_alike_and_sent_nothing(
+    client: TestClient, database: Database, smtp: SMTPServer
+) -> None:
+    from digest.store.subscribers import erase
+
+    gone = add_person(database, "Gone@example.com")
+    with database.session() as session:
+        erase(session, session.get_one(Subscriber, gone))
+    fresh = sign_up(client, "fresh@example.com")
+    again = sign_up(client, "GONE@example.com")
+    assert again.status_code == 200 and again.text == fresh.text
+    assert smtp.mailbox.recipients() == ["fresh@example.com"]
+    with database.session() as session:
+        emails = sorted(s.email for s in session.scalars(select(Subscriber)))
+    assert emails == [f"erased.{gone}@invalid", "fresh@example.com"]
+
+
+def test_an_erased_persons_links_reach_nobody(
+    client: TestClient, database: Database, keys: Keyring
+) -> None:
+    """Before: SQLite gave the erased row's id to the next subscriber, and the erased
+    person's old `/u/` link showed and unsubscribed the newcomer."""
+    from digest.store.subscribers import erase
+
+    issue = add_issue(database, "2026-W47", datetime(2026, 11, 23, tzinfo=UTC))
+    gone = add_person(database, "gone@example.com")
+    key = bound(database, gone)
+    assert key is not None
+    old = {
+        "u": make_token(keys, "unsubscribe", gone, issue, key),
+        "p": make_token(keys, "preferences", gone, issue, key),
+    }
+    forged = client.get(f"/u/{old['u'][:-2]}xx")
+    assert client.get(f"/u/{old['u']}").status_code == 200  # theirs, until erased
+    with database.session() as session:
+        erase(session, session.get_one(Subscriber, gone))
+    newcomer = add_person(database, "newcomer@example.com")
+    assert newcomer > gone  # never the erased id again
+    for route, token in old.items():
+        for method in ("GET", "POST"):
+            response = client.request(
+                method,
+                f"/{route}/{token}",
+                content=ONE_CLICK if method == "POST" else None,
+                headers={"Content-Type": FORM} if method == "POST" else None,
+            )
+            assert response.status_code == 400 and response.text == forged.text
+    assert person(database, newcomer).status == Status.ACTIVE
+
+
+def test_a_reused_id_is_still_not_reached_by_an_old_link(
+    client: TestClient, database: Database, keys: Keyring
+) -> None:
+    """Even if an id came back (a row deleted by hand, then reinserted under it; or a SQLite
+    database that reused ids before revision 0005), the old link's binding does not match."""
+    reader = add_person(database, "first@example.com")
+    token = make_token(keys, "unsubscribe", reader, None, bound(database, reader))
+    with database.session() as session:
+        session.delete(session.get_one(Subscriber, reader))
+    with database.session() as session:
+        session.add(Subscriber(id=reader, email="second@example.com", status=Status.ACTIVE))
+    assert (
+        client.post(f"/u/{token}", content=ONE_CLICK, headers={"Content-Type": FORM}).status_code
+        == 400
+    )
+    assert person(database, reader).status == Status.ACTIVE
+    assert person(database, reader).email == "second@example.com"
+
+
+def test_links_sent_before_the_binding_keep_working_for_their_row_only(
+    client: TestClient, database: Database, keys: Keyring
+) -> None:
+    """A row from before revision 0005 has no key: the unbound links already in inboxes still
+    unsubscribe (RFC 8058); a row with a key refuses an unbound link."""
+    legacy = add_person(database, "old@example.com")
+    with database.session() as session:  # as revision 0005 leaves the rows it found
+        session.execute(update(Subscriber).where(Subscriber.id == legacy).values(token_key=None))
+    modern = add_person(database, "new@example.com")
+    for who, code in ((modern, 400), (legacy, 200)):
+        unbound = make_token(keys, "unsubscribe", who, None)
+        response = client.post(f"/u/{unbound}", content=ONE_CLICK, headers={"Content-Type": FORM})
+        assert response.status_code == code
+    assert person(database, legacy).status == Status.UNSUBSCRIBED
+    assert person(database, modern).status == Status.ACTIVE
+    wrong = make_token(keys, "unsubscribe", legacy, None, "AAAAAAAA")
+    assert client.get(f"/u/{wrong}").status_code == 400

@@ -14,7 +14,7 @@ import pytest
 from digest.config import Config, load_config
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Edition, Post
 from digest.pipeline import gather, next_edition
-from digest.render import render
+from digest.render import RenderError, render
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -196,8 +196,10 @@ def test_sandbox_blocks_unsafe_template_code(
         "{{ item.__class__.__mro__[1].__subclasses__() }}", encoding="utf-8"
     )
     custom = config.model_copy(update={"templates_dir": tmp_path})
-    with pytest.raises(SecurityError):
+    with pytest.raises(RenderError) as caught:
         render(custom, edition, "zh")
+    assert isinstance(caught.value.__cause__, SecurityError)
+    assert f"{tmp_path / 'email' / 'post.mjml.j2'}, line 1: " in str(caught.value)
 
 
 def test_relative_links_become_absolute(config: Config) -> None:

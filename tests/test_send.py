@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy import select
 
 from digest.cli import main
 from digest.config import Config, load_config
+from digest.csp import meta_policy
 from digest.pipeline import NothingToSend, plan_send, send_issue
 from digest.store import Delivery, Issue, Subscriber, open_database
 from tests.smtp_server import ScriptedServer, SMTPServer, self_signed
@@ -244,6 +246,9 @@ def test_dry_run_writes_the_outbox_and_changes_nothing(tmp_path: Path, database_
         assert first.exit_code == 0, first.output
         files = sorted(outbox.glob("*.eml"))
         assert len(files) == 5 and (outbox / "preview.html").exists()
+        # opened from disk it has no headers: the served preview's policy is inside it
+        head = (outbox / "preview.html").read_text("utf-8").split("</head>")[0]
+        assert f'http-equiv="Content-Security-Policy" content="{escape(meta_policy())}"' in head
         contents = [f.read_bytes() for f in files]
         second = send(path, "--dry-run", "--outbox", str(outbox))
         assert second.exit_code == 0

@@ -6,6 +6,7 @@ HTTP tests talk only to servers on 127.0.0.1 started here (stdlib http.server on
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import threading
@@ -200,7 +201,16 @@ def test_rss20_cover_sources(media: str, cover: str | None) -> None:
         rss(f"<item><title>x</title><link>https://site.example/x</link>{media}</item>"),
         where="inline.xml",
     )
-    assert problems == []
+    unsafe = re.search(r'url="((?:javascript|data):[^"]*)"', media)
+    expected = (
+        [
+            f"inline.xml, entry 1: cover {unsafe.group(1)!r} is not an http(s) URL; the post has "
+            "no cover"
+        ]
+        if unsafe
+        else []
+    )
+    assert [str(p) for p in problems] == expected
     assert posts[0].cover == cover
 
 

@@ -15,6 +15,7 @@ from digest.store.subscribers import (
     InvalidAddress,
     add,
     export_csv,
+    find,
     import_rows,
     listing,
     mask,
@@ -67,7 +68,7 @@ def test_bad_rows_are_named_and_good_rows_imported(database: Database, tmp_path:
         "email,name,locale,categories,status\n"  # line 1
         "good@example.com,好人,zh,Python;机器学习,active\n"  # 2
         "not-an-address,Bad,en,,active\n"  # 3
-        "GOOD@EXAMPLE.com,Dup,zh,,active\n".encode()  # 4: different local-part case: distinct
+        "GOOD@EXAMPLE.com,Dup,zh,,active\n".encode()  # 4: the same address in another case
         + b"good@example.com,Again,zh,,active\n"  # 5: duplicate of line 2
         + b"short@example.com,Short\n"  # 6: missing columns
         + b"gbk@example.com,"
@@ -81,13 +82,14 @@ def test_bad_rows_are_named_and_good_rows_imported(database: Database, tmp_path:
     report = import_file(database, path)
     problems = "\n".join(report.problems)
     assert f"{path}, line 3: 'not-an-address' is not a valid address" in problems
+    assert f"{path}, line 4: GOOD@example.com repeats line 2" in problems
     assert f"{path}, line 5: good@example.com repeats line 2" in problems
     assert f"{path}, line 6: missing column locale, categories, status" in problems
     assert f"{path}, line 7: not valid UTF-8" in problems
     assert f"{path}, line 8: locale 'fr' is not one of zh, en" in problems
     assert f"{path}, line 9: status 'sleeping' is not one of" in problems
-    assert len(report.problems) == 6
-    assert report.added == 3
+    assert len(report.problems) == 7
+    assert report.added == 2
     with database.session() as session:
         emails = {s.email for s in listing(session)}
         good = session.scalars(
@@ -95,7 +97,7 @@ def test_bad_rows_are_named_and_good_rows_imported(database: Database, tmp_path:
         ).one()
         assert good.categories == ["Python", "机器学习"] and good.name == "好人"
         assert good.consent_source == "import" and good.consent_at is not None
-    assert emails == {"good@example.com", "GOOD@example.com", "last@example.org"}
+    assert emails == {"good@example.com", "last@example.org"}
 
 
 def test_header_without_email_column_is_one_sentence(tmp_path: Path) -> None:
@@ -169,4 +171,6 @@ def test_insert_many_adds_every_row_in_batches(database: Database) -> None:
         assert [r.email for r in rows] == [f"bulk{n}@example.com" for n in range(25)]
         assert {r.status for r in rows} == {Status.ACTIVE}
         assert [r.locale for r in rows[:2]] == [None, "en"]
+        assert find(session, "BULK7@Example.com") is not None  # compared as any other address
+        assert len({r.token_key for r in rows}) == 25  # each its own link key
         assert session.scalars(select(Event)).all() == []  # no events: the caller vouches

@@ -224,9 +224,11 @@ def test_a_0_1_0_database_upgrades_in_place(
         engine.dispose()
         resumed = CliRunner().invoke(main, ["--config", str(path), "send", "--yes"])
         assert resumed.exit_code == 0, resumed.output
-        assert "Resuming issue 2026-W48" in resumed.output
+        assert "Resuming issue 2026-W48" in resumed.output, resumed.output
     # the two still queued, and only them: not the sent ones, not the unknown one
-    assert sorted(server.mailbox.recipients()) == ["reader4@example.com", "reader5@example.com"]
+    assert sorted(server.mailbox.recipients()) == ["reader4@example.com", "reader5@example.com"], (
+        resumed.output
+    )
 
 
 def test_a_database_already_current_is_left_alone(tmp_path: Path, database_url: str) -> None:

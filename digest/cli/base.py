@@ -13,15 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 
 from digest import __version__
+from digest.cli.output import error, plain, warn
 from digest.config import Config, load_config
 from digest.errors import DigestError
 from digest.models import SourceResult
 from digest.store import Database, open_database
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+__all__ = ["error", "escape_markup", "warn"]  # re-exported: commands print through these
 
 
 # Which module of digest.cli defines each command. A command's module is imported when the
@@ -78,14 +78,6 @@ class DigestGroup(click.Group):
             ctx.exit(1)
 
 
-def error(message: str) -> None:
-    err.print(f"[bold red]digest: error:[/] {message}", markup=True, highlight=False)
-
-
-def warn(message: str) -> None:
-    err.print(f"[yellow]digest: warning:[/] {escape_markup(message)}", markup=True, highlight=False)
-
-
 class _LibraryWarnings(logging.Handler):
     """The library's logged warnings (logger `digest`, e.g. posts moved out of an oversized
     digest) as `digest: warning:` lines, each message once per command."""
@@ -116,9 +108,10 @@ def report_library_warnings(enabled: bool) -> None:
 
 
 def escape_markup(text: str) -> str:
+    """Text made `plain` and escaped for a Rich markup string (prefer `output.styled`)."""
     from rich.markup import escape
 
-    return escape(text)
+    return escape(plain(text))
 
 
 @click.group(cls=DigestGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -150,7 +143,7 @@ def report_sources(source: SourceResult) -> None:
     for problem in source.problems:
         warn(str(problem))
     for failure in source.failures:
-        error(escape_markup(failure))
+        error(failure)
 
 
 def get_database(ctx: click.Context) -> Database:

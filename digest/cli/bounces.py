@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-from digest.cli.base import escape_markup, get_config, get_database, main, warn
+from digest.cli.base import get_config, get_database, main
+from digest.cli.output import emit_json_line, say, table, warn
 from digest.errors import ConfigError
 
 
@@ -32,34 +30,30 @@ def bounces(
     with open_mailbox(config, maildir, mbox) as mailbox:
         run = process(config, database, mailbox, dry_run=dry_run)
     for skipped in run.skipped:
-        warn(escape_markup(f"{run.source}: {skipped.where}: {skipped.reason}"))
+        warn(f"{run.source}: {skipped.where}: {skipped.reason}")
     if as_json:
         for row in run.rows:
-            click.echo(json.dumps(row.as_dict(), ensure_ascii=False, sort_keys=True))
+            emit_json_line(row.as_dict())
         return
-    out = Console(highlight=False)
     if run.rows:
-        table = Table()
-        for column in ("Message", "Kind", "Done", "Subscriber", "Issue", "Reason"):
-            table.add_column(column)
-        for row in run.rows:
-            a, c = row.applied, row.classification
-            table.add_row(
-                escape_markup(row.where),
-                c.kind,
-                a.action,
-                escape_markup(", ".join(a.subscribers) or ", ".join(c.addresses)),
-                a.issue or "",
-                escape_markup(c.reason),
-            )
-        out.print(table)
+        table(
+            ("Message", "Kind", "Done", "Subscriber", "Issue", "Reason"),
+            [
+                (
+                    row.where,
+                    row.classification.kind,
+                    row.applied.action,
+                    ", ".join(row.applied.subscribers) or ", ".join(row.classification.addresses),
+                    row.applied.issue or "",
+                    row.classification.reason,
+                )
+                for row in run.rows
+            ],
+        )
     counts = ", ".join(f"{action} {n}" for action, n in sorted(run.counts().items()))
     prefix = "Dry run, nothing recorded: " if dry_run else ""
-    out.print(
-        f"{prefix}{len(run.rows)} messages in {escape_markup(run.source)}"
-        + (f": {counts}." if counts else ".")
-    )
+    say(f"{prefix}{len(run.rows)} messages in {run.source}" + (f": {counts}." if counts else "."))
     if run.unknown:
-        out.print(f"{run.unknown} could not be classified and stay unseen for you to read.")
+        say(f"{run.unknown} could not be classified and stay unseen for you to read.")
     if run.soft_limited:
-        out.print(f"Suppressed after too many soft bounces: {', '.join(run.soft_limited)}.")
+        say(f"Suppressed after too many soft bounces: {', '.join(run.soft_limited)}.")

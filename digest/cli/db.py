@@ -6,6 +6,7 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from digest.cli.base import first_line, get_config, main
+from digest.cli.output import say
 from digest.errors import DigestError
 
 
@@ -29,6 +30,6 @@ def upgrade(ctx: click.Context) -> None:
     finally:
         database.dispose()
     if before == after:
-        click.echo(f"The database is up to date (revision {after}).")
+        say(f"The database is up to date (revision {after}).")
     else:
-        click.echo(f"Upgraded the database from revision {before or 'none'} to {after}.")
+        say(f"Upgraded the database from revision {before or 'none'} to {after}.")

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from digest.cli.base import err, get_config, main
+from digest.cli.base import get_config, main
+from digest.cli.output import note, say
 
 
 @main.group()
@@ -43,12 +44,9 @@ def keygen(
     selector = selector or f"digest{date.today().year}{'e' if ed25519 else ''}"
     key = keys.generate("ed25519" if ed25519 else "rsa")
     path = keys.write_private_key(out_dir or config.path("var/dkim"), selector, key)
-    err.print(f"Wrote the private key to {path} (keep it secret).")
-    err.print("Publish this DNS record:")
-    click.echo(keys.dns_record(selector, domain, key))
+    note(f"Wrote the private key to {path} (keep it secret).")
+    note("Publish this DNS record:")
+    say(keys.dns_record(selector, domain, key))
     prefix = "ed25519_" if ed25519 else ""
-    err.print("Then add to config.yaml:")
-    err.print(
-        f"dkim:\n  domain: {domain}\n  {prefix}selector: {selector}\n  {prefix}key_file: {path}",
-        markup=False,
-    )
+    note("Then add to config.yaml:")
+    note(f"dkim:\n  domain: {domain}\n  {prefix}selector: {selector}\n  {prefix}key_file: {path}")

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from digest.cli.base import main
+from digest.cli.output import say
 
 
 @main.command()
@@ -24,14 +25,14 @@ def init(ctx: click.Context, blog_dir: Path) -> None:
     explicit = ctx.find_root().obj.get("config_path")
     target = explicit or Path("config.yaml")
     report = init_config(blog_dir, target)
-    click.echo("Found " + report.found[0] + ":")
+    say("Found " + report.found[0] + ":")
     for line in report.found[1:]:
-        click.echo(f"  {line}")
-    click.echo(f"  {report.summary}")
-    click.echo("Could not carry over:")
+        say(f"  {line}")
+    say(f"  {report.summary}")
+    say("Could not carry over:")
     for line in report.missing:
-        click.echo(f"  - {line}")
-    click.echo(f"Wrote {target}. Next:")
+        say(f"  - {line}")
+    say(f"Wrote {target}. Next:")
     option = f"--config {target} " if explicit else ""
-    click.echo(f"  digest {option}posts      # the posts the next digest would hold")
-    click.echo(f"  digest {option}preview    # the digest in your browser")
+    say(f"  digest {option}posts      # the posts the next digest would hold")
+    say(f"  digest {option}preview    # the digest in your browser")

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import html
-import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
-from digest.cli.base import escape_markup, get_config, get_database, main, report_sources
+from digest.cli.base import get_config, get_database, main, report_sources
+from digest.cli.output import emit_json, say, styled, table
 from digest.errors import DigestError
 from digest.excerpt import make_excerpt
 from digest.models import Candidate
@@ -39,7 +38,7 @@ def posts(ctx: click.Context, as_json: bool, show_all: bool, refresh: bool) -> N
     shown_ids = {c.post.id for c in gathered.shown(max_posts)}
     if as_json:
         rows = [_as_json(c, c.post.id in shown_ids, show_all) for c in chosen]
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        emit_json(rows)
     else:
         _print_table(chosen, shown_ids, show_all, overflow=len(gathered.overflow(max_posts)))
     if gathered.source.failures:
@@ -71,29 +70,29 @@ def _as_json(candidate: Candidate, shown: bool, with_status: bool) -> dict[str, 
 def _print_table(
     candidates: list[Candidate], shown_ids: set[str], show_all: bool, overflow: int
 ) -> None:
-    out = Console(highlight=False, soft_wrap=False)
     if not candidates:
-        out.print("Nothing new since the last digest.")
+        say("Nothing new since the last digest.")
         return
-    table = Table(show_lines=True, expand=True)
-    table.add_column("Date", no_wrap=True)
-    table.add_column("Category", no_wrap=True)
-    table.add_column("Title / excerpt", ratio=1)
+    columns: list[str | dict[str, Any]] = [
+        {"header": "Date", "no_wrap": True},
+        {"header": "Category", "no_wrap": True},
+        {"header": "Title / excerpt", "ratio": 1},
+    ]
     if show_all:
-        table.add_column("Status", no_wrap=True)
+        columns.append({"header": "Status", "no_wrap": True})
+    rows: list[list[str | Text]] = []
     for candidate in candidates:
         post = candidate.post
         date = post.date.strftime("%Y-%m-%d") if post.date else "—"
-        title, url, text = (escape_markup(v) for v in (post.title, post.url, candidate.excerpt))
-        cell = f"[bold]{title}[/]\n[dim]{url}[/]\n{text}"
+        cell = styled((post.title, "bold"), "\n", (post.url, "dim"), "\n", candidate.excerpt)
         status: str = candidate.status
         if status == "new" and post.id not in shown_ids:
             status = "new (overflow)"
-        row = [date, escape_markup(post.category or "—"), cell] + ([status] if show_all else [])
-        table.add_row(*row)
-    out.print(table)
+        row: list[str | Text] = [date, post.category or "—", cell]
+        rows.append([*row, status] if show_all else row)
+    table(columns, rows, show_lines=True, expand=True)
     if overflow:
-        out.print(f"+ {overflow} more new posts, listed in the digest's overflow line.")
+        say(f"+ {overflow} more new posts, listed in the digest's overflow line.")
 
 
 @main.command()
@@ -107,7 +106,7 @@ def excerpt(file: Path, length: int, locale: str) -> None:
     except UnicodeDecodeError:
         raise DigestError(f"{file}: the file is not valid UTF-8.") from None
     try:
-        click.echo(make_excerpt(text, length=length, locale=locale))
+        say(make_excerpt(text, length=length, locale=locale))
     except DigestError as exc:
         raise DigestError(f"{file}: {exc.message}.") from None
 
@@ -137,7 +136,7 @@ def render(ctx: click.Context, out_dir: Path, locale: str | None) -> None:
     if gathered.source.failures:
         ctx.exit(1)
     if not gathered.new:
-        click.echo("Nothing new since the last digest; nothing rendered.")
+        say("Nothing new since the last digest; nothing rendered.")
         return
     rendered = render_edition(config, next_edition(gathered, config), locale)
     try:
@@ -153,8 +152,8 @@ def render(ctx: click.Context, out_dir: Path, locale: str | None) -> None:
         raise DigestError(f"{out_dir}: cannot write the rendered issue: {exc.strerror}.") from None
     size = len(rendered.html.encode())
     sent = outgoing_size(rendered.html, longest_values(config, rendered.greeting_named))
-    click.echo(f"Subject: {rendered.subject}")
-    click.echo(
+    say(f"Subject: {rendered.subject}")
+    say(
         f"Wrote {out_dir}/issue.html ({size / 1024:.1f} KB; at most {sent:,} bytes as sent, "
         f"limit {HTML_LIMIT:,}), issue.txt and issue.mjml."
     )
@@ -168,13 +167,12 @@ def preview(ctx: click.Context, host: str, port: int) -> None:
     """Show the next digest in a browser (read-only, re-rendered on every reload)."""
     import uvicorn
 
-    from digest.web.preview import LOOPBACK_NAMES, database_preview
+    from digest.web.hosts import preview_hosts
+    from digest.web.preview import database_preview
 
     config = get_config(ctx)
-    loopback = host in ("127.0.0.1", "localhost", "::1")
-    app = database_preview(
-        config, get_database(ctx), allowed_hosts=LOOPBACK_NAMES if loopback else None
-    )
+    allowed = preview_hosts(host, config.preview.allowed_hosts)
+    app = database_preview(config, get_database(ctx), allowed_hosts=allowed)
     shown = f"[{host}]" if ":" in host else host
-    click.echo(f"Previewing the next digest at http://{shown}:{port}/ (Ctrl+C to stop).")
+    say(f"Previewing the next digest at http://{shown}:{port}/ (Ctrl+C to stop).")
     uvicorn.run(app, host=host, port=port, log_level="info")

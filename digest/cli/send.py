@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -21,9 +20,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.prompt import Confirm
-from rich.table import Table
 
+from digest.cli import output
 from digest.cli.base import get_config, get_database, main
+from digest.cli.output import say, styled
 from digest.config import Config
 from digest.delivery.engine import Summary
 from digest.errors import DigestError
@@ -92,13 +92,18 @@ def send(
     if wait and not worker:
         raise click.UsageError("--wait is for --worker.")
     config = get_config(ctx)
+    # a missing password file, CA file or DKIM key is named before anything starts (the dry
+    # run too: it is the rehearsal of the real send)
+    config.check_files()
+    if not dry_run:  # a test copy is a real message to a real inbox: the same rules
+        config.check_sending()
     database = get_database(ctx)
     if worker:
         ctx.exit(as_worker(config, database, wait))
     if not dry_run and to_address is None:
         holder = lease.current_holder(database, lease.SEND_LEASE)
         if holder is not None:
-            click.echo(_busy(holder))
+            say(_busy(holder))
             return
     try:
         plan = plan_send(config, database, frequency=frequency, resend_unknown=resend)
@@ -109,7 +114,7 @@ def send(
         else:
             ctx.exit(real_send(config, database, plan, confirm=not yes))
     except NothingToSend as exc:
-        click.echo(str(exc))
+        say(str(exc))
 
 
 def as_worker(config: Config, database: Database, wait: float) -> int:
@@ -180,12 +185,16 @@ def describe(plan: Plan, config: Config) -> list[str]:
 def real_send(config: Config, database: Database, plan: Plan, *, confirm: bool) -> int:
     """Send the plan for real; returns the exit code."""
     for line in describe(plan, config):
-        click.echo(line)
-    if confirm and sys.stdin.isatty() and not Confirm.ask("Send now?", default=False):
-        click.echo("Nothing sent.")
+        say(line)
+    if (
+        confirm
+        and sys.stdin.isatty()
+        and not Confirm.ask("Send now?", default=False, console=output.console())
+    ):
+        say("Nothing sent.")
         return 0
     started = datetime.now(UTC)
-    console = Console(stderr=True)
+    console = output.console("stderr")
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -208,13 +217,13 @@ def real_send(config: Config, database: Database, plan: Plan, *, confirm: bool) 
         try:
             sent = send_issue(config, database, plan, on_progress=update)
         except SenderBusy as busy:
-            click.echo(_busy(busy.holder))
+            say(_busy(busy.holder))
             return 0
     if sent.note and plan.edition is not None and not sent.outcomes:
-        click.echo(sent.note)
+        say(sent.note)
     for outcome in sent.outcomes:
         _print_summary(outcome)
-        click.echo(_verdict(outcome))
+        say(_verdict(outcome))
     return sent.exit_code
 
 
@@ -239,11 +248,8 @@ def _verdict(outcome: Outcome) -> str:
 
 def _print_summary(outcome: Outcome) -> None:
     summary = outcome.summary
-    table = Table(title=f"Issue {outcome.key}", show_header=True)
     columns = ("Sent", "Deferred", "Failed", "Bounced", "Unknown", "Skipped", "Elapsed", "Rate")
-    for column in columns:
-        table.add_column(column, justify="right")
-    table.add_row(
+    row = [
         str(summary.sent),
         str(summary.deferred),
         str(summary.failed),
@@ -252,8 +258,13 @@ def _print_summary(outcome: Outcome) -> None:
         str(summary.skipped),
         f"{summary.elapsed:.1f} s",
         f"{summary.rate:,.0f}/s",
+    ]
+    output.table(
+        [{"header": column, "justify": "right"} for column in columns],
+        [row],
+        title=styled(f"Issue {outcome.key}"),
+        show_header=True,
     )
-    Console(highlight=False).print(table)
 
 
 def dry_run_to(config: Config, database: Database, plan: Plan, outbox: Path | None) -> None:
@@ -266,12 +277,10 @@ def dry_run_to(config: Config, database: Database, plan: Plan, outbox: Path | No
     if summary.paused:
         raise DigestError(f"{summary.paused}.")
     what = describe(plan, config)[0].rstrip(".")
-    click.echo(f"Dry run: {what}; nothing was sent.")
+    say(f"Dry run: {what}; nothing was sent.")
     skipped = f" ({summary.skipped} skipped: no new posts in their categories)"
-    click.echo(
-        f"Wrote {len(sent.written)} messages to {folder}/" + (skipped if summary.skipped else "")
-    )
-    click.echo(f"Preview: {folder / 'preview.html'}")
+    say(f"Wrote {len(sent.written)} messages to {folder}/" + (skipped if summary.skipped else ""))
+    say(f"Preview: {folder / 'preview.html'}")
 
 
 def test_copy(config: Config, database: Database, plan: Plan, address: str) -> None:
@@ -291,13 +300,14 @@ def test_copy(config: Config, database: Database, plan: Plan, address: str) -> N
             person.name if person else "",
             person.locale if person else None,
             None,
+            token_key=person.token_key if person else None,
         )
     sent = send_issue(config, database, plan, to=recipient)
     summary = sent.outcomes[0].summary
     if summary.sent != 1:
         why = summary.last_error or summary.paused or "see the server log"
         raise DigestError(f"the test copy to {email} was not accepted: {why}.")
-    click.echo(f"Sent a test copy of {plan.edition.key} to {email}.")
+    say(f"Sent a test copy of {plan.edition.key} to {email}.")
 
 
 @main.command()
@@ -310,6 +320,8 @@ def schedule(ctx: click.Context) -> None:
     from digest.schedule import rhythms, serve_forever
 
     config = get_config(ctx)
+    config.check_files()  # a missing password file or key is named before anything starts
+    config.check_sending()  # no plain-http unsubscribe links, no password in clear
     rhythms(config)  # a bad cron or preset is a configuration error before anything starts
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from digest.cli.base import get_config, get_database, main
+from digest.cli.output import say
 
 
 @main.command()
@@ -19,7 +20,10 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     from digest.web.public import create_public_app
 
     config = get_config(ctx)
+    config.check_files()  # the DKIM key and SMTP password of the confirmation mails
+    config.check_sending(links=False)  # and that password never in clear
     app = create_public_app(config, get_database(ctx))
     shown = f"[{host}]" if ":" in host else host
-    click.echo(f"Serving {config.web.base_url} at http://{shown}:{port}/ (Ctrl+C to stop).")
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    say(f"Serving {config.web.base_url} at http://{shown}:{port}/ (Ctrl+C to stop).")
+    # proxy headers are the app's own business (digest.web.hosts: web.trusted_proxies only)
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)

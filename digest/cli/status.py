@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-from digest.cli.base import error, escape_markup, get_config, get_database, main
+from digest.cli.base import get_config, get_database, main
+from digest.cli.output import emit_json, error, say, table
 from digest.errors import DigestError
 
 COLUMNS = ("Sent", "Deferred", "Failed", "Bounced", "Unknown")
@@ -31,35 +29,46 @@ def report(ctx: click.Context, issue: str | None, as_json: bool) -> None:
         raise DigestError(f"there is no issue {issue!r}.")
     if as_json:
         payload: Any = [r.as_json() for r in found]
-        click.echo(json.dumps(payload[0] if issue else payload, ensure_ascii=False, indent=2))
+        emit_json(payload[0] if issue else payload)
         return
     if not found:
-        click.echo("No issues yet.")
+        say("No issues yet.")
         return
-    table = Table()
-    for column in ("Issue", "Status", "Posts", "Recipients", *COLUMNS, *RETURNED, "Unsubscribes"):
-        table.add_column(column, justify="left" if column in ("Issue", "Status") else "right")
+    columns = [
+        {"header": column, "justify": "left" if column in ("Issue", "Status") else "right"}
+        for column in (
+            "Issue",
+            "Status",
+            "Posts",
+            "Recipients",
+            *COLUMNS,
+            *RETURNED,
+            "Unsubscribes",
+        )
+    ]
+    rows = []
     for r in found:
         by_method = ", ".join(f"{m} {n}" for m, n in sorted(r.unsubscribes.items()))
         unsubscribes = f"{sum(r.unsubscribes.values())}" + (f" ({by_method})" if by_method else "")
-        table.add_row(
-            r.key,
-            r.status,
-            str(r.posts),
-            str(r.recipients),
-            *(str(r.count(c.lower())) for c in COLUMNS),
-            *(str(r.returned.get(kind, 0)) for kind in RETURNED.values()),
-            unsubscribes,
+        rows.append(
+            [
+                r.key,
+                r.status,
+                str(r.posts),
+                str(r.recipients),
+                *(str(r.count(c.lower())) for c in COLUMNS),
+                *(str(r.returned.get(kind, 0)) for kind in RETURNED.values()),
+                unsubscribes,
+            ]
         )
-    out = Console(highlight=False)
-    out.print(table)
-    _explain_unknown(out, found)
+    table(columns, rows)
+    _explain_unknown(found)
 
 
-def _explain_unknown(out: Console, reports: list[Any]) -> None:
+def _explain_unknown(reports: list[Any]) -> None:
     for r in reports:
         if r.count("unknown"):
-            out.print(
+            say(
                 f"Issue {r.key}: {r.count('unknown')} deliveries are unknown (they were in "
                 "flight when a send stopped and may have arrived); "
                 f"`digest send --resend-unknown {r.key}` sends them again."
@@ -76,43 +85,39 @@ def status(ctx: click.Context, as_json: bool) -> None:
     config = get_config(ctx)
     now = current_status(config, get_database(ctx))
     if as_json:
-        click.echo(json.dumps(now.as_json(), ensure_ascii=False, indent=2))
+        emit_json(now.as_json())
         return
-    runs, holder, workers, latest = now.next_runs, now.holder, now.workers, now.latest
-    out = Console(highlight=False)
     tz = config.schedule_tz
-    for frequency_name, moment in runs.items():
-        out.print(f"Next {frequency_name} run: {moment.strftime('%Y-%m-%d %H:%M %Z (%A)')}")
-    if holder:
-        since = holder.since.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
-        out.print(
-            f"Sending now: {escape_markup(holder.name)} holds the send lease (since {since})."
-        )
+    for frequency_name, moment in now.next_runs.items():
+        say(f"Next {frequency_name} run: {moment.strftime('%Y-%m-%d %H:%M %Z (%A)')}")
+    if now.holder:
+        since = now.holder.since.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+        say(f"Sending now: {now.holder.name} holds the send lease (since {since}).")
     else:
-        out.print("Nobody is sending right now.")
-    for w in workers:
+        say("Nobody is sending right now.")
+    for w in now.workers:
         since = w.started_at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
-        out.print(f"Worker {escape_markup(w.name)} is sending (since {since}).")
-    out.print(f"Posts waiting for the next digest: {now.posts_waiting}")
+        say(f"Worker {w.name} is sending (since {since}).")
+    say(f"Posts waiting for the next digest: {now.posts_waiting}")
     active = now.audience.get("active", 0)
-    out.print(f"Subscribers: {active} active, {sum(now.audience.values()) - active} other.")
+    say(f"Subscribers: {active} active, {sum(now.audience.values()) - active} other.")
     for issue in now.unfinished:
-        why = f": {escape_markup(issue.reason)}" if issue.reason else ""
-        out.print(f"[bold yellow]Issue {issue.key} is {issue.status}{why}[/]")
+        why = f": {issue.reason}" if issue.reason else ""
+        say(f"Issue {issue.key} is {issue.status}{why}", style="bold yellow")
     if now.next_retry is not None:
         local = now.next_retry.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
-        out.print(f"Deferred deliveries: {now.waiting}; the next retry at {local}.")
+        say(f"Deferred deliveries: {now.waiting}; the next retry at {local}.")
     for failure in now.source_failures:
-        error(escape_markup(failure))
-    if latest:
-        table = Table(title="Latest issues")
-        for column in ("Issue", "Status", "Recipients", *COLUMNS):
-            table.add_column(column)
-        for r in latest:
-            table.add_row(
-                r.key, r.status, str(r.recipients), *(str(r.count(c.lower())) for c in COLUMNS)
-            )
-        out.print(table)
-        _explain_unknown(out, latest)
+        error(failure)
+    if now.latest:
+        table(
+            ("Issue", "Status", "Recipients", *COLUMNS),
+            [
+                [r.key, r.status, str(r.recipients), *(str(r.count(c.lower())) for c in COLUMNS)]
+                for r in now.latest
+            ],
+            title="Latest issues",
+        )
+        _explain_unknown(now.latest)
     else:
-        out.print("No issues sent yet.")
+        say("No issues sent yet.")

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-from digest.cli.base import err, escape_markup, get_database, main, warn
+from digest.cli.base import get_database, main
+from digest.cli.output import emit_data, emit_json, note, say, table, warn
 from digest.errors import DigestError
 from digest.store import Status
 
@@ -45,7 +43,7 @@ def subscribers_add(
             address = person.email
     except people.InvalidAddress as exc:
         raise DigestError(f"{email!r} is not a valid address: {exc}.") from None
-    click.echo(f"Added {address}.")
+    say(f"Added {address}.")
 
 
 @subscribers.command("remove")
@@ -67,16 +65,23 @@ def subscribers_remove(ctx: click.Context, email: str, erase: bool) -> None:
         if person is None:
             raise DigestError(f"{address} is not a subscriber.")
         if erase:
-            session.delete(person)
-            click.echo(f"Erased {address} and their personal data.")
+            people.erase(session, person)
+            say(
+                f"Erased {address} and their personal data (kept: anonymous delivery counts "
+                "and a hash of the address, so that it is not added again)."
+            )
         elif people.unsubscribe(session, person, "cli"):
-            click.echo(f"Unsubscribed {address}.")
+            say(f"Unsubscribed {address}.")
         else:
-            click.echo(f"{address} was already unsubscribed.")
+            say(f"{address} was already unsubscribed.")
 
 
 @subscribers.command("list")
-@click.option("--status", type=click.Choice([s.value for s in Status]), default=None)
+@click.option(
+    "--status",
+    type=click.Choice([s.value for s in Status if s != Status.ERASED]),
+    default=None,
+)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def subscribers_list(ctx: click.Context, status: str | None, as_json: bool) -> None:
@@ -102,23 +107,25 @@ def subscribers_list(ctx: click.Context, status: str | None, as_json: bool) -> N
             for s in listed
         ]
     if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        emit_json(rows)
         return
-    table = Table(expand=False)
-    for column in ("Email", "Name", "Status", "Locale", "Categories", "Reason"):
-        table.add_column(column)
-    for row in rows:
-        state = row["status"] + (" (paused)" if row["paused"] else "")
-        table.add_row(
-            escape_markup(row["email"]),
-            escape_markup(row["name"]),
-            state,
-            row["locale"] or "",
-            escape_markup(";".join(row["categories"])),
-            escape_markup(_reason(row["reason"])),
-        )
-    Console(highlight=False).print(table)
-    click.echo(f"{len(rows)} subscribers.")
+    with_reason = any(row["reason"] for row in rows)  # the column only when a row has one
+    table(
+        ("Email", "Name", "Status", "Locale", "Categories", *(["Reason"] if with_reason else [])),
+        (
+            (
+                row["email"],
+                row["name"],
+                row["status"] + (" (paused)" if row["paused"] else ""),
+                row["locale"] or "",
+                ";".join(row["categories"]),
+                *([_reason(row["reason"])] if with_reason else []),
+            )
+            for row in rows
+        ),
+        expand=False,
+    )
+    say(f"{len(rows)} subscribers.")
 
 
 def _reason(reason: dict[str, Any] | None) -> str:
@@ -149,7 +156,7 @@ def subscribers_reactivate(ctx: click.Context, email: str) -> None:
                     "(through a preferences link or the sign-up form)."
                 )
             raise DigestError(f"{address} is {was}, not bounced or complained.")
-    click.echo(f"Reactivated {address} (was {was}).")
+    say(f"Reactivated {address} (was {was}).")
 
 
 @subscribers.command("import")
@@ -162,14 +169,17 @@ def subscribers_import(ctx: click.Context, file: Path) -> None:
     rows, problems = people.read_csv(file)
     report = people.ImportReport(problems=problems)
     with get_database(ctx).session() as session:
-        people.import_rows(session, rows, report)
+        people.import_rows(session, rows, report, path=file)
     for problem in report.problems:
         warn(problem)
-    click.echo(
+    skipped = len(report.problems) + problems.total - len(problems)  # import_rows may add
+    if problems.total > len(problems):
+        warn(f"{file}: {problems.total - len(problems):,} more bad rows, not listed.")
+    say(
         f"Imported {file}: {report.added} added, {report.updated} updated, "
-        f"{report.unchanged} unchanged, {len(report.problems)} rows skipped."
+        f"{report.unchanged} unchanged, {skipped} rows skipped."
     )
-    if report.problems:
+    if skipped:
         ctx.exit(1)
 
 
@@ -186,10 +196,10 @@ def subscribers_export(ctx: click.Context, file: Path | None) -> None:
     with get_database(ctx).session() as session:
         count = people.export_csv(people.listing(session), out)
     if file is None:
-        click.echo(out.getvalue(), nl=False)
+        emit_data(out.getvalue())
         return
     try:
         file.write_text(out.getvalue(), encoding="utf-8")
     except OSError as exc:
         raise DigestError(f"{file}: cannot write: {exc.strerror}.") from None
-    err.print(f"Exported {count} subscribers to {file}.")
+    note(f"Exported {count} subscribers to {file}.")

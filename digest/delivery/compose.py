@@ -7,6 +7,8 @@ personalised per recipient by splicing values into prepared bytes (`personalise`
 
 from __future__ import annotations
 
+import html
+import secrets
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -74,17 +76,22 @@ class Composer:
         issue_id: int | None,
         database: Database | None,
         now: datetime | None = None,
+        test_copies: bool = False,
     ) -> None:
         self.config = config
+        self.test_copies = test_copies
         self.edition = edition
         self.issue_id = issue_id
         self.database = database
         self.now = now
         self.keys = keyring(config)
+        # the longest link a recipient can get, as it appears in the HTML part
+        longest = make_token(self.keys, "preferences", 2**63 - 1, 2**63 - 1, "x" * 16)
         self.headers = Headers(
             sender=config.sender.from_,
             list_id=config.sender.list_id or list_id(config),
             reply_to=config.sender.reply_to,
+            link_room=len(html.escape(f"{config.web.base_url}/p/{longest}").encode()),
         )
         self.web = config.web.base_url
         self.domain = config.sender.domain
@@ -135,9 +142,12 @@ class Composer:
         if template is None:
             return None
         issue_id = self.issue_id or 0
-        unsubscribe = make_token(self.keys, "unsubscribe", recipient.subscriber_id, issue_id)
-        preferences = make_token(self.keys, "preferences", recipient.subscriber_id, issue_id)
+        who, bound = recipient.subscriber_id, recipient.token_key
+        unsubscribe = make_token(self.keys, "unsubscribe", who, issue_id, bound)
+        preferences = make_token(self.keys, "preferences", who, issue_id, bound)
         message_id = f"<digest.{self.edition.key}.{recipient.subscriber_id}@{self.domain}>"
+        if self.test_copies:  # each `--to` copy is a message of its own, never a duplicate
+            message_id = f"<digest.{self.edition.key}.test.{secrets.token_hex(8)}@{self.domain}>"
         timestamp = int(self.now.timestamp()) if self.now is not None else None
         message = template.build(
             Personal(

@@ -9,6 +9,13 @@ hash the static parts once.
 
 Headers are written here, not by `email.policy`: `List-Unsubscribe` must never be RFC 2047
 encoded, and no CR or LF from a title or a name may reach a header.
+
+No line of a message is longer than 998 octets (RFC 5322 2.1.1; a server answers `500 Line
+too long`), whatever the title, the subject pattern or the subscriber's name: headers are
+folded, and a phrase or subject too long to fold at its spaces is RFC 2047 encoded in pieces;
+an 8bit part is used only when its longest line, with the longest values its slots can take,
+fits; a long greeting in HTML is cut into lines joined by empty comments (`<!--` CRLF `-->`),
+which no reader sees.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from urllib.parse import quote
 
 from digest.delivery.dkim import Signer, relaxed_body
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Rendered
+from digest.wrap import GREETING_ROOM, html_lines
 
 CRLF = b"\r\n"
 _PLACEHOLDER = re.compile(
@@ -35,6 +43,12 @@ _LINE_BREAKS = re.compile(r"[\r\n\u2028\u2029\x85\x0b\x0c]+")
 _LIST_ID = re.compile(r"^(?P<phrase>.*?)\s*<(?P<id>[^<>]*)>\s*$")
 _SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')
 _NOT_ATEXT = re.compile(r"[^A-Za-z0-9!#$%&'*+/=?^_`{|}~-]")
+
+MAX_LINE = 998  # octets in a line, CRLF not counted (RFC 5322 2.1.1)
+FOLD = 78  # where header lines are folded (RFC 5322 2.1.1's "should")
+MAX_NAME = 200  # characters of a display name (digest.store.subscribers.clean_name)
+LINK_ROOM = 200  # octets a personal link may take unless Headers says (Composer measures it)
+_URL_PLACEHOLDERS = (UNSUBSCRIBE_URL, PREFERENCES_URL)
 
 
 class Slot(IntEnum):
@@ -90,6 +104,7 @@ class Headers:
     sender: str  # "Name <address>"
     list_id: str  # "Site <digest.example.com>"
     reply_to: str | None = None
+    link_room: int = LINK_ROOM  # the most octets a personal link takes, HTML-escaped
 
 
 class MessageTemplate:
@@ -106,8 +121,11 @@ class MessageTemplate:
         self._head(headers)
         self.head = _merge(self.segments)
         self.segments = []
-        self._part("text/plain", rendered.text, _TEXT_SLOTS)
-        self._part("text/html", rendered.html, _HTML_SLOTS)
+        named = len(rendered.greeting_named.encode()) + 4 * MAX_NAME
+        greeting = max(named, len(rendered.greeting_anonymous.encode()))
+        rooms = {"link": headers.link_room, "greeting": greeting}
+        self._part("text/plain", rendered.text, _TEXT_SLOTS, rooms)
+        self._part("text/html", rendered.html, _HTML_SLOTS, {**rooms, "greeting": GREETING_ROOM})
         self._static(f"--{self.boundary}--".encode() + CRLF)
         self.body = _merge(self.segments)
         self._canonical: list[bytes | None] | None = None
@@ -123,7 +141,7 @@ class MessageTemplate:
 
     def _head(self, headers: Headers) -> None:
         lines: list[Segment] = [
-            _header("From", _address(headers.sender)),
+            _address_header("From", headers.sender),
             b"To: ",
             Slot.TO,
             CRLF,
@@ -143,15 +161,15 @@ class MessageTemplate:
             b"X-Auto-Response-Suppress: OOF, AutoReply" + CRLF,
         ]
         if headers.reply_to:
-            lines.append(_header("Reply-To", _address(headers.reply_to)))
+            lines.append(_address_header("Reply-To", headers.reply_to))
         lines += [
             b"MIME-Version: 1.0" + CRLF,
             f'Content-Type: multipart/alternative; boundary="{self.boundary}"'.encode() + CRLF,
         ]
         self.segments.extend(lines)
 
-    def _part(self, mime: str, content: str, slots: dict[str, Slot]) -> None:
-        eight_bit = self.eight_bit and _fits_8bit(content)
+    def _part(self, mime: str, content: str, slots: dict[str, Slot], rooms: dict[str, int]) -> None:
+        eight_bit = self.eight_bit and _fits_8bit(content, rooms["link"], rooms["greeting"])
         self.part_8bit[mime] = eight_bit
         encoding = "8bit" if eight_bit else "quoted-printable"
         self._static(
@@ -172,7 +190,7 @@ class MessageTemplate:
     def values(self, personal: Personal) -> dict[Slot, bytes]:
         """The bytes of every slot for one recipient."""
         rendered = self.rendered
-        name = one_line(personal.name)
+        name = one_line(personal.name)[:MAX_NAME]
         greeting = rendered.greeting_named % {"name": name} if name else rendered.greeting_anonymous
         list_unsubscribe = f"List-Unsubscribe: <{personal.unsubscribe_url}>"
         if personal.mailto:
@@ -180,7 +198,7 @@ class MessageTemplate:
         text = _raw_slot if self.part_8bit["text/plain"] else _qp_slot
         markup = _raw_slot if self.part_8bit["text/html"] else _qp_slot
         return {
-            Slot.TO: _address_value(name, personal.email),
+            Slot.TO: _address_value("To", name, personal.email),
             Slot.DATE: format_datetime(personal.date).encode(),
             Slot.MESSAGE_ID: personal.message_id.encode(),
             Slot.LIST_UNSUBSCRIBE: one_line_bytes(list_unsubscribe),
@@ -189,7 +207,7 @@ class MessageTemplate:
             Slot.TEXT_GREETING: text(greeting),
             Slot.HTML_UNSUBSCRIBE: markup(html.escape(personal.unsubscribe_url)),
             Slot.HTML_PREFERENCES: markup(html.escape(personal.preferences_url)),
-            Slot.HTML_GREETING: markup(html.escape(greeting)),
+            Slot.HTML_GREETING: markup(html_lines(greeting)),
         }
 
     def build(
@@ -324,27 +342,55 @@ def _ascii_list_id(list_id: str) -> str:
 
 
 def _header(name: str, value: str) -> bytes:
-    """Subject-like headers: one line, RFC 2047 encoded when not ASCII, folded under 78."""
-    text = one_line(value)
-    encoded = Header(text, "utf-8" if not text.isascii() else "us-ascii", header_name=name)
-    return f"{name}: {encoded.encode(linesep=chr(13) + chr(10))}".encode("ascii") + CRLF
+    """Subject-like headers: one line of content, folded under 78 octets: at its spaces when
+    it is ASCII and every word fits, else RFC 2047 encoded in pieces (a 2,000-character title
+    without a space becomes some thirty encoded words, not a 2,001-octet line)."""
+    return f"{name}: {_folded(name, one_line(value))}".encode("ascii") + CRLF
 
 
-def _address(value: str) -> str:
+def _folded(name: str, text: str) -> str:
+    if text.isascii():
+        folded = Header(text, "us-ascii", header_name=name).encode(linesep="\r\n")
+        if all(len(line) <= FOLD for line in f"{name}: {folded}".split("\r\n")):
+            return folded
+    return Header(text, "utf-8", header_name=name).encode(linesep="\r\n")
+
+
+def _address_header(name: str, value: str) -> bytes:
     from email.utils import parseaddr
 
-    name, address = parseaddr(one_line(value))
-    return formataddr((name, address), charset="utf-8") if name else address
+    phrase, address = parseaddr(one_line(value))
+    return f"{name}: ".encode() + _address_value(name, phrase, address) + CRLF
 
 
-def _address_value(name: str, email: str) -> bytes:
-    rendered = formataddr((name, email), charset="utf-8") if name else email
-    return one_line(rendered).encode("utf-8")
+def _address_value(header: str, name: str, email: str) -> bytes:
+    """`name <email>` for `header`: as one line when it fits in 78 octets, else the name RFC
+    2047 encoded in folded pieces and the address on a line of its own (never encoded)."""
+    if not name:
+        return email.encode("utf-8")
+    simple = one_line(formataddr((name, email), charset="utf-8"))
+    if len(f"{header}: {simple}".encode()) <= FOLD:
+        return simple.encode("utf-8")
+    phrase = Header(name, "utf-8", header_name=header).encode(linesep="\r\n")
+    return f"{phrase}\r\n <{email}>".encode()
 
 
-def _fits_8bit(content: str) -> bool:
-    """8bit needs every line under 998 octets, with room for the values spliced in."""
-    return all(len(line.encode()) <= 900 for line in content.split("\n"))
+def _fits_8bit(content: str, link: int, greeting: int) -> bool:
+    """8bit needs every line within 998 octets with the longest values its slots can take
+    (a personal link `link` octets, the greeting `greeting`), and leaves lines without slots
+    some room too (at most 900 octets)."""
+    for line in content.split("\n"):
+        size = len(line.encode())
+        if size > 900:
+            return False
+        if "x-digest:" not in line:
+            continue
+        links = sum(line.count(p) for p in _URL_PLACEHOLDERS)
+        greetings = line.count(GREETING)
+        static = size - sum(len(p) * line.count(p) for p in (*_URL_PLACEHOLDERS, GREETING))
+        if static + links * link + greetings * greeting > MAX_LINE:
+            return False
+    return True
 
 
 def _crlf(text: str) -> bytes:

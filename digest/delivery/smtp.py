@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
+from digest.urls import is_loopback
+
 Security = Literal["none", "starttls", "tls"]
 MAX_LINE = 8192
 
@@ -161,6 +163,14 @@ class SMTPConnection:
         self.capabilities = Capabilities(extensions)
 
     async def login(self, username: str, password: str) -> None:
+        """AUTH PLAIN or LOGIN; never over an unencrypted connection to anything but loopback
+        (the password would cross the network in clear; Config.check_sending says so first)."""
+        if self.security == "none" and not is_loopback(self.host):
+            raise SMTPError(
+                Stage.AUTH,
+                f"refusing to send the password in clear to {self.host} "
+                "(smtp.security is none; use starttls or tls)",
+            )
         methods = self.capabilities.auth_methods
         if "PLAIN" in methods:
             secret = base64.b64encode(f"\0{username}\0{password}".encode()).decode()

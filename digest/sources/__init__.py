@@ -2,10 +2,14 @@
 
 `read_posts` reads every configured source in order; a post reached twice (same identity or
 same URL, for example a folder and the blog's own feed) is kept once, from the first source.
+Only http, https and mailto links leave here: a cover with any other scheme (`javascript:`,
+`data:`, `file:`, however disguised) is dropped and a post whose own link has one is skipped,
+each with a warning naming the post (digest.urls.link_scheme reads schemes as browsers do).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from digest.clean import clean, clean_optional
@@ -16,6 +20,7 @@ from digest.models import Post, Problem, SourceResult
 from digest.sources.cache import PostCache, source_folder
 from digest.sources.feed import read_feed
 from digest.sources.markdown import read_folder
+from digest.urls import SAFE_SCHEMES, is_safe_link, link_scheme
 
 
 def read_posts(config: Config) -> SourceResult:
@@ -62,8 +67,29 @@ def read_posts(config: Config) -> SourceResult:
             if raw in excerpts
         }
     )
-    result.posts = _unique(result, cleaned)
+    result.posts = _unique(result, [p for p in map(_safe_links(result), cleaned) if p])
     return result
+
+
+# A feed entry without a link is known by its id: a URN or a tag URI, never shown as a link.
+_IDENTITY_SCHEMES = frozenset({"urn", "tag"})
+
+
+def _safe_links(result: SourceResult) -> Callable[[Post], Post | None]:
+    def check(post: Post) -> Post | None:
+        where = post.source if post.body_format == "markdown" else f"{post.source} ({post.title})"
+        scheme = link_scheme(post.url)
+        if scheme not in SAFE_SCHEMES | _IDENTITY_SCHEMES | {""}:
+            reason = f"its link {post.url[:80]!r} is not an http(s) URL; skipped"
+            result.problems.append(Problem(where, reason))
+            return None
+        if post.cover is not None and not is_safe_link(post.cover):
+            reason = f"cover {post.cover[:80]!r} is not an http(s) URL; the post has no cover"
+            result.problems.append(Problem(where, reason))
+            return replace(post, cover=None)
+        return post
+
+    return check
 
 
 def clean_post(post: Post) -> Post:

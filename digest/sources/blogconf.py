@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from digest.errors import ConfigError
+from digest.safeyaml import safe_load
 from digest.sources.fields import Generator
 from digest.sources.permalinks import Translation
 from digest.tex import MathMode
@@ -50,9 +51,13 @@ def load_file(path: Path) -> dict[str, Any]:
         elif path.suffix == ".json":
             data = json.loads(text)
         else:
-            data = yaml.safe_load(text)
+            data = safe_load(text)  # digest.safeyaml: no alias bomb
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the blog's configuration: {exc}.") from None
+    except RecursionError:
+        raise ConfigError(
+            f"{path}: the blog's configuration is not valid: nested too deeply."
+        ) from None
     except (yaml.YAMLError, tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         reason = str(exc).splitlines()[0]
         raise ConfigError(f"{path}: the blog's configuration is not valid: {reason}.") from None

@@ -15,7 +15,7 @@ import io
 import json
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from html import escape
@@ -30,6 +30,7 @@ from digest import __version__
 from digest.errors import SourceError
 from digest.markup import html_to_text
 from digest.models import Post, Problem, SourceResult
+from digest.urls import is_safe_link
 
 USER_AGENT = f"digest/{__version__} (+https://github.com/digest-newsletter/digest)"
 MAX_BYTES = 20 * 1024 * 1024
@@ -104,15 +105,27 @@ def read_feed(
         where = url
     else:
         path = root / url.removeprefix("file://")
-        try:
-            download = Download(path.read_bytes(), "", False)
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            raise SourceError(f"{path}: cannot read the feed: {reason}.") from None
+        download = Download(_read_local(path), "", False)
         where = str(path)
     posts, problems = parse_feed(download.body, where=where, content_type=download.content_type)
     result.posts.extend(posts)
     result.problems.extend(problems)
+
+
+def _read_local(path: Path) -> bytes:
+    """A local feed file, held to the same MAX_BYTES as a download (a FIFO or a device that
+    never ends is cut there too)."""
+    if path.exists() and not path.is_file():  # a FIFO would block, a device never end
+        raise SourceError(f"{path}: cannot read the feed: not a regular file.")
+    try:
+        with path.open("rb") as handle:
+            body = handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise SourceError(f"{path}: cannot read the feed: {reason}.") from None
+    if len(body) > MAX_BYTES:
+        raise SourceError(f"{path}: the feed is larger than {MAX_BYTES // (1024 * 1024)} MB.")
+    return body
 
 
 def fetch(url: str, *, cache_dir: Path, timeout: float) -> Download:
@@ -197,10 +210,21 @@ def parse_feed(
     problems: list[Problem] = []
     for number, entry in enumerate(parsed.entries, start=1):
         try:
-            posts.append(_xml_entry(entry, base, where))
+            post = _xml_entry(entry, base, where)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             problems.append(Problem(f"{where}, entry {number}", _reason(exc, "entry")))
+            continue
+        posts.append(_safe_cover(post, f"{where}, entry {number}", problems))
     return posts, problems
+
+
+def _safe_cover(post: Post, where: str, problems: list[Problem]) -> Post:
+    """The post, without a cover that is not an http(s) URL (javascript:, data:), warned of."""
+    if post.cover is None or is_safe_link(post.cover):
+        return post
+    reason = f"cover {post.cover[:80]!r} is not an http(s) URL; the post has no cover"
+    problems.append(Problem(where, reason))
+    return replace(post, cover=None)
 
 
 def _base(where: str, site: str) -> str:
@@ -328,12 +352,11 @@ def _xml_cover(entry: Any, base: str) -> str | None:
 
 
 def _cover_url(base: str, url: str) -> str | None:
-    """A cover image URL made absolute; one that is not http(s) (javascript:, data:) is dropped."""
+    """A cover image URL made absolute (one that is not http(s) is dropped by _safe_cover)."""
     if not url.strip():
         return None
     try:
-        absolute = urljoin(base, url.strip())
-        return absolute if _scheme(absolute) in _WEB_SCHEMES | {""} else None
+        return urljoin(base, url.strip())
     except ValueError:  # e.g. a broken IPv6 literal: no cover, but the entry itself is fine
         return None
 
@@ -370,9 +393,11 @@ def _parse_json_feed(data: bytes, where: str) -> tuple[list[Post], list[Problem]
     problems: list[Problem] = []
     for number, item in enumerate(items, start=1):
         try:
-            posts.append(_json_item(item, base, where))
+            post = _json_item(item, base, where)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             problems.append(Problem(f"{where}, item {number}", _reason(exc, "item")))
+            continue
+        posts.append(_safe_cover(post, f"{where}, item {number}", problems))
     return posts, problems
 
 

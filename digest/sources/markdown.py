@@ -55,9 +55,12 @@ from digest.sources.values import (
     is_flag,
     strings,
 )
-from digest.urls import post_url
+from digest.urls import is_safe_link, post_url
 
 SUFFIXES = (".md", ".markdown", ".mdown")
+# A long post with its code is 100-300 KB; beyond this a file is not a post to excerpt (and the
+# Markdown parser's time grows with it). Files over the limit are reported and skipped.
+MAX_POST_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +184,7 @@ def parse_post_file(
         if not text.strip():
             raise PostError("the file is empty; skipped")
         meta, body = _split(text, hexo=generator == "hexo")
+        warnings: list[str] = []
         post = post_from_front_matter(
             meta,
             body,
@@ -192,10 +196,11 @@ def parse_post_file(
             folder=folder,
             sections=context.sections,
             content=context.content,
+            warnings=warnings,
         )
     except PostError as exc:
         return PostFile(None, (exc.message,), digest)
-    return PostFile(post, (), digest)
+    return PostFile(post, tuple(warnings), digest)
 
 
 def text_digest(text: str) -> str:
@@ -258,9 +263,16 @@ def _sections_of(relative: PurePosixPath, sections: frozenset[PurePosixPath]) ->
 
 
 def read_text(file: Path) -> str:
-    """A post file's text, control characters removed; PostError when it cannot be read."""
+    """A post file's text, control characters removed; PostError when it cannot be read.
+    Never more than MAX_POST_BYTES are read, whatever the file (or a device a symlink points
+    at) holds."""
     try:
-        text = file.read_text(encoding="utf-8")
+        with file.open("rb") as handle:
+            data = handle.read(MAX_POST_BYTES + 1)
+        if len(data) > MAX_POST_BYTES:
+            size = MAX_POST_BYTES // (1024 * 1024)
+            raise PostError(f"the file is larger than {size} MB; skipped")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise PostError("the file is not valid UTF-8") from None
     except OSError as exc:
@@ -295,9 +307,15 @@ def post_from_front_matter(
     folder: str = "",
     sections: tuple[str, ...] = (),
     content: str | None = None,
+    warnings: list[str] | None = None,
 ) -> Post:
     """The post of one file; `content` is the path its URL is made from when it differs from
-    `relative` (its identity): a translated Hugo file's name without the language."""
+    `relative` (its identity): a translated Hugo file's name without the language.
+
+    A front-matter `url`, `permalink`, `cover` or `image` whose scheme is not http(s) or
+    mailto (`javascript:`, `data:`...) is not used: the permalink pattern gives the URL, the
+    post has no cover, and `warnings` gets a sentence saying so."""
+    warnings = [] if warnings is None else warnings
     meta: dict[str, Any] = {}
     for key, value in front_matter.items():
         meta.setdefault(key.lower(), value)
@@ -313,9 +331,9 @@ def post_from_front_matter(
     # Hexo and Jekyll build URLs from the date in the site's time zone; Hugo keeps its offset.
     url_date = post_date if generator == "hugo" or post_date is None else post_date.astimezone(tz)
     facts = PostFacts(path, meta, title, url_date, categories, folder, sections)
-    own_url = _own_url(meta, generator)
+    own_url = _own_url(meta, generator, warnings)
     url = post_url(base_url, own_url or permalink, fields_for(generator, facts), meta)
-    cover = _cover(meta)
+    cover = _cover(meta, warnings)
     published = meta.get("published")
     return Post(
         id=str(meta["id"]) if meta.get("id") not in (None, "") else relative,
@@ -373,21 +391,31 @@ def _hidden(meta: dict[str, Any], generator: Generator | None) -> bool:
     return False
 
 
-def _cover(meta: dict[str, Any]) -> str | None:
+def _cover(meta: dict[str, Any], warnings: list[str]) -> str | None:
     """`cover` or `image`; a theme's `cover: {image: …}` mapping (Hugo PaperMod) too."""
-    value = meta.get("cover") or meta.get("image")
+    key = "cover" if meta.get("cover") else "image"
+    value = meta.get(key)
     if isinstance(value, dict):
         value = value.get("image") or value.get("src")
-    return str(value).strip() or None if isinstance(value, str | int) else None
+    cover = str(value).strip() or None if isinstance(value, str | int) else None
+    if cover is not None and not is_safe_link(cover):
+        warnings.append(f"{key} {cover[:80]!r} is not an http(s) URL; the post has no cover")
+        return None
+    return cover
 
 
-def _own_url(meta: dict[str, Any], generator: Generator | None) -> str | None:
+def _own_url(meta: dict[str, Any], generator: Generator | None, warnings: list[str]) -> str | None:
     """A post's own URL: Hugo's `url`, Hexo's and Jekyll's `permalink`, either for others."""
     keys = {"hugo": ("url",), "hexo": ("permalink",), "jekyll": ("permalink",)}
     for key in keys.get(generator or "", ("url", "permalink")):
         value = meta.get(key)
         if isinstance(value, str) and value.strip():
             link = value.strip()
+            if not is_safe_link(link):
+                warnings.append(
+                    f"{key} {link[:80]!r} is not an http(s) URL; the permalink pattern is used"
+                )
+                continue
             if generator == "jekyll":
                 return jekyll_pattern(link).pattern
             return link if link.startswith(("/", "http://", "https://")) else "/" + link

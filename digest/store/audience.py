@@ -76,6 +76,7 @@ def audience_recipients(
             Subscriber.categories,
             literal(0, Integer()),
             literal(None, UTCDateTime()),
+            Subscriber.token_key,
         )
         .where(*audience(frequency, default_frequency))
         .order_by(Subscriber.id)

@@ -25,7 +25,7 @@ from sqlalchemy import func, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from digest.store.subscribers import unsubscribe
+from digest.store.subscribers import find, unsubscribe
 from digest.store.tables import (
     Delivery,
     DeliveryStatus,
@@ -76,10 +76,9 @@ def seen(session: Session, key: str) -> bool:
 
 
 def by_address(session: Session, address: str) -> Subscriber | None:
-    """The subscriber with this address, compared case-insensitively."""
-    return session.scalar(
-        select(Subscriber).where(func.lower(Subscriber.email) == address.strip().lower())
-    )
+    """The subscriber with this address, compared case-insensitively in full like everywhere
+    (digest.store.subscribers.find: `email_key`; never an erased person's tombstone)."""
+    return find(session, address.strip())
 
 
 def _targets(session: Session, returned: Returned) -> list[tuple[Subscriber, str]]:
@@ -87,7 +86,7 @@ def _targets(session: Session, returned: Returned) -> list[tuple[Subscriber, str
     else every listed address that is a subscriber."""
     if returned.subscriber_id is not None:
         subscriber = session.get(Subscriber, returned.subscriber_id)
-        if subscriber is not None:
+        if subscriber is not None and subscriber.status != Status.ERASED:  # erased: nobody
             address = subscriber.email.lower()
             return [(subscriber, returned.severities.get(address, returned.kind))]
     found: list[tuple[Subscriber, str]] = []

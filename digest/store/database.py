@@ -176,20 +176,37 @@ def current_revision(database: Database) -> str | None:
 
 
 def upgrade(database: Database) -> tuple[str | None, str]:
-    """Apply pending migrations under a lock; returns (revision before, revision after)."""
+    """Apply pending migrations under a lock; returns (revision before, revision after).
+
+    On SQLite the foreign keys are off while migrations run (a table that others reference
+    can only be rebuilt so: with them on, dropping the old copy would delete every row that
+    references it through ON DELETE CASCADE), and checked before the transaction commits.
+    """
     from alembic import command
+    from alembic.runtime.migration import MigrationContext
 
     url = database.engine.url.render_as_string(hide_password=False)
-    with database.engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK})
-        config = alembic_config(url)
-        config.attributes["connection"] = connection
-        from alembic.runtime.migration import MigrationContext
-
-        before = MigrationContext.configure(connection).get_current_revision()
-        command.upgrade(config, "head")
-        after = MigrationContext.configure(connection).get_current_revision()
+    with database.engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        raw = connection.connection.dbapi_connection
+        if sqlite and raw is not None:  # outside any transaction: SQLite ignores it inside one
+            raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                if connection.dialect.name == "postgresql":
+                    connection.execute(
+                        text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK}
+                    )
+                config = alembic_config(url)
+                config.attributes["connection"] = connection
+                before = MigrationContext.configure(connection).get_current_revision()
+                command.upgrade(config, "head")
+                after = MigrationContext.configure(connection).get_current_revision()
+                if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first():
+                    raise DigestError("a migration left rows that reference missing rows.")
+        finally:
+            if sqlite and raw is not None:
+                raw.execute("PRAGMA foreign_keys=ON")
     return before, after or head_revision()
 
 

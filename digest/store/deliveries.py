@@ -63,7 +63,11 @@ RECIPIENT_COLUMNS = (
     Subscriber.categories,
     Delivery.attempts,
     Delivery.deferred_since,
+    Subscriber.token_key,
 )
+
+
+_STANDING = len(RECIPIENT_COLUMNS)  # where a claim's row has the subscriber's status, paused
 
 
 def to_recipient(row: Any) -> Recipient:
@@ -78,6 +82,7 @@ def to_recipient(row: Any) -> Recipient:
         tuple(categories) if categories else None,
         int(attempts or 0),
         since,
+        row[8],
     )
 
 
@@ -188,7 +193,7 @@ def claim(
     claimed: list[Recipient] = []
     gone: list[int] = []
     for row in connection.execute(query, params):
-        if row[8] != Status.ACTIVE or row[9]:
+        if row[_STANDING] != Status.ACTIVE or row[_STANDING + 1]:
             gone.append(row[0])
         else:
             claimed.append(to_recipient(row))

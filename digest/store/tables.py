@@ -7,6 +7,7 @@ compares these models with what the migrations build, so the two never drift apa
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
 
 
 def utcnow() -> datetime:
@@ -58,6 +59,7 @@ class Status(enum.StrEnum):
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"
     COMPLAINED = "complained"
+    ERASED = "erased"  # a tombstone: no address, no name; its deliveries keep the counts
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -98,11 +100,34 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime()}  # noqa: RUF012
 
 
+def address_key(email: str) -> str:
+    """What two addresses are compared by: the whole address lower-cased (`Victim@`, `VICTIM@`
+    and `vIctim@` are one inbox at every provider that matters, and one person here)."""
+    return email.lower()
+
+
+def new_token_key() -> str:
+    """Six random bytes (8 characters) that a subscriber's links carry (digest.tokens)."""
+    return secrets.token_urlsafe(6)
+
+
 class Subscriber(Base):
+    """A person. Ids only grow (AUTOINCREMENT on SQLite, a sequence on PostgreSQL), so a link
+    made for one row can never reach another; erasure leaves a tombstone (`erased`) in place.
+    `email` is kept as given, `email_key` (unique) is what comparisons use; `token_key` binds
+    their links to this row (None: a row older than revision 0005, whose links already sent
+    carry no key)."""
+
     __tablename__ = "subscribers"
+    __table_args__ = (
+        Index("ix_subscribers_email_key", "email_key", unique=True),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
+    email_key: Mapped[str | None] = mapped_column(String(320), default=None)
+    token_key: Mapped[str | None] = mapped_column(String(16), default=new_token_key)
     name: Mapped[str] = mapped_column(String(200), default="")
     status: Mapped[str] = mapped_column(String(20), default=Status.PENDING, index=True)
     locale: Mapped[str | None] = mapped_column(String(10), default=None)
@@ -116,6 +141,22 @@ class Subscriber(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     unsubscribed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    @validates("email")
+    def _key(self, _: str, email: str) -> str:
+        self.email_key = address_key(email)
+        return email
+
+
+class ErasedAddress(Base):
+    """The SHA-256 of an erased address (`address_key` first), so that an import or a sign-up
+    does not bring the person back. Plain SHA-256, not keyed with web.secret: it must survive a
+    secret rotation and work in commands that never read the secret (see SECURITY.md)."""
+
+    __tablename__ = "erased_addresses"
+
+    address_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    erased_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Issue(Base):

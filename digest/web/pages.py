@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from digest.config import Config
+from digest.csp import EMAIL_CSP, PAGE_CSP
 from digest.i18n import html_lang, supported, translations
 from digest.render import environment
 
@@ -23,17 +24,6 @@ COMMON_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-# The app's own pages: no script at all, frames only from this app, never framed elsewhere.
-PAGE_CSP = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-src 'self'; "
-    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-)
-# An email shown as a page: sandboxed even when opened directly; links may open a new tab.
-EMAIL_CSP = (
-    "sandbox allow-popups allow-popups-to-escape-sandbox; default-src 'none'; "
-    "style-src 'unsafe-inline'; img-src https: http: data:; form-action 'none'; "
-    "frame-ancestors 'self'"
-)
 
 
 def request_locale(request: Request, config: Config) -> str:

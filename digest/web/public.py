@@ -32,6 +32,7 @@ from digest.store import Database
 from digest.tokens import keyring
 from digest.web.archive import DatabaseArchive, IssueArchive, Pagination
 from digest.web.hooks import Hooks
+from digest.web.hosts import proxy_headers
 from digest.web.pages import email_page
 from digest.web.preferences import Preferences
 from digest.web.preview import anonymised
@@ -142,4 +143,8 @@ def create_public_app(
         *(hooks or Hooks(config, database)).routes(),
     ]
     handler = _error_page(site)
-    return Starlette(routes=routes, exception_handlers={HTTPException: handler, 500: handler})
+    return Starlette(
+        routes=routes,
+        middleware=proxy_headers(config.web.trusted_proxies),
+        exception_handlers={HTTPException: handler, 500: handler},
+    )

@@ -28,7 +28,15 @@ from digest.delivery.mailer import Mailer, MailError, confirmation_message
 from digest.i18n import supported
 from digest.store import Event, Status, Subscriber
 from digest.store.events import count_since
-from digest.store.subscribers import InvalidAddress, clean_name, find, mask, normalise_email, record
+from digest.store.subscribers import (
+    InvalidAddress,
+    clean_name,
+    find,
+    mask,
+    normalise_email,
+    record,
+    was_erased,
+)
 from digest.tokens import make_token
 from digest.web.site import Site, client_ip, small_form, user_agent, with_locale
 
@@ -138,6 +146,10 @@ class Signup:
         ):
             log.info("sign-up from %s: the per-IP limit is reached; nothing sent", ip)
             return None
+        if was_erased(session, address):
+            # erased at their request: the same answer as to anyone, and nothing sent
+            log.info("sign-up for an erased address; nothing sent")
+            return None
         person = find(session, address)
         if person is None:
             person = Subscriber(email=address, name=name, status=Status.PENDING, locale=locale)
@@ -164,7 +176,7 @@ class Signup:
                 created_at=now,
             )
         )
-        token = make_token(self.site.keys, "confirm", person.id)
+        token = make_token(self.site.keys, "confirm", person.id, binding=person.token_key)
         return ConfirmationMail(
             email=person.email,
             name=person.name,
@@ -224,7 +236,9 @@ class Signup:
             "just_now": just_now,
             "action": with_locale(request.url.path, request),
             "preferences_href": (
-                "/p/" + make_token(self.site.keys, "preferences", person.id) if done else None
+                "/p/" + make_token(self.site.keys, "preferences", person.id, None, person.token_key)
+                if done
+                else None
             ),
         }
         return self.site.render(

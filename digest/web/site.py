@@ -22,6 +22,7 @@ from starlette.responses import HTMLResponse
 from digest.config import Config
 from digest.i18n import html_lang, supported
 from digest.store import Database, Issue, Subscriber
+from digest.store.subscribers import by_token
 from digest.tokens import InvalidToken, Keyring, Purpose, TokenData, read_token
 from digest.web.pages import COMMON_HEADERS, LOCALE_NAMES, page_environment
 
@@ -101,7 +102,9 @@ class Site:
             raise BadToken from None
 
     def subscriber(self, session: Session, data: TokenData) -> Subscriber:
-        subscriber = session.get(Subscriber, data.subscriber_id)
+        """The person the token is bound to; the generic 400 for an erased one, a row the
+        token's binding does not match, or no row at all."""
+        subscriber = by_token(session, data.subscriber_id, data.binding)
         if subscriber is None:
             raise BadToken
         return subscriber

@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from digest.store import Status
 from digest.store.subscribers import Method, mask, unsubscribe
-from digest.tokens import make_token
+from digest.tokens import TokenData, make_token
 from digest.web.site import Site, client_ip, small_form, user_agent, with_locale
 
 ONE_CLICK = ("List-Unsubscribe", "One-Click")
@@ -38,7 +38,7 @@ class Unsubscribe:
             "done": status == Status.UNSUBSCRIBED,
             "just_now": False,
             "action": with_locale(request.url.path, request),
-            "preferences_href": self._preferences(data.subscriber_id, data.issue_id),
+            "preferences_href": self._preferences(data),
         }
         return site.render(request, site.locale(request, preferred), "unsubscribe", values)
 
@@ -68,12 +68,15 @@ class Unsubscribe:
                 "done": True,
                 "just_now": changed,
                 "action": with_locale(request.url.path, request),
-                "preferences_href": self._preferences(data.subscriber_id, data.issue_id),
+                "preferences_href": self._preferences(data),
             }
             locale = self.site.locale(request, preferred)
             return self.site.render(request, locale, "unsubscribe", values)
 
         return await run_in_threadpool(apply)
 
-    def _preferences(self, subscriber_id: int, issue_id: int | None) -> str:
-        return "/p/" + make_token(self.site.keys, "preferences", subscriber_id, issue_id)
+    def _preferences(self, data: TokenData) -> str:
+        keys = self.site.keys
+        return "/p/" + make_token(
+            keys, "preferences", data.subscriber_id, data.issue_id, data.binding
+        )

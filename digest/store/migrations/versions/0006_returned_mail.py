@@ -6,7 +6,7 @@ same mailbox twice change nothing. `events.delivery_id` ties a bounce or complai
 the delivery its VERP address named (a plain column: events outlive the ledger).
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-01 20:00:00
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 import digest.store.tables
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

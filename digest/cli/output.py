@@ -1,0 +1,145 @@
+"""Everything `digest` prints goes through here, made safe for the terminal it lands on.
+
+What a command prints comes from posts, feeds, subscribers, file names and users: a feed title
+can carry an OSC 52 sequence (which writes the reader's clipboard) or `ESC[2J` (which clears
+the screen), a subscriber's name a bidi override that makes an address read backwards, an error
+message a `[/x]` that Rich would read as markup and crash on. So every command prints through
+these functions, never `click.echo`, `print` or a Console of its own (tests/test_terminal.py
+checks the cli package for that), and each of them:
+
+- removes terminal escape sequences whole (CSI `ESC[...`, OSC `ESC]...`, DCS, APC, PM, SOS,
+  the two-character escapes, and their 8-bit C1 forms), then every control character left
+  except newline and tab (a carriage return becomes a newline), and the bidi embedding,
+  override and isolate controls (U+202A-U+202E, U+2066-U+2069) that "Trojan Source" uses;
+  lone surrogates (an undecodable file name) become U+FFFD instead of crashing the write;
+- never lets Rich read text as markup or emoji codes: text reaches Rich as `Text`, and
+  styles are given apart from it (`styled`).
+
+JSON keeps every character (a script reads it): the ones a terminal would act on are written
+as `\\uXXXX` escapes, which JSON allows anywhere in a string, so `--json` is safe to view too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+_ESCAPE_SEQUENCE = re.compile(
+    r"""
+    (?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?          # CSI: ESC[2J, ESC[31m
+  | (?:\x1b[\]PX^_]|[\x9d\x90\x98\x9e\x9f])                      # OSC, DCS, SOS, PM, APC ...
+    [^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)?                      # ... up to BEL or ST
+  | \x1b[\x20-\x2f]*[\x30-\x7e]?                                 # other escapes: ESC 7, ESC(B
+    """,
+    re.VERBOSE,
+)
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# What JSON output writes as \uXXXX: json.dumps already escapes C0 controls, not these.
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+
+_stdout = Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
+_stderr = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False, markup=False)
+
+
+def plain(text: object) -> str:
+    """`text` as a terminal may show it: no escape sequences, no controls but newline and tab,
+    no bidi overrides or isolates, no lone surrogates."""
+    value = str(text)
+    if "\r" in value:
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
+    value = _ESCAPE_SEQUENCE.sub("", value)
+    value = _CONTROL.sub("", value)
+    return _SURROGATE.sub("\ufffd", value)
+
+
+def styled(*parts: str | tuple[str, str]) -> Text:
+    """One piece of text from parts, each plain text or (text, Rich style): user text can never
+    become a style, a link or an emoji."""
+    text = Text()
+    for part in parts:
+        value, style = (part, "") if isinstance(part, str) else part
+        text.append(plain(value), style=style)
+    return text
+
+
+def say(message: object = "", *, style: str = "") -> None:
+    """One line (or more) on standard output."""
+    _stdout.print(styled((str(message), style)), crop=False)
+
+
+def note(message: object, *, style: str = "") -> None:
+    """A line on standard error that is not a warning (what was written where)."""
+    _stderr.print(styled((str(message), style)), crop=False)
+
+
+def error(message: str) -> None:
+    """`digest: error: MESSAGE` on one line of standard error; plain text, never markup."""
+    _stderr.print(styled(("digest: error:", "bold red"), " ", _one_line(message)), crop=False)
+
+
+def warn(message: str) -> None:
+    """`digest: warning: MESSAGE` on one line of standard error; plain text."""
+    _stderr.print(styled(("digest: warning:", "yellow"), " ", _one_line(message)), crop=False)
+
+
+def _one_line(message: str) -> str:
+    """A message is one line: a line break in a name or a key it quotes becomes a space."""
+    return " ".join(plain(message).split("\n"))
+
+
+def emit_json(data: Any) -> None:
+    """`data` as indented JSON on standard output, every character kept (see the docstring)."""
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    text = _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    click.echo(_SURROGATE.sub("\ufffd", text))
+
+
+def emit_json_line(data: Any) -> None:
+    """`data` as one line of JSON (JSON Lines, keys sorted), escaped as `emit_json` does."""
+    text = json.dumps(data, ensure_ascii=False, sort_keys=True)
+    text = _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    click.echo(_SURROGATE.sub("\ufffd", text))
+
+
+def emit_data(text: str) -> None:
+    """A file's content (a CSV export) on standard output: exactly as it is when piped or
+    redirected, made `plain` when standard output is a terminal."""
+    safe = plain(text) if sys.stdout.isatty() else text
+    click.echo(_SURROGATE.sub("\ufffd", safe), nl=False)
+
+
+def table(
+    columns: Sequence[str | dict[str, Any]],
+    rows: Iterable[Sequence[str | Text]],
+    *,
+    stream: str = "stdout",
+    **options: Any,
+) -> None:
+    """A Rich table of plain cells (or `styled` ones). A column is a name, or a dict of
+    `Table.add_column` arguments with `header`."""
+    grid = Table(**options)
+    for column in columns:
+        if isinstance(column, str):
+            grid.add_column(plain(column))
+        else:
+            settings = dict(column)
+            grid.add_column(plain(settings.pop("header")), **settings)
+    for row in rows:
+        grid.add_row(*(cell if isinstance(cell, Text) else styled(cell) for cell in row))
+    console = _stderr if stream == "stderr" else _stdout
+    console.print(grid)
+
+
+def console(stream: str = "stdout") -> Console:
+    """The console itself, for what needs one (a progress bar, a prompt); what it prints must
+    still be `styled` or `plain` text."""
+    return _stderr if stream == "stderr" else _stdout
