@@ -40,11 +40,13 @@ test: install wheelhouse
 	$(BIN)/pytest
 	$(BIN)/python bench/render.py --quick
 	$(BIN)/python bench/send.py --quick
+	$(BIN)/python bench/posts.py --quick
 
 ## bench: the full benchmarks (several minutes)
 bench: install
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/send.py
+	$(BIN)/python bench/posts.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -2,6 +2,8 @@
 
     python bench/send.py            # 10,000 and 100,000 subscribers, SQLite and PostgreSQL
     python bench/send.py --quick    # a smoke run (make test runs it)
+    python bench/send.py --sizes 10000,100000,1000000 --databases sqlite --dkim no
+    python bench/send.py --sizes 100000 --databases postgresql --dkim no --workers 1,2
 
 For each database and audience size it creates the subscribers, creates the issue, and times
 the real per-recipient path in a child process (claim from the database, personalise, DKIM-sign,
@@ -12,11 +14,18 @@ that renders and builds each message from scratch per recipient (render, EmailMe
 smtplib). It prints messages per second, the two ratios, peak memory and the CPU time per
 message (which depends less than msg/s on what else the machine runs). Nothing is asserted:
 this is a measurement, not a test.
+
+Subscribers are created in bulk (store.subscribers.insert_many: one executemany per 10,000),
+so a million take a minute or two, not the hours of one validated `add` each. With
+`--workers 1,2` each PostgreSQL size is also sent by a `digest send` and one `--worker`
+process on the same issue (digest.worker.work): their messages per second together, from
+the first start to the last finish.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import resource
@@ -29,7 +38,6 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -47,7 +55,8 @@ from digest.models import (  # noqa: E402
     Recipient,
 )
 from digest.pipeline import plan_send, send_issue  # noqa: E402
-from digest.store import Database, Subscriber, audience, open_database  # noqa: E402
+from digest.store import Database, audience, open_database  # noqa: E402
+from digest.store.subscribers import insert_many  # noqa: E402
 
 
 def free_port() -> int:
@@ -125,27 +134,18 @@ web:
     return path
 
 
-def add_subscribers(config: Config, count: int) -> None:
+def add_subscribers(config: Config, count: int) -> float:
+    """Create `count` subscribers in bulk; returns the seconds it took."""
     database = open_database(config.database_url)
-    batch = 5000
-    with database.engine.begin() as connection:
-        for start in range(0, count, batch):
-            connection.execute(
-                Subscriber.__table__.insert(),  # type: ignore[attr-defined]
-                [
-                    {
-                        "email": f"reader{n}@example.com",
-                        "name": f"读者{n}",
-                        "status": "active",
-                        "locale": "en" if n % 4 == 0 else "zh",
-                        "paused": False,
-                        "created_at": datetime.now(UTC),
-                        "updated_at": datetime.now(UTC),
-                    }
-                    for n in range(start, min(count, start + batch))
-                ],
-            )
+    started = time.perf_counter()
+    people = (
+        (f"reader{n}@example.com", f"读者{n}", "en" if n % 4 == 0 else "zh") for n in range(count)
+    )
+    with database.transaction() as connection:
+        insert_many(connection, people)
+    seconds = time.perf_counter() - started
     database.dispose()
+    return seconds
 
 
 # -- the measured child -------------------------------------------------------------------------
@@ -159,14 +159,20 @@ def _cpu() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def worker(config_path: str) -> None:
-    """Child process: send the prepared issue; print rate, sizes and peak RSS as JSON."""
+def worker(config_path: str, join: bool = False) -> None:
+    """Child process: send the prepared issue (or, with `join`, help send it as a `--worker`
+    once it exists); print rate, sizes and peak RSS as JSON."""
+    from digest.worker import work
+
     config = load_config(config_path)
     database = open_database(config.database_url)
-    plan = plan_send(config, database)
+    plan = None if join else plan_send(config, database)
     cpu_before = _cpu()
-    started = time.perf_counter()
-    summary = send_issue(config, database, plan).outcomes[0].summary
+    started, wall = time.perf_counter(), time.time()
+    if plan is None:
+        summary = work(config, database, wait=600).summary
+    else:
+        summary = send_issue(config, database, plan).outcomes[0].summary
     elapsed = time.perf_counter() - started
     cpu = _cpu() - cpu_before
     database.dispose()
@@ -178,6 +184,8 @@ def worker(config_path: str) -> None:
                 "sent": summary.sent,
                 "failed": summary.failed,
                 "elapsed": elapsed,
+                "started": wall,
+                "ended": wall + elapsed,
                 "cpu": cpu,
                 "rss_mb": (peak_kb + children_kb) / 1024,
             }
@@ -194,6 +202,8 @@ class Run:
     elapsed: float
     rss_mb: float
     cpu: float = 0.0
+    workers: int = 1
+    create_seconds: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -208,28 +218,39 @@ def measure(
     port: int,
     connections: int,
     folder: Path,
+    workers: int = 1,
 ) -> Run:
     path = write_config(folder, url, port, connections, dkim_key)
     config = load_config(path)
-    add_subscribers(config, count)
-    child = subprocess.run(
-        [sys.executable, __file__, "--worker", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-    )
-    if child.returncode != 0:
-        raise SystemExit(f"bench/send.py: the send failed:\n{child.stderr[-2000:]}")
-    data = json.loads(child.stdout.strip().splitlines()[-1])
+    create_seconds = add_subscribers(config, count)
+    command = [sys.executable, __file__, "--worker", str(path)]
+    helpers = [  # started first: each waits for the issue, then joins it
+        subprocess.Popen(
+            [*command, "--join"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(workers - 1)
+    ]
+    child = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
+    outputs = [(child.returncode, child.stdout, child.stderr)]
+    for helper in helpers:
+        out, err = helper.communicate(timeout=3600)
+        outputs.append((helper.returncode, out, err))
+    results = []
+    for code, out, err in outputs:
+        if code != 0:
+            raise SystemExit(f"bench/send.py: the send failed:\n{err[-2000:]}")
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    main = results[0]
     return Run(
         kind,
         count,
         dkim_key is not None,
-        data["sent"],
-        data["elapsed"],
-        data["rss_mb"],
-        data["cpu"],
+        sum(r["sent"] for r in results),
+        max(r["ended"] for r in results) - main["started"],
+        max(r["rss_mb"] for r in results),
+        sum(r["cpu"] for r in results),
+        workers,
+        create_seconds,
     )
 
 
@@ -330,6 +351,11 @@ def naive_rate(config_path: Path, port: int, sample: int, dkim_key: Path | None)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--join", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--dkim", choices=("no", "yes", "both"), default="both")
+    parser.add_argument(
+        "--workers", default="1", help="e.g. 1,2: also send PostgreSQL issues with 2 workers"
+    )
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--connections", type=int, default=4)
@@ -337,12 +363,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
     args = parser.parse_args()
     if args.worker:
-        worker(args.worker)
+        worker(args.worker, join=args.join)
         return
     if args.quick:
         args.sizes, args.databases, args.naive_sample = "300", "sqlite", 10
     sizes = [int(s) for s in args.sizes.split(",")]
     kinds = args.databases.split(",")
+    signing = {"no": (False,), "yes": (True,), "both": (False, True)}[args.dkim]
+    worker_counts = [int(n) for n in args.workers.split(",")]
     folder = Path(tempfile.mkdtemp(prefix="digest-bench-"))
     from digest.delivery import dkim
 
@@ -359,29 +387,35 @@ def main() -> None:
             postgres.start()
         for kind in kinds:
             for count in sizes:
-                for signed in (False, True):
-                    run_folder = Path(tempfile.mkdtemp(dir=folder))
-                    url = (
-                        f"sqlite:///{run_folder / 'bench.sqlite3'}"
-                        if kind == "sqlite"
-                        else postgres.new_database()
-                    )
-                    run = measure(
-                        kind,
-                        url,
-                        count,
-                        key_file if signed else None,
-                        sink.port,
-                        args.connections,
-                        run_folder,
-                    )
-                    runs.append(run)
-                    print(
-                        f"  {kind:10} {count:>7,} subscribers  DKIM {'yes' if signed else 'no ':3}"
-                        f"  {run.rate:8,.0f} msg/s  peak RSS {run.rss_mb:6.1f} MB"
-                        f"  CPU {run.cpu / max(run.sent, 1) * 1e6:5.0f} us/msg",
-                        flush=True,
-                    )
+                for signed in signing:
+                    for workers in worker_counts if kind == "postgresql" else [1]:
+                        run_folder = Path(tempfile.mkdtemp(dir=folder))
+                        url = (
+                            f"sqlite:///{run_folder / 'bench.sqlite3'}"
+                            if kind == "sqlite"
+                            else postgres.new_database()
+                        )
+                        run = measure(
+                            kind,
+                            url,
+                            count,
+                            key_file if signed else None,
+                            sink.port,
+                            args.connections,
+                            run_folder,
+                            workers,
+                        )
+                        runs.append(run)
+                        print(
+                            f"  {kind:10} {count:>9,} subscribers  DKIM "
+                            f"{'yes' if signed else 'no ':3}  workers {workers}"
+                            f"  {run.rate:8,.0f} msg/s  peak RSS {run.rss_mb:6.1f} MB"
+                            f"  CPU {run.cpu / max(run.sent, 1) * 1e6:5.0f} us/msg"
+                            f"  (created in {run.create_seconds:.0f} s)",
+                            flush=True,
+                        )
+                        if run.sent != count:
+                            raise SystemExit(f"bench/send.py: sent {run.sent} of {count}")
         baseline_folder = Path(tempfile.mkdtemp(dir=folder))
         path = write_config(
             baseline_folder,
@@ -416,8 +450,8 @@ def report(
     print(f"baseline naive path with dkimpy signing:               {naive_dkim:8,.1f} msg/s")
     print()
     header = (
-        f"{'database':10} {'subscribers':>11} {'DKIM':>4} {'msg/s':>8} "
-        f"{'/ smtp-source':>13} {'/ naive':>8} {'peak RSS':>9} {'CPU/msg':>8}"
+        f"{'database':10} {'subscribers':>11} {'DKIM':>4} {'workers':>7} {'msg/s':>8} "
+        f"{'/ smtp-source':>13} {'/ naive':>8} {'peak RSS':>9} {'CPU/msg':>8} {'created':>8}"
     )
     print(header)
     print("-" * len(header))
@@ -425,19 +459,30 @@ def report(
         against = naive_dkim if run.dkim else naive
         print(
             f"{run.database:10} {run.subscribers:>11,} {'yes' if run.dkim else 'no':>4} "
-            f"{run.rate:>8,.0f} {run.rate / source:>13.2f} {run.rate / against:>7.0f}x "
-            f"{run.rss_mb:>7.1f} MB {run.cpu / max(run.sent, 1) * 1e6:>5.0f} us"
+            f"{run.workers:>7} {run.rate:>8,.0f} {run.rate / source:>13.2f} "
+            f"{run.rate / against:>7.0f}x {run.rss_mb:>7.1f} MB "
+            f"{run.cpu / max(run.sent, 1) * 1e6:>5.0f} us {run.create_seconds:>6.1f} s"
         )
-    by_key: dict[tuple[str, bool], dict[int, float]] = {}
+    by_key: dict[tuple[str, bool, int], dict[int, Run]] = {}
     for run in runs:
-        by_key.setdefault((run.database, run.dkim), {})[run.subscribers] = run.rss_mb
-    for (database, signed), memory in sorted(by_key.items()):
-        if len(memory) > 1:
-            small, large = min(memory), max(memory)
+        by_key.setdefault((run.database, run.dkim, run.workers), {})[run.subscribers] = run
+    for (database, signed, workers), sized in sorted(by_key.items()):
+        ordered = sorted(sized)
+        what = f"{database} DKIM {'yes' if signed else 'no'} workers {workers}"
+        for small, large in itertools.pairwise(ordered):
             print(
-                f"peak memory {database} DKIM {'yes' if signed else 'no'}: "
-                f"{large:,} subscribers / {small:,} = {memory[large] / memory[small]:.2f}x"
+                f"{what}: {large:,} / {small:,} subscribers: peak memory "
+                f"{sized[large].rss_mb / sized[small].rss_mb:.2f}x, "
+                f"rate {sized[large].rate / sized[small].rate:.2f}x"
             )
+    for (database, signed, workers), sized in sorted(by_key.items()):
+        single = by_key.get((database, signed, 1), {})
+        for count, run in sorted(sized.items()):
+            if workers > 1 and count in single:
+                print(
+                    f"{database} DKIM {'yes' if signed else 'no'} {count:,}: {workers} workers "
+                    f"on one issue / 1: rate {run.rate / single[count].rate:.2f}x"
+                )
 
 
 if __name__ == "__main__":

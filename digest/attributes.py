@@ -48,6 +48,8 @@ def strip_attributes(markdown: str) -> str:
         (_BLOCK_ATTRIBUTES, None),
     )
     for pattern, replacement in passes:
+        if pattern.search(markdown) is None:
+            continue  # nothing to remove: spare finding the code (most posts, most passes)
         code = fenced_ranges(markdown) + [m.span() for m in CODE_SPAN.finditer(markdown)]
         markdown = _sub_once(pattern, markdown, code, replacement)
     return markdown

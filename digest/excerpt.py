@@ -8,6 +8,8 @@ one indivisible unit: a label that would straddle the cut is left out whole.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import regex
 
 from digest.clean import clean
@@ -57,7 +59,13 @@ def excerpt_of(
     locale: str = "zh",
     math: MathMode = "auto",
 ) -> str:
-    """Apply rules 2-4 to a body (without front matter) and an optional author summary."""
+    """Apply rules 2-4 to a body (without front matter) and an optional author summary.
+
+    An excerpt the sources already know for exactly these arguments (`remember_excerpts`) is
+    returned without parsing the body again."""
+    known = _known.get(ExcerptInputs(body, summary, body_format, length, locale, math))
+    if known is not None:
+        return known
     if length < 1:
         raise ValueError("excerpt length must be at least 1")
     plain = _plain(clean(body), body_format, math)
@@ -106,6 +114,41 @@ def excerpt_for(post: Post, config: Config) -> str:
     return post_excerpt(post, config.excerpt.length, labels, config.excerpt.math)
 
 
+class ExcerptInputs(NamedTuple):
+    """The arguments of `excerpt_of`, all an excerpt depends on: equal inputs, equal excerpt."""
+
+    body: str
+    summary: str | None
+    body_format: BodyFormat
+    length: int
+    locale: str
+    math: MathMode
+
+
+def excerpt_inputs(post: Post, config: Config) -> ExcerptInputs:
+    """The inputs `excerpt_for(post, config)` gives `excerpt_of`."""
+    return ExcerptInputs(
+        post.body,
+        post.summary,
+        post.body_format,
+        config.excerpt.length,
+        config.excerpt.labels or config.site.locale,
+        config.excerpt.math,
+    )
+
+
+_known: dict[ExcerptInputs, str] = {}
+
+
+def remember_excerpts(known: dict[ExcerptInputs, str]) -> None:
+    """Excerpts the sources have at hand (digest.sources.cache keeps them with the posts), for
+    `excerpt_of` to return instead of parsing again: parsing is most of the cost of reading
+    a blog. Keyed by the full inputs, so a remembered excerpt is never one of other text or
+    settings; each call replaces the last (one blog's worth is kept, not every one seen)."""
+    global _known
+    _known = known
+
+
 def _plain(text: str, body_format: BodyFormat, math: MathMode) -> PlainText:
     return markdown_to_text(text, math) if body_format == "markdown" else html_to_text(text)
 
@@ -119,7 +162,8 @@ def cut_graphemes(text: str, length: int, locale: str = "zh") -> tuple[str, bool
     labels = LABELS.get(locale, LABELS["en"])
     out: list[str] = []
     used = 0
-    for cluster in _GRAPHEME.findall(text):
+    for match in _GRAPHEME.finditer(text):  # not findall: the text after the cut is not split
+        cluster = match.group()
         if cluster[0] in MARKERS:
             piece = labels[cluster[0]] + cluster[1:]
             size = grapheme_count(labels[cluster[0]]) + (1 if len(cluster) > 1 else 0)

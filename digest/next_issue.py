@@ -31,6 +31,15 @@ class Gathered:
     def new(self) -> list[Candidate]:
         return [c for c in self.candidates if c.status == "new"]
 
+    def shown(self, max_posts: int) -> list[Candidate]:
+        """The overflow rule: the newest `max_posts` new posts get a block in the digest (or
+        fewer, when the HTML part would pass its budget: digest.render decides that)..."""
+        return self.new[:max_posts]
+
+    def overflow(self, max_posts: int) -> list[Candidate]:
+        """...and the other new posts are in its "N more posts" line."""
+        return self.new[max_posts:]
+
 
 def gather(
     config: Config,

@@ -29,14 +29,12 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import delete, select
-from sqlalchemy.exc import SQLAlchemyError
 
 from digest.config import Config, load_config
 from digest.delivery.stop import Stop, describe, forward_to_children
 from digest.errors import ConfigError, DigestError
 from digest.pipeline import NothingToSend, Outcome, Plan, SenderBusy, plan_send, send_issue
-from digest.store import Database, open_database
+from digest.store import Database, jobs, open_database
 
 log = logging.getLogger("digest.schedule")
 JOB_PREFIX = "digest-"
@@ -304,9 +302,7 @@ def install_jobs(
     ids = {r.job_id for r in wanted}
     stale = [job_id for job_id in stored if job_id.startswith(JOB_PREFIX) and job_id not in ids]
     if stale:
-        store = job_store(database)
-        with database.engine.begin() as connection:
-            connection.execute(delete(store.jobs_t).where(store.jobs_t.c.id.in_(stale)))
+        jobs.delete_jobs(database, job_store(database).jobs_t, stale)
     scheduler.add_job(
         run_retries,
         IntervalTrigger(minutes=config.schedule.retry_minutes, timezone=config.schedule_tz),
@@ -350,19 +346,11 @@ def install_jobs(
 
 def stored_next_runs(database: Database) -> dict[str, datetime]:
     """Job id -> next run time as stored, read without starting a scheduler."""
-    store = job_store(database)
-    try:
-        with database.engine.connect() as connection:
-            rows = connection.execute(select(store.jobs_t.c.id, store.jobs_t.c.next_run_time))
-            result = {
-                job_id: datetime.fromtimestamp(stamp, tz=ZoneInfo("UTC"))
-                for job_id, stamp in rows
-                if stamp is not None
-            }
-            connection.rollback()
-    except SQLAlchemyError:
-        return {}  # the table does not exist before the first start
-    return result
+    stored = jobs.next_run_times(database, job_store(database).jobs_t)
+    return {
+        job_id: datetime.fromtimestamp(stamp, tz=ZoneInfo("UTC"))
+        for job_id, stamp in stored.items()
+    }
 
 
 def next_runs(config: Config, database: Database) -> dict[str, datetime]:

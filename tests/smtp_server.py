@@ -7,6 +7,7 @@ import asyncio
 import datetime
 import ssl
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -344,6 +345,8 @@ class CountingServer:
         self.greylist: str | None = None
         self.received: Counter[str] = Counter()
         self.started = 0  # MAIL FROM commands seen
+        self.began: list[float] = []  # when each MAIL FROM came (time.monotonic())
+        self.arrived: list[float] = []  # when each message was accepted (time.monotonic())
         self.waiting = 0  # DATA replies held at the gate
         self.changed = threading.Condition()
         self.controller = Controller(
@@ -410,6 +413,7 @@ class _CountingHandler:
 
         def count() -> None:
             self.server.started += 1
+            self.server.began.append(time.monotonic())
 
         self.server._update(count)
         return "250 OK"
@@ -437,6 +441,7 @@ class _CountingHandler:
         def count() -> None:
             for rcpt in envelope.rcpt_tos:
                 counting.received[rcpt] += 1
+            counting.arrived.append(time.monotonic())
 
         counting._update(count)
         return "250 2.0.0 OK queued"

@@ -150,3 +150,36 @@ def test_bad_usage_is_exit_2(args: list[str]) -> None:
     proc = run("--config", str(DEMO_CONFIG), *args)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
+
+
+def test_every_command_is_loaded_from_the_module_the_map_names() -> None:
+    """Commands load lazily (base.COMMAND_MODULES): a command missing from the map, or mapped
+    to the wrong module, would vanish from `digest` or load the wrong code."""
+    import importlib
+    import pkgutil
+
+    import digest.cli
+    from digest.cli.base import COMMAND_MODULES
+
+    for module in pkgutil.iter_modules(digest.cli.__path__):
+        if module.name != "__main__":
+            importlib.import_module(f"digest.cli.{module.name}")
+    defined = {name: command.callback.__module__ for name, command in main.commands.items()}
+    assert defined == {name: f"digest.cli.{module}" for name, module in COMMAND_MODULES.items()}
+
+
+def test_posts_does_not_load_the_send_engine(tmp_path: Path) -> None:
+    """`digest posts` imports only what it uses (start-up is most of a warm run)."""
+    config = write_config(tmp_path)
+
+    code = (
+        "import sys; from digest.cli import main\n"
+        f"try:\n    main(['--config', {str(config)!r}, 'posts'])\n"
+        "except SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('digest.delivery') or m in"
+        " ('digest.cli.send', 'aiosmtplib', 'premailer')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stderr

@@ -38,6 +38,25 @@ def test_migrations_create_every_table(database: Database) -> None:
     } <= tables
 
 
+def test_the_quick_revision_check_agrees_with_alembic(database: Database) -> None:
+    """open_database reads the revisions without Alembic (a second of imports); Alembic's
+    own answers must be the same."""
+    from alembic.runtime.migration import MigrationContext
+
+    from digest.store.database import _head_from_files, alembic_head
+
+    assert _head_from_files() == alembic_head() == head_revision()
+    ours = current_revision(database)
+    with database.engine.connect() as connection:
+        assert MigrationContext.configure(connection).get_current_revision() == ours
+
+
+def test_a_database_never_migrated_has_no_revision(tmp_path: object) -> None:
+    raw = connect(f"sqlite:///{tmp_path}/empty.sqlite3")
+    assert current_revision(raw) is None
+    raw.dispose()
+
+
 def test_sqlite_uses_wal(tmp_path: object) -> None:
     db = open_database(f"sqlite:///{tmp_path}/wal.sqlite3")
     with db.engine.connect() as connection:

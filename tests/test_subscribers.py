@@ -15,6 +15,7 @@ from digest.store.subscribers import (
     InvalidAddress,
     add,
     export_csv,
+    find,
     import_rows,
     listing,
     mask,
@@ -157,3 +158,19 @@ def test_unsubscribe_is_idempotent_and_recorded(database: Database) -> None:
         ("unsubscribe", "one-click"),
         ("resubscribe", "preferences"),
     ]
+
+
+def test_insert_many_adds_every_row_in_batches(database: Database) -> None:
+    from digest.store.subscribers import insert_many
+
+    people = ((f"bulk{n}@example.com", f"Bulk {n}", "en" if n % 2 else None) for n in range(25))
+    with database.transaction() as connection:
+        assert insert_many(connection, people, batch=10) == 25
+    with database.session() as session:
+        rows = session.scalars(select(Subscriber).order_by(Subscriber.id)).all()
+        assert [r.email for r in rows] == [f"bulk{n}@example.com" for n in range(25)]
+        assert {r.status for r in rows} == {Status.ACTIVE}
+        assert [r.locale for r in rows[:2]] == [None, "en"]
+        assert find(session, "BULK7@Example.com") is not None  # compared as any other address
+        assert len({r.token_key for r in rows}) == 25  # each its own link key
+        assert session.scalars(select(Event)).all() == []  # no events: the caller vouches

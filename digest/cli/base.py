@@ -6,6 +6,7 @@ configuration. Errors are one sentence on stderr; a traceback only with DIGEST_D
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from pathlib import Path
@@ -23,8 +24,41 @@ from digest.store import Database, open_database
 __all__ = ["error", "escape_markup", "warn"]  # re-exported: commands print through these
 
 
+# Which module of digest.cli defines each command. A command's module is imported when the
+# command runs (or --help lists them all), so `digest posts` does not load the send engine:
+# start-up is most of a warm `digest posts` (issue 15). tests/test_cli.py checks the map.
+COMMAND_MODULES = {
+    "bounces": "bounces",
+    "db": "db",
+    "dkim": "dkim",
+    "excerpt": "posts",
+    "init": "init",
+    "posts": "posts",
+    "preview": "posts",
+    "render": "posts",
+    "report": "status",
+    "schedule": "send",
+    "send": "send",
+    "serve": "serve",
+    "status": "status",
+    "subscribers": "subscribers",
+}
+
+
 class DigestGroup(click.Group):
-    """Turns every DigestError into one sentence and its exit code, never a traceback."""
+    """Turns every DigestError into one sentence and its exit code, never a traceback.
+
+    Commands are loaded on first use from COMMAND_MODULES."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
+            importlib.import_module(f"digest.cli.{COMMAND_MODULES[cmd_name]}")
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        for module in sorted(set(COMMAND_MODULES.values())):
+            importlib.import_module(f"digest.cli.{module}")
+        return super().list_commands(ctx)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -8,7 +8,6 @@ import click
 
 from digest.cli.base import get_config, main
 from digest.cli.output import note, say
-from digest.errors import DigestError
 
 
 @main.group()
@@ -36,7 +35,6 @@ def keygen(
     ed25519: bool,
 ) -> None:
     """Write a new key pair and print the DNS TXT record to publish."""
-    import os
     from datetime import date
 
     from digest.delivery import dkim as keys
@@ -44,18 +42,8 @@ def keygen(
     config = get_config(ctx)
     domain = domain or config.sender.domain
     selector = selector or f"digest{date.today().year}{'e' if ed25519 else ''}"
-    folder = out_dir or config.path("var/dkim")
     key = keys.generate("ed25519" if ed25519 else "rsa")
-    path = folder / f"{selector}.private.pem"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(keys.private_pem(key))
-    except FileExistsError:
-        raise DigestError(f"{path} already exists; choose another --selector.") from None
-    except OSError as exc:
-        raise DigestError(f"{path}: cannot write the key: {exc.strerror}.") from None
+    path = keys.write_private_key(out_dir or config.path("var/dkim"), selector, key)
     note(f"Wrote the private key to {path} (keep it secret).")
     note("Publish this DNS record:")
     say(keys.dns_record(selector, domain, key))

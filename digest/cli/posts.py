@@ -16,25 +16,31 @@ from digest.errors import DigestError
 from digest.excerpt import make_excerpt
 from digest.models import Candidate
 from digest.next_issue import next_issue
+from digest.sources.cache import forget as forget_posts
 
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--all", "show_all", is_flag=True, help="Also list posts that are not new, and why.")
+@click.option(
+    "--refresh", is_flag=True, help="Parse every post again, ignoring (and rebuilding) the cache."
+)
 @click.pass_context
-def posts(ctx: click.Context, as_json: bool, show_all: bool) -> None:
+def posts(ctx: click.Context, as_json: bool, show_all: bool, refresh: bool) -> None:
     """List the posts the next digest would hold, newest first."""
     config = get_config(ctx)
+    if refresh:
+        forget_posts(config)
     gathered = next_issue(config, get_database(ctx))
     report_sources(gathered.source)
     chosen = gathered.candidates if show_all else gathered.new
     max_posts = config.digest.max_posts
-    shown_ids = {c.post.id for c in gathered.new[:max_posts]}
+    shown_ids = {c.post.id for c in gathered.shown(max_posts)}
     if as_json:
         rows = [_as_json(c, c.post.id in shown_ids, show_all) for c in chosen]
         emit_json(rows)
     else:
-        _print_table(chosen, shown_ids, show_all, overflow=max(0, len(gathered.new) - max_posts))
+        _print_table(chosen, shown_ids, show_all, overflow=len(gathered.overflow(max_posts)))
     if gathered.source.failures:
         ctx.exit(1)
 

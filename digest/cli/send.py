@@ -55,6 +55,18 @@ FREQUENCIES = click.Choice(["daily", "weekly", "monthly"])
     default=None,
     help="Queue ISSUE's unknown deliveries again (some may have arrived) and send them.",
 )
+@click.option(
+    "--worker",
+    is_flag=True,
+    help="Help send the issue another process is sending (PostgreSQL; any machine).",
+)
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    metavar="SECONDS",
+    help="With --worker: wait up to SECONDS for an issue to join (default: do not wait).",
+)
 @click.pass_context
 def send(
     ctx: click.Context,
@@ -64,12 +76,21 @@ def send(
     yes: bool,
     frequency: str | None,
     resend: str | None,
+    worker: bool,
+    wait: float,
 ) -> None:
     """Send the next digest to every active subscriber (or resume an unfinished one)."""
     if dry_run and to_address is not None:
         raise click.UsageError("--dry-run and --to exclude each other.")
     if resend is not None and (dry_run or to_address is not None):
         raise click.UsageError("--resend-unknown sends for real: not with --dry-run or --to.")
+    if worker and (dry_run or to_address or resend or frequency):
+        raise click.UsageError(
+            "--worker joins the issue being sent: not with --dry-run, --to, --resend-unknown "
+            "or --frequency."
+        )
+    if wait and not worker:
+        raise click.UsageError("--wait is for --worker.")
     config = get_config(ctx)
     # a missing password file, CA file or DKIM key is named before anything starts (the dry
     # run too: it is the rehearsal of the real send)
@@ -77,6 +98,8 @@ def send(
     if not dry_run:  # a test copy is a real message to a real inbox: the same rules
         config.check_sending()
     database = get_database(ctx)
+    if worker:
+        ctx.exit(as_worker(config, database, wait))
     if not dry_run and to_address is None:
         holder = lease.current_holder(database, lease.SEND_LEASE)
         if holder is not None:
@@ -92,6 +115,31 @@ def send(
             ctx.exit(real_send(config, database, plan, confirm=not yes))
     except NothingToSend as exc:
         say(str(exc))
+
+
+def as_worker(config: Config, database: Database, wait: float) -> int:
+    """`digest send --worker`: join the issue being sent; returns the exit code."""
+    from digest.worker import work
+
+    worked = work(
+        config,
+        database,
+        wait=wait,
+        on_join=lambda key: click.echo(f"Joined issue {key} as worker {lease.worker_name()}."),
+    )
+    if worked.key is None:
+        waited = f" (waited {wait:g} s)" if wait else ""
+        click.echo(f"No issue is being sent{waited}: nothing to join.")
+        return worked.exit_code
+    summary = worked.summary
+    click.echo(
+        f"Worker {worked.name} sent {summary.sent} messages of issue {worked.key} "
+        f"({summary.deferred} deferred, {summary.failed} failed, {summary.bounced} bounced, "
+        f"{summary.unknown} unknown)."
+    )
+    if summary.paused or summary.stopped:
+        click.echo(f"It stopped: {summary.paused or summary.stopped}.")
+    return worked.exit_code
 
 
 def _busy(holder: lease.Holder) -> str:

@@ -9,7 +9,6 @@ import click
 from digest.cli.base import get_config, get_database, main
 from digest.cli.output import emit_json, error, say, table
 from digest.errors import DigestError
-from digest.next_issue import next_issue
 
 COLUMNS = ("Sent", "Deferred", "Failed", "Bounced", "Unknown")
 RETURNED = {"Hard": "hard", "Soft": "soft", "Complaints": "complaint"}  # what came back later
@@ -81,77 +80,44 @@ def _explain_unknown(reports: list[Any]) -> None:
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Last issues, next scheduled run, who is sending, deferred retries, posts waiting."""
-    from digest.schedule import next_runs
-    from digest.store import lease, ledger
-    from digest.store import subscribers as people
-    from digest.store.report import reports
+    from digest.status import current_status
 
     config = get_config(ctx)
-    database = get_database(ctx)
-    with database.session() as session:
-        latest = reports(session, limit=5)
-        unfinished = ledger.unfinished_issues(session)
-        deferred = ledger.deferred(session, [i.id for i in unfinished])
-        audience = people.counts(session)
-    gathered = next_issue(config, database)
-    holder = lease.current_holder(database, lease.SEND_LEASE)
-    runs = next_runs(config, database)
-    waiting = sum(d.count for d in deferred)
-    next_retry = min((d.next_attempt_at for d in deferred), default=None)
-    first = unfinished[0] if unfinished else None
-    data: dict[str, Any] = {
-        "issues": [r.as_json() for r in latest],
-        "next_runs": {f: moment.isoformat() for f, moment in runs.items()},
-        "lease": {
-            "holder": holder.name,
-            "since": holder.since.isoformat(),
-            "expires_at": holder.expires_at.isoformat(),
-        }
-        if holder
-        else None,
-        "posts_waiting": len(gathered.new),
-        "unfinished": {"key": first.key, "status": first.status, "reason": first.paused_reason}
-        if first
-        else None,
-        "deferred": {
-            "count": waiting,
-            "next_retry": next_retry.isoformat() if next_retry else None,
-            "issues": {d.key: d.count for d in deferred},
-        },
-        "subscribers": audience,
-        "source_failures": gathered.source.failures,
-    }
+    now = current_status(config, get_database(ctx))
     if as_json:
-        emit_json(data)
+        emit_json(now.as_json())
         return
     tz = config.schedule_tz
-    for frequency_name, moment in runs.items():
+    for frequency_name, moment in now.next_runs.items():
         say(f"Next {frequency_name} run: {moment.strftime('%Y-%m-%d %H:%M %Z (%A)')}")
-    if holder:
-        since = holder.since.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
-        say(f"Sending now: {holder.name} holds the send lease (since {since}).")
+    if now.holder:
+        since = now.holder.since.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+        say(f"Sending now: {now.holder.name} holds the send lease (since {since}).")
     else:
         say("Nobody is sending right now.")
-    say(f"Posts waiting for the next digest: {len(gathered.new)}")
-    active = audience.get("active", 0)
-    say(f"Subscribers: {active} active, {sum(audience.values()) - active} other.")
-    for issue in unfinished:
-        why = f": {issue.paused_reason}" if issue.paused_reason else ""
+    for w in now.workers:
+        since = w.started_at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+        say(f"Worker {w.name} is sending (since {since}).")
+    say(f"Posts waiting for the next digest: {now.posts_waiting}")
+    active = now.audience.get("active", 0)
+    say(f"Subscribers: {active} active, {sum(now.audience.values()) - active} other.")
+    for issue in now.unfinished:
+        why = f": {issue.reason}" if issue.reason else ""
         say(f"Issue {issue.key} is {issue.status}{why}", style="bold yellow")
-    if next_retry is not None:
-        local = next_retry.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
-        say(f"Deferred deliveries: {waiting}; the next retry at {local}.")
-    for failure in gathered.source.failures:
+    if now.next_retry is not None:
+        local = now.next_retry.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+        say(f"Deferred deliveries: {now.waiting}; the next retry at {local}.")
+    for failure in now.source_failures:
         error(failure)
-    if latest:
+    if now.latest:
         table(
             ("Issue", "Status", "Recipients", *COLUMNS),
             [
                 [r.key, r.status, str(r.recipients), *(str(r.count(c.lower())) for c in COLUMNS)]
-                for r in latest
+                for r in now.latest
             ],
             title="Latest issues",
         )
-        _explain_unknown(latest)
+        _explain_unknown(now.latest)
     else:
         say("No issues sent yet.")

@@ -129,8 +129,9 @@ class Composer:
             assert issue is not None
             rendered = ledger.stored_variant(session, issue, locale, key)
             if rendered is None:
-                rendered = render(self.config, edition, locale)
-                ledger.store_variant(session, issue, key, rendered)
+                rendered = ledger.keep_variant(
+                    session, issue, key, render(self.config, edition, locale)
+                )
         return rendered
 
     def __call__(

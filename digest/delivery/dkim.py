@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
 import time
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from digest.config import Config
-from digest.errors import ConfigError
+from digest.errors import ConfigError, DigestError
 
 SIGNED_HEADERS = (
     "from",
@@ -176,6 +177,25 @@ def private_pem(key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
+
+
+def write_private_key(
+    folder: Path, selector: str, key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+) -> Path:
+    """Write `key` to `folder/<selector>.private.pem`, readable by its owner only (0600 from
+    the start: the file is created with that mode, never widened) and never over an existing
+    key, which may be the one a published DNS record names. DigestError says why it failed."""
+    path = folder / f"{selector}.private.pem"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(private_pem(key))
+    except FileExistsError:
+        raise DigestError(f"{path} already exists; choose another --selector.") from None
+    except OSError as exc:
+        raise DigestError(f"{path}: cannot write the key: {exc.strerror}.") from None
+    return path
 
 
 def public_value(key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey) -> tuple[str, str]:

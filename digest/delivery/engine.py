@@ -27,7 +27,7 @@ from typing import Protocol
 
 from digest.delivery.compose import Composed
 from digest.delivery.queue import Queue
-from digest.delivery.rate import RateLimiter
+from digest.delivery.rate import RateLimiter, SharedLimiter
 from digest.delivery.retry import Policy, backoff, defer
 from digest.delivery.stop import Stoppable
 from digest.delivery.transport import Channel, Kind, Transport, TransportError
@@ -104,7 +104,11 @@ class _Lane:
 
 
 class Engine:
-    """Sends everything the queue yields over `policy.connections` connections."""
+    """Sends everything the queue yields over `policy.connections` connections.
+
+    The policy's rate limits are this process's own, unless `shared_rate` is given: a function
+    drawing each message's slot from a schedule every worker shares (it returns the seconds
+    to wait; see digest.delivery.rate)."""
 
     def __init__(
         self,
@@ -115,8 +119,10 @@ class Engine:
         *,
         stop: Stoppable | None = None,
         on_progress: Callable[[Summary], None] | None = None,
+        shared_rate: Callable[[], float] | None = None,
     ) -> None:
         self.policy = policy
+        self.shared_rate = shared_rate
         self.transport = transport
         self.queue = queue
         self.compose = compose
@@ -131,7 +137,11 @@ class Engine:
         started = time.monotonic()
         self._wake = asyncio.Event()
         p = self.policy
-        self.limiter = RateLimiter(p.rate_per_second, p.rate_per_hour, sleep=self._nap)
+        self.limiter: RateLimiter | SharedLimiter = (
+            SharedLimiter(self.shared_rate, sleep=self._nap)
+            if self.shared_rate is not None and (p.rate_per_second or p.rate_per_hour)
+            else RateLimiter(p.rate_per_second, p.rate_per_hour, sleep=self._nap)
+        )
         lanes = [asyncio.create_task(self._lane()) for _ in range(p.connections)]
         watcher = asyncio.create_task(self._watch())
         woken = asyncio.create_task(self._wake.wait())

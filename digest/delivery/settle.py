@@ -23,6 +23,7 @@ from digest.store import Database, DeliveryStatus, Issue, IssueStatus, deliverie
 from digest.store.bounces import sweep_soft
 
 LEASE_LOST = "the send lease was taken over by another process"
+LOOK_AGAIN = 0.5  # seconds between looks at what other workers still hold: they finish soon
 
 
 @dataclass(slots=True)
@@ -96,7 +97,7 @@ def _leftovers(database: Database, issue_id: int, stop: Stop, config: Config) ->
         held = counts.get(DeliveryStatus.CLAIMED, 0) + counts.get(DeliveryStatus.IN_FLIGHT, 0)
         if not held or datetime.now(UTC) > deadline:
             return False
-        stop.wait(config.smtp.heartbeat)
+        stop.wait(min(LOOK_AGAIN, config.smtp.heartbeat))
     return False
 
 

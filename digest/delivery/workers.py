@@ -3,9 +3,11 @@
 One Python process tops out around one core; DKIM's RSA alone costs about 0.35 ms a message.
 For a large audience `deliver` starts more processes (spawned, so nothing is inherited from
 the parent's database connections), each a named worker (`host:pid`) running its share of
-the SMTP connections and claiming deliveries from the database, which keeps the guarantees
-of a single sender: a claim is a transaction (SKIP LOCKED on PostgreSQL, the write lock on
-SQLite), and each worker's heartbeat keeps its claims its own.
+the SMTP connections and claiming deliveries from the database, every message's sending
+slot drawn from one schedule in the database (the rate limits hold for all processes and
+`digest send --worker`s together), which keeps the guarantees of a single sender: a claim
+is a transaction (SKIP LOCKED on PostgreSQL, the write lock on SQLite), and each worker's
+heartbeat keeps its claims its own.
 
 They stop together (see `stop`): a signal to any of them reaches all, a pause in one halts
 the others, a child whose parent died stops (PR_SET_PDEATHSIG, and a watch of its parent's
@@ -31,6 +33,7 @@ from digest.config import Config
 from digest.delivery.compose import make_composer
 from digest.delivery.engine import POLL, Engine, Summary
 from digest.delivery.queue import LedgerQueue
+from digest.delivery.rate import Limits
 from digest.delivery.retry import Policy
 from digest.delivery.stop import (
     AnyOf,
@@ -45,8 +48,9 @@ from digest.delivery.stop import (
     unblock_signals,
 )
 from digest.delivery.transport import SmtpSettings, SmtpTransport
-from digest.store import Database, lease, open_database
+from digest.store import Database, lease, open_database, rate
 
+RATE_SCHEDULE = "smtp"  # one schedule: the limits are the SMTP account's, whatever the issue
 AUTO_THRESHOLD = 5000  # below this many queued messages, one process is faster than spawning
 PROGRESS_EVERY = 100
 
@@ -96,6 +100,7 @@ def run_engine(
         database, job.issue_id, lease.worker_name(), job.claim_seconds, as_of=job.as_of
     )
     struck_off = Stop()  # its claims were taken back: it was presumed dead (a long stall)
+    limits = Limits(job.policy.rate_per_second, job.policy.rate_per_hour)
     engine = Engine(
         replace(job.policy, connections=connections),
         SmtpTransport(job.smtp),
@@ -103,6 +108,9 @@ def run_engine(
         make_composer(job.config, database, job.issue_id),
         stop=AnyOf(stop, struck_off),
         on_progress=on_progress,
+        shared_rate=(lambda: rate.reserve(database, RATE_SCHEDULE, limits.draw))
+        if limits
+        else None,
     )
 
     def lost() -> None:

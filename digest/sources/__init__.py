@@ -9,28 +9,35 @@ each with a warning naming the post (digest.urls.link_scheme reads schemes as br
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 
 from digest.clean import clean, clean_optional
 from digest.config import Config, FeedSourceConfig, MarkdownSourceConfig
 from digest.errors import SourceError
+from digest.excerpt import excerpt_inputs, remember_excerpts
 from digest.models import Post, Problem, SourceResult
+from digest.sources.cache import PostCache, source_folder
 from digest.sources.feed import read_feed
 from digest.sources.markdown import read_folder
 from digest.urls import SAFE_SCHEMES, is_safe_link, link_scheme
 
 
 def read_posts(config: Config) -> SourceResult:
-    """Posts from every source: unreadable posts go to `problems`, sources to `failures`."""
+    """Posts from every source: unreadable posts go to `problems`, sources to `failures`.
+
+    Markdown folders go through their post cache (digest.sources.cache): an unchanged file is
+    not parsed again, and the excerpts kept with the posts are handed to digest.excerpt, so
+    that `excerpt_for` does not parse them either."""
     result = SourceResult()
+    excerpts: dict[Post, str] = {}
     for source in config.sources:
         try:
             if isinstance(source, MarkdownSourceConfig):
+                folder = source_folder(config, source)
+                cache = PostCache.open(config, source, folder)
                 read_folder(
-                    Path(os.path.normpath(config.path(source.path))),
+                    folder,
                     base_url=config.site.base_url,
                     permalink=source.permalink or config.site.permalink,
                     tz=config.site.tz,
@@ -38,7 +45,10 @@ def read_posts(config: Config) -> SourceResult:
                     generator=source.generator,
                     languages=tuple(source.languages),
                     language=source.language,
+                    reader=cache.read,
                 )
+                cache.save()
+                excerpts.update(cache.excerpts)
             elif isinstance(source, FeedSourceConfig):
                 read_feed(
                     source.url,
@@ -49,7 +59,14 @@ def read_posts(config: Config) -> SourceResult:
                 )
         except SourceError as exc:
             result.failures.append(exc.message)
-    cleaned = (clean_post(post) for post in result.posts)
+    cleaned = [clean_post(post) for post in result.posts]
+    remember_excerpts(
+        {
+            excerpt_inputs(tidy, config): excerpts[raw]
+            for raw, tidy in zip(result.posts, cleaned, strict=True)
+            if raw in excerpts
+        }
+    )
     result.posts = _unique(result, [p for p in map(_safe_links(result), cleaned) if p])
     return result
 

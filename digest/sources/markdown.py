@@ -21,7 +21,10 @@ had to skip, so one broken post never hides the others.
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -60,6 +63,35 @@ SUFFIXES = (".md", ".markdown", ".mdown")
 MAX_POST_BYTES = 4 * 1024 * 1024
 
 
+@dataclass(frozen=True, slots=True)
+class PostFile:
+    """What one Markdown file gave: its post (None when it was skipped), the problems it
+    produced (each a reason, reported against the file), and a digest of the text read (None
+    when it could not be read), so that a cache can tell whether a file still holds it."""
+
+    post: Post | None
+    problems: tuple[str, ...] = ()
+    digest: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FileContext:
+    """What decides a file's post besides its text and the folder's settings: its path
+    (`relative`, its identity), the path its URL is made from (`content`: a translated Hugo
+    file's name without the language) and the Hugo sections it sits in."""
+
+    relative: str
+    content: str
+    sections: tuple[str, ...]
+
+
+Parse = Callable[[str, FileContext], PostFile]
+"""The folder's parser: a file's text (and context) to its PostFile; never raises."""
+
+Reader = Callable[[Path, FileContext, Parse], PostFile]
+"""Reads one file into a PostFile with the given parser (read_post_file, or a cache)."""
+
+
 def read_folder(
     folder: Path,
     *,
@@ -70,6 +102,7 @@ def read_folder(
     generator: Generator | None = None,
     languages: tuple[str, ...] = (),
     language: str | None = None,
+    reader: Reader | None = None,
 ) -> None:
     """Append every readable post under `folder` to `result`; report the unreadable ones.
 
@@ -77,12 +110,29 @@ def read_folder(
     (`post.zh.md`, `slug/index.zh.md`): only the files of `language` (default: the first) are
     read, an unsuffixed file being in the default language, and their URLs use the name
     without the suffix, as Hugo's do.
+
+    Each file goes through `reader` (default: read_post_file, which reads and parses it); a
+    cache (digest.sources.cache) may answer instead. What needs more than one file (an id used
+    twice) is decided here, from the PostFiles, so it is the same whoever read them.
     """
     if not folder.is_dir():
         raise SourceError(f"{folder}: the posts folder does not exist.")
     sections = _sections(folder) if generator == "hugo" else frozenset()
     codes = tuple(code.lower() for code in languages)
     reading = (language or (codes[0] if codes else "")).lower()
+    read = reader or read_post_file
+
+    def parse(text: str, context: FileContext) -> PostFile:
+        return parse_post_file(
+            text,
+            context,
+            base_url=base_url,
+            permalink=permalink,
+            tz=tz,
+            generator=generator,
+            folder=folder.name,
+        )
+
     ids: dict[str, Path] = {}
     for file in sorted(_post_files(folder, generator, codes, reading)):
         relative = PurePosixPath(file.relative_to(folder).as_posix())
@@ -91,27 +141,13 @@ def read_folder(
             reason = "not a post: Jekyll reads only posts named YYYY-MM-DD-title.md; skipped"
             result.problems.append(Problem(str(file), reason))
             continue
-        try:
-            text = _read_text(file)
-            if not text.strip():
-                raise PostError("the file is empty; skipped")
-            meta, body = _split(text, hexo=generator == "hexo")
-            warnings: list[str] = []
-            post = post_from_front_matter(
-                meta,
-                body,
-                relative.as_posix(),
-                base_url=base_url,
-                permalink=permalink,
-                tz=tz,
-                generator=generator,
-                folder=folder.name,
-                sections=_sections_of(relative, sections),
-                content=content.as_posix(),
-                warnings=warnings,
-            )
-        except PostError as exc:
-            result.problems.append(Problem(str(file), exc.message))
+        context = FileContext(
+            relative.as_posix(), content.as_posix(), _sections_of(relative, sections)
+        )
+        outcome = read(file, context, parse)
+        post = outcome.post
+        if post is None:
+            result.problems.extend(Problem(str(file), reason) for reason in outcome.problems)
             continue
         if post.id in ids:
             result.problems.append(
@@ -120,7 +156,56 @@ def read_folder(
             continue
         ids[post.id] = file
         result.posts.append(post)
-        result.problems.extend(Problem(str(file), warning) for warning in warnings)
+        result.problems.extend(Problem(str(file), reason) for reason in outcome.problems)
+
+
+def read_post_file(file: Path, context: FileContext, parse: Parse) -> PostFile:
+    """Read one file and parse it: the uncached Reader."""
+    try:
+        text = read_text(file)
+    except PostError as exc:
+        return PostFile(None, (exc.message,))
+    return parse(text, context)
+
+
+def parse_post_file(
+    text: str,
+    context: FileContext,
+    *,
+    base_url: str,
+    permalink: str,
+    tz: ZoneInfo,
+    generator: Generator | None,
+    folder: str,
+) -> PostFile:
+    """The PostFile of one file's text (from read_text): a post, or the reason it is skipped."""
+    digest = text_digest(text)
+    try:
+        if not text.strip():
+            raise PostError("the file is empty; skipped")
+        meta, body = _split(text, hexo=generator == "hexo")
+        warnings: list[str] = []
+        post = post_from_front_matter(
+            meta,
+            body,
+            context.relative,
+            base_url=base_url,
+            permalink=permalink,
+            tz=tz,
+            generator=generator,
+            folder=folder,
+            sections=context.sections,
+            content=context.content,
+            warnings=warnings,
+        )
+    except PostError as exc:
+        return PostFile(None, (exc.message,), digest)
+    return PostFile(post, tuple(warnings), digest)
+
+
+def text_digest(text: str) -> str:
+    """A short digest of a post's text (BLAKE2b, 128 bits): equal digests, equal text."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 def language_split(name: str, languages: tuple[str, ...]) -> tuple[str, str | None]:
@@ -152,6 +237,8 @@ def _post_files(
         return (language_split(path.name, languages)[1] or default) == reading
 
     bundles = {f.parent for f in files if stem(f) == "index" and f.parent != folder}
+    if not bundles and not languages and not reading:  # every file is `mine`, none bundled
+        return files
     return [
         f
         for f in files
@@ -169,13 +256,16 @@ def _sections(folder: Path) -> frozenset[PurePosixPath]:
 
 
 def _sections_of(relative: PurePosixPath, sections: frozenset[PurePosixPath]) -> tuple[str, ...]:
+    if not sections:  # every blog but a Hugo one with nested sections: no path work per post
+        return ()
     parents = reversed(relative.parents[:-1])  # outermost first, without "."
     return tuple(p.name for p in parents if p in sections)
 
 
-def _read_text(file: Path) -> str:
-    """The post's text; never more than MAX_POST_BYTES read, whatever the file (or a device
-    a symlink points at) holds."""
+def read_text(file: Path) -> str:
+    """A post file's text, control characters removed; PostError when it cannot be read.
+    Never more than MAX_POST_BYTES are read, whatever the file (or a device a symlink points
+    at) holds."""
     try:
         with file.open("rb") as handle:
             data = handle.read(MAX_POST_BYTES + 1)
@@ -199,7 +289,7 @@ def _split(text: str, *, hexo: bool = False) -> tuple[dict[str, Any], str]:
 
 def read_post(file: Path, relative: str, *, base_url: str, permalink: str, tz: ZoneInfo) -> Post:
     """Read one post of a plain folder; raises PostError with the reason when it is unusable."""
-    meta, body = _split(_read_text(file))
+    meta, body = _split(read_text(file))
     return post_from_front_matter(
         meta, body, relative, base_url=base_url, permalink=permalink, tz=tz
     )

@@ -25,6 +25,7 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from digest.models import Edition, Post, Rendered
@@ -225,6 +226,34 @@ def stored_variant(session: Session, issue: Issue, locale: str, key: str) -> Ren
     return None if row is None else _rendered(row)
 
 
+def recent_categories(session: Session, limit: int = 12) -> set[str]:
+    """Every category of the posts in the latest `limit` issues (what the preferences page
+    offers to choose from)."""
+    issues = session.scalars(
+        select(Issue.posts).order_by(Issue.created_at.desc(), Issue.id.desc()).limit(limit)
+    )
+    found: set[str] = set()
+    for posts in issues:
+        for post in posts or []:
+            found.update(c for c in post.get("categories") or [] if isinstance(c, str) and c)
+    return found
+
+
+def unfiltered_variant(session: Session, issue: Issue, locale: str) -> Rendered | None:
+    """The issue's variant without a category filter in `locale`, else the first such variant
+    stored in another locale (what the archive shows), else None."""
+    rendered = stored_variant(session, issue, locale, "")
+    if rendered is not None:
+        return rendered
+    row = session.scalar(
+        select(Variant)
+        .where(Variant.issue_id == issue.id, Variant.filter_key == "")
+        .order_by(Variant.id)
+        .limit(1)
+    )
+    return None if row is None else _rendered(row)
+
+
 def store_variant(session: Session, issue: Issue, key: str, rendered: Rendered) -> None:
     session.add(
         Variant(
@@ -239,6 +268,20 @@ def store_variant(session: Session, issue: Issue, key: str, rendered: Rendered) 
             greeting_anonymous=rendered.greeting_anonymous,
         )
     )
+
+
+def keep_variant(session: Session, issue: Issue, key: str, rendered: Rendered) -> Rendered:
+    """Store a variant unless another sender stored it first (several workers may render the
+    same variant at once): the one stored is returned, so every worker sends the same."""
+    try:
+        with session.begin_nested():
+            store_variant(session, issue, key, rendered)
+    except IntegrityError:
+        stored = stored_variant(session, issue, rendered.locale, key)
+        if stored is not None:
+            return stored
+        raise
+    return rendered
 
 
 def _rendered(row: Variant) -> Rendered:

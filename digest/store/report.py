@@ -1,5 +1,6 @@
-"""Per-issue figures: recipients, deliveries by outcome, unsubscribes by method, and what came
-back (hard and soft bounces, complaints: `returned_mail` rows tied to the issue)."""
+"""Per-issue figures: recipients, deliveries by outcome, unsubscribes by method, what came
+back (hard and soft bounces, complaints: `returned_mail` rows tied to the issue), messages
+sent per worker; and the workers sending right now."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from digest.store.tables import Delivery, Event, Issue, ReturnedMail
+from digest.store.tables import (
+    Delivery,
+    DeliveryStatus,
+    Event,
+    Issue,
+    ReturnedMail,
+    Worker,
+    utcnow,
+)
 
 
 @dataclass(slots=True)
@@ -24,6 +33,7 @@ class IssueReport:
     unsubscribes: dict[str, int] = field(default_factory=dict)
     returned: dict[str, int] = field(default_factory=dict)  # hard, soft, complaint...
     paused_reason: str | None = None
+    workers: dict[str, int] = field(default_factory=dict)  # `host:pid` -> messages it sent
 
     def count(self, status: str) -> int:
         return self.deliveries.get(status, 0)
@@ -56,6 +66,17 @@ def issue_report(session: Session, issue: Issue) -> IssueReport:
         .group_by(Event.method)
     )
     report.unsubscribes = {method: count for method, count in events}
+    sent_by = session.execute(
+        select(Delivery.worker, func.count())
+        .where(
+            Delivery.issue_id == issue.id,
+            Delivery.status == DeliveryStatus.SENT,
+            Delivery.worker.is_not(None),
+        )
+        .group_by(Delivery.worker)
+        .order_by(Delivery.worker)
+    )
+    report.workers = {str(worker): int(count) for worker, count in sent_by}
     returned = session.execute(
         select(ReturnedMail.kind, func.count())
         .where(ReturnedMail.issue_id == issue.id)
@@ -70,3 +91,18 @@ def reports(session: Session, key: str | None = None, limit: int = 20) -> list[I
     query = select(Issue).order_by(Issue.created_at.desc(), Issue.id.desc())
     query = query.where(Issue.key == key) if key is not None else query.limit(limit)
     return [issue_report(session, issue) for issue in session.scalars(query)]
+
+
+@dataclass(frozen=True, slots=True)
+class LiveWorker:
+    name: str
+    started_at: datetime
+    expires_at: datetime
+
+
+def live_workers(session: Session) -> list[LiveWorker]:
+    """Sending processes whose heartbeat is current (an expired one is presumed dead)."""
+    rows = session.scalars(
+        select(Worker).where(Worker.expires_at > utcnow()).order_by(Worker.started_at)
+    )
+    return [LiveWorker(row.name, row.started_at, row.expires_at) for row in rows]

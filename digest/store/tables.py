@@ -15,6 +15,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     DateTime,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -300,3 +301,15 @@ class Lease(Base):
     holder: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[datetime] = mapped_column()
     acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SendRate(Base):
+    """The shared state of the sending limits (digest.delivery.rate): for each limit the
+    theoretical arrival time (epoch seconds) of the next message, so every worker on every
+    machine draws its sending slots from the same schedule."""
+
+    __tablename__ = "send_rates"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    second_next: Mapped[float] = mapped_column(Double, default=0.0)
+    hour_next: Mapped[float] = mapped_column(Double, default=0.0)

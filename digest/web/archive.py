@@ -12,14 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from digest.config import Config
-from digest.store import Database, Issue, Variant
-from digest.store.ledger import edition_of, issue_by_key, issues_page, stored_variant
+from digest.store import Database, Issue
+from digest.store.ledger import edition_of, issue_by_key, issues_page, unfiltered_variant
 
 _PAGE_NUMBER = re.compile(r"[0-9]{1,6}")
 
@@ -150,16 +149,7 @@ class DatabaseArchive:
 
     def _archived(self, session: Session, issue: Issue) -> ArchivedIssue:
         site_locale = self.config.site.locale
-        rendered = stored_variant(session, issue, site_locale, "")
-        if rendered is None:
-            other = session.scalar(
-                select(Variant.locale)
-                .where(Variant.issue_id == issue.id, Variant.filter_key == "")
-                .order_by(Variant.id)
-                .limit(1)
-            )
-            if other is not None:
-                rendered = stored_variant(session, issue, other, "")
+        rendered = unfiltered_variant(session, issue, site_locale)
         if rendered is None:
             from digest.render import render
 

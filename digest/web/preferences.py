@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -18,7 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from digest.i18n import LOCALES
-from digest.store import Issue, Status, Subscriber
+from digest.store import Status, Subscriber
+from digest.store.ledger import recent_categories
 from digest.store.subscribers import (
     mask,
     parse_categories,
@@ -30,20 +30,7 @@ from digest.store.subscribers import (
 from digest.tokens import TokenData
 from digest.web.site import Site, client_ip, small_form, user_agent, with_locale
 
-RECENT_ISSUES = 12  # categories offered: those of the posts in this many latest issues
 ACTIONS = ("save", "pause", "resume", "unsubscribe", "resubscribe")
-
-
-def recent_categories(session: Session, limit: int = RECENT_ISSUES) -> set[str]:
-    """Every category of the posts in the latest issues."""
-    issues = session.scalars(
-        select(Issue.posts).order_by(Issue.created_at.desc(), Issue.id.desc()).limit(limit)
-    )
-    found: set[str] = set()
-    for posts in issues:
-        for post in posts or []:
-            found.update(c for c in post.get("categories") or [] if isinstance(c, str) and c)
-    return found
 
 
 def _describe(categories: list[str] | None) -> str:

@@ -96,7 +96,7 @@ class Preview:
         env = page_environment(self.config, locale)
         draft = self.draft(locale, env)
         new = [c.post for c in draft.gathered.new]
-        max_posts = self.config.digest.max_posts
+        shown = len(draft.gathered.shown(self.config.digest.max_posts))
         rendered = draft.rendered
         values = {
             "key": draft.key,
@@ -104,10 +104,10 @@ class Preview:
             "problems": [str(p) for p in draft.gathered.source.problems],
             "template_error": draft.template_error,
             "posts": [
-                {"item": item, "overflow": number > max_posts}
+                {"item": item, "overflow": number > shown}
                 for number, item in enumerate(items_for(new, self.config, locale), start=1)
             ],
-            "shown": min(len(new), max_posts),
+            "shown": shown,
             "rendered": rendered,
             "text": anonymised(rendered.text, rendered.greeting_anonymous) if rendered else "",
             "size_kb": f"{len(rendered.html.encode()) / 1024:.1f}" if rendered else "",

@@ -17,7 +17,6 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
@@ -28,6 +27,7 @@ from starlette.responses import Response
 from digest.delivery.mailer import Mailer, MailError, confirmation_message
 from digest.i18n import supported
 from digest.store import Event, Status, Subscriber
+from digest.store.events import count_since
 from digest.store.subscribers import (
     InvalidAddress,
     clean_name,
@@ -141,7 +141,7 @@ class Signup:
     ) -> ConfirmationMail | None:
         now = self.site.clock()
         web = self.site.config.web
-        if ip is not None and self._sent_since(session, Event.ip == ip, now - IP_WINDOW) >= (
+        if ip is not None and count_since(session, CONFIRM_MAIL, now - IP_WINDOW, ip=ip) >= (
             web.confirm_limit_per_ip
         ):
             log.info("sign-up from %s: the per-IP limit is reached; nothing sent", ip)
@@ -161,7 +161,7 @@ class Signup:
             person.name = name or person.name
             person.locale = locale
         since = now - ADDRESS_WINDOW
-        if self._sent_since(session, Event.subscriber_id == person.id, since) >= (
+        if count_since(session, CONFIRM_MAIL, since, subscriber_id=person.id) >= (
             web.confirm_limit_per_address
         ):
             log.info("sign-up for %s: the per-address limit is reached", mask(address))
@@ -184,15 +184,6 @@ class Signup:
             confirm_url=f"{web.base_url}/confirm/{token}",
             now=now,
         )
-
-    @staticmethod
-    def _sent_since(session: Session, who: ColumnElement[bool], since: datetime) -> int:
-        count = session.scalar(
-            select(func.count())
-            .select_from(Event)
-            .where(Event.kind == CONFIRM_MAIL, who, Event.created_at >= since)
-        )
-        return int(count or 0)
 
     def _deliver(self, mail: ConfirmationMail) -> None:
         try:

@@ -1,0 +1,420 @@
+"""The parsed-post cache: a folder of Markdown posts is parsed once, not on every command.
+
+Parsing (front matter, then the excerpt through markdown-it) is nearly all the time `digest
+posts` spends on a big blog; a warm run parses nothing. Per Markdown source, one JSON file
+`<cache_dir>/posts/<key>.json` holds, for every post file, what reading it gave (the Post, the
+problems it produced, which are reported again exactly as on a cold run, and its excerpt).
+
+When an entry is used:
+- Only while the file's path, size, mtime_ns, ctime_ns and inode are those it was made with,
+  and so is what else decides the post (its URL path, its Hugo sections): any change is a
+  miss and the file is read again. A deleted file's entry is dropped; an added file is read.
+- The file's name, `<key>`, hashes the settings and the code: every configuration section
+  but those that only concern sending, storage and the web (EXCLUDED below: a new section
+  counts unless it is listed there, so a new setting cannot be forgotten), this source's own
+  settings and folder, and the code (digest's version, the size and mtime of each of its
+  modules, the parsers' versions). Changing any of them starts another cache file.
+- Other content with the same size and times does not come from editing (a write moves the
+  ctime, which no tool can set back) except within a file system's timestamp granularity.
+  As in Git's racy-index check, an entry made less than RACY_NS after its file's mtime is
+  trusted only after reading the file again and comparing a digest of its text. What remains
+  (a clock set back, a file system without a real ctime) is the known limit of a cache that
+  goes by file times: `digest posts --refresh` parses everything again.
+
+Why a JSON file and not the database or pickle: the cache must not depend on the database's
+schema, JSON cannot run code however it was planted (every value is type-checked on load,
+anything unexpected is a miss), and one file per source written to a temporary name and then
+renamed (`os.replace`, atomic) means a reader sees a whole old or a whole new file, never a
+mixture: two processes at once cost at worst one's entries, never a crash. A damaged file is
+rebuilt with one warning; a cache folder that cannot be written leaves the cache read-only
+(with one warning when there was something to write).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import secrets
+import sys
+import time
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import fields
+from datetime import datetime
+from functools import cache, partial
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import markdown_it
+import mdit_py_plugins
+import regex
+import yaml
+
+import digest
+from digest.config import Config, MarkdownSourceConfig
+from digest.errors import DigestError, PostError
+from digest.excerpt import excerpt_for
+from digest.models import Post
+from digest.sources.markdown import (
+    FileContext,
+    Parse,
+    PostFile,
+    read_post_file,
+    read_text,
+    text_digest,
+)
+
+log = logging.getLogger("digest.sources.cache")
+
+FORMAT = 1  # of the file; a file of another format is rebuilt silently
+RACY_NS = 2_000_000_000  # coarser than any common file system's timestamps (FAT: 2 s)
+UNUSED_DAYS = 30  # cache files of settings not used for this long are removed
+# Sections that never change a post or its excerpt. Everything else feeds the cache key.
+EXCLUDED = frozenset(
+    {
+        "digest",
+        "database",
+        "smtp",
+        "sender",
+        "dkim",
+        "bounces",
+        "web",
+        "schedule",
+        "templates_dir",
+        "outbox",
+        "cache_dir",
+    }
+)
+Stamp = list[int]  # size, mtime_ns, ctime_ns, inode
+
+
+def cache_key(config: Config, source: MarkdownSourceConfig, folder: Path) -> str:
+    """The name of the source's cache file: a hash of what decides its posts (module doc)."""
+    settings = config.model_dump(mode="json", exclude=set(EXCLUDED) | {"sources"})
+    described = {
+        "format": FORMAT,
+        "code": code_version(),
+        "settings": settings,
+        "source": source.model_dump(mode="json"),
+        "folder": str(folder),
+    }
+    text = json.dumps(described, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def code_version() -> str:
+    """digest's version, its modules' sizes and mtimes, the parsers' and Python's versions:
+    a new release, an upgraded dependency or an edited module (a development checkout) each
+    make the old entries unusable."""
+    versions = [
+        digest.__version__,
+        sys.version,
+        markdown_it.__version__,
+        mdit_py_plugins.__version__,
+        regex.__version__,
+        yaml.__version__,
+    ]
+    return "/".join(versions) + "/" + _module_stamps(Path(digest.__file__).parent)
+
+
+@cache
+def _module_stamps(package: Path) -> str:
+    stamps = []
+    for root, dirs, files in os.walk(package):
+        dirs.sort()
+        for name in sorted(files):
+            if name.endswith(".py"):
+                stat = os.stat(os.path.join(root, name))
+                stamps.append(f"{os.path.join(root, name)}:{stat.st_size}:{stat.st_mtime_ns}")
+    return hashlib.sha256("\n".join(stamps).encode()).hexdigest()
+
+
+def cache_file(config: Config, source: MarkdownSourceConfig, folder: Path) -> Path:
+    return config.path(config.cache_dir) / "posts" / f"{cache_key(config, source, folder)}.json"
+
+
+def forget(config: Config) -> list[Path]:
+    """Remove the cache files of the configuration's Markdown sources (`digest posts
+    --refresh`), so that the next read parses every post; return the files removed.
+    Raises DigestError when one cannot be removed: a refresh must not quietly use it."""
+    removed = []
+    for source in config.sources:
+        if isinstance(source, MarkdownSourceConfig):
+            path = cache_file(config, source, source_folder(config, source))
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise DigestError(
+                    f"cannot remove the post cache {path}: {exc.strerror or exc}."
+                ) from None
+            removed.append(path)
+    return removed
+
+
+def source_folder(config: Config, source: MarkdownSourceConfig) -> Path:
+    """The source's posts folder, as read_posts reads it."""
+    return Path(os.path.normpath(config.path(source.path)))
+
+
+class PostCache:
+    """One source's cache: `read` is the folder's Reader (digest.sources.markdown), `save`
+    writes what changed. `excerpts` has the excerpt of every post read through it, and
+    `hits`/`misses` count the files answered from the cache and the files parsed."""
+
+    def __init__(self, path: Path, config: Config) -> None:
+        self.path = path
+        self.config = config
+        self.excerpts: dict[Post, str] = {}
+        self.hits = 0
+        self.misses = 0
+        self._old = self._load()
+        self._new: dict[str, dict[str, Any]] = {}
+        self._changed = False
+
+    @classmethod
+    def open(cls, config: Config, source: MarkdownSourceConfig, folder: Path) -> PostCache:
+        return cls(cache_file(config, source, folder), config)
+
+    def read(self, file: Path, context: FileContext, parse: Parse) -> PostFile:
+        """The file's PostFile from the cache when it is unchanged, else read and parsed."""
+        checked = time.time_ns()
+        try:
+            stat = os.stat(file)
+        except OSError:
+            self.misses += 1
+            return read_post_file(file, context, parse)  # a dangling link: reported, not kept
+        stamp = [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
+        entry = self._old.get(context.relative)
+        cached = _cached(entry, stamp, context) if entry is not None else None
+        text: str | None = None
+        if entry is not None and cached is not None:
+            if not _racy(entry["checked"], stat.st_mtime_ns):
+                return self._hit(context, entry, cached)
+            text = _text(file)
+            if text is not None and text_digest(text) == cached.digest:
+                if not _racy(checked, stat.st_mtime_ns):
+                    entry = {**entry, "checked": checked}  # trusted from now on
+                    self._changed = True
+                return self._hit(context, entry, cached)
+        self.misses += 1
+        self._changed = True
+        outcome = read_post_file(file, context, parse) if text is None else parse(text, context)
+        excerpt = None if outcome.post is None else excerpt_for(outcome.post, self.config)
+        if outcome.post is not None and excerpt is not None:
+            self.excerpts[outcome.post] = excerpt
+        self._new[context.relative] = _encode(outcome, stamp, checked, context, excerpt)
+        return outcome
+
+    def _hit(self, context: FileContext, entry: dict[str, Any], outcome: PostFile) -> PostFile:
+        self.hits += 1
+        self._new[context.relative] = entry
+        if outcome.post is not None:
+            self.excerpts[outcome.post] = entry["excerpt"]
+        return outcome
+
+    def save(self) -> None:
+        """Write the entries of this run (dropping files no longer there) when anything changed;
+        a cache that cannot be written is only a slower next run."""
+        log.debug("post cache %s: %d files unchanged, %d read", self.path, self.hits, self.misses)
+        if not self._changed and self._new.keys() == self._old.keys():
+            _mark_used(self.path)
+            return
+        data = {"format": FORMAT, "files": self._new}
+        # surrogatepass: a front-matter escape ("\ud800") can put a lone surrogate in a post
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        temporary = self.path.with_name(
+            f".{self.path.stem}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        )
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # a name of its own (O_EXCL), the umask's permissions, then renamed over the old
+            handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            with os.fdopen(handle, "wb") as out:
+                out.write(text.encode("utf-8", "surrogatepass"))
+            os.replace(temporary, self.path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
+            log.warning(
+                "cannot write the post cache %s: %s; posts are parsed again next time",
+                self.path,
+                exc.strerror or exc,
+            )
+            return
+        _prune(self.path.parent, keep=self.path)
+
+    def _load(self) -> dict[str, dict[str, Any]]:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            log.warning("cannot read the post cache %s: %s", self.path, exc.strerror or exc)
+            return {}
+        try:
+            data = json.loads(raw.decode("utf-8", "surrogatepass"))
+        except (ValueError, RecursionError):
+            data = None
+        if isinstance(data, dict) and data.get("format") != FORMAT:
+            return {}  # written by another version: not damaged, just not ours
+        files = data.get("files") if isinstance(data, dict) else None
+        if not isinstance(files, dict) or not all(isinstance(e, dict) for e in files.values()):
+            log.warning("the post cache %s is damaged; it is rebuilt", self.path)
+            return {}
+        return files
+
+
+def _text(file: Path) -> str | None:
+    try:
+        return read_text(file)
+    except PostError:
+        return None
+
+
+def _racy(checked: int, mtime_ns: int) -> bool:
+    """Whether the file may have changed again within its mtime's tick after it was read."""
+    return checked - mtime_ns < RACY_NS
+
+
+def _context(context: FileContext) -> list[Any]:
+    return [context.content, list(context.sections)]
+
+
+def _encode(
+    outcome: PostFile, stamp: Stamp, checked: int, context: FileContext, excerpt: str | None
+) -> dict[str, Any]:
+    return {
+        "stamp": stamp,
+        "checked": checked,
+        "context": _context(context),
+        "digest": outcome.digest,
+        "problems": list(outcome.problems),
+        "post": None if outcome.post is None else _encode_post(outcome.post),
+        "excerpt": excerpt,
+    }
+
+
+def _cached(entry: dict[str, Any], stamp: Stamp, context: FileContext) -> PostFile | None:
+    """The entry's PostFile if it is for this very file, and well-formed; else None."""
+    if entry.get("stamp") != stamp or entry.get("context") != _context(context):
+        return None
+    try:
+        checked, digest, problems = entry["checked"], entry["digest"], entry["problems"]
+        if type(checked) is not int or not (digest is None or isinstance(digest, str)):
+            return None
+        if not isinstance(problems, list) or not all(isinstance(p, str) for p in problems):
+            return None
+        post = None if entry["post"] is None else _decode_post(entry["post"])
+        if post is not None and not isinstance(entry["excerpt"], str):
+            return None
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return None
+    return PostFile(post, tuple(problems), digest)
+
+
+# -- Post <-> JSON, derived from the dataclass: a new field is cached without a change here ----
+
+Decoder = Callable[[object], Any]
+
+
+def _encode_post(post: Post) -> dict[str, Any]:
+    return {name: _encode_value(getattr(post, name)) for name in _DECODERS}
+
+
+def _encode_value(value: object) -> object:
+    if isinstance(value, datetime):
+        # A ZoneInfo by name, with the wall time and fold: the very same datetime comes back,
+        # even a time in a DST gap (2:30 on a spring-forward night), which an instant would not
+        if isinstance(value.tzinfo, ZoneInfo):
+            return [value.replace(tzinfo=None).isoformat(), value.tzinfo.key, value.fold]
+        return [value.isoformat(), None, value.fold]
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def _decode_post(data: object) -> Post:
+    """The Post of `_encode_post`; ValueError, TypeError or KeyError for anything else."""
+    if not isinstance(data, dict) or data.keys() != _DECODERS.keys():
+        raise ValueError("not a post")
+    return Post(**{name: decode(data[name]) for name, decode in _DECODERS.items()})
+
+
+def _decoder(hint: Any) -> Decoder:
+    """A checking decoder for a field of type `hint` (and None when it is optional)."""
+    options = set(typing.get_args(hint)) if typing.get_origin(hint) is types.UnionType else {hint}
+    optional = type(None) in options
+    options.discard(type(None))
+    (kind,) = options  # one type besides None: anything else needs a decoder written here
+    if kind in (str, bool):
+        plain: Decoder = lambda value: _checked(value, kind)  # noqa: E731
+    elif kind is datetime:
+        plain = _decode_datetime
+    elif typing.get_origin(kind) is tuple and typing.get_args(kind) == (str, ...):
+        plain = lambda value: tuple(_checked(item, str) for item in _checked(value, list))  # noqa: E731
+    elif typing.get_origin(kind) is typing.Literal:
+        plain = partial(_one_of, typing.get_args(kind))
+    else:
+        raise TypeError(f"no cache decoder for Post fields of type {hint}")
+    return (lambda value: None if value is None else plain(value)) if optional else plain
+
+
+def _decode_datetime(value: object) -> datetime:
+    moment, zone, fold = _checked(value, list)
+    if fold not in (0, 1) or type(fold) is not int:
+        raise ValueError(f"{fold!r} is not a fold")
+    decoded = datetime.fromisoformat(_checked(moment, str)).replace(fold=fold)
+    if zone is None:
+        return decoded
+    if decoded.tzinfo is not None:
+        raise ValueError(f"{moment!r} has an offset and a zone")
+    return decoded.replace(tzinfo=ZoneInfo(_checked(zone, str)))
+
+
+def _one_of(allowed: tuple[object, ...], value: object) -> object:
+    if value not in allowed:
+        raise ValueError(f"{value!r} is not one of {allowed}")
+    return value
+
+
+def _checked(value: Any, kind: type) -> Any:
+    if type(value) is not kind:
+        raise TypeError(f"{value!r} is not a {kind.__name__}")
+    return value
+
+
+_DECODERS = {f.name: _decoder(typing.get_type_hints(Post)[f.name]) for f in fields(Post)}
+
+
+def _mark_used(path: Path) -> None:
+    """Keep an unchanged cache file's mtime within a day of its last use, so that _prune
+    (which goes by mtime) removes only the files of settings no longer used."""
+    with contextlib.suppress(OSError):
+        if time.time() - path.stat().st_mtime > 86400:
+            os.utime(path)
+
+
+def _prune(folder: Path, keep: Path) -> None:
+    """Remove other settings' cache files unused for UNUSED_DAYS, and temporary files left by
+    a process that died while writing (older than an hour)."""
+    now = time.time()
+    try:
+        candidates = list(folder.iterdir())
+    except OSError:
+        return
+    for path in candidates:
+        if path == keep:
+            continue
+        limit = 3600 if path.name.endswith(".tmp") else UNUSED_DAYS * 86400
+        try:
+            if path.suffix in (".json", ".tmp") and now - path.stat().st_mtime > limit:
+                path.unlink()
+        except OSError:
+            pass
