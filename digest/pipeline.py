@@ -74,7 +74,9 @@ class Sent:
     def exit_code(self) -> int:
         """0 when every issue delivered and none is paused; 1 otherwise; 128 + signal when
         stopped by one."""
-        if self.stop.signum is not None and any(o.status == "stopped" for o in self.outcomes):
+        if self.stop.signum is not None and (
+            not self.outcomes or any(o.status == "stopped" for o in self.outcomes)
+        ):  # stopped, if only before the issue was created
             return 128 + self.stop.signum
         bad = ("paused", "stopped")
         return 1 if any(o.status in bad or not o.delivered for o in self.outcomes) else 0

@@ -218,16 +218,20 @@ class Engine:
         try:
             size = self.policy.group
             while not self._halted():
-                if lane.held:  # the next group of the claim goes in flight
+                if not lane.held:  # a new claim: claimed, nothing in flight yet
+                    lane.group, lane.held = self.queue.claim(self.policy.chunk, 0, lane.take_done())
+                    if not lane.group and not lane.held:
+                        return
+                if not lane.group:
+                    # the next group goes in flight only once a connection is open: a worker
+                    # killed while it waits for a server leaves nothing `unknown`
+                    try:
+                        await self._channel(lane)
+                    except _Stopped:
+                        break
                     group, lane.held = lane.held[:size], lane.held[size:]
                     mine = self.queue.begin(group, lane.take_done())
                     lane.group = [r for r in group if r.delivery_id in mine]
-                else:  # a new claim, its first group in flight at once
-                    lane.group, lane.held = self.queue.claim(
-                        self.policy.chunk, size, lane.take_done()
-                    )
-                    if not lane.group and not lane.held:
-                        return
                 while lane.group and not self._halted():
                     lane.current = lane.group.pop(0)
                     self._keep(lane, await self._deliver(lane, lane.current))
@@ -283,7 +287,7 @@ class Engine:
                     self._pause(str(exc))
                     raise _Stopped from None
                 self._failure(str(exc))
-                await self._nap(backoff(self.policy, self._streak))
+                await self._wait_out(lane, backoff(self.policy, self._streak))
                 continue
             lane.on_channel = 0
             return lane.channel
@@ -325,9 +329,24 @@ class Engine:
             if attempts > self.policy.retries:
                 return defer(self.policy, recipient, attempts, error)
             try:
-                await self._nap(backoff(self.policy, attempts))
+                await self._wait_out(lane, backoff(self.policy, attempts))
             except _Stopped:
                 return Result(recipient, DeliveryStatus.QUEUED, attempts, error=error)
+
+    async def _wait_out(self, lane: _Lane, seconds: float) -> None:
+        """Wait before a retry or a reconnection with the lane's group out of flight (claimed
+        again: none of it is on the wire), then put it back in flight. Raises _Stopped on a
+        stop, or when the message being sent is no longer this worker's."""
+        flying = [lane.current, *lane.group] if lane.current is not None else []
+        if flying:
+            self.queue.hold(flying, lane.take_done())
+        await self._nap(seconds)
+        if flying:
+            mine = self.queue.begin(flying, lane.take_done())
+            lane.group = [r for r in lane.group if r.delivery_id in mine]
+            assert lane.current is not None
+            if lane.current.delivery_id not in mine:
+                raise _Stopped
 
 
 async def _close(channel: Channel) -> None:

@@ -30,6 +30,10 @@ class Queue(Protocol):
         """Record `done`, then mark `group` in flight; the delivery ids still ours to send."""
         ...
 
+    def hold(self, group: Sequence[Recipient], done: Sequence[Result]) -> None:
+        """Record `done`, then put `group` (in flight, not on the wire) back to claimed."""
+        ...
+
     def finish(self, done: Sequence[Result], release: Sequence[Recipient]) -> None:
         """Record `done` and give back `release` (claimed, never begun)."""
         ...
@@ -80,6 +84,11 @@ class LedgerQueue:
             deliveries.record(connection, self.issue_id, self.worker, done)
             return deliveries.start(connection, group, self.worker)
 
+    def hold(self, group: Sequence[Recipient], done: Sequence[Result]) -> None:
+        with self.database.transaction() as connection:
+            deliveries.record(connection, self.issue_id, self.worker, done)
+            deliveries.hold(connection, group, self.worker)
+
     def finish(self, done: Sequence[Result], release: Sequence[Recipient]) -> None:
         with self.database.transaction() as connection:
             deliveries.record(connection, self.issue_id, self.worker, done)
@@ -117,6 +126,9 @@ class ListQueue:
     def begin(self, group: Sequence[Recipient], done: Sequence[Result]) -> set[int]:
         self._keep(done)
         return {r.delivery_id for r in group}
+
+    def hold(self, group: Sequence[Recipient], done: Sequence[Result]) -> None:
+        self._keep(done)
 
     def finish(self, done: Sequence[Result], release: Sequence[Recipient]) -> None:
         self._keep(done)

@@ -110,7 +110,9 @@ def settle(database: Database, issue_id: int, summary: Summary, config: Config) 
         counts = ledger.counts(session, issue_id)
         pending = sum(counts.get(s, 0) for s in ("queued", "claimed", "in_flight"))
         failed, deferred = counts.get("failed", 0), counts.get("deferred", 0)
-        delivered = counts.get("sent", 0) > 0
+        # an unknown outcome is a message the server took whose answer was lost: it may have
+        # arrived, so it counts as delivered (its posts are used) and `report` shows it
+        delivered = counts.get("sent", 0) + counts.get("unknown", 0) > 0
         status, reason = IssueStatus.FINISHED, None
         if pending and summary.stopped:
             status, reason = IssueStatus.STOPPED, f"{summary.stopped}, {pending} not sent yet"

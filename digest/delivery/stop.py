@@ -45,13 +45,23 @@ class Stop:
         return self._event.is_set()
 
     def set(self, reason: str, signum: int | None = None) -> bool:
-        """Request the stop; True for the first request (later ones change nothing)."""
-        with self._lock:
+        """Request the stop; True for the first request (later ones change nothing).
+
+        Called from signal handlers, which run in the main thread between any two bytecodes,
+        even inside this method. So it never waits for its lock: whoever holds it (another
+        thread, or the handler this one interrupted) is already setting the stop, and this
+        request is a later one. A blocking lock here hung a send for good when a second Ctrl-C
+        landed inside the first one's handler."""
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
             if self._event.is_set():
                 return False
             self.reason, self.signum = reason, signum
             self._event.set()
             return True
+        finally:
+            self._lock.release()
 
     def wait(self, timeout: float) -> bool:
         return self._event.wait(timeout)
@@ -140,7 +150,8 @@ def on_signals(
 # -- the sending processes of this process ------------------------------------------------------
 
 _children: set[int] = set()
-_children_lock = threading.Lock()
+# re-entrant: a signal handler forwarding a stop may interrupt adopt() in the same thread
+_children_lock = threading.RLock()
 
 
 def adopt(pid: int) -> None:

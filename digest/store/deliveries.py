@@ -140,6 +140,13 @@ _START = (
     .where(_c.id.in_(_IDS), _c.worker == bindparam("b_worker"), _c.status == DeliveryStatus.CLAIMED)
     .values(status=DeliveryStatus.IN_FLIGHT, updated_at=bindparam("b_now"))
 )
+_HOLD = (
+    update(_table)
+    .where(
+        _c.id.in_(_IDS), _c.worker == bindparam("b_worker"), _c.status == DeliveryStatus.IN_FLIGHT
+    )
+    .values(status=DeliveryStatus.CLAIMED, updated_at=bindparam("b_now"))
+)
 _OURS = select(_c.id).where(
     _c.id.in_(_IDS), _c.worker == bindparam("b_worker"), _c.status == DeliveryStatus.IN_FLIGHT
 )
@@ -219,6 +226,15 @@ def start(connection: Connection, recipients: Sequence[Recipient], worker: str) 
     if _count(result) == len(ids):
         return set(ids)
     return set(connection.execute(_OURS, {"b_ids": ids, "b_worker": worker}).scalars())
+
+
+def hold(connection: Connection, recipients: Sequence[Recipient], worker: str) -> None:
+    """A group in flight that has not reached the server yet goes back to `claimed` while its
+    worker waits (a retry's backoff, a reconnection): a worker killed while waiting leaves
+    them to the queue, not to `unknown`."""
+    ids = [r.delivery_id for r in recipients]
+    if ids:
+        connection.execute(_HOLD, {"b_ids": ids, "b_worker": worker, "b_now": utcnow()})
 
 
 def record(connection: Connection, issue_id: int, worker: str, results: Iterable[Result]) -> None:
