@@ -125,20 +125,20 @@ def as_worker(config: Config, database: Database, wait: float) -> int:
         config,
         database,
         wait=wait,
-        on_join=lambda key: click.echo(f"Joined issue {key} as worker {lease.worker_name()}."),
+        on_join=lambda key: say(f"Joined issue {key} as worker {lease.worker_name()}."),
     )
     if worked.key is None:
         waited = f" (waited {wait:g} s)" if wait else ""
-        click.echo(f"No issue is being sent{waited}: nothing to join.")
+        say(f"No issue is being sent{waited}: nothing to join.")
         return worked.exit_code
     summary = worked.summary
-    click.echo(
+    say(
         f"Worker {worked.name} sent {summary.sent} messages of issue {worked.key} "
         f"({summary.deferred} deferred, {summary.failed} failed, {summary.bounced} bounced, "
         f"{summary.unknown} unknown)."
     )
     if summary.paused or summary.stopped:
-        click.echo(f"It stopped: {summary.paused or summary.stopped}.")
+        say(f"It stopped: {summary.paused or summary.stopped}.")
     return worked.exit_code
 
 
