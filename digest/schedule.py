@@ -31,6 +31,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from digest.config import Config, load_config
+from digest.cron import parse_cron
 from digest.delivery.stop import Stop, describe, forward_to_children
 from digest.errors import ConfigError, DigestError
 from digest.pipeline import NothingToSend, Outcome, Plan, SenderBusy, plan_send, send_issue
@@ -71,26 +72,16 @@ class Rhythm:
 
 
 def _cron(expression: str, tz: ZoneInfo, where: str) -> CronTrigger:
-    fields = expression.split()
     try:
-        if len(fields) == 5:
-            return CronTrigger.from_crontab(expression, timezone=tz)
-        if len(fields) == 6:  # an optional leading seconds field (tests fire within seconds)
-            second, minute, hour, day, month, dow = fields
-            return CronTrigger(
-                second=second,
-                minute=minute,
-                hour=hour,
-                day=day,
-                month=month,
-                day_of_week=dow,
-                timezone=tz,
-            )
+        return parse_cron(expression, tz)
     except ValueError as exc:
+        if len(expression.split()) not in (5, 6):
+            raise ConfigError(
+                f"{where}: {expression!r} needs 5 fields (minute hour day month weekday)."
+            ) from None
         raise ConfigError(
             f"{where}: {expression!r} is not a valid cron expression: {exc}."
         ) from None
-    raise ConfigError(f"{where}: {expression!r} needs 5 fields (minute hour day month weekday).")
 
 
 def _preset(text: str, tz: ZoneInfo) -> tuple[str, CronTrigger, str]:
