@@ -16,12 +16,13 @@ import argparse
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from mjml import mjml2html
+from tables import table
 
 from digest.config import Config, load_config
 from digest.i18n import translations
@@ -99,19 +100,6 @@ def stages(config: Config, edition: Edition) -> dict[str, float]:
 
 def milliseconds(seconds: float) -> str:
     return f"{seconds * 1000:,.2f} ms"
-
-
-def table(rows: Sequence[tuple[str, ...]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
-    for n, row in enumerate(rows):
-        cells = [row[0].ljust(widths[0])] + [
-            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
-        ]
-        lines.append("  ".join(cells).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
