@@ -219,19 +219,18 @@ class Engine:
             size = self.policy.group
             while not self._halted():
                 if not lane.held:  # a new claim: claimed, nothing in flight yet
-                    lane.group, lane.held = self.queue.claim(self.policy.chunk, 0, lane.take_done())
-                    if not lane.group and not lane.held:
+                    lane.held = self.queue.claim(self.policy.chunk, lane.take_done())
+                    if not lane.held:
                         return
-                if not lane.group:
-                    # the next group goes in flight only once a connection is open: a worker
-                    # killed while it waits for a server leaves nothing `unknown`
-                    try:
-                        await self._channel(lane)
-                    except _Stopped:
-                        break
-                    group, lane.held = lane.held[:size], lane.held[size:]
-                    mine = self.queue.begin(group, lane.take_done())
-                    lane.group = [r for r in group if r.delivery_id in mine]
+                # the next group goes in flight only once a connection is open: a worker
+                # killed while it waits for a server leaves nothing `unknown`
+                try:
+                    await self._channel(lane)
+                except _Stopped:
+                    break
+                group, lane.held = lane.held[:size], lane.held[size:]
+                mine = self.queue.begin(group, lane.take_done())
+                lane.group = [r for r in group if r.delivery_id in mine]
                 while lane.group and not self._halted():
                     lane.current = lane.group.pop(0)
                     self._keep(lane, await self._deliver(lane, lane.current))

@@ -19,11 +19,9 @@ from digest.store.deliveries import Result
 
 
 class Queue(Protocol):
-    def claim(
-        self, limit: int, start: int, done: Sequence[Result]
-    ) -> tuple[list[Recipient], list[Recipient]]:
-        """Record `done`, then claim up to `limit` recipients, the first `start` of them in
-        flight at once; returns (in flight, claimed). Both empty: the queue is empty."""
+    def claim(self, limit: int, done: Sequence[Result]) -> list[Recipient]:
+        """Record `done`, then claim up to `limit` recipients (none in flight yet); empty: the
+        queue is empty."""
         ...
 
     def begin(self, group: Sequence[Recipient], done: Sequence[Result]) -> set[int]:
@@ -62,22 +60,18 @@ class LedgerQueue:
         self._queued_left = True
         self._registered = False
 
-    def claim(
-        self, limit: int, start: int, done: Sequence[Result]
-    ) -> tuple[list[Recipient], list[Recipient]]:
+    def claim(self, limit: int, done: Sequence[Result]) -> list[Recipient]:
         with self.database.transaction() as connection:
             if not self._registered:
                 deliveries.register(connection, self.worker, utcnow() + self.claim_for)
                 self._registered = True
             deliveries.record(connection, self.issue_id, self.worker, done)
             if self._queued_left:
-                taken = deliveries.claim(connection, self.issue_id, self.worker, limit, start=start)
-                if taken[0] or taken[1]:
+                taken = deliveries.claim(connection, self.issue_id, self.worker, limit)
+                if taken:
                     return taken
                 self._queued_left = False
-            return deliveries.claim(
-                connection, self.issue_id, self.worker, limit, due=self.as_of, start=start
-            )
+            return deliveries.claim(connection, self.issue_id, self.worker, limit, due=self.as_of)
 
     def begin(self, group: Sequence[Recipient], done: Sequence[Result]) -> set[int]:
         with self.database.transaction() as connection:
@@ -116,12 +110,10 @@ class ListQueue:
         self.waiting = list(recipients)
         self.results: list[Result] = []
 
-    def claim(
-        self, limit: int, start: int, done: Sequence[Result]
-    ) -> tuple[list[Recipient], list[Recipient]]:
+    def claim(self, limit: int, done: Sequence[Result]) -> list[Recipient]:
         self._keep(done)
         taken, self.waiting = self.waiting[:limit], self.waiting[limit:]
-        return taken[:start], taken[start:]
+        return taken
 
     def begin(self, group: Sequence[Recipient], done: Sequence[Result]) -> set[int]:
         self._keep(done)

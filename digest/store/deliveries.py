@@ -189,10 +189,9 @@ def claim(
     limit: int,
     *,
     due: datetime | None = None,
-    start: int = 0,
-) -> tuple[list[Recipient], list[Recipient]]:
-    """Claim up to `limit` queued rows (with `due`: deferred rows due by then) in id order,
-    the first `start` of them straight `in_flight`; returns (in flight, claimed). Rows of
+) -> list[Recipient]:
+    """Claim up to `limit` queued rows (with `due`: deferred rows due by then) in id order for
+    `worker`, none in flight yet (`start` does that once a connection is open). Rows of
     subscribers who left meanwhile become `skipped` instead."""
     query, params = _CLAIMABLE, dict[str, Any](issue=issue_id, limit=limit)
     if due is not None:
@@ -207,13 +206,11 @@ def claim(
     now = utcnow()
     if gone:
         connection.execute(_SKIP, {"b_ids": gone, "b_now": now})
-    flying, held = claimed[:start], claimed[start:]
-    for group, status in ((flying, DeliveryStatus.IN_FLIGHT), (held, DeliveryStatus.CLAIMED)):
-        if group:
-            ids = [r.delivery_id for r in group]
-            values = {"b_status": status, "b_worker": worker, "b_now": now}
-            connection.execute(_CLAIM, {"b_ids": ids, **values})
-    return flying, held
+    if claimed:
+        ids = [r.delivery_id for r in claimed]
+        values = {"b_status": DeliveryStatus.CLAIMED, "b_worker": worker, "b_now": now}
+        connection.execute(_CLAIM, {"b_ids": ids, **values})
+    return claimed
 
 
 def start(connection: Connection, recipients: Sequence[Recipient], worker: str) -> set[int]:
