@@ -1,13 +1,15 @@
 """A database made by digest 0.1.0 upgrades in place, on SQLite and PostgreSQL.
 
 The 0.1.0 schema is built with the release's own migrations (a copy under
-tests/fixtures/v0_1_0/, checked against the `v0.1.0` tag), filled as 0.1.0 left it — an issue
-half sent, one message caught `sending` by a crash — then upgraded by `digest db upgrade` and
-compared row by row. The upgraded issue then resumes under the new version.
+tests/fixtures/v0_1_0/, checked against the release's git blob ids in RELEASE), filled as
+0.1.0 left it — an issue half sent, one message caught `sending` by a crash — then upgraded
+by `digest db upgrade` and compared row by row.
+The upgraded issue then resumes under the new version.
 """
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 import types
@@ -33,26 +35,52 @@ FIXTURE = Path(__file__).resolve().parent / "fixtures" / "v0_1_0" / "migrations"
 WHEN = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 
 
-def test_the_fixture_is_the_tagged_release() -> None:
-    if not (ROOT / ".git").exists():
-        pytest.skip("not a git checkout: the v0.1.0 tag cannot be read here")
-    files = sorted(p.relative_to(FIXTURE).as_posix() for p in FIXTURE.rglob("*") if p.is_file())
-    listed = subprocess.run(
-        ["git", "ls-tree", "-r", "--name-only", "v0.1.0", "digest/migrations/"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    assert files == sorted(name.removeprefix("digest/migrations/") for name in listed)
-    for name in files:
-        tagged = subprocess.run(
-            ["git", "show", f"v0.1.0:digest/migrations/{name}"],
+def _release() -> tuple[str, dict[str, str]]:
+    """The manifest beside the fixture: the v0.1.0 commit and each file's git blob id."""
+    commit, blobs = "", {}
+    for line in (FIXTURE.parent / "RELEASE").read_text().splitlines():
+        if line.startswith("commit "):
+            commit = line.split()[1]
+        elif line and not line.startswith("#"):
+            blob, name = line.split(maxsplit=1)
+            blobs[name] = blob
+    return commit, blobs
+
+
+def _blob_id(data: bytes) -> str:
+    """What `git hash-object` prints for these bytes, without needing git or the tag."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()  # git's blob id
+
+
+def test_the_fixture_is_the_released_migrations_byte_for_byte() -> None:
+    """Every fixture file has the blob id 0.1.0 released, and no file is missing or extra.
+
+    The ids are checked by hashing, so this holds on a clone without tags or history (as CI
+    makes); where the release commit is in this clone's history, its tree must be the manifest.
+    """
+    assert _blob_id(b"") == "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"  # git's empty blob
+    commit, blobs = _release()
+    assert len(commit) == 40 and blobs
+    files = {p.relative_to(FIXTURE).as_posix(): p for p in FIXTURE.rglob("*") if p.is_file()}
+    assert sorted(files) == sorted(blobs)
+    for name, path in files.items():
+        assert _blob_id(path.read_bytes()) == blobs[name], name
+    have = subprocess.run(
+        ["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=ROOT, capture_output=True
+    )
+    if have.returncode == 0:
+        listed = subprocess.run(
+            ["git", "ls-tree", "-r", commit, "digest/migrations/"],
             cwd=ROOT,
             capture_output=True,
+            text=True,
             check=True,
-        ).stdout
-        assert (FIXTURE / name).read_bytes() == tagged, name
+        ).stdout.splitlines()
+        tree = {}
+        for line in listed:
+            meta, name = line.split("\t", 1)
+            tree[name.removeprefix("digest/migrations/")] = meta.split()[2]
+        assert tree == blobs
 
 
 def build_0_1_0(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
