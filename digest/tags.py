@@ -20,7 +20,10 @@
 
 Tags inside fenced code blocks are code, not tags, and stay (the block becomes a code label).
 Liquid output tags `{{ site.url }}` vanish too, except inside inline code, where a Hugo post's
-`{{ .Title }}` is text. Hugo's escaped shortcodes `{{</* x */>}}` vanish.
+`{{ .Title }}` is text, and except `{{ name }}` / `{{ name | markdownify }}` of a Liquid
+`{% capture name %}`, which shows the captured Markdown there (Minimal Mistakes' notices). A
+Jekyll `{% include … content="…" %}` (or `text=`, `body=`, `message=`, with a `title=`) keeps
+that prose; other includes vanish. Hugo's escaped shortcodes `{{</* x */>}}` vanish.
 """
 
 from __future__ import annotations
@@ -93,6 +96,7 @@ def resolve_tags(markdown: str) -> str:
     partner = _pairs(tags)
     out: list[str] = []
     opened: list[tuple[int, int]] = []  # (tag index, len(out) when opened) of unknown pairs
+    captured: dict[str, str] = {}  # Liquid's {% capture name %}: shown where {{ name }} is
     pos = 0
     index = 0
     while index < len(tags):
@@ -100,6 +104,8 @@ def resolve_tags(markdown: str) -> str:
         out.append(markdown[pos : tag.start])
         pos = tag.end
         close = partner.get(index)
+        if tag.kind == "liquid" and not tag.closing:
+            out.append(_captured_output(tag, captured, markdown))
         if tag.kind in ("comment", "liquid") or tag.closing:
             if tag.closing and opened and partner.get(opened[-1][0]) == index:
                 _, at = opened.pop()
@@ -108,6 +114,11 @@ def resolve_tags(markdown: str) -> str:
             index += 1
             continue
         category = _category(tag.name)
+        if tag.name == "capture" and close is not None and tag.args.split():
+            inner = markdown[tag.end : tags[close].start]
+            captured[tag.args.split()[0]] = resolve_tags(inner).strip()
+        if tag.name == "include" and tag.kind == "hexo":
+            out.append(_included_prose(tag, captured, markdown))
         if category in ("code", "math", "drop") and close is not None:
             end = tags[close]
             if category != "drop":
@@ -136,7 +147,8 @@ def _scan(text: str) -> list[_Tag]:
         elif match.group("hugo") is not None:
             body, kind = match.group("hugo"), "hugo"
         elif match.group("liquid") is not None:
-            tags.append(_Tag(match.start(), match.end(), "", "", "", False, False, "liquid"))
+            body = match.group("liquid").strip()
+            tags.append(_Tag(match.start(), match.end(), "", "", body, False, False, "liquid"))
             continue
         else:
             tags.append(_Tag(match.start(), match.end(), "", "", "", False, False, "comment"))
@@ -219,10 +231,56 @@ def _link_text(tag: _Tag) -> str:
     if tag.name in ("button", "btn"):  # NexT: {% button url, text, icon %}
         parts = [part.strip() for part in tag.args.split(",")]
         return parts[1] if len(parts) > 1 else ""
-    words = _arguments(tag.args)[1:]  # {% post_link slug [title] [escape] %}
-    if words and words[-1] in ("true", "false"):
+    words = _arguments(tag.args)  # {% post_link slug [title] [escape] %}
+    if len(words) > 1 and words[-1] in ("true", "false"):
         words = words[:-1]
-    return " ".join(words)
+    # without a title Hexo shows the linked post's, which only the whole blog knows: its slug
+    # (the file name, `hello-world` or `你好世界`) says the same in the sentence
+    return " ".join(words[1:]) or (words[0] if words else "")
+
+
+_INCLUDE_ARG = re.compile(r"""([\w-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|(\S+))""")
+PROSE_ARGS = ("title", "content", "text", "body", "message")
+
+
+def _own_line(tag: _Tag, text: str) -> bool:
+    line_start = text.rfind("\n", 0, tag.start) + 1
+    line_end = text.find("\n", tag.end)
+    after = text[tag.end : len(text) if line_end < 0 else line_end]
+    return not text[line_start : tag.start].strip() and not after.strip()
+
+
+def _as_block(prose: str, tag: _Tag, text: str, block: bool = False) -> str:
+    """Prose standing where a tag stood: its own paragraphs when the tag had its own line."""
+    if not prose:
+        return ""
+    return f"\n\n{prose}\n\n" if block or _own_line(tag, text) else prose
+
+
+def _included_prose(tag: _Tag, captured: dict[str, str], text: str) -> str:
+    """Jekyll's `{% include note.html title="Tip" content="…" %}`: the prose it passes
+    (a quoted value, or the name of a capture) is the post's text; other includes vanish
+    (a theme's figure, video or shell box: their arguments are not prose)."""
+    values: dict[str, str] = {}
+    for match in _INCLUDE_ARG.finditer(tag.args):
+        key, double, single, bare = match.groups()
+        quoted = double if double is not None else single
+        value = quoted if quoted is not None else captured.get(bare or "", "")
+        values.setdefault(key.lower(), value.strip())
+    if not any(values.get(key) for key in PROSE_ARGS[1:]):
+        return ""  # a title alone (a figure's, a video's) is not prose
+    parts = [values[key] for key in PROSE_ARGS if values.get(key)]
+    return _as_block("\n\n".join(parts), tag, text, block=len(parts) > 1)
+
+
+def _captured_output(tag: _Tag, captured: dict[str, str], text: str) -> str:
+    """`{{ name }}` or `{{ name | markdownify }}` of a capture shows what was captured
+    (Liquid runs before Markdown, so it is read as Markdown); any other output vanishes."""
+    name, _, filters = tag.args.partition("|")
+    prose = captured.get(name.strip())
+    if prose is None:
+        return ""
+    return _as_block(prose, tag, text, block="markdownify" in filters)
 
 
 def _style_text(tag: _Tag) -> str:

@@ -250,6 +250,11 @@ TAGS: list[tuple[str, str, str]] = [
         "文字 官网 结束",
     ),
     ("hexo post_link title", "见 {% post_link hello-world '你好世界' %}。", "见 你好世界。"),
+    (
+        "hexo post_link without title",
+        "见 {% post_link 你好世界 %}和{% post_link a-b true %}。",
+        "见 你好世界和a-b。",
+    ),
     ("hexo asset_img vanishes", "图 {% asset_img a.png 说明 %} 完", "图 完"),
     (
         "hexo math block and inline",
@@ -313,6 +318,25 @@ TAGS: list[tuple[str, str, str]] = [
         "text",
     ),
     ("hugo template text in inline code", "use `{{ .Title }}` in Hugo", "use {{ .Title }} in Hugo"),
+    # Jekyll themes pass prose through includes and captures (Minimal Mistakes' notices)
+    (
+        "jekyll capture shown by markdownify",
+        "Intro.\n\n{% capture notice-2 %}\n**Heads up:** the *layout* changed.\n"
+        '{% endcapture %}\n\n<div class="notice">{{ notice-2 | markdownify }}</div>\n\nEnd.',
+        "Intro. Heads up: the layout changed. End.",
+    ),
+    (
+        "jekyll include with content and title",
+        '{% include callout.html type="warning" title="注意" content="先**备份**。" %}\n\n正文',
+        "注意 先备份。 正文",
+    ),
+    (
+        "jekyll include of a capture, inline text, others vanish",
+        "{% capture tip %}Use a venv.{% endcapture %}A {% include badge.html text='beta' %} "
+        '{% include figure image_path="/a.png" caption="A cat" %}build.\n\n'
+        "{% include note.html content=tip %}\n\n{% include toc %}",
+        "A beta build. Use a venv.",
+    ),
 ]
 
 
