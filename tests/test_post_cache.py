@@ -531,7 +531,7 @@ def test_two_processes_at_once_both_succeed_and_leave_a_valid_cache(
         for _ in range(2)
     ]
     outputs = [process.communicate(timeout=300) for process in both]
-    assert [p.returncode for p in both] == [0, 0]
+    assert [p.returncode for p in both] == [0, 0], [err for _, err in outputs]
     assert [out for out, _ in outputs] == [reference.stdout] * 2
     assert [err for _, err in outputs] == [reference.stderr] * 2
     warm = counted(config_of(config))
