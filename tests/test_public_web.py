@@ -744,21 +744,38 @@ def test_a_member_signing_up_in_another_case_gets_nothing(
         assert len(list(session.scalars(select(Subscriber)))) == 2
 
 
-def test_an_erased_person_signing_up_is_answered_alike_and_sent_nothing(
-    client: TestClient, database: Database, smtp: SMTPServer
+def test_an_erased_person_comes_back_only_by_confirming_a_sign_up(
+    client: TestClient, database: Database, smtp: SMTPServer, tmp_path: Path
 ) -> None:
-    from digest.store.subscribers import erase
+    """Erasure keeps the address's hash so an old list cannot bring the person back; their
+    own confirmed sign-up can (fresh consent), as a new row, and then the hash goes."""
+    from digest.store.subscribers import ImportReport, erase, import_rows, read_csv, was_erased
 
     gone = add_person(database, "Gone@example.com")
     with database.session() as session:
         erase(session, session.get_one(Subscriber, gone))
     fresh = sign_up(client, "fresh@example.com")
     again = sign_up(client, "GONE@example.com")
-    assert again.status_code == 200 and again.text == fresh.text
-    assert smtp.mailbox.recipients() == ["fresh@example.com"]
+    assert again.status_code == 200 and again.text == fresh.text  # nothing revealed
+    assert smtp.mailbox.recipients() == ["fresh@example.com", "GONE@example.com"]
+    with database.session() as session:  # not yet: pending, and the hash still holds
+        back = session.scalars(select(Subscriber).where(Subscriber.email == "GONE@example.com"))
+        [pending] = list(back)
+        assert (pending.status, pending.id > gone) == (Status.PENDING, True)
+        assert was_erased(session, "gone@example.com")
+    client.post(urlsplit(confirm_link(smtp.mailbox.messages[-1].parsed())).path)
     with database.session() as session:
+        assert session.get_one(Subscriber, pending.id).status == Status.ACTIVE
+        assert session.get_one(Subscriber, gone).status == Status.ERASED  # the tombstone stays
+        assert not was_erased(session, "Gone@example.com")
+        csv_file = tmp_path / "list.csv"
+        csv_file.write_text("email\ngone@example.com\n", encoding="utf-8")
+        rows, problems = read_csv(csv_file)
+        report = ImportReport(problems=problems)
+        import_rows(session, rows, report, path=csv_file)
+        assert (list(report.problems), report.unchanged) == ([], 1)  # a subscriber again
         emails = sorted(s.email for s in session.scalars(select(Subscriber)))
-    assert emails == [f"erased.{gone}@invalid", "fresh@example.com"]
+    assert emails == ["GONE@example.com", f"erased.{gone}@invalid", "fresh@example.com"]
 
 
 def test_an_erased_persons_links_reach_nobody(

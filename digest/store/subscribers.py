@@ -7,7 +7,9 @@ through their own preferences link or a new confirmed sign-up, can come back.
 
 Addresses are compared by `address_key` (the whole address lower-cased) everywhere: `find`,
 the CSV's duplicates, sign-up and its limits; they are stored as given. An erased person
-(`erase`) leaves a tombstone and a hash of their address, and is never added again.
+(`erase`) leaves a tombstone and a hash of their address, and is never added again by an
+import or the operator; only a sign-up they confirm themselves (fresh consent, as Mailchimp
+lets a permanently deleted contact back through its form) brings them back, as a new row.
 """
 
 from __future__ import annotations
@@ -117,6 +119,16 @@ def address_hash(email: str) -> str:
 
 def was_erased(session: Session, email: str) -> bool:
     return session.get(ErasedAddress, address_hash(email)) is not None
+
+
+def consented_again(session: Session, email: str) -> bool:
+    """The erased person confirmed a new sign-up: their hash goes (an import may add them
+    again, as anyone who subscribed). True when the address had been erased."""
+    kept = session.get(ErasedAddress, address_hash(email))
+    if kept is None:
+        return False
+    session.delete(kept)
+    return True
 
 
 def erase(session: Session, subscriber: Subscriber) -> None:

@@ -31,11 +31,11 @@ from digest.store.events import count_since
 from digest.store.subscribers import (
     InvalidAddress,
     clean_name,
+    consented_again,
     find,
     mask,
     normalise_email,
     record,
-    was_erased,
 )
 from digest.tokens import make_token
 from digest.web.site import Site, client_ip, small_form, user_agent, with_locale
@@ -146,10 +146,8 @@ class Signup:
         ):
             log.info("sign-up from %s: the per-IP limit is reached; nothing sent", ip)
             return None
-        if was_erased(session, address):
-            # erased at their request: the same answer as to anyone, and nothing sent
-            log.info("sign-up for an erased address; nothing sent")
-            return None
+        # an erased address gets a confirmation mail like anyone (the tombstone is no one):
+        # only the person can confirm it, and their confirmation is fresh consent
         person = find(session, address)
         if person is None:
             person = Subscriber(email=address, name=name, status=Status.PENDING, locale=locale)
@@ -223,6 +221,7 @@ class Signup:
                     person.consent_ip = ip
                     person.consent_user_agent = agent
                     person.consent_source = "web"
+                    consented_again(session, person.email)
                     record(session, person, "confirm", "web", ip=ip, user_agent=agent)
                 return self._confirm_page(request, person, just_now=changed)
 
