@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import subprocess
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import inspect, select, text
@@ -132,6 +135,33 @@ def test_two_processes_migrating_at_once_both_succeed(database_url: str) -> None
     outputs = [p.communicate(timeout=60) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], outputs
     assert {out.strip() for out, _ in outputs} == {head_revision()}
+
+
+def _open_at(url: str, start: Any, results: Any) -> None:
+    start.wait()
+    try:
+        connect(url).engine.connect().close()
+        results.put("")
+    except Exception as exc:  # the test prints what a process met
+        results.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_processes_opening_a_new_sqlite_file_at_once_all_get_it(tmp_path: Path) -> None:
+    """Turning a new file to WAL takes a lock SQLite's busy timeout does not wait for: four
+    processes opening one fresh file at once got "database is locked" in about 1 of 35 opens
+    (200 rounds: 23 failures). Each round here is a new file and a start line for four."""
+    context = multiprocessing.get_context("fork")  # quick: the test starts 200 processes
+    failures = []
+    for round_ in range(50):
+        url = f"sqlite:///{tmp_path / f'{round_}.sqlite3'}"
+        start, results = context.Barrier(4), context.Queue()
+        openers = [context.Process(target=_open_at, args=(url, start, results)) for _ in "abcd"]
+        for opener in openers:
+            opener.start()
+        failures += [error for error in (results.get(timeout=60) for _ in openers) if error]
+        for opener in openers:
+            opener.join(60)
+    assert failures == []
 
 
 def test_unreachable_database_is_one_sentence() -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ast
 import re
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from digest.errors import DigestError
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _MIGRATION_LOCK = 0x6469_6765  # "dige": the PostgreSQL advisory lock id for migrations
 IDLE_IN_TRANSACTION_MS = 60_000
+SQLITE_BUSY_SECONDS = 30.0  # how long a SQLite statement waits for another process's lock
 
 
 # -- engine and sessions ------------------------------------------------------------------------
@@ -62,7 +65,7 @@ def connect(url: str) -> Database:
             path = url.removeprefix("sqlite:///")
             if path and path != ":memory:" and not url.startswith("sqlite:///:memory:"):
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(url, connect_args={"timeout": 30})
+            engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
             _configure_sqlite(engine)
         else:
             # a process stopped mid-transaction (SIGSTOP, a stalled disk) must not hold its
@@ -80,15 +83,36 @@ def _configure_sqlite(engine: Engine) -> None:
     def on_connect(dbapi_connection: Any, record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (below)
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _use_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _use_wal(cursor: Any, patience: float = SQLITE_BUSY_SECONDS) -> None:
+    """Put the database in WAL mode, waiting out another process doing the same.
+
+    Turning a new database to WAL takes an exclusive lock for which SQLite does not call the
+    busy handler: two processes opening a fresh file at once (`digest serve` and `digest
+    schedule` started together) got "database is locked" at once, whatever the timeout. So the
+    wait is ours, as long as the busy timeout would have been. Once in WAL (the mode is kept in
+    the file) the pragma takes no lock."""
+    deadline = time.monotonic() + patience
+    pause = 0.002
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 def _redact(url: str) -> str:
