@@ -7,6 +7,7 @@ environment variable), so a typo never shows a traceback or a pydantic dump.
 from __future__ import annotations
 
 import difflib
+import functools
 import ipaddress
 import json
 import os
@@ -326,12 +327,17 @@ class SenderConfig(_Section):
 
     @property
     def address(self) -> str:
-        """The bare From address."""
-        return parseaddr(self.from_)[1]
+        """The bare From address (parsed once: every message asks, twice)."""
+        return _bare_address(self.from_)
 
     @property
     def domain(self) -> str:
         return self.address.rpartition("@")[2].lower()
+
+
+@functools.lru_cache(maxsize=64)
+def _bare_address(header: str) -> str:
+    return parseaddr(header)[1]
 
 
 # VERP: `local+TOKEN@domain` must keep its local part within 64 octets (RFC 5321 4.5.3.1.1);
