@@ -17,6 +17,7 @@ from digest.errors import DigestError
 from digest.store import (
     Database,
     Delivery,
+    DeliveryStatus,
     Issue,
     Subscriber,
     connect,
@@ -162,6 +163,49 @@ def test_processes_opening_a_new_sqlite_file_at_once_all_get_it(tmp_path: Path) 
         for opener in openers:
             opener.join(60)
     assert failures == []
+
+
+def test_a_taken_over_worker_never_queues_again_what_its_successor_found_in_flight(
+    database: Database,
+) -> None:
+    """A worker stopped (SIGSTOP) with a group in flight is presumed dead: its successor marks
+    the group unknown and may finish the issue. Woken, the old worker reports "not begun,
+    queue it" for a message it had not started: that must not turn the unknown row back to
+    queued (in a finished issue nobody would send it, and the ledger would call it unsent),
+    while an outcome it really had ("sent") is truer than unknown and is kept."""
+    from digest.store import deliveries
+    from digest.store.deliveries import Result
+    from tests.test_public_web import add_issue, add_person
+
+    issue = add_issue(database, "2026-W47", datetime(2026, 11, 23, tzinfo=UTC))
+    people = [add_person(database, f"p{n}@example.com") for n in range(3)]
+    with database.session() as session:
+        session.add_all(Delivery(issue_id=issue, subscriber_id=p) for p in people)
+    old = "host:1"
+    with database.engine.begin() as connection:
+        group = deliveries.claim(connection, issue, old, 10)
+        assert deliveries.start(connection, group, old) == {r.delivery_id for r in group}
+    with database.session() as session:
+        assert deliveries.recover(session, issue, [old]) == (0, 3)
+    not_begun, sent, still = group
+    with database.engine.begin() as connection:
+        deliveries.record(
+            connection,
+            issue,
+            old,
+            [
+                Result(not_begun, DeliveryStatus.QUEUED, 0),
+                Result(sent, DeliveryStatus.SENT, 1, "<m@x>"),
+            ],
+        )
+        deliveries.release(connection, [still], old)
+    with database.session() as session:
+        rows = {i: status for i, status in session.execute(select(Delivery.id, Delivery.status))}
+    assert rows == {
+        not_begun.delivery_id: DeliveryStatus.UNKNOWN,
+        sent.delivery_id: DeliveryStatus.SENT,
+        still.delivery_id: DeliveryStatus.UNKNOWN,
+    }
 
 
 def test_unreachable_database_is_one_sentence() -> None:

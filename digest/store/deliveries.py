@@ -25,12 +25,15 @@ from typing import Any, cast
 
 from sqlalchemy import (
     BindParameter,
+    Boolean,
     Connection,
     Table,
     bindparam,
     delete,
     func,
     insert,
+    not_,
+    or_,
     select,
     update,
 )
@@ -161,7 +164,15 @@ _RELEASE = (
 )
 _RECORD = (
     update(_table)
-    .where(_c.id == bindparam("b_id"), _c.worker == bindparam("b_worker"))
+    .where(
+        _c.id == bindparam("b_id"),
+        _c.worker == bindparam("b_worker"),
+        # "not begun, queue it again" holds only for a row still held: one a successor found
+        # in flight and marked unknown stays unknown (its issue may be finished: queued there,
+        # nobody would ever send it), while a sent, failed or bounced outcome is truer and kept
+        # (no IN: an executemany cannot expand one)
+        or_(not_(bindparam("b_requeue", type_=Boolean)), *(_c.status == held for held in HELD)),
+    )
     .values(
         status=bindparam("b_status"),
         attempts=bindparam("b_attempts"),
@@ -255,6 +266,7 @@ def record(connection: Connection, issue_id: int, worker: str, results: Iterable
                 "b_now": now,
                 "b_sent_at": now if result.status == DeliveryStatus.SENT else None,
                 "b_new_worker": None if queued else worker,
+                "b_requeue": queued,
                 "b_next": result.next_attempt_at if deferred else None,
                 # a failure after deferral keeps since when: it counts as a soft bounce
                 "b_since": (recipient.deferred_since or now)
