@@ -44,6 +44,7 @@ from tests.smtp_server import CountingServer
 from tests.test_send import add_subscribers, write_config
 
 SUBSCRIBERS = 1000
+HELD_REPLY_TIMEOUT = 300  # seconds: longer than any hold, so a held client never gives up
 QUICK = {"DIGEST_SMTP__HEARTBEAT": "0.2", "DIGEST_SMTP__LEASE_TIMEOUT": "1.5"}
 
 
@@ -211,6 +212,7 @@ def clean(output: str) -> None:
 def prepare(
     tmp_path: Path, database_url: str, port: int, subscribers: int = SUBSCRIBERS, **smtp: Any
 ) -> tuple[Path, Config]:
+    smtp.setdefault("timeout", HELD_REPLY_TIMEOUT)  # a held client must not give up (5 s)
     path = write_config(tmp_path, database_url, port, **smtp)
     config = load_config(path)
     add_subscribers(config, subscribers)
@@ -240,6 +242,8 @@ class AttackServer:
         self.mails = 0  # MAIL FROM commands seen
         self.greeting: str | None = None
         self.greeting_waiters = 0
+        self.hold_greeting_from: int | None = None  # the Nth connection on waits for its banner
+        self.connections = 0
         self.hanging = 0
         self.changed = threading.Condition()
         self.loop = asyncio.new_event_loop()
@@ -305,6 +309,9 @@ class AttackServer:
         def say(line: str) -> None:
             writer.write(line.encode() + b"\r\n")
 
+        self.connections += 1  # in the server's loop: connections are counted in order
+        if self.hold_greeting_from is not None and self.connections >= self.hold_greeting_from:
+            self._greeting.clear()
         if not self._greeting.is_set():
             self._update(lambda: setattr(self, "greeting_waiters", self.greeting_waiters + 1))
             try:
@@ -609,6 +616,34 @@ def test_ctrl_c_before_the_first_message(tmp_path: Path, database_url: str) -> N
         assert sum(server.acked.values()) == SUBSCRIBERS
 
 
+def test_a_stop_while_a_connection_reopens_mid_group_begins_no_message(
+    tmp_path: Path, database_url: str
+) -> None:
+    """After 3 messages the lane opens a new connection (messages_per_connection) in the middle
+    of its in-flight group, and the server holds that connection's greeting. Ctrl-C then, and
+    the greeting comes only after the sender said it stops: no message may begin on the new
+    connection. Before, the lane looked for a stop before opening and not after, so the
+    greeting's arrival started a message the stop had come before."""
+    with AttackServer() as server:
+        server.hold_greeting_from = 2
+        path, config = prepare(
+            tmp_path, database_url, server.port, connections=1, messages_per_connection=3
+        )
+        with running(path, "send", "--yes") as sender:
+            server.wait(lambda s: s.greeting_waiters == 1)
+            begun = server.mails
+            sender.signal(signal.SIGINT)
+            sender.wait_for_line("digest: stopped on request (SIGINT)", stdout=False)
+            server.hold_greeting_from = None
+            server.release_greeting()
+            assert sender.finish() == 130, sender.output
+        assert (begun, server.mails) == (3, 3)
+        assert Counter(ledger(config).values()) == {"sent": 3, "queued": SUBSCRIBERS - 3}
+        resumed = cli(path, "send", "--yes")
+        assert resumed.exit_code == 0, resumed.output
+        assert_once(server.stored, ledger(config), SUBSCRIBERS, bound=0)
+
+
 def test_kill_9_before_the_first_message_leaves_nothing_unknown(
     tmp_path: Path, database_url: str
 ) -> None:
@@ -894,7 +929,9 @@ def test_a_stopped_two_process_send_taken_over_and_woken(
     while every connection waits for a reply; a second send takes the lease over once it
     expires; then SIGCONT. Nobody twice, the woken sender stops (1) saying why."""
     with CountingServer(delay=0.003) as server:
-        path, config = prepare(tmp_path, database_url, server.port, connections=4, processes=2)
+        path, config = prepare(  # the usual 5 s: a stopped process is given up after it + 10 s
+            tmp_path, database_url, server.port, connections=4, processes=2, timeout=5
+        )
         with running_group(path, "send", "--yes", env=QUICK) as hung:
             server.wait(at_least(100))
             server.hold()
@@ -1018,7 +1055,9 @@ def test_ctrl_c_while_the_sending_child_is_stopped(tmp_path: Path, database_url:
     the parent: the parent still ends (130) and leaves no process behind; resumed, nobody twice
     and whoever got nothing is unknown (the child's groups in flight, at most)."""
     with CountingServer(delay=0.003) as server:
-        path, config = prepare(tmp_path, database_url, server.port, connections=4, processes=2)
+        path, config = prepare(  # the usual 5 s: a stopped child is killed after it + 10 s
+            tmp_path, database_url, server.port, connections=4, processes=2, timeout=5
+        )
         with running_group(path, "send", "--yes", env=QUICK) as sender:
             server.wait(at_least(100))
             server.hold()

@@ -30,9 +30,14 @@ from tests.smtp_server import CountingServer
 from tests.test_send import add_subscribers, write_config
 
 SUBSCRIBERS = 300
+HELD_REPLY_TIMEOUT = 300  # seconds: longer than any hold, so a held client never gives up
 
 
 def prepare(tmp_path: Path, database_url: str, port: int, **smtp: Any) -> tuple[Path, Config]:
+    # The server holds replies for as long as a test needs (signal_held): with the usual 5 s
+    # a loaded machine let a held client give up, reconnect and be held again, so a fifth
+    # connection waited, a reply counted as lost, or a message began after the signal.
+    smtp.setdefault("timeout", HELD_REPLY_TIMEOUT)
     path = write_config(tmp_path, database_url, port, **smtp)
     config = load_config(path)
     add_subscribers(config, SUBSCRIBERS)

@@ -279,7 +279,7 @@ class Engine:
             if self._halted():
                 raise _Stopped
             try:
-                lane.channel = await self.transport.open()
+                lane.channel = await self._open()
             except TransportError as exc:
                 if exc.fatal:
                     self.summary.last_error = str(exc)
@@ -290,6 +290,30 @@ class Engine:
                 continue
             lane.on_channel = 0
             return lane.channel
+
+    async def _open(self) -> Channel:
+        """A new channel, unless the send stops or pauses first (then raise _Stopped at once).
+
+        Opening is not a message in flight: nothing has begun, so a stop does not wait for a
+        server that is slow to greet (the grace time, the SMTP timeout and more, is for the
+        messages whose data may be on the wire)."""
+        assert self._wake is not None
+        opening = asyncio.ensure_future(self.transport.open())
+        stopping = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({opening, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not opening.done():
+                opening.cancel()
+                await asyncio.gather(opening, return_exceptions=True)
+        if opening.cancelled():
+            raise _Stopped
+        if self._halted():
+            if opening.exception() is None:
+                opening.result().abort()  # opened just as the stop came: it carries nothing
+            raise _Stopped
+        return opening.result()
 
     async def _deliver(self, lane: _Lane, recipient: Recipient) -> Result:
         """One recipient, retried as its outcomes allow."""
@@ -305,6 +329,8 @@ class Engine:
                     return Result(recipient, DeliveryStatus.SKIPPED, 0, error=reason)
                 await self.limiter.acquire()
             except _Stopped:
+                return Result(recipient, DeliveryStatus.QUEUED, attempts, error=error)
+            if self._halted():  # asked while a connection opened or a sending slot came
                 return Result(recipient, DeliveryStatus.QUEUED, attempts, error=error)
             attempts += 1
             lane.begun = True

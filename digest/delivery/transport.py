@@ -15,6 +15,7 @@ refused is fatal: every other message would fail the same way.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -115,6 +116,9 @@ class SmtpTransport:
                     f"the SMTP server refused the login: {reason}", fatal=True
                 ) from None
             raise TransportError(f"cannot open an SMTP session: {exc}") from None
+        except asyncio.CancelledError:  # a stop cut the opening short: no socket left open
+            connection.abort()
+            raise
         return SmtpChannel(connection)
 
 
