@@ -285,6 +285,12 @@ class SMTPConnection:
 
     async def _drain(self, stage: Stage) -> None:
         assert self._writer is not None
+        writer = self._writer
+        if not writer.transport.is_closing() and writer.transport.get_write_buffer_size() == 0:
+            # the kernel took every byte: drain() would return at once (it waits only while
+            # the buffer is over its limit, and a lost connection closes the transport), so no
+            # timer is armed for it; this runs three times per message
+            return
         try:
             # asyncio.timeout, not wait_for: wait_for costs a task per call, and this runs
             # several times per message
