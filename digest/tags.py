@@ -206,11 +206,7 @@ def _category(name: str) -> str:
 def _label(category: str, text: str, start: int, end: int) -> str:
     if category == "code":
         return f" {CODE} "
-    line_start = text.rfind("\n", 0, start) + 1
-    line_end = text.find("\n", end)
-    after = text[end : len(text) if line_end < 0 else line_end]
-    alone = not text[line_start:start].strip() and not after.strip()
-    return f" {FORMULA if alone else MATH} "
+    return f" {FORMULA if _own_line(text, start, end) else MATH} "
 
 
 def _arguments(args: str) -> list[str]:
@@ -243,18 +239,20 @@ _INCLUDE_ARG = re.compile(r"""([\w-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|(\S+))""")
 PROSE_ARGS = ("title", "content", "text", "body", "message")
 
 
-def _own_line(tag: _Tag, text: str) -> bool:
-    line_start = text.rfind("\n", 0, tag.start) + 1
-    line_end = text.find("\n", tag.end)
-    after = text[tag.end : len(text) if line_end < 0 else line_end]
-    return not text[line_start : tag.start].strip() and not after.strip()
+def _own_line(text: str, start: int, end: int) -> bool:
+    """Whether `text[start:end]` (a tag, or a pair and what it wraps) stands on lines of its
+    own, with nothing but spaces before it on its first line or after it on its last."""
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    after = text[end : len(text) if line_end < 0 else line_end]
+    return not text[line_start:start].strip() and not after.strip()
 
 
 def _as_block(prose: str, tag: _Tag, text: str, block: bool = False) -> str:
     """Prose standing where a tag stood: its own paragraphs when the tag had its own line."""
     if not prose:
         return ""
-    return f"\n\n{prose}\n\n" if block or _own_line(tag, text) else prose
+    return f"\n\n{prose}\n\n" if block or _own_line(text, tag.start, tag.end) else prose
 
 
 def _included_prose(tag: _Tag, captured: dict[str, str], text: str) -> str:

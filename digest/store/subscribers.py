@@ -121,14 +121,12 @@ def was_erased(session: Session, email: str) -> bool:
     return session.get(ErasedAddress, address_hash(email)) is not None
 
 
-def consented_again(session: Session, email: str) -> bool:
-    """The erased person confirmed a new sign-up: their hash goes (an import may add them
-    again, as anyone who subscribed). True when the address had been erased."""
+def consented_again(session: Session, email: str) -> None:
+    """Someone confirmed a sign-up: if the address had been erased, its hash goes (an import
+    may add them again, as anyone who subscribed)."""
     kept = session.get(ErasedAddress, address_hash(email))
-    if kept is None:
-        return False
-    session.delete(kept)
-    return True
+    if kept is not None:
+        session.delete(kept)
 
 
 def erase(session: Session, subscriber: Subscriber) -> None:
