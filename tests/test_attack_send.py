@@ -33,15 +33,16 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, text
 
 from digest.cli import main
 from digest.config import Config, load_config
 from digest.delivery.retry import GROUP
-from digest.store import Delivery, Subscriber, open_database
+from digest.store import open_database
 from tests.processes import ROOT, Digest, gone, running
 from tests.smtp_server import CountingServer
 from tests.test_send import add_subscribers, write_config
+from tests.test_send import statuses as ledger
 
 SUBSCRIBERS = 1000
 HELD_REPLY_TIMEOUT = 300  # seconds: longer than any hold, so a held client never gives up
@@ -112,14 +113,6 @@ def posts_waiting(path: Path) -> int:
     result = cli(path, "posts", "--json")
     assert result.exit_code == 0, result.output
     return len(json.loads(result.stdout))
-
-
-def ledger(config: Config) -> dict[str, str]:
-    database = open_database(config.database_url)
-    with database.session() as session:
-        rows = session.execute(select(Subscriber.email, Delivery.status).join(Delivery)).all()
-    database.dispose()
-    return {email: status for email, status in rows}
 
 
 def sql(config: Config, query: str, **params: Any) -> list[Any]:
@@ -202,6 +195,13 @@ def assert_once(
     if bound is not None:
         assert len(unknown) <= bound, figures
     return figures
+
+
+def resume(path: Path) -> Any:
+    """Another `digest send --yes` after the attack: it must succeed. Returns its result."""
+    resumed = cli(path, "send", "--yes")
+    assert resumed.exit_code == 0, resumed.output
+    return resumed
 
 
 def clean(output: str) -> None:
@@ -506,8 +506,7 @@ def test_ctrl_c_three_times_to_the_process_group_of_a_two_process_send(
             assert set(counts) <= {"sent", "queued"}, counts
             assert counts["sent"] == server.accepted()
             clean(sender.output)
-        resumed = cli(path, "send", "--yes")
-        assert resumed.exit_code == 0, resumed.output
+        resume(path)
         assert_once(server.received, ledger(config), SUBSCRIBERS, bound=0)
         assert "Nothing new" in cli(path, "send", "--yes").output
 
@@ -587,8 +586,7 @@ def test_kill_9_while_every_reply_is_held_then_resume(
             assert code == -signal.SIGKILL
         in_flight = Counter(ledger(config).values())["in_flight"]
         assert in_flight <= 4 * GROUP
-        resumed = cli(path, "send", "--yes")
-        assert resumed.exit_code == 0, resumed.output
+        resumed = resume(path)
         clean(resumed.output)
         assert report(path)["status"] == "finished"
         assert_once(server.received, ledger(config), SUBSCRIBERS, bound=4 * GROUP)
@@ -610,8 +608,7 @@ def test_ctrl_c_before_the_first_message(tmp_path: Path, database_url: str) -> N
         assert set(ledger(config).values()) == {"queued"}
         assert report(path)["status"] == "stopped"
         server.release_greeting()
-        resumed = cli(path, "send", "--yes")
-        assert resumed.exit_code == 0, resumed.output
+        resume(path)
         assert_once(server.stored, ledger(config), SUBSCRIBERS, bound=0)
         assert sum(server.acked.values()) == SUBSCRIBERS
 
@@ -639,8 +636,7 @@ def test_a_stop_while_a_connection_reopens_mid_group_begins_no_message(
             assert sender.finish() == 130, sender.output
         assert (begun, server.mails) == (3, 3)
         assert Counter(ledger(config).values()) == {"sent": 3, "queued": SUBSCRIBERS - 3}
-        resumed = cli(path, "send", "--yes")
-        assert resumed.exit_code == 0, resumed.output
+        resume(path)
         assert_once(server.stored, ledger(config), SUBSCRIBERS, bound=0)
 
 
@@ -660,8 +656,7 @@ def test_kill_9_before_the_first_message_leaves_nothing_unknown(
         assert server.mails == 0  # no message was begun
         left = Counter(ledger(config).values())
         server.release_greeting()
-        resumed = cli(path, "send", "--yes")
-        assert resumed.exit_code == 0, resumed.output
+        resume(path)
         statuses = ledger(config)
         figures = assert_once(server.stored, statuses, SUBSCRIBERS)
         assert figures == {"duplicates": 0, "missed": 0, "unknown": 0}, (figures, left)
@@ -696,8 +691,7 @@ def test_kill_9_during_the_final_settle_then_resume(tmp_path: Path, database_url
             sender.finish()
         in_flight = Counter(ledger(config).values())["in_flight"]
         assert in_flight <= 2 * GROUP
-        resumed = cli(path, "send", "--yes")
-        assert resumed.exit_code == 0, resumed.output
+        resume(path)
         assert report(path)["status"] == "finished"
         figures = assert_once(server.received, ledger(config), SUBSCRIBERS, bound=in_flight)
         assert figures["missed"] == 0  # every one arrived: the unknown ones are only unsure
@@ -739,8 +733,7 @@ def test_signal_while_the_last_message_waits_for_its_retry(
             code = sender.finish()
         assert code == (130 if signum == signal.SIGINT else -signal.SIGKILL), sender.output
         assert server.stored[last] == 0
-        resumed = cli(path, "send", "--yes")
-        assert resumed.exit_code == 0, resumed.output
+        resumed = resume(path)
         clean(resumed.output)
         assert report(path)["status"] == "finished"
         assert server.stored[last] == 1, ledger(config)[last]
@@ -994,8 +987,7 @@ def test_sigterm_to_a_dkim_signing_two_process_send(
         assert server.accepted() - accepted <= 4
         counts = Counter(ledger(config).values())
         assert set(counts) <= {"sent", "queued"} and counts["sent"] == server.accepted(), counts
-        resumed = cli(path, "send", "--yes")
-        assert resumed.exit_code == 0, resumed.output
+        resume(path)
         assert_once(server.received, ledger(config), 1500, bound=0)
 
 
@@ -1017,8 +1009,7 @@ def test_ctrl_c_to_the_sending_child_alone_stops_every_process(
             assert sender.finish() == 130, sender.output
         assert gone(child) and server.started == begun
         assert server.accepted() - accepted <= 4
-        resumed = cli(path, "send", "--yes")
-        assert resumed.exit_code == 0, resumed.output
+        resume(path)
         assert_once(server.received, ledger(config), SUBSCRIBERS, bound=0)
 
 
@@ -1074,7 +1065,6 @@ def test_ctrl_c_while_the_sending_child_is_stopped(tmp_path: Path, database_url:
                 os.kill(child, signal.SIGCONT)
             assert code == 130, f"exit {code}:\n{sender.output}"
         wait_until(lambda: gone(child))
-        resumed = cli(path, "send", "--yes")
-        assert resumed.exit_code == 0, resumed.output
+        resume(path)
         assert report(path)["status"] == "finished"
         assert_once(server.received, ledger(config), SUBSCRIBERS, bound=2 * GROUP)

@@ -24,10 +24,11 @@ from sqlalchemy import select
 from digest.cli import main
 from digest.config import Config, load_config
 from digest.delivery.retry import GROUP
-from digest.store import Delivery, Subscriber, lease, open_database
+from digest.store import Delivery, lease, open_database
 from tests.processes import Digest, gone, running
 from tests.smtp_server import CountingServer
 from tests.test_send import add_subscribers, write_config
+from tests.test_send import statuses as ledger
 
 SUBSCRIBERS = 300
 HELD_REPLY_TIMEOUT = 300  # seconds: longer than any hold, so a held client never gives up
@@ -47,14 +48,6 @@ def prepare(tmp_path: Path, database_url: str, port: int, **smtp: Any) -> tuple[
 def at_least(count: int) -> Callable[[CountingServer], bool]:
     """A condition: the server has accepted `count` messages."""
     return lambda server: server.accepted() >= count
-
-
-def ledger(config: Config) -> dict[str, str]:
-    database = open_database(config.database_url)
-    with database.session() as session:
-        rows = session.execute(select(Subscriber.email, Delivery.status).join(Delivery)).all()
-    database.dispose()
-    return {email: status for email, status in rows}
 
 
 def workers(config: Config, count: int = 2) -> set[int]:
