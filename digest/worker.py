@@ -16,13 +16,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from digest.config import Config
 from digest.delivery.engine import Summary
-from digest.delivery.settle import policy, smtp_settings
+from digest.delivery.settle import job_for
 from digest.delivery.stop import Stop, on_signals
-from digest.delivery.workers import Job, deliver
+from digest.delivery.workers import deliver
 from digest.errors import DigestError
 from digest.store import Database, DeliveryStatus, IssueStatus, lease, ledger
 
@@ -96,14 +95,6 @@ def work(
         issue_id, worked.key = found
         if on_join is not None:
             on_join(worked.key)
-        job = Job(
-            config,
-            issue_id,
-            policy(config),
-            smtp_settings(config),
-            claim_seconds=config.smtp.lease_timeout,
-            heartbeat=config.smtp.heartbeat,
-            as_of=datetime.now(UTC),
-        )
+        job = job_for(config, issue_id)
         worked.summary = deliver(job, database, processes=1, stop=stop, on_progress=on_progress)
     return worked

@@ -57,15 +57,7 @@ def deliver_issue(
         count = processes if processes is not None else process_count(config, queued)
         if count > 1:
             prepare_variants(config, database, issue_id)
-        job = Job(
-            config,
-            issue_id,
-            policy(config),
-            smtp_settings(config),
-            claim_seconds=config.smtp.lease_timeout,
-            heartbeat=config.smtp.heartbeat,
-            as_of=datetime.now(UTC),
-        )
+        job = job_for(config, issue_id)
         done = total
 
         def progress(summary: Summary, done: Summary = done) -> None:
@@ -138,6 +130,20 @@ def settle(database: Database, issue_id: int, summary: Summary, config: Config) 
         if failed:  # a failure after deferral counts as a soft bounce (bounces.soft_limit)
             sweep_soft(session, config.bounces.soft_limit)
         return Outcome(issue.key, summary, status, reason, delivered)
+
+
+def job_for(config: Config, issue_id: int) -> Job:
+    """One run over the issue's queue as configured, as of now (the lease holder's and a
+    `--worker`'s alike)."""
+    return Job(
+        config,
+        issue_id,
+        policy(config),
+        smtp_settings(config),
+        claim_seconds=config.smtp.lease_timeout,
+        heartbeat=config.smtp.heartbeat,
+        as_of=datetime.now(UTC),
+    )
 
 
 def policy(config: Config) -> Policy:
