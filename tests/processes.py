@@ -19,9 +19,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class Digest:
-    """`digest --config CONFIG ARGS...` running in its own process."""
+    """`digest --config CONFIG ARGS...` running in its own process (with `group`, leading a
+    process group of its own)."""
 
-    def __init__(self, config: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, config: Path, *args: str, env: dict[str, str] | None = None, group: bool = False
+    ) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "digest.cli", "--config", str(config), *args],
             stdout=subprocess.PIPE,
@@ -29,6 +32,7 @@ class Digest:
             text=True,
             cwd=ROOT,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            process_group=0 if group else None,
         )
         self.lines: list[str] = []
         self.stdout: list[str] = []

@@ -57,25 +57,7 @@ class GroupDigest(Digest):
     group at once, as a terminal's Ctrl-C (or systemd's KillMode=control-group) does."""
 
     def __init__(self, config: Path, *args: str, env: dict[str, str] | None = None) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "digest.cli", "--config", str(config), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-            process_group=0,
-        )
-        self.lines: list[str] = []
-        self.stdout: list[str] = []
-        self._changed = threading.Condition()
-        self._readers = [
-            threading.Thread(target=self._read, args=(self.process.stderr, self.lines)),
-            threading.Thread(target=self._read, args=(self.process.stdout, self.stdout)),
-        ]
-        for reader in self._readers:
-            reader.daemon = True
-            reader.start()
+        super().__init__(config, *args, env=env, group=True)
 
     def signal_group(self, signum: int) -> None:
         os.killpg(self.pid, signum)
