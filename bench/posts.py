@@ -40,9 +40,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 from fakeblog import write_blog  # noqa: E402
 from tables import table  # noqa: E402
 
-from digest.config import Config, load_config  # noqa: E402
-from digest.excerpt import remember_excerpts  # noqa: E402
-from digest.pipeline import gather  # noqa: E402
+from digest.config.schema import Config, load_config  # noqa: E402
+from digest.excerpt.rules import remember_excerpts  # noqa: E402
+from digest.issues.send import gather  # noqa: E402
 
 CONFIG = """\
 site:

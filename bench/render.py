@@ -24,12 +24,12 @@ from typing import Any
 from mjml import mjml2html
 from tables import table
 
-from digest.config import Config, load_config
-from digest.i18n import translations
+from digest.config.schema import Config, load_config
+from digest.issues.send import gather, next_edition
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Edition, Rendered
-from digest.pipeline import gather, next_edition
-from digest.render import context, environment, inline_css, render
-from digest.wrap import wrap_text
+from digest.render.edition import context, environment, inline_css, render
+from digest.render.i18n import translations
+from digest.render.wrap import wrap_text
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
@@ -76,7 +76,7 @@ def replace_only(rendered: Rendered, recipients: int) -> int:
 
 
 def stages(config: Config, edition: Edition) -> dict[str, float]:
-    """The seconds each step of one render takes (the same steps as `digest.render.render`)."""
+    """The seconds each step of one render takes (as `digest.render.edition.render`)."""
     locale = config.site.locale
     times: dict[str, float] = {}
     start = time.perf_counter()

@@ -18,7 +18,7 @@ this is a measurement, not a test.
 Subscribers are created in bulk (store.subscribers.insert_many: one executemany per 10,000),
 so a million take a minute or two, not the hours of one validated `add` each. With
 `--workers 1,2` each PostgreSQL size is also sent by a `digest send` and one `--worker`
-process on the same issue (digest.worker.work): their messages per second together, from
+process on the same issue (digest.issues.join.work): their messages per second together, from
 the first start to the last finish.
 """
 
@@ -45,8 +45,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from digest.config import Config, load_config  # noqa: E402
+from digest.config.schema import Config, load_config  # noqa: E402
 from digest.delivery.compose import Composer  # noqa: E402
+from digest.issues.send import plan_send, send_issue  # noqa: E402
 from digest.models import (  # noqa: E402
     GREETING,
     PREFERENCES_URL,
@@ -54,8 +55,11 @@ from digest.models import (  # noqa: E402
     Edition,
     Recipient,
 )
-from digest.pipeline import plan_send, send_issue  # noqa: E402
-from digest.store import Database, audience, open_database  # noqa: E402
+from digest.store import recipients as audience  # noqa: E402
+from digest.store.database import (  # noqa: E402
+    Database,
+    open_database,
+)
 from digest.store.subscribers import insert_many  # noqa: E402
 
 
@@ -162,7 +166,7 @@ def _cpu() -> float:
 def worker(config_path: str, join: bool = False) -> None:
     """Child process: send the prepared issue (or, with `join`, help send it as a `--worker`
     once it exists); print rate, sizes and peak RSS as JSON."""
-    from digest.worker import work
+    from digest.issues.join import work
 
     config = load_config(config_path)
     database = open_database(config.database_url)
@@ -300,7 +304,7 @@ def smtp_source_rate(port: int, size: int, connections: int, count: int) -> floa
 
 def naive_rate(config_path: Path, port: int, sample: int, dkim_key: Path | None) -> float:
     """Render and build every message from scratch, sign with dkimpy, send with smtplib."""
-    from digest.render import render
+    from digest.render.edition import render
 
     config = load_config(config_path)
     database = open_database(config.database_url)

@@ -24,7 +24,7 @@ from typing import Literal
 from itsdangerous import BadData, Signer, TimestampSigner
 from itsdangerous.encoding import base64_decode, bytes_to_int
 
-from digest.config import Config
+from digest.config.schema import Config
 
 Purpose = Literal["unsubscribe", "preferences", "confirm"]
 CONFIRM_MAX_AGE = timedelta(days=7)

@@ -12,8 +12,9 @@ from click.testing import CliRunner, Result
 from sqlalchemy import select
 
 from digest.cli import main
-from digest.config import Config, load_config
-from digest.store import Delivery, Event, Issue, ReturnedMail, Subscriber, open_database
+from digest.config.schema import Config, load_config
+from digest.store.database import open_database
+from digest.store.tables import Delivery, Event, Issue, ReturnedMail, Subscriber
 from tests.bounce_fixtures import DELIVERY, ISSUE, KEYS, RETURN_PATH, SUBSCRIBER, fixture_bytes
 
 VERP_EMAIL = "reader42@example.net"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
-from digest.store import Database, open_database
+from digest.store.database import Database, open_database
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.postgres import PostgresServer
 

@@ -36,9 +36,9 @@ from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
 from digest.cli import main
-from digest.config import Config, load_config
+from digest.config.schema import Config, load_config
 from digest.delivery.retry import GROUP
-from digest.store import open_database
+from digest.store.database import open_database
 from tests.processes import ROOT, Digest, gone, running
 from tests.smtp_server import CountingServer
 from tests.test_send import add_subscribers, write_config

@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from digest.config import load_config
-from digest.inbound import read_verp_token
-from digest.inbound.verp import find_verp
-from digest.store import Delivery, Event, Subscriber, open_database
+from digest.config.schema import load_config
+from digest.inbound.verp import find_verp, read_verp_token
+from digest.store.database import open_database
+from digest.store.tables import Delivery, Event, Subscriber
 from digest.tokens import keyring
 from tests.smtp_server import CountingServer, SMTPServer
 from tests.test_send import add_subscribers, run_with_script, send, statuses, write_config

@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 from starlette.testclient import TestClient
 
-from digest.config import Config
-from digest.store import open_database
+from digest.config.schema import Config
+from digest.store.database import open_database
 from digest.web.hooks import Hooks
 from digest.web.public import create_public_app
 from tests.bounce_fixtures import DELIVERY, ISSUE, fixture_bytes

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from digest.config import load_config
-from digest.store import Delivery, Subscriber, open_database
+from digest.config.schema import load_config
+from digest.store.database import open_database
+from digest.store.tables import Delivery, Subscriber
 from tests.bounce_store import VERP_EMAIL, cli, events, load, seed, standing, write_config
 from tests.dovecot import DovecotServer
 from tests.postfix import DOMAIN, PostfixServer

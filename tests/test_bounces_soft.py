@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from digest.store import Database, Delivery, Issue, Subscriber
 from digest.store.bounces import Returned, apply, soft_streak, sweep_soft
+from digest.store.database import Database
 from digest.store.suppressed import reactivate
+from digest.store.tables import Delivery, Issue, Subscriber
 
 LIMIT = 3
 

@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from digest.inbound.mailbox import Maildir
 from digest.inbound.process import process
-from digest.store import ReturnedMail, Subscriber, open_database
+from digest.store.database import open_database
+from digest.store.tables import ReturnedMail, Subscriber
 from tests.bounce_fixtures import CONTEXT, DELIVERY, ISSUE, fixture_bytes
 from tests.bounce_store import (
     VERP_EMAIL,

@@ -18,9 +18,9 @@ from playwright.sync_api import (
     Page,
 )
 
-from digest.config import Config, load_config
-from digest.pipeline import gather, next_edition
-from digest.web import create_preview_app
+from digest.config.schema import Config, load_config
+from digest.issues.send import gather, next_edition
+from digest.web.preview import create_preview_app
 from tests.browser import loopback_page, serving
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -237,7 +237,7 @@ CONTRAST_SCRIPT = """() => {
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_contrast_as_the_browser_draws_it(page: Page, demo_config: Config, scheme: str) -> None:
     """What tests/contrast.py computes from the styles, checked against Chromium's cascade."""
-    from digest.render import render
+    from digest.render.edition import render
 
     html = render(demo_config, next_edition(gather(demo_config, now=NOW), demo_config, NOW)).html
     page.emulate_media(color_scheme=scheme)  # type: ignore[arg-type]

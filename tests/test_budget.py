@@ -18,16 +18,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from digest import render as render_module
-from digest.budget import HTML_LIMIT, MAX_ID, NAME_MAX_CHARS, longest_values, outgoing_size
 from digest.cli import main
-from digest.config import Config, load_config
+from digest.config.schema import Config, load_config
+from digest.issues.schedule import scheduled_send
+from digest.issues.send import Composer, gather, next_edition
 from digest.models import Edition, Post, Recipient, Rendered
-from digest.pipeline import Composer, gather, next_edition
-from digest.render import render
-from digest.schedule import scheduled_send
-from digest.store import Subscriber, open_database
+from digest.render import edition as render_module
+from digest.render.budget import HTML_LIMIT, MAX_ID, NAME_MAX_CHARS, longest_values, outgoing_size
+from digest.render.edition import render
+from digest.store.database import open_database
 from digest.store.subscribers import clean_name
+from digest.store.tables import Subscriber
 from tests.smtp_server import SMTPServer
 
 NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
@@ -114,7 +115,7 @@ def moved_in_warning(records: list[logging.LogRecord]) -> list[int]:
     return [
         int(found.group(1))
         for record in records
-        if record.name == "digest.render"
+        if record.name == "digest.render.edition"
         and (found := re.match(r"(\d+) of \d+ posts moved", record.getMessage()))
     ]
 
@@ -122,7 +123,7 @@ def moved_in_warning(records: list[logging.LogRecord]) -> list[int]:
 def test_a_30_post_chinese_digest_stays_under_the_limit(
     config: Config, edition: Edition, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="digest.render"):
+    with caplog.at_level(logging.WARNING, logger="digest.render.edition"):
         rendered = render(config, edition, "zh")
     longest = longest_values(config, rendered.greeting_named)
     assert outgoing_size(rendered.html, longest) <= HTML_LIMIT
@@ -152,7 +153,7 @@ def test_a_digest_that_fits_renders_once_and_warns_nothing(
     config: Config, edition: Edition, caplog: pytest.LogCaptureFixture
 ) -> None:
     few = Edition(edition.key, edition.date, edition.posts[:5])
-    with caplog.at_level(logging.WARNING, logger="digest.render"):
+    with caplog.at_level(logging.WARNING, logger="digest.render.edition"):
         rendered = render(config, few, "zh")
     assert shown_posts(rendered) == (5, 5) and "网站上还有" not in rendered.html
     assert moved_in_warning(caplog.records) == []
@@ -170,7 +171,7 @@ def test_a_post_too_large_alone_moves_to_the_overflow_line(
         body="正文。",
         summary="摘要" * 60_000,
     )
-    with caplog.at_level(logging.WARNING, logger="digest.render"):
+    with caplog.at_level(logging.WARNING, logger="digest.render.edition"):
         rendered = render(config, Edition("2026-W47", NOW, (huge,)), "zh")
     assert shown_posts(rendered) == (0, 0) and rendered.preheader == "行路中：新文章"
     assert "网站上还有 1 篇文章" in rendered.html and "网站上还有 1 篇文章" in rendered.text

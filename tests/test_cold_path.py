@@ -8,12 +8,12 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest import attributes
-from digest.attributes import strip_attributes
-from digest.clean import _UNWANTED, clean
-from digest.excerpt import cut_graphemes
-from digest.markers import CODE, FORMULA, MATH
-from digest.tags import CODE_SPAN, fenced_ranges
+from digest.excerpt import attributes
+from digest.excerpt.attributes import strip_attributes
+from digest.excerpt.clean import _UNWANTED, clean
+from digest.excerpt.markers import CODE, FORMULA, MATH
+from digest.excerpt.rules import cut_graphemes
+from digest.excerpt.tags import CODE_SPAN, fenced_ranges
 
 SPECIAL = [
     "\x00",
@@ -50,7 +50,7 @@ ANY_TEXT = st.lists(
 
 
 def plain_clean(text: str) -> str:
-    """digest.clean as it was: one pass of the whole set."""
+    """digest.excerpt.clean as it was: one pass of the whole set."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     return _UNWANTED.sub("", text)
@@ -67,7 +67,7 @@ def test_clean_removes_astral_noncharacters_next_to_emoji() -> None:
 
 
 def plain_strip(markdown: str) -> str:
-    """digest.attributes.strip_attributes without its shortcut: every pass finds the code."""
+    """attributes.strip_attributes without its shortcut: every pass finds the code."""
     if "{" not in markdown:
         return markdown
     passes: tuple[tuple[re.Pattern[str], str | None], ...] = (
@@ -114,8 +114,8 @@ def test_strip_attributes_skipping_passes_with_nothing_to_strip_is_the_same(text
 
 def plain_cut(text: str, length: int, locale: str) -> tuple[str, bool]:
     """cut_graphemes as it was: every grapheme of the text found first (findall)."""
-    from digest.excerpt import _GRAPHEME, grapheme_count
-    from digest.markers import LABELS, MARKERS
+    from digest.excerpt.markers import LABELS, MARKERS
+    from digest.excerpt.rules import _GRAPHEME, grapheme_count
 
     labels = LABELS.get(locale, LABELS["en"])
     out: list[str] = []

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from digest.config import load_config
+from digest.config.schema import load_config
 from digest.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent

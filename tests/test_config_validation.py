@@ -21,10 +21,10 @@ from click.testing import CliRunner
 from pydantic import BaseModel
 
 from digest.cli import main
-from digest.config import Config, load_config
+from digest.config.schema import Config, load_config
+from digest.config.templatecheck import CUSTOM_FILTERS, check_templates, checking_environment
 from digest.errors import ConfigError, DigestError
-from digest.render import environment, render
-from digest.templatecheck import CUSTOM_FILTERS, check_templates, checking_environment
+from digest.render.edition import environment, render
 from digest.tokens import InvalidToken, Keyring, keyring, make_token, read_token
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -192,7 +192,7 @@ def test_a_template_error_at_render_time_names_the_file_and_line(tmp_path: Path)
     (tmp_path / "posts").mkdir()
     (tmp_path / "posts" / "p.md").write_text("---\ntitle: P\ndate: 2026-01-01\n---\nx\n", "utf-8")
     config = load_config(write(tmp_path, "digest:\n  lookback_days: 0\n"), environ={})
-    from digest.pipeline import gather, next_edition
+    from digest.issues.send import gather, next_edition
 
     now = datetime(2026, 2, 1, tzinfo=UTC)
     with pytest.raises(DigestError) as caught:
@@ -342,7 +342,7 @@ def test_a_number_without_a_bound_of_its_own_gets_the_ceiling() -> None:
     """A setting added later without `le` is still bounded (merged branches add some)."""
     from pydantic import ValidationError
 
-    from digest.config import NUMBER_CEILING, _Section
+    from digest.config.schema import NUMBER_CEILING, _Section
 
     class Probe(_Section):
         hours: float = 1.0

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from digest.config import Config, load_config
-from digest.pipeline import gather, next_edition
-from digest.render import render
+from digest.config.schema import Config, load_config
+from digest.issues.send import gather, next_edition
+from digest.render.edition import render
 from tests.contrast import ratio, samples
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,14 +16,15 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digest.clean import clean
 from digest.cli import main
-from digest.config import load_config
-from digest.excerpt import make_excerpt
+from digest.config.schema import load_config
+from digest.excerpt.clean import clean
+from digest.excerpt.rules import make_excerpt
+from digest.issues.send import gather
 from digest.models import Edition, Post
-from digest.pipeline import gather
-from digest.render import RenderError, render
-from digest.store import Subscriber, open_database
+from digest.render.edition import RenderError, render
+from digest.store.database import open_database
+from digest.store.tables import Subscriber
 from tests.smtp_server import SMTPServer
 
 NASTY = "\x00\x01\x08\x0b\x0c\x1b\x7f\x80\x85\x9f\ufdd0\ufdd1\ufffe\uffff\U0010ffff"

@@ -14,17 +14,8 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from digest.errors import DigestError
-from digest.store import (
-    Database,
-    Delivery,
-    DeliveryStatus,
-    Issue,
-    Subscriber,
-    connect,
-    current_revision,
-    head_revision,
-    open_database,
-)
+from digest.store.database import Database, connect, current_revision, head_revision, open_database
+from digest.store.tables import Delivery, DeliveryStatus, Issue, Subscriber
 
 
 def test_migrations_create_every_table(database: Database) -> None:
@@ -219,7 +210,8 @@ def test_models_and_migrations_agree(database: Database) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from digest.store import Base, include_object
+    from digest.store.database import include_object
+    from digest.store.tables import Base
 
     with database.engine.connect() as connection:
         context = MigrationContext.configure(

@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from digest.cli import main
-from digest.excerpt import grapheme_count
-from digest.frontmatter import split_front_matter
+from digest.excerpt.rules import grapheme_count
+from digest.sources.frontmatter import split_front_matter
 
 BLOG = Path(__file__).resolve().parent.parent / "examples" / "blog"
 POSTS = sorted(BLOG.glob("*.md"))

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from digest.errors import PostError
-from digest.excerpt import cut_graphemes, excerpt_of, grapheme_count, make_excerpt
-from digest.tex import MathMode, looks_like_tex
+from digest.excerpt.rules import cut_graphemes, excerpt_of, grapheme_count, make_excerpt
+from digest.excerpt.tex import MathMode, looks_like_tex
 
 FENCE = "```"
 

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from digest.frontmatter import FrontMatterError, split_front_matter
+from digest.sources.frontmatter import FrontMatterError, split_front_matter
 
 
 def test_yaml() -> None:

@@ -1,7 +1,7 @@
 """Hostile YAML and oversized input: refused fast, named, and the other posts still read.
 
 The alias bomb ("billion laughs") is a few hundred bytes that expand to 387 million strings;
-before digest.safeyaml it stalled `digest posts` for good (3 GB after two minutes). The
+before digest.config.safeyaml it stalled `digest posts` for good (3 GB after two minutes). The
 end-to-end cases run the real command in a subprocess with a timeout, so a regression fails
 instead of hanging the suite.
 """
@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from digest.config import load_config
+from digest.config.safeyaml import MAX_ALIASES, MAX_DEPTH, YamlLimitError, safe_load
+from digest.config.schema import load_config
 from digest.errors import ConfigError
-from digest.frontmatter import MAX_FRONT_MATTER, FrontMatterError, split_front_matter
 from digest.models import SourceResult
-from digest.safeyaml import MAX_ALIASES, MAX_DEPTH, YamlLimitError, safe_load
 from digest.sources.feed import MAX_BYTES, read_feed
+from digest.sources.frontmatter import MAX_FRONT_MATTER, FrontMatterError, split_front_matter
 from digest.sources.markdown import MAX_POST_BYTES
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,7 +8,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
-from digest.i18n import LOCALE_DIR, long_date, translate
+from digest.render.i18n import LOCALE_DIR, long_date, translate
 
 PO = LOCALE_DIR / "zh" / "LC_MESSAGES" / "messages.po"
 POT = LOCALE_DIR / "messages.pot"

@@ -14,22 +14,11 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from digest.cli import main
-from digest.config import load_config
+from digest.config.schema import load_config
 from digest.errors import DigestError
-from digest.store import (
-    Base,
-    Database,
-    Delivery,
-    Event,
-    Issue,
-    Subscriber,
-    alembic_config,
-    connect,
-    include_object,
-    open_database,
-)
 from digest.store import subscribers as people
-from digest.store.tables import ErasedAddress, UTCDateTime
+from digest.store.database import Database, alembic_config, connect, include_object, open_database
+from digest.store.tables import Base, Delivery, ErasedAddress, Event, Issue, Subscriber, UTCDateTime
 from tests.smtp_server import SMTPServer
 from tests.test_send import write_config
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from digest.config import ImapConfig
+from digest.config.schema import ImapConfig
 from digest.inbound.classify import classify
 from digest.inbound.mailbox import Imap, MailboxError
 from tests.bounce_fixtures import CONTEXT, fixture_bytes

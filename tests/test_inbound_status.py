@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from digest.inbound.status import classify_refusal, enhanced_code, judge
+from digest.inbound.severity import classify_refusal, enhanced_code, judge
 
 
 @pytest.mark.parametrize(

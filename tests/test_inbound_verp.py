@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest.config import RETURN_PATH_LOCAL_MAX, load_config
+from digest.config.schema import RETURN_PATH_LOCAL_MAX, load_config
 from digest.errors import ConfigError
 from digest.inbound import verp
 from digest.inbound.verp import (

@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from digest.cli import main
-from digest.config import MarkdownSourceConfig, load_config
+from digest.config.schema import MarkdownSourceConfig, load_config
 
 BLOGS = Path(__file__).resolve().parent / "fixtures" / "blogs"
 # The fixtures' posts are dated early 2026; lookback 0 keeps them new whenever the suite runs.

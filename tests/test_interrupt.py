@@ -22,9 +22,11 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from digest.cli import main
-from digest.config import Config, load_config
+from digest.config.schema import Config, load_config
 from digest.delivery.retry import GROUP
-from digest.store import Delivery, lease, open_database
+from digest.store import lease
+from digest.store.database import open_database
+from digest.store.tables import Delivery
 from tests.processes import Digest, gone, running
 from tests.smtp_server import CountingServer
 from tests.test_send import add_subscribers, write_config
@@ -226,7 +228,7 @@ def test_kill_9_four_times_then_resume(tmp_path: Path, database_url: str) -> Non
 
 
 def _issue_keys(config: Config) -> list[str]:
-    from digest.store import Issue
+    from digest.store.tables import Issue
 
     database = open_database(config.database_url)
     with database.session() as session:

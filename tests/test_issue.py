@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from digest.issue import newest_first, select_new, status_of
+from digest.issues.select import newest_first, select_new, status_of
 from digest.models import Post
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

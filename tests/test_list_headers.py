@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from digest.config import Config, load_config
+from digest.config.schema import Config, load_config
 from digest.delivery.personalise import list_id_header
 from digest.errors import ConfigError
+from digest.issues.send import Composer
 from digest.models import Edition, Post, Recipient
-from digest.pipeline import Composer
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)

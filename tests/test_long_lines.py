@@ -18,8 +18,9 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from digest.cli import main
-from digest.config import load_config
-from digest.store import Subscriber, open_database
+from digest.config.schema import load_config
+from digest.store.database import open_database
+from digest.store.tables import Subscriber
 from tests.smtp_server import SMTPServer
 from tests.test_dkim import keygen, resolver, verifies
 from tests.test_send import deliveries, write_config

@@ -12,9 +12,10 @@ from click.testing import CliRunner
 from sqlalchemy import select, update
 
 from digest.cli import main
-from digest.config import Config, load_config
-from digest.pipeline import gather, next_issue, plan_send
-from digest.store import Delivery, Issue, Subscriber, open_database
+from digest.config.schema import Config, load_config
+from digest.issues.send import gather, next_issue, plan_send
+from digest.store.database import open_database
+from digest.store.tables import Delivery, Issue, Subscriber
 from tests.smtp_server import CountingServer
 from tests.test_send import add_subscribers, write_config
 

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from digest.sources.blogs import detect
+from digest.blogs.detect import detect
+from digest.links import check_permalink, fill_permalink
 from digest.sources.fields import PostFacts, fields_for
 from digest.sources.permalinks import hexo_pattern, hugo_pattern, jekyll_pattern
-from digest.urls import check_permalink, fill_permalink
 
 TZ = ZoneInfo("Asia/Shanghai")
 DATE = datetime(2026, 1, 5, 9, 7, 3, tzinfo=TZ)

@@ -21,9 +21,9 @@ import yaml
 from pydantic import BaseModel
 
 import digest
-from digest.config import Config, MarkdownSourceConfig, load_config
+from digest.config.schema import Config, MarkdownSourceConfig, load_config
+from digest.issues.send import Gathered, gather
 from digest.models import Post
-from digest.pipeline import Gathered, gather
 from digest.sources import cache as post_cache
 from digest.sources import markdown
 
@@ -176,7 +176,7 @@ def test_problems_are_reported_again_on_a_warm_run_in_the_same_order(
 def test_escaped_control_characters_and_lone_surrogates_are_cached_too(
     tmp_path: Path, counted: Any
 ) -> None:
-    """Front-matter escapes reach a post before digest.clean does (JSON front matter can even
+    """Front-matter escapes reach a post before excerpt.clean does (JSON front matter can even
     hold a lone surrogate, which UTF-8 cannot): the cache keeps them as they are."""
     config = config_of(write_blog(tmp_path))
     odd = tmp_path / "posts" / "odd.md"
@@ -541,8 +541,8 @@ def test_two_processes_at_once_both_succeed_and_leave_a_valid_cache(
 WRITER = """
 import sys, time
 from pathlib import Path
-from digest.config import load_config
-from digest.sources import read_posts
+from digest.config.schema import load_config
+from digest.sources.read import read_posts
 config = load_config(sys.argv[1], environ={})
 post = Path(sys.argv[2])
 for number in range(int(sys.argv[3])):

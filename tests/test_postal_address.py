@@ -14,9 +14,10 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from digest.cli import main
-from digest.config import load_config
+from digest.config.schema import load_config
 from digest.errors import ConfigError
-from digest.store import Issue, Subscriber, open_database
+from digest.store.database import open_database
+from digest.store.tables import Issue, Subscriber
 from tests.smtp_server import SMTPServer
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
-from digest.config import Config, load_config
+from digest.config.schema import Config, load_config
+from digest.issues.send import gather, next_edition
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Edition
-from digest.pipeline import gather, next_edition
-from digest.render import render
-from digest.web import ArchivedIssue, MemoryArchive, create_preview_app
-from digest.web.archive import Pagination
+from digest.render.edition import render
+from digest.web.archive import ArchivedIssue, MemoryArchive, Pagination
+from digest.web.preview import create_preview_app
 
 with warnings.catch_warnings():
     # Starlette asks for `httpx2` in its test client; the installed httpx works the same here.

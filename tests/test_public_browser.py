@@ -16,9 +16,10 @@ import pytest
 from playwright.sync_api import Browser, Page
 from sqlalchemy import select
 
-from digest.config import Config, load_config
+from digest.config.schema import Config, load_config
 from digest.delivery.mailer import SmtpMailer
-from digest.store import Database, Event, Issue, Status, Subscriber
+from digest.store.database import Database
+from digest.store.tables import Event, Issue, Status, Subscriber
 from digest.tokens import keyring, make_token
 from digest.web.public import create_public_app
 from tests.browser import WIDE, loopback_page, serving

@@ -16,10 +16,11 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import select, update
 
-from digest.config import Config, load_config
+from digest.config.schema import Config, load_config
 from digest.delivery.mailer import SmtpMailer
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL
-from digest.store import Database, Event, Issue, Status, Subscriber, Variant
+from digest.store.database import Database
+from digest.store.tables import Event, Issue, Status, Subscriber, Variant
 from digest.tokens import Keyring, Purpose, keyring, make_token
 from digest.web.public import create_public_app
 from tests.smtp_server import SMTPServer
@@ -637,8 +638,8 @@ def test_archive_falls_back_to_another_locale(config: Config, database: Database
 
 
 def test_the_view_in_browser_link_points_at_the_archive(config: Config) -> None:
-    from digest.pipeline import gather, next_edition
-    from digest.render import render
+    from digest.issues.send import gather, next_edition
+    from digest.render.edition import render
 
     now = datetime(2026, 11, 22, 4, tzinfo=UTC)
     edition = next_edition(gather(config, now=now), config, now)

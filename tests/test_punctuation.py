@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from digest.config import Config, load_config
-from digest.excerpt import excerpt_of, make_excerpt
+from digest.config.schema import Config, load_config
+from digest.excerpt.rules import excerpt_of, make_excerpt
 from digest.models import Edition, Post
-from digest.render import end_sentence, render
+from digest.render.edition import end_sentence, render
 
 NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
 BODY = "The body says much more than the summary does, at length."

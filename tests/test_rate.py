@@ -8,8 +8,8 @@ import itertools
 import threading
 
 from digest.delivery.rate import Limits, RateLimiter, SharedLimiter, State
-from digest.store import Database
 from digest.store import rate as shared_rate
+from digest.store.database import Database
 
 
 class FakeClock:

@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from digest.cli import main
-from digest.config import MarkdownSourceConfig, load_config
+from digest.config.schema import MarkdownSourceConfig, load_config
 
 BLOGS = Path(__file__).resolve().parent / "fixtures" / "blogs"
 ENV = {"DIGEST_DIGEST__LOOKBACK_DAYS": "0"}
@@ -218,7 +218,7 @@ def test_bold_ending_in_cjk_punctuation_loses_its_asterisks(folder: Path) -> Non
     ],
 )
 def test_cjk_friendly_emphasis(body: str, excerpt: str) -> None:
-    from digest.excerpt import make_excerpt
+    from digest.excerpt.rules import make_excerpt
 
     assert make_excerpt(body) == excerpt
 
@@ -312,7 +312,7 @@ def test_odd_files_of_a_real_blog(folder: Path, tmp_path: Path) -> None:
     ],
 )
 def test_math_seen_in_real_posts(body: str, math: str, excerpt: str) -> None:
-    from digest.excerpt import make_excerpt
+    from digest.excerpt.rules import make_excerpt
 
     assert make_excerpt(body, math=math) == excerpt  # type: ignore[arg-type]
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from digest.config import Config, load_config
+from digest.config.schema import Config, load_config
+from digest.issues.send import gather, next_edition
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Edition, Post
-from digest.pipeline import gather, next_edition
-from digest.render import RenderError, render
+from digest.render.edition import RenderError, render
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"

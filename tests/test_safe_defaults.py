@@ -15,10 +15,11 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from digest.cli import main
-from digest.config import load_config
+from digest.config.schema import load_config
 from digest.delivery.smtp import SMTPConnection, SMTPError, Stage
-from digest.store import Issue, open_database
-from digest.urls import is_loopback
+from digest.links import is_loopback
+from digest.store.database import open_database
+from digest.store.tables import Issue
 from tests.smtp_server import SMTPServer
 from tests.test_send import add_subscribers, write_config
 

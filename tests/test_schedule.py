@@ -20,10 +20,10 @@ from click.testing import CliRunner
 from sqlalchemy import select, update
 
 from digest.cli import main
-from digest.config import load_config
+from digest.config.schema import load_config
 from digest.delivery.retry import GROUP
 from digest.errors import ConfigError
-from digest.schedule import (
+from digest.issues.schedule import (
     install_jobs,
     job_store,
     make_scheduler,
@@ -31,7 +31,9 @@ from digest.schedule import (
     scheduled_send,
     stored_next_runs,
 )
-from digest.store import Delivery, Issue, IssuePost, Subscriber, lease, open_database
+from digest.store import lease
+from digest.store.database import open_database
+from digest.store.tables import Delivery, Issue, IssuePost, Subscriber
 from tests.processes import running
 from tests.smtp_server import CountingServer, ScriptedServer, SMTPServer
 from tests.test_send import add_subscribers, write_config

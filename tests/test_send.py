@@ -13,10 +13,11 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from digest.cli import main
-from digest.config import Config, load_config
-from digest.csp import meta_policy
-from digest.pipeline import NothingToSend, plan_send, send_issue
-from digest.store import Delivery, Issue, Subscriber, open_database
+from digest.config.schema import Config, load_config
+from digest.issues.send import NothingToSend, plan_send, send_issue
+from digest.render.csp import meta_policy
+from digest.store.database import open_database
+from digest.store.tables import Delivery, Issue, Subscriber
 from tests.smtp_server import ScriptedServer, SMTPServer, self_signed
 
 ROOT = Path(__file__).resolve().parent.parent

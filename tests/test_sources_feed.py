@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from digest.errors import DigestError, SourceError
-from digest.excerpt import excerpt_of
+from digest.excerpt.rules import excerpt_of
 from digest.models import Post, Problem, SourceResult
 from digest.sources.feed import USER_AGENT, fetch, parse_feed, read_feed, sanitise
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from digest.config import SUBJECT_PLACEHOLDERS, Config, load_config
+from digest.config.schema import SUBJECT_PLACEHOLDERS, Config, load_config
 from digest.errors import ConfigError
 from digest.models import Edition, Post
-from digest.render import render, subject_for
+from digest.render.edition import render, subject_for
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from digest.errors import DigestError
-from digest.store import Database, Event, Status, Subscriber
+from digest.store.database import Database
 from digest.store.subscribers import (
     ImportReport,
     InvalidAddress,
@@ -24,6 +24,7 @@ from digest.store.subscribers import (
     resubscribe,
     unsubscribe,
 )
+from digest.store.tables import Event, Status, Subscriber
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "subscribers" / "example.csv"
 

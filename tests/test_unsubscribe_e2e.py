@@ -14,8 +14,9 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from digest.cli import main
-from digest.config import load_config
-from digest.store import Event, Issue, Status, Subscriber, open_database
+from digest.config.schema import load_config
+from digest.store.database import open_database
+from digest.store.tables import Event, Issue, Status, Subscriber
 from digest.web.public import create_public_app
 from tests.smtp_server import SMTPServer
 from tests.test_send import add_subscribers, send, write_config

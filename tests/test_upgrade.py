@@ -25,9 +25,9 @@ from click.testing import CliRunner
 
 import digest
 from digest.cli import main
-from digest.config import load_config
-from digest.store import Base, alembic_config, connect, head_revision, include_object
-from digest.store.tables import UTCDateTime
+from digest.config.schema import load_config
+from digest.store.database import alembic_config, connect, head_revision, include_object
+from digest.store.tables import Base, UTCDateTime
 from tests.smtp_server import SMTPServer
 from tests.test_send import write_config
 

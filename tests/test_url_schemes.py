@@ -1,6 +1,6 @@
 """Only http, https and mailto links reach an email or a page; the rest is dropped and named.
 
-Before: `url: javascript:alert(1)` in front matter became the post's link (digest.urls joined
+Before: `url: javascript:alert(1)` in front matter became the post's link (digest.links joined
 it to the site and got the script URL back), `cover: data:...` its image, in the email and the
 dry run's preview.html, which had no Content-Security-Policy.
 """
@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser
 
-from digest.config import Config, load_config
-from digest.csp import EMAIL_CSP, meta_policy, with_csp_meta
+from digest.config.schema import Config, load_config
 from digest.errors import ConfigError
-from digest.pipeline import gather, next_edition
-from digest.render import render, web_link
-from digest.urls import is_safe_link, link_scheme, site_url
+from digest.issues.send import gather, next_edition
+from digest.links import is_safe_link, link_scheme, site_url
+from digest.render.csp import EMAIL_CSP, meta_policy, with_csp_meta
+from digest.render.edition import render, web_link
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 HOSTILE_LINKS = [

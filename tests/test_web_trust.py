@@ -20,10 +20,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from digest.config import Config, load_config
+from digest.config.schema import Config, load_config
 from digest.delivery.mailer import SmtpMailer
 from digest.errors import ConfigError
-from digest.store import Database
+from digest.store.database import Database
 from digest.web.hosts import preview_hosts
 from digest.web.preview import create_preview_app
 from digest.web.public import create_public_app
@@ -184,7 +184,7 @@ def test_digest_serve_ignores_uvicorns_own_forwarded_allow_ips(
     finally:
         process.terminate()
         process.communicate(timeout=60)
-    from digest.store import open_database
+    from digest.store.database import open_database
 
     database = open_database(database_url)
     try:

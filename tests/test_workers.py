@@ -28,9 +28,10 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from digest.cli import main
-from digest.config import Config, load_config
+from digest.config.schema import Config, load_config
 from digest.delivery.retry import GROUP
-from digest.store import Delivery, Subscriber, open_database
+from digest.store.database import open_database
+from digest.store.tables import Delivery, Subscriber
 from tests.postgres import PostgresServer
 from tests.processes import Digest, gone, running
 from tests.smtp_server import CountingServer

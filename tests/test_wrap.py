@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest.markup import html_to_text
-from digest.wrap import HTML_LINE, fold_html, width, wrap_text
+from digest.excerpt.markup import html_to_text
+from digest.render.wrap import HTML_LINE, fold_html, width, wrap_text
 
 
 def test_cjk_paragraphs_wrap_under_78_columns_without_losing_a_character() -> None:

@@ -16,10 +16,10 @@ import click
 
 from digest import __version__
 from digest.cli.output import error, plain, warn
-from digest.config import Config, load_config
+from digest.config.schema import Config, load_config
 from digest.errors import DigestError
 from digest.models import SourceResult
-from digest.store import Database, open_database
+from digest.store.database import Database, open_database
 
 __all__ = ["error", "escape_markup", "warn"]  # re-exported: commands print through these
 

@@ -19,8 +19,8 @@ def db() -> None:
 @click.pass_context
 def upgrade(ctx: click.Context) -> None:
     """Apply pending migrations."""
-    from digest.store import connect
-    from digest.store import upgrade as apply_migrations
+    from digest.store.database import connect
+    from digest.store.database import upgrade as apply_migrations
 
     database = connect(get_config(ctx).database_url)
     try:

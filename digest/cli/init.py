@@ -20,7 +20,7 @@ from digest.cli.output import say
 @click.pass_context
 def init(ctx: click.Context, blog_dir: Path) -> None:
     """Write config.yaml here from the blog in BLOG_DIR (default: this folder)."""
-    from digest.sources.init import init_config
+    from digest.blogs.writer import init_config
 
     explicit = ctx.find_root().obj.get("config_path")
     target = explicit or Path("config.yaml")

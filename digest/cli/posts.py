@@ -13,9 +13,9 @@ from rich.text import Text
 from digest.cli.base import get_config, get_database, main, report_sources
 from digest.cli.output import emit_json, say, styled, table
 from digest.errors import DigestError
-from digest.excerpt import make_excerpt
+from digest.excerpt.rules import make_excerpt
+from digest.issues.upcoming import next_issue
 from digest.models import Candidate
-from digest.next_issue import next_issue
 from digest.sources.cache import forget as forget_posts
 
 
@@ -125,10 +125,10 @@ def excerpt(file: Path, length: int, locale: str) -> None:
 @click.pass_context
 def render(ctx: click.Context, out_dir: Path, locale: str | None) -> None:
     """Write the next digest's HTML, text and MJML (sample links instead of personal ones)."""
-    from digest.budget import HTML_LIMIT, longest_values, outgoing_size
     from digest.delivery.personalise import with_sample_values
-    from digest.next_issue import next_edition
-    from digest.render import render as render_edition
+    from digest.issues.upcoming import next_edition
+    from digest.render.budget import HTML_LIMIT, longest_values, outgoing_size
+    from digest.render.edition import render as render_edition
 
     config = get_config(ctx)
     gathered = next_issue(config, get_database(ctx))

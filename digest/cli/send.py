@@ -24,12 +24,13 @@ from rich.prompt import Confirm
 from digest.cli import output
 from digest.cli.base import get_config, get_database, main
 from digest.cli.output import say, styled
-from digest.config import Config
+from digest.config.schema import Config
 from digest.delivery.engine import Summary
 from digest.errors import DigestError
+from digest.issues.send import NothingToSend, Outcome, Plan, SenderBusy, plan_send, send_issue
 from digest.models import Recipient
-from digest.pipeline import NothingToSend, Outcome, Plan, SenderBusy, plan_send, send_issue
-from digest.store import Database, lease
+from digest.store import lease
+from digest.store.database import Database
 from digest.store.subscribers import InvalidAddress, find, normalise_email
 
 FREQUENCIES = click.Choice(["daily", "weekly", "monthly"])
@@ -119,7 +120,7 @@ def send(
 
 def as_worker(config: Config, database: Database, wait: float) -> int:
     """`digest send --worker`: join the issue being sent; returns the exit code."""
-    from digest.worker import work
+    from digest.issues.join import work
 
     worked = work(
         config,
@@ -316,8 +317,8 @@ def schedule(ctx: click.Context) -> None:
     """Run the scheduler in the foreground (stop with Ctrl-C or SIGTERM)."""
     import logging
 
-    from digest.config import find_config
-    from digest.schedule import rhythms, serve_forever
+    from digest.config.schema import find_config
+    from digest.issues.schedule import rhythms, serve_forever
 
     config = get_config(ctx)
     config.check_files()  # a missing password file or key is named before anything starts

@@ -80,7 +80,7 @@ def _explain_unknown(reports: list[Any]) -> None:
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Last issues, next scheduled run, who is sending, deferred retries, posts waiting."""
-    from digest.status import current_status
+    from digest.issues.status import current_status
 
     config = get_config(ctx)
     now = current_status(config, get_database(ctx))

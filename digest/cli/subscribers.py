@@ -10,7 +10,7 @@ import click
 from digest.cli.base import get_database, main
 from digest.cli.output import emit_data, emit_json, note, say, table, warn
 from digest.errors import DigestError
-from digest.store import Status
+from digest.store.tables import Status
 
 
 @main.group()

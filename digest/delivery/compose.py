@@ -12,14 +12,17 @@ import secrets
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from digest.config import Config
+from digest.config.schema import Config
 from digest.delivery.dkim import dkim_signer
 from digest.delivery.personalise import Headers, MessageTemplate, Personal, mailto
-from digest.i18n import supported
 from digest.inbound.verp import bounce_address, unsubscribe_mailto
 from digest.models import Edition, Recipient, Rendered
-from digest.render import render
-from digest.store import Database, Issue, audience, ledger
+from digest.render.edition import render
+from digest.render.i18n import supported
+from digest.store import ledger
+from digest.store import recipients as audience
+from digest.store.database import Database
+from digest.store.tables import Issue
 from digest.tokens import Keyring, keyring, make_token
 
 

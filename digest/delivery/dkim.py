@@ -20,7 +20,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
-from digest.config import Config
+from digest.config.schema import Config
 from digest.errors import ConfigError, DigestError
 
 SIGNED_HEADERS = (

@@ -32,8 +32,8 @@ from digest.delivery.retry import Policy, backoff, defer
 from digest.delivery.stop import Stoppable
 from digest.delivery.transport import Channel, Kind, Transport, TransportError
 from digest.models import Recipient
-from digest.store import DeliveryStatus
 from digest.store.deliveries import Result
+from digest.store.tables import DeliveryStatus
 
 POLL = 0.05  # seconds between looks at a stop request from another thread or process
 

@@ -16,12 +16,12 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any, Protocol
 
-from digest.config import Config
+from digest.config.schema import Config
 from digest.delivery.dkim import dkim_signer
 from digest.delivery.smtp import SMTPConnection, SMTPError, tls_context
 from digest.errors import DigestError
-from digest.i18n import html_lang, translate, translations
-from digest.render import environment
+from digest.render.edition import environment
+from digest.render.i18n import html_lang, translate, translations
 from digest.store.subscribers import clean_name
 
 

@@ -33,7 +33,7 @@ from urllib.parse import quote
 
 from digest.delivery.dkim import Signer, relaxed_body
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Rendered
-from digest.wrap import GREETING_ROOM, html_lines
+from digest.render.wrap import GREETING_ROOM, html_lines
 
 CRLF = b"\r\n"
 _PLACEHOLDER = re.compile(

@@ -14,8 +14,10 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from digest.models import Recipient
-from digest.store import Database, DeliveryStatus, deliveries, utcnow
+from digest.store import deliveries
+from digest.store.database import Database
 from digest.store.deliveries import Result
+from digest.store.tables import DeliveryStatus, utcnow
 
 
 class Queue(Protocol):

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from digest.models import Recipient
-from digest.store import DeliveryStatus, utcnow
 from digest.store.deliveries import Result
+from digest.store.tables import DeliveryStatus, utcnow
 
 CHUNK = 20  # recipients claimed at a time per connection
 GROUP = 5  # recipients marked in flight in one write: at most this many `unknown` per crash

@@ -12,15 +12,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from digest.config import Config
+from digest.config.schema import Config
 from digest.delivery.compose import prepare_variants
 from digest.delivery.engine import Summary
 from digest.delivery.retry import Policy
 from digest.delivery.stop import Stop
 from digest.delivery.transport import SmtpSettings
 from digest.delivery.workers import Job, combine, deliver, process_count
-from digest.store import Database, DeliveryStatus, Issue, IssueStatus, deliveries, ledger
+from digest.store import deliveries, ledger
 from digest.store.bounces import sweep_soft
+from digest.store.database import Database
+from digest.store.tables import DeliveryStatus, Issue, IssueStatus
 
 LEASE_LOST = "the send lease was taken over by another process"
 LOOK_AGAIN = 0.5  # seconds between looks at what other workers still hold: they finish soon

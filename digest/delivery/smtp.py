@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
-from digest.urls import is_loopback
+from digest.links import is_loopback
 
 Security = Literal["none", "starttls", "tls"]
 MAX_LINE = 8192

@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from digest.delivery.smtp import SMTPConnection, SMTPError, Stage, tls_context
-from digest.inbound.status import classify_refusal
+from digest.inbound.severity import classify_refusal
 from digest.models import Recipient
 
 

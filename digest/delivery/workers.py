@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from digest.config import Config
+from digest.config.schema import Config
 from digest.delivery.compose import make_composer
 from digest.delivery.engine import POLL, Engine, Summary
 from digest.delivery.queue import LedgerQueue
@@ -48,7 +48,8 @@ from digest.delivery.stop import (
     unblock_signals,
 )
 from digest.delivery.transport import SmtpSettings, SmtpTransport
-from digest.store import Database, lease, open_database, rate
+from digest.store import lease, rate
+from digest.store.database import Database, open_database
 
 RATE_SCHEDULE = "smtp"  # one schedule: the limits are the SMTP account's, whatever the issue
 AUTO_THRESHOLD = 5000  # below this many queued messages, one process is faster than spawning

@@ -23,7 +23,7 @@ from typing import Any
 
 import flufl.bounce
 
-from digest.config import Config
+from digest.config.schema import Config
 from digest.inbound.arf import COMPLAINT_TYPES, OPT_OUT_TYPES, FeedbackReport, feedback_report
 from digest.inbound.dsn import DsnRecipient, delivery_status
 from digest.inbound.parts import (
@@ -37,7 +37,7 @@ from digest.inbound.parts import (
 from digest.inbound.prose import listed_failures
 from digest.inbound.replies import auto_reply_reason, find_web_token, unsubscribe_request
 from digest.inbound.result import Classification, Kind, RecipientStatus
-from digest.inbound.status import enhanced_code, judge
+from digest.inbound.severity import enhanced_code, judge
 from digest.inbound.verp import VerpToken, envelope_texts, find_verp
 from digest.tokens import Keyring, keyring
 

@@ -33,7 +33,7 @@ from imap_tools import AND, MailBox, MailBoxStartTls, MailBoxUnencrypted, MailMe
 from imap_tools.errors import ImapToolsError
 from imap_tools.mailbox import BaseMailBox
 
-from digest.config import ImapConfig
+from digest.config.schema import ImapConfig
 from digest.errors import DigestError
 
 MAX_BYTES = 10 * 1024 * 1024

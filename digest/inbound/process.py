@@ -19,13 +19,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from digest.config import Config
+from digest.config.schema import Config
 from digest.errors import ConfigError
 from digest.inbound.classify import Context, classify, context_from_config
 from digest.inbound.mailbox import Imap, Mailbox, Maildir, Mbox, Skipped
 from digest.inbound.result import Classification
-from digest.store import Database
 from digest.store.bounces import Applied, Returned, apply, sweep_soft
+from digest.store.database import Database
 
 METHODS = {"ses": "ses", "postmark": "postmark"}
 

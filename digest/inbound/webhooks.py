@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from digest.inbound.classify import Context
 from digest.inbound.replies import find_web_token
 from digest.inbound.result import Classification, Kind, RecipientStatus
-from digest.inbound.status import Severity, enhanced_code, judge
+from digest.inbound.severity import Severity, enhanced_code, judge
 from digest.inbound.verp import InvalidVerp, find_verp, read_verp_token
 
 CertificateFetcher = Callable[[str], bytes]

@@ -56,9 +56,9 @@ import regex
 import yaml
 
 import digest
-from digest.config import Config, MarkdownSourceConfig
+from digest.config.schema import Config, MarkdownSourceConfig
 from digest.errors import DigestError, PostError
-from digest.excerpt import excerpt_for
+from digest.excerpt.rules import excerpt_for
 from digest.models import Post
 from digest.sources.markdown import (
     FileContext,

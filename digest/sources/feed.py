@@ -28,9 +28,9 @@ import nh3
 
 from digest import __version__
 from digest.errors import SourceError
-from digest.markup import html_to_text
+from digest.excerpt.markup import html_to_text
+from digest.links import is_safe_link
 from digest.models import Post, Problem, SourceResult
-from digest.urls import is_safe_link
 
 USER_AGENT = f"digest/{__version__} (+https://github.com/digest-newsletter/digest)"
 MAX_BYTES = 20 * 1024 * 1024

@@ -95,7 +95,7 @@ def plain_slug(facts: PostFacts) -> str:
 
 
 def fields_for(generator: Generator | None, facts: PostFacts) -> dict[str, str]:
-    """Every field of digest.urls.PERMALINK_FIELDS for this post."""
+    """Every field of digest.links.PERMALINK_FIELDS for this post."""
     fields = _date_fields(facts.date)
     slug = plain_slug(facts)
     categories = facts.categories

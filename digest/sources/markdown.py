@@ -3,8 +3,8 @@
 Knows nothing about email: it turns files into `Post` objects and reports, per file, anything it
 had to skip, so one broken post never hides the others.
 
-- Front matter: YAML, TOML or JSON (digest.frontmatter); keys compare case-insensitively, as in
-  Hugo.
+- Front matter: YAML, TOML or JSON (digest.sources.frontmatter); keys compare
+  case-insensitively, as in Hugo.
 - Which files are posts: Markdown files (`.md`, `.markdown`, `.mdown`) not hidden and not under a
   `_`-prefixed name (`_drafts/`, Hugo's `_index.md` section pages). A post in its own folder
   (`slug/index.md`: a Hugo page bundle, a folder-per-post Hexo or plain blog) is one post named
@@ -30,10 +30,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from digest.clean import clean
 from digest.errors import PostError, SourceError
-from digest.frontmatter import FrontMatterError, split_front_matter
-from digest.markup import first_heading, summary_from, title_text
+from digest.excerpt.clean import clean
+from digest.excerpt.markup import first_heading, summary_from, title_text
+from digest.links import is_safe_link, post_url
 from digest.models import Post, Problem, SourceResult
 from digest.sources.fields import (
     DATED_NAME,
@@ -43,6 +43,7 @@ from digest.sources.fields import (
     jekyll_categories,
     plain_slug,
 )
+from digest.sources.frontmatter import FrontMatterError, split_front_matter
 from digest.sources.permalinks import jekyll_pattern
 from digest.sources.slugs import jekyll_titleize
 from digest.sources.values import (
@@ -55,7 +56,6 @@ from digest.sources.values import (
     is_flag,
     strings,
 )
-from digest.urls import is_safe_link, post_url
 
 SUFFIXES = (".md", ".markdown", ".mdown")
 # A long post with its code is 100-300 KB; beyond this a file is not a post to excerpt (and the

@@ -14,7 +14,7 @@ Each function reproduces its generator's own code (read from their sources), so 
   ``._~!$&'()+,;=@``; `raw` replaces only whitespace; `ascii` keeps only `[A-Za-z0-9]`; then
   leading/trailing `-` go and the result is lowercased unless `cased`.
 
-Non-ASCII letters (Chinese titles) stay as they are; `digest.urls` percent-encodes them.
+Non-ASCII letters (Chinese titles) stay as they are; `digest.links` percent-encodes them.
 """
 
 from __future__ import annotations

@@ -1,61 +1,9 @@
 """The storage layer: the only place with SQL (DESIGN.md section 5).
 
-`tables` holds the models, `database` the engine, sessions and migrations; `ledger`,
-`subscribers`, `lease` and `report` hold the queries of one concern each.
+`tables` holds the models, `database` the engine, sessions and migrations; `ledger` (issues),
+`deliveries` (the state machine of one delivery), `recipients` (who an issue goes to),
+`subscribers`, `lease`, `rate`, `jobs`, `events`, `report`, `bounces` and `suppressed` hold the
+queries of one concern each. Everything above calls these functions; nothing above writes SQL.
+
+Nothing is imported here: SQLAlchemy loads only when a module of the store is used.
 """
-
-from digest.store.database import (
-    Database,
-    alembic_config,
-    connect,
-    current_revision,
-    head_revision,
-    include_object,
-    open_database,
-    upgrade,
-)
-from digest.store.tables import (
-    Base,
-    Delivery,
-    DeliveryStatus,
-    ErasedAddress,
-    Event,
-    Issue,
-    IssuePost,
-    IssueStatus,
-    Lease,
-    ReturnedMail,
-    Status,
-    Subscriber,
-    UTCDateTime,
-    Variant,
-    Worker,
-    utcnow,
-)
-
-__all__ = [
-    "Base",
-    "Database",
-    "Delivery",
-    "DeliveryStatus",
-    "ErasedAddress",
-    "Event",
-    "Issue",
-    "IssuePost",
-    "IssueStatus",
-    "Lease",
-    "ReturnedMail",
-    "Status",
-    "Subscriber",
-    "UTCDateTime",
-    "Variant",
-    "Worker",
-    "alembic_config",
-    "connect",
-    "current_revision",
-    "head_revision",
-    "include_object",
-    "open_database",
-    "upgrade",
-    "utcnow",
-]

@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from digest.models import Edition, Post, Rendered
-from digest.store.audience import audience
+from digest.store.recipients import audience
 from digest.store.tables import (
     PENDING,
     Delivery,

@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from digest.config import Config
-from digest.store import Database, Issue
+from digest.config.schema import Config
+from digest.store.database import Database
 from digest.store.ledger import edition_of, issue_by_key, issues_page, unfiltered_variant
+from digest.store.tables import Issue
 
 _PAGE_NUMBER = re.compile(r"[0-9]{1,6}")
 
@@ -151,7 +152,7 @@ class DatabaseArchive:
         site_locale = self.config.site.locale
         rendered = unfiltered_variant(session, issue, site_locale)
         if rendered is None:
-            from digest.render import render
+            from digest.render.edition import render
 
             rendered = render(self.config, edition_of(issue), site_locale)
         return ArchivedIssue(

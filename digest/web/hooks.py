@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from digest.config import Config
+from digest.config.schema import Config
 from digest.inbound.classify import context_from_config
 from digest.inbound.process import record_all
 from digest.inbound.result import Classification
@@ -42,7 +42,7 @@ from digest.inbound.webhooks import (
     parse_postmark,
     parse_ses,
 )
-from digest.store import Database
+from digest.store.database import Database
 
 log = logging.getLogger("digest.web.hooks")
 MAX_BODY = 256 * 1024

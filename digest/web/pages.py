@@ -12,10 +12,10 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from digest.config import Config
-from digest.csp import EMAIL_CSP, PAGE_CSP
-from digest.i18n import html_lang, supported, translations
-from digest.render import environment
+from digest.config.schema import Config
+from digest.render.csp import EMAIL_CSP, PAGE_CSP
+from digest.render.edition import environment
+from digest.render.i18n import html_lang, supported, translations
 
 LOCALE_NAMES = {"zh": "中文", "en": "English"}  # endonyms: each shown in its own language
 

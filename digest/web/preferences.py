@@ -16,8 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from digest.i18n import LOCALES
-from digest.store import Status, Subscriber
+from digest.render.i18n import LOCALES
 from digest.store.ledger import recent_categories
 from digest.store.subscribers import (
     mask,
@@ -27,6 +26,7 @@ from digest.store.subscribers import (
     set_paused,
     unsubscribe,
 )
+from digest.store.tables import Status, Subscriber
 from digest.tokens import TokenData
 from digest.web.site import Site, client_ip, small_form, user_agent, with_locale
 

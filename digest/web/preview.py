@@ -24,13 +24,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from digest.config import Config
+from digest.config.schema import Config
 from digest.delivery.personalise import with_sample_values
-from digest.i18n import translate
+from digest.issues.upcoming import Gathered, next_edition, next_issue
 from digest.models import Rendered
-from digest.next_issue import Gathered, next_edition, next_issue
-from digest.render import RenderError, items_for, render
-from digest.store import Database
+from digest.render.edition import RenderError, items_for, render
+from digest.render.i18n import translate
+from digest.store.database import Database
 from digest.web.archive import (
     ArchivedIssue,
     DatabaseArchive,

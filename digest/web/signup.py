@@ -25,8 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from digest.delivery.mailer import Mailer, MailError, confirmation_message
-from digest.i18n import supported
-from digest.store import Event, Status, Subscriber
+from digest.render.i18n import supported
 from digest.store.events import count_since
 from digest.store.subscribers import (
     InvalidAddress,
@@ -37,6 +36,7 @@ from digest.store.subscribers import (
     normalise_email,
     record,
 )
+from digest.store.tables import Event, Status, Subscriber
 from digest.tokens import make_token
 from digest.web.site import Site, client_ip, small_form, user_agent, with_locale
 

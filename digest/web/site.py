@@ -19,10 +19,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from digest.config import Config
-from digest.i18n import html_lang, supported
-from digest.store import Database, Issue, Subscriber
+from digest.config.schema import Config
+from digest.render.i18n import html_lang, supported
+from digest.store.database import Database
 from digest.store.subscribers import by_token
+from digest.store.tables import Issue, Subscriber
 from digest.tokens import InvalidToken, Keyring, Purpose, TokenData, read_token
 from digest.web.pages import COMMON_HEADERS, LOCALE_NAMES, page_environment
 

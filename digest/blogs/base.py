@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from digest.config.safeyaml import safe_load
 from digest.errors import ConfigError
-from digest.safeyaml import safe_load
+from digest.excerpt.tex import MathMode
 from digest.sources.fields import Generator
 from digest.sources.permalinks import Translation
-from digest.tex import MathMode
 
 
 @dataclass(slots=True)
@@ -51,7 +51,7 @@ def load_file(path: Path) -> dict[str, Any]:
         elif path.suffix == ".json":
             data = json.loads(text)
         else:
-            data = safe_load(text)  # digest.safeyaml: no alias bomb
+            data = safe_load(text)  # digest.config.safeyaml: no alias bomb
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the blog's configuration: {exc}.") from None
     except RecursionError:

@@ -12,20 +12,20 @@ from typing import NamedTuple
 
 import regex
 
-from digest.clean import clean
-from digest.config import Config
+from digest.config.schema import Config
 from digest.errors import PostError
-from digest.frontmatter import FrontMatterError, split_front_matter
-from digest.markers import LABELS, MARKERS
-from digest.markup import (
+from digest.excerpt.clean import clean
+from digest.excerpt.markers import LABELS, MARKERS
+from digest.excerpt.markup import (
     PlainText,
     expand_labels,
     html_to_text,
     markdown_to_text,
     summary_from,
 )
+from digest.excerpt.tex import MathMode
 from digest.models import BodyFormat, Post
-from digest.tex import MathMode
+from digest.sources.frontmatter import FrontMatterError, split_front_matter
 
 ELLIPSIS = "..."
 DEFAULT_LENGTH = 350

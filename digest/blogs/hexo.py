@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from digest.sources.blogconf import (
+from digest.blogs.base import (
     BlogSettings,
     load_file,
     locale_of,
@@ -17,8 +17,8 @@ from digest.sources.blogconf import (
     text_value,
     truthy,
 )
+from digest.excerpt.tex import MathMode
 from digest.sources.permalinks import hexo_pattern
-from digest.tex import MathMode
 
 _HEXO_MATH_PACKAGES = (
     "hexo-filter-mathjax",

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from digest.tags import CODE_SPAN, fenced_ranges, inside
+from digest.excerpt.tags import CODE_SPAN, fenced_ranges, inside
 
 _EXTENSION_BLOCK = re.compile(
     r"\{::(?P<name>comment|nomarkdown)\b[^{}\n]*\}(?P<inner>.*?)\{:/(?P=name)?\}", re.DOTALL

@@ -10,12 +10,13 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from digest.config import Config
-from digest.excerpt import excerpt_for
-from digest.issue import newest_first, period_key, status_of
+from digest.config.schema import Config
+from digest.excerpt.rules import excerpt_for
+from digest.issues.select import newest_first, period_key, status_of
 from digest.models import Candidate, Edition, SourceResult
-from digest.sources import read_posts
-from digest.store import Database, ledger
+from digest.sources.read import read_posts
+from digest.store import ledger
+from digest.store.database import Database
 
 PERIOD_DAYS = {"daily": 1, "weekly": 7, "monthly": 31}
 
@@ -33,7 +34,7 @@ class Gathered:
 
     def shown(self, max_posts: int) -> list[Candidate]:
         """The overflow rule: the newest `max_posts` new posts get a block in the digest (or
-        fewer, when the HTML part would pass its budget: digest.render decides that)..."""
+        fewer, when the HTML part would pass its budget: digest.render.edition decides that)..."""
         return self.new[:max_posts]
 
     def overflow(self, max_posts: int) -> list[Candidate]:

@@ -1,6 +1,6 @@
 """What a Hexo, Hugo or Jekyll blog's own configuration says, for `digest init`.
 
-`detect(folder)` recognises the blog and reads its settings (digest.sources.hexo, .hugo,
+`detect(folder)` recognises the blog and reads its settings (digest.blogs.hexo, .hugo,
 .jekyll): title, base URL, the posts folder, the permalink (translated by
 digest.sources.permalinks), language, time zone and the math its pages render. Each reader notes
 what it could not carry over, in sentences `digest init` prints as they are.
@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from digest.blogs.base import BlogSettings
+from digest.blogs.hexo import is_hexo, read_hexo
+from digest.blogs.hugo import HUGO_FILES, read_hugo
+from digest.blogs.jekyll import is_jekyll, read_jekyll
 from digest.errors import ConfigError
-from digest.sources.blogconf import BlogSettings
-from digest.sources.hexo import is_hexo, read_hexo
-from digest.sources.hugo import HUGO_FILES, read_hugo
-from digest.sources.jekyll import is_jekyll, read_jekyll
 
 __all__ = ["BlogSettings", "detect"]
 

@@ -1,8 +1,8 @@
 """Label markers: what code and math become in plain text until the labels' language is known.
 
-Markers are Unicode noncharacters (reserved for internal use, never in real text; digest.clean
-removes any from input), so the excerpt cut can treat each label as one indivisible unit and
-choose the label text ([代码] or [code]) only at the end.
+Markers are Unicode noncharacters (reserved for internal use, never in real text;
+digest.excerpt.clean removes any from input), so the excerpt cut can treat each label as one
+indivisible unit and choose the label text ([代码] or [code]) only at the end.
 """
 
 from __future__ import annotations

@@ -11,20 +11,14 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from digest.config import Config
+from digest.config.schema import Config
 from digest.errors import DigestError
+from digest.issues.upcoming import gather, lookback_for, next_edition
 from digest.models import Edition
-from digest.next_issue import gather, lookback_for, next_edition
-from digest.store import (
-    Database,
-    DeliveryStatus,
-    Issue,
-    IssueStatus,
-    audience,
-    deliveries,
-    lease,
-    ledger,
-)
+from digest.store import deliveries, lease, ledger
+from digest.store import recipients as audience
+from digest.store.database import Database
+from digest.store.tables import DeliveryStatus, Issue, IssueStatus
 
 
 class NothingToSend(Exception):

@@ -3,7 +3,7 @@
 `templates_dir` may override any built-in template (email/*.j2, web/*.j2). A syntax error in
 one used to surface at render time as a bare Jinja2 exception, after the sources were read
 (and, for `digest send`, with the issue under way). `check_templates` compiles every `.j2`
-file there in the same kind of environment `digest.render` uses, so an unclosed tag or an
+file there in the same kind of environment `digest.render.edition` uses, so an unclosed tag or an
 unknown filter is a configuration error (exit 2): `templates/email/post.mjml.j2, line 3: ...`.
 """
 
@@ -17,7 +17,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from digest.errors import ConfigError
 
-# The filters digest.render adds to Jinja2's own (tests check the two lists agree).
+# The filters digest.render.edition adds to Jinja2's own (tests check the two lists agree).
 CUSTOM_FILTERS = ("end_sentence",)
 MAX_TEMPLATE_BYTES = 1024 * 1024
 

@@ -21,10 +21,10 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping
 
-from digest.config import Config
+from digest.config.schema import Config
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL
+from digest.render.wrap import html_lines_bound
 from digest.tokens import Keyring, make_token
-from digest.wrap import html_lines_bound
 
 HTML_LIMIT = 100_000
 # Database ids are 64-bit signed integers on SQLite and PostgreSQL alike.
@@ -50,7 +50,7 @@ def longest_values(config: Config, greeting_named: str) -> dict[str, int]:
     return {
         UNSUBSCRIBE_URL: len(html.escape(f"{web}/u/{token}").encode()),
         PREFERENCES_URL: len(html.escape(f"{web}/p/{preferences}").encode()),
-        # a long greeting is cut into lines joined by empty comments (digest.wrap.html_lines)
+        # a long greeting is cut into lines joined by empty comments (digest.render.wrap.html_lines)
         GREETING: html_lines_bound(len(fixed.encode()) + NAME_MAX_CHARS * ESCAPED_CHAR_MAX_BYTES),
     }
 

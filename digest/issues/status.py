@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from digest.config import Config
-from digest.next_issue import next_issue
-from digest.store import Database, lease, ledger
+from digest.config.schema import Config
+from digest.issues.upcoming import next_issue
+from digest.store import lease, ledger
 from digest.store import subscribers as people
+from digest.store.database import Database
 from digest.store.report import IssueReport, LiveWorker, live_workers, reports
 
 
@@ -85,7 +86,7 @@ class Status:
 
 def current_status(config: Config, database: Database) -> Status:
     """Everything `digest status` shows, as of now."""
-    from digest.schedule import next_runs
+    from digest.issues.schedule import next_runs
 
     with database.session() as session:
         latest = reports(session, limit=5)

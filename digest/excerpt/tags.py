@@ -33,7 +33,7 @@ import re
 import shlex
 from dataclasses import dataclass
 
-from digest.markers import CODE, FORMULA, MATH
+from digest.excerpt.markers import CODE, FORMULA, MATH
 
 
 def _names(text: str) -> frozenset[str]:
@@ -322,7 +322,7 @@ def _inside(position: int, ranges: list[tuple[int, int]]) -> bool:
     return any(start <= position < end for start, end in ranges)
 
 
-# for digest.attributes, which skips code the same way
+# for digest.excerpt.attributes, which skips code the same way
 CODE_SPAN = _CODE_SPAN
 fenced_ranges = _fenced_ranges
 inside = _inside

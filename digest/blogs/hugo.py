@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from digest.sources.blogconf import (
+from digest.blogs.base import (
     BlogSettings,
     load_file,
     locale_of,
@@ -18,9 +18,9 @@ from digest.sources.blogconf import (
     text_value,
     truthy,
 )
+from digest.excerpt.tex import MathMode
 from digest.sources.markdown import SUFFIXES
 from digest.sources.permalinks import hugo_pattern
-from digest.tex import MathMode
 
 HUGO_FILES = tuple(
     f"{name}.{ext}" for name in ("hugo", "config") for ext in ("toml", "yaml", "yml", "json")

@@ -30,14 +30,15 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from digest.config import Config, load_config
-from digest.cron import parse_cron
+from digest.config.cron import parse_cron
+from digest.config.schema import Config, load_config
 from digest.delivery.stop import Stop, describe, forward_to_children
 from digest.errors import ConfigError, DigestError
-from digest.pipeline import NothingToSend, Outcome, Plan, SenderBusy, plan_send, send_issue
-from digest.store import Database, jobs, open_database
+from digest.issues.send import NothingToSend, Outcome, Plan, SenderBusy, plan_send, send_issue
+from digest.store import jobs
+from digest.store.database import Database, open_database
 
-log = logging.getLogger("digest.schedule")
+log = logging.getLogger("digest.issues.schedule")
 JOB_PREFIX = "digest-"
 RETRY_JOB = "digest-retry"
 BOUNCE_JOB = "digest-bounces"

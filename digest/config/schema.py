@@ -35,11 +35,11 @@ from pydantic import (
     model_validator,
 )
 
+from digest.config.safeyaml import YamlLimitError, load_with_node
+from digest.config.templatecheck import check_templates
 from digest.errors import ConfigError
-from digest.safeyaml import YamlLimitError, load_with_node
-from digest.templatecheck import check_templates
-from digest.tex import MathMode
-from digest.urls import check_permalink, is_loopback
+from digest.excerpt.tex import MathMode
+from digest.links import check_permalink, is_loopback
 
 ENV_PREFIX = "DIGEST_"
 ENV_RESERVED = frozenset({"DIGEST_CONFIG", "DIGEST_DEBUG"})
@@ -149,11 +149,11 @@ class ExcerptConfig(_Section):
     length: int = Field(default=350, ge=1, le=10_000)
     # The language of the posts, for the [代码]/[code] labels (default: site.locale).
     labels: Literal["zh", "en"] | None = None
-    # Which math delimiters the blog renders (digest.tex, docs/excerpts.md).
+    # Which math delimiters the blog renders (digest.excerpt.tex, docs/excerpts.md).
     math: MathMode = "auto"
 
 
-# The placeholders `digest.subject` may use (digest.render.subject_for fills them in).
+# The placeholders `digest.subject` may use (digest.render.edition.subject_for fills them in).
 SUBJECT_PLACEHOLDERS = ("title", "period", "date", "long_date", "count", "first_title")
 
 
@@ -413,7 +413,7 @@ class ScheduleConfig(_Section):
     @field_validator("cron")
     @classmethod
     def _cron_fires(cls, value: str) -> str:
-        from digest.cron import check_cron
+        from digest.config.cron import check_cron
 
         check_cron(value)  # a syntax error, or a cron with no such date (31 February)
         return value
@@ -644,7 +644,7 @@ def load_config(
     environ = os.environ if environ is None else environ
     text = _read_config_text(file)
     try:
-        data, node = load_with_node(text)  # digest.safeyaml: no alias bomb, bounded nesting
+        data, node = load_with_node(text)  # digest.config.safeyaml: no alias bomb, bounded nesting
         lines = _key_lines(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

@@ -17,8 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
-from digest.config import Config
-from digest.csp import with_csp_meta
+from digest.config.schema import Config
 from digest.delivery.compose import Composer
 from digest.delivery.engine import Engine, Summary
 from digest.delivery.outbox import OutboxTransport
@@ -27,21 +26,16 @@ from digest.delivery.queue import ListQueue
 from digest.delivery.settle import LEASE_LOST, Outcome, deliver_issue, policy, smtp_settings
 from digest.delivery.stop import Stop, forward_to_children, on_signals
 from digest.delivery.transport import SmtpTransport, Transport
+from digest.issues.plan import NothingToSend, Plan, SenderBusy, plan_send
+from digest.issues.upcoming import Gathered, gather, next_edition, next_issue
 from digest.models import Recipient
-from digest.next_issue import Gathered, gather, next_edition, next_issue
-from digest.plan import NothingToSend, Plan, SenderBusy, plan_send
-from digest.render import render
-from digest.store import (
-    Database,
-    DeliveryStatus,
-    Issue,
-    IssueStatus,
-    audience,
-    deliveries,
-    lease,
-    ledger,
-)
+from digest.render.csp import with_csp_meta
+from digest.render.edition import render
+from digest.store import deliveries, lease, ledger
+from digest.store import recipients as audience
+from digest.store.database import Database
 from digest.store.deliveries import Result
+from digest.store.tables import DeliveryStatus, Issue, IssueStatus
 
 __all__ = [
     "Composer",

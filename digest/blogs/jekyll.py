@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from digest.sources.blogconf import (
+from digest.blogs.base import (
     BlogSettings,
     load_file,
     locale_of,

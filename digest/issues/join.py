@@ -17,13 +17,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from digest.config import Config
+from digest.config.schema import Config
 from digest.delivery.engine import Summary
 from digest.delivery.settle import job_for
 from digest.delivery.stop import Stop, on_signals
 from digest.delivery.workers import deliver
 from digest.errors import DigestError
-from digest.store import Database, DeliveryStatus, IssueStatus, lease, ledger
+from digest.store import lease, ledger
+from digest.store.database import Database
+from digest.store.tables import DeliveryStatus, IssueStatus
 
 
 class WorkerNeedsPostgres(DigestError):

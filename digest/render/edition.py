@@ -5,9 +5,9 @@ MJML's default web fonts are switched off (`fonts={}`) and premailer may not fet
 (`allow_network=False`). Per-recipient values (unsubscribe and preferences URLs, the greeting)
 are left as placeholders (`digest.models.PLACEHOLDERS`) that `personalise` fills in later.
 
-The HTML part never reaches Gmail's clip (`digest.budget`): when the newest `max_posts` posts
+The HTML part never reaches Gmail's clip (`digest.render.budget`): when the newest `max_posts` posts
 would make it too large, the oldest of them move into the "N more posts" line, the text part
-shows the same posts, and a warning (logger `digest.render`) says how many moved.
+shows the same posts, and a warning (logger `digest.render.edition`) says how many moved.
 """
 
 from __future__ import annotations
@@ -30,17 +30,17 @@ from markupsafe import Markup
 from mjml import mjml2html
 from premailer import Premailer
 
-from digest.budget import HTML_LIMIT, longest_values, outgoing_size
-from digest.clean import clean
-from digest.config import Config
+from digest.config.schema import Config
 from digest.errors import DigestError
-from digest.excerpt import excerpt_for
-from digest.i18n import html_lang, long_date, translate, translations
+from digest.excerpt.clean import clean
+from digest.excerpt.rules import excerpt_for
+from digest.links import SAFE_SCHEMES, link_scheme, site_url
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Edition, Post, Rendered
-from digest.urls import SAFE_SCHEMES, link_scheme, site_url
-from digest.wrap import fold_html, wrap_text
+from digest.render.budget import HTML_LIMIT, longest_values, outgoing_size
+from digest.render.i18n import html_lang, long_date, translate, translations
+from digest.render.wrap import fold_html, wrap_text
 
-log = logging.getLogger("digest.render")
+log = logging.getLogger("digest.render.edition")
 
 # The built-in templates are package data (digest/templates), found through importlib.resources
 # by Jinja2's PackageLoader, so an installed wheel renders from any working folder.
@@ -265,7 +265,7 @@ def _fitted(config: Config, edition: Edition, locale: str, env: Any) -> Rendered
 
 def _render(config: Config, edition: Edition, locale: str, env: Any, shown: int) -> Rendered:
     values = context(config, edition, locale, shown)
-    # clean() again: nothing that reaches MJML may hold a control character (digest.clean)
+    # clean() again: nothing that reaches MJML may hold a control character (digest.excerpt.clean)
     mjml_source = clean(env.get_template("email/digest.mjml.j2").render(values))
     html = fold_html(
         inline_css(mjml2html(mjml_source, fonts={}, disable_comments=True), config.site.base_url)

@@ -1,7 +1,7 @@
 """Markup to plain text: the parsing half of the excerpt rules (DESIGN.md section 3).
 
 Markdown is parsed by markdown-it-py (CommonMark, tables, footnotes, and the blog's math
-delimiters: digest.tex), rendered to HTML with code and math replaced by *label markers*,
+delimiters: digest.excerpt.tex), rendered to HTML with code and math replaced by *label markers*,
 and that HTML, like a feed entry's HTML, is walked once by `html_to_text`. Markers are Unicode
 noncharacters (reserved for internal use, never in real text) so that the excerpt cut can treat
 each label as one indivisible unit and the locale's label text is chosen only at the end.
@@ -22,11 +22,11 @@ from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 from mdit_py_plugins.footnote import footnote_plugin
 
-from digest.attributes import strip_attributes
-from digest.cjkemphasis import cjk_emphasis_plugin
-from digest.markers import CODE, FORMULA, LABELS, MATH
-from digest.tags import resolve_tags
-from digest.tex import MathMode, math_plugin
+from digest.excerpt.attributes import strip_attributes
+from digest.excerpt.cjkemphasis import cjk_emphasis_plugin
+from digest.excerpt.markers import CODE, FORMULA, LABELS, MATH
+from digest.excerpt.tags import resolve_tags
+from digest.excerpt.tex import MathMode, math_plugin
 
 _BLOCK_TAGS = frozenset(
     [
@@ -83,7 +83,7 @@ _TEX_INLINE = re.compile(r"\\\(.+?\\\)", re.DOTALL)
 
 @cache
 def parser(math: MathMode = "auto") -> MarkdownIt:
-    """The Markdown parser for a blog whose math follows `math` (digest.tex), labels rendered."""
+    """The Markdown parser for a blog whose math follows `math` (excerpt.tex), labels rendered."""
     md = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
     math_plugin(md, math)
     md.use(footnote_plugin)
@@ -196,7 +196,7 @@ class PlainText:
 
 
 def markdown_to_text(text: str, math: MathMode = "auto") -> PlainText:
-    """Plain text of a Markdown body: Hexo tags and Hugo shortcodes resolved (digest.tags)."""
+    """Plain text of a Markdown body: Hexo tags and Hugo shortcodes resolved (excerpt.tags)."""
     body = strip_attributes(resolve_tags(text))
     return html_to_text(markdown_to_html(body, math), tex_in_text=False)
 

@@ -18,10 +18,10 @@ from zoneinfo import ZoneInfo
 
 import regex
 
+from digest.blogs.detect import BlogSettings, detect
 from digest.errors import ConfigError
-from digest.issue import status_of
+from digest.issues.select import status_of
 from digest.models import SourceResult
-from digest.sources.blogs import BlogSettings, detect
 from digest.sources.markdown import read_folder
 
 NAMES = {"hexo": "Hexo", "hugo": "Hugo", "jekyll": "Jekyll"}

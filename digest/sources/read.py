@@ -1,0 +1,134 @@
+"""Post sources: a folder of Markdown files, or a feed. They read posts and know nothing of email.
+
+`read_posts` reads every configured source in order; a post reached twice (same identity or
+same URL, for example a folder and the blog's own feed) is kept once, from the first source.
+Only http, https and mailto links leave here: a cover with any other scheme (`javascript:`,
+`data:`, `file:`, however disguised) is dropped and a post whose own link has one is skipped,
+each with a warning naming the post (digest.links.link_scheme reads schemes as browsers do).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from digest.config.schema import Config, FeedSourceConfig, MarkdownSourceConfig
+from digest.errors import SourceError
+from digest.excerpt.clean import clean, clean_optional
+from digest.excerpt.rules import excerpt_inputs, remember_excerpts
+from digest.links import SAFE_SCHEMES, is_safe_link, link_scheme
+from digest.models import Post, Problem, SourceResult
+from digest.sources.cache import PostCache, source_folder
+from digest.sources.feed import read_feed
+from digest.sources.markdown import read_folder
+
+
+def read_posts(config: Config) -> SourceResult:
+    """Posts from every source: unreadable posts go to `problems`, sources to `failures`.
+
+    Markdown folders go through their post cache (digest.sources.cache): an unchanged file is
+    not parsed again, and the excerpts kept with the posts are handed to digest.excerpt.rules, so
+    that `excerpt_for` does not parse them either."""
+    result = SourceResult()
+    excerpts: dict[Post, str] = {}
+    for source in config.sources:
+        try:
+            if isinstance(source, MarkdownSourceConfig):
+                folder = source_folder(config, source)
+                cache = PostCache.open(config, source, folder)
+                read_folder(
+                    folder,
+                    base_url=config.site.base_url,
+                    permalink=source.permalink or config.site.permalink,
+                    tz=config.site.tz,
+                    result=result,
+                    generator=source.generator,
+                    languages=tuple(source.languages),
+                    language=source.language,
+                    reader=cache.read,
+                )
+                cache.save()
+                excerpts.update(cache.excerpts)
+            elif isinstance(source, FeedSourceConfig):
+                read_feed(
+                    source.url,
+                    root=config.root,
+                    cache_dir=config.path(config.cache_dir) / "feeds",
+                    timeout=source.timeout,
+                    result=result,
+                )
+        except SourceError as exc:
+            result.failures.append(exc.message)
+    cleaned = [clean_post(post) for post in result.posts]
+    remember_excerpts(
+        {
+            excerpt_inputs(tidy, config): excerpts[raw]
+            for raw, tidy in zip(result.posts, cleaned, strict=True)
+            if raw in excerpts
+        }
+    )
+    result.posts = _unique(result, [p for p in map(_safe_links(result), cleaned) if p])
+    return result
+
+
+# A feed entry without a link is known by its id: a URN or a tag URI, never shown as a link.
+_IDENTITY_SCHEMES = frozenset({"urn", "tag"})
+
+
+def _safe_links(result: SourceResult) -> Callable[[Post], Post | None]:
+    def check(post: Post) -> Post | None:
+        where = post.source if post.body_format == "markdown" else f"{post.source} ({post.title})"
+        scheme = link_scheme(post.url)
+        if scheme not in SAFE_SCHEMES | _IDENTITY_SCHEMES | {""}:
+            reason = f"its link {post.url[:80]!r} is not an http(s) URL; skipped"
+            result.problems.append(Problem(where, reason))
+            return None
+        if post.cover is not None and not is_safe_link(post.cover):
+            reason = f"cover {post.cover[:80]!r} is not an http(s) URL; the post has no cover"
+            result.problems.append(Problem(where, reason))
+            return replace(post, cover=None)
+        return post
+
+    return check
+
+
+def clean_post(post: Post) -> Post:
+    """The post with control characters removed from every text field (see digest.excerpt.clean)."""
+    return replace(
+        post,
+        title=clean(post.title),
+        url=clean(post.url),
+        body=clean(post.body),
+        summary=clean_optional(post.summary),
+        categories=tuple(clean(c) for c in post.categories),
+        tags=tuple(clean(t) for t in post.tags),
+        cover=clean_optional(post.cover),
+        cover_alt=clean_optional(post.cover_alt),
+    )
+
+
+def _unique(result: SourceResult, posts: list[Post]) -> list[Post]:
+    """Each post once: a later post with an identity or URL already seen is reported, not kept
+    (a folder and the blog's own feed list the same posts; two files may claim one URL)."""
+    seen_ids: dict[str, Post] = {}
+    seen_urls: dict[str, Post] = {}
+    unique = []
+    for post in posts:
+        url = post.url.rstrip("/")
+        first = seen_ids.get(post.id) or seen_urls.get(url)
+        if first is not None:
+            if first.source != post.source and _same_kind(first, post):
+                what = "id" if post.id in seen_ids else "URL"
+                value = post.id if what == "id" else post.url
+                reason = f"{what} {value} is already used by {first.source}; skipped"
+                result.problems.append(Problem(post.source, reason))
+            continue
+        seen_ids[post.id] = post
+        seen_urls[url] = post
+        unique.append(post)
+    return unique
+
+
+def _same_kind(first: Post, second: Post) -> bool:
+    # A feed repeating a folder's post is expected; two files of one folder colliding is not.
+    return first.body_format == second.body_format == "markdown"
