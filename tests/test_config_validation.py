@@ -22,7 +22,14 @@ from pydantic import BaseModel
 
 from digest.cli import main
 from digest.config.schema import Config, load_config
-from digest.config.templatecheck import CUSTOM_FILTERS, check_templates, checking_environment
+from digest.config.templatecheck import (
+    BUILTIN_TEMPLATES,
+    CUSTOM_FILTERS,
+    check_templates,
+    checking_environment,
+    compile_templates,
+    user_templates,
+)
 from digest.errors import ConfigError, DigestError
 from digest.render.edition import environment, render
 from digest.tokens import InvalidToken, Keyring, keyring, make_token, read_token
@@ -180,8 +187,9 @@ def test_a_template_that_is_not_utf8_is_named(tmp_path: Path) -> None:
 
 
 def test_every_builtin_template_compiles_in_the_checking_environment() -> None:
-    check_templates(ROOT / "digest" / "templates")
-    assert (ROOT / "digest" / "templates" / "email" / "post.mjml.j2").exists()
+    assert BUILTIN_TEMPLATES == ROOT / "templates"
+    compile_templates(BUILTIN_TEMPLATES)
+    assert (BUILTIN_TEMPLATES / "email" / "post.mjml.j2").exists()
     extra = set(environment(load_config(ROOT / "config.yaml", environ={})).filters)
     assert extra - set(checking_environment().filters) == set()
     assert set(CUSTOM_FILTERS) <= extra
@@ -353,3 +361,16 @@ def test_a_number_without_a_bound_of_its_own_gets_the_ceiling() -> None:
     for values in ({"hours": NUMBER_CEILING * 1.5}, {"count": 10**12}):
         with pytest.raises(ValidationError, match="must be at most 1,000,000"):
             Probe(**values)
+
+
+def test_the_demo_config_does_not_override_the_builtins_with_themselves(tmp_path: Path) -> None:
+    """The repository's config.yaml names `templates`, which in a checkout is the built-in
+    folder: it holds no overrides (not read twice, not checked as the user's), while a folder
+    of the user's own is still read first and checked."""
+    demo = load_config(ROOT / "config.yaml", environ={})
+    assert demo.path(demo.templates_dir).resolve() == BUILTIN_TEMPLATES.resolve()
+    assert user_templates(demo.path(demo.templates_dir)) is None
+    own = template(tmp_path, "email/digest.txt.j2", "{% if %}")
+    assert user_templates(own.parent.parent) == own.parent.parent.resolve()
+    with pytest.raises(ConfigError, match=r"digest.txt.j2, line 1"):
+        check_templates(own.parent.parent)

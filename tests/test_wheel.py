@@ -121,3 +121,19 @@ def test_installed_wheel_renders_a_digest_from_a_bare_folder(
     assert "最新文章" in html and "阅读全文" in html  # the compiled zh catalogue was found
     assert "安装之后照样渲染： [代码] 复杂度为 [Math]。" in text
     assert 'href="https://wheel.example.com/posts/wheel/"' in html
+
+
+def test_pyproject_lists_every_package_of_the_tree() -> None:
+    """pyproject.toml lists the packages by hand (the templates are a mapped folder), so a new
+    package left off the list would be missing from the wheel: the list is the tree."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]
+    listed = set(config["setuptools"]["packages"])
+    in_tree = {
+        ".".join(path.parent.relative_to(ROOT).parts)
+        for path in (ROOT / "digest").rglob("__init__.py")
+    }
+    assert listed == in_tree | {"digest.templates"}
+    assert config["setuptools"]["package-dir"] == {"digest.templates": "templates"}
+    assert (ROOT / "templates" / "email" / "digest.mjml.j2").is_file()

@@ -21,7 +21,6 @@ from jinja2 import (
     BaseLoader,
     ChoiceLoader,
     FileSystemLoader,
-    PackageLoader,
     StrictUndefined,
     select_autoescape,
 )
@@ -31,6 +30,7 @@ from mjml import mjml2html
 from premailer import Premailer
 
 from digest.config.schema import Config
+from digest.config.templatecheck import BUILTIN_TEMPLATES, user_templates
 from digest.errors import DigestError
 from digest.excerpt.clean import clean
 from digest.excerpt.rules import excerpt_for
@@ -42,9 +42,6 @@ from digest.render.wrap import fold_html, wrap_text
 
 log = logging.getLogger("digest.render.edition")
 
-# The built-in templates are package data (digest/templates), found through importlib.resources
-# by Jinja2's PackageLoader, so an installed wheel renders from any working folder.
-BUILTIN_TEMPLATES = ("digest", "templates")
 # Markup: the quotes must reach MJML as quotes. Escaped to `&#39;`, they crash MJML.js, whose
 # CSS inliner (juice) splits the style attribute at the `;` of the entity.
 FONT_STACK = Markup(
@@ -87,10 +84,10 @@ def environment(config: Config) -> ImmutableSandboxedEnvironment:
     built-in templates. The `end_sentence` filter ends a sentence that holds a title.
     """
     loaders: list[BaseLoader] = []
-    own = config.path(config.templates_dir)
-    if own.is_dir():
-        loaders.append(FileSystemLoader(str(own.resolve())))
-    loaders.append(PackageLoader(*BUILTIN_TEMPLATES))
+    own = user_templates(config.path(config.templates_dir))
+    if own is not None:
+        loaders.append(FileSystemLoader(str(own)))
+    loaders.append(FileSystemLoader(str(BUILTIN_TEMPLATES)))
     env = ImmutableSandboxedEnvironment(
         loader=ChoiceLoader(loaders),
         autoescape=select_autoescape(
