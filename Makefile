@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Wheels of every runtime dependency (and the build backend), so that the wheel test installs
-# digest into a fresh virtual environment without any network (tests/test_wheel.py).
+# digest into a fresh virtual environment without any network (tests/e2e/test_wheel.py).
 WHEELHOUSE := .wheelhouse
 
 .PHONY: demo test install lint typecheck unit golden clean messages bench wheelhouse

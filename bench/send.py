@@ -385,7 +385,7 @@ def main() -> None:
     runs: list[Run] = []
     try:
         if "postgresql" in kinds:
-            from tests.postgres import PostgresServer
+            from tests.support.postgres import PostgresServer
 
             postgres = PostgresServer()
             postgres.start()

@@ -9,8 +9,8 @@ import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
 from digest.store.database import Database, open_database
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
-from tests.postgres import PostgresServer
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.postgres import PostgresServer
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
