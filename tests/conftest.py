@@ -12,7 +12,6 @@ from digest.store.database import Database, open_database
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.postgres import PostgresServer
 
-
 TESTS = Path(__file__).resolve().parent
 # Whole folders and modules that need more than Python: slow ones, or ones that start a server
 # of another program (the markers are declared in pyproject.toml; `make check` leaves them out).

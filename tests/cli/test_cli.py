@@ -87,6 +87,7 @@ def test_excerpt_command() -> None:
     assert result.stdout.strip().endswith("...") or len(result.stdout.strip()) <= 20
 
 
+@pytest.mark.slow
 def test_typo_in_config_key_is_exit_2_with_one_sentence(tmp_path: Path) -> None:
     config = write_config(tmp_path, extra="smtp:\n  hots: x\n")
     proc = run("--config", str(config), "posts")
@@ -97,12 +98,14 @@ def test_typo_in_config_key_is_exit_2_with_one_sentence(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_missing_config_is_exit_2(tmp_path: Path) -> None:
     proc = run("posts", cwd=tmp_path, env={"DIGEST_CONFIG": ""})
     assert proc.returncode == 2
     assert "config.yaml: configuration file not found." in proc.stderr
 
 
+@pytest.mark.slow
 def test_config_from_environment_variable(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     other = tmp_path / "elsewhere"
@@ -137,6 +140,7 @@ def test_feed_that_is_not_xml_is_exit_1_with_one_sentence(tmp_path: Path) -> Non
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_excerpt_of_broken_file_is_exit_1(tmp_path: Path) -> None:
     bad = tmp_path / "bad.md"
     bad.write_text("---\ntitle: [oops\n---\nx", "utf-8")
@@ -146,6 +150,7 @@ def test_excerpt_of_broken_file_is_exit_1(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [["nonsense"], ["posts", "--bogus"], ["excerpt", "/no/such.md"]])
 def test_bad_usage_is_exit_2(args: list[str]) -> None:
     proc = run("--config", str(DEMO_CONFIG), *args)
@@ -169,6 +174,7 @@ def test_every_command_is_loaded_from_the_module_the_map_names() -> None:
     assert defined == {name: f"digest.cli.{module}" for name, module in COMMAND_MODULES.items()}
 
 
+@pytest.mark.slow
 def test_posts_does_not_load_the_send_engine(tmp_path: Path) -> None:
     """`digest posts` imports only what it uses (start-up is most of a warm run)."""
     config = write_config(tmp_path)

@@ -121,6 +121,7 @@ def test_a_warning_names_a_hostile_file_name_safely(tmp_path: Path) -> None:
     assert "[red]x.md: the file is empty; skipped" in err
 
 
+@pytest.mark.slow
 def test_export_is_exact_when_piped_and_plain_on_a_terminal(tmp_path: Path) -> None:
     path = str(config(tmp_path))
     invoke("--config", path, "subscribers", "add", "eve@example.com", "--name", f"{OSC52}Eve")

@@ -313,6 +313,7 @@ def command(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         ("send", "--to", "me@example.com"),
     ],
 )
+@pytest.mark.slow
 def test_serve_schedule_and_send_name_a_missing_file_before_touching_anything(
     tmp_path: Path, args: tuple[str, ...]
 ) -> None:

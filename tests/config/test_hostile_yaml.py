@@ -64,6 +64,7 @@ def blog(tmp_path: Path, config_extra: str = "") -> Path:
     return tmp_path
 
 
+@pytest.mark.slow
 def test_alias_bomb_in_front_matter_is_refused_and_the_other_posts_go_through(
     tmp_path: Path,
 ) -> None:
@@ -80,6 +81,7 @@ def test_alias_bomb_in_front_matter_is_refused_and_the_other_posts_go_through(
     assert "(line 8)" in warning  # a5's line in the file: 9**5 strings, over the limit
 
 
+@pytest.mark.slow
 def test_alias_bomb_in_config_is_refused_with_its_line(tmp_path: Path) -> None:
     root = blog(tmp_path, "x-" + bomb().replace("\na", "\nx-a"))
     result = digest("posts", cwd=root)
@@ -147,6 +149,7 @@ def test_hexo_front_matter_without_dashes_is_refused_too_when_it_is_a_bomb() -> 
     assert split_front_matter(prose, hexo=True) == ({}, prose)
 
 
+@pytest.mark.slow
 def test_an_oversized_post_is_skipped_and_named(tmp_path: Path) -> None:
     root = blog(tmp_path)
     with (root / "posts" / "huge.md").open("wb") as handle:

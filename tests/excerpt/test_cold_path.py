@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -56,6 +57,7 @@ def plain_clean(text: str) -> str:
     return _UNWANTED.sub("", text)
 
 
+@pytest.mark.slow
 @settings(max_examples=500)
 @given(ANY_TEXT)
 def test_clean_in_two_parts_is_clean_in_one(text: str) -> None:
@@ -106,6 +108,7 @@ PIECES = [
 ]
 
 
+@pytest.mark.slow
 @settings(max_examples=500)
 @given(st.lists(st.sampled_from(PIECES), max_size=12).map("".join))
 def test_strip_attributes_skipping_passes_with_nothing_to_strip_is_the_same(text: str) -> None:

@@ -377,6 +377,7 @@ TAG_PIECES = [
         ["", "{% img a.png %}", "{{< figure src=x >}}", "{% endnote %}", "{{< /x >}}", "{{ x }}"]
     ),
 )
+@pytest.mark.slow
 def test_no_tag_or_shortcode_survives(document: str, stray: str) -> None:
     excerpt = make_excerpt(f"{stray} {document} {stray}", length=100_000, locale="en")
     for syntax in ("{%", "%}", "{{", "}}", "{#"):
@@ -507,6 +508,7 @@ def markdown_documents(draw: st.DrawFn) -> tuple[str, list[str]]:
     return "\n\n".join(blocks), words
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(markdown_documents())
 def test_markdown_constructs_give_back_exactly_their_words(doc: tuple[str, list[str]]) -> None:
@@ -539,6 +541,7 @@ def test_markdown_constructs_give_back_exactly_their_words(doc: tuple[str, list[
     st.integers(min_value=1, max_value=60),
     st.sampled_from(["zh", "en"]),
 )
+@pytest.mark.slow
 def test_excerpt_never_exceeds_length_and_never_splits_a_grapheme(
     pieces: list[str], length: int, locale: str
 ) -> None:

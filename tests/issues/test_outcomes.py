@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import select, update
 
@@ -72,6 +73,7 @@ def config_for(tmp_path: Path, database_url: str, port: int, folder: Path, **smt
     return path
 
 
+@pytest.mark.slow
 def test_a_server_refusing_everything_leaves_the_issue_open(
     tmp_path: Path, database_url: str
 ) -> None:
@@ -198,6 +200,7 @@ def test_no_active_subscriber_creates_no_issue(tmp_path: Path, database_url: str
     database.dispose()
 
 
+@pytest.mark.slow
 def test_after_a_send_the_next_issue_holds_only_new_posts(
     tmp_path: Path, database_url: str
 ) -> None:

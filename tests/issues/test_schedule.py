@@ -158,6 +158,7 @@ def _daily_at(moment: datetime) -> str:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("down_hours", "runs"), [(2, True), (8, False)])
 def test_downtime_within_grace_is_made_up_once_and_beyond_is_skipped(
     tmp_path: Path,
@@ -277,6 +278,7 @@ def test_a_quiet_week_sends_nothing_and_the_next_issue_covers_everything_new(
     assert len(server.mailbox.messages) == 4
 
 
+@pytest.mark.slow
 def test_monthly_subscribers_get_their_own_digest(tmp_path: Path, database_url: str) -> None:
     with SMTPServer() as server:
         path = schedule_config(tmp_path, database_url, server.port, "")
@@ -313,6 +315,7 @@ def _start(path: Path) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.slow
 def test_two_schedulers_send_each_issue_once(tmp_path: Path, database_url: str) -> None:
     every_two_seconds = "schedule:\n  cron: '*/2 * * * * *'\n  offer: []\n"
     with SMTPServer() as server:
@@ -340,6 +343,7 @@ def test_two_schedulers_send_each_issue_once(tmp_path: Path, database_url: str) 
     assert "issue 20" in log and "sent 30" in log
 
 
+@pytest.mark.slow
 def test_sigterm_stops_the_send_in_flight(tmp_path: Path, database_url: str) -> None:
     slow = "schedule:\n  cron: '*/1 * * * * *'\n  offer: []\n"
 
@@ -415,6 +419,7 @@ def _ledger(database_url: str) -> Counter[str]:
     return counts
 
 
+@pytest.mark.slow
 def test_a_scheduler_killed_mid_send_resumes_at_once_when_restarted(
     tmp_path: Path, database_url: str
 ) -> None:
@@ -447,6 +452,7 @@ def test_a_scheduler_killed_mid_send_resumes_at_once_when_restarted(
     assert {e for e in statuses if server.received[e] == 0} <= unknown  # nobody lost unseen
 
 
+@pytest.mark.slow
 def test_the_scheduler_retries_deferred_deliveries(tmp_path: Path, database_url: str) -> None:
     with CountingServer() as server:
         server.greylist = "451 4.7.1 greylisted"

@@ -101,6 +101,7 @@ def statuses(config: Config) -> dict[str, str]:
     return result
 
 
+@pytest.mark.slow
 def test_every_subscriber_gets_exactly_one_well_formed_message(
     tmp_path: Path, database_url: str
 ) -> None:
@@ -143,6 +144,7 @@ def test_every_subscriber_gets_exactly_one_well_formed_message(
         assert all(len(line) <= 998 for line in received.data.split(b"\r\n"))
 
 
+@pytest.mark.slow
 def test_several_sending_processes_deliver_each_message_once(
     tmp_path: Path, database_url: str
 ) -> None:
@@ -163,6 +165,7 @@ def test_several_sending_processes_deliver_each_message_once(
     assert deliveries(config) == {"sent": 120}
 
 
+@pytest.mark.slow
 def test_locale_picks_the_variant(tmp_path: Path, database_url: str) -> None:
     with SMTPServer() as server:
         path = write_config(tmp_path, database_url, server.port)
@@ -189,6 +192,7 @@ def test_category_preferences_filter_posts(tmp_path: Path, database_url: str) ->
     assert "SQLite Tricks" in content and "Medusa" not in content
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["starttls", "tls"])
 def test_tls_and_auth(tmp_path: Path, database_url: str, mode: str) -> None:
     cert = self_signed(tmp_path)
@@ -210,6 +214,7 @@ def test_tls_and_auth(tmp_path: Path, database_url: str, mode: str) -> None:
     assert len(server.mailbox.messages) == 3
 
 
+@pytest.mark.slow
 def test_wrong_password_pauses_the_issue(tmp_path: Path, database_url: str) -> None:
     cert = self_signed(tmp_path)
     with SMTPServer(mode="starttls", auth=("digest", "s3cret"), cert=cert) as server:
@@ -238,6 +243,7 @@ def test_wrong_password_pauses_the_issue(tmp_path: Path, database_url: str) -> N
     assert len(server.mailbox.messages) == 3
 
 
+@pytest.mark.slow
 def test_dry_run_writes_the_outbox_and_changes_nothing(tmp_path: Path, database_url: str) -> None:
     with SMTPServer() as server:
         path = write_config(tmp_path, database_url, server.port)

@@ -159,6 +159,7 @@ def test_a_digest_that_fits_renders_once_and_warns_nothing(
     assert moved_in_warning(caplog.records) == []
 
 
+@pytest.mark.slow
 def test_a_post_too_large_alone_moves_to_the_overflow_line(
     config: Config, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -179,6 +180,7 @@ def test_a_post_too_large_alone_moves_to_the_overflow_line(
     assert outgoing_size(rendered.html, longest_values(config, rendered.greeting_named)) < 20_000
 
 
+@pytest.mark.slow
 def test_the_bound_holds_for_the_worst_recipient(config: Config, edition: Edition) -> None:
     """Through the real send path: the largest ids and the longest, most-escaped name."""
     rendered = render(config, edition, "zh")
@@ -218,6 +220,7 @@ def add_people(config: Config, name: str = WORST_NAME) -> None:
     database.dispose()
 
 
+@pytest.mark.slow
 def test_render_and_dry_run_warn_and_every_copy_fits(tmp_path: Path) -> None:
     path = chinese_blog(tmp_path)
     config = load_config(path, environ={})
@@ -240,6 +243,7 @@ def test_render_and_dry_run_warn_and_every_copy_fits(tmp_path: Path) -> None:
         assert len(html_bytes(message.read_bytes())) <= HTML_LIMIT
 
 
+@pytest.mark.slow
 def test_the_scheduler_logs_the_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     with SMTPServer() as server:
         path = chinese_blog(tmp_path, smtp_port=server.port)
@@ -257,6 +261,7 @@ def test_the_scheduler_logs_the_warning(tmp_path: Path, caplog: pytest.LogCaptur
         assert len(html_bytes(received.data)) <= HTML_LIMIT
 
 
+@pytest.mark.slow
 def test_a_real_send_warns_too(tmp_path: Path) -> None:
     with SMTPServer() as server:
         path = chinese_blog(tmp_path, smtp_port=server.port)

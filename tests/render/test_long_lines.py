@@ -15,6 +15,7 @@ from email.header import decode_header, make_header
 from email.message import EmailMessage
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from digest.cli import main
@@ -88,6 +89,7 @@ def run_send(tmp_path: Path, posts: Path, subject: str, dkim: str = "") -> tuple
     return server, result.output
 
 
+@pytest.mark.slow
 def test_extreme_titles_subjects_and_links(tmp_path: Path) -> None:
     posts = tmp_path / "posts"
     post(posts, "a.md", LONG_TITLE, "Body one.")

@@ -40,6 +40,7 @@ def test_clean_removes_controls_and_noncharacters_but_keeps_tab_newline_and_text
     assert clean("lone \ud800 surrogate") == "lone  surrogate"
 
 
+@pytest.mark.slow
 @given(st.text())
 def test_clean_leaves_no_control_character_and_is_idempotent(text: str) -> None:
     cleaned = clean(text)

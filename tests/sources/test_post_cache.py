@@ -189,6 +189,7 @@ def test_escaped_control_characters_and_lone_surrogates_are_cached_too(
     assert (warm.misses, warm.warnings, warm.result) == (0, [], cold.result)
 
 
+@pytest.mark.slow
 def test_the_cli_prints_the_same_warnings_and_output_warm_as_cold(tmp_path: Path) -> None:
     config = write_blog(tmp_path)
     runs = [run_cli(config, "posts", "--json") for _ in range(2)]
@@ -465,6 +466,7 @@ def test_a_post_with_every_field_set_round_trips() -> None:
         )
 
 
+@pytest.mark.slow
 def test_refresh_parses_every_post_again(tmp_path: Path) -> None:
     config = write_blog(tmp_path)
     run_cli(config, "posts")
@@ -513,6 +515,7 @@ def run_cli(
     )
 
 
+@pytest.mark.slow
 def test_two_processes_at_once_both_succeed_and_leave_a_valid_cache(
     tmp_path: Path, counted: Any
 ) -> None:
@@ -552,6 +555,7 @@ for number in range(int(sys.argv[3])):
 """
 
 
+@pytest.mark.slow
 def test_a_reader_never_sees_a_half_written_cache(tmp_path: Path) -> None:
     """One process rewrites the cache again and again while this one reads it: every read is
     a whole file (written under another name, then renamed over the old one)."""
@@ -592,6 +596,7 @@ AS_A_USER = (
 )
 
 
+@pytest.mark.slow
 def test_a_read_only_cache_folder_still_works(tmp_path: Path) -> None:
     config = write_blog(tmp_path)
     reference = run_cli(config, "posts", "--json")

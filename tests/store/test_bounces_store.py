@@ -174,6 +174,7 @@ def test_bad_usage_is_one_sentence(tmp_path: Path) -> None:
     assert both.exit_code == 2 and "not both" in both.output
 
 
+@pytest.mark.slow
 def test_two_runs_at_once_apply_each_message_once(tmp_path: Path, database_url: str) -> None:
     import subprocess
     import sys

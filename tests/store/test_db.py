@@ -112,7 +112,7 @@ def test_json_columns_round_trip_unicode(database: Database) -> None:
 
 def test_two_processes_migrating_at_once_both_succeed(database_url: str) -> None:
     script = (
-        "import sys; from digest.store import open_database, current_revision;"
+        "import sys; from digest.store.database import open_database, current_revision;"
         "db = open_database(sys.argv[1]); print(current_revision(db))"
     )
     procs = [
@@ -138,6 +138,7 @@ def _open_at(url: str, start: Any, results: Any) -> None:
         results.put(f"{type(exc).__name__}: {exc}")
 
 
+@pytest.mark.slow
 def test_processes_opening_a_new_sqlite_file_at_once_all_get_it(tmp_path: Path) -> None:
     """Turning a new file to WAL takes a lock SQLite's busy timeout does not wait for: four
     processes opening one fresh file at once got "database is locked" in about 1 of 35 opens

@@ -671,6 +671,7 @@ def test_preview_shows_the_database_archive(config: Config, database: Database) 
         assert "Body of 2026-W46" in email.text and "x-digest:" not in email.text
 
 
+@pytest.mark.slow
 def test_digest_serve_answers(tmp_path: Path, database_url: str) -> None:
     """`digest serve` as a user starts it: a real process on a free port."""
     import os
@@ -746,6 +747,7 @@ def test_a_member_signing_up_in_another_case_gets_nothing(
         assert len(list(session.scalars(select(Subscriber)))) == 2
 
 
+@pytest.mark.slow
 def test_an_erased_person_comes_back_only_by_confirming_a_sign_up(
     client: TestClient, database: Database, smtp: SMTPServer, tmp_path: Path
 ) -> None:

@@ -154,6 +154,7 @@ def test_trusted_proxies_are_addresses_or_networks(tmp_path: Path, entry: str) -
         load_config(path, environ={"DIGEST_WEB__TRUSTED_PROXIES": f'["{entry}"]'})
 
 
+@pytest.mark.slow
 def test_digest_serve_ignores_uvicorns_own_forwarded_allow_ips(
     tmp_path: Path, smtp: SMTPServer
 ) -> None:
