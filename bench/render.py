@@ -24,7 +24,8 @@ from typing import Any
 from mjml import mjml2html
 from tables import table
 
-from digest.config.schema import Config, load_config
+from digest.config.load import load_config
+from digest.config.schema import Config
 from digest.issues.send import gather, next_edition
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Edition, Rendered
 from digest.render.edition import context, environment, inline_css, render

@@ -45,7 +45,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from digest.config.schema import Config, load_config  # noqa: E402
+from digest.config.load import load_config  # noqa: E402
+from digest.config.schema import Config  # noqa: E402
 from digest.delivery.compose import Composer  # noqa: E402
 from digest.issues.send import plan_send, send_issue  # noqa: E402
 from digest.models import (  # noqa: E402

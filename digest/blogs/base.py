@@ -18,7 +18,7 @@ import yaml
 
 from digest.config.safeyaml import safe_load
 from digest.errors import ConfigError
-from digest.excerpt.tex import MathMode
+from digest.excerpt.settings import MathMode
 from digest.sources.fields import Generator
 from digest.sources.permalinks import Translation
 

@@ -17,7 +17,7 @@ from digest.blogs.base import (
     text_value,
     truthy,
 )
-from digest.excerpt.tex import MathMode
+from digest.excerpt.settings import MathMode
 from digest.sources.permalinks import hexo_pattern
 
 _HEXO_MATH_PACKAGES = (

@@ -18,7 +18,7 @@ from digest.blogs.base import (
     text_value,
     truthy,
 )
-from digest.excerpt.tex import MathMode
+from digest.excerpt.settings import MathMode
 from digest.sources.markdown import SUFFIXES
 from digest.sources.permalinks import hugo_pattern
 

@@ -16,7 +16,8 @@ import click
 
 from digest import __version__
 from digest.cli.output import error, plain, warn
-from digest.config.schema import Config, load_config
+from digest.config.load import load_config
+from digest.config.schema import Config
 from digest.errors import DigestError
 from digest.models import SourceResult
 from digest.store.database import Database, open_database

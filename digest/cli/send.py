@@ -24,6 +24,7 @@ from rich.prompt import Confirm
 from digest.cli import output
 from digest.cli.base import get_config, get_database, main
 from digest.cli.output import say, styled
+from digest.config.presend import check_files, check_sending
 from digest.config.schema import Config
 from digest.delivery.engine import Summary
 from digest.errors import DigestError
@@ -95,9 +96,9 @@ def send(
     config = get_config(ctx)
     # a missing password file, CA file or DKIM key is named before anything starts (the dry
     # run too: it is the rehearsal of the real send)
-    config.check_files()
+    check_files(config)
     if not dry_run:  # a test copy is a real message to a real inbox: the same rules
-        config.check_sending()
+        check_sending(config)
     database = get_database(ctx)
     if worker:
         ctx.exit(as_worker(config, database, wait))
@@ -317,12 +318,12 @@ def schedule(ctx: click.Context) -> None:
     """Run the scheduler in the foreground (stop with Ctrl-C or SIGTERM)."""
     import logging
 
-    from digest.config.schema import find_config
+    from digest.config.load import find_config
     from digest.issues.schedule import rhythms, serve_forever
 
     config = get_config(ctx)
-    config.check_files()  # a missing password file or key is named before anything starts
-    config.check_sending()  # no plain-http unsubscribe links, no password in clear
+    check_files(config)  # a missing password file or key is named before anything starts
+    check_sending(config)  # no plain-http unsubscribe links, no password in clear
     rhythms(config)  # a bad cron or preset is a configuration error before anything starts
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)

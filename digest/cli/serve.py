@@ -6,6 +6,7 @@ import click
 
 from digest.cli.base import get_config, get_database, main
 from digest.cli.output import say
+from digest.config.presend import check_files, check_sending
 
 
 @main.command()
@@ -20,8 +21,8 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     from digest.web.public import create_public_app
 
     config = get_config(ctx)
-    config.check_files()  # the DKIM key and SMTP password of the confirmation mails
-    config.check_sending(links=False)  # and that password never in clear
+    check_files(config)  # the DKIM key and SMTP password of the confirmation mails
+    check_sending(config, links=False)  # and that password never in clear
     app = create_public_app(config, get_database(ctx))
     shown = f"[{host}]" if ":" in host else host
     say(f"Serving {config.web.base_url} at http://{shown}:{port}/ (Ctrl+C to stop).")

@@ -12,6 +12,7 @@ import secrets
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from digest.config.credentials import keyring
 from digest.config.schema import Config
 from digest.delivery.dkim import dkim_signer
 from digest.delivery.personalise import Headers, MessageTemplate, Personal, mailto
@@ -23,7 +24,7 @@ from digest.store import ledger
 from digest.store import recipients as audience
 from digest.store.database import Database
 from digest.store.tables import Issue
-from digest.tokens import Keyring, keyring, make_token
+from digest.tokens import Keyring, make_token
 
 
 @dataclass(frozen=True, slots=True)

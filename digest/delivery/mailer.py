@@ -16,6 +16,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any, Protocol
 
+from digest.config.credentials import smtp_password
 from digest.config.schema import Config
 from digest.delivery.dkim import dkim_signer
 from digest.delivery.smtp import SMTPConnection, SMTPError, tls_context
@@ -92,7 +93,7 @@ class SmtpMailer:
 
     def __init__(self, config: Config) -> None:
         self.smtp = config.smtp
-        self.password = config.smtp_password()
+        self.password = smtp_password(config)
         self.ca_file = str(config.path(config.smtp.ca_file)) if config.smtp.ca_file else None
         self.sender = config.sender.address
         self.signer = dkim_signer(config)

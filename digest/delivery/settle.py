@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from digest.config.credentials import smtp_password
+from digest.config.presend import check_sendable
 from digest.config.schema import Config
 from digest.delivery.compose import prepare_variants
 from digest.delivery.engine import Summary
@@ -164,14 +166,14 @@ def policy(config: Config) -> Policy:
 
 
 def smtp_settings(config: Config) -> SmtpSettings:
-    config.check_sendable()
+    check_sendable(config)
     smtp = config.smtp
     return SmtpSettings(
         host=smtp.host,
         port=smtp.port,
         security=smtp.security,
         username=smtp.username,
-        password=config.smtp_password(),
+        password=smtp_password(config),
         timeout=smtp.timeout,
         ca_file=str(config.path(smtp.ca_file)) if smtp.ca_file else None,
         verify_tls=smtp.verify_tls,

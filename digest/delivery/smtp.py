@@ -164,7 +164,8 @@ class SMTPConnection:
 
     async def login(self, username: str, password: str) -> None:
         """AUTH PLAIN or LOGIN; never over an unencrypted connection to anything but loopback
-        (the password would cross the network in clear; Config.check_sending says so first)."""
+        (the password would cross the network in clear; digest.config.presend.check_sending
+        says so first)."""
         if self.security == "none" and not is_loopback(self.host):
             raise SMTPError(
                 Stage.AUTH,

@@ -23,7 +23,7 @@ from digest.excerpt.markup import (
     markdown_to_text,
     summary_from,
 )
-from digest.excerpt.tex import MathMode
+from digest.excerpt.settings import MathMode
 from digest.models import BodyFormat, Post
 from digest.sources.frontmatter import FrontMatterError, split_front_matter
 

@@ -26,14 +26,14 @@ currency (`$5 and $10`), never math.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
 
 import regex
 from markdown_it import MarkdownIt
 from markdown_it.rules_block import StateBlock
 from markdown_it.rules_inline import StateInline
 
-MathMode = Literal["auto", "dollars", "brackets", "both", "kramdown", "none"]
+from digest.excerpt.settings import MathMode
+
 MATH_MODES: tuple[MathMode, ...] = ("auto", "dollars", "brackets", "both", "kramdown", "none")
 
 _DELIMITERS: dict[str, frozenset[str]] = {

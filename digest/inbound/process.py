@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from digest.config.credentials import imap_password
 from digest.config.schema import Config
 from digest.errors import ConfigError
 from digest.inbound.classify import Context, classify, context_from_config
@@ -122,7 +123,7 @@ def open_mailbox(config: Config, maildir: Path | None = None, mbox: Path | None 
     if config.bounces.maildir is not None:
         return Maildir(config.path(config.bounces.maildir))
     if config.bounces.imap is not None:
-        return Imap(config.bounces.imap, config.imap_password(), root=config.path(Path(".")))
+        return Imap(config.bounces.imap, imap_password(config), root=config.path(Path(".")))
     raise ConfigError(
         "nothing to read: give --maildir DIR or --mbox FILE, or set bounces.maildir or "
         "bounces.imap in the config."

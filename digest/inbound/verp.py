@@ -30,7 +30,7 @@ from functools import lru_cache
 from typing import Literal
 from urllib.parse import quote
 
-from digest.config.schema import RETURN_PATH_LOCAL_MAX
+from digest.inbound.settings import RETURN_PATH_LOCAL_MAX
 from digest.tokens import Keyring
 
 VerpPurpose = Literal["bounce", "unsubscribe"]

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from digest.config.presend import check_sendable
 from digest.config.schema import Config
 from digest.delivery.engine import Summary
 from digest.delivery.settle import job_for
@@ -80,7 +81,7 @@ def work(
             "`digest send --worker` needs a PostgreSQL database_url: SQLite is one machine's "
             "database, where `digest send` alone already uses every core."
         )
-    config.check_sendable()
+    check_sendable(config)
     stop = stop or Stop()
     worked = Worked(lease.worker_name(), None, stop=stop)
     with on_signals(stop):

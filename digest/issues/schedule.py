@@ -31,7 +31,8 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from digest.config.cron import parse_cron
-from digest.config.schema import Config, load_config
+from digest.config.load import load_config
+from digest.config.schema import Config
 from digest.delivery.stop import Stop, describe, forward_to_children
 from digest.errors import ConfigError, DigestError
 from digest.issues.send import NothingToSend, Outcome, Plan, SenderBusy, plan_send, send_issue

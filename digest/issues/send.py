@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
+from digest.config.presend import check_sendable
 from digest.config.schema import Config
 from digest.delivery.compose import Composer
 from digest.delivery.engine import Engine, Summary
@@ -92,7 +93,7 @@ def send_issue(
     stop = stop or Stop()
     if outbox is not None or to is not None:
         return _without_ledger(config, database, plan, outbox, to, stop)
-    config.check_sendable()
+    check_sendable(config)
     sent = Sent(stop=stop)
     holder = lease.worker_name()
     ttl = timedelta(seconds=config.smtp.lease_timeout)

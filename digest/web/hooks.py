@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from digest.config.credentials import postmark_password
 from digest.config.schema import Config
 from digest.inbound.classify import context_from_config
 from digest.inbound.process import record_all
@@ -71,7 +72,7 @@ class Hooks:
         self.fetcher = fetcher
         self.confirmer = confirmer
         self.context = context_from_config(config)
-        self.postmark_password = config.postmark_password()
+        self.postmark_password = postmark_password(config)
 
     def routes(self) -> list[Route]:
         return [

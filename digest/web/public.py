@@ -25,11 +25,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from digest.config.credentials import keyring
 from digest.config.schema import Config
 from digest.delivery.mailer import Mailer, SmtpMailer
 from digest.render.i18n import translate
 from digest.store.database import Database
-from digest.tokens import keyring
 from digest.web.archive import DatabaseArchive, IssueArchive, Pagination
 from digest.web.hooks import Hooks
 from digest.web.hosts import proxy_headers

@@ -20,7 +20,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from digest.cli import main
-from digest.config.schema import MarkdownSourceConfig, load_config
+from digest.config.load import load_config
+from digest.config.schema import MarkdownSourceConfig
 from tests.support import paths
 
 BLOGS = paths.TESTS / "fixtures" / "blogs"

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from digest.config.schema import load_config
+from digest.config.credentials import smtp_password, web_secret
+from digest.config.load import load_config
 from digest.errors import ConfigError
 from tests.support import paths
 
@@ -73,7 +74,7 @@ def test_environment_overrides_any_key(tmp_path: Path) -> None:
     }
     config = load_config(write(tmp_path, MINIMAL), environ=env)
     assert config.smtp.port == 2526
-    assert config.smtp_password() == "s3cret"
+    assert smtp_password(config) == "s3cret"
     assert "s3cret" not in repr(config.smtp)
     assert config.database_url == "postgresql+psycopg://u@localhost/d"
     assert config.site.locale == "en"
@@ -84,7 +85,7 @@ def test_password_from_file(tmp_path: Path) -> None:
     config = load_config(
         write(tmp_path, MINIMAL + "smtp:\n  password_file: smtp.secret\n"), environ={}
     )
-    assert config.smtp_password() == "from-file"
+    assert smtp_password(config) == "from-file"
 
 
 @pytest.mark.parametrize(
@@ -142,7 +143,7 @@ def test_secrets_are_refused_in_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"web.secret is a secret"):
         load_config(write(tmp_path, MINIMAL + "web:\n  secret: s\n"), environ={})
     config = load_config(write(tmp_path, MINIMAL), environ={"DIGEST_WEB__SECRET": "from-env"})
-    assert config.web_secret() == "from-env"
+    assert web_secret(config) == "from-env"
 
 
 def test_missing_file(tmp_path: Path) -> None:

@@ -21,7 +21,10 @@ from click.testing import CliRunner
 from pydantic import BaseModel
 
 from digest.cli import main
-from digest.config.schema import Config, load_config
+from digest.config.credentials import keyring
+from digest.config.load import load_config
+from digest.config.presend import check_files, needed_files
+from digest.config.schema import Config
 from digest.config.templatecheck import (
     BUILTIN_TEMPLATES,
     CUSTOM_FILTERS,
@@ -32,7 +35,7 @@ from digest.config.templatecheck import (
 )
 from digest.errors import ConfigError, DigestError
 from digest.render.edition import environment, render
-from digest.tokens import InvalidToken, Keyring, keyring, make_token, read_token
+from digest.tokens import InvalidToken, Keyring, make_token, read_token
 from tests.support import paths
 
 ROOT = paths.ROOT
@@ -266,21 +269,21 @@ def test_check_files_names_the_key_and_path(
 ) -> None:
     config = load_config(write(tmp_path, extra), environ={})
     with pytest.raises(ConfigError) as caught:
-        config.check_files()
+        check_files(config)
     path = tmp_path / relative
     assert str(caught.value) == f"{tmp_path / 'config.yaml'}: {key}: {path} does not exist."
     assert caught.value.exit_code == 2
     path.parent.mkdir(parents=True, exist_ok=True)
     path.mkdir()
     with pytest.raises(ConfigError, match=f"{key}: {path} is not a file"):
-        config.check_files()
+        check_files(config)
     path.rmdir()
     path.write_text("x", encoding="utf-8")
-    for other_key, other in config.needed_files():
+    for other_key, other in needed_files(config):
         other.parent.mkdir(parents=True, exist_ok=True)
         other.write_text("x", encoding="utf-8")
         assert other_key.endswith(("_file",))
-    config.check_files()  # every file present: nothing to say
+    check_files(config)  # every file present: nothing to say
 
 
 def test_a_password_from_the_environment_needs_no_file(tmp_path: Path) -> None:
@@ -288,7 +291,7 @@ def test_a_password_from_the_environment_needs_no_file(tmp_path: Path) -> None:
         write(tmp_path, "smtp:\n  password_file: nowhere\n"),
         environ={"DIGEST_SMTP__PASSWORD": "from-env"},
     )
-    config.check_files()
+    check_files(config)
 
 
 def command(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -352,9 +355,9 @@ def test_a_number_without_a_bound_of_its_own_gets_the_ceiling() -> None:
     """A setting added later without `le` is still bounded (merged branches add some)."""
     from pydantic import ValidationError
 
-    from digest.config.schema import NUMBER_CEILING, _Section
+    from digest.config.validators import NUMBER_CEILING, Section
 
-    class Probe(_Section):
+    class Probe(Section):
         hours: float = 1.0
         count: int | None = None
         flag: bool = False

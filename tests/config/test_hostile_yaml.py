@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from digest.config.load import load_config
 from digest.config.safeyaml import MAX_ALIASES, MAX_DEPTH, YamlLimitError, safe_load
-from digest.config.schema import load_config
 from digest.errors import ConfigError
 from digest.models import SourceResult
 from digest.sources.feed import MAX_BYTES, read_feed

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 
 from digest.cli import main
-from digest.config.schema import load_config
+from digest.config.load import load_config
 from digest.delivery import dkim
 from tests.issues.test_send import add_subscribers, write_config
 from tests.support import paths

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from digest.config.schema import Config, load_config
+from digest.config.load import load_config
+from digest.config.schema import Config
 from digest.delivery.personalise import list_id_header
 from digest.errors import ConfigError
 from digest.issues.send import Composer

@@ -14,7 +14,8 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from digest.cli import main
-from digest.config.schema import load_config
+from digest.config.load import load_config
+from digest.config.presend import check_sendable
 from digest.errors import ConfigError
 from digest.store.database import open_database
 from digest.store.tables import Issue, Subscriber
@@ -93,9 +94,9 @@ def test_a_real_send_without_an_address_names_the_key_and_sends_nothing(
 def test_with_an_address_the_check_passes_and_a_blank_one_fails(tmp_path: Path) -> None:
     path = write_config(tmp_path, port=2, address="  postal_address: 1 Example Road\n")
     config = load_config(path)
-    config.check_sendable()
+    check_sendable(config)
     blank = config.model_copy(
         update={"site": config.site.model_copy(update={"postal_address": "  "})}
     )
     with pytest.raises(ConfigError, match=r"site\.postal_address is required"):
-        blank.check_sendable()
+        check_sendable(blank)

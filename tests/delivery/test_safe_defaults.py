@@ -15,7 +15,8 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from digest.cli import main
-from digest.config.schema import load_config
+from digest.config.load import load_config
+from digest.config.presend import check_sending
 from digest.delivery.smtp import SMTPConnection, SMTPError, Stage
 from digest.links import is_loopback
 from digest.store.database import open_database
@@ -99,7 +100,7 @@ def test_auth_in_clear_to_a_remote_server_is_refused_before_anything(
     )
     assert not database.exists()  # nothing opened, nothing created
     configured(path, "  timeout: 5", "  security: starttls\n  timeout: 5")
-    load_config(path).check_sending()  # encrypted: nothing to say
+    check_sending(load_config(path))  # encrypted: nothing to say
 
 
 def test_the_client_itself_never_sends_a_password_in_clear_to_a_remote_host() -> None:

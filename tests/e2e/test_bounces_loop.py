@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from digest.config.schema import load_config
+from digest.config.load import load_config
 from digest.store.database import open_database
 from digest.store.tables import Delivery, Subscriber
 from tests.inbound.test_imap import flags_and_counts, reset

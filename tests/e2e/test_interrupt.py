@@ -22,7 +22,8 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from digest.cli import main
-from digest.config.schema import Config, load_config
+from digest.config.load import load_config
+from digest.config.schema import Config
 from digest.delivery.retry import GROUP
 from digest.store import lease
 from digest.store.database import open_database

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from digest.cli import main
-from digest.config.schema import load_config
+from digest.config.load import load_config
 from digest.store.database import open_database
 from digest.store.tables import Event, Issue, Status, Subscriber
 from digest.web.public import create_public_app

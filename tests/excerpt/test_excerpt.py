@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from digest.errors import PostError
 from digest.excerpt.rules import cut_graphemes, excerpt_of, grapheme_count, make_excerpt
-from digest.excerpt.tex import MathMode, looks_like_tex
+from digest.excerpt.settings import MathMode
+from digest.excerpt.tex import looks_like_tex
 
 FENCE = "```"
 

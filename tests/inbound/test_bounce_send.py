@@ -10,11 +10,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from digest.config.schema import load_config
+from digest.config.credentials import keyring
+from digest.config.load import load_config
 from digest.inbound.verp import find_verp, read_verp_token
 from digest.store.database import open_database
 from digest.store.tables import Delivery, Event, Subscriber
-from digest.tokens import keyring
 from tests.issues.test_send import add_subscribers, run_with_script, send, statuses, write_config
 from tests.support.smtp_server import CountingServer, SMTPServer
 

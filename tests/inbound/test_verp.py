@@ -10,9 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest.config.schema import RETURN_PATH_LOCAL_MAX, load_config
+from digest.config.credentials import imap_password, postmark_password
+from digest.config.load import load_config
 from digest.errors import ConfigError
 from digest.inbound import verp
+from digest.inbound.settings import RETURN_PATH_LOCAL_MAX
 from digest.inbound.verp import (
     MAX_ID,
     MAX_TOKEN_CHARS,
@@ -175,7 +177,7 @@ def test_bounces_config_defaults_and_secrets(tmp_path: Path) -> None:
         "    username: bounces\n    password_file: imap.pw\n    processed_folder: Done\n"
     )
     config = load_config(write(tmp_path, text), environ={"DIGEST_BOUNCES__POSTMARK_PASSWORD": "pm"})
-    assert config.imap_password() == "s3cret" and config.postmark_password() == "pm"
+    assert imap_password(config) == "s3cret" and postmark_password(config) == "pm"
     assert config.bounces.imap is not None and config.bounces.imap.effective_port == 993
 
 

@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from sqlalchemy import select, update
 
 from digest.cli import main
-from digest.config.schema import Config, load_config
+from digest.config.load import load_config
+from digest.config.schema import Config
 from digest.issues.send import gather, next_issue, plan_send
 from digest.store.database import open_database
 from digest.store.tables import Delivery, Issue, Subscriber

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from sqlalchemy import select, update
 
 from digest.cli import main
-from digest.config.schema import load_config
+from digest.config.load import load_config
 from digest.delivery.retry import GROUP
 from digest.errors import ConfigError
 from digest.issues.schedule import (

@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from digest.cli import main
-from digest.config.schema import Config, load_config
+from digest.config.load import load_config
+from digest.config.schema import Config
 from digest.issues.send import NothingToSend, plan_send, send_issue
 from digest.render.csp import meta_policy
 from digest.store.database import open_database

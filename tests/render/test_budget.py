@@ -19,7 +19,8 @@ import pytest
 from click.testing import CliRunner
 
 from digest.cli import main
-from digest.config.schema import Config, load_config
+from digest.config.load import load_config
+from digest.config.schema import Config
 from digest.issues.schedule import scheduled_send
 from digest.issues.send import Composer, gather, next_edition
 from digest.models import Edition, Post, Recipient, Rendered

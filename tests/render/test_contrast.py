@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from digest.config.schema import Config, load_config
+from digest.config.load import load_config
+from digest.config.schema import Config
 from digest.issues.send import gather, next_edition
 from digest.render.edition import render
 from tests.support import paths

@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from digest.cli import main
-from digest.config.schema import load_config
+from digest.config.load import load_config
 from digest.store.database import open_database
 from digest.store.tables import Subscriber
 from tests.delivery.test_dkim import keygen, resolver, verifies

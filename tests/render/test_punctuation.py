@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from digest.config.schema import Config, load_config
+from digest.config.load import load_config
+from digest.config.schema import Config
 from digest.excerpt.rules import excerpt_of, make_excerpt
 from digest.models import Edition, Post
 from digest.render.edition import end_sentence, render

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from digest.config.schema import Config, load_config
+from digest.config.load import load_config
+from digest.config.schema import Config
 from digest.issues.send import gather, next_edition
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Edition, Post
 from digest.render.edition import RenderError, render

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from digest.config.schema import SUBJECT_PLACEHOLDERS, Config, load_config
+from digest.config.load import load_config
+from digest.config.schema import Config
+from digest.config.validators import SUBJECT_PLACEHOLDERS
 from digest.errors import ConfigError
 from digest.models import Edition, Post
 from digest.render.edition import render, subject_for

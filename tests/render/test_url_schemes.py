@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser
 
-from digest.config.schema import Config, load_config
+from digest.config.load import load_config
+from digest.config.schema import Config
 from digest.errors import ConfigError
 from digest.issues.send import gather, next_edition
 from digest.links import is_safe_link, link_scheme, site_url

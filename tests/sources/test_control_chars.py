@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from digest.cli import main
-from digest.config.schema import load_config
+from digest.config.load import load_config
 from digest.excerpt.clean import clean
 from digest.excerpt.rules import make_excerpt
 from digest.issues.send import gather

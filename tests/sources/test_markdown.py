@@ -244,7 +244,7 @@ def test_a_title_taken_from_the_first_heading_is_not_repeated_in_the_body(
 
 
 def test_two_files_claiming_one_url_are_reported_not_silently_dropped(tmp_path: Path) -> None:
-    from digest.config.schema import load_config
+    from digest.config.load import load_config
     from digest.sources.read import read_posts
 
     write(tmp_path, "posts/a.md", "---\ntitle: A\nslug: same\n---\nx")

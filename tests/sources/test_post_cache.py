@@ -21,7 +21,8 @@ import yaml
 from pydantic import BaseModel
 
 import digest
-from digest.config.schema import Config, MarkdownSourceConfig, load_config
+from digest.config.load import load_config
+from digest.config.schema import Config, MarkdownSourceConfig
 from digest.issues.send import Gathered, gather
 from digest.models import Post
 from digest.sources import cache as post_cache
@@ -545,7 +546,7 @@ def test_two_processes_at_once_both_succeed_and_leave_a_valid_cache(
 WRITER = """
 import sys, time
 from pathlib import Path
-from digest.config.schema import load_config
+from digest.config.load import load_config
 from digest.sources.read import read_posts
 config = load_config(sys.argv[1], environ={})
 post = Path(sys.argv[2])

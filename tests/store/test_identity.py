@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from digest.cli import main
-from digest.config.schema import load_config
+from digest.config.load import load_config
 from digest.errors import DigestError
 from digest.store import subscribers as people
 from digest.store.database import Database, alembic_config, connect, include_object, open_database

@@ -25,7 +25,7 @@ from click.testing import CliRunner
 
 import digest
 from digest.cli import main
-from digest.config.schema import load_config
+from digest.config.load import load_config
 from digest.store.database import alembic_config, connect, head_revision, include_object
 from digest.store.tables import Base, UTCDateTime
 from tests.issues.test_send import write_config

@@ -12,7 +12,8 @@ from click.testing import CliRunner, Result
 from sqlalchemy import select
 
 from digest.cli import main
-from digest.config.schema import Config, load_config
+from digest.config.load import load_config
+from digest.config.schema import Config
 from digest.store.database import open_database
 from digest.store.tables import Delivery, Event, Issue, ReturnedMail, Subscriber
 from tests.support.bounce_fixtures import (

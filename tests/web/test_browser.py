@@ -17,7 +17,8 @@ from playwright.sync_api import (
     Page,
 )
 
-from digest.config.schema import Config, load_config
+from digest.config.load import load_config
+from digest.config.schema import Config
 from digest.issues.send import gather, next_edition
 from digest.web.preview import create_preview_app
 from tests.support import paths

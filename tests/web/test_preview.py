@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
-from digest.config.schema import Config, load_config
+from digest.config.load import load_config
+from digest.config.schema import Config
 from digest.issues.send import gather, next_edition
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Edition
 from digest.render.edition import render

@@ -16,11 +16,13 @@ import pytest
 from playwright.sync_api import Browser, Page
 from sqlalchemy import select
 
-from digest.config.schema import Config, load_config
+from digest.config.credentials import keyring
+from digest.config.load import load_config
+from digest.config.schema import Config
 from digest.delivery.mailer import SmtpMailer
 from digest.store.database import Database
 from digest.store.tables import Event, Issue, Status, Subscriber
-from digest.tokens import keyring, make_token
+from digest.tokens import make_token
 from digest.web.public import create_public_app
 from tests.issues.test_send import write_config
 from tests.support import paths

@@ -16,12 +16,14 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import select, update
 
-from digest.config.schema import Config, load_config
+from digest.config.credentials import keyring
+from digest.config.load import load_config
+from digest.config.schema import Config
 from digest.delivery.mailer import SmtpMailer
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL
 from digest.store.database import Database
 from digest.store.tables import Event, Issue, Status, Subscriber, Variant
-from digest.tokens import Keyring, Purpose, keyring, make_token
+from digest.tokens import Keyring, Purpose, make_token
 from digest.web.public import create_public_app
 from tests.issues.test_send import write_config
 from tests.support import paths

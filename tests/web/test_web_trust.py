@@ -20,7 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from digest.config.schema import Config, load_config
+from digest.config.load import load_config
+from digest.config.schema import Config
 from digest.delivery.mailer import SmtpMailer
 from digest.errors import ConfigError
 from digest.store.database import Database
