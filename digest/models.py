@@ -87,6 +87,24 @@ class SourceResult:
 PostStatus = Literal["new", "sent", "draft", "opted-out", "future", "expired", "too-old"]
 
 
+def own_status(post: Post, now: datetime) -> PostStatus:
+    """What a post's own front matter says of it at `now`, whatever was sent: a draft, opted
+    out of newsletters, expired (Hugo's expiryDate), future (its publishDate or date), else
+    new. `digest init` counts a blog's posts by it; the selection adds what was sent and
+    how old a post may be (digest.issues.select.status_of)."""
+    if post.draft:
+        return "draft"
+    if not post.newsletter:
+        return "opted-out"
+    if post.expiry_date is not None and post.expiry_date <= now:
+        return "expired"
+    if post.publish_date is not None and post.publish_date > now:
+        return "future"
+    if post.date is not None and post.date > now:
+        return "future"
+    return "new"
+
+
 @dataclass(frozen=True, slots=True)
 class Candidate:
     """A post with the selection's verdict on it, so `digest posts --all` can say why."""

@@ -20,8 +20,7 @@ import regex
 
 from digest.blogs.detect import BlogSettings, detect
 from digest.errors import ConfigError
-from digest.issues.select import status_of
-from digest.models import SourceResult
+from digest.models import SourceResult, own_status
 from digest.sources.markdown import read_folder
 
 NAMES = {"hexo": "Hexo", "hugo": "Hugo", "jekyll": "Jekyll"}
@@ -127,7 +126,7 @@ def _count_posts(settings: BlogSettings, report: InitReport) -> None:
         languages=tuple(settings.languages),
     )
     now = datetime.now(UTC)
-    statuses = Counter(str(status_of(p, sent=(), now=now, lookback_days=0)) for p in result.posts)
+    statuses = Counter(str(own_status(p, now)) for p in result.posts)
     report.statuses = dict(statuses)
 
 

@@ -10,26 +10,24 @@ from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from digest.models import Post, PostStatus
+from digest.models import Post, PostStatus, own_status
 
 
 def status_of(
     post: Post, *, sent: Collection[str], now: datetime, lookback_days: int
 ) -> PostStatus:
-    """Why a post is, or is not, new. `lookback_days == 0` means no age limit."""
-    if post.draft:
-        return "draft"
-    if not post.newsletter:
-        return "opted-out"
+    """Why a post is, or is not, new. `lookback_days == 0` means no age limit.
+
+    A draft or an opted-out post is that first; then one already sent; then what the post
+    itself says (`own_status`: expired, future); then its age."""
+    own = own_status(post, now)
+    if own in ("draft", "opted-out"):
+        return own
     if post.id in sent:
         return "sent"
-    if post.expiry_date is not None and post.expiry_date <= now:
-        return "expired"
-    if post.publish_date is not None and post.publish_date > now:
-        return "future"
+    if own != "new":
+        return own
     if post.date is not None:
-        if post.date > now:
-            return "future"
         # a post scheduled by publishDate appeared then, however old its date
         appeared = max(post.date, post.publish_date or post.date)
         if lookback_days and appeared < now - timedelta(days=lookback_days):
