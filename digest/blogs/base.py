@@ -19,8 +19,8 @@ import yaml
 from digest.config.safeyaml import safe_load
 from digest.errors import ConfigError
 from digest.excerpt.settings import MathMode
-from digest.sources.fields import Generator
 from digest.sources.permalinks import Translation
+from digest.sources.settings import Generator
 
 
 @dataclass(slots=True)

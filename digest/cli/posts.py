@@ -12,11 +12,12 @@ from rich.text import Text
 
 from digest.cli.base import get_config, get_database, main, report_sources
 from digest.cli.output import emit_json, say, styled, table
+from digest.config.stages import source_settings
 from digest.errors import DigestError
-from digest.excerpt.rules import make_excerpt
 from digest.issues.upcoming import next_issue
 from digest.models import Candidate
 from digest.sources.cache import forget as forget_posts
+from digest.sources.document import make_excerpt
 
 
 @main.command()
@@ -30,7 +31,7 @@ def posts(ctx: click.Context, as_json: bool, show_all: bool, refresh: bool) -> N
     """List the posts the next digest would hold, newest first."""
     config = get_config(ctx)
     if refresh:
-        forget_posts(config)
+        forget_posts(source_settings(config))
     gathered = next_issue(config, get_database(ctx))
     report_sources(gathered.source)
     chosen = gathered.candidates if show_all else gathered.new
@@ -125,6 +126,7 @@ def excerpt(file: Path, length: int, locale: str) -> None:
 @click.pass_context
 def render(ctx: click.Context, out_dir: Path, locale: str | None) -> None:
     """Write the next digest's HTML, text and MJML (sample links instead of personal ones)."""
+    from digest.config.stages import render_settings
     from digest.delivery.personalise import with_sample_values
     from digest.issues.upcoming import next_edition
     from digest.render.budget import HTML_LIMIT, longest_values, outgoing_size
@@ -138,7 +140,7 @@ def render(ctx: click.Context, out_dir: Path, locale: str | None) -> None:
     if not gathered.new:
         say("Nothing new since the last digest; nothing rendered.")
         return
-    rendered = render_edition(config, next_edition(gathered, config), locale)
+    rendered = render_edition(render_settings(config), next_edition(gathered, config), locale)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         greeting = rendered.greeting_anonymous
@@ -151,7 +153,8 @@ def render(ctx: click.Context, out_dir: Path, locale: str | None) -> None:
     except OSError as exc:
         raise DigestError(f"{out_dir}: cannot write the rendered issue: {exc.strerror}.") from None
     size = len(rendered.html.encode())
-    sent = outgoing_size(rendered.html, longest_values(config, rendered.greeting_named))
+    longest = longest_values(config.web.base_url, rendered.greeting_named)
+    sent = outgoing_size(rendered.html, longest)
     say(f"Subject: {rendered.subject}")
     say(
         f"Wrote {out_dir}/issue.html ({size / 1024:.1f} KB; at most {sent:,} bytes as sent, "

@@ -318,8 +318,9 @@ def schedule(ctx: click.Context) -> None:
     """Run the scheduler in the foreground (stop with Ctrl-C or SIGTERM)."""
     import logging
 
+    from digest.config.cron import rhythms
     from digest.config.load import find_config
-    from digest.issues.schedule import rhythms, serve_forever
+    from digest.issues.schedule import serve_forever
 
     config = get_config(ctx)
     check_files(config)  # a missing password file or key is named before anything starts

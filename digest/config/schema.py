@@ -326,10 +326,9 @@ class ScheduleConfig(Section):
         if self.preset is not None:
             if "cron" in self.model_fields_set or "frequency" in self.model_fields_set:
                 raise ValueError("give either preset or cron and frequency, not both")
-            head = self.preset.split(":", 1)[0].strip().lower()
-            if head not in ("daily", "weekly", "monthly"):
-                raise ValueError(f"preset {self.preset!r} must start with daily, weekly or monthly")
-            self.frequency = head  # type: ignore[assignment]
+            from digest.config.cron import preset_frequency
+
+            self.frequency = preset_frequency(self.preset)  # type: ignore[assignment]
         return self
 
     @property

@@ -9,7 +9,6 @@ unknown filter is a configuration error (exit 2): `templates/email/post.mjml.j2,
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +16,8 @@ from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from digest.errors import ConfigError
+from digest.render.folders import user_templates
 
-# The built-in templates: the repository's top-level templates/, shipped in the wheel as the
-# package `digest.templates` and found through importlib.resources, so an installed wheel
-# renders from any working folder.
-BUILTIN_TEMPLATES = Path(str(resources.files("digest.templates")))
 # The filters digest.render.edition adds to Jinja2's own (tests check the two lists agree).
 CUSTOM_FILTERS = ("end_sentence",)
 MAX_TEMPLATE_BYTES = 1024 * 1024
@@ -36,20 +32,6 @@ def checking_environment() -> ImmutableSandboxedEnvironment:
 
 def _identity(value: Any) -> Any:
     return value
-
-
-def user_templates(folder: Path) -> Path | None:
-    """The folder of a user's template overrides, or None when there are none to read.
-
-    A `templates_dir` that is the built-in folder itself (the repository's demo config.yaml
-    names `templates`, which in a source checkout is where the built-ins live) holds no
-    overrides: reading it before the built-ins would read them twice, and checking it would
-    report the built-ins' own problems as the user's.
-    """
-    if not folder.is_dir():
-        return None
-    resolved = folder.resolve()
-    return None if resolved == BUILTIN_TEMPLATES.resolve() else resolved
 
 
 def check_templates(folder: Path) -> None:

@@ -29,12 +29,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from digest.config.schema import Config
 from digest.delivery.compose import make_composer
 from digest.delivery.engine import POLL, Engine, Summary
 from digest.delivery.queue import LedgerQueue
 from digest.delivery.rate import Limits
-from digest.delivery.retry import Policy
+from digest.delivery.settings import DeliverySettings, Policy
 from digest.delivery.stop import (
     AnyOf,
     Orphaned,
@@ -47,7 +46,7 @@ from digest.delivery.stop import (
     signals_blocked,
     unblock_signals,
 )
-from digest.delivery.transport import SmtpSettings, SmtpTransport
+from digest.delivery.transport import SmtpTransport
 from digest.store import lease, rate
 from digest.store.database import Database, open_database
 
@@ -58,26 +57,27 @@ PROGRESS_EVERY = 100
 Progress = Callable[[Summary], None]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Job:
-    """One issue's send, as every sending process needs it (it crosses into spawned ones)."""
+    """One issue's send, as every sending process needs it: it crosses into spawned ones,
+    so it holds the narrow `DeliverySettings` (never the whole configuration)."""
 
-    config: Config
+    settings: DeliverySettings
     issue_id: int
-    policy: Policy
-    smtp: SmtpSettings
-    claim_seconds: float
-    heartbeat: float
     as_of: datetime
 
+    @property
+    def policy(self) -> Policy:
+        return self.settings.policy
 
-def process_count(config: Config, queued: int) -> int:
+
+def process_count(settings: DeliverySettings, queued: int) -> int:
     """Configured, else: one per core (up to 4) when DKIM signing makes the send CPU-bound,
     one otherwise (measured: without DKIM a second process only adds contention)."""
-    configured = config.smtp.processes
+    configured = settings.processes
     if configured is not None:
         return max(1, configured)
-    if queued < AUTO_THRESHOLD or config.dkim is None:
+    if queued < AUTO_THRESHOLD or settings.compose.dkim is None:
         return 1
     return max(1, min(os.cpu_count() or 1, 4))
 
@@ -97,16 +97,17 @@ def run_engine(
     on_progress: Progress | None,
 ) -> Summary:
     """This process's worker: its engine over the ledger, its heartbeat renewing its claims."""
+    settings = job.settings
     queue = LedgerQueue(
-        database, job.issue_id, lease.worker_name(), job.claim_seconds, as_of=job.as_of
+        database, job.issue_id, lease.worker_name(), settings.claim_seconds, as_of=job.as_of
     )
     struck_off = Stop()  # its claims were taken back: it was presumed dead (a long stall)
     limits = Limits(job.policy.rate_per_second, job.policy.rate_per_hour)
     engine = Engine(
         replace(job.policy, connections=connections),
-        SmtpTransport(job.smtp),
+        SmtpTransport(settings.smtp),
         queue,
-        make_composer(job.config, database, job.issue_id),
+        make_composer(settings.compose, database, job.issue_id),
         stop=AnyOf(stop, struck_off),
         on_progress=on_progress,
         shared_rate=(lambda: rate.reserve(database, RATE_SCHEDULE, limits.draw))
@@ -118,7 +119,7 @@ def run_engine(
         struck_off.set("its claims were taken over by another sender")
 
     try:
-        with lease.Heartbeat(job.heartbeat, [queue.renew], on_lost=lost):
+        with lease.Heartbeat(settings.heartbeat, [queue.renew], on_lost=lost):
             return asyncio.run(engine.run())
     finally:
         queue.close()
@@ -271,7 +272,7 @@ def _child(index: int, job: Job, connections: int, updates: Any, halt: Any, pare
         orphaned = Orphaned(parent)
         if orphaned.is_set():
             return
-        database = open_database(job.config.database_url)
+        database = open_database(job.settings.database_url)
         try:
             counter = [0]
 

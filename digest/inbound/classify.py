@@ -23,8 +23,6 @@ from typing import Any
 
 import flufl.bounce
 
-from digest.config.credentials import keyring
-from digest.config.schema import Config
 from digest.inbound.arf import COMPLAINT_TYPES, OPT_OUT_TYPES, FeedbackReport, feedback_report
 from digest.inbound.dsn import DsnRecipient, delivery_status
 from digest.inbound.parts import (
@@ -69,10 +67,6 @@ class Context:
     keyring: Keyring
     return_path: str | None = None
     now: datetime | None = None
-
-
-def context_from_config(config: Config) -> Context:
-    return Context(keyring=keyring(config), return_path=config.bounces.return_path)
 
 
 def message_key(message: Message, raw: bytes | None = None) -> str:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from digest.config.presend import check_sendable
 from digest.config.schema import Config
+from digest.config.sending import delivery_settings
 from digest.delivery.engine import Summary
 from digest.delivery.settle import job_for
 from digest.delivery.stop import Stop, on_signals
@@ -98,6 +99,6 @@ def work(
         issue_id, worked.key = found
         if on_join is not None:
             on_join(worked.key)
-        job = job_for(config, issue_id)
+        job = job_for(delivery_settings(config), issue_id)
         worked.summary = deliver(job, database, processes=1, stop=stop, on_progress=on_progress)
     return worked

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session
 
 from digest.config.schema import Config
+from digest.delivery.settle import local
 from digest.errors import DigestError
 from digest.issues.upcoming import gather, lookback_for, next_edition
 from digest.models import Edition
@@ -88,7 +89,7 @@ def plan_send(
                 [waiting] = ledger.deferred(session, [issue.id])
                 plan.note = (
                     f"Issue {issue.key} delivered nothing yet; it retries its deferred "
-                    f"deliveries at {local(waiting.next_attempt_at, config)}."
+                    f"deliveries at {local(waiting.next_attempt_at, config.schedule_timezone)}."
                 )
                 return _or_nothing(replace(plan, retries=due))
         sent = ledger.sent_post_ids(session, frequency)
@@ -155,7 +156,3 @@ def _or_nothing(plan: Plan) -> Plan:
     if plan.edition is None and not plan.retries:
         raise NothingToSend(plan.note or "Nothing to send.")
     return plan
-
-
-def local(moment: datetime, config: Config) -> str:
-    return moment.astimezone(config.schedule_tz).strftime("%Y-%m-%d %H:%M:%S %Z")

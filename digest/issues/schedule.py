@@ -11,10 +11,8 @@ two schedulers started by mistake still send each issue once.
 from __future__ import annotations
 
 import logging
-import re
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,14 +25,13 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from digest.config.cron import parse_cron
+from digest.config.cron import Rhythm, rhythms
 from digest.config.load import load_config
 from digest.config.schema import Config
 from digest.delivery.stop import Stop, describe, forward_to_children
-from digest.errors import ConfigError, DigestError
+from digest.errors import DigestError
 from digest.issues.send import NothingToSend, Outcome, Plan, SenderBusy, plan_send, send_issue
 from digest.store import jobs
 from digest.store.database import Database, open_database
@@ -45,86 +42,10 @@ RETRY_JOB = "digest-retry"
 BOUNCE_JOB = "digest-bounces"
 STOP = Stop()  # set by SIGINT/SIGTERM: the send in flight stops after its messages in flight
 
-_DAYS = {
-    "monday": "mon",
-    "tuesday": "tue",
-    "wednesday": "wed",
-    "thursday": "thu",
-    "friday": "fri",
-    "saturday": "sat",
-    "sunday": "sun",
-}
-_PRESET = re.compile(
-    r"^\s*(?P<freq>daily|weekly|monthly)\s*:\s*(?:(?P<first>first)\s+)?(?P<day>[a-z]+)?\s*"
-    r"(?P<hour>\d{1,2}):(?P<minute>\d{2})\s*$",
-    re.IGNORECASE,
-)
 
-
-@dataclass(frozen=True, slots=True)
-class Rhythm:
-    """When one frequency's digest goes out: a cron trigger in the schedule's time zone."""
-
-    frequency: str
-    trigger: CronTrigger
-
-    @property
-    def job_id(self) -> str:
-        return f"{JOB_PREFIX}{self.frequency}"
-
-
-def _cron(expression: str, tz: ZoneInfo, where: str) -> CronTrigger:
-    try:
-        return parse_cron(expression, tz)
-    except ValueError as exc:
-        if len(expression.split()) not in (5, 6):
-            raise ConfigError(
-                f"{where}: {expression!r} needs 5 fields (minute hour day month weekday)."
-            ) from None
-        raise ConfigError(
-            f"{where}: {expression!r} is not a valid cron expression: {exc}."
-        ) from None
-
-
-def _preset(text: str, tz: ZoneInfo) -> tuple[str, CronTrigger, str]:
-    match = _PRESET.match(text)
-    if match is None:
-        raise ConfigError(
-            f"schedule.preset: {text!r} is not like 'weekly: monday 09:00', 'daily: 09:00' or "
-            "'monthly: first monday 09:00'."
-        )
-    frequency, hour, minute = match["freq"].lower(), int(match["hour"]), int(match["minute"])
-    day = (match["day"] or "").lower()
-    if hour > 23 or minute > 59 or (day and day not in _DAYS) or (frequency != "daily" and not day):
-        raise ConfigError(f"schedule.preset: {text!r} names no valid day and time.")
-    dow = _DAYS.get(day, "*")
-    day_of_month = "1-7" if frequency == "monthly" else "*"
-    cron = f"{minute} {hour} {day_of_month} * {dow if frequency != 'daily' else '*'}"
-    return frequency, _cron(cron, tz, "schedule.preset"), cron
-
-
-def rhythms(config: Config) -> list[Rhythm]:
-    """The main rhythm (from `cron` or `preset`) and those subscribers may choose instead."""
-    schedule = config.schedule
-    tz = config.schedule_tz
-    if schedule.preset:
-        frequency, trigger, cron = _preset(schedule.preset, tz)
-    else:
-        frequency, cron = schedule.frequency, schedule.cron
-        trigger = _cron(cron, tz, "schedule.cron")
-    result = [Rhythm(frequency, trigger)]
-    fields = cron.split()
-    minute, hour = fields[-5], fields[-4]
-    dow = fields[-1] if fields[-1] != "*" else "mon"
-    derived = {
-        "daily": f"{minute} {hour} * * *",
-        "weekly": f"{minute} {hour} * * {dow}",
-        "monthly": f"{minute} {hour} 1-7 * {dow}",
-    }
-    for other in schedule.offer:
-        if other != frequency:
-            result.append(Rhythm(other, _cron(derived[other], tz, "schedule.offer")))
-    return result
+def job_id(rhythm: Rhythm) -> str:
+    """The job store id of a rhythm's job (fixed, so a restart replaces it)."""
+    return f"{JOB_PREFIX}{rhythm.frequency}"
 
 
 # -- the jobs -----------------------------------------------------------------------------------
@@ -153,10 +74,11 @@ def run_bounce_poll(config_path: str) -> None:
     IMAP mailbox is read and what came back is recorded (digest.inbound.process)."""
 
     def poll(config: Config, database: Database) -> None:
+        from digest.config.sending import inbound_settings, mailbox_settings
         from digest.inbound.process import open_mailbox, process
 
-        with open_mailbox(config) as mailbox:
-            run = process(config, database, mailbox)
+        with open_mailbox(mailbox_settings(config)) as mailbox:
+            run = process(inbound_settings(config), database, mailbox)
         counts = ", ".join(f"{action} {n}" for action, n in sorted(run.counts().items()))
         log.info(
             "bounces: %d messages in %s%s",
@@ -292,8 +214,8 @@ def install_jobs(
     that is still a fire time of the trigger, so a run missed while down is made up on start."""
     wanted = rhythms(config)
     stored = stored_next_runs(database)
-    ids = {r.job_id for r in wanted}
-    stale = [job_id for job_id in stored if job_id.startswith(JOB_PREFIX) and job_id not in ids]
+    ids = {job_id(r) for r in wanted}
+    stale = [name for name in stored if name.startswith(JOB_PREFIX) and name not in ids]
     if stale:
         jobs.delete_jobs(database, job_store(database).jobs_t, stale)
     scheduler.add_job(
@@ -321,7 +243,7 @@ def install_jobs(
         )
     for rhythm in wanted:
         extra: dict[str, Any] = {}
-        previous = stored.get(rhythm.job_id)
+        previous = stored.get(job_id(rhythm))
         if previous is not None:
             again = rhythm.trigger.get_next_fire_time(None, previous)
             if again is not None and abs((again - previous).total_seconds()) < 1:
@@ -329,7 +251,7 @@ def install_jobs(
         scheduler.add_job(
             run_scheduled,
             rhythm.trigger,
-            id=rhythm.job_id,
+            id=job_id(rhythm),
             name=f"{rhythm.frequency} digest",
             args=[str(config_path.resolve()), rhythm.frequency],
             replace_existing=True,
@@ -341,8 +263,7 @@ def stored_next_runs(database: Database) -> dict[str, datetime]:
     """Job id -> next run time as stored, read without starting a scheduler."""
     stored = jobs.next_run_times(database, job_store(database).jobs_t)
     return {
-        job_id: datetime.fromtimestamp(stamp, tz=ZoneInfo("UTC"))
-        for job_id, stamp in stored.items()
+        name: datetime.fromtimestamp(stamp, tz=ZoneInfo("UTC")) for name, stamp in stored.items()
     }
 
 
@@ -352,7 +273,7 @@ def next_runs(config: Config, database: Database) -> dict[str, datetime]:
     now = datetime.now(config.schedule_tz)
     result = {}
     for rhythm in rhythms(config):
-        fire = stored.get(rhythm.job_id) or rhythm.trigger.get_next_fire_time(None, now)
+        fire = stored.get(job_id(rhythm)) or rhythm.trigger.get_next_fire_time(None, now)
         if fire is not None:
             result[rhythm.frequency] = fire.astimezone(config.schedule_tz)
     return result

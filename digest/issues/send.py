@@ -19,12 +19,14 @@ from pathlib import Path
 
 from digest.config.presend import check_sendable
 from digest.config.schema import Config
+from digest.config.sending import compose_settings, delivery_settings, policy, smtp_settings
+from digest.config.stages import render_settings
 from digest.delivery.compose import Composer
 from digest.delivery.engine import Engine, Summary
 from digest.delivery.outbox import OutboxTransport
 from digest.delivery.personalise import with_sample_values
 from digest.delivery.queue import ListQueue
-from digest.delivery.settle import LEASE_LOST, Outcome, deliver_issue, policy, smtp_settings
+from digest.delivery.settle import LEASE_LOST, Outcome, deliver_issue
 from digest.delivery.stop import Stop, forward_to_children, on_signals
 from digest.delivery.transport import SmtpTransport, Transport
 from digest.issues.plan import NothingToSend, Plan, SenderBusy, plan_send
@@ -94,6 +96,7 @@ def send_issue(
     if outbox is not None or to is not None:
         return _without_ledger(config, database, plan, outbox, to, stop)
     check_sendable(config)
+    settings = delivery_settings(config)
     sent = Sent(stop=stop)
     holder = lease.worker_name()
     ttl = timedelta(seconds=config.smtp.lease_timeout)
@@ -123,13 +126,13 @@ def send_issue(
             if current.edition is not None and not stop.is_set():
                 issue_id = start(config, database, current)
                 sent.outcomes.append(
-                    deliver_issue(config, database, issue_id, stop, on_progress, processes, ours)
+                    deliver_issue(settings, database, issue_id, stop, on_progress, processes, ours)
                 )
             for retry in current.retries:
                 if retry.issue_id != current.issue_id and not stop.is_set():
                     _start_retry(database, retry.issue_id)
                     outcome = deliver_issue(
-                        config, database, retry.issue_id, stop, None, processes, ours
+                        settings, database, retry.issue_id, stop, None, processes, ours
                     )
                     outcome.retry = True
                     sent.outcomes.append(outcome)
@@ -144,7 +147,7 @@ def start(config: Config, database: Database, plan: Plan) -> int:
     dead senders sorted out, failed deliveries queued again when it delivered nothing."""
     assert plan.edition is not None
     if plan.issue_id is None:
-        rendered = render(config, plan.edition)
+        rendered = render(render_settings(config), plan.edition)
         with database.session() as session:
             if ledger.issue_by_key(session, plan.edition.key) is not None:
                 raise NothingToSend(f"The digest for {plan.edition.key} was already sent.")
@@ -185,6 +188,7 @@ def _without_ledger(
     transport: Transport
     if to is not None:
         recipients = [to]
+        check_sendable(config)  # a test copy is a real message: it needs the postal address
         transport = SmtpTransport(smtp_settings(config))
     else:
         assert outbox is not None
@@ -197,12 +201,12 @@ def _without_ledger(
                     session, plan.frequency, config.schedule.frequency
                 )
             )
-        rendered = render(config, plan.edition)
+        rendered = render(render_settings(config), plan.edition)
         preview = with_sample_values(rendered.html, html.escape(rendered.greeting_anonymous))
         # a file opened from disk has no headers: the served preview's policy goes inside it
         transport = OutboxTransport(outbox, {"preview.html": with_csp_meta(preview)})
     composer = Composer(
-        config,
+        compose_settings(config),
         plan.edition,
         issue_id=plan.issue_id,
         database=None,

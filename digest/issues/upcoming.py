@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from digest.config.schema import Config
+from digest.config.stages import excerpt_settings, source_settings
 from digest.excerpt.rules import excerpt_for
 from digest.issues.select import newest_first, period_key, status_of
 from digest.models import Candidate, Edition, SourceResult
@@ -53,12 +54,13 @@ def gather(
     `lookback_days` (default: digest.lookback_days) bounds how old a new post may be."""
     now = now or datetime.now(UTC)
     lookback = config.digest.lookback_days if lookback_days is None else lookback_days
-    source = read_posts(config)
+    source = read_posts(source_settings(config))
+    excerpts = excerpt_settings(config)
     candidates = [
         Candidate(
             post=post,
             status=status_of(post, sent=sent, now=now, lookback_days=lookback),
-            excerpt=excerpt_for(post, config),
+            excerpt=excerpt_for(post, excerpts),
         )
         for post in newest_first(source.posts)
     ]

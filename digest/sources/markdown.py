@@ -37,7 +37,6 @@ from digest.links import is_safe_link, post_url
 from digest.models import Post, Problem, SourceResult
 from digest.sources.fields import (
     DATED_NAME,
-    Generator,
     PostFacts,
     fields_for,
     jekyll_categories,
@@ -45,6 +44,7 @@ from digest.sources.fields import (
 )
 from digest.sources.frontmatter import FrontMatterError, split_front_matter
 from digest.sources.permalinks import jekyll_pattern
+from digest.sources.settings import Generator
 from digest.sources.slugs import jekyll_titleize
 from digest.sources.values import (
     EXPIRY,

@@ -32,7 +32,8 @@ from starlette.routing import Route
 
 from digest.config.credentials import postmark_password
 from digest.config.schema import Config
-from digest.inbound.classify import context_from_config
+from digest.config.sending import inbound_settings
+from digest.inbound.classify import Context
 from digest.inbound.process import record_all
 from digest.inbound.result import Classification
 from digest.inbound.webhooks import (
@@ -71,7 +72,8 @@ class Hooks:
         self.database = database
         self.fetcher = fetcher
         self.confirmer = confirmer
-        self.context = context_from_config(config)
+        inbound = inbound_settings(config)
+        self.context = Context(keyring=inbound.keys, return_path=inbound.return_path)
         self.postmark_password = postmark_password(config)
 
     def routes(self) -> list[Route]:

@@ -25,6 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from digest.config.schema import Config
+from digest.config.stages import render_settings
 from digest.delivery.personalise import with_sample_values
 from digest.issues.upcoming import Gathered, next_edition, next_issue
 from digest.models import Rendered
@@ -74,6 +75,7 @@ class Preview:
         drafts: Callable[[datetime], Gathered],
     ) -> None:
         self.config = config
+        self.settings = render_settings(config)
         self.archive = archive
         self.clock = clock
         self.page_size = page_size
@@ -86,7 +88,7 @@ class Preview:
         rendered, error = None, None
         if gathered.new:
             try:
-                rendered = render(self.config, edition, locale, env=env)
+                rendered = render(self.settings, edition, locale, env=env)
             except (TemplateError, RenderError) as exc:
                 error = _describe(exc)
         return Draft(gathered=gathered, key=edition.key, rendered=rendered, template_error=error)
@@ -105,7 +107,7 @@ class Preview:
             "template_error": draft.template_error,
             "posts": [
                 {"item": item, "overflow": number > shown}
-                for number, item in enumerate(items_for(new, self.config, locale), start=1)
+                for number, item in enumerate(items_for(new, self.settings, locale), start=1)
             ],
             "shown": shown,
             "rendered": rendered,

@@ -27,6 +27,7 @@ from starlette.routing import Route
 
 from digest.config.credentials import keyring
 from digest.config.schema import Config
+from digest.config.sending import dkim_settings, sender_settings, smtp_settings
 from digest.delivery.mailer import Mailer, SmtpMailer
 from digest.render.i18n import translate
 from digest.store.database import Database
@@ -126,7 +127,9 @@ def create_public_app(
     )
     unsubscribe = Unsubscribe(site)
     preferences = Preferences(site)
-    signup = Signup(site, mailer if mailer is not None else SmtpMailer(config))
+    if mailer is None:
+        mailer = SmtpMailer(smtp_settings(config), sender_settings(config), dkim_settings(config))
+    signup = Signup(site, mailer)
     issues = Archive(site, archive or DatabaseArchive(database, config), page_size)
     routes = [
         Route("/u/{token}", unsubscribe.show, methods=["GET"]),

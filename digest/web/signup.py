@@ -24,6 +24,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from digest.config.sending import sender_settings
+from digest.config.stages import render_settings
 from digest.delivery.mailer import Mailer, MailError, confirmation_message
 from digest.render.i18n import supported
 from digest.store.events import count_since
@@ -185,8 +187,10 @@ class Signup:
 
     def _deliver(self, mail: ConfirmationMail) -> None:
         try:
+            config = self.site.config
             message = confirmation_message(
-                self.site.config,
+                render_settings(config),
+                sender_settings(config),
                 email=mail.email,
                 name=mail.name,
                 locale=mail.locale,

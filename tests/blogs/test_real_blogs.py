@@ -220,7 +220,7 @@ def test_bold_ending_in_cjk_punctuation_loses_its_asterisks(folder: Path) -> Non
     ],
 )
 def test_cjk_friendly_emphasis(body: str, excerpt: str) -> None:
-    from digest.excerpt.rules import make_excerpt
+    from digest.sources.document import make_excerpt
 
     assert make_excerpt(body) == excerpt
 
@@ -314,7 +314,7 @@ def test_odd_files_of_a_real_blog(folder: Path, tmp_path: Path) -> None:
     ],
 )
 def test_math_seen_in_real_posts(body: str, math: str, excerpt: str) -> None:
-    from digest.excerpt.rules import make_excerpt
+    from digest.sources.document import make_excerpt
 
     assert make_excerpt(body, math=math) == excerpt  # type: ignore[arg-type]
 

@@ -25,16 +25,16 @@ from digest.config.credentials import keyring
 from digest.config.load import load_config
 from digest.config.presend import check_files, needed_files
 from digest.config.schema import Config
+from digest.config.stages import render_settings
 from digest.config.templatecheck import (
-    BUILTIN_TEMPLATES,
     CUSTOM_FILTERS,
     check_templates,
     checking_environment,
     compile_templates,
-    user_templates,
 )
 from digest.errors import ConfigError, DigestError
 from digest.render.edition import environment, render
+from digest.render.folders import BUILTIN_TEMPLATES, user_templates
 from digest.tokens import InvalidToken, Keyring, make_token, read_token
 from tests.support import paths
 
@@ -194,7 +194,8 @@ def test_every_builtin_template_compiles_in_the_checking_environment() -> None:
     assert BUILTIN_TEMPLATES == ROOT / "templates"
     compile_templates(BUILTIN_TEMPLATES)
     assert (BUILTIN_TEMPLATES / "email" / "post.mjml.j2").exists()
-    extra = set(environment(load_config(ROOT / "config.yaml", environ={})).filters)
+    demo = render_settings(load_config(ROOT / "config.yaml", environ={}))
+    extra = set(environment(demo.templates).filters)
     assert extra - set(checking_environment().filters) == set()
     assert set(CUSTOM_FILTERS) <= extra
 
@@ -208,7 +209,7 @@ def test_a_template_error_at_render_time_names_the_file_and_line(tmp_path: Path)
 
     now = datetime(2026, 2, 1, tzinfo=UTC)
     with pytest.raises(DigestError) as caught:
-        render(config, next_edition(gather(config, now=now), config, now))
+        render(render_settings(config), next_edition(gather(config, now=now), config, now))
     assert str(caught.value) == (
         f"cannot render the digest: {path}, line 2: 'no_such_value' is undefined"
     )

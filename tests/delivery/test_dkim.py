@@ -12,6 +12,8 @@ from cryptography.hazmat.primitives import serialization
 
 from digest.cli import main
 from digest.config.load import load_config
+from digest.config.sending import dkim_settings, sender_settings, smtp_settings
+from digest.config.stages import render_settings
 from digest.delivery import dkim
 from tests.issues.test_send import add_subscribers, write_config
 from tests.support import paths
@@ -165,12 +167,15 @@ def test_the_confirmation_mail_is_signed_too(tmp_path: Path) -> None:
         )
         config = load_config(path)
         message = confirmation_message(
-            config,
+            render_settings(config),
+            sender_settings(config),
             email="li.na@example.com",
             name="李娜",
             locale="zh",
             confirm_url="https://news.example.com/c/x",
         )
-        SmtpMailer(config).send(message)
+        SmtpMailer(smtp_settings(config), sender_settings(config), dkim_settings(config)).send(
+            message
+        )
     [received] = server.mailbox.messages
     assert verifies(received.data, 0, resolver(record))

@@ -16,6 +16,7 @@ import pytest
 
 from digest.config.load import load_config
 from digest.config.schema import Config
+from digest.config.sending import compose_settings
 from digest.delivery.personalise import list_id_header
 from digest.errors import ConfigError
 from digest.issues.send import Composer
@@ -100,7 +101,9 @@ def chinese(tmp_path_factory: pytest.TempPathFactory) -> Config:
 
 def test_a_digest_message_carries_the_list_and_bulk_headers(chinese: Config) -> None:
     post = Post(id="p", title="标题", url="https://blog.example.com/p/", date=NOW, body="正文")
-    composer = Composer(chinese, Edition("2026-W47", NOW, (post,)), issue_id=None, database=None)
+    composer = Composer(
+        compose_settings(chinese), Edition("2026-W47", NOW, (post,)), issue_id=None, database=None
+    )
     composed = composer(Recipient(1, 1, "reader@example.com", "读者", "zh", None))
     assert composed is not None
     head = composed.message.split(b"\r\n\r\n", 1)[0]

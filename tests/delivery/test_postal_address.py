@@ -1,8 +1,8 @@
 """site.postal_address is optional until a real send needs it (a fresh `digest init` config).
 
 Reading posts, rendering, previewing and dry runs work without it; a real send, a `--to` test
-copy and the scheduler's send (both through pipeline.start_issue / smtp_settings) stop with one
-sentence naming the key, before any issue is created or any mail leaves.
+copy and the scheduler's send (digest.config.presend.check_sendable, which every send path
+calls) stop with one sentence naming the key, before any issue is created or any mail leaves.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ from sqlalchemy import create_engine, text
 from digest.cli import main
 from digest.config.load import load_config
 from digest.config.schema import Config
-from digest.delivery.retry import GROUP
+from digest.delivery.settings import GROUP
 from digest.store.database import open_database
 from tests.issues.test_send import add_subscribers, write_config
 from tests.issues.test_send import statuses as ledger

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from digest.cli import main
 from digest.config.load import load_config
 from digest.config.schema import Config
-from digest.delivery.retry import GROUP
+from digest.delivery.settings import GROUP
 from digest.store import lease
 from digest.store.database import open_database
 from digest.store.tables import Delivery

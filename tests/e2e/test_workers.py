@@ -30,7 +30,7 @@ from sqlalchemy import select
 from digest.cli import main
 from digest.config.load import load_config
 from digest.config.schema import Config
-from digest.delivery.retry import GROUP
+from digest.delivery.settings import GROUP
 from digest.store.database import open_database
 from digest.store.tables import Delivery, Subscriber
 from tests.issues.test_send import add_subscribers, write_config

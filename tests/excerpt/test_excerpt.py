@@ -8,9 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from digest.errors import PostError
-from digest.excerpt.rules import cut_graphemes, excerpt_of, grapheme_count, make_excerpt
+from digest.excerpt.rules import cut_graphemes, excerpt_of, grapheme_count
 from digest.excerpt.settings import MathMode
 from digest.excerpt.tex import looks_like_tex
+from digest.sources.document import make_excerpt
 
 FENCE = "```"
 

@@ -6,12 +6,13 @@ import imaplib
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from digest.config.schema import ImapConfig
 from digest.inbound.classify import classify
 from digest.inbound.mailbox import Imap, MailboxError
+from digest.inbound.settings import ImapSettings
 from tests.support.bounce_fixtures import CONTEXT, fixture_bytes
 from tests.support.dovecot import DovecotServer
 
@@ -58,21 +59,22 @@ def flags_and_counts(server: DovecotServer) -> tuple[list[str], int]:
     return flags, processed
 
 
-def settings(server: DovecotServer, **overrides: object) -> ImapConfig:
-    values: dict[str, object] = {
+def settings(server: DovecotServer, **overrides: Any) -> ImapSettings:
+    values: dict[str, Any] = {
         "host": "127.0.0.1",
         "port": server.tls_port,
         "security": "tls",
         "username": server.user,
-        "ca_file": server.cert,
+        "password": server.password,
+        "ca_file": Path(server.cert),
     }
     values.update(overrides)
-    return ImapConfig.model_validate(values)
+    return ImapSettings(**values)
 
 
-def handle_all(config: ImapConfig, password: str) -> list[tuple[str, str]]:
+def handle_all(config: ImapSettings) -> list[tuple[str, str]]:
     seen: list[tuple[str, str]] = []
-    with Imap(config, password) as box:
+    with Imap(config) as box:
         for incoming in box:
             result = classify(incoming.message, CONTEXT, raw=incoming.raw)
             seen.append((result.kind, result.key))
@@ -83,19 +85,19 @@ def handle_all(config: ImapConfig, password: str) -> list[tuple[str, str]]:
 
 def test_handled_messages_are_seen_and_unknown_ones_stay_unseen(dovecot: DovecotServer) -> None:
     reset(dovecot, "postfix-dsn-verp.eml", "unknown-bounce.eml", "arf-yahoo.eml")
-    kinds = [kind for kind, _ in handle_all(settings(dovecot), dovecot.password)]
+    kinds = [kind for kind, _ in handle_all(settings(dovecot))]
     assert kinds == ["hard", "unknown", "complaint"]
     flags, processed = flags_and_counts(dovecot)
     assert ["\\Seen" in f for f in flags] == [True, False, True]
     assert processed == 0
     # the second run reads only the unknown one again
-    assert [k for k, _ in handle_all(settings(dovecot), dovecot.password)] == ["unknown"]
+    assert [k for k, _ in handle_all(settings(dovecot))] == ["unknown"]
 
 
 def test_processed_folder_receives_handled_messages(dovecot: DovecotServer) -> None:
     reset(dovecot, "gmail-dsn.eml", "not-ours.eml", "unknown-bounce.eml")
     config = settings(dovecot, processed_folder="Processed", security="starttls", port=dovecot.port)
-    kinds = [kind for kind, _ in handle_all(config, dovecot.password)]
+    kinds = [kind for kind, _ in handle_all(config)]
     assert kinds == ["hard", "not_ours", "unknown"]
     flags, processed = flags_and_counts(dovecot)
     assert len(flags) == 1 and "\\Seen" not in flags[0]
@@ -104,7 +106,7 @@ def test_processed_folder_receives_handled_messages(dovecot: DovecotServer) -> N
 
 def test_reading_does_not_mark_seen(dovecot: DovecotServer) -> None:
     reset(dovecot, "postfix-dsn-verp.eml")
-    with Imap(settings(dovecot, security="none", port=dovecot.port), dovecot.password) as box:
+    with Imap(settings(dovecot, security="none", port=dovecot.port)) as box:
         assert len(list(box)) == 1
     flags, _ = flags_and_counts(dovecot)
     assert "\\Seen" not in flags[0]
@@ -112,7 +114,7 @@ def test_reading_does_not_mark_seen(dovecot: DovecotServer) -> None:
 
 def test_oversize_messages_are_skipped_and_reported(dovecot: DovecotServer) -> None:
     reset(dovecot, "not-ours.eml", "gmail-dsn.eml")
-    with Imap(settings(dovecot), dovecot.password, max_bytes=1000) as box:
+    with Imap(settings(dovecot), max_bytes=1000) as box:
         kinds = [classify(i.message, CONTEXT).kind for i in box]
         skipped = list(box.skipped)
     assert kinds == ["not_ours"]
@@ -121,7 +123,7 @@ def test_oversize_messages_are_skipped_and_reported(dovecot: DovecotServer) -> N
 
 def test_wrong_password_is_one_sentence(dovecot: DovecotServer) -> None:
     with pytest.raises(MailboxError, match=r"^bounces.imap: 127.0.0.1:\d+ refused us: ") as caught:
-        Imap(settings(dovecot), "wrong")
+        Imap(settings(dovecot, password="wrong"))
     assert "\n" not in str(caught.value)
 
 
@@ -129,7 +131,7 @@ def test_untrusted_certificate_is_refused(dovecot: DovecotServer, tmp_path: Path
     with pytest.raises(
         MailboxError, match=r"cannot connect to 127\.0\.0\.1:.*CERTIFICATE_VERIFY_FAILED"
     ):
-        Imap(settings(dovecot, ca_file=None), dovecot.password)
+        Imap(settings(dovecot, ca_file=None))
 
 
 def test_nothing_listening(tmp_path: Path) -> None:
@@ -138,9 +140,9 @@ def test_nothing_listening(tmp_path: Path) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    config = ImapConfig.model_validate(
-        {"host": "127.0.0.1", "port": port, "security": "none", "username": "u", "timeout": 5}
+    config = ImapSettings(
+        host="127.0.0.1", port=port, security="none", username="u", password="p", timeout=5
     )
     with pytest.raises(MailboxError, match=f"cannot connect to 127.0.0.1:{port}"):
-        Imap(config, "p")
+        Imap(config)
     assert ssl  # imported for the TLS variants above

@@ -20,14 +20,14 @@ from click.testing import CliRunner
 from sqlalchemy import select, update
 
 from digest.cli import main
+from digest.config.cron import rhythms
 from digest.config.load import load_config
-from digest.delivery.retry import GROUP
+from digest.delivery.settings import GROUP
 from digest.errors import ConfigError
 from digest.issues.schedule import (
     install_jobs,
     job_store,
     make_scheduler,
-    rhythms,
     scheduled_send,
     stored_next_runs,
 )

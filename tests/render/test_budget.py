@@ -21,6 +21,8 @@ from click.testing import CliRunner
 from digest.cli import main
 from digest.config.load import load_config
 from digest.config.schema import Config
+from digest.config.sending import compose_settings
+from digest.config.stages import render_settings
 from digest.issues.schedule import scheduled_send
 from digest.issues.send import Composer, gather, next_edition
 from digest.models import Edition, Post, Recipient, Rendered
@@ -125,8 +127,8 @@ def test_a_30_post_chinese_digest_stays_under_the_limit(
     config: Config, edition: Edition, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="digest.render.edition"):
-        rendered = render(config, edition, "zh")
-    longest = longest_values(config, rendered.greeting_named)
+        rendered = render(render_settings(config), edition, "zh")
+    longest = longest_values(config.web.base_url, rendered.greeting_named)
     assert outgoing_size(rendered.html, longest) <= HTML_LIMIT
     html_posts, text_posts = shown_posts(rendered)
     [moved] = moved_in_warning(caplog.records)
@@ -145,7 +147,7 @@ def test_without_the_limit_the_digest_would_be_clipped(
 ) -> None:
     """What the selection prevents: all 30 posts pass Gmail's 102 KB."""
     monkeypatch.setattr(render_module, "HTML_LIMIT", 10**9)
-    rendered = render(config, edition, "zh")
+    rendered = render(render_settings(config), edition, "zh")
     assert shown_posts(rendered) == (POSTS, POSTS)
     assert len(rendered.html.encode()) > 102 * 1024
 
@@ -155,7 +157,7 @@ def test_a_digest_that_fits_renders_once_and_warns_nothing(
 ) -> None:
     few = Edition(edition.key, edition.date, edition.posts[:5])
     with caplog.at_level(logging.WARNING, logger="digest.render.edition"):
-        rendered = render(config, few, "zh")
+        rendered = render(render_settings(config), few, "zh")
     assert shown_posts(rendered) == (5, 5) and "网站上还有" not in rendered.html
     assert moved_in_warning(caplog.records) == []
 
@@ -174,23 +176,28 @@ def test_a_post_too_large_alone_moves_to_the_overflow_line(
         summary="摘要" * 60_000,
     )
     with caplog.at_level(logging.WARNING, logger="digest.render.edition"):
-        rendered = render(config, Edition("2026-W47", NOW, (huge,)), "zh")
+        rendered = render(render_settings(config), Edition("2026-W47", NOW, (huge,)), "zh")
     assert shown_posts(rendered) == (0, 0) and rendered.preheader == "行路中：新文章"
     assert "网站上还有 1 篇文章" in rendered.html and "网站上还有 1 篇文章" in rendered.text
     assert moved_in_warning(caplog.records) == [1]
-    assert outgoing_size(rendered.html, longest_values(config, rendered.greeting_named)) < 20_000
+    assert (
+        outgoing_size(rendered.html, longest_values(config.web.base_url, rendered.greeting_named))
+        < 20_000
+    )
 
 
 @pytest.mark.slow
 def test_the_bound_holds_for_the_worst_recipient(config: Config, edition: Edition) -> None:
     """Through the real send path: the largest ids and the longest, most-escaped name."""
-    rendered = render(config, edition, "zh")
-    composer = Composer(config, edition, issue_id=MAX_ID, database=None, now=NOW)
+    rendered = render(render_settings(config), edition, "zh")
+    composer = Composer(compose_settings(config), edition, issue_id=MAX_ID, database=None, now=NOW)
     worst = Recipient(1, MAX_ID, "reader@example.com", WORST_NAME, "zh", None)
     composed = composer(worst)
     assert composed is not None
     html_part = html_bytes(composed.message)
-    bound = outgoing_size(rendered.html, longest_values(config, rendered.greeting_named))
+    bound = outgoing_size(
+        rendered.html, longest_values(config.web.base_url, rendered.greeting_named)
+    )
     assert len(html_part) <= bound <= HTML_LIMIT
     assert bound - len(html_part) < 64  # the bound is the worst case, not a guess
     assert len(clean_name("x" * 1000)) == NAME_MAX_CHARS

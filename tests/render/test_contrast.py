@@ -12,6 +12,7 @@ import pytest
 
 from digest.config.load import load_config
 from digest.config.schema import Config
+from digest.config.stages import render_settings
 from digest.issues.send import gather, next_edition
 from digest.render.edition import render
 from tests.support import paths
@@ -30,7 +31,9 @@ def config() -> Config:
 @pytest.fixture(scope="module")
 def html(config: Config) -> dict[str, str]:
     edition = next_edition(gather(config, now=NOW), config, NOW)
-    return {locale: render(config, edition, locale).html for locale in ("zh", "en")}
+    return {
+        locale: render(render_settings(config), edition, locale).html for locale in ("zh", "en")
+    }
 
 
 @pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])

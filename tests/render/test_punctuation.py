@@ -15,9 +15,11 @@ import pytest
 
 from digest.config.load import load_config
 from digest.config.schema import Config
-from digest.excerpt.rules import excerpt_of, make_excerpt
+from digest.config.stages import render_settings
+from digest.excerpt.rules import excerpt_of
 from digest.models import Edition, Post
 from digest.render.edition import end_sentence, render
+from digest.sources.document import make_excerpt
 
 NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
 BODY = "The body says much more than the summary does, at length."
@@ -109,7 +111,8 @@ def test_the_footer_never_doubles_the_titles_punctuation(
     post = Post(
         id="p", title="T", url="https://b.example.com/p/", date=NOW, body="x", summary="摘要。"
     )
-    rendered = render(blog(tmp_path, title, locale), Edition("2026-W47", NOW, (post,)))
+    settings = render_settings(blog(tmp_path, title, locale))
+    rendered = render(settings, Edition("2026-W47", NOW, (post,)))
     html_footer = footer.replace("&", "&amp;")
     assert f"{html_footer}</p>" in rendered.html
     assert f"{footer}\n" in rendered.text

@@ -13,6 +13,7 @@ import pytest
 
 from digest.config.load import load_config
 from digest.config.schema import Config
+from digest.config.stages import render_settings
 from digest.issues.send import gather, next_edition
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Edition, Post
 from digest.render.edition import RenderError, render
@@ -40,7 +41,7 @@ def diffable(html: str) -> str:
 
 @pytest.mark.parametrize("locale", ["zh", "en"])
 def test_golden_files(config: Config, edition: Edition, locale: str, update_golden: bool) -> None:
-    rendered = render(config, edition, locale)
+    rendered = render(render_settings(config), edition, locale)
     outputs = {
         f"demo.{locale}.html": diffable(rendered.html),
         f"demo.{locale}.txt": rendered.text,
@@ -57,7 +58,7 @@ def test_golden_files(config: Config, edition: Edition, locale: str, update_gold
 
 
 def test_anatomy(config: Config, edition: Edition) -> None:
-    rendered = render(config, edition, "zh")
+    rendered = render(render_settings(config), edition, "zh")
     html = rendered.html
     assert '<html lang="zh-CN"' in html
     assert "INCOMING TRANSMISSION" in html
@@ -88,7 +89,7 @@ def test_anatomy(config: Config, edition: Edition) -> None:
 
 def test_the_preheader_is_hidden_without_hidden_text(config: Config, edition: Edition) -> None:
     """No display:none, no tiny or white font: spam filters read none of it as hidden text."""
-    rendered = render(config, edition, "zh")
+    rendered = render(render_settings(config), edition, "zh")
     found = re.search(r'<div class="preheader" style="([^"]*)">([^<]*)</div>', rendered.html)
     assert found is not None
     style, text = found.groups()
@@ -102,13 +103,13 @@ def test_the_preheader_is_hidden_without_hidden_text(config: Config, edition: Ed
 
 
 def test_english_strings(config: Config, edition: Edition) -> None:
-    rendered = render(config, edition, "en")
+    rendered = render(render_settings(config), edition, "en")
     assert "LATEST UPDATES" in rendered.html and "Read more" in rendered.html
     # the labels follow the posts' language (excerpt.labels, default site.locale: zh)
     assert "[Math]" in rendered.text and "[math]" not in rendered.text
     assert "November 22, 2026" in rendered.text
     assert rendered.greeting_named == "Hi %(name)s," and rendered.greeting_anonymous == "Hi,"
-    zh = render(config, edition, "zh")
+    zh = render(render_settings(config), edition, "zh")
     assert "2026年11月22日" in zh.text
     assert zh.greeting_named == "%(name)s，你好："
 
@@ -127,7 +128,7 @@ def test_labels_follow_the_posts_language_not_the_frame(config: Config) -> None:
         if any(label in c.excerpt for label in ("[代码]", "[公式]"))
     ]
     edition = Edition("2026-W47", NOW, tuple(labelled[:6]))
-    rendered = render(seed, edition)
+    rendered = render(render_settings(seed), edition)
     assert '<html lang="en"' in rendered.html
     assert "INCOMING TRANSMISSION" in rendered.html and "LATEST UPDATES" in rendered.html
     for label in ("[代码]", "[公式]", "[Math]"):  # the HTML: the text part wraps lines
@@ -136,17 +137,17 @@ def test_labels_follow_the_posts_language_not_the_frame(config: Config) -> None:
     english = config.model_copy(
         update={"excerpt": seed.excerpt.model_copy(update={"labels": "en"})}
     )
-    zh_frame = render(english, edition, "zh")
+    zh_frame = render(render_settings(english), edition, "zh")
     assert "最新文章" in zh_frame.html and "[code]" in zh_frame.html
     assert "[代码]" not in zh_frame.html
 
 
 def test_size_stays_under_gmail_clipping(config: Config, edition: Edition) -> None:
-    assert len(render(config, edition, "zh").html.encode()) < 102 * 1024
+    assert len(render(render_settings(config), edition, "zh").html.encode()) < 102 * 1024
 
 
 def test_text_part_lines(config: Config, edition: Edition) -> None:
-    text = render(config, edition, "zh").text
+    text = render(render_settings(config), edition, "zh").text
     for line in text.splitlines():
         assert len(line.encode()) < 998
         if " " in line.strip() and "http" not in line and "x-digest:" not in line:
@@ -161,7 +162,7 @@ HOSTILE = "<script>alert(1)</script> {{ config }} {% raw %}\r\nBcc: victim@examp
 
 def test_hostile_title_renders_as_harmless_text(config: Config, edition: Edition) -> None:
     post = replace(edition.posts[0], title=HOSTILE, categories=("<b>cat</b>\r\nX: y",))
-    rendered = render(config, replace(edition, posts=(post,)), "zh")
+    rendered = render(render_settings(config), replace(edition, posts=(post,)), "zh")
     assert "<script>alert(1)</script>" not in rendered.html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in rendered.html
     assert "{{ config }}" in rendered.html  # shown as text, never evaluated
@@ -183,7 +184,7 @@ def test_user_templates_override_only_what_they_define(
         encoding="utf-8",
     )
     custom = config.model_copy(update={"templates_dir": tmp_path})
-    html = render(custom, edition, "zh").html
+    html = render(render_settings(custom), edition, "zh").html
     assert html.count("MINE ") == 12
     assert "最新文章" in html  # the digest template itself is still the built-in one
 
@@ -199,7 +200,7 @@ def test_sandbox_blocks_unsafe_template_code(
     )
     custom = config.model_copy(update={"templates_dir": tmp_path})
     with pytest.raises(RenderError) as caught:
-        render(custom, edition, "zh")
+        render(render_settings(custom), edition, "zh")
     assert isinstance(caught.value.__cause__, SecurityError)
     assert f"{tmp_path / 'email' / 'post.mjml.j2'}, line 1: " in str(caught.value)
 
@@ -213,7 +214,9 @@ def test_relative_links_become_absolute(config: Config) -> None:
         body="x",
         cover="images/c.png",
     )
-    html = render(config, Edition(key="2026-W47", date=NOW, posts=(post,)), "zh").html
+    html = render(
+        render_settings(config), Edition(key="2026-W47", date=NOW, posts=(post,)), "zh"
+    ).html
     assert 'src="https://blog.example.com/images/c.png"' in html
     assert not re.search(r'(?:href|src)="(?!https?://|x-digest:|mailto:)', html)
 
@@ -231,7 +234,7 @@ def test_rendering_opens_no_socket(
     monkeypatch.setattr(socket.socket, "connect_ex", refuse)
     monkeypatch.setattr(socket, "create_connection", lambda *a, **k: refuse(None, a))  # type: ignore[arg-type]
     monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: refuse(None, a))  # type: ignore[arg-type]
-    rendered = render(config, edition, "zh")
+    rendered = render(render_settings(config), edition, "zh")
     assert rendered.html and attempts == []
     assert "fonts.googleapis.com" not in rendered.html
     assert "<link" not in rendered.html

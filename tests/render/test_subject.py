@@ -14,6 +14,7 @@ import pytest
 
 from digest.config.load import load_config
 from digest.config.schema import Config
+from digest.config.stages import render_settings
 from digest.config.validators import SUBJECT_PLACEHOLDERS
 from digest.errors import ConfigError
 from digest.models import Edition, Post
@@ -51,11 +52,11 @@ def all_capitals(subject: str) -> bool:
 
 def test_the_default_is_the_title_and_a_localised_date(tmp_path: Path) -> None:
     config = configured(tmp_path, "行路中")
-    assert subject_for(config, EDITION, "zh") == "行路中 · 2026年11月22日"
-    assert subject_for(config, EDITION, "en") == "行路中 · November 22, 2026"
-    assert render(config, EDITION, "zh").subject == "行路中 · 2026年11月22日"
+    assert subject_for(render_settings(config), EDITION, "zh") == "行路中 · 2026年11月22日"
+    assert subject_for(render_settings(config), EDITION, "en") == "行路中 · November 22, 2026"
+    assert render(render_settings(config), EDITION, "zh").subject == "行路中 · 2026年11月22日"
     for locale in ("zh", "en"):
-        assert not all_capitals(subject_for(config, EDITION, locale))
+        assert not all_capitals(subject_for(render_settings(config), EDITION, locale))
     # what it replaces: the ISO week makes a Chinese subject all capitals
     assert all_capitals("行路中 · 2026-W47")
 
@@ -63,15 +64,19 @@ def test_the_default_is_the_title_and_a_localised_date(tmp_path: Path) -> None:
 def test_every_placeholder(tmp_path: Path) -> None:
     subject = " | ".join("{" + name + "}" for name in SUBJECT_PLACEHOLDERS)
     config = configured(tmp_path, "行路中", subject)
-    assert subject_for(config, EDITION, "zh") == (
+    assert subject_for(render_settings(config), EDITION, "zh") == (
         "行路中 | 2026-W47 | 2026-11-22 | 2026年11月22日 | 2 | Medusa：多个解码头"
     )
-    assert subject_for(config, EDITION, "en").split(" | ")[3] == "November 22, 2026"
+    assert (
+        subject_for(render_settings(config), EDITION, "en").split(" | ")[3] == "November 22, 2026"
+    )
 
 
 def test_the_old_default_still_works(tmp_path: Path) -> None:
     config = configured(tmp_path, "Incoming Transmission", "{title} · {period}")
-    assert render(config, EDITION, "zh").subject == "Incoming Transmission · 2026-W47"
+    assert (
+        render(render_settings(config), EDITION, "zh").subject == "Incoming Transmission · 2026-W47"
+    )
 
 
 def test_config_yaml_documents_every_placeholder() -> None:

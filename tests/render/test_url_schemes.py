@@ -16,6 +16,7 @@ from playwright.sync_api import Browser
 
 from digest.config.load import load_config
 from digest.config.schema import Config
+from digest.config.stages import render_settings
 from digest.errors import ConfigError
 from digest.issues.send import gather, next_edition
 from digest.links import is_safe_link, link_scheme, site_url
@@ -96,7 +97,7 @@ def test_front_matter_links_are_dropped_with_a_warning(tmp_path: Path, key: str,
     else:
         assert post.post.cover is None
         assert "the post has no cover" in problem.reason
-    rendered = render(config, next_edition(gathered, config, NOW), "en")
+    rendered = render(render_settings(config), next_edition(gathered, config, NOW), "en")
     for target in links_in(rendered.html):
         assert link_scheme(target) in {"http", "https", "mailto", "x-digest"}, target
     assert "javascript" not in rendered.html.lower().replace("\t", "")
@@ -109,7 +110,7 @@ def test_links_in_a_post_body_never_reach_the_email(tmp_path: Path) -> None:
     )
     config = blog(tmp_path, "", body)
     gathered = gather(config, now=NOW)
-    rendered = render(config, next_edition(gathered, config, NOW), "en")
+    rendered = render(render_settings(config), next_edition(gathered, config, NOW), "en")
     for target in links_in(rendered.html):
         assert link_scheme(target) in {"http", "https", "mailto", "x-digest"}, target
     # markdown-it does not link a javascript: URL: it stays text in the excerpt, and text is
@@ -138,7 +139,7 @@ def test_a_feed_entry_known_by_its_urn_links_to_the_site(tmp_path: Path) -> None
     assert str(problem).endswith(
         "entry 1: cover 'javascript:alert(1)' is not an http(s) URL; the post has no cover"
     )
-    rendered = render(config, next_edition(gathered, config, NOW), "en")
+    rendered = render(render_settings(config), next_edition(gathered, config, NOW), "en")
     assert "urn:uuid" not in rendered.html
     assert 'href="https://b.example.com"' in rendered.html
 

@@ -18,11 +18,12 @@ from hypothesis import strategies as st
 
 from digest.cli import main
 from digest.config.load import load_config
+from digest.config.stages import render_settings
 from digest.excerpt.clean import clean
-from digest.excerpt.rules import make_excerpt
 from digest.issues.send import gather
 from digest.models import Edition, Post
 from digest.render.edition import RenderError, render
+from digest.sources.document import make_excerpt
 from digest.store.database import open_database
 from digest.store.tables import Subscriber
 from tests.support.smtp_server import SMTPServer
@@ -144,7 +145,9 @@ def test_render_cleans_posts_that_bypass_the_sources(tmp_path: Path) -> None:
         categories=("Cat\x08",),
         cover_alt="alt\x00",
     )
-    rendered = render(config, Edition("2026-W02", datetime(2026, 1, 11, tzinfo=UTC), (post,)))
+    rendered = render(
+        render_settings(config), Edition("2026-W02", datetime(2026, 1, 11, tzinfo=UTC), (post,))
+    )
     assert_clean(rendered.html + rendered.text + rendered.subject + rendered.preheader)
     assert "Backspace [31m标题" in rendered.html
 
@@ -166,7 +169,7 @@ def test_a_render_error_names_the_post_it_came_from(tmp_path: Path) -> None:
     with pytest.raises(
         RenderError, match=r"post 2026-01-10-fine\.md \('Fine'\) fails: .*no_such_field"
     ):
-        render(config, edition)
+        render(render_settings(config), edition)
     result = CliRunner().invoke(
         main, ["--config", str(path), "render", "--out", str(tmp_path / "out")]
     )
@@ -187,7 +190,7 @@ def test_a_template_broken_for_every_post_is_not_blamed_on_one(tmp_path: Path) -
         "2026-W02", datetime(2026, 1, 11, tzinfo=UTC), tuple(c.post for c in gather(config).new)
     )
     with pytest.raises(RenderError) as caught:
-        render(config, edition)
+        render(render_settings(config), edition)
     assert isinstance(caught.value.__cause__, UndefinedError)
     assert str(caught.value).startswith(
         f"cannot render the digest: {mine / 'post.mjml.j2'}, line 1:"

@@ -245,6 +245,7 @@ def test_a_title_taken_from_the_first_heading_is_not_repeated_in_the_body(
 
 def test_two_files_claiming_one_url_are_reported_not_silently_dropped(tmp_path: Path) -> None:
     from digest.config.load import load_config
+    from digest.config.stages import source_settings
     from digest.sources.read import read_posts
 
     write(tmp_path, "posts/a.md", "---\ntitle: A\nslug: same\n---\nx")
@@ -254,7 +255,7 @@ def test_two_files_claiming_one_url_are_reported_not_silently_dropped(tmp_path: 
         "sources:\n  - type: markdown\n    path: posts\n",
         encoding="utf-8",
     )
-    result = read_posts(load_config(tmp_path / "config.yaml", environ={}))
+    result = read_posts(source_settings(load_config(tmp_path / "config.yaml", environ={})))
     assert [p.title for p in result.posts] == ["A"]
     [problem] = result.problems
     assert problem.where == "b.md"

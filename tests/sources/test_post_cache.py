@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,14 @@ from pydantic import BaseModel
 
 import digest
 from digest.config.load import load_config
-from digest.config.schema import Config, MarkdownSourceConfig
+from digest.config.schema import Config
+from digest.config.stages import source_settings
+from digest.excerpt.settings import ExcerptSettings
 from digest.issues.send import Gathered, gather
 from digest.models import Post
 from digest.sources import cache as post_cache
 from digest.sources import markdown
+from digest.sources.settings import FolderSource
 from tests.support import paths
 
 ROOT = paths.ROOT
@@ -231,22 +235,78 @@ def test_every_setting_that_changes_a_post_starts_afresh(
     assert (again.hits, again.result) == (FILES, before.result)
 
 
-def test_the_key_covers_every_section_but_the_sending_ones(tmp_path: Path) -> None:
-    """A section added to Config feeds the key unless it is listed as not changing posts."""
+# What the posts of a Markdown source and their excerpts depend on, as configuration keys: the
+# source itself, the site's base URL, permalink and time zone, and the excerpt settings (the
+# site's locale is the default label language and time zone).
+FEEDS = {
+    ("sources",),
+    ("site", "base_url"),
+    ("site", "permalink"),
+    ("site", "timezone"),
+    ("site", "locale"),
+    ("excerpt", "length"),
+    ("excerpt", "labels"),
+    ("excerpt", "math"),
+}
+
+
+def key_of(config: Config) -> str:
+    settings = source_settings(config)
+    [source] = settings.sources
+    assert isinstance(source, FolderSource)
+    return post_cache.cache_key(source, settings.excerpt)
+
+
+def test_the_key_changes_with_every_source_and_excerpt_setting(tmp_path: Path) -> None:
+    """Each field of the source's settings and of the excerpt settings is in the key, and so
+    is every configuration key that feeds them."""
     config = config_of(write_blog(tmp_path))
-    sections = set(type(config).model_fields)
-    assert sections > post_cache.EXCLUDED
-    assert {"site", "excerpt", "sources"}.isdisjoint(post_cache.EXCLUDED)
-    source = config.sources[0]
-    assert isinstance(source, MarkdownSourceConfig)
-    folder = post_cache.source_folder(config, source)
-    key = post_cache.cache_key(config, source, folder)
-    for section in sections - post_cache.EXCLUDED - {"sources"}:
-        altered = config.model_copy(update={section: _other(getattr(config, section))})
-        assert post_cache.cache_key(altered, source, folder) != key, section
-    for section in post_cache.EXCLUDED:
-        altered = config.model_copy(update={section: None})
-        assert post_cache.cache_key(altered, source, folder) == key, section
+    settings = source_settings(config)
+    [source] = settings.sources
+    assert isinstance(source, FolderSource)
+    key = post_cache.cache_key(source, settings.excerpt)
+    for field in fields(FolderSource):
+        altered = replace(source, **{field.name: _other(getattr(source, field.name))})
+        assert post_cache.cache_key(altered, settings.excerpt) != key, field.name
+    for field in fields(ExcerptSettings):
+        excerpt = replace(
+            settings.excerpt, **{field.name: _other(getattr(settings.excerpt, field.name))}
+        )
+        assert post_cache.cache_key(source, excerpt) != key, field.name
+    [configured] = config.sources
+    for name in set(type(configured).model_fields) - {"type"}:
+        changed = configured.model_copy(update={name: _other(getattr(configured, name))})
+        assert key_of(config.model_copy(update={"sources": [changed]})) != key, name
+    for path in FEEDS - {("sources",)}:
+        assert key_of(_altered(config, path)) != key, path
+
+
+def test_no_other_setting_changes_the_key(tmp_path: Path) -> None:
+    """Changing any configuration value that does not feed the source or excerpt settings
+    (the subject, SMTP, the web, the cache folder itself, ...) keeps the cache file."""
+    config = config_of(write_blog(tmp_path))
+    key = key_of(config)
+    others = [path for path in _leaves(config) if path not in FEEDS and path[:1] not in FEEDS]
+    assert len(others) > 50  # every section's every key, not a chosen few
+    for path in others:
+        assert key_of(_altered(config, path)) == key, path
+
+
+def _leaves(model: BaseModel, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """The key path of every value in `model`, sections descended into."""
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            yield from _leaves(value, (*prefix, name))
+        else:
+            yield (*prefix, name)
+
+
+def _altered(model: Any, path: tuple[str, ...]) -> Any:
+    """A copy of `model` with the value at `path` changed (private attributes kept)."""
+    first, rest = path[0], path[1:]
+    value = getattr(model, first)
+    return model.model_copy(update={first: _altered(value, rest) if rest else _other(value)})
 
 
 def _other(value: Any) -> Any:
@@ -256,8 +316,14 @@ def _other(value: Any) -> Any:
         return value.model_copy(update={name: _other(getattr(value, name))})
     if isinstance(value, bool):
         return not value
-    if isinstance(value, int):
+    if isinstance(value, int | float):
         return value + 1
+    if value is None:
+        return "changed"
+    if isinstance(value, Path):
+        return value / "changed"
+    if isinstance(value, list | tuple):
+        return type(value)([*value, "changed"])
     return f"{value}-changed"
 
 
@@ -494,9 +560,10 @@ def test_unused_cache_files_are_removed_after_a_month(tmp_path: Path, counted: A
     age(leftover, days=1)
     age(recent, days=29)
     counted(config)
-    source = config.sources[0]
-    assert isinstance(source, MarkdownSourceConfig)
-    mine = post_cache.cache_file(config, source, post_cache.source_folder(config, source))
+    settings = source_settings(config)
+    [source] = settings.sources
+    assert isinstance(source, FolderSource)
+    mine = post_cache.cache_file(settings, source)
     assert sorted(p.name for p in folder.iterdir()) == sorted([recent.name, mine.name])
 
 
@@ -548,11 +615,12 @@ import sys, time
 from pathlib import Path
 from digest.config.load import load_config
 from digest.sources.read import read_posts
+from digest.config.stages import source_settings
 config = load_config(sys.argv[1], environ={})
 post = Path(sys.argv[2])
 for number in range(int(sys.argv[3])):
     post.write_text(post.read_text("utf-8") + "x", "utf-8")
-    read_posts(config)
+    read_posts(source_settings(config))
 """
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from digest.config.sending import inbound_settings
 from digest.inbound.mailbox import Maildir
 from digest.inbound.process import process
 from digest.store.database import open_database
@@ -49,7 +50,7 @@ def test_each_fixture_shape_records_its_outcome(tmp_path: Path, name: str) -> No
     seed(config, ADDRESSES)
     box = maildir(tmp_path / "mail", name)
     database = open_database(config.database_url)
-    run = process(config, database, Maildir(box), context=CONTEXT)
+    run = process(inbound_settings(config), database, Maildir(box), context=CONTEXT)
     database.dispose()
     status, event, action = OUTCOME[kind]
     (row,) = run.rows

@@ -19,6 +19,7 @@ from playwright.sync_api import (
 
 from digest.config.load import load_config
 from digest.config.schema import Config
+from digest.config.stages import render_settings
 from digest.issues.send import gather, next_edition
 from digest.web.preview import create_preview_app
 from tests.support import paths
@@ -241,7 +242,9 @@ def test_contrast_as_the_browser_draws_it(page: Page, demo_config: Config, schem
     cascade."""
     from digest.render.edition import render
 
-    html = render(demo_config, next_edition(gather(demo_config, now=NOW), demo_config, NOW)).html
+    html = render(
+        render_settings(demo_config), next_edition(gather(demo_config, now=NOW), demo_config, NOW)
+    ).html
     page.emulate_media(color_scheme=scheme)  # type: ignore[arg-type]
     page.set_content(html)
     found = page.evaluate(CONTRAST_SCRIPT)

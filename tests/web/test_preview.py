@@ -12,6 +12,7 @@ from markupsafe import escape
 
 from digest.config.load import load_config
 from digest.config.schema import Config
+from digest.config.stages import render_settings
 from digest.issues.send import gather, next_edition
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Edition
 from digest.render.edition import render
@@ -104,7 +105,7 @@ def test_preview_shows_subject_preheader_text_part_and_every_new_post(
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     page = response.text
-    rendered = render(config, edition, "zh")
+    rendered = render(render_settings(config), edition, "zh")
     assert '<html lang="zh-CN">' in page
     assert f'<dd class="subject">{escape(rendered.subject)}</dd>' in page
     assert f'<dd class="preheader">{escape(rendered.preheader)}</dd>' in page
@@ -147,7 +148,7 @@ def test_email_route_has_no_placeholder_and_no_real_link(
     html = response.text
     assert "x-digest:" not in html
     assert 'href="#preview-unsubscribe"' in html and 'href="#preview-preferences"' in html
-    rendered = render(config, edition, "zh")
+    rendered = render(render_settings(config), edition, "zh")
     assert rendered.greeting_anonymous in html and "%(name)s" not in html
     assert "/u/" not in html and "unsubscribe" not in html.replace("#preview-unsubscribe", "")
     without_base = html.replace('<base target="_blank">', "", 1)

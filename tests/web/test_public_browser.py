@@ -19,6 +19,7 @@ from sqlalchemy import select
 from digest.config.credentials import keyring
 from digest.config.load import load_config
 from digest.config.schema import Config
+from digest.config.sending import dkim_settings, sender_settings, smtp_settings
 from digest.delivery.mailer import SmtpMailer
 from digest.store.database import Database
 from digest.store.tables import Event, Issue, Status, Subscriber
@@ -44,7 +45,13 @@ class Served:
 def served(tmp_path: Path, database_url: str, database: Database) -> Iterator[Served]:
     with SMTPServer() as smtp:
         config = load_config(write_config(tmp_path, database_url, smtp.port), environ={})
-        app = create_public_app(config, database, mailer=SmtpMailer(config))
+        app = create_public_app(
+            config,
+            database,
+            mailer=SmtpMailer(
+                smtp_settings(config), sender_settings(config), dkim_settings(config)
+            ),
+        )
         with serving(app) as url:
             yield Served(url, config, database, smtp)
 

@@ -19,6 +19,8 @@ from sqlalchemy import select, update
 from digest.config.credentials import keyring
 from digest.config.load import load_config
 from digest.config.schema import Config
+from digest.config.sending import dkim_settings, sender_settings, smtp_settings
+from digest.config.stages import render_settings
 from digest.delivery.mailer import SmtpMailer
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL
 from digest.store.database import Database
@@ -84,7 +86,12 @@ def clock() -> Clock:
 
 @pytest.fixture
 def client(config: Config, database: Database, clock: Clock) -> Iterator[TestClient]:
-    app = create_public_app(config, database, clock=clock, mailer=SmtpMailer(config))
+    app = create_public_app(
+        config,
+        database,
+        clock=clock,
+        mailer=SmtpMailer(smtp_settings(config), sender_settings(config), dkim_settings(config)),
+    )
     with TestClient(app, follow_redirects=False) as test_client:
         yield test_client
 
@@ -600,7 +607,11 @@ def test_an_smtp_failure_still_shows_the_same_page(
     from tests.support.smtp_server import free_port
 
     config = make_config(tmp_path, database_url, free_port())  # nothing listens there
-    app = create_public_app(config, database, mailer=SmtpMailer(config))
+    app = create_public_app(
+        config,
+        database,
+        mailer=SmtpMailer(smtp_settings(config), sender_settings(config), dkim_settings(config)),
+    )
     with TestClient(app) as test_client:
         response = sign_up(test_client, "someone@example.com")
     assert response.status_code == 200 and "请查收邮件" in response.text
@@ -646,7 +657,7 @@ def test_the_view_in_browser_link_points_at_the_archive(config: Config) -> None:
 
     now = datetime(2026, 11, 22, 4, tzinfo=UTC)
     edition = next_edition(gather(config, now=now), config, now)
-    html = render(config, edition).html
+    html = render(render_settings(config), edition).html
     assert f"https://news.example.com/archive/{edition.key}/" in html
 
 

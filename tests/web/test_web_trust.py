@@ -22,6 +22,7 @@ import pytest
 
 from digest.config.load import load_config
 from digest.config.schema import Config
+from digest.config.sending import dkim_settings, sender_settings, smtp_settings
 from digest.delivery.mailer import SmtpMailer
 from digest.errors import ConfigError
 from digest.store.database import Database
@@ -93,7 +94,12 @@ def public(
 
 def client_for(config: Config, database: Database, peer: str) -> TestClient:
     """The app as a connection from `peer` sees it."""
-    app = create_public_app(config, database, clock=Clock(), mailer=SmtpMailer(config))
+    app = create_public_app(
+        config,
+        database,
+        clock=Clock(),
+        mailer=SmtpMailer(smtp_settings(config), sender_settings(config), dkim_settings(config)),
+    )
     return TestClient(app, client=(peer, 40000))
 
 
