@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "digest"
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
@@ -36,6 +38,7 @@ def test_the_import_contracts_are_kept() -> None:
     assert "3 kept, 0 broken" in result.stdout
 
 
+@pytest.mark.slow
 def test_the_contracts_catch_a_stage_that_takes_the_config(tmp_path: Path) -> None:
     """The contracts bite: a copy of the package whose excerpt stage imports the schema, and
     whose store imports the send engine, breaks all three."""

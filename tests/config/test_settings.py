@@ -24,7 +24,7 @@ from digest.config.load import load_config
 from digest.config.sending import delivery_settings, inbound_settings, mailbox_settings
 from digest.config.stages import render_settings, source_settings
 from digest.delivery.settle import job_for
-from tests.test_send import write_config
+from tests.issues.test_send import write_config
 
 SETTINGS_MODULES = [
     "digest.excerpt.settings",
