@@ -14,13 +14,19 @@ Whether `$…$` or `\\(…\\)` is math depends on the blog, so `excerpt.math` sa
 - `kramdown`: `$$…$$`, inline inside a paragraph and display on its own (Jekyll's kramdown),
   and `$…$` holding unmistakable TeX (`\\alpha`, `x^2`, `a_{ij}`), which a page loading MathJax
   with `$` delimiters renders although kramdown does not.
+- `backticks`: as `auto`, and code spans holding math (`` `$…$` ``, `` `$$…$$` `` over several
+  lines, `` `\\(…\\)` ``, `` `\\begin{env}…\\end{env}` ``), which blogdown's math-code.js turns
+  into MathJax math on the page (`math_code`).
 - `none`: no math; only a ```` ```math ```` fence is a formula.
 
 Whatever the mode, a `$$` or `\\[` block may contain blank lines and may start right after a
 paragraph line, `$…$` may run over several lines, `\\begin{env}…\\end{env}` on its own lines is a
 formula (except with `none`), and `$…$` with a space inside its delimiters (`$f(x) = y $`) is math
 when its content looks like TeX. A `$` right after a digit, or a closing `$` right before one, is
-currency (`$5 and $10`), never math.
+currency (`$5 and $10`), never math. Math never crosses a code span: a delimiter inside one does
+not pair with one outside it, so prose between two code spans is never taken for math whatever
+the mode. Math that only defines macros (`\\newcommand`, `\\def`, …) shows nothing on the page,
+and nothing in the excerpt (`defines_only`).
 """
 
 from __future__ import annotations
@@ -33,8 +39,16 @@ from markdown_it import MarkdownIt
 from markdown_it.rules_block import StateBlock
 from markdown_it.rules_inline import StateInline
 
-MathMode = Literal["auto", "dollars", "brackets", "both", "kramdown", "none"]
-MATH_MODES: tuple[MathMode, ...] = ("auto", "dollars", "brackets", "both", "kramdown", "none")
+MathMode = Literal["auto", "dollars", "brackets", "both", "kramdown", "backticks", "none"]
+MATH_MODES: tuple[MathMode, ...] = (
+    "auto",
+    "dollars",
+    "brackets",
+    "both",
+    "kramdown",
+    "backticks",
+    "none",
+)
 
 _DELIMITERS: dict[str, frozenset[str]] = {
     "auto": frozenset({"$", "$$", "\\(", "\\["}),
@@ -42,8 +56,18 @@ _DELIMITERS: dict[str, frozenset[str]] = {
     "brackets": frozenset({"\\(", "\\[", "$$"}),
     "both": frozenset({"$", "$$", "\\(", "\\["}),
     "kramdown": frozenset({"$$"}),
+    "backticks": frozenset({"$", "$$", "\\(", "\\["}),
     "none": frozenset(),
 }
+# The mode of a post whose front matter turns math on (`math: true`): the page loads MathJax or
+# KaTeX, whose dollar delimiters every theme configures, on top of what the Markdown renderer does.
+_WITH_DOLLARS: dict[MathMode, MathMode] = {
+    "brackets": "both",
+    "kramdown": "dollars",
+    "none": "dollars",
+}
+# Modes that tell TeX from prose inside `\\(…\\)` and `\\[…\\]` (looks_like_tex).
+_GUESSING = frozenset({"auto", "backticks"})
 
 _COMMAND = regex.compile(r"\\(?:[A-Za-z]+|[{}|,;:!#$%&_^])")
 _SCRIPT = regex.compile(r"[\^_]\s*[\w{\\]|[{}]")
@@ -167,7 +191,9 @@ def _inline_span(
         if close < 0:
             return None
         content = src[pos + 2 : close]
-        if mode == "auto" and (
+        if "`" in content:
+            return None  # the closer is inside a code span: math never crosses one
+        if mode in _GUESSING and (
             (before.isascii() and before.isalnum())
             or not looks_like_tex(content, display=opener == "\\[")
         ):
@@ -178,7 +204,7 @@ def _inline_span(
         if "$$" not in allowed:
             return None
         close = _unescaped(src, "$$", pos + 2, end)
-        if close < 0 or not src[pos + 2 : close].strip():
+        if close < 0 or not src[pos + 2 : close].strip() or "`" in src[pos + 2 : close]:
             return None
         kind = "math_inline" if mode == "kramdown" else "math_inline_double"
         return kind, src[pos + 2 : close], close + 2
@@ -189,7 +215,7 @@ def _inline_span(
         if close < 0 or src.startswith("$$", close):
             return None
         content = src[pos + 1 : close]
-        if not content.strip() or src[close + 1 : close + 2].isdigit():
+        if not content.strip() or src[close + 1 : close + 2].isdigit() or "`" in content:
             return None
         tight = not content[0].isspace() and not content[-1].isspace()
         if mode == "kramdown":
@@ -221,13 +247,16 @@ def _block_rule(mode: MathMode) -> Callable[[StateBlock, int, int, bool], bool]:
             opener, closer = "$", "$"  # `$` alone on a line around an environment, as $$
         else:
             return False
+        if _inside_code_span(state, start_line):
+            return False  # `$$ … $$` in backticks over lines: its last line is no opener
         found = _block_end(state, start_line, end_line, first[len(opener) :], closer)
         if found is None:
             return False
         last_line, content = found
-        if mode == "auto" and opener == "\\[" and not looks_like_tex(content, display=True):
+        if mode in _GUESSING and opener == "\\[" and not looks_like_tex(content, display=True):
             return False
-        if mode == "auto" and opener == "$$" and "\n\n" in content and not looks_like_tex(content):
+        guessing = mode in _GUESSING
+        if guessing and opener == "$$" and "\n\n" in content and not looks_like_tex(content):
             return False
         if opener == "$" and not looks_like_tex(content):
             return False
@@ -267,3 +296,153 @@ def _block_end(
             return line, "\n".join(lines)
         lines.append(text)
     return None
+
+
+_BACKTICKS = regex.compile(r"(?<!`)`+(?!`)")
+
+
+def code_spans(text: str) -> list[tuple[int, int]]:
+    """The (start, end) of every code span in `text`, as CommonMark pairs backtick strings: a
+    string of N backticks opens a span closed by the next string of exactly N; one not closed
+    is literal. A backtick after a backslash is escaped (outside a span)."""
+    spans: list[tuple[int, int]] = []
+    runs = list(_BACKTICKS.finditer(text))
+    index = 0
+    while index < len(runs):
+        opener = runs[index]
+        start = opener.start()
+        backslashes = 0
+        while start - backslashes > 0 and text[start - backslashes - 1] == "\\":
+            backslashes += 1
+        if backslashes % 2:  # the first backtick is escaped: the rest of the run may open
+            if opener.end() - start == 1:
+                index += 1
+                continue
+            start += 1
+        width = opener.end() - start
+        closer = next(
+            (j for j in range(index + 1, len(runs)) if runs[j].end() - runs[j].start() == width),
+            None,
+        )
+        if closer is None:
+            index += 1
+            continue
+        spans.append((start, runs[closer].end()))
+        index = closer + 1
+    return spans
+
+
+def _inside_code_span(state: StateBlock, line: int) -> bool:
+    """Whether `line` continues a paragraph inside a code span opened on an earlier line (the
+    `$$` that closes `` `$$ … $$` `` written over several lines, or a `\\begin` line in one)."""
+    first = line
+    while first > 0 and not state.isEmpty(first - 1):
+        first -= 1
+    if first == line:
+        return False
+    last = line
+    while last + 1 < state.lineMax and not state.isEmpty(last + 1):
+        last += 1
+    lines = [_line(state, n) for n in range(first, last + 1)]
+    offset = sum(len(text) + 1 for text in lines[: line - first])
+    return any(start < offset < end for start, end in code_spans("\n".join(lines)))
+
+
+def post_math(site: MathMode, post: bool | None) -> MathMode:
+    """The delimiters one post's page renders: the site's (`excerpt.math`), unless the post's
+    front matter turns math on or off (`math: true`, digest.sources.values.math_switch). On, the
+    page loads MathJax or KaTeX with dollar delimiters (Chirpy, PaperMod, NexT, Fluid…); off,
+    only what the Markdown renderer itself parses stays math (kramdown's `$$`)."""
+    if post is None:
+        return site
+    if post:
+        return site if "$" in _DELIMITERS[site] else _WITH_DOLLARS[site]
+    return "kramdown" if site == "kramdown" else "none"
+
+
+_DEFINITION = regex.compile(
+    r"\\(?:(?:re|provide)?newcommand\*?|DeclareMathOperator\*?|newenvironment|"
+    r"renewenvironment|g?def|let)(?![A-Za-z])"
+)
+_NAME = regex.compile(r"\s*(?:\{\s*\\[A-Za-z@]+\s*\}|\\[A-Za-z@]+|\\.)")
+_OPTION = regex.compile(r"\s*\[[^\]]*\]")
+_PARAMETERS = regex.compile(r"[^{}]*")  # \def\name#1#2{…}
+_LET = regex.compile(r"\s*=?\s*(?:\\[A-Za-z@]+|\\.|[^\s\\])")
+_COMMENT = regex.compile(r"(?:\s|%[^\n]*)*")
+
+
+def defines_only(tex: str) -> bool:
+    """Whether math content only defines macros (`\\newcommand{\\R}{\\mathbb{R}}`, `\\def`,
+    `\\DeclareMathOperator`, `\\let`): MathJax typesets such a block as nothing."""
+    at, found = _COMMENT.match(tex).end(), False
+    while at < len(tex):
+        definition = _DEFINITION.match(tex, at)
+        if definition is None:
+            return False
+        command = definition.group()
+        name = _NAME.match(tex, definition.end())
+        if name is None:
+            return False
+        at = name.end()
+        if command == "\\let":
+            target = _LET.match(tex, at)
+            if target is None:
+                return False
+            at = target.end()
+        else:
+            groups = 2 if "environment" in command else 1
+            if command.endswith("def"):
+                at = _PARAMETERS.match(tex, at).end()
+            else:
+                while (option := _OPTION.match(tex, at)) is not None:
+                    at = option.end()
+            for _ in range(groups):
+                end = _group_end(tex, _COMMENT.match(tex, at).end())
+                if end is None:
+                    return False
+                at = end
+        at = _COMMENT.match(tex, at).end()
+        found = True
+    return found
+
+
+def _group_end(tex: str, at: int) -> int | None:
+    """The index after the brace group that opens at `at`, or None when none does."""
+    if not tex.startswith("{", at):
+        return None
+    depth = 0
+    index = at
+    while index < len(tex):
+        char = tex[index]
+        if char == "\\":
+            index += 2
+            continue
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                return index + 1
+        index += 1
+    return None
+
+
+def math_code(code: str) -> str | None:
+    """What blogdown's math-code.js makes of an inline code span's text: "inline" for `$…$` and
+    `\\(…\\)`, "display" for `$$…$$`, `\\[…\\]` and `\\begin{env}…\\end{env}`, None for code."""
+    if len(code) >= 3 and code.startswith("$") and code.endswith("$"):
+        if code[1] != "$" and code[-2] != "$":
+            return "inline"
+        if code.startswith("$$") and code.endswith("$$") and len(code) > 4:
+            return "display"
+        return None
+    if len(code) > 4 and code.startswith("\\(") and code.endswith("\\)"):
+        return "inline"
+    if len(code) > 4 and code.startswith("\\[") and code.endswith("\\]"):
+        return "display"
+    if _ENVIRONMENT.fullmatch(code):
+        return "display"
+    return None
+
+
+_ENVIRONMENT = regex.compile(r"\\begin\{[^}]+\}.+\\end\{[^}]+\}", regex.DOTALL)
