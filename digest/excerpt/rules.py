@@ -23,7 +23,7 @@ from digest.excerpt.markup import (
     markdown_to_text,
     summary_from,
 )
-from digest.excerpt.tex import MathMode
+from digest.excerpt.tex import MathMode, math_switch, post_math
 from digest.models import BodyFormat, Post
 from digest.sources.frontmatter import FrontMatterError, split_front_matter
 
@@ -40,14 +40,16 @@ def make_excerpt(
 ) -> str:
     """The excerpt of a Markdown post, given with or without its front matter.
 
-    `locale` chooses the labels ([代码] or [code]); `math` the blog's math delimiters.
+    `locale` chooses the labels ([代码] or [code]); `math` the blog's math delimiters, which
+    the post's own `math:` front matter overrides (digest.excerpt.tex.post_math).
     """
     try:
         metadata, body = split_front_matter(clean(text))
     except FrontMatterError as exc:
         raise PostError(str(exc)) from None
     summary = summary_from(metadata)
-    return excerpt_of(body, summary=summary, length=length, locale=locale, math=math)
+    mode = post_math(math, math_switch(metadata))
+    return excerpt_of(body, summary=summary, length=length, locale=locale, math=mode)
 
 
 def excerpt_of(
@@ -95,14 +97,15 @@ def continued(text: str) -> str:
 
 
 def post_excerpt(post: Post, length: int, locale: str, math: MathMode = "auto") -> str:
-    """A source's post, through the rules above (its own summary, its body's format)."""
+    """A source's post, through the rules above (its own summary, its body's format, its own
+    math switch over the blog's `math`)."""
     return excerpt_of(
         post.body,
         summary=post.summary,
         body_format=post.body_format,
         length=length,
         locale=locale,
-        math=math,
+        math=post_math(math, post.math),
     )
 
 
@@ -133,7 +136,7 @@ def excerpt_inputs(post: Post, config: Config) -> ExcerptInputs:
         post.body_format,
         config.excerpt.length,
         config.excerpt.labels or config.site.locale,
-        config.excerpt.math,
+        post_math(config.excerpt.math, post.math),
     )
 
 

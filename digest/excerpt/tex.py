@@ -31,7 +31,7 @@ and nothing in the excerpt (`defines_only`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Literal
 
 import regex
@@ -348,9 +348,38 @@ def _inside_code_span(state: StateBlock, line: int) -> bool:
     return any(start < offset < end for start, end in code_spans("\n".join(lines)))
 
 
+MATH_SWITCHES = ("math", "mathjax", "katex")
+_ON = frozenset({"true", "yes", "on", "1"})
+_OFF = frozenset({"false", "no", "off", "0", "none", ""})
+
+
+def math_switch(front_matter: Mapping[str, object]) -> bool | None:
+    """A post's own math switch: the first of `math`, `mathjax`, `katex` its front matter sets
+    (true/false, a table with `enable`, as LoveIt writes it, or an engine's name), else None."""
+    for key in MATH_SWITCHES:
+        value = front_matter.get(key)
+        if value is not None:
+            return _switch(value)
+    return None
+
+
+def _switch(value: object) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, Mapping):
+        for key in ("enable", "enabled"):
+            if key in value:
+                return _switch(value[key])
+        return True
+    if isinstance(value, str | int):
+        text = str(value).strip().lower()
+        return False if text in _OFF else True if text in _ON or text.isalpha() else None
+    return None
+
+
 def post_math(site: MathMode, post: bool | None) -> MathMode:
     """The delimiters one post's page renders: the site's (`excerpt.math`), unless the post's
-    front matter turns math on or off (`math: true`, digest.sources.values.math_switch). On, the
+    front matter turns math on or off (`math: true`, `math_switch`). On, the
     page loads MathJax or KaTeX with dollar delimiters (Chirpy, PaperMod, NexT, Fluid…); off,
     only what the Markdown renderer itself parses stays math (kramdown's `$$`)."""
     if post is None:
