@@ -112,7 +112,7 @@ def _jekyll_math(
     source = ""
     if renderer == "kramdown":
         engine = table(config, "kramdown").get("math_engine", "mathjax")
-        base, source = "kramdown", f"kramdown (math_engine: {engine or 'none'})"
+        base, source = "kramdown", f"kramdown, math_engine {engine or 'none'}"
     found = theme_math(folder, [folder / "_includes", folder / "_layouts", folder / "assets"])
     if found.math_code:
         return "backticks", f"{found.math_code} (math in code spans, math-code.js)"
@@ -125,8 +125,8 @@ def _jekyll_math(
         return post_math(base or "none", True), f"{switch} (MathJax/KaTeX with $)"
     theme = _theme_name(folder, config)
     if base is not None and (found.per_page or theme in _PER_POST_MATH_THEMES):
-        where = found.per_page or f"the {theme} theme"
-        return base, f"{source}; a post with math: true adds $…$ ({where})"
+        where = found.per_page or theme
+        return base, f"{source}; a post with math: true also renders $…$: {where}"
     return base, source
 
 
