@@ -103,6 +103,7 @@ _FUNCTIONS = frozenset(
 )
 _STRONG_TEX = regex.compile(r"\\[A-Za-z]{2,}|\^\s*[\w{\\]|_\{")
 _BEGIN = regex.compile(r"\\begin\{([A-Za-z]+\*?)\}")
+_REFERENCE = regex.compile(r"\\(?:eq)?ref\{[^{}\s]+\}")
 _LABEL = regex.compile(r"\s*(?:\([^()]*\))?\s*")
 
 
@@ -182,6 +183,9 @@ def _inline_span(
     src: str, pos: int, end: int, mode: MathMode, allowed: frozenset[str]
 ) -> tuple[str, str, int] | None:
     before = src[pos - 1] if pos > 0 else ""
+    reference = _REFERENCE.match(src, pos, end)
+    if reference is not None:  # MathJax numbers \eqref{eq:1} in the text too: "(1)"
+        return "math_inline", reference.group(), reference.end()
     if src.startswith(("\\(", "\\["), pos):
         opener = src[pos : pos + 2]
         if opener not in allowed:

@@ -723,3 +723,17 @@ def test_a_posts_own_math_switch_wins(site: MathMode, post: bool | None, expecte
 )
 def test_defines_only(tex: str, only: bool) -> None:
     assert defines_only(tex) is only
+
+
+@pytest.mark.parametrize(
+    ("math", "expected"),
+    [
+        ("auto", "As [math] shows, and [math] too."),
+        ("kramdown", "As [math] shows, and [math] too."),
+        ("none", "As \\eqref{eq:series} shows, and \\ref{fig:1} too."),
+    ],
+)
+def test_equation_references_are_math_where_mathjax_runs(math: MathMode, expected: str) -> None:
+    # MathJax numbers \eqref{…} outside delimiters too (Chirpy's own demo post writes one)
+    text = "As \\eqref{eq:series} shows, and \\ref{fig:1} too."
+    assert make_excerpt(text, locale="en", math=math) == expected
