@@ -131,6 +131,19 @@ def test_right_after_init_posts_says_why_in_one_sentence(folder: Path) -> None:
     assert "nothing rendered." in rendered.output
     statuses = json.loads(run("posts", "--json", "--all").stdout)
     assert {row["status"] for row in statuses} == {"too-old"}
+    sent = run("send", "--yes")
+    assert sent.exit_code == 0
+    assert "the newest being dated 2026-02-12" in sent.output and "nothing to send." in sent.output
+    config = load_config(folder / "config.yaml", environ={})
+    database = open_database(config.database_url)
+    try:
+        page = TestClient(database_preview(config, database)).get("/?locale=en").text
+    finally:
+        database.dispose()
+    assert (
+        "no digest was sent yet, and every post is older than 30 days (the newest is dated "
+        "2026-02-12); set digest.first_issue" in page
+    )
 
 
 def test_a_start_date_posts_preview_and_send_agree(folder: Path, database_url: str) -> None:

@@ -737,3 +737,8 @@ def test_equation_references_are_math_where_mathjax_runs(math: MathMode, expecte
     # MathJax numbers \eqref{…} outside delimiters too (Chirpy's own demo post writes one)
     text = "As \\eqref{eq:series} shows, and \\ref{fig:1} too."
     assert make_excerpt(text, locale="en", math=math) == expected
+
+
+def test_an_escaped_dollar_in_a_feed_entry_shows_as_mathjax_shows_it() -> None:
+    html = "<p>It costs \\$5 and $10; run <code>echo \\$HOME</code>.</p>"
+    assert excerpt_of(html, body_format="html") == "It costs $5 and $10; run echo \\$HOME."
