@@ -122,46 +122,67 @@ def test_a_posts_own_math_switch_wins_over_the_site(folder: Path, tmp_path: Path
     assert posts["Plan off"]["excerpt"] == "The plan is $x$ dollars."  # the post's own
 
 
+MATHJAX_CONFIG = "MathJax = {tex: {inlineMath: [['$', '$'], ['\\\\(', '\\\\)']]}};\n"
+MATHJAX_SCRIPT = '<script src="https://cdn.example/mathjax@3/es5/tex-chtml.js"></script>\n'
+
+
 @pytest.mark.parametrize(
-    ("extra", "layout", "mode", "source"),
+    ("extra", "files", "mode", "source"),
     [
-        ("math: true\n", None, "dollars", "_config.yml (MathJax/KaTeX with $)"),
-        ("mathjax: {enable: true}\n", None, "dollars", "_config.yml"),
-        ("katex:\n  js_path: /assets/js/katex\n", None, "kramdown", "kramdown"),  # no switch
+        ("math: true\n", {}, "dollars", "_config.yml (MathJax/KaTeX with $)"),
+        ("mathjax: {enable: true}\n", {}, "dollars", "_config.yml"),
+        ("katex:\n  js_path: /assets/js/katex\n", {}, "kramdown", "kramdown"),  # no switch
         (
             "defaults:\n  - scope: {path: '', type: posts}\n    values: {math: true}\n",
-            None,
+            {},
             "dollars",
             "_config.yml defaults: for posts",
         ),
+        # a layout that configures and loads MathJax with $ on every page
         (
             "",
-            "<script>MathJax = {tex: {inlineMath: [['$', '$'], ['\\\\(', '\\\\)']]}};</script>\n"
-            '<script src="https://cdn.example/mathjax/tex-chtml.js"></script>\n',
+            {"_includes/head.html": f"<script>{MATHJAX_CONFIG}</script>\n{MATHJAX_SCRIPT}"},
             "dollars",
             "_includes/head.html, on every page",
         ),
+        # the same, its configuration in a script file
         (
             "",
-            "{% if page.math %}<script>MathJax = {tex: {inlineMath: [['$','$']]}};</script>"
-            '<script src="/mathjax/tex-chtml.js"></script>{% endif %}\n',
-            "kramdown",
-            "a post with math: true also renders $…$: _includes/head.html",
+            {"_includes/head.html": MATHJAX_SCRIPT, "assets/js/mathjax.js": MATHJAX_CONFIG},
+            "dollars",
+            "_includes/head.html, on every page",
         ),
-        ("", '<script src="//yihui.org/js/math-code.js"></script>\n', "backticks", "math-code"),
+        # Chirpy's own files (a fork): the script loads only when the page asks
+        (
+            "",
+            {
+                "_includes/js-selector.html": "{% if page.math %}\n"
+                "  <script src=\"{{ '/assets/js/data/mathjax.js' | relative_url }}\"></script>\n"
+                f"  {MATHJAX_SCRIPT}{{% endif %}}\n",
+                "assets/js/data/mathjax.js": MATHJAX_CONFIG,
+            },
+            "kramdown",
+            "a post with math: true also renders $…$: _includes/js-selector.html",
+        ),
+        (
+            "",
+            {"_includes/footer.html": '<script src="//yihui.org/js/math-code.js"></script>\n'},
+            "backticks",
+            "math-code",
+        ),
     ],
 )
 def test_jekyll_site_math_switches_and_theme_files(
-    folder: Path, tmp_path: Path, extra: str, layout: str | None, mode: str, source: str
+    folder: Path, tmp_path: Path, extra: str, files: dict[str, str], mode: str, source: str
 ) -> None:
     blog = tmp_path / "blog"
     (blog / "_posts").mkdir(parents=True)
     (blog / "_config.yml").write_text(
         "title: M\nurl: https://m.example.org\nlang: en\n" + extra, "utf-8"
     )
-    if layout is not None:
-        (blog / "_includes").mkdir()
-        (blog / "_includes" / "head.html").write_text(layout, "utf-8")
+    for name, text in files.items():
+        (blog / name).parent.mkdir(parents=True, exist_ok=True)
+        (blog / name).write_text(text, "utf-8")
     out = init(blog).output
     assert f"math: {mode} (from " in out and source in out, out
     assert load_config(folder / "config.yaml", environ={}).excerpt.math == mode

@@ -143,6 +143,7 @@ _DOLLAR_INLINE = re.compile(
     r"""left\s*:\s*['"]\$['"]\s*,\s*right\s*:\s*['"]\$['"]"""
 )
 _LOADS_MATH = re.compile(r"mathjax|katex", re.IGNORECASE)
+_SCRIPT_MATH = re.compile(r"<script[^>]*(?:mathjax|katex)", re.IGNORECASE)
 _PER_PAGE = re.compile(
     r"""\b(?:page|Params|post)\.(?:math|mathjax|katex)\b|\.Param\s+"(?:math|mathjax|katex)\"""",
     re.IGNORECASE,
@@ -157,14 +158,21 @@ class ThemeMath:
     """What a blog's own layouts and theme files say about math, read from their text."""
 
     math_code: str | None = None  # a file that loads math-code.js
-    dollars: str | None = None  # a file that loads MathJax/KaTeX with `$` inline, on every page
+    dollars: str | None = None  # a template that loads MathJax/KaTeX on every page, with `$`
     per_page: str | None = None  # one that loads it only when a page asks (`page.math`)
 
 
 def theme_math(root: Path, folders: list[Path]) -> ThemeMath:
     """Scan the layouts, includes and scripts in `folders` (relative names reported to `root`)
-    for math-code.js and for MathJax or KaTeX configured with `$…$`."""
-    math_code = dollars = per_page = None
+    for math-code.js and for MathJax or KaTeX configured with `$…$` inline.
+
+    A script file (`.js`) only says which delimiters; a template says when the engine loads:
+    inside a page-level condition (`{% if page.math %}`, `.Params.math`) only for the pages
+    that ask, else on every page. Every page counts only when no template loads it per page
+    (a theme that does both is read as per page: nothing is labelled math that may be prose).
+    """
+    math_code = every_page = per_page = None
+    delimiters = False
     for path in _theme_files(folders):
         name = Path(os.path.relpath(path, root)).as_posix()
         if _MATH_CODE.search(path.name):
@@ -177,12 +185,15 @@ def theme_math(root: Path, folders: list[Path]) -> ThemeMath:
             continue
         if _MATH_CODE.search(text):
             math_code = math_code or name
-        if _LOADS_MATH.search(text) and _DOLLAR_INLINE.search(text):
-            if _PER_PAGE.search(text):
-                per_page = per_page or name
-            else:
-                dollars = dollars or name
-    return ThemeMath(math_code, dollars, per_page)
+        delimiters = delimiters or bool(_DOLLAR_INLINE.search(text))
+        if path.suffix.lower() == ".js" or not _LOADS_MATH.search(text):
+            continue
+        if _PER_PAGE.search(text):
+            per_page = per_page or name
+        elif _DOLLAR_INLINE.search(text) or _SCRIPT_MATH.search(text):
+            every_page = every_page or name
+    dollars = every_page if delimiters and per_page is None else None
+    return ThemeMath(math_code, dollars, per_page if delimiters else None)
 
 
 def _theme_files(folders: list[Path]) -> Iterator[Path]:
