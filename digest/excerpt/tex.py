@@ -303,6 +303,9 @@ def _block_end(
 
 
 _BACKTICKS = regex.compile(r"(?<!`)`+(?!`)")
+# How far a code span is looked for around a line: no formula in backticks runs longer, and
+# a paragraph of thousands of `$$` lines stays linear.
+_SPAN_LINES = 200
 
 
 def code_spans(text: str) -> list[tuple[int, int]]:
@@ -340,12 +343,12 @@ def _inside_code_span(state: StateBlock, line: int) -> bool:
     """Whether `line` continues a paragraph inside a code span opened on an earlier line (the
     `$$` that closes `` `$$ … $$` `` written over several lines, or a `\\begin` line in one)."""
     first = line
-    while first > 0 and not state.isEmpty(first - 1):
+    while first > max(0, line - _SPAN_LINES) and not state.isEmpty(first - 1):
         first -= 1
     if first == line:
         return False
     last = line
-    while last + 1 < state.lineMax and not state.isEmpty(last + 1):
+    while last + 1 < min(state.lineMax, line + _SPAN_LINES) and not state.isEmpty(last + 1):
         last += 1
     lines = [_line(state, n) for n in range(first, last + 1)]
     offset = sum(len(text) + 1 for text in lines[: line - first])
