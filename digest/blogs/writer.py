@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import textwrap
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -191,6 +192,11 @@ def _languages(settings: BlogSettings) -> str:
     )
 
 
+def _comment(text: str) -> str:
+    """`text` as comment lines of a key in a section (two spaces in), wrapped at 96 columns."""
+    return "\n".join(textwrap.wrap(text, 92, initial_indent="  # ", subsequent_indent="  # "))
+
+
 def _posts_url(settings: BlogSettings) -> str:
     return (settings.base_url or PLACEHOLDER_URL) + settings.posts_path
 
@@ -212,7 +218,17 @@ def render_config(settings: BlogSettings, folder: Path, newest: datetime | None 
     title = settings.title or settings.root.name
     zone = settings.timezone or DEFAULT_TIMEZONES[locale]
     math = settings.math or "auto"
-    math_note = f"from {settings.math_source}" if settings.math else "not set by the blog"
+    source = f"from {settings.math_source}" if settings.math else "not set by the blog"
+    math_note = (
+        "Math delimiters the blog renders: auto, dollars, brackets, both, kramdown, backticks "
+        f"(math in code spans) or none ({source}). A post's own `math: true` (or false) front "
+        "matter turns $…$ on (or off) for that post."
+    )
+    guess = ", a guess: check it" if settings.posts_path_guessed else ""
+    posts_note = (
+        'The blog\'s list of posts, linked from the "N more posts" line '
+        f"({settings.posts_path_source}{guess})."
+    )
     return f"""\
 # digest configuration, written by `digest init` from the {name} blog's {settings.config_file}.
 # Any key can be overridden from the environment as DIGEST_<SECTION>__<KEY>, for example
@@ -231,9 +247,7 @@ site:
   # URL pattern of a post, relative to base_url, translated from the blog's permalink
   # {settings.blog_permalink!s}. Fields follow {name}'s rules (docs/blogs.md).
   permalink: {_yaml(settings.permalink)}
-  # The blog's list of posts, linked from the "N more posts" line ({settings.posts_path_source}{
-        ", a guess: check it" if settings.posts_path_guessed else ""
-    }).
+{_comment(posts_note)}
   posts_url: {_yaml(_posts_url(settings))}
   # The sender's postal address, shown in every digest's footer; anti-spam laws require it,
   # and a real send refuses to start without it.
@@ -252,9 +266,7 @@ excerpt:
   length: 350
   # Language of the posts, for the [代码]/[code] labels (default: site.locale).
   # labels: {locale}
-  # Math delimiters the blog renders: auto, dollars, brackets, both, kramdown, backticks (math
-  # in code spans) or none ({math_note}).
-  # A post's own `math: true` (or false) front matter turns $…$ on (or off) for that post.
+{_comment(math_note)}
   math: {math}
 
 # What one digest holds.
