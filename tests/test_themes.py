@@ -272,6 +272,16 @@ def test_math_code_js_in_the_blogs_own_layouts(folder: Path, tmp_path: Path) -> 
     assert "math: backticks (from layouts/partials/foot_custom.html (math in code spans" in out
 
 
+def test_a_known_math_code_theme_imported_as_a_hugo_module(folder: Path, tmp_path: Path) -> None:
+    blog = copy("hugo-blogdown", tmp_path)
+    config = blog / "config.toml"
+    text = config.read_text("utf-8").replace('theme = "hugo-lithium"\n', "")
+    text += '\n[module]\n  [[module.imports]]\n    path = "github.com/yihui/hugo-xmin"\n'
+    config.write_text(text, "utf-8")
+    out = init(blog).output
+    assert "math: backticks (from the theme github.com/yihui/hugo-xmin" in out
+
+
 def test_a_hugo_theme_without_math_code_leaves_code_spans_alone(
     folder: Path, tmp_path: Path
 ) -> None:

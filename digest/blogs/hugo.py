@@ -148,6 +148,11 @@ def _hugo_math(
     KaTeX with `$` delimiters (Goldmark eats the backslash of `\\(`)."""
     theme = config.get("theme")
     themes = [theme] if isinstance(theme, str) else [t for t in theme or [] if isinstance(t, str)]
+    imports = table(config, "module").get("imports")
+    for entry in imports if isinstance(imports, list) else []:  # a theme as a Hugo module
+        path = text_value(entry.get("path")) if isinstance(entry, dict) else None
+        if path:
+            themes.append(path)
     themes_dir = folder / (text_value(config.get("themesdir")) or "themes")
     found = theme_math(
         folder,
