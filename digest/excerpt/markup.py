@@ -26,8 +26,9 @@ from mdit_py_plugins.footnote import footnote_plugin
 from digest.excerpt.attributes import strip_attributes
 from digest.excerpt.cjkemphasis import cjk_emphasis_plugin
 from digest.excerpt.markers import CODE, FORMULA, LABELS, MATH
+from digest.excerpt.pagemath import defines_only, math_code
 from digest.excerpt.tags import resolve_tags
-from digest.excerpt.tex import MathMode, defines_only, math_code, math_plugin
+from digest.excerpt.tex import MathMode, math_plugin
 
 _BLOCK_TAGS = frozenset(
     [

@@ -16,7 +16,7 @@ Whether `$…$` or `\\(…\\)` is math depends on the blog, so `excerpt.math` sa
   with `$` delimiters renders although kramdown does not.
 - `backticks`: as `auto`, and code spans holding math (`` `$…$` ``, `` `$$…$$` `` over several
   lines, `` `\\(…\\)` ``, `` `\\begin{env}…\\end{env}` ``), which blogdown's math-code.js turns
-  into MathJax math on the page (`math_code`).
+  into MathJax math on the page (digest.excerpt.pagemath).
 - `none`: no math; only a ```` ```math ```` fence is a formula.
 
 Whatever the mode, a `$$` or `\\[` block may contain blank lines and may start right after a
@@ -26,7 +26,7 @@ when its content looks like TeX. A `$` right after a digit, or a closing `$` rig
 currency (`$5 and $10`), never math. Math never crosses a code span: a delimiter inside one does
 not pair with one outside it, so prose between two code spans is never taken for math whatever
 the mode. Math that only defines macros (`\\newcommand`, `\\def`, …) shows nothing on the page,
-and nothing in the excerpt (`defines_only`).
+and nothing in the excerpt (digest.excerpt.pagemath).
 """
 
 from __future__ import annotations
@@ -394,91 +394,3 @@ def post_math(site: MathMode, post: bool | None) -> MathMode:
     if post:
         return site if "$" in _DELIMITERS[site] else _WITH_DOLLARS[site]
     return "kramdown" if site == "kramdown" else "none"
-
-
-_DEFINITION = regex.compile(
-    r"\\(?:(?:re|provide)?newcommand\*?|DeclareMathOperator\*?|newenvironment|"
-    r"renewenvironment|g?def|let)(?![A-Za-z])"
-)
-_NAME = regex.compile(r"\s*(?:\{\s*\\[A-Za-z@]+\s*\}|\\[A-Za-z@]+|\\.)")
-_OPTION = regex.compile(r"\s*\[[^\]]*\]")
-_PARAMETERS = regex.compile(r"[^{}]*")  # \def\name#1#2{…}
-_LET = regex.compile(r"\s*=?\s*(?:\\[A-Za-z@]+|\\.|[^\s\\])")
-_COMMENT = regex.compile(r"(?:\s|%[^\n]*)*")
-
-
-def defines_only(tex: str) -> bool:
-    """Whether math content only defines macros (`\\newcommand{\\R}{\\mathbb{R}}`, `\\def`,
-    `\\DeclareMathOperator`, `\\let`): MathJax typesets such a block as nothing."""
-    at, found = _COMMENT.match(tex).end(), False
-    while at < len(tex):
-        definition = _DEFINITION.match(tex, at)
-        if definition is None:
-            return False
-        command = definition.group()
-        name = _NAME.match(tex, definition.end())
-        if name is None:
-            return False
-        at = name.end()
-        if command == "\\let":
-            target = _LET.match(tex, at)
-            if target is None:
-                return False
-            at = target.end()
-        else:
-            groups = 2 if "environment" in command else 1
-            if command.endswith("def"):
-                at = _PARAMETERS.match(tex, at).end()
-            else:
-                while (option := _OPTION.match(tex, at)) is not None:
-                    at = option.end()
-            for _ in range(groups):
-                end = _group_end(tex, _COMMENT.match(tex, at).end())
-                if end is None:
-                    return False
-                at = end
-        at = _COMMENT.match(tex, at).end()
-        found = True
-    return found
-
-
-def _group_end(tex: str, at: int) -> int | None:
-    """The index after the brace group that opens at `at`, or None when none does."""
-    if not tex.startswith("{", at):
-        return None
-    depth = 0
-    index = at
-    while index < len(tex):
-        char = tex[index]
-        if char == "\\":
-            index += 2
-            continue
-        if char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
-            if depth == 0:
-                return index + 1
-        index += 1
-    return None
-
-
-def math_code(code: str) -> str | None:
-    """What blogdown's math-code.js makes of an inline code span's text: "inline" for `$…$` and
-    `\\(…\\)`, "display" for `$$…$$`, `\\[…\\]` and `\\begin{env}…\\end{env}`, None for code."""
-    if len(code) >= 3 and code.startswith("$") and code.endswith("$"):
-        if code[1] != "$" and code[-2] != "$":
-            return "inline"
-        if code.startswith("$$") and code.endswith("$$") and len(code) > 4:
-            return "display"
-        return None
-    if len(code) > 4 and code.startswith("\\(") and code.endswith("\\)"):
-        return "inline"
-    if len(code) > 4 and code.startswith("\\[") and code.endswith("\\]"):
-        return "display"
-    if _ENVIRONMENT.fullmatch(code):
-        return "display"
-    return None
-
-
-_ENVIRONMENT = regex.compile(r"\\begin\{[^}]+\}.+\\end\{[^}]+\}", regex.DOTALL)

@@ -8,8 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from digest.errors import PostError
+from digest.excerpt.pagemath import defines_only
 from digest.excerpt.rules import cut_graphemes, excerpt_of, grapheme_count, make_excerpt
-from digest.excerpt.tex import MATH_MODES, MathMode, defines_only, looks_like_tex, post_math
+from digest.excerpt.tex import MATH_MODES, MathMode, looks_like_tex, post_math
 
 FENCE = "```"
 

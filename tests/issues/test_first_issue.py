@@ -27,14 +27,15 @@ from digest.issues.schedule import scheduled_send
 from digest.store.database import open_database
 from digest.store.tables import Issue
 from digest.web.preview import database_preview
-from tests.smtp_server import SMTPServer
-from tests.test_send import add_subscribers
+from tests.issues.test_send import add_subscribers
+from tests.support import paths
+from tests.support.smtp_server import SMTPServer
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
     from starlette.testclient import TestClient
 
-BLOG = Path(__file__).resolve().parent / "fixtures" / "blogs" / "jekyll-chirpy"
+BLOG = paths.TESTS / "fixtures" / "blogs" / "jekyll-chirpy"
 TITLES = {
     "2026-02-12": "What a Hash Table Lookup Really Costs",
     "2026-02-05": "Sorting Stability, and Why Your Tests Depend on It",

@@ -23,8 +23,9 @@ from click.testing import CliRunner, Result
 from digest.blogs.jekyll import post_defaults
 from digest.cli import main
 from digest.config.schema import load_config
+from tests.support import paths
 
-BLOGS = Path(__file__).resolve().parent / "fixtures" / "blogs"
+BLOGS = paths.TESTS / "fixtures" / "blogs"
 ENV = {"DIGEST_DIGEST__LOOKBACK_DAYS": "0"}
 # raw TeX (a command, $$, a superscript, a subscript group) or a delimiter left in an excerpt
 TEX = re.compile(r"\\[A-Za-z]+|\$\$|\^|_\{|\\\(|\\\[|`")
