@@ -36,6 +36,7 @@ class Post:
     source: str = ""
     publish_date: datetime | None = None
     expiry_date: datetime | None = None
+    math: bool | None = None  # the post's own math switch (front matter `math: true`), if any
 
     @property
     def category(self) -> str | None:
@@ -84,7 +85,9 @@ class SourceResult:
     failures: list[str] = field(default_factory=list)
 
 
-PostStatus = Literal["new", "sent", "draft", "opted-out", "future", "expired", "too-old"]
+PostStatus = Literal[
+    "new", "sent", "draft", "opted-out", "future", "expired", "too-old", "before-start"
+]
 
 
 def own_status(post: Post, now: datetime) -> PostStatus:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
@@ -96,10 +96,36 @@ class ExcerptConfig(Section):
 class DigestConfig(Section):
     max_posts: int = Field(default=12, ge=1, le=1000)
     lookback_days: int = Field(default=30, ge=0, le=36_500)
+    # Where the first issue starts (digest.issues.select.FirstIssue): a date (the posts since
+    # that day, however old; nothing dated before it is ever new) or a number N (the newest N
+    # posts too, however old). None: lookback_days alone, as for every later issue.
+    first_issue: date | int | None = None
     # Not the ISO week by default: "行路中 · 2026-W47" trips SpamAssassin's SUBJ_ALL_CAPS.
     subject: str = "{title} · {long_date}"
 
     _subject = field_validator("subject")(check_subject)
+
+    @field_validator("first_issue", mode="before")
+    @classmethod
+    def _first_issue(cls, value: Any) -> date | int | None:
+        if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+            return value
+        text = str(value).strip()
+        if isinstance(value, int | str) and not isinstance(value, bool) and text.isdigit():
+            if not 1 <= int(text) <= MAX_FIRST_POSTS:
+                raise ValueError(f"a number of posts must be 1 to {MAX_FIRST_POSTS}, not {text}")
+            return int(text)
+        if isinstance(value, str):
+            try:
+                return date.fromisoformat(text)
+            except ValueError:
+                pass
+        raise ValueError(
+            f"{value!r} is neither a date such as 2026-01-15 nor a number of posts such as 5"
+        )
+
+
+MAX_FIRST_POSTS = 1000
 
 
 class DatabaseConfig(Section):

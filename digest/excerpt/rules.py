@@ -19,6 +19,7 @@ from digest.excerpt.clean import clean
 from digest.excerpt.markers import LABELS, MARKERS
 from digest.excerpt.markup import PlainText, expand_labels, html_to_text, markdown_to_text
 from digest.excerpt.settings import DEFAULT_LENGTH, ExcerptSettings, MathMode
+from digest.excerpt.tex import post_math
 from digest.models import BodyFormat, Post
 
 ELLIPSIS = "..."
@@ -76,14 +77,15 @@ def excerpt_for(post: Post, settings: ExcerptSettings) -> str:
     """A post's excerpt as the digest shows it, in every language variant of the digest: the
     labels follow the posts' language (`settings.labels`: `excerpt.labels`, default
     `site.locale`), not the frame's, so an English frame can hold Chinese excerpts with
-    [代码] and [公式]."""
+    [代码] and [公式]; the post's own math switch (front matter `math:`) wins over the blog's
+    `settings.math`."""
     return excerpt_of(
         post.body,
         summary=post.summary,
         body_format=post.body_format,
         length=settings.length,
         locale=settings.labels,
-        math=settings.math,
+        math=post_math(settings.math, post.math),
     )
 
 
@@ -101,7 +103,12 @@ class ExcerptInputs(NamedTuple):
 def excerpt_inputs(post: Post, settings: ExcerptSettings) -> ExcerptInputs:
     """The inputs `excerpt_for(post, settings)` gives `excerpt_of`."""
     return ExcerptInputs(
-        post.body, post.summary, post.body_format, settings.length, settings.labels, settings.math
+        post.body,
+        post.summary,
+        post.body_format,
+        settings.length,
+        settings.labels,
+        post_math(settings.math, post.math),
     )
 
 

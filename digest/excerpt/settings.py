@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 # Which math delimiters the blog renders (digest.excerpt.tex, docs/excerpts.md).
-MathMode = Literal["auto", "dollars", "brackets", "both", "kramdown", "none"]
+MathMode = Literal["auto", "dollars", "brackets", "both", "kramdown", "backticks", "none"]
 DEFAULT_LENGTH = 350
 
 

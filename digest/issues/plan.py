@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from digest.config.schema import Config
 from digest.delivery.settle import local
 from digest.errors import DigestError
-from digest.issues.upcoming import gather, lookback_for, next_edition
+from digest.issues.upcoming import gather, lookback_for, next_edition, nothing_new
 from digest.models import Edition
 from digest.store import deliveries, lease, ledger
 from digest.store import recipients as audience
@@ -105,7 +105,7 @@ def plan_send(
     with database.session() as session:
         existing = ledger.issue_by_key(session, edition.key)
     if not gathered.new:
-        plan.note = "Nothing new since the last digest: nothing to send."
+        plan.note = nothing_new(gathered, config).removesuffix(".") + ": nothing to send."
     elif existing is not None:
         plan.note = (
             f"The digest for {edition.key} was already sent; the {len(edition.posts)} new "

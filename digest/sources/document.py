@@ -12,6 +12,7 @@ from digest.excerpt.clean import clean
 from digest.excerpt.markup import summary_from
 from digest.excerpt.rules import excerpt_of
 from digest.excerpt.settings import DEFAULT_LENGTH, MathMode
+from digest.excerpt.tex import math_switch, post_math
 from digest.sources.frontmatter import FrontMatterError, split_front_matter
 
 
@@ -20,12 +21,14 @@ def make_excerpt(
 ) -> str:
     """The excerpt of a Markdown post, given with or without its front matter.
 
-    `locale` chooses the labels ([代码] or [code]); `math` the blog's math delimiters. A
-    front matter that cannot be read is a PostError saying why.
+    `locale` chooses the labels ([代码] or [code]); `math` the blog's math delimiters, which
+    the post's own `math:` front matter overrides (digest.excerpt.tex.post_math). A front
+    matter that cannot be read is a PostError saying why.
     """
     try:
         metadata, body = split_front_matter(clean(text))
     except FrontMatterError as exc:
         raise PostError(str(exc)) from None
     summary = summary_from(metadata)
-    return excerpt_of(body, summary=summary, length=length, locale=locale, math=math)
+    mode = post_math(math, math_switch(metadata))
+    return excerpt_of(body, summary=summary, length=length, locale=locale, math=mode)

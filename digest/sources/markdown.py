@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 from digest.errors import PostError, SourceError
 from digest.excerpt.clean import clean
 from digest.excerpt.markup import first_heading, summary_from, title_text
+from digest.excerpt.tex import math_switch
 from digest.links import is_safe_link, post_url
 from digest.models import Post, Problem, SourceResult
 from digest.sources.fields import (
@@ -354,6 +355,7 @@ def post_from_front_matter(
         source=relative,
         publish_date=first_date(meta, PUBLISH, tz),
         expiry_date=first_date(meta, EXPIRY, tz),
+        math=math_switch(meta),
     )
 
 

@@ -27,7 +27,7 @@ from starlette.routing import Route
 from digest.config.schema import Config
 from digest.config.stages import render_settings
 from digest.delivery.personalise import with_sample_values
-from digest.issues.upcoming import Gathered, next_edition, next_issue
+from digest.issues.upcoming import Gathered, first_wait, next_edition, next_issue
 from digest.models import Rendered
 from digest.render.edition import RenderError, items_for, render
 from digest.render.i18n import translate
@@ -110,6 +110,7 @@ class Preview:
                 for number, item in enumerate(items_for(new, self.settings, locale), start=1)
             ],
             "shown": shown,
+            "waiting": first_wait(draft.gathered, self.config),
             "rendered": rendered,
             "text": anonymised(rendered.text, rendered.greeting_anonymous) if rendered else "",
             "size_kb": f"{len(rendered.html.encode()) / 1024:.1f}" if rendered else "",

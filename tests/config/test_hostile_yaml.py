@@ -220,7 +220,7 @@ def test_a_date_that_does_not_exist_is_a_front_matter_error() -> None:
     with pytest.raises(FrontMatterError) as caught:
         split_front_matter("---\ntitle: T\ndate: 2026-02-30\n---\nBody\n")
     assert str(caught.value) == (
-        "the front matter is not valid YAML: day is out of range for month"
+        "the front matter is not valid YAML: day is out of range for month (line 3, column 7)"
     )
 
 

@@ -8,9 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from digest.errors import PostError
+from digest.excerpt.pagemath import defines_only
 from digest.excerpt.rules import cut_graphemes, excerpt_of, grapheme_count
 from digest.excerpt.settings import MathMode
-from digest.excerpt.tex import looks_like_tex
+from digest.excerpt.tex import MATH_MODES, looks_like_tex, post_math
 from digest.sources.document import make_excerpt
 
 FENCE = "```"
@@ -397,6 +398,7 @@ MODES_TEXT = "i $a$ ii \\(b+c\\) iii $$d$$ iv \\(two words\\) v \\[e = f\\]"
         ("brackets", "i $a$ ii [math] iii [formula] iv [math] v [formula]"),
         ("both", "i [math] ii [math] iii [formula] iv [math] v [formula]"),
         ("kramdown", "i $a$ ii (b+c) iii [math] iv (two words) v [e = f]"),
+        ("backticks", "i [math] ii [math] iii [formula] iv (two words) v [formula]"),
         ("none", "i $a$ ii (b+c) iii $$d$$ iv (two words) v [e = f]"),
     ],
 )
@@ -561,3 +563,185 @@ def test_excerpt_never_exceeds_length_and_never_splits_a_grapheme(
         assert grapheme_count(body) <= length < grapheme_count(whole)
     else:
         assert excerpt == whole and grapheme_count(whole) <= length
+
+
+# -- math written in code spans, alerts, macros, escaped dollars (issue 21) -------------------
+
+BLOGDOWN = """The estimator is unbiased:
+
+`$$
+\\hat{\\theta} = \\frac{1}{n} \\sum_{i=1}^{n} X_i
+$$`
+
+Its variance shrinks with the sample. Every sentence here must survive.
+`$$
+\\operatorname{Var}(\\hat{\\theta}) = \\frac{\\sigma^2}{n}
+$$`
+So `$\\sigma$` matters, and `$\\mathcal{X}$` is the sample space."""
+
+
+@pytest.mark.parametrize("math", MATH_MODES)
+def test_prose_between_two_code_spans_is_never_swallowed(math: MathMode) -> None:
+    excerpt = make_excerpt(BLOGDOWN, length=100_000, locale="en", math=math)
+    for sentence in (
+        "The estimator is unbiased:",
+        "Its variance shrinks with the sample.",
+        "Every sentence here must survive.",
+        "So",
+        "matters, and",
+        "is the sample space.",
+    ):
+        assert sentence in excerpt, (math, excerpt)
+
+
+def test_backticks_mode_labels_math_in_code_spans() -> None:
+    excerpt = make_excerpt(BLOGDOWN, length=100_000, locale="en", math="backticks")
+    assert excerpt == (
+        "The estimator is unbiased: [formula] Its variance shrinks with the sample. Every "
+        "sentence here must survive. [formula] So [math] matters, and [math] is the sample space."
+    )
+    assert "\\" not in excerpt and "$" not in excerpt
+
+
+@pytest.mark.parametrize(
+    ("markdown", "expected"),
+    [
+        # math-code.js: $…$ and \(…\) inline; $$…$$, \[…\] and \begin…\end display
+        ("a `$x^2$` b", "a [math] b"),
+        ("a `\\(x\\)` b", "a [math] b"),
+        ("a `$$x = 1$$` b", "a [formula] b"),
+        ("a `\\[x = 1\\]` b", "a [formula] b"),
+        ("a\n`\\begin{aligned}\nx &= 1\n\\end{aligned}`\nb", "a [formula] b"),
+        # code stays code: an R list access, a shell variable, a lone dollar
+        ("call `list$x$y` and `$HOME` or `$`", "call list$x$y and $HOME or $"),
+        # the code span wins over a dollar before it: `$5 … $` is no math
+        ("costs $5 and `$x$` later", "costs $5 and [math] later"),
+        # a code block is code whatever it holds
+        ("x\n\n```\n$$a$$\n```", "x [code]"),
+    ],
+)
+def test_backticks_mode(markdown: str, expected: str) -> None:
+    assert make_excerpt(markdown, locale="en", math="backticks") == expected
+
+
+@pytest.mark.parametrize("math", ["auto", "dollars", "both", "kramdown"])
+def test_a_dollar_never_pairs_with_one_inside_a_code_span(math: MathMode) -> None:
+    text = "Pay $5 now, then run `echo $HOME` and $x$ too."
+    excerpt = make_excerpt(text, locale="en", math=math)
+    assert excerpt.startswith("Pay $5 now, then run echo $HOME and "), excerpt
+
+
+@pytest.mark.parametrize(
+    "markdown",
+    [
+        "Notation.\n\n$$\n\\newcommand{\\R}{\\mathbb{R}}\n\\renewcommand{\\P}{\\mathbb{P}}\n$$\n\nDone.",
+        "Notation.\n\n$$\\def\\E#1{\\mathbb{E}\\left[#1\\right]} \\let\\eps\\varepsilon$$\n\nDone.",
+        "Notation.\n\n$$\n\\DeclareMathOperator*{\\argmax}{arg\\,max} % the operator\n$$\n\nDone.",
+        "Notation. $\\newcommand{\\R}{\\mathbb{R}}$\n\nDone.",
+    ],
+)
+def test_a_math_block_that_only_defines_macros_shows_nothing(markdown: str) -> None:
+    for math in ("auto", "dollars", "kramdown"):
+        assert make_excerpt(markdown, locale="en", math=math) == "Notation. Done."
+    code = "Notation. `$$\\newcommand{\\R}{\\mathbb{R}}$$`\n\nDone."
+    assert make_excerpt(code, locale="en", math="backticks") == "Notation. Done."
+
+
+def test_a_block_that_defines_and_uses_a_macro_is_a_formula() -> None:
+    text = "$$\n\\newcommand{\\R}{\\mathbb{R}}\nx \\in \\R\n$$"
+    assert make_excerpt(text, locale="en") == "[formula]"
+
+
+@pytest.mark.parametrize(
+    ("markdown", "math", "expected"),
+    [
+        # `\\$` in Markdown reaches the page as `\$`, which MathJax shows as `$`
+        ("It costs \\\\$5 and $x$ here.", "auto", "It costs $5 and [math] here."),
+        ("It costs \\\\$5.", "kramdown", "It costs $5."),
+        ("<p>It costs \\$5.</p>", "dollars", "It costs $5."),
+        # no math on the page: the backslash is what it shows
+        ("It costs \\\\$5.", "none", "It costs \\$5."),
+        # in code, MathJax leaves the text alone
+        ("Run `echo \\$5`.", "auto", "Run echo \\$5."),
+        # CommonMark's own escape, as before
+        ("It costs \\$5.", "auto", "It costs $5."),
+    ],
+)
+def test_an_escaped_dollar_shows_as_mathjax_shows_it(
+    markdown: str, math: MathMode, expected: str
+) -> None:
+    assert make_excerpt(markdown, locale="en", math=math) == expected
+
+
+@pytest.mark.parametrize(
+    ("markdown", "expected"),
+    [
+        ("> [!NOTE]\n> Useful information.\n\nAfter.", "Useful information. After."),
+        ("> [!TIP]\n> Helpful advice.", "Helpful advice."),
+        ("> [!warning] Mind the gap\n> Body text.", "Mind the gap Body text."),
+        ("> [!CAUTION]-\n> Folded.", "Folded."),
+        ("> [!IMPORTANT]\n>\n> In its own paragraph.", "In its own paragraph."),
+        ("- item\n\n  > [!NOTE]\n  > In a list.", "item In a list."),
+        # not a marker: a quote that merely mentions one, a marker outside a quote
+        ("> See [!NOTE] above.", "See [!NOTE] above."),
+        ("[!NOTE] plain paragraph.", "[!NOTE] plain paragraph."),
+    ],
+)
+def test_github_alert_markers_are_dropped_and_their_text_kept(markdown: str, expected: str) -> None:
+    assert make_excerpt(markdown, locale="en") == expected
+
+
+@pytest.mark.parametrize(
+    ("site", "post", "expected"),
+    [
+        ("kramdown", None, "kramdown"),
+        ("kramdown", True, "dollars"),  # Chirpy: `math: true` loads MathJax with `$`
+        ("kramdown", False, "kramdown"),  # kramdown's own `$$` stays math
+        ("none", True, "dollars"),
+        ("brackets", True, "both"),
+        ("auto", True, "auto"),
+        ("dollars", False, "none"),
+        ("backticks", False, "none"),
+        ("backticks", True, "backticks"),
+    ],
+)
+def test_a_posts_own_math_switch_wins(site: MathMode, post: bool | None, expected: str) -> None:
+    assert post_math(site, post) == expected
+
+
+@pytest.mark.parametrize(
+    ("tex", "only"),
+    [
+        ("\\newcommand{\\R}{\\mathbb{R}}", True),
+        ("\\newcommand\\R{\\mathbb{R}}", True),
+        ("\\newcommand{\\norm}[1]{\\left\\lVert#1\\right\\rVert}", True),
+        ("\\renewcommand{\\vec}[2][x]{#1_{#2}}", True),
+        ("\\def\\E#1{\\mathbb{E}[#1]}\n\\let\\eps=\\varepsilon", True),
+        ("% macros\n\\DeclareMathOperator{\\tr}{tr}", True),
+        ("\\newcommand{\\R}{\\mathbb{R}} x", False),
+        ("\\newcommand{\\R}{\\mathbb{R}", False),  # unclosed
+        ("x^2", False),
+        ("", False),
+    ],
+)
+def test_defines_only(tex: str, only: bool) -> None:
+    assert defines_only(tex) is only
+
+
+@pytest.mark.parametrize(
+    ("math", "expected"),
+    [
+        ("auto", "As [math] shows, and [math] too."),
+        ("kramdown", "As [math] shows, and [math] too."),
+        ("none", "As \\eqref{eq:series} shows, and \\ref{fig:1} too."),
+    ],
+)
+def test_equation_references_are_math_where_mathjax_runs(math: MathMode, expected: str) -> None:
+    # MathJax numbers \eqref{…} outside delimiters too (Chirpy's own demo post writes one)
+    text = "As \\eqref{eq:series} shows, and \\ref{fig:1} too."
+    assert make_excerpt(text, locale="en", math=math) == expected
+
+
+def test_an_escaped_dollar_in_a_feed_entry_shows_as_mathjax_shows_it() -> None:
+    html = "<p>It costs \\$5 and $10; run <code>echo \\$HOME</code>.</p>"
+    assert excerpt_of(html, body_format="html") == "It costs $5 and $10; run echo \\$HOME."

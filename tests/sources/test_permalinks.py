@@ -150,13 +150,14 @@ def test_hugo_config_folder_case_insensitive_keys_and_the_busiest_section(tmp_pa
     assert settings.permalink == "/{section}/{slug}/"
 
 
-def test_hugo_without_permalinks_uses_the_path_and_notes_params_math(tmp_path: Path) -> None:
+def test_hugo_without_permalinks_uses_the_path_and_reads_params_math(tmp_path: Path) -> None:
     write(tmp_path, "hugo.toml", "baseURL = '/'\n[params]\nmath = true\n")
     write(tmp_path, "content/posts/a.md", "x")
     settings = detect(tmp_path)
     assert settings.permalink == "/{section}/{dir}/{slugorcontentbasename}/"
     assert settings.base_url is None and "baseURL '/' is not an absolute" in settings.notes[0]
-    assert settings.math is None and settings.math_source.startswith("params.math")
+    # a site-wide switch: the theme loads MathJax/KaTeX with `$` on every page (issue 21)
+    assert settings.math == "dollars" and settings.math_source.startswith("params.math")
 
 
 def test_hexo_theme_math_and_a_subfolder_site(tmp_path: Path) -> None:
