@@ -13,6 +13,7 @@ from alembic import command
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from digest.audience.csvfile import ImportReport, read_csv
 from digest.cli import main
 from digest.config.schema import load_config
 from digest.errors import DigestError
@@ -72,9 +73,9 @@ def test_the_csv_import_agrees(database: Database, tmp_path: Path) -> None:
         "KNOWN@EXAMPLE.COM,Known,unsubscribed\n",  # the existing person, suppressed
         "utf-8",
     )
-    rows, problems = people.read_csv(csv_file)
+    rows, problems = read_csv(csv_file)
     assert list(problems) == [f"{csv_file}, line 3: NEW@example.com repeats line 2"]
-    report = people.ImportReport(problems=problems)
+    report = ImportReport(problems=problems)
     with database.session() as session:
         people.import_rows(session, rows, report)
     assert (report.added, report.updated) == (1, 1)

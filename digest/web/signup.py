@@ -24,18 +24,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from digest.audience.addresses import InvalidAddress, clean_name, mask, normalise_email
 from digest.delivery.mailer import Mailer, MailError, confirmation_message
 from digest.render.i18n import supported
 from digest.store.events import count_since
-from digest.store.subscribers import (
-    InvalidAddress,
-    clean_name,
-    consented_again,
-    find,
-    mask,
-    normalise_email,
-    record,
-)
+from digest.store.subscribers import consented_again, find, record
 from digest.store.tables import Event, Status, Subscriber
 from digest.tokens import make_token
 from digest.web.site import Site, client_ip, small_form, user_agent, with_locale
