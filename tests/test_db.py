@@ -27,7 +27,7 @@ def test_migrations_create_every_table(database: Database) -> None:
         "issue_posts",
         "variants",
         "deliveries",
-        "events",
+        "event_log",
         "leases",
         "alembic_version",
     } <= tables
@@ -112,7 +112,7 @@ def test_json_columns_round_trip_unicode(database: Database) -> None:
 
 def test_two_processes_migrating_at_once_both_succeed(database_url: str) -> None:
     script = (
-        "import sys; from digest.store import open_database, current_revision;"
+        "import sys; from digest.store.database import open_database, current_revision;"
         "db = open_database(sys.argv[1]); print(current_revision(db))"
     )
     procs = [

@@ -1,9 +1,10 @@
 """Subscribers: adding, consent, status changes and their events, applying imported rows.
 
-Every change of standing (subscribe, confirm, unsubscribe, resubscribe, pause...) is recorded as
-an `Event` with its method and, when it came from an email, the issue. Nobody who unsubscribed,
-bounced or complained is ever re-activated by an import or by the operator: only the person,
-through their own preferences link or a new confirmed sign-up, can come back.
+Every change of standing (subscribe, confirm, unsubscribe, resubscribe, pause...) is recorded in
+the event log (digest.store.events) with its method and, when it came from an email, the
+issue. Nobody who unsubscribed, bounced or complained is ever re-activated by an import or by
+the operator: only the person, through their own preferences link or a new confirmed
+sign-up, can come back.
 
 Addresses are compared by `address_key` (the whole address lower-cased) everywhere: `find`,
 the CSV's duplicates, sign-up and its limits; they are stored as given. An erased person
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session
 from digest.audience.addresses import LOCALES, clean_name, normalise_email
 from digest.audience.csvfile import ImportReport, Row
 from digest.errors import DigestError
+from digest.store.events import append
 from digest.store.tables import (
     Delivery,
     ErasedAddress,
@@ -52,6 +54,7 @@ Method = Literal[
     "ses",
     "postmark",
     "soft-limit",
+    "api",
 ]
 
 
@@ -145,18 +148,20 @@ def record(
     user_agent: str | None = None,
     detail: str | None = None,
     delivery_id: int | None = None,
+    actor: str | None = None,
 ) -> None:
-    session.add(
-        Event(
-            subscriber_id=subscriber.id if subscriber is not None else None,
-            issue_id=issue_id,
-            delivery_id=delivery_id,
-            kind=kind,
-            method=method,
-            ip=ip,
-            user_agent=(user_agent or "")[:500] or None,
-            detail=detail,
-        )
+    """A subscriber event in the log, in the transaction of the change (digest.store.events)."""
+    append(
+        session,
+        kind,
+        method,
+        subscriber_id=subscriber.id if subscriber is not None else None,
+        issue_id=issue_id,
+        delivery_id=delivery_id,
+        actor=actor,
+        ip=ip,
+        user_agent=user_agent,
+        detail=detail,
     )
 
 
@@ -282,7 +287,9 @@ def import_rows(
     session: Session, rows: Iterable[Row], report: ImportReport, *, path: Path | None = None
 ) -> None:
     """Apply validated rows; idempotent, never re-activates a suppressed subscriber, and never
-    brings an erased one back (the row is reported as skipped)."""
+    brings an erased one back (the row is reported as skipped). A new active subscriber's
+    consent is the row's consent time (an export's opt-in or confirmation), else when they
+    subscribed there, else now; the source says where it came from (`import:mailchimp`)."""
     for row in rows:
         if was_erased(session, row.email):
             where = f"{path}, line {row.line}" if path is not None else f"line {row.line}"
@@ -290,24 +297,30 @@ def import_rows(
             continue
         existing = find(session, row.email)
         if existing is None:
+            now = utcnow()
+            active = row.status == Status.ACTIVE
             subscriber = Subscriber(
                 email=row.email,
                 name=row.name,
                 status=row.status,
                 locale=row.locale,
                 categories=row.categories,
-                consent_at=utcnow() if row.status == Status.ACTIVE else None,
-                consent_source="import",
-                unsubscribed_at=utcnow() if row.status == Status.UNSUBSCRIBED else None,
+                consent_at=(row.consent_at or row.subscribed_at or now) if active else None,
+                consent_ip=row.consent_ip if active else None,
+                consent_source=row.source,
+                unsubscribed_at=now if row.status == Status.UNSUBSCRIBED else None,
             )
             session.add(subscriber)
             session.flush()
+            since = row.subscribed_at or row.consent_at
             record(
                 session,
                 subscriber,
-                "subscribe" if row.status == Status.ACTIVE else "import",
+                "subscribe" if active else "import",
                 "import",
-                detail=f"status {row.status}",
+                detail=f"status {row.status}"
+                + (f", subscribed {since.isoformat()}" if since else "")
+                + (f" ({row.source})" if row.source != "import" else ""),
             )
             report.added += 1
             continue
@@ -331,7 +344,8 @@ def _merge(session: Session, subscriber: Subscriber, row: Row) -> bool:
         subscriber.status = row.status
         if row.status == Status.UNSUBSCRIBED:
             subscriber.unsubscribed_at = utcnow()
-        record(session, subscriber, str(row.status), "import")
+        kind = {Status.UNSUBSCRIBED: "unsubscribe", Status.BOUNCED: "bounce"}
+        record(session, subscriber, kind.get(row.status, "complaint"), "import")
         changed = True
     # a row saying "active" never revives someone suppressed: their choice stands
     return changed

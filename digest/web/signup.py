@@ -27,9 +27,9 @@ from starlette.responses import Response
 from digest.audience.addresses import InvalidAddress, clean_name, mask, normalise_email
 from digest.delivery.mailer import Mailer, MailError, confirmation_message
 from digest.render.i18n import supported
-from digest.store.events import count_since
+from digest.store.events import append, count_since
 from digest.store.subscribers import consented_again, find, record
-from digest.store.tables import Event, Status, Subscriber
+from digest.store.tables import Status, Subscriber
 from digest.tokens import make_token
 from digest.web.site import Site, client_ip, small_form, user_agent, with_locale
 
@@ -157,15 +157,14 @@ class Signup:
         ):
             log.info("sign-up for %s: the per-address limit is reached", mask(address))
             return None
-        session.add(
-            Event(
-                subscriber_id=person.id,
-                kind=CONFIRM_MAIL,
-                method="web",
-                ip=ip,
-                user_agent=agent,
-                created_at=now,
-            )
+        append(
+            session,
+            CONFIRM_MAIL,
+            "web",
+            subscriber_id=person.id,
+            ip=ip,
+            user_agent=agent,
+            created_at=now,
         )
         token = make_token(self.site.keys, "confirm", person.id, binding=person.token_key)
         return ConfirmationMail(
