@@ -1,4 +1,5 @@
-"""digest's own subscriber CSV: reading it as spreadsheets write it, and writing it.
+"""Subscriber files: reading a CSV as spreadsheets write it (digest's own columns here, other
+services' exports through `digest.audience.imports`), and writing digest's own.
 
 Every bad row is named with its file and line and skipped; the good ones become `Row`s, which
 `digest.store.subscribers.import_rows` applies. Limits keep one hostile or mistaken file from
@@ -9,8 +10,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from digest.audience.addresses import (
@@ -26,35 +28,34 @@ from digest.store.tables import Status, Subscriber, address_key
 CSV_COLUMNS = ("email", "name", "locale", "categories", "status")
 
 
-@dataclass(slots=True)
-class ImportReport:
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    problems: CsvProblems = field(default_factory=lambda: CsvProblems())
-
-    @property
-    def total(self) -> int:
-        return self.added + self.updated + self.unchanged
-
-
 @dataclass(frozen=True, slots=True)
 class Row:
+    """One person to import, validated. Times come from another service's export (its consent
+    or opt-in time, and when they subscribed there); `source` is the consent source recorded."""
+
     line: int
     email: str
     name: str
     locale: str | None
     categories: list[str] | None
     status: Status
+    consent_at: datetime | None = None
+    consent_ip: str | None = None
+    subscribed_at: datetime | None = None
+    source: str = "import"
 
 
-# Limits that keep one hostile or mistaken file from using unbounded memory; real lists are far
-# below them (a million subscribers is about 50 MB of CSV).
-MAX_CSV_BYTES = 128 * 1024 * 1024
-MAX_CSV_ROWS = 1_000_000
-MAX_CSV_LINE = 8 * 1024  # characters in one line, and in one field
-MAX_LISTED = 1000  # bad rows named one by one; the rest are counted
-DELIMITERS = ",;\t|"
+@dataclass(frozen=True, slots=True)
+class LeftOut:
+    """A well-formed row deliberately not imported (a deletion request, an address the other
+    service blocked as spam...): named in the output, not an error."""
+
+    reason: str
+
+
+# A row maker turns one row's values (header name lower-cased -> the cell, trimmed) into a Row,
+# or says why it is left out; a ValueError is a bad row, its message names what is wrong.
+RowMaker = Callable[[dict[str, str], int], Row | LeftOut]
 
 
 class CsvProblems(list[str]):
@@ -70,24 +71,79 @@ class CsvProblems(list[str]):
             self.append(problem)
 
 
+@dataclass(slots=True)
+class ImportReport:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    problems: CsvProblems = field(default_factory=CsvProblems)
+
+    @property
+    def total(self) -> int:
+        return self.added + self.updated + self.unchanged
+
+
+@dataclass(slots=True)
+class Parsed:
+    """What a file held: the good rows, the bad ones named, the ones left out named."""
+
+    rows: list[Row] = field(default_factory=list)
+    problems: CsvProblems = field(default_factory=CsvProblems)
+    left_out: CsvProblems = field(default_factory=CsvProblems)
+
+
+# Limits that keep one hostile or mistaken file from using unbounded memory; real lists are far
+# below them (a million subscribers is about 50 MB of CSV).
+MAX_CSV_BYTES = 128 * 1024 * 1024
+MAX_CSV_ROWS = 1_000_000
+MAX_CSV_LINE = 8 * 1024  # characters in one line, and in one field
+MAX_LISTED = 1000  # bad rows named one by one; the rest are counted
+DELIMITERS = ",;\t|"
+EMAIL_HEADERS = ("email", "email address", "email_address")  # digest, Mailchimp, Buttondown
+
+
 def read_csv(path: Path) -> tuple[list[Row], CsvProblems]:
-    """Parse and validate a subscriber CSV; every bad row is reported with its line number.
+    """Parse and validate digest's own subscriber CSV (`CSV_COLUMNS`); every bad row is
+    reported with its line number. `digest.audience.imports.read` also recognises the
+    exports of other services."""
+    parsed = read_rows(path, own_format)
+    return parsed.rows, parsed.problems
+
+
+def read_rows(path: Path, choose: Callable[[Path, list[str], str], RowMaker]) -> Parsed:
+    """Read a subscriber file and make each row with the maker `choose` picks from the header.
 
     Read as spreadsheets write it: UTF-8 with or without a BOM, LF or CRLF, quoted fields
     (with the delimiter or line breaks inside), and the delimiter found from the header
-    (comma, semicolon, tab or bar: the one that makes an `email` column; else csv.Sniffer).
-    A line longer than MAX_CSV_LINE is a bad row; a file over MAX_CSV_BYTES or with more
-    than MAX_CSV_ROWS rows is refused before anything is imported.
+    (comma, semicolon, tab or bar: the one that makes an email column; else csv.Sniffer).
+    A line longer than MAX_CSV_LINE is a bad row, as is an address repeated from an earlier
+    line; a file over MAX_CSV_BYTES or with more than MAX_CSV_ROWS rows is refused before
+    anything is imported. `choose` raises DigestError for a header it cannot read.
     """
     text = _csv_text(path)
     delimiter = _delimiter(path, text)
-    problems = CsvProblems()
+    parsed = Parsed()
     previous_limit = csv.field_size_limit(MAX_CSV_LINE)
     try:
-        rows = _csv_rows(path, text, delimiter, problems)
+        _csv_rows(path, text, delimiter, choose, parsed)
     finally:
         csv.field_size_limit(previous_limit)
-    return rows, problems
+    return parsed
+
+
+def own_format(path: Path, columns: list[str], delimiter: str) -> RowMaker:
+    """digest's own columns (`CSV_COLUMNS`), or a one-sentence error naming the problem."""
+    if "email" not in columns:
+        shown = {",": "comma", ";": "semicolon", "\t": "tab", "|": "bar"}[delimiter]
+        raise DigestError(
+            f"{path}, line 1: the header has no email column (read as {shown}-separated)."
+        )
+    unknown = [c for c in columns if c not in CSV_COLUMNS]
+    if unknown:
+        raise DigestError(
+            f"{path}, line 1: unknown column {unknown[0][:40]!r} (known: {', '.join(CSV_COLUMNS)})."
+        )
+    return _own_row
 
 
 def _csv_text(path: Path) -> str:
@@ -106,7 +162,7 @@ def _csv_text(path: Path) -> str:
 
 
 def _delimiter(path: Path, text: str) -> str:
-    """The delimiter whose split of the first line has an `email` column."""
+    """The delimiter whose split of the first line has an email column."""
     first = io.StringIO(text, newline="").readline()[:MAX_CSV_LINE]
     if not first.strip():
         raise DigestError(f"{path}: the file is empty; it needs a header row.")
@@ -115,7 +171,7 @@ def _delimiter(path: Path, text: str) -> str:
             header = next(csv.reader([first], delimiter=candidate))
         except (csv.Error, StopIteration):
             continue
-        if "email" in (h.strip().lower() for h in header):
+        if any(h.strip().lower() in EMAIL_HEADERS for h in header):
             return candidate
     try:
         return csv.Sniffer().sniff(first, delimiters=DELIMITERS).delimiter
@@ -123,7 +179,13 @@ def _delimiter(path: Path, text: str) -> str:
         return ","
 
 
-def _csv_rows(path: Path, text: str, delimiter: str, problems: CsvProblems) -> list[Row]:
+def _csv_rows(
+    path: Path,
+    text: str,
+    delimiter: str,
+    choose: Callable[[Path, list[str], str], RowMaker],
+    parsed: Parsed,
+) -> None:
     long_lines: dict[int, int] = {}
 
     def lines() -> Iterable[str]:
@@ -142,17 +204,8 @@ def _csv_rows(path: Path, text: str, delimiter: str, problems: CsvProblems) -> l
     except csv.Error as exc:
         raise DigestError(f"{path}, line 1: {exc}.") from None
     columns = [h.strip().lower() for h in header]
-    if "email" not in columns:
-        shown = {",": "comma", ";": "semicolon", "\t": "tab", "|": "bar"}[delimiter]
-        raise DigestError(
-            f"{path}, line 1: the header has no email column (read as {shown}-separated)."
-        )
-    unknown = [c for c in columns if c not in CSV_COLUMNS]
-    if unknown:
-        raise DigestError(
-            f"{path}, line 1: unknown column {unknown[0][:40]!r} (known: {', '.join(CSV_COLUMNS)})."
-        )
-    rows: list[Row] = []
+    make = choose(path, columns, delimiter)
+    problems = parsed.problems
     seen: dict[str, int] = {}
     count = 0
     while True:
@@ -180,20 +233,23 @@ def _csv_rows(path: Path, text: str, delimiter: str, problems: CsvProblems) -> l
                 f"{path}: more than {MAX_CSV_ROWS:,} rows; split the file (nothing was imported)."
             )
         try:
-            row = _row(fields, columns, line)
+            made = make(_values(fields, columns), line)
         except ValueError as exc:
             problems.add(f"{path}, line {line}: {exc}")
             continue
-        key = address_key(row.email)
+        if isinstance(made, LeftOut):
+            parsed.left_out.add(f"{path}, line {line}: {made.reason}")
+            continue
+        key = address_key(made.email)
         if key in seen:
-            problems.add(f"{path}, line {line}: {row.email} repeats line {seen[key]}")
+            problems.add(f"{path}, line {line}: {made.email} repeats line {seen[key]}")
             continue
         seen[key] = line
-        rows.append(row)
-    return rows
+        parsed.rows.append(made)
 
 
-def _row(fields: list[str], columns: list[str], line: int) -> Row:
+def _values(fields: list[str], columns: list[str]) -> dict[str, str]:
+    """The row as header name -> trimmed cell; a ValueError for a row that does not fit."""
     if any("\udc80" <= c <= "\udcff" for f in fields for c in f):
         raise ValueError("not valid UTF-8 (save the file as UTF-8)")
     if len(fields) < len(columns):
@@ -201,11 +257,19 @@ def _row(fields: list[str], columns: list[str], line: int) -> Row:
         raise ValueError(f"missing column {missing} ({len(fields)} of {len(columns)} fields)")
     if len(fields) > len(columns):
         raise ValueError(f"{len(fields)} fields but the header has {len(columns)}")
-    values = dict(zip(columns, (f.strip() for f in fields), strict=True))
+    return dict(zip(columns, (f.strip() for f in fields), strict=True))
+
+
+def address(value: str) -> str:
+    """The cell as a normalised address; a ValueError naming it when it is not one."""
     try:
-        email = normalise_email(values["email"])
+        return normalise_email(value)
     except InvalidAddress as exc:
-        raise ValueError(f"{values['email'][:100]!r} is not a valid address: {exc}") from None
+        raise ValueError(f"{value[:100]!r} is not a valid address: {exc}") from None
+
+
+def _own_row(values: dict[str, str], line: int) -> Row:
+    email = address(values["email"])
     locale = values.get("locale") or None
     if locale is not None and locale not in LOCALES:
         raise ValueError(f"locale {locale[:20]!r} is not one of {', '.join(LOCALES)}")

@@ -165,22 +165,32 @@ def subscribers_reactivate(ctx: click.Context, email: str) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.pass_context
 def subscribers_import(ctx: click.Context, file: Path) -> None:
-    """Import a CSV (email, name, locale, categories, status); bad rows are named and skipped."""
-    from digest.audience.csvfile import ImportReport, read_csv
+    """Import a CSV: digest's own (email, name, locale, categories, status) or an export of
+    Mailchimp, Substack, Buttondown, listmonk or Ghost. Bad rows are named and skipped."""
+    from digest.audience.csvfile import ImportReport
+    from digest.audience.imports import read
     from digest.store import subscribers as people
 
-    rows, problems = read_csv(file)
+    shape, parsed = read(file)
+    problems = parsed.problems
+    if shape != "digest":
+        note(f"{file}: recognised a {shape} export.")
     report = ImportReport(problems=problems)
     with get_database(ctx).session() as session:
-        people.import_rows(session, rows, report, path=file)
+        people.import_rows(session, parsed.rows, report, path=file)
     for problem in report.problems:
         warn(problem)
     skipped = len(report.problems) + problems.total - len(problems)  # import_rows may add
     if problems.total > len(problems):
         warn(f"{file}: {problems.total - len(problems):,} more bad rows, not listed.")
+    for left in parsed.left_out:
+        note(left)
+    if parsed.left_out.total > len(parsed.left_out):
+        note(f"{file}: {parsed.left_out.total - len(parsed.left_out):,} more rows left out.")
+    left_out = f", {parsed.left_out.total} left out" if parsed.left_out.total else ""
     say(
         f"Imported {file}: {report.added} added, {report.updated} updated, "
-        f"{report.unchanged} unchanged, {skipped} rows skipped."
+        f"{report.unchanged} unchanged, {skipped} rows skipped{left_out}."
     )
     if skipped:
         ctx.exit(1)
