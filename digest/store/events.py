@@ -169,6 +169,16 @@ def count_since(
     return int(session.scalar(query.where(Event.created_at >= since)) or 0)
 
 
+def earliest_since(session: Session, kind: str, since: datetime, *, ip: str) -> datetime | None:
+    """The first event of `kind` from `ip` at or after `since`: when a limit counted over a
+    window frees a place again (that moment plus the window)."""
+    return session.scalar(
+        select(func.min(Event.created_at)).where(
+            Event.kind == kind, Event.ip == ip, Event.created_at >= since
+        )
+    )
+
+
 def latest(session: Session, kind: str, subscriber_id: int) -> datetime | None:
     """When the subscriber's latest event of `kind` was written (None: never)."""
     return session.scalar(

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Iterable
 from itertools import islice
 from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, cast, exists, func, insert, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from digest.audience.addresses import LOCALES, clean_name, normalise_email
@@ -95,7 +97,9 @@ def consented_again(session: Session, email: str) -> None:
         session.delete(kept)
 
 
-def erase(session: Session, subscriber: Subscriber) -> None:
+def erase(
+    session: Session, subscriber: Subscriber, method: Method = "cli", actor: str | None = None
+) -> None:
     """Forget the person, keep the figures. The row becomes a tombstone (status `erased`, no
     address, name, locale, categories or consent details; its id is never reused), so its
     deliveries stay and past `digest report` figures do not change; their events lose the IP
@@ -134,7 +138,7 @@ def erase(session: Session, subscriber: Subscriber) -> None:
         )
         .values(reason="", address=None)
     )
-    record(session, subscriber, "erase", "cli")
+    record(session, subscriber, "erase", method, actor=actor)
 
 
 def record(
@@ -214,6 +218,7 @@ def unsubscribe(
     issue_id: int | None = None,
     ip: str | None = None,
     user_agent: str | None = None,
+    actor: str | None = None,
 ) -> bool:
     """Unsubscribe at once; True if this call changed anything (repeats are no-ops)."""
     if subscriber.status == Status.UNSUBSCRIBED:
@@ -221,7 +226,14 @@ def unsubscribe(
     subscriber.status = Status.UNSUBSCRIBED
     subscriber.unsubscribed_at = utcnow()
     record(
-        session, subscriber, "unsubscribe", method, issue_id=issue_id, ip=ip, user_agent=user_agent
+        session,
+        subscriber,
+        "unsubscribe",
+        method,
+        issue_id=issue_id,
+        ip=ip,
+        user_agent=user_agent,
+        actor=actor,
     )
     return True
 
@@ -272,6 +284,52 @@ def listing(session: Session, status: str | None = None) -> list[Subscriber]:
     if status is not None:
         query = query.where(Subscriber.status == status)
     return list(session.scalars(query))
+
+
+def page(
+    session: Session,
+    *,
+    after: int = 0,
+    limit: int = 100,
+    status: str | None = None,
+    locale: str | None = None,
+    category: str | None = None,
+    search: str | None = None,
+) -> list[Subscriber]:
+    """Up to `limit` subscribers with an id above `after`, in id order (a keyset page: as fast
+    on the thousandth page as on the first), never the tombstones of erased people.
+
+    `category` keeps those who receive that category's posts (who chose it, or chose none,
+    which means all); `search` is a piece of the address or the name, matched literally and
+    in any case (`%`, `_` and backslashes are no wildcards)."""
+    query = select(Subscriber).where(Subscriber.status != Status.ERASED, Subscriber.id > after)
+    if status is not None:
+        query = query.where(Subscriber.status == status)
+    if locale is not None:
+        query = query.where(Subscriber.locale == locale)
+    if category is not None:
+        query = query.where(_all_categories(session) | _has_category(session, category))
+    if search:
+        pattern = "%" + re.sub(r"([\\%_])", r"\\\1", search.lower()) + "%"
+        query = query.where(
+            Subscriber.email_key.like(pattern, escape="\\")
+            | func.lower(Subscriber.name).like(pattern, escape="\\")
+        )
+    return list(session.scalars(query.order_by(Subscriber.id).limit(limit)))
+
+
+def _all_categories(session: Session) -> ColumnElement[bool]:
+    """No categories chosen: SQL NULL, or the JSON `null` a None is stored as."""
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    kind = (func.json_typeof if postgresql else func.json_type)(Subscriber.categories)
+    return Subscriber.categories.is_(None) | (kind == "null")
+
+
+def _has_category(session: Session, category: str) -> ColumnElement[bool]:
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(Subscriber.categories, JSONB).contains([category])
+    each = func.json_each(Subscriber.categories).table_valued("value")
+    return exists(select(1).select_from(each).where(each.c.value == category))
 
 
 def counts(session: Session) -> dict[str, int]:

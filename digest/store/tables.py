@@ -341,3 +341,24 @@ class SendRate(Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     second_next: Mapped[float] = mapped_column(Double, default=0.0)
     hour_next: Mapped[float] = mapped_column(Double, default=0.0)
+
+
+class ApiToken(Base):
+    """A bearer token of the HTTP API (`digest admin token create`). Only the SHA-256 of the
+    secret is kept: the token is shown once. `scope` is `read` or `write`; `allow_confirmed`
+    lets it add people as already confirmed (the owner vouches for their consent); a revoked
+    token stays listed, and its name is never given to another token, so consent recorded
+    with it keeps naming one token."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hint: Mapped[str] = mapped_column(String(16))  # the token's first characters, to tell it by
+    scope: Mapped[str] = mapped_column(String(10))
+    allow_confirmed: Mapped[bool] = mapped_column(default=False)
+    per_minute: Mapped[int] = mapped_column(default=600)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
