@@ -26,7 +26,7 @@ from digest.web.site import Site
 
 BEFORE = Query(
     "before", "Only issues older than this id (the previous page's next_before).", "integer",
-    1, schemas.BIG,
+    1, schemas.ROW_ID,
 )  # fmt: skip
 PAGE = (BEFORE, limit(20, 100))
 KEY = {"type": "string", "maxLength": 40, "description": "The issue's key, e.g. 2026-W48."}

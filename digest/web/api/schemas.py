@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # no control characters (a NUL would also be refused by PostgreSQL), one line
 TEXT = r"^[^\x00-\x1f\x7f]*$"
-BIG = 2**53 - 1  # ids and cursors: integers every JSON parser reads exactly
+BIG = 2**53 - 1  # event positions: integers every JSON parser reads exactly
+ROW_ID = 2**31 - 1  # subscribers' and issues' ids are 32-bit integers
 
 StatusName = Literal["pending", "active", "unsubscribed", "bounced", "complained"]
 Locale = Literal["zh", "en"]

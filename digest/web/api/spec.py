@@ -62,8 +62,8 @@ class Query:
         return raw
 
 
-def cursor(name: str, description: str) -> Query:
-    return Query(name, description, "integer", 0, BIG)
+def cursor(name: str, description: str, high: int = BIG) -> Query:
+    return Query(name, description, "integer", 0, high)
 
 
 def limit(default: int, high: int) -> Query:

@@ -34,9 +34,18 @@ from digest.web.site import Site, client_ip, user_agent
 
 MAX_BODY = 16 * 1024
 STATUSES = tuple(s.value for s in Status if s != Status.ERASED)
-EMAIL = {"type": "string", "maxLength": 320, "description": "The address (any case)."}
+EMAIL = {
+    "type": "string",
+    "format": "email",
+    "maxLength": 320,
+    "description": "The address (any case).",
+}
 FILTERS = (
-    cursor("after", "Only subscribers with an id above this (the previous page's next_after)."),
+    cursor(
+        "after",
+        "Only subscribers with an id above this (the previous page's next_after).",
+        schemas.ROW_ID,
+    ),
     limit(100, 500),
     Query("status", "Only this status.", choices=STATUSES),
     Query("locale", "Only this locale.", choices=("zh", "en")),
