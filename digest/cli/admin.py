@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from digest.cli.base import get_database, main
-from digest.cli.output import emit_json, note, say, table
+from digest.cli.output import emit_json, note, say
 
 
 @main.group()
@@ -85,22 +85,14 @@ def token_list(ctx: click.Context, as_json: bool) -> None:
     if not rows:
         say("No tokens yet: `digest admin token create NAME --scope read|write`.")
         return
-    table(
-        ("Name", "Starts", "Scope", "Per minute", "Created", "Last used", "Revoked"),
-        (
-            (
-                row["name"],
-                row["starts"] + "…",
-                row["scope"] + (" +confirmed" if row["allow_confirmed"] else ""),
-                str(row["per_minute"]),
-                row["created_at"][:16],
-                (row["last_used_at"] or "never")[:16],
-                (row["revoked_at"] or "")[:16],
-            )
-            for row in rows
-        ),
-        expand=False,
-    )
+    for row in rows:  # one line each: fits 80 columns
+        scope = row["scope"] + (" +confirmed" if row["allow_confirmed"] else "")
+        used = (row["last_used_at"] or "never")[:16].replace("T", " ")
+        state = f"revoked {row['revoked_at'][:10]}" if row["revoked_at"] else "active"
+        say(
+            f"{row['name']}  {row['starts']}…  {scope}  {row['per_minute']}/min  "
+            f"last used {used}  {state}"
+        )
 
 
 @token.command("revoke")
