@@ -484,3 +484,27 @@ def test_the_feed_gives_every_event_once_while_events_arrive(api: Api) -> None:
         everything = [p for p in session.scalars(select(Event.position)) if p is not None]
     assert len(everything) == 3 * (30 + 10)
     assert seen == sorted(everything)  # each once, in order
+
+
+def test_the_readmes_calls_through_uvicorn_on_loopback(api: Api) -> None:
+    """The README's curl session, over a real socket to the app `digest serve` runs."""
+    import httpx
+
+    from tests.browser import serving
+
+    auth = {"Authorization": f"Bearer {api.write}"}
+    with serving(api.app) as base, httpx.Client(base_url=f"{base}/api/v1") as http:
+        assert http.get("/subscribers").status_code == 401
+        added = http.put(
+            "/subscribers/ann@example.com",
+            headers=auth,
+            json={"name": "Ann", "locale": "en", "categories": ["Python"]},
+        )
+        assert added.status_code == 201 and added.json()["subscriber"]["status"] == "pending"
+        listed = http.get("/subscribers", headers=auth, params={"status": "pending"})
+        assert [s["email"] for s in listed.json()["data"]] == ["ann@example.com"]
+        assert http.delete("/subscribers/ann@example.com", headers=auth).status_code == 200
+        kinds = [e["kind"] for e in http.get("/events?after=0", headers=auth).json()["data"]]
+        assert kinds == ["confirm-mail", "unsubscribe"]
+        assert http.get("/openapi.json").json()["openapi"] == "3.1.0"
+    assert api.smtp.mailbox.recipients() == ["ann@example.com"]

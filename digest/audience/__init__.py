@@ -2,10 +2,12 @@
 
 `addresses` holds the rules for an address, a name, categories (no database); `csvfile` reads
 and writes digest's own subscriber CSV, and `imports` recognises the exports of other services
-(Mailchimp, Substack, Buttondown, listmonk, Ghost) and turns them into the same rows. Those
-three know nothing of the database: `digest.store.subscribers` applies their rows. The modules
-that change someone's standing for the CLI, the web form and the HTTP API alike (sign-up and
-upsert) sit above the store and call it.
+(Mailchimp, Substack, Buttondown, listmonk, Ghost) and turns them into the same rows; the store
+(`digest.store.subscribers.import_rows`) applies them. Above the store, for the web form, the
+HTTP API, the CLI and the desk alike: `signup` (double opt-in: the confirmation mail's limits,
+the confirmation), `upsert` (add or update one subscriber by address, never bringing back
+someone who left) and `remove` (unsubscribe or erase one). `settings` holds what they read
+from the configuration.
 
 Nothing is imported here.
 """

@@ -32,7 +32,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -311,7 +311,3 @@ FORMATS: tuple[Format, ...] = (
         _buttondown,
     ),
 )
-
-
-def titles() -> Iterable[str]:
-    return (f.title for f in FORMATS)
