@@ -29,6 +29,7 @@ __all__ = ["error", "escape_markup", "warn"]  # re-exported: commands print thro
 # command runs (or --help lists them all), so `digest posts` does not load the send engine:
 # start-up is most of a warm `digest posts` (issue 15). tests/test_cli.py checks the map.
 COMMAND_MODULES = {
+    "admin": "admin",
     "bounces": "bounces",
     "db": "db",
     "dkim": "dkim",

@@ -21,6 +21,7 @@ from rich.progress import (
 )
 from rich.prompt import Confirm
 
+from digest.audience.addresses import InvalidAddress, normalise_email
 from digest.cli import output
 from digest.cli.base import get_config, get_database, main
 from digest.cli.output import say, styled
@@ -32,7 +33,7 @@ from digest.issues.send import NothingToSend, Outcome, Plan, SenderBusy, plan_se
 from digest.models import Recipient
 from digest.store import lease
 from digest.store.database import Database
-from digest.store.subscribers import InvalidAddress, find, normalise_email
+from digest.store.subscribers import find
 
 FREQUENCIES = click.Choice(["daily", "weekly", "monthly"])
 

@@ -1,4 +1,4 @@
-"""`digest serve`: the public web app."""
+"""`digest serve`: the public web app and the HTTP API."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from digest.config.presend import check_files, check_sending
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int) -> None:
-    """Run the public web app: unsubscribe, preferences, sign-up, the archive and the
-    provider bounce webhooks (/hooks/ses, /hooks/postmark)."""
+    """Run the public web app: unsubscribe, preferences, sign-up, the archive, the
+    provider bounce webhooks (/hooks/ses, /hooks/postmark) and the HTTP API (/api/v1/,
+    bearer tokens from `digest admin token create`)."""
     import uvicorn
 
     from digest.web.public import create_public_app

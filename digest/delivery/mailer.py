@@ -17,6 +17,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any, Protocol
 
+from digest.audience.addresses import clean_name
 from digest.delivery.dkim import dkim_signer
 from digest.delivery.settings import DkimSettings, SenderSettings, SmtpSettings
 from digest.delivery.smtp import SMTPConnection, SMTPError, tls_context
@@ -24,7 +25,6 @@ from digest.errors import DigestError
 from digest.render.edition import environment
 from digest.render.i18n import html_lang, translate, translations
 from digest.render.settings import RenderSettings
-from digest.store.subscribers import clean_name
 
 
 class MailError(DigestError):

@@ -93,6 +93,15 @@ def reports(session: Session, key: str | None = None, limit: int = 20) -> list[I
     return [issue_report(session, issue) for issue in session.scalars(query)]
 
 
+def recent_issues(session: Session, *, before: int | None = None, limit: int = 20) -> list[Issue]:
+    """Up to `limit` issues, newest first (by id: issues are made in order), older than the
+    issue with id `before` when given: a keyset page."""
+    query = select(Issue).order_by(Issue.id.desc()).limit(limit)
+    if before is not None:
+        query = query.where(Issue.id < before)
+    return list(session.scalars(query))
+
+
 @dataclass(frozen=True, slots=True)
 class LiveWorker:
     name: str

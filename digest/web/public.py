@@ -7,6 +7,7 @@ Routes:
   GET/POST /confirm/TOKEN  the confirmation link's page / the confirmation itself
   GET /archive/            past issues, newest first
   GET /archive/KEY/        one issue as sent, without anyone's personal links
+  /api/v1/...              the HTTP API (bearer tokens; digest.web.api), JSON only
 
 No page has a script or an external asset; every database access is one unit of work.
 """
@@ -23,7 +24,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from digest.config.credentials import keyring
 from digest.config.schema import Config
@@ -31,6 +32,8 @@ from digest.config.sending import dkim_settings, sender_settings, smtp_settings
 from digest.delivery.mailer import Mailer, SmtpMailer
 from digest.render.i18n import translate
 from digest.store.database import Database
+from digest.web.api.app import create_api_app
+from digest.web.api.limits import TokenLimiter
 from digest.web.archive import DatabaseArchive, IssueArchive, Pagination
 from digest.web.hooks import Hooks
 from digest.web.hosts import proxy_headers
@@ -115,10 +118,12 @@ def create_public_app(
     archive: IssueArchive | None = None,
     page_size: int = PAGE_SIZE,
     hooks: Hooks | None = None,
+    api_limiter: TokenLimiter | None = None,
 ) -> Starlette:
     """The public app. `clock` fixes "now" (rate limits, consent time) and `mailer` replaces
     the configured SMTP server (tests); `archive` defaults to the database's issues; `hooks`
-    are the provider webhooks (tests give them a certificate fetcher of their own)."""
+    are the provider webhooks (tests give them a certificate fetcher of their own);
+    `api_limiter` the HTTP API's per-token limiter (tests give it a clock)."""
     site = Site(
         config=config,
         database=database,
@@ -144,6 +149,7 @@ def create_public_app(
         Route("/archive/", issues.index, methods=["GET"]),
         Route("/archive/{key}/", issues.issue, methods=["GET"]),
         *(hooks or Hooks(config, database)).routes(),
+        Mount("/api/v1", app=create_api_app(site, mailer, limiter=api_limiter)),
     ]
     handler = _error_page(site)
     return Starlette(

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from digest.audience.addresses import clean_name
 from digest.cli import main
 from digest.config.load import load_config
 from digest.config.schema import Config
@@ -30,7 +31,6 @@ from digest.render import edition as render_module
 from digest.render.budget import HTML_LIMIT, MAX_ID, NAME_MAX_CHARS, longest_values, outgoing_size
 from digest.render.edition import render
 from digest.store.database import open_database
-from digest.store.subscribers import clean_name
 from digest.store.tables import Subscriber
 from tests.support.smtp_server import SMTPServer
 

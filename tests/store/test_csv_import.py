@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from digest.audience import csvfile
+from digest.audience.csvfile import MAX_CSV_LINE, read_csv
 from digest.cli import main
 from digest.errors import DigestError
-from digest.store import subscribers
-from digest.store.subscribers import MAX_CSV_LINE, read_csv
 
 
 def write(tmp_path: Path, data: str | bytes, name: str = "list.csv") -> Path:
@@ -79,14 +79,14 @@ def test_a_runaway_quoted_field_is_cut_at_the_field_limit(tmp_path: Path) -> Non
 def test_too_many_rows_is_refused_before_anything_is_imported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(subscribers, "MAX_CSV_ROWS", 3)
+    monkeypatch.setattr(csvfile, "MAX_CSV_ROWS", 3)
     text = "email\n" + "".join(f"u{n}@example.com\n" for n in range(4))
     with pytest.raises(DigestError, match=r"more than 3 rows; split the file \(nothing was"):
         read_csv(write(tmp_path, text))
 
 
 def test_too_large_a_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(subscribers, "MAX_CSV_BYTES", 1024 * 1024)
+    monkeypatch.setattr(csvfile, "MAX_CSV_BYTES", 1024 * 1024)
     path = write(tmp_path, b"email\n" + b"a@example.com\n" * 80_000)
     with pytest.raises(DigestError, match=r"list.csv: the file is larger than 1 MB; split it\."):
         read_csv(path)
@@ -124,7 +124,7 @@ def test_import_of_a_semicolon_file_through_the_command(tmp_path: Path) -> None:
 def test_bad_rows_beyond_the_listed_ones_are_counted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(subscribers, "MAX_LISTED", 5)
+    monkeypatch.setattr(csvfile, "MAX_LISTED", 5)
     text = "email\n" + "".join(f"not-an-address-{n}\n" for n in range(12)) + "ok@example.com\n"
     csv_file = write(tmp_path, text)
     result = CliRunner().invoke(

@@ -27,7 +27,7 @@ def test_migrations_create_every_table(database: Database) -> None:
         "issue_posts",
         "variants",
         "deliveries",
-        "events",
+        "event_log",
         "leases",
         "alembic_version",
     } <= tables

@@ -8,22 +8,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from digest.audience.addresses import InvalidAddress, mask, normalise_email
+from digest.audience.csvfile import ImportReport, export_csv, read_csv
 from digest.errors import DigestError
 from digest.store.database import Database
-from digest.store.subscribers import (
-    ImportReport,
-    InvalidAddress,
-    add,
-    export_csv,
-    find,
-    import_rows,
-    listing,
-    mask,
-    normalise_email,
-    read_csv,
-    resubscribe,
-    unsubscribe,
-)
+from digest.store.subscribers import add, find, import_rows, listing, resubscribe, unsubscribe
 from digest.store.tables import Event, Status, Subscriber
 from tests.support import paths
 

@@ -766,7 +766,8 @@ def test_an_erased_person_comes_back_only_by_confirming_a_sign_up(
 ) -> None:
     """Erasure keeps the address's hash so an old list cannot bring the person back; their
     own confirmed sign-up can (fresh consent), as a new row, and then the hash goes."""
-    from digest.store.subscribers import ImportReport, erase, import_rows, read_csv, was_erased
+    from digest.audience.csvfile import ImportReport, read_csv
+    from digest.store.subscribers import erase, import_rows, was_erased
 
     gone = add_person(database, "Gone@example.com")
     with database.session() as session:
