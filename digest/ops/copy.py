@@ -14,6 +14,7 @@ instant, and the source is left as it was.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,43 +52,42 @@ def copy(source_url: str, target_url: str, *, batch: int = 2000) -> CopyDone:
         try:
             copied = _copy_snapshot(source_url, source, target, batch)
             with target.engine.connect() as connection:
-                landed = counts(connection)
+                _compare(copied, counts(connection), target_url)  # what was committed
                 connection.rollback()
         finally:
             target.dispose()
     finally:
         source.dispose()
-    differ = [name for name in copied if copied[name] != landed.get(name)]
-    if differ:
-        name = differ[0]
-        raise DigestError(
-            f"the copy's counts differ: {name} has {copied[name]} rows in the source and "
-            f"{landed.get(name, 0)} in {redact(target_url)}."
-        )
     return CopyDone(redact(target_url), copied)
+
+
+def _compare(copied: dict[str, int], landed: dict[str, int], target_url: str) -> None:
+    for name, count in copied.items():
+        if landed.get(name) != count:
+            raise DigestError(
+                f"the copy's counts differ: {name} has {count} rows in the source and "
+                f"{landed.get(name, 0)} in {redact(target_url)}; the target was left empty."
+            )
 
 
 def _copy_snapshot(
     source_url: str, source: Database, target: Database, batch: int
 ) -> dict[str, int]:
+    """Copy from a snapshot of the source; the counts are compared before the target's
+    transaction commits, so a copy that lost a row leaves the target empty."""
     live = backups.sqlite_file(source_url)
-    if live is None:
-        with (
-            source.engine.connect() as reading,
-            snapshot(reading) as rows,
-            target.transaction() as writing,
-        ):
-            return copy_rows(rows, writing, batch=batch)
-    with tempfile.TemporaryDirectory(prefix="digest-copy-") as folder:
-        frozen = Path(folder) / "snapshot.sqlite3"
-        backups.backup_sqlite(live, frozen)
-        reader = connect(f"sqlite:///{frozen}")
-        try:
-            with (
-                reader.engine.connect() as reading,
-                snapshot(reading) as rows,
-                target.transaction() as writing,
-            ):
-                return copy_rows(rows, writing, batch=batch)
-        finally:
-            reader.dispose()
+    target_url = target.engine.url.render_as_string(hide_password=False)
+    with contextlib.ExitStack() as stack:
+        if live is None:
+            reading = stack.enter_context(source.engine.connect())
+        else:
+            frozen = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "snap.sqlite3"
+            backups.backup_sqlite(live, frozen)
+            reader = connect(f"sqlite:///{frozen}")
+            stack.callback(reader.dispose)
+            reading = stack.enter_context(reader.engine.connect())
+        rows = stack.enter_context(snapshot(reading))
+        writing = stack.enter_context(target.transaction())
+        copied = copy_rows(rows, writing, batch=batch)
+        _compare(copied, counts(writing), target_url)
+        return copied
