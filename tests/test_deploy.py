@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import shlex
 import shutil
+import signal
 import ssl
 import subprocess
 import sys
@@ -18,9 +19,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes import Digest
-from tests.smtp_server import free_port, self_signed
-from tests.test_send import write_config
+from digest.config.schema import load_config
+from tests.processes import Digest, gone
+from tests.smtp_server import CountingServer, free_port, self_signed
+from tests.test_send import add_subscribers, statuses, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "examples" / "deploy"
@@ -147,7 +149,7 @@ def test_the_units_are_hardened_alike(units: Path) -> None:
         assert found and float(found.group(1)) <= 2.0, done.stdout[-400:]
 
 
-def test_a_send_started_by_serve_outlives_a_restart_of_serve_and_the_others_stop_whole() -> None:
+def test_kill_modes_spare_a_send_started_by_serve_and_stop_the_others_whole() -> None:
     """KillMode: a restart of digest-serve signals serve alone, so a `digest send` it started
     (the web app's, later) goes on; the scheduler and workers are stopped whole, every
     process of a send told to finish the message it is sending (tests/test_attack_send.py
@@ -158,6 +160,51 @@ def test_a_send_started_by_serve_outlives_a_restart_of_serve_and_the_others_stop
         "digest-schedule.service": ["control-group"],
         "digest-worker@.service": ["control-group"],
     }
+
+
+SERVE_LIKE = """
+import subprocess, sys, time
+child = subprocess.Popen(
+    [sys.executable, "-m", "digest.cli", "--config", sys.argv[1], "send", "--yes"],
+    start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+)
+print(child.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_send_whose_parent_is_stopped_alone_finishes(tmp_path: Path) -> None:
+    """What KillMode=process does on a restart of serve, done by hand: SIGTERM to the parent
+    alone, mid-send. The `digest send` it started (in a session of its own, as the web app
+    will start it) delivers every message once and finishes the issue."""
+    count = 300
+    with CountingServer(delay=0.002) as server:
+        config = write_config(tmp_path, f"sqlite:///{tmp_path / 'digest.sqlite3'}", server.port)
+        add_subscribers(load_config(config), count)
+        parent = subprocess.Popen(
+            [sys.executable, "-c", SERVE_LIKE, str(config)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert parent.stdout is not None
+            child = int(parent.stdout.readline())
+            server.wait(lambda s: s.accepted() >= 30)
+            parent.send_signal(signal.SIGTERM)  # the main process only, as KillMode=process
+            assert parent.wait(30) == -signal.SIGTERM
+            assert server.accepted() < count, "the send had finished before its parent stopped"
+            server.wait(lambda s: s.accepted() >= count, timeout=300)
+            deadline = time.monotonic() + 120  # a hang guard, not a timing
+            while not gone(child):
+                assert time.monotonic() < deadline, "the orphaned send did not finish"
+                time.sleep(0.05)
+        finally:
+            if parent.poll() is None:
+                parent.kill()
+                parent.wait()
+    assert set(server.received.values()) == {1} and len(server.received) == count
+    assert set(statuses(load_config(config)).values()) == {"sent"}
 
 
 def test_each_units_command_line_is_one_digest_accepts(units: Path) -> None:
