@@ -5,6 +5,7 @@ refuses what it should and brings back exactly what was backed up, on SQLite and
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import threading
@@ -195,10 +196,19 @@ def test_restore_brings_back_exactly_what_was_backed_up(tmp_path: Path, database
     assert refused.exit_code == 1
     assert "holds 1 issues and 12 deliveries" in refused.output and "--force" in refused.output
 
+    later = subscriber_id(path, "later@example.org")
     ok(path, "db", "restore", "--force", str(tmp_path / "backup"))
     after = {q: ok(path, *q.split()) for q in before}
     assert after == before
     assert "later@example.org" not in after["subscribers list --json"]
+    # the id the restore took away is not given to anyone else
+    ok(path, "subscribers", "add", "after@example.org")
+    assert subscriber_id(path, "after@example.org") == later + 1
+
+
+def subscriber_id(path: Path, email: str) -> int:
+    rows = json.loads(ok(path, "subscribers", "list", "--json"))
+    return int(next(row["id"] for row in rows if row["email"] == email))
 
 
 @pytest.fixture

@@ -14,7 +14,9 @@ A restore replaces the configured database with the backup. It refuses while a s
 send lease, and holds that lease itself meanwhile so that no send starts half-way; it refuses
 to replace a database that has issues unless forced (that history would be lost); and it
 refuses a backup of a newer schema than this digest knows. A backup of an older schema is
-migrated after the restore.
+migrated after the restore. Ids handed out after the backup was taken are not handed out again
+(the id counters stay past the highest the replaced database had given), so a link made for a
+row the restore took away can never name a newer one.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from digest.errors import DigestError
 from digest.ops.settings import BackupSettings, Secret
 from digest.store import backup as store
 from digest.store import lease
+from digest.store.copy import highest_ids, keep_ids_past
 from digest.store.database import connect, head_revision, redact, upgrade
 from digest.store.tables import utcnow
 
@@ -105,6 +108,7 @@ def restore(database_url: str, source: Path, *, force: bool = False) -> RestoreD
             )
         started = utcnow()
         holder = lease.worker_name()
+        given_out: dict[str, int] = {}
         if present.revision is not None:
             other = lease.acquire(database, lease.SEND_LEASE, holder, RESTORE_LEASE_TTL)
             if other is not None:
@@ -112,6 +116,8 @@ def restore(database_url: str, source: Path, *, force: bool = False) -> RestoreD
                     f"a send is running ({other.describe()}): restore once it has finished "
                     "or been stopped."
                 )
+            with database.transaction() as connection:
+                given_out = highest_ids(connection)
         try:
             if live is not None:
                 store.restore_sqlite(source, live)
@@ -125,6 +131,8 @@ def restore(database_url: str, source: Path, *, force: bool = False) -> RestoreD
         if revision != head_revision():
             upgrade(database)
         store.drop_stale_leases(database, started)
+        with database.transaction() as connection:  # no id given out before is given again
+            keep_ids_past(connection, given_out)
         after = store.contents(database)
     finally:
         database.dispose()

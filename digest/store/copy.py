@@ -81,9 +81,10 @@ def highest_ids(connection: Connection) -> dict[str, int]:
     """For each table with an id counter, the highest id it ever handed out (or the largest
     present, where the database keeps no counter)."""
     found: dict[str, int] = {}
+    present = set(inspect(connection).get_table_names())
     for table in tables():
         column = _id_column(table)
-        if column is None:
+        if column is None or table.name not in present:
             continue
         largest = int(connection.execute(select(func.max(column))).scalar() or 0)
         found[table.name] = max(largest, _counter(connection, table, column))
@@ -125,6 +126,7 @@ def _set_counter(connection: Connection, table: Table, column: Column[Any], valu
                     {"name": table.name, "value": value},
                 )
         return
+    value = max(value, _counter(connection, table, column))
     connection.execute(
         text("SELECT setval(pg_get_serial_sequence(:table, :column), :value, :called)"),
         {
@@ -195,12 +197,18 @@ def copy_rows(source: Connection, target: Connection, *, batch: int = 2000) -> d
         writable = _writable(table)
         for rows in _rows(source, table, batch):
             target.execute(writable.insert(), rows)
-    for name, value in highest_ids(source).items():
-        table = next(t for t in tables() if t.name == name)
-        column = _id_column(table)
-        assert column is not None
-        _set_counter(target, table, column, value)
+    keep_ids_past(target, highest_ids(source))
     return copied
+
+
+def keep_ids_past(connection: Connection, highest: dict[str, int]) -> None:
+    """Make each table's id counter hand out ids above `highest[table]` (where the database
+    keeps a counter: every sequence on PostgreSQL, AUTOINCREMENT tables on SQLite); a
+    counter already past it is left alone."""
+    for table in tables():
+        column = _id_column(table)
+        if column is not None and table.name in highest:
+            _set_counter(connection, table, column, highest[table.name])
 
 
 def same_database(first: str, second: str) -> bool:
