@@ -9,7 +9,9 @@ import json
 import sqlite3
 import subprocess
 import threading
+import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -206,6 +208,16 @@ def test_restore_brings_back_exactly_what_was_backed_up(tmp_path: Path, database
     assert subscriber_id(path, "after@example.org") == later + 1
 
 
+def wait_until(condition: Callable[[], bool], timeout: float = 60) -> bool:
+    """Whether `condition` came true within `timeout` seconds (a hang guard, not a timing)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def subscriber_id(path: Path, email: str) -> int:
     rows = json.loads(ok(path, "subscribers", "list", "--json"))
     return int(next(row["id"] for row in rows if row["email"] == email))
@@ -383,3 +395,41 @@ def test_the_backup_commands_are_listed(tmp_path: Path) -> None:
     assert result.exit_code == 0
     for command in ("backup", "restore", "copy", "upgrade"):
         assert command in result.output
+
+
+def test_a_reader_during_a_sqlite_restore_sees_the_old_database_or_the_new_one(
+    tmp_path: Path,
+) -> None:
+    """`digest serve` keeps its connections open across a restore: every read it makes sees
+    the database before or after, never a mixture (the restore is one write transaction)."""
+    path = write_config(tmp_path, f"sqlite:///{tmp_path / 'digest.sqlite3'}", 25)
+    config = load_config(path)
+    database = open_database(config.database_url)
+    with database.transaction() as connection:
+        insert_many(connection, ((f"b{n}@example.com", "", None) for n in range(3000)))
+    ok(path, "db", "backup", str(tmp_path / "backup"))  # 3,000 subscribers
+    with database.transaction() as connection:
+        connection.execute(text("DELETE FROM subscribers WHERE id > 1000"))  # now 1,000
+    seen: set[tuple[int, ...]] = set()
+    stop = threading.Event()
+
+    def read() -> None:  # as serve reads: its own connection, a read transaction each time
+        reader = sqlite3.connect(tmp_path / "digest.sqlite3", timeout=30, isolation_level=None)
+        while not stop.is_set():
+            reader.execute("BEGIN")
+            seen.add(tuple(reader.execute("SELECT count(*), max(id) FROM subscribers").fetchone()))
+            reader.execute("COMMIT")
+            stop.wait(0.001)
+        reader.close()
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    try:
+        assert wait_until(lambda: len(seen) >= 1)
+        ok(path, "db", "restore", "--force", str(tmp_path / "backup"))
+        assert wait_until(lambda: (3000, 3000) in seen)
+    finally:
+        stop.set()
+        thread.join(60)
+    database.dispose()
+    assert seen == {(1000, 1000), (3000, 3000)}

@@ -15,8 +15,9 @@ send lease, and holds that lease itself meanwhile so that no send starts half-wa
 to replace a database that has issues unless forced (that history would be lost); and it
 refuses a backup of a newer schema than this digest knows. A backup of an older schema is
 migrated after the restore. Ids handed out after the backup was taken are not handed out again
-(the id counters stay past the highest the replaced database had given), so a link made for a
-row the restore took away can never name a newer one.
+(every id sequence on PostgreSQL, the subscribers' AUTOINCREMENT counter on SQLite stay past
+the highest the replaced database had given), so a link made for a subscriber the restore took
+away can never name a newer one.
 """
 
 from __future__ import annotations
