@@ -20,11 +20,12 @@ import httpx
 import pytest
 
 from digest.config.schema import load_config
-from tests.processes import Digest, gone
-from tests.smtp_server import CountingServer, free_port, self_signed
-from tests.test_send import add_subscribers, statuses, write_config
+from tests.issues.test_send import add_subscribers, statuses, write_config
+from tests.support import paths
+from tests.support.processes import Digest, gone
+from tests.support.smtp_server import CountingServer, free_port, self_signed
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = paths.ROOT
 DEPLOY = ROOT / "examples" / "deploy"
 UNITS = DEPLOY / "systemd"
 SITE = DEPLOY / "nginx" / "digest.conf"

@@ -25,10 +25,10 @@ from digest.store import lease
 from digest.store.database import head_revision, open_database
 from digest.store.subscribers import add, insert_many
 from digest.store.tables import Delivery, Issue
-from tests.processes import running
-from tests.smtp_server import CountingServer, SMTPServer
-from tests.test_dkim import keygen
-from tests.test_send import BLOG, add_subscribers, write_config
+from tests.delivery.test_dkim import keygen
+from tests.issues.test_send import BLOG, add_subscribers, write_config
+from tests.support.processes import running
+from tests.support.smtp_server import CountingServer, SMTPServer
 
 MESSAGES = 20_000
 CONNECTIONS = 4
@@ -97,6 +97,7 @@ class SignUps:
         self.database.dispose()
 
 
+@pytest.mark.slow
 def test_a_backup_during_a_send_of_20000_messages_and_sign_ups_is_one_instant(
     tmp_path: Path,
 ) -> None:
@@ -183,6 +184,7 @@ def test_the_backup_names_the_secrets_it_does_not_hold(tmp_path: Path) -> None:
     assert key_body[:40] not in held
 
 
+@pytest.mark.slow
 def test_restore_brings_back_exactly_what_was_backed_up(tmp_path: Path, database_url: str) -> None:
     with SMTPServer() as server:
         path = write_config(tmp_path, database_url, server.port)
@@ -357,6 +359,7 @@ def test_without_pg_dump_the_backup_says_so_in_one_sentence(
     assert not (tmp_path / "b.dump").exists()
 
 
+@pytest.mark.slow
 def test_a_postgresql_backup_during_a_send_is_one_instant(tmp_path: Path, postgres: Any) -> None:
     """pg_dump reads one snapshot: the same bounds as SQLite's, on a smaller send."""
     count = 3000

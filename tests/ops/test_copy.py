@@ -21,11 +21,11 @@ from digest.store import lease
 from digest.store.copy import tables
 from digest.store.database import open_database
 from digest.store.subscribers import add, find, set_paused
-from tests.bounce_fixtures import KEYS, RETURN_PATH
-from tests.bounce_store import maildir, seed
-from tests.postgres import PostgresServer
-from tests.smtp_server import ScriptedServer
-from tests.test_send import add_subscribers, write_config
+from tests.issues.test_send import add_subscribers, write_config
+from tests.support.bounce_fixtures import KEYS, RETURN_PATH
+from tests.support.bounce_store import maildir, seed
+from tests.support.postgres import PostgresServer
+from tests.support.smtp_server import ScriptedServer
 
 COMMANDS = (
     ("report", "--json"),
