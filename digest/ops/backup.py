@@ -117,9 +117,10 @@ def restore(database_url: str, source: Path, *, force: bool = False) -> RestoreD
                     f"a send is running ({other.describe()}): restore once it has finished "
                     "or been stopped."
                 )
-            with database.transaction() as connection:
-                given_out = highest_ids(connection)
         try:
+            if present.revision is not None:
+                with database.transaction() as connection:
+                    given_out = highest_ids(connection)
             if live is not None:
                 store.restore_sqlite(source, live)
             else:
