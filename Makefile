@@ -20,7 +20,7 @@ install: $(STAMP)
 $(WHEELHOUSE)/.filled: pyproject.toml | $(STAMP)
 	rm -rf $(WHEELHOUSE)
 	$(BIN)/python -m pip wheel --quiet --wheel-dir $(WHEELHOUSE) . 'setuptools>=77'
-	rm -f $(WHEELHOUSE)/digest-*.whl
+	rm -f $(WHEELHOUSE)/blog_digest-*.whl
 	touch $@
 
 ## wheelhouse: fill .wheelhouse/ (needed by the wheel test; `make test` does it)

@@ -74,7 +74,7 @@ def connect(url: str) -> Database:
             options = f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"
             engine = create_engine(url, pool_pre_ping=True, connect_args={"options": options})
     except (SQLAlchemyError, ValueError, OSError) as exc:
-        raise DigestError(f"database.url: cannot use {_redact(url)}: {exc}.") from None
+        raise DigestError(f"database.url: cannot use {redact(url)}: {exc}.") from None
     return Database(engine, sessionmaker(engine, expire_on_commit=False))
 
 
@@ -115,7 +115,7 @@ def _use_wal(cursor: Any, patience: float = SQLITE_BUSY_SECONDS) -> None:
         pause = min(pause * 2, 0.1)
 
 
-def _redact(url: str) -> str:
+def redact(url: str) -> str:
     """A database URL safe to print: the password replaced."""
     from sqlalchemy.engine import make_url
 
@@ -169,6 +169,17 @@ def alembic_head() -> str:
     head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
     assert head is not None
     return head
+
+
+def known_revisions() -> set[str]:
+    """Every revision of digest/store/migrations/versions/ (a database at another one was made
+    by a newer digest)."""
+    found: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        for key, value in _REVISION.findall(path.read_text(encoding="utf-8")):
+            if key == "revision":
+                found.add(ast.literal_eval(value))
+    return found
 
 
 def _head_from_files() -> str | None:
@@ -247,5 +258,5 @@ def open_database(url: str, *, migrate: bool = True) -> Database:
     except OperationalError as exc:
         database.dispose()
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise DigestError(f"cannot open the database {_redact(url)}: {reason}.") from None
+        raise DigestError(f"cannot open the database {redact(url)}: {reason}.") from None
     return database

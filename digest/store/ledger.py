@@ -136,6 +136,7 @@ def counts(session: Session, issue_id: int) -> dict[str, int]:
         select(Delivery.status, func.count())
         .where(Delivery.issue_id == issue_id)
         .group_by(Delivery.status)
+        .order_by(Delivery.status)  # the same order on SQLite and PostgreSQL
     )
     return {status: int(count) for status, count in rows}
 

@@ -57,6 +57,7 @@ def issue_report(session: Session, issue: Issue) -> IssueReport:
         select(Delivery.status, func.count())
         .where(Delivery.issue_id == issue.id)
         .group_by(Delivery.status)
+        .order_by(Delivery.status)
     )
     report.deliveries = {status: count for status, count in rows}
     report.recipients = sum(report.deliveries.values())
@@ -64,6 +65,7 @@ def issue_report(session: Session, issue: Issue) -> IssueReport:
         select(Event.method, func.count())
         .where(Event.issue_id == issue.id, Event.kind == "unsubscribe")
         .group_by(Event.method)
+        .order_by(Event.method)
     )
     report.unsubscribes = {method: count for method, count in events}
     sent_by = session.execute(
@@ -81,6 +83,7 @@ def issue_report(session: Session, issue: Issue) -> IssueReport:
         select(ReturnedMail.kind, func.count())
         .where(ReturnedMail.issue_id == issue.id)
         .group_by(ReturnedMail.kind)
+        .order_by(ReturnedMail.kind)
     )
     report.returned = {kind: count for kind, count in returned}
     return report

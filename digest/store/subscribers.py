@@ -337,6 +337,7 @@ def counts(session: Session) -> dict[str, int]:
         select(Subscriber.status, func.count())
         .where(Subscriber.status != Status.ERASED)
         .group_by(Subscriber.status)
+        .order_by(Subscriber.status)  # the same order on SQLite and PostgreSQL
     )
     return {status: count for status, count in rows}
 
