@@ -174,7 +174,8 @@ def test_a_copy_that_loses_a_row_fails_and_leaves_the_target_empty(
             "$$ BEGIN IF NEW.id % 3 = 0 THEN RETURN NULL; END IF; RETURN NEW; END $$"
         )
         connection.execute(
-            "CREATE TRIGGER lose BEFORE INSERT ON event_log FOR EACH ROW EXECUTE FUNCTION lose_some()"
+            "CREATE TRIGGER lose BEFORE INSERT ON event_log "
+            "FOR EACH ROW EXECUTE FUNCTION lose_some()"
         )
     result = cli(history, "db", "copy", "--to", target)
     assert result.exit_code == 1
