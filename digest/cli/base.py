@@ -31,6 +31,7 @@ COMMAND_MODULES = {
     "bounces": "bounces",
     "db": "db",
     "dkim": "dkim",
+    "doctor": "doctor",
     "excerpt": "posts",
     "init": "init",
     "posts": "posts",

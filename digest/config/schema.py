@@ -396,6 +396,77 @@ class BouncesConfig(_Section):
         return value
 
 
+def _check_nameserver(entry: str) -> str:
+    """`host:port` (an IPv6 address in brackets: `[::1]:53`), or a bare address (port 53)."""
+    text = entry.strip()
+    host, port = text, "53"
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest:
+            if not rest.startswith(":"):
+                host = ""
+            port = rest[1:]
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    try:
+        ipaddress.ip_address(host)
+        number = int(port)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= 65535:
+        raise ValueError(f"{entry!r} is not a name server such as 127.0.0.1:53 or [::1]:5353")
+    return text
+
+
+class DnsConfig(_Section):
+    """The resolver `digest doctor` asks for every name (SPF, DKIM, DMARC, MX, and the SMTP
+    and web hosts): `host:port` addresses; empty, the system's resolver."""
+
+    nameservers: list[str] = []
+
+    @field_validator("nameservers")
+    @classmethod
+    def _nameservers(cls, value: list[str]) -> list[str]:
+        return [_check_nameserver(entry) for entry in value]
+
+
+class OwnerConfig(_Section):
+    """Who is told when something goes wrong (digest.ops.alerts): a bare address."""
+
+    email: str | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        local, at, domain = value.rpartition("@")
+        if not at or not local or not domain or any(c in value for c in ' \t\r\n<>"(),;:[]'):
+            raise ValueError(f"{value!r} is not a bare address such as me@example.com")
+        return value
+
+
+class MetricsConfig(_Section):
+    """Who may read `/metrics` of `digest serve`: loopback, the `allow` networks, and any
+    client presenting the bearer token (from DIGEST_METRICS__TOKEN or `token_file`)."""
+
+    allow: list[str] = []
+    token: SecretStr | None = None
+    token_file: Path | None = None
+
+    @field_validator("allow")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network such as 10.0.0.0/8"
+                ) from None
+        return value
+
+
 Frequency = Literal["daily", "weekly", "monthly"]
 
 
@@ -448,6 +519,9 @@ class Config(_Section):
     web: WebConfig = WebConfig()
     preview: PreviewConfig = PreviewConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    dns: DnsConfig = DnsConfig()
+    owner: OwnerConfig = OwnerConfig()
+    metrics: MetricsConfig = MetricsConfig()
     templates_dir: Path = Path("templates")
     outbox: Path = Path("outbox")
     cache_dir: Path = Path("var/cache")
@@ -507,6 +581,10 @@ class Config(_Section):
             ("smtp.ca_file", smtp.ca_file),
             ("dkim.key_file", dkim.key_file if dkim else None),
             ("dkim.ed25519_key_file", dkim.ed25519_key_file if dkim else None),
+            (
+                "metrics.token_file",
+                self.metrics.token_file if self.metrics.token is None else None,
+            ),
             (
                 "bounces.postmark_password_file",
                 bounces.postmark_password_file if bounces.postmark_password is None else None,
@@ -598,6 +676,14 @@ class Config(_Section):
                     f"web.secret_file: cannot create {path}: {exc.strerror}."
                 ) from None
         return _read_secret(path, "web.secret_file")
+
+    def metrics_token(self) -> str | None:
+        """The bearer token that opens `/metrics` to any address (None: no token)."""
+        if self.metrics.token is not None:
+            return self.metrics.token.get_secret_value() or None
+        if self.metrics.token_file is not None:
+            return _read_secret(self.path(self.metrics.token_file), "metrics.token_file") or None
+        return None
 
     def imap_password(self) -> str | None:
         imap = self.bounces.imap
@@ -698,6 +784,7 @@ SECRET_KEYS = {
     ("smtp", "password"): "DIGEST_SMTP__PASSWORD or smtp.password_file",
     ("web", "secret"): "DIGEST_WEB__SECRET or web.secret_file",
     ("web", "previous_secret"): "DIGEST_WEB__PREVIOUS_SECRET",
+    ("metrics", "token"): "DIGEST_METRICS__TOKEN or metrics.token_file",
     ("bounces", "postmark_password"): (
         "DIGEST_BOUNCES__POSTMARK_PASSWORD or bounces.postmark_password_file"
     ),

@@ -1,0 +1,39 @@
+"""`digest doctor`: every check that can fail before a send, one line each."""
+
+from __future__ import annotations
+
+import click
+
+from digest.cli.base import get_config, main
+from digest.cli.output import emit_json, say
+from digest.errors import DigestError
+
+MARKS = {"pass": ("pass", "green"), "warn": ("warn", "yellow"), "fail": ("FAIL", "bold red")}
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON document with every check.")
+@click.pass_context
+def doctor(ctx: click.Context, as_json: bool) -> None:
+    """Check the configuration, database, SMTP relay, SPF, DKIM, DMARC, bounce MX and the
+    public web address; exit 1 when any check fails (2: invalid configuration)."""
+    from digest.ops.doctor import diagnose
+    from digest.ops.settings import check_config, doctor_settings
+
+    config = get_config(ctx)
+    verdict = check_config(config)
+    try:
+        password = config.smtp_password()
+    except DigestError:  # reported by check_config
+        password = None
+    result = diagnose(doctor_settings(config, smtp_password=password), verdict)
+    if as_json:
+        emit_json(result.as_json())
+    else:
+        for check in result.checks:
+            mark, style = MARKS[str(check.verdict)]
+            line = f"{mark}  {check.name}: {check.summary}"
+            if check.fix:
+                line += f" → {check.fix}"
+            say(line, style=style if check.verdict != "pass" else "")
+    ctx.exit(result.exit_code)
