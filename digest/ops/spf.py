@@ -57,6 +57,21 @@ def _lookup(name: str, qtype: str, strict: Any = True, timeout: float = 30) -> l
 pyspf.DNSLookup = _lookup
 
 
+class _Query(pyspf.query):  # type: ignore[misc]
+    """pyspf's query, its list mode mended: on Python 3's `ipaddress` it asks a network for
+    an `.ip` it does not have (pyspf 2.0.14) and fails on the first ip4: term."""
+
+    def cidrmatch(self, ipaddrs: Any, n: int) -> bool:
+        if isinstance(self.iplist, bool):
+            return bool(super().cidrmatch(ipaddrs, n))
+        for address in ipaddrs:
+            try:
+                self.iplist.append(ipaddress.ip_network(address).supernet(new_prefix=n))
+            except ValueError as exc:
+                raise pyspf.PermError(str(exc)) from None
+        return False
+
+
 def is_spf(record: str) -> bool:
     return record.lower() == "v=spf1" or record.lower().startswith("v=spf1 ")
 
@@ -98,7 +113,7 @@ def _check(
         )
     record = records[0]
     sender = f"postmaster@{domain}"
-    walk = pyspf.query(i="list", s=sender, h=helo, strict=True)
+    walk = _Query(i="list", s=sender, h=helo, strict=True)
     result, _, explanation = walk.check()
     if result == "temperror":
         return failed(NAME, f"the SPF of {domain} could not be read: {explanation}")
@@ -117,7 +132,7 @@ def _check(
         )
     refused: list[str] = []
     for address in addresses:
-        verdict, _, _ = pyspf.query(i=address, s=sender, h=helo, strict=True).check()
+        verdict, _, _ = _Query(i=address, s=sender, h=helo, strict=True).check()
         if verdict != "pass":
             refused.append(f"{address}: {verdict}")
     if refused:
@@ -128,8 +143,8 @@ def _check(
         )
     return passed(
         NAME,
-        f"the SPF of {domain} permits the relay {relay} ({', '.join(addresses)}) in "
-        f"{walk.lookups} DNS lookups of 10",
+        f"the SPF of {domain} permits the relay {relay} ({', '.join(addresses)}), using "
+        f"{walk.lookups} of the 10 DNS lookups allowed",
     )
 
 
@@ -158,10 +173,10 @@ def _flatten(domain: str, sender: str, helo: str, addresses: Sequence[str]) -> s
     """The record with every include and redirect replaced by the addresses they stand for,
     as pyspf's list mode collects them (lax: it goes on past the limit), when it is short
     enough to publish; else what to do."""
-    walk = pyspf.query(i="list", s=sender, h=helo, strict=False)
+    walk = _Query(i="list", s=sender, h=helo, strict=False)
     walk.check()
-    networks = [str(n) for n in walk.iplist or []]
-    mechanisms = list(dict.fromkeys([_mechanism(a) for a in addresses] + [f"ip4:{n}" for n in networks]))
+    networks = [f"ip{n.version}:{n.with_prefixlen if n.num_addresses > 1 else n.network_address}" for n in walk.iplist or []]
+    mechanisms = list(dict.fromkeys([_mechanism(a) for a in addresses] + networks))
     flat = "v=spf1 " + " ".join(mechanisms) + " ~all"
     if len(flat) <= MAX_RECORD:
         return f"publish {txt_record(domain, flat)} (the includes replaced by their addresses)"

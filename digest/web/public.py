@@ -7,6 +7,8 @@ Routes:
   GET/POST /confirm/TOKEN  the confirmation link's page / the confirmation itself
   GET /archive/            past issues, newest first
   GET /archive/KEY/        one issue as sent, without anyone's personal links
+  GET /healthz, /readyz    alive; ready (database reachable, migrations current)
+  GET /metrics             Prometheus metrics: loopback, `metrics.allow` or the bearer token
 
 No page has a script or an external asset; every database access is one unit of work.
 """
@@ -30,6 +32,7 @@ from digest.delivery.mailer import Mailer, SmtpMailer
 from digest.render.i18n import translate
 from digest.store.database import Database
 from digest.tokens import keyring
+from digest.web.health import health_routes
 from digest.web.archive import DatabaseArchive, IssueArchive, Pagination
 from digest.web.hooks import Hooks
 from digest.web.hosts import proxy_headers
@@ -141,6 +144,7 @@ def create_public_app(
         Route("/archive/", issues.index, methods=["GET"]),
         Route("/archive/{key}/", issues.issue, methods=["GET"]),
         *(hooks or Hooks(config, database)).routes(),
+        *health_routes(database),
     ]
     handler = _error_page(site)
     return Starlette(
