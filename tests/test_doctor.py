@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import trustme
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from click.testing import CliRunner
 
 from digest.cli import main
@@ -76,7 +77,9 @@ def publish_dkim(zone: Zone, selector: str, domain: str, key_file: Path) -> None
 
     value = txt_value(load_key(key_file, domain, selector, "test").key)
     # split as a zone file must, and in the middle of p= on purpose
-    zone.txt(f"{selector}._domainkey.{domain}", *(value[i : i + 200] for i in range(0, len(value), 200)))
+    zone.txt(
+        f"{selector}._domainkey.{domain}", *(value[i : i + 200] for i in range(0, len(value), 200))
+    )
 
 
 def publish_fix(zone: Zone, fix: str) -> str:
@@ -218,15 +221,22 @@ def test_the_command_prints_one_line_per_check_and_json(world: World) -> None:
     assert dmarc["verdict"] == "fail" and "_dmarc.example.test. IN TXT" in dmarc["fix"]
     text = runner.invoke(main, ["--config", str(world.config_path), "doctor"])
     assert text.exit_code == 1
-    assert any(line.startswith("FAIL  dmarc: ") and "→ publish" in line for line in text.output.splitlines())
+    assert any(
+        line.startswith("FAIL  dmarc: ") and "→ publish" in line
+        for line in text.output.splitlines()
+    )
 
 
 def test_an_invalid_configuration_exits_2(world: World) -> None:
     text = world.config_path.read_text(encoding="utf-8")
-    world.config_path.write_text(text.replace("  nameservers:", "  name_servers:"), encoding="utf-8")
+    world.config_path.write_text(
+        text.replace("  nameservers:", "  name_servers:"), encoding="utf-8"
+    )
     result = CliRunner().invoke(main, ["--config", str(world.config_path), "doctor"])
     assert result.exit_code == 2 and "dns.name_servers" in result.output
-    world.config_path.write_text(text.replace("password_file: smtp-password", "password_file: gone"))
+    world.config_path.write_text(
+        text.replace("password_file: smtp-password", "password_file: gone")
+    )
     missing = CliRunner().invoke(main, ["--config", str(world.config_path), "doctor"])
     assert missing.exit_code == 2
     assert "FAIL  config: " in missing.output and "smtp.password_file" in missing.output
@@ -237,7 +247,10 @@ def test_spf_missing_the_relay_fails_with_the_record_to_publish(world: World) ->
     world.zone.txt("example.test", "v=spf1 ip4:192.0.2.10 -all")
     spf = by_name(world.diagnose())["spf"]
     assert spf.failed and "does not permit the relay smtp.relay.test" in spf.summary
-    assert spf.fix is not None and 'example.test. IN TXT "v=spf1 ip4:192.0.2.10 ip4:127.0.0.1 -all"' in spf.fix
+    assert (
+        spf.fix is not None
+        and 'example.test. IN TXT "v=spf1 ip4:192.0.2.10 ip4:127.0.0.1 -all"' in spf.fix
+    )
     publish_fix(world.zone, spf.fix)
     assert_all_pass(world.diagnose())
 
@@ -293,7 +306,10 @@ def test_a_dkim_record_with_another_key_fails_with_the_record_to_publish(world: 
 
 def test_an_ed25519_key_is_checked_beside_the_rsa_key(world: World) -> None:
     ed = write_key(world.folder, "ed", "ed25519")
-    keys = (*world.settings().dkim_keys, KeyFile(selector="ed", path=ed, key="dkim.ed25519_key_file"))
+    keys = (
+        *world.settings().dkim_keys,
+        KeyFile(selector="ed", path=ed, key="dkim.ed25519_key_file"),
+    )
     missing = by_name(world.diagnose(dkim_keys=keys))["dkim ed"]
     assert missing.failed and "no DKIM record at ed._domainkey.example.test" in missing.summary
     assert missing.fix is not None and "k=ed25519" in missing.fix
@@ -324,7 +340,11 @@ def test_dmarc_reject_without_alignment_fails_with_what_to_sign_and_publish(worl
     checks = by_name(diagnosis)
     assert checks["spf"].verdict == checks["dkim mail"].verdict == Verdict.PASS
     dmarc = checks["dmarc"]
-    assert dmarc.failed and "p=reject" in dmarc.summary and "receivers reject every message" in dmarc.summary
+    assert (
+        dmarc.failed
+        and "p=reject" in dmarc.summary
+        and "receivers reject every message" in dmarc.summary
+    )
     ours = dns_record("mail", "example.test", _key(world.folder / "mail.pem"))
     assert dmarc.fix == f"sign as the From domain: set dkim.domain: example.test and publish {ours}"
     # doing what it says: sign as example.test (whose record the fixture published)
@@ -406,7 +426,7 @@ def test_an_unmigrated_database_fails(world: World) -> None:
     assert database.failed and database.fix == "run `digest db upgrade`"
 
 
-def _key(path: Path) -> object:
+def _key(path: Path) -> rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey:
     from digest.delivery.dkim import load_key
 
     return load_key(path, "example.test", "mail", "test").key

@@ -50,5 +50,7 @@ def txt_record(name: str, value: str) -> str:
     """A zone-file line publishing `value` at `name`, split into quoted strings of at most
     255 characters (one DNS character-string each) when it is longer."""
     chunks = [value[i : i + 255] for i in range(0, len(value), 255)] or [""]
-    quoted = " ".join('"' + chunk.replace("\\", "\\\\").replace('"', '\\"') + '"' for chunk in chunks)
+    quoted = " ".join(
+        '"' + chunk.replace("\\", "\\\\").replace('"', '\\"') + '"' for chunk in chunks
+    )
     return f"{name.rstrip('.')}. IN TXT {quoted}"

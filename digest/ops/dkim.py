@@ -63,7 +63,11 @@ def _check_key(resolver: dns.resolver.Resolver, domain: str, key: KeyFile) -> Ch
     records = [tags(r) for r in resolve.txt(resolver, at)]
     records = [r for r in records if "p" in r]
     if not records:
-        return failed(name, f"there is no DKIM record at {at}, so no receiver can verify the signature", publish)
+        return failed(
+            name,
+            f"there is no DKIM record at {at}, so no receiver can verify the signature",
+            publish,
+        )
     for record in records:
         published = _SPACE.sub("", record.get("p", ""))
         if published == value and record.get("k", "rsa").lower() == kind:

@@ -117,7 +117,9 @@ def check_dmarc(resolver: dns.resolver.Resolver, from_domain: str, auth: Authent
             if ok
         )
         return passed(NAME, f"DMARC at {where} aligns with {how} for From {from_domain}")
-    return failed(NAME, _misaligned(from_domain, where, policy, auth), _fix(from_domain, policy, auth))
+    return failed(
+        NAME, _misaligned(from_domain, where, policy, auth), _fix(from_domain, policy, auth)
+    )
 
 
 def _misaligned(from_domain: str, where: str, policy: Policy, auth: Authenticated) -> str:
@@ -129,9 +131,11 @@ def _misaligned(from_domain: str, where: str, policy: Policy, auth: Authenticate
     if auth.dkim_domain is None:
         dkim = "nothing is DKIM-signed"
     else:
-        dkim = f"DKIM d={auth.dkim_domain} " + (
-            "passes but is not aligned" if auth.dkim_passes else "does not pass"
-        ) + f" (adkim={policy.mode('adkim')})"
+        dkim = (
+            f"DKIM d={auth.dkim_domain} "
+            + ("passes but is not aligned" if auth.dkim_passes else "does not pass")
+            + f" (adkim={policy.mode('adkim')})"
+        )
     outcome = {
         "reject": "receivers reject every message",
         "quarantine": "receivers file every message as spam",
@@ -153,7 +157,9 @@ def _fix(from_domain: str, policy: Policy, auth: Authenticated) -> str:
     ]
     if relaxed:  # strict alignment is what fails: relaxed would pass
         loosened = "; ".join(
-            f"{tag}=r" if tag in ("aspf", "adkim") and any(t == tag for t, _ in relaxed) else f"{tag}={value}"
+            f"{tag}=r"
+            if tag in ("aspf", "adkim") and any(t == tag for t, _ in relaxed)
+            else f"{tag}={value}"
             for tag, value in policy.tags.items()
         )
         for tag, _ in relaxed:

@@ -124,7 +124,11 @@ def check_database(url: str) -> Check:
         current = current_revision(database)
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        return failed("database", f"cannot open the database: {reason}", "check database.url and that the server runs")
+        return failed(
+            "database",
+            f"cannot open the database: {reason}",
+            "check database.url and that the server runs",
+        )
     finally:
         database.dispose()
     head = head_revision()

@@ -55,7 +55,9 @@ def doctor_settings(config: Config, *, smtp_password: str | None = None) -> Doct
     smtp, dkim = config.smtp, config.dkim
     keys: list[KeyFile] = []
     if dkim is not None:
-        keys.append(KeyFile(selector=dkim.selector, path=config.path(dkim.key_file), key="dkim.key_file"))
+        keys.append(
+            KeyFile(selector=dkim.selector, path=config.path(dkim.key_file), key="dkim.key_file")
+        )
         if dkim.ed25519_selector is not None and dkim.ed25519_key_file is not None:
             keys.append(
                 KeyFile(

@@ -41,7 +41,9 @@ def check_smtp(resolver: dns.resolver.Resolver, probe: SmtpProbe) -> list[Check]
 async def _probe(probe: SmtpProbe, address: str) -> list[Check]:
     where = f"{probe.host}:{probe.port} ({address})"
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(address, probe.port), probe.timeout)
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(address, probe.port), probe.timeout
+        )
     except (OSError, TimeoutError) as exc:
         reason = "timed out" if isinstance(exc, TimeoutError) else exc.strerror or str(exc)
         return [
@@ -69,8 +71,13 @@ async def _probe(probe: SmtpProbe, address: str) -> list[Check]:
         except SMTPError as exc:
             if _tls_failure(probe, exc):
                 return [passed("smtp", f"{where} is reachable"), _tls_failed(probe, exc)]
-            return [failed("smtp", f"{where}: {exc}", "check smtp.host, smtp.port and smtp.security")]
-        checks = [passed("smtp", f"{where} answers ({probe.security})"), _tls_passed(probe, connection)]
+            return [
+                failed("smtp", f"{where}: {exc}", "check smtp.host, smtp.port and smtp.security")
+            ]
+        checks = [
+            passed("smtp", f"{where} answers ({probe.security})"),
+            _tls_passed(probe, connection),
+        ]
         checks.append(await _login(probe, connection))
         return checks
     finally:
@@ -88,13 +95,17 @@ def _tls_failed(probe: SmtpProbe, exc: SMTPError) -> Check:
         "Let's Encrypt), or set smtp.ca_file to the CA that signed it"
     )
     if not probe.verify_tls:
-        return warned("smtp tls", summary + " (smtp.verify_tls is false: sends go on regardless)", fix)
+        return warned(
+            "smtp tls", summary + " (smtp.verify_tls is false: sends go on regardless)", fix
+        )
     return failed("smtp tls", summary, fix)
 
 
 def _tls_passed(probe: SmtpProbe, connection: SMTPConnection) -> Check:
     if probe.security != "none":
-        return passed("smtp tls", f"the TLS certificate of {probe.host} is valid for it ({probe.security})")
+        return passed(
+            "smtp tls", f"the TLS certificate of {probe.host} is valid for it ({probe.security})"
+        )
     if is_loopback(probe.host):
         return passed("smtp tls", f"no TLS to the relay on this machine ({probe.host})")
     offered = " (it offers STARTTLS)" if connection.capabilities.has("STARTTLS") else ""

@@ -175,7 +175,10 @@ def _flatten(domain: str, sender: str, helo: str, addresses: Sequence[str]) -> s
     enough to publish; else what to do."""
     walk = _Query(i="list", s=sender, h=helo, strict=False)
     walk.check()
-    networks = [f"ip{n.version}:{n.with_prefixlen if n.num_addresses > 1 else n.network_address}" for n in walk.iplist or []]
+    networks = [
+        f"ip{n.version}:{n.with_prefixlen if n.num_addresses > 1 else n.network_address}"
+        for n in walk.iplist or []
+    ]
     mechanisms = list(dict.fromkeys([_mechanism(a) for a in addresses] + networks))
     flat = "v=spf1 " + " ".join(mechanisms) + " ~all"
     if len(flat) <= MAX_RECORD:

@@ -69,7 +69,13 @@ def check_web(
                     "https:// address",
                 )
             ]
-        checks.append(warned("web", f"web.base_url {base_url} is plain http on this machine: fine for a trial, not for subscribers"))
+        checks.append(
+            warned(
+                "web",
+                f"web.base_url {base_url} is plain http on this machine: fine for a trial, "
+                "not for subscribers",
+            )
+        )
     try:
         found = resolve.addresses(resolver, host)
     except resolve.LookupFailed as exc:
@@ -90,7 +96,9 @@ def check_web(
     )
     url = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}{HEALTH}"
     try:
-        connection.request("GET", parts.path.rstrip("/") + HEALTH, headers={"User-Agent": "digest-doctor"})
+        connection.request(
+            "GET", parts.path.rstrip("/") + HEALTH, headers={"User-Agent": "digest-doctor"}
+        )
         response = connection.getresponse()
         body = response.read(200)
     except ssl.SSLCertVerificationError as exc:
@@ -135,7 +143,9 @@ def _clock(date: str | None, host: str, tolerance: float, now: datetime) -> Chec
     except (TypeError, ValueError):
         theirs = None
     if theirs is None or theirs.tzinfo is None:
-        return warned("web clock", f"{host} sent no usable Date header: its clock cannot be compared")
+        return warned(
+            "web clock", f"{host} sent no usable Date header: its clock cannot be compared"
+        )
     skew = (theirs - now).total_seconds()
     if abs(skew) > tolerance:
         direction = "ahead of" if skew > 0 else "behind"

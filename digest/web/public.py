@@ -21,6 +21,7 @@ from html import escape
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -32,10 +33,11 @@ from digest.delivery.mailer import Mailer, SmtpMailer
 from digest.render.i18n import translate
 from digest.store.database import Database
 from digest.tokens import keyring
-from digest.web.health import health_routes
 from digest.web.archive import DatabaseArchive, IssueArchive, Pagination
+from digest.web.health import health_routes
 from digest.web.hooks import Hooks
 from digest.web.hosts import proxy_headers
+from digest.web.metrics import metrics_routes
 from digest.web.pages import email_page
 from digest.web.preferences import Preferences
 from digest.web.preview import anonymised
@@ -108,6 +110,17 @@ def _error_page(site: Site) -> Callable[[Request, Exception], Response]:
     return handle
 
 
+def _registry(config: Config, database: Database) -> CollectorRegistry:
+    from digest.ops.metrics import registry
+
+    def next_runs() -> dict[str, datetime]:
+        from digest.issues.schedule import next_runs as scheduled
+
+        return scheduled(config, database)
+
+    return registry(database, next_runs)
+
+
 def create_public_app(
     config: Config,
     database: Database,
@@ -117,10 +130,12 @@ def create_public_app(
     archive: IssueArchive | None = None,
     page_size: int = PAGE_SIZE,
     hooks: Hooks | None = None,
+    metrics: CollectorRegistry | None = None,
 ) -> Starlette:
     """The public app. `clock` fixes "now" (rate limits, consent time) and `mailer` replaces
     the configured SMTP server (tests); `archive` defaults to the database's issues; `hooks`
-    are the provider webhooks (tests give them a certificate fetcher of their own)."""
+    are the provider webhooks (tests give them a certificate fetcher of their own); `metrics`
+    the registry `/metrics` shows (default: the database's state and the next runs)."""
     site = Site(
         config=config,
         database=database,
@@ -145,6 +160,9 @@ def create_public_app(
         Route("/archive/{key}/", issues.issue, methods=["GET"]),
         *(hooks or Hooks(config, database)).routes(),
         *health_routes(database),
+        *metrics_routes(
+            metrics or _registry(config, database), config.metrics.allow, config.metrics_token()
+        ),
     ]
     handler = _error_page(site)
     return Starlette(
