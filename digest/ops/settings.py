@@ -105,3 +105,25 @@ def check_config(config: Config) -> Check:
     except ConfigError as exc:
         return failed("config", exc.message, "correct the setting it names")
     return passed("config", f"{config.file} is valid")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertSettings:
+    """Who is told and as whom (digest.ops.alerts)."""
+
+    owner: str
+    title: str  # site.title, so that an owner of several lists knows which one
+    sender: str  # the From header: sender.from
+    domain: str  # for the Message-ID: the From domain
+
+
+def alert_settings(config: Config) -> AlertSettings | None:
+    """None without `owner.email`: nobody to tell."""
+    if not config.owner.email:
+        return None
+    return AlertSettings(
+        owner=config.owner.email,
+        title=config.site.title,
+        sender=config.sender.from_,
+        domain=config.sender.domain,
+    )
