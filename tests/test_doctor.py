@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 import trustme
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from click.testing import CliRunner
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from digest.cli import main
 from digest.config.schema import load_config
