@@ -307,8 +307,8 @@ def scheduled_send(
 
 
 def _alert(config: Config, database: Database, frequency: str, outcomes: Sequence[Outcome]) -> None:
-    """Tell the owner what a run ended with: a pause (the send failed), deferred or unknown
-    deliveries left, a complaint or bounce rate over its limit. A stop is asked for: no
+    """Tell the owner what a run ended with: a pause (the send failed), or deferred or unknown
+    deliveries left, a complaint or bounce rate over its limit. A stop was asked for: no
     alert."""
     ended = [o for o in outcomes if o.status != "stopped"]
     if not ended:
@@ -319,7 +319,9 @@ def _alert(config: Config, database: Database, frequency: str, outcomes: Sequenc
     for outcome in ended:
         if outcome.status == "paused":
             alerts.send_failed(frequency, f"issue {outcome.key} paused: {outcome.reason}")
-    for report in recent_reports(database, [o.key for o in ended]):
+    # a paused issue has not ended: what it has left is the pause's business
+    settled = [o.key for o in ended if o.status != "paused"]
+    for report in recent_reports(database, settled) if settled else []:
         alerts.issue_checked(report)
 
 

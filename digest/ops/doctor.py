@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from digest.errors import DigestError
 from digest.links import is_loopback
 from digest.ops import resolve
-from digest.ops.checks import Check, Verdict, failed, passed
+from digest.ops.checks import Check, Verdict, failed, passed, txt_record, warned
 from digest.ops.dkim import check_dkim
 from digest.ops.dmarc import Authenticated, check_dmarc
 from digest.ops.mx import check_mx
@@ -28,6 +28,8 @@ from digest.ops.settings import DoctorSettings
 from digest.ops.smtp import check_smtp
 from digest.ops.spf import check_spf
 from digest.ops.web import check_web
+
+SPF_TEMPLATE = "v=spf1 ip4:<the address mail leaves from> ~all"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,16 @@ def _spf(resolver: dns.resolver.Resolver, settings: DoctorSettings) -> Check:
     relay = settings.smtp.host
     if is_loopback(relay):
         relay = settings.this_host
+        found = [a for a in resolve.addresses(resolver, relay) if not is_loopback(a)]
+        if not found:
+            return warned(
+                "spf",
+                f"the relay is this machine, and its name ({relay}) gives no public address: "
+                f"SPF of {settings.envelope_domain} must permit the address mail leaves from",
+                "give this machine a name in DNS (its FQDN) or set smtp.host to the relay's "
+                f"name; publish {txt_record(settings.envelope_domain, SPF_TEMPLATE)}",
+            )
+        return check_spf(resolver, settings.envelope_domain, relay, found, settings.this_host)
     found = resolve.addresses(resolver, relay)
     if not found:
         return failed(
