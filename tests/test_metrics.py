@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 import time
 import warnings
 from collections.abc import Iterable
@@ -21,11 +22,13 @@ from digest.cli import main
 from digest.config.schema import load_config
 from digest.issues.schedule import scheduled_send
 from digest.ops.metrics import allowed, process_metrics
+from digest.store import lease
 from digest.store.database import Database, open_database
 from digest.web.public import create_public_app
 from tests.browser import serving
+from tests.postgres import PostgresServer
 from tests.processes import Digest, running
-from tests.smtp_server import SMTPServer, free_port
+from tests.smtp_server import CountingServer, SMTPServer, free_port
 from tests.test_send import add_subscribers, write_config
 
 with warnings.catch_warnings():
@@ -93,7 +96,10 @@ def test_metrics_equal_the_report_after_a_send_by_another_process(
     assert response.headers["content-type"].startswith("text/plain; version=")
     found = samples(response.text)
     for status, count in latest["deliveries"].items():
-        assert value(found, "digest_last_issue_deliveries", issue=latest["key"], status=status) == count
+        assert (
+            value(found, "digest_last_issue_deliveries", issue=latest["key"], status=status)
+            == count
+        )
     assert latest["deliveries"] == {"sent": 12}
     assert value(found, "digest_last_issue_bounce_rate", issue=latest["key"]) == 0.0
     assert latest["bounce_rate"] == 0.0 and latest["complaint_rate"] == 0.0
@@ -120,7 +126,7 @@ def test_metrics_are_refused_to_others_without_the_token(tmp_path: Path) -> None
 
     def get(peer: str, **headers: str) -> int:
         client = TestClient(app, client=(peer, 40000))
-        return client.get("/metrics", headers=headers).status_code
+        return int(client.get("/metrics", headers=headers).status_code)
 
     assert get("203.0.113.9") == 403
     assert get("203.0.113.9", Authorization="Bearer wrong") == 403
@@ -175,7 +181,9 @@ def test_the_scheduler_counts_its_own_deliveries(tmp_path: Path, database: Datab
     metrics = process_metrics()
     before = metrics.deliveries.labels("sent")._value.get()
     with SMTPServer() as server:
-        path = metrics_config(tmp_path, str(database.engine.url.render_as_string(False)), server.port)
+        path = metrics_config(
+            tmp_path, str(database.engine.url.render_as_string(False)), server.port
+        )
         config = load_config(path)
         add_subscribers(config, 7)
         assert scheduled_send(config, database, "weekly") == 1
@@ -208,3 +216,40 @@ def test_metrics_port_is_for_workers_only(tmp_path: Path) -> None:
     path = metrics_config(tmp_path, f"sqlite:///{tmp_path / 'd.sqlite3'}", 25)
     result = CliRunner().invoke(main, ["--config", str(path), "send", "--metrics-port", "9999"])
     assert result.exit_code == 2 and "--metrics-port is for --worker" in result.output
+
+
+def test_a_worker_counts_what_it_sent(tmp_path: Path, postgres: PostgresServer) -> None:
+    """`digest send --worker`'s counters: what this process delivered as a worker, as the
+    report credits it (the lease holder is another process)."""
+    from digest.cli.send import as_worker
+
+    with CountingServer() as server:
+        path = write_config(
+            tmp_path, postgres.new_database(), server.port, connections=2, lease_timeout=30
+        )
+        config = load_config(path)
+        add_subscribers(config, 120)
+        metrics = process_metrics()
+        before = metrics.deliveries.labels("sent")._value.get()
+        server.hold()
+        with running(path, "send", "--yes") as holder:
+            server.wait(lambda s: s.waiting == 2)  # the holder's two connections wait
+
+            def release() -> None:
+                server.wait(lambda s: s.waiting == 4)  # and the worker's two
+                server.release()
+
+            releaser = threading.Thread(target=release, daemon=True)
+            releaser.start()
+            database = open_database(config.database_url)
+            try:
+                assert as_worker(config, database, wait=60) == 0
+            finally:
+                database.dispose()
+            releaser.join(60)
+            assert holder.finish() == 0, holder.output
+    report = CliRunner().invoke(main, ["--config", str(path), "report", "--json"])
+    [latest] = json.loads(report.output)
+    mine = latest["workers"][lease.worker_name()]
+    assert mine > 0
+    assert metrics.deliveries.labels("sent")._value.get() - before == mine
