@@ -224,3 +224,26 @@ def test_a_failed_alert_mail_is_tried_again(tmp_path: Path) -> None:
         assert working.send_failed("weekly", "boom") is True
         assert len(to_owner(server.mailbox.messages)) == 1
         database.dispose()
+
+
+def test_the_scheduler_runs_the_doctor_daily_when_there_is_an_owner(tmp_path: Path) -> None:
+    from digest.issues.schedule import DOCTOR_JOB, install_jobs, make_scheduler
+
+    for owner, expected in ((True, True), (False, False)):
+        folder = tmp_path / str(owner)
+        path = alert_config(folder, 25)
+        if not owner:
+            path.write_text(path.read_text("utf-8").replace(f"owner:\n  email: {OWNER}\n", ""))
+        config = load_config(path)
+        assert (config.owner.email is not None) is owner
+        database = open_database(config.database_url)
+        scheduler = make_scheduler(config, database, blocking=False)
+        install_jobs(scheduler, config, database, path)
+        scheduler.start(paused=True)
+        job = scheduler.get_job(DOCTOR_JOB)
+        assert (job is not None) is expected
+        if job is not None:
+            assert job.trigger.interval == timedelta(hours=24)
+            assert job.next_run_time > datetime.now(UTC) + timedelta(minutes=4)
+        scheduler.shutdown(wait=False)
+        database.dispose()

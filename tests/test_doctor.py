@@ -374,14 +374,15 @@ def test_dmarc_only_on_the_organisational_domain_passes(world: World) -> None:
     assert ("_dmarc.letters.example.test", "TXT") in world.dns.asked
 
 
+@pytest.mark.parametrize("mode", ["tls", "starttls"])
 def test_an_smtp_relay_with_a_self_signed_certificate_fails_the_tls_check(
-    world: World, tmp_path: Path
+    world: World, tmp_path: Path, mode: str
 ) -> None:
     folder = tmp_path / "self"
     folder.mkdir()
-    with SMTPServer(mode="tls", auth=(USER, PASSWORD), cert=self_signed(folder)) as rogue:
+    with SMTPServer(mode=mode, auth=(USER, PASSWORD), cert=self_signed(folder)) as rogue:
         settings = world.settings()
-        probe = dataclasses.replace(settings.smtp, port=rogue.port)
+        probe = dataclasses.replace(settings.smtp, port=rogue.port, security=mode)
         checks = by_name(diagnose(dataclasses.replace(settings, smtp=probe), _ok()))
     assert checks["smtp"].verdict == Verdict.PASS  # reachable
     tls = checks["smtp tls"]

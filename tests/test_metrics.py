@@ -253,3 +253,19 @@ def test_a_worker_counts_what_it_sent(tmp_path: Path, postgres: PostgresServer) 
     mine = latest["workers"][lease.worker_name()]
     assert mine > 0
     assert metrics.deliveries.labels("sent")._value.get() - before == mine
+
+
+def test_serve_logs_json_lines(tmp_path: Path) -> None:
+    path = metrics_config(tmp_path, f"sqlite:///{tmp_path / 'd.sqlite3'}", 25)
+    port = free_port()
+    with running(path, "serve", "--port", str(port), "--log-format", "json") as process:
+        process.wait_for_line("Application startup complete", stdout=False)
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").text == "ok"
+        process.wait_for_line("/healthz", stdout=False)  # the access log line
+        process.signal(signal.SIGTERM)
+        # uvicorn shuts down, then re-raises the signal it caught
+        assert process.finish() in (0, -signal.SIGTERM)
+        assert "Application shutdown complete" in process.output
+    records = [json.loads(line) for line in process.lines if line.strip()]
+    assert records and all({"time", "level", "logger", "message"} <= set(r) for r in records)
+    assert any(r["logger"] == "uvicorn.access" and "/healthz" in r["message"] for r in records)
