@@ -247,3 +247,33 @@ def test_the_scheduler_runs_the_doctor_daily_when_there_is_an_owner(tmp_path: Pa
             assert job.next_run_time > datetime.now(UTC) + timedelta(minutes=4)
         scheduler.shutdown(wait=False)
         database.dispose()
+
+
+def test_processes_noticing_one_cause_at_once_mail_once(tmp_path: Path, database_url: str) -> None:
+    """Eight senders (threads, each its own Alerts, as separate processes would have) notice
+    the same cause at once: the claim in the database lets one mail go."""
+    import threading
+
+    with SMTPServer() as server:
+        path = write_config(tmp_path, database_url, server.port)
+        path.write_text(path.read_text("utf-8") + f"owner:\n  email: {OWNER}\n", "utf-8")
+        config = load_config(path)
+        settings = alert_settings(config)
+        assert settings is not None
+        database = open_database(config.database_url)
+        start = threading.Barrier(8)
+        results: list[bool] = []
+
+        def notice() -> None:
+            alerts = Alerts(settings, database, SmtpMailer(config))
+            start.wait()
+            results.append(alerts.send_failed("weekly", "the relay is on fire"))
+
+        threads = [threading.Thread(target=notice) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert sorted(results) == [False] * 7 + [True]
+        assert len(to_owner(server.mailbox.wait_for(1))) == 1
+        database.dispose()

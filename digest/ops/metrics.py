@@ -249,7 +249,7 @@ def serve_metrics(
 
 
 _process: ProcessMetrics | None = None
-_process_registry = CollectorRegistry(auto_describe=True)
+_process_registry = CollectorRegistry(auto_describe=False)
 
 
 def process_metrics() -> ProcessMetrics:
