@@ -156,15 +156,8 @@ def _fix(from_domain: str, policy: Policy, auth: Authenticated) -> str:
         and aligned(identifier, from_domain, "r")
     ]
     if relaxed:  # strict alignment is what fails: relaxed would pass
-        loosened = "; ".join(
-            f"{tag}=r"
-            if tag in ("aspf", "adkim") and any(t == tag for t, _ in relaxed)
-            else f"{tag}={value}"
-            for tag, value in policy.tags.items()
-        )
-        for tag, _ in relaxed:
-            if tag not in policy.tags:
-                loosened += f"; {tag}=r"
+        relaxed_tags = {**policy.tags, **{tag: "r" for tag, _ in relaxed}}
+        loosened = "; ".join(f"{tag}={value}" for tag, value in relaxed_tags.items())
         return f"publish {txt_record(f'_dmarc.{policy.where}', loosened)} (relaxed alignment)"
     if auth.sign_as is not None:
         return f"sign as the From domain: set dkim.domain: {from_domain} and publish {auth.sign_as}"
