@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0008"  # rebase on 0008's actual id when the two branches meet
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

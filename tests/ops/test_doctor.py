@@ -31,12 +31,12 @@ from digest.ops.settings import DoctorSettings, KeyFile, check_config, doctor_se
 from digest.ops.web import check_web
 from digest.store.database import open_database
 from digest.web.public import create_public_app
-from tests.browser import serving
-from tests.dns_server import DnsServer, Zone
-from tests.smtp_server import SMTPServer, self_signed
+from tests.support import paths
+from tests.support.browser import serving
+from tests.support.dns_server import DnsServer, Zone
+from tests.support.smtp_server import SMTPServer, self_signed
 
-ROOT = Path(__file__).resolve().parent.parent
-BLOG = ROOT / "examples" / "blog"
+BLOG = paths.ROOT / "examples" / "blog"
 RELAY = "smtp.relay.test"
 WEB = "news.example.test"
 USER, PASSWORD = "digest", "relay-password"

@@ -14,7 +14,7 @@ from typing import Any
 from dnslib import AAAA, MX, QTYPE, RCODE, RR, TXT, A
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
-from tests.smtp_server import free_port
+from tests.support.smtp_server import free_port
 
 
 class Zone:

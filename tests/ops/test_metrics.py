@@ -25,11 +25,11 @@ from digest.ops.metrics import allowed, process_metrics
 from digest.store import lease
 from digest.store.database import Database, open_database
 from digest.web.public import create_public_app
-from tests.browser import serving
-from tests.postgres import PostgresServer
-from tests.processes import Digest, running
-from tests.smtp_server import CountingServer, SMTPServer, free_port
-from tests.test_send import add_subscribers, write_config
+from tests.issues.test_send import add_subscribers, write_config
+from tests.support.browser import serving
+from tests.support.postgres import PostgresServer
+from tests.support.processes import Digest, running
+from tests.support.smtp_server import CountingServer, SMTPServer, free_port
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")

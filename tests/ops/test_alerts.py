@@ -24,9 +24,9 @@ from digest.ops.settings import alert_settings
 from digest.store import alerts as claims
 from digest.store.database import open_database
 from digest.store.tables import Delivery, ReturnedMail, Subscriber
-from tests.dns_server import DnsServer
-from tests.smtp_server import Received, ScriptedServer, SMTPServer
-from tests.test_send import add_subscribers, write_config
+from tests.issues.test_send import add_subscribers, write_config
+from tests.support.dns_server import DnsServer
+from tests.support.smtp_server import Received, ScriptedServer, SMTPServer
 
 OWNER = "owner@example.org"
 
