@@ -59,6 +59,7 @@ def outside_the_ledger(config: Config) -> None:
     database.dispose()
 
 
+@pytest.mark.slow  # three sends that each wait out a lost session
 def test_a_paused_scheduled_send_alerts_the_owner_once(tmp_path: Path) -> None:
     def script(count: int, recipient: str) -> str | None:
         return None if recipient == OWNER else "drop-before-data"  # every session is lost

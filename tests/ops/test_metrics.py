@@ -73,6 +73,7 @@ def test_healthz_and_readyz_need_no_login_and_readyz_sees_pending_migrations(
     database.dispose()
 
 
+@pytest.mark.slow  # starts digest processes
 def test_metrics_equal_the_report_after_a_send_by_another_process(
     tmp_path: Path, database_url: str
 ) -> None:
@@ -191,6 +192,7 @@ def test_the_scheduler_counts_its_own_deliveries(tmp_path: Path, database: Datab
     assert metrics.rate._value.get() == 0  # idle again
 
 
+@pytest.mark.slow  # starts digest processes
 def test_schedule_serves_metrics_on_its_port_and_logs_json(tmp_path: Path) -> None:
     path = metrics_config(tmp_path, f"sqlite:///{tmp_path / 'd.sqlite3'}", 25)
     port = free_port()
@@ -218,6 +220,7 @@ def test_metrics_port_is_for_workers_only(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "--metrics-port is for --worker" in result.output
 
 
+@pytest.mark.slow  # starts digest processes
 def test_a_worker_counts_what_it_sent(tmp_path: Path, postgres: PostgresServer) -> None:
     """`digest send --worker`'s counters: what this process delivered as a worker, as the
     report credits it (the lease holder is another process)."""
@@ -255,6 +258,7 @@ def test_a_worker_counts_what_it_sent(tmp_path: Path, postgres: PostgresServer) 
     assert metrics.deliveries.labels("sent")._value.get() - before == mine
 
 
+@pytest.mark.slow  # starts digest processes
 def test_serve_logs_json_lines(tmp_path: Path) -> None:
     path = metrics_config(tmp_path, f"sqlite:///{tmp_path / 'd.sqlite3'}", 25)
     port = free_port()
