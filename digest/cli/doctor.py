@@ -6,7 +6,6 @@ import click
 
 from digest.cli.base import get_config, main
 from digest.cli.output import emit_json, say
-from digest.errors import DigestError
 
 MARKS = {"pass": ("pass", "green"), "warn": ("warn", "yellow"), "fail": ("FAIL", "bold red")}
 
@@ -17,16 +16,9 @@ MARKS = {"pass": ("pass", "green"), "warn": ("warn", "yellow"), "fail": ("FAIL",
 def doctor(ctx: click.Context, as_json: bool) -> None:
     """Check the configuration, database, SMTP relay, SPF, DKIM, DMARC, bounce MX and the
     public web address; exit 1 when any check fails (2: invalid configuration)."""
-    from digest.ops.doctor import diagnose
-    from digest.ops.settings import check_config, doctor_settings
+    from digest.issues.doctor import examine
 
-    config = get_config(ctx)
-    verdict = check_config(config)
-    try:
-        password = config.smtp_password()
-    except DigestError:  # reported by check_config
-        password = None
-    result = diagnose(doctor_settings(config, smtp_password=password), verdict)
+    result = examine(get_config(ctx))
     if as_json:
         emit_json(result.as_json())
     else:

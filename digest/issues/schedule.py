@@ -186,14 +186,9 @@ def run_doctor(config_path: str) -> None:
     for the same failing checks)."""
 
     def doctor(config: Config, database: Database) -> None:
-        from digest.ops.doctor import diagnose
-        from digest.ops.settings import check_config, doctor_settings
+        from digest.issues.doctor import examine
 
-        try:
-            password = config.smtp_password()
-        except DigestError:
-            password = None  # check_config says so
-        diagnosis = diagnose(doctor_settings(config, smtp_password=password), check_config(config))
+        diagnosis = examine(config)
         for check in diagnosis.failing:
             log.warning("doctor: %s: %s", check.name, check.summary)
         if not diagnosis.failing:
@@ -207,7 +202,7 @@ def run_doctor(config_path: str) -> None:
 
 def owner_alerts(config: Config, database: Database) -> Alerts | None:
     """The owner's alerts through the configured relay; None without `owner.email`."""
-    from digest.ops.settings import alert_settings
+    from digest.config.ops import alert_settings
 
     settings = alert_settings(config)
     if settings is None:

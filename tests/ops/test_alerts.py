@@ -10,6 +10,7 @@ import pytest
 from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from sqlalchemy import func, select
 
+from digest.config.ops import alert_settings
 from digest.config.schema import Config, load_config
 from digest.delivery.mailer import SmtpMailer
 from digest.issues.schedule import (
@@ -20,7 +21,6 @@ from digest.issues.schedule import (
     scheduled_send,
 )
 from digest.ops.alerts import Alerts
-from digest.ops.settings import alert_settings
 from digest.store import alerts as claims
 from digest.store.database import open_database
 from digest.store.tables import Delivery, ReturnedMail, Subscriber

@@ -22,12 +22,14 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from digest.cli import main
+from digest.config.ops import doctor_settings
 from digest.config.schema import load_config
 from digest.delivery.dkim import dns_record, generate, private_pem, txt_value
+from digest.issues.doctor import check_config
 from digest.ops import resolve
 from digest.ops.checks import Check, Verdict
 from digest.ops.doctor import Diagnosis, diagnose
-from digest.ops.settings import DoctorSettings, KeyFile, check_config, doctor_settings
+from digest.ops.settings import DoctorSettings, KeyFile
 from digest.ops.web import check_web
 from digest.store.database import open_database
 from digest.web.public import create_public_app
