@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"  # another branch adds 0008: rebase on its actual id
 branch_labels = None
 depends_on = None
 
