@@ -33,6 +33,7 @@ COMMAND_MODULES = {
     "bounces": "bounces",
     "db": "db",
     "dkim": "dkim",
+    "doctor": "doctor",
     "excerpt": "posts",
     "init": "init",
     "posts": "posts",
@@ -130,6 +131,37 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
     """Turn a blog's new posts into an email digest and send it to subscribers."""
     ctx.obj = {"config_path": config_path}
     report_library_warnings(ctx.invoked_subcommand != "schedule")
+
+
+log_format_option = click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines as text, or one JSON object per line.",
+)
+metrics_port_option = click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Serve Prometheus metrics on this port (loopback, metrics.allow, or the token).",
+)
+metrics_address_option = click.option(
+    "--metrics-address",
+    default="127.0.0.1",
+    show_default=True,
+    help="The address --metrics-port listens on.",
+)
+
+
+def use_log_format(log_format: str) -> None:
+    """`--log-format json`: every log line a JSON object on stderr, the library's warnings
+    among them (not as `digest: warning:` lines)."""
+    if log_format == "json":
+        from digest.ops.logs import configure
+
+        report_library_warnings(False)
+        configure("json")
 
 
 def get_config(ctx: click.Context) -> Config:

@@ -45,6 +45,15 @@ def web_secret(config: Config) -> str:
     return _read_secret(path, "web.secret_file")
 
 
+def metrics_token(config: Config) -> str | None:
+    """The bearer token that opens `/metrics` to any address (None: no token)."""
+    if config.metrics.token is not None:
+        return config.metrics.token.get_secret_value() or None
+    if config.metrics.token_file is not None:
+        return _read_secret(config.path(config.metrics.token_file), "metrics.token_file") or None
+    return None
+
+
 def imap_password(config: Config) -> str | None:
     imap = config.bounces.imap
     if imap is None:

@@ -102,6 +102,7 @@ SECRET_KEYS = {
     ("smtp", "password"): "DIGEST_SMTP__PASSWORD or smtp.password_file",
     ("web", "secret"): "DIGEST_WEB__SECRET or web.secret_file",
     ("web", "previous_secret"): "DIGEST_WEB__PREVIOUS_SECRET",
+    ("metrics", "token"): "DIGEST_METRICS__TOKEN or metrics.token_file",
     ("bounces", "postmark_password"): (
         "DIGEST_BOUNCES__POSTMARK_PASSWORD or bounces.postmark_password_file"
     ),

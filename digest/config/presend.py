@@ -39,6 +39,10 @@ def needed_files(config: Config) -> list[tuple[str, Path]]:
         ("dkim.key_file", dkim.key_file if dkim else None),
         ("dkim.ed25519_key_file", dkim.ed25519_key_file if dkim else None),
         (
+            "metrics.token_file",
+            config.metrics.token_file if config.metrics.token is None else None,
+        ),
+        (
             "bounces.postmark_password_file",
             bounces.postmark_password_file if bounces.postmark_password is None else None,
         ),

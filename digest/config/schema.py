@@ -23,6 +23,7 @@ from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_valid
 from digest.config.validators import (
     Section,
     check_http_url,
+    check_nameserver,
     check_subject,
     check_timezone,
     check_web_link,
@@ -325,6 +326,55 @@ class BouncesConfig(Section):
         return value
 
 
+class DnsConfig(Section):
+    """The resolver `digest doctor` asks for every name (SPF, DKIM, DMARC, MX, and the SMTP
+    and web hosts): `host:port` addresses; empty, the system's resolver."""
+
+    nameservers: list[str] = Field(default_factory=list)
+
+    @field_validator("nameservers")
+    @classmethod
+    def _nameservers(cls, value: list[str]) -> list[str]:
+        return [check_nameserver(entry) for entry in value]
+
+
+class OwnerConfig(Section):
+    """Who is told when something goes wrong (digest.ops.alerts): a bare address."""
+
+    email: str | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        local, at, domain = value.rpartition("@")
+        if not at or not local or not domain or any(c in value for c in ' \t\r\n<>"(),;:[]'):
+            raise ValueError(f"{value!r} is not a bare address such as me@example.com")
+        return value
+
+
+class MetricsConfig(Section):
+    """Who may read `/metrics` of `digest serve`: loopback, the `allow` networks, and any
+    client presenting the bearer token (from DIGEST_METRICS__TOKEN or `token_file`)."""
+
+    allow: list[str] = Field(default_factory=list)
+    token: SecretStr | None = None
+    token_file: Path | None = None
+
+    @field_validator("allow")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network such as 10.0.0.0/8"
+                ) from None
+        return value
+
+
 Frequency = Literal["daily", "weekly", "monthly"]
 
 
@@ -376,6 +426,9 @@ class Config(Section):
     web: WebConfig = WebConfig()
     preview: PreviewConfig = PreviewConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    dns: DnsConfig = DnsConfig()
+    owner: OwnerConfig = OwnerConfig()
+    metrics: MetricsConfig = MetricsConfig()
     templates_dir: Path = Path("templates")
     outbox: Path = Path("outbox")
     cache_dir: Path = Path("var/cache")

@@ -10,6 +10,7 @@ into one sentence naming the file, the line and the key (digest.config.load).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import string
 from typing import Any
@@ -93,3 +94,25 @@ def check_subject(value: str) -> str:
     except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
         raise ValueError(f"{value!r} is not a valid subject template: {exc}") from None
     return value
+
+
+def check_nameserver(entry: str) -> str:
+    """`host:port` (an IPv6 address in brackets: `[::1]:53`), or a bare address (port 53)."""
+    text = entry.strip()
+    host, port = text, "53"
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest:
+            if not rest.startswith(":"):
+                host = ""
+            port = rest[1:]
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    try:
+        ipaddress.ip_address(host)
+        number = int(port)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= 65535:
+        raise ValueError(f"{entry!r} is not a name server such as 127.0.0.1:53 or [::1]:5353")
+    return text

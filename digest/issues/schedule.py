@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
@@ -36,10 +36,16 @@ from digest.issues.send import NothingToSend, Outcome, Plan, SenderBusy, plan_se
 from digest.store import jobs
 from digest.store.database import Database, open_database
 
+if TYPE_CHECKING:
+    from digest.ops.alerts import Alerts
+    from digest.store.report import IssueReport
+
 log = logging.getLogger("digest.issues.schedule")
 JOB_PREFIX = "digest-"
 RETRY_JOB = "digest-retry"
 BOUNCE_JOB = "digest-bounces"
+DOCTOR_JOB = "digest-doctor"
+DOCTOR_DELAY = timedelta(minutes=5)  # the first daily doctor, after the scheduler starts
 STOP = Stop()  # set by SIGINT/SIGTERM: the send in flight stops after its messages in flight
 
 
@@ -90,8 +96,60 @@ def run_bounce_poll(config_path: str) -> None:
             log.warning("bounces: %s: %s", skipped.where, skipped.reason)
         if run.soft_limited:
             log.info("bounces: suppressed after soft bounces: %s", ", ".join(run.soft_limited))
+        alerts = owner_alerts(config, database)
+        if alerts is not None:
+            for report in recent_reports(database):
+                alerts.rates(report)
 
     _with_database(config_path, poll)
+
+
+def run_doctor(config_path: str) -> None:
+    """The daily `digest doctor`: its failures logged, and mailed to the owner (once a day
+    for the same failing checks)."""
+
+    def doctor(config: Config, database: Database) -> None:
+        from digest.issues.doctor import examine
+
+        diagnosis = examine(config)
+        for check in diagnosis.failing:
+            log.warning("doctor: %s: %s", check.name, check.summary)
+        if not diagnosis.failing:
+            log.info("doctor: every check passes")
+        alerts = owner_alerts(config, database)
+        if alerts is not None:
+            alerts.doctor(diagnosis.failing)
+
+    _with_database(config_path, doctor)
+
+
+def owner_alerts(config: Config, database: Database) -> Alerts | None:
+    """The owner's alerts through the configured relay; None without `owner.email`."""
+    from digest.config.ops import alert_settings
+
+    settings = alert_settings(config)
+    if settings is None:
+        return None
+    from digest.config.sending import dkim_settings, sender_settings, smtp_settings
+    from digest.delivery.mailer import SmtpMailer
+    from digest.ops.alerts import Alerts
+
+    try:
+        mailer = SmtpMailer(smtp_settings(config), sender_settings(config), dkim_settings(config))
+    except DigestError as exc:
+        log.error("alerts to %s cannot be sent: %s", settings.owner, exc.message)
+        return None
+    return Alerts(settings, database, mailer)
+
+
+def recent_reports(database: Database, keys: Sequence[str] | None = None) -> list[IssueReport]:
+    """The reports of issues `keys`, or of the three newest (whose bounces still come in)."""
+    from digest.store.report import reports
+
+    with database.session() as session:
+        if keys is None:
+            return reports(session, limit=3)
+        return [r for key in dict.fromkeys(keys) for r in reports(session, key)]
 
 
 def polls_bounces(config: Config) -> bool:
@@ -128,14 +186,18 @@ def scheduled_send(
 ) -> int:
     """Resume an unfinished issue, then send a new one (unless `resume_only`), each under
     the send lease; deferred deliveries due are retried along. Returns the issues sent."""
+    from digest.delivery.workers import combine
+    from digest.ops.metrics import process_metrics
+
     stop = stop or STOP
     sent = 0
     for _ in range(3):  # an unfinished issue first, then a new one
         if stop.is_set():
             break
+        tracker = process_metrics().track()
         try:
             plan = plan_send(config, database, frequency=frequency, now=now, new=not resume_only)
-            result = send_issue(config, database, plan, stop=stop)
+            result = send_issue(config, database, plan, stop=stop, on_progress=tracker)
         except NothingToSend as exc:
             if not resume_only:
                 log.info("%s run: %s", frequency, exc)
@@ -149,13 +211,37 @@ def scheduled_send(
             break
         except DigestError as exc:
             log.error("%s run failed: %s", frequency, exc.message)
+            alerts = owner_alerts(config, database)
+            if alerts is not None:
+                alerts.send_failed(frequency, exc.message)
             break
+        tracker.finish(combine(o.summary for o in result.outcomes))
         for outcome in result.outcomes:
             _log(outcome, plan)
+        _alert(config, database, frequency, result.outcomes)
         sent += sum(1 for outcome in result.outcomes if not outcome.retry)
         if any(o.status in ("paused", "stopped") for o in result.outcomes) or not plan.resumed:
             break
     return sent
+
+
+def _alert(config: Config, database: Database, frequency: str, outcomes: Sequence[Outcome]) -> None:
+    """Tell the owner what a run ended with: a pause (the send failed), or deferred or unknown
+    deliveries left, a complaint or bounce rate over its limit. A stop was asked for: no
+    alert."""
+    ended = [o for o in outcomes if o.status != "stopped"]
+    if not ended:
+        return
+    alerts = owner_alerts(config, database)
+    if alerts is None:
+        return
+    for outcome in ended:
+        if outcome.status == "paused":
+            alerts.send_failed(frequency, f"issue {outcome.key} paused: {outcome.reason}")
+    # a paused issue has not ended: what it has left is the pause's business
+    settled = [o.key for o in ended if o.status != "paused"]
+    for report in recent_reports(database, settled) if settled else []:
+        alerts.issue_checked(report)
 
 
 def _log(outcome: Outcome, plan: Plan) -> None:
@@ -198,12 +284,17 @@ def make_scheduler(config: Config, database: Database, *, blocking: bool = True)
     cls: Callable[..., BaseScheduler] = BlockingScheduler if blocking else BackgroundScheduler
     scheduler = cls(
         jobstores={"default": job_store(database), "memory": MemoryJobStore()},
-        # one send at a time in this process; reading bounces never waits for a send
-        executors={"default": ThreadPoolExecutor(1), "inbound": ThreadPoolExecutor(1)},
+        # one send at a time in this process; reading bounces and the daily doctor never
+        # wait for a send
+        executors={
+            "default": ThreadPoolExecutor(1),
+            "inbound": ThreadPoolExecutor(1),
+            "ops": ThreadPoolExecutor(1),
+        },
         job_defaults={"coalesce": True, "misfire_grace_time": grace, "max_instances": 1},
         timezone=config.schedule_tz,
     )
-    scheduler.add_listener(_listener(config), EVENT_JOB_MISSED | EVENT_JOB_ERROR)
+    scheduler.add_listener(_listener(config, database), EVENT_JOB_MISSED | EVENT_JOB_ERROR)
     return scheduler
 
 
@@ -239,6 +330,19 @@ def install_jobs(
             jobstore="memory",
             executor="inbound",
             next_run_time=datetime.now(config.schedule_tz),
+            replace_existing=True,
+        )
+    if config.owner.email:  # the daily doctor is there to tell the owner
+        scheduler.add_job(
+            run_doctor,
+            IntervalTrigger(hours=24, timezone=config.schedule_tz),
+            id=DOCTOR_JOB,
+            name="digest doctor",
+            args=[str(config_path.resolve())],
+            jobstore="memory",
+            executor="ops",
+            # not at once: `digest serve`, started with the scheduler, may not answer yet
+            next_run_time=datetime.now(config.schedule_tz) + DOCTOR_DELAY,
             replace_existing=True,
         )
     for rhythm in wanted:
@@ -279,7 +383,8 @@ def next_runs(config: Config, database: Database) -> dict[str, datetime]:
     return result
 
 
-def _listener(config: Config) -> Callable[[Any], None]:
+def _listener(config: Config, database: Database) -> Callable[[Any], None]:
+    """Logs a missed run and a job that raised, and tells the owner of both."""
     grace = timedelta(hours=config.schedule.misfire_grace_hours)
 
     def listen(event: Any) -> None:
@@ -294,8 +399,14 @@ def _listener(config: Config) -> Callable[[Any], None]:
                 _hours(late),
                 _hours(grace),
             )
+            alerts = owner_alerts(config, database)
+            if alerts is not None:
+                alerts.missed(event.job_id, due)
         elif isinstance(event, JobExecutionEvent) and event.exception is not None:
             log.error("the %s job failed: %s", event.job_id, event.exception)
+            alerts = owner_alerts(config, database)
+            if alerts is not None and event.job_id not in (BOUNCE_JOB, DOCTOR_JOB):
+                alerts.send_failed(event.job_id.removeprefix(JOB_PREFIX), str(event.exception))
 
     return listen
 

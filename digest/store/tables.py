@@ -362,3 +362,17 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class OwnerAlert(Base):
+    """An alert mailed to `owner.email` (digest.ops.alerts): at most one per cause and day
+    (`day` is the UTC date, YYYY-MM-DD), claimed here before the mail goes."""
+
+    __tablename__ = "owner_alerts"
+    __table_args__ = (UniqueConstraint("cause", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cause: Mapped[str] = mapped_column(String(200))
+    day: Mapped[str] = mapped_column(String(10))
+    summary: Mapped[str] = mapped_column(Text)
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)

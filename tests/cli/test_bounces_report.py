@@ -47,7 +47,10 @@ def test_report_list_and_reactivate(tmp_path: Path, database_url: str) -> None:
     header = next(line for line in table.output.splitlines() if "Issue" in line)
     assert [c for c in header.split() if c in RETURNED] == ["Hard", "Soft", "Complaints"]
     row = next(line for line in table.output.splitlines() if "2026-W47" in line)
-    assert [c.strip() for c in row.split("│")][-5:-2] == ["1", "1", "1"]  # then unsubscribes
+    # hard, soft, complaints, then the rates (digest.store.report: two bounces and one
+    # complaint over the one delivery sent), then unsubscribes
+    assert [c.strip() for c in row.split("│")][-7:-2] == ["1", "1", "1", "200.00%", "100.00%"]
+    assert json.loads(report.stdout)["bounce_rate"] == 2.0
 
     bounced = json.loads(cli(path, "subscribers", "list", "--status", "bounced", "--json").stdout)
     reasons = {row["email"]: row["reason"] for row in bounced}

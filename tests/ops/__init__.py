@@ -1,1 +1,1 @@
-"""Tests of digest.ops."""
+"""Tests of digest.ops: doctor, metrics, logs, alerts, backups and copies."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy import select, text
 from digest.cli import main
 from digest.config.load import load_config
 from digest.store import lease
+from digest.store.alerts import claim
 from digest.store.copy import tables
 from digest.store.database import open_database
 from digest.store.subscribers import add, find, set_paused
@@ -97,6 +98,9 @@ def history(tmp_path: Path) -> Iterator[Path]:
     ok(path, "subscribers", "add", "cats@example.org", "--categories", "Python;数学")
     ok(path, "admin", "token", "create", "blog-form", "--scope", "write")  # the API's tokens
     database = open_database(config.database_url)
+    # an alert the owner was sent (digest.ops.alerts claims its cause and day first)
+    sent_at = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    assert claim(database, "send-failed:weekly", "2026-11-30", "the relay refused", sent_at)
     with database.session() as session:
         person = find(session, "reader4@example.com")
         assert person is not None

@@ -8,6 +8,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import uvicorn
@@ -27,12 +29,16 @@ WIDE: ViewportSize = {"width": 1280, "height": 900}
 
 
 @contextmanager
-def serving(app: Starlette) -> Iterator[str]:
-    """Run `app` with uvicorn on a free loopback port in a thread; yield its base URL."""
+def serving(app: Starlette, tls: tuple[Path, Path] | None = None) -> Iterator[str]:
+    """Run `app` with uvicorn on a free loopback port in a thread; yield its base URL.
+    `tls`: (certificate chain, key) files, for HTTPS."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    options: dict[str, Any] = {}
+    if tls is not None:
+        options = {"ssl_certfile": str(tls[0]), "ssl_keyfile": str(tls[1])}
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", **options))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
@@ -42,7 +48,7 @@ def serving(app: Starlette) -> Iterator[str]:
             raise RuntimeError("the test web server did not start")
         time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=15)

@@ -144,7 +144,9 @@ class SMTPServer:
                 ok = isinstance(data, LoginPassword) and (
                     data.login.decode() == user and data.password.decode() == password
                 )
-                return AuthResult(success=ok)
+                # handled=False: aiosmtpd answers a refusal (535) itself; with its default
+                # (True) it answers nothing and a refused client waits for its timeout
+                return AuthResult(success=ok, handled=False)
 
             kwargs["authenticator"] = check
             kwargs["auth_required"] = True
