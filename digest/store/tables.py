@@ -174,6 +174,9 @@ class Issue(Base):
     posts: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    # the editor's note (Markdown) shown above the posts, copied from `editor_notes` when the
+    # issue was created, so a resumed send shows the same words
+    note: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class IssuePost(Base):
@@ -376,3 +379,66 @@ class OwnerAlert(Base):
     day: Mapped[str] = mapped_column(String(10))
     summary: Mapped[str] = mapped_column(Text)
     sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Admin(Base):
+    """Someone who may log in to the desk (/admin/): `digest admin add-user NAME`. The password
+    is kept only as an argon2id hash; `totp_secret` is set once a second factor is on
+    (`totp_pending` while it is being enrolled: on only after a code proves the phone has
+    it); `totp_last_step` is the last time step accepted, so a code is never used twice."""
+
+    __tablename__ = "admins"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    totp_secret: Mapped[str | None] = mapped_column(String(64), default=None)
+    totp_pending: Mapped[str | None] = mapped_column(String(64), default=None)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AdminSession(Base):
+    """A desk session: the cookie carries a random secret, the row only its SHA-256 (a copy
+    of the database logs nobody in). `csrf` is the session's own CSRF token. A session ends
+    when revoked (log out, "log out everywhere"), after the idle lifetime since `seen_at`, or
+    after the absolute lifetime since `created_at` (digest.access.desk)."""
+
+    __tablename__ = "admin_sessions"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    admin_id: Mapped[int] = mapped_column(ForeignKey("admins.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ip: Mapped[str | None] = mapped_column(String(64), default=None)
+    user_agent: Mapped[str | None] = mapped_column(String(500), default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class EditorNote(Base):
+    """The editor's note (Markdown) waiting for the next issue of one frequency; copied into
+    `Issue.note` when that issue is created, and then gone from here."""
+
+    __tablename__ = "editor_notes"
+
+    frequency: Mapped[str] = mapped_column(String(10), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(100), default=None)
+
+
+class HeldPost(Base):
+    """A post left out: of the next issue (`next`: it is new again for the one after) or of
+    every issue (`always`, until the owner lets it go)."""
+
+    __tablename__ = "held_posts"
+
+    post_id: Mapped[str] = mapped_column(String(500), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(10))
+    title: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(100), default=None)
