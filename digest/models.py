@@ -86,7 +86,16 @@ class SourceResult:
 
 
 PostStatus = Literal[
-    "new", "sent", "draft", "opted-out", "future", "expired", "too-old", "before-start"
+    "new",
+    "sent",
+    "draft",
+    "opted-out",
+    "future",
+    "expired",
+    "too-old",
+    "before-start",
+    "held",  # left out of the next issue by the owner (new again in the one after)
+    "held-always",  # left out of every issue by the owner
 ]
 
 
@@ -137,6 +146,7 @@ class Edition:
     key: str
     date: datetime
     posts: tuple[Post, ...]
+    note: str = ""  # the editor's note (Markdown), shown above the posts in both parts
 
 
 @dataclass(frozen=True, slots=True)

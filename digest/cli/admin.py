@@ -1,8 +1,9 @@
-"""`digest admin`: the owner's side of digest — API tokens now (`admin token create|list|
-revoke`); administrators of the desk join this group later."""
+"""`digest admin`: the owner's side of digest — administrators of the desk (`admin add-user`,
+`admin users`, `admin password`) and API tokens (`admin token create|list|revoke`)."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -13,7 +14,81 @@ from digest.cli.output import emit_json, note, say
 
 @main.group()
 def admin() -> None:
-    """Who may use the owner's side of digest: API tokens."""
+    """Who may use the owner's side of digest: administrators of the desk, API tokens."""
+
+
+def _password(password_stdin: bool) -> str:
+    """The new password: asked twice on the terminal, or the first line of standard input."""
+    if password_stdin:
+        line = sys.stdin.readline()
+        return line.rstrip("\r\n")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt="Repeat the password"))
+
+
+@admin.command("add-user")
+@click.argument("name")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input (scripts)."
+)
+@click.pass_context
+def add_user(ctx: click.Context, name: str, password_stdin: bool) -> None:
+    """Add administrator NAME, who may log in to the desk (/admin/ of `digest serve`); the
+    desk is off until the first one exists."""
+    from datetime import UTC, datetime
+
+    from digest.access.admins import add_user as add
+    from digest.access.admins import check_password
+
+    password = _password(password_stdin)
+    check_password(password)
+    with get_database(ctx).session() as session:
+        add(session, name, password, datetime.now(UTC))
+    note(f"Administrator {name} added: log in at /admin/ of `digest serve`.")
+
+
+@admin.command("password")
+@click.argument("name")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input (scripts)."
+)
+@click.pass_context
+def password(ctx: click.Context, name: str, password_stdin: bool) -> None:
+    """Give administrator NAME a new password; every session of theirs ends."""
+    from datetime import UTC, datetime
+
+    from digest.access.admins import check_password, set_password
+
+    new = _password(password_stdin)
+    check_password(new)
+    with get_database(ctx).session() as session:
+        set_password(session, name, new, datetime.now(UTC), "cli")
+    note(f"Administrator {name} has a new password; their sessions were ended.")
+
+
+@admin.command("users")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def users(ctx: click.Context, as_json: bool) -> None:
+    """The administrators: name, second factor, when added."""
+    from digest.store import admins
+
+    with get_database(ctx).session() as session:
+        rows: list[dict[str, Any]] = [
+            {
+                "name": a.name,
+                "totp": a.totp_secret is not None,
+                "created_at": a.created_at.isoformat(),
+            }
+            for a in admins.listing(session)
+        ]
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        say("No administrators yet: `digest admin add-user NAME`.")
+    for row in rows:
+        factor = "password + TOTP" if row["totp"] else "password"
+        say(f"{row['name']}  {factor}  added {row['created_at'][:10]}")
 
 
 @admin.group()

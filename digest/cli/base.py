@@ -35,7 +35,9 @@ COMMAND_MODULES = {
     "dkim": "dkim",
     "doctor": "doctor",
     "excerpt": "posts",
+    "hold": "editorial",
     "init": "init",
+    "note": "editorial",
     "posts": "posts",
     "preview": "posts",
     "render": "posts",
@@ -45,6 +47,7 @@ COMMAND_MODULES = {
     "serve": "serve",
     "status": "status",
     "subscribers": "subscribers",
+    "unhold": "editorial",
 }
 
 

@@ -16,7 +16,7 @@ from digest.delivery.settle import local
 from digest.errors import DigestError
 from digest.issues.upcoming import gather, lookback_for, next_edition, nothing_new
 from digest.models import Edition
-from digest.store import deliveries, lease, ledger
+from digest.store import deliveries, editorial, lease, ledger
 from digest.store import recipients as audience
 from digest.store.database import Database
 from digest.store.tables import DeliveryStatus, Issue, IssueStatus
@@ -93,12 +93,21 @@ def plan_send(
                 )
                 return _or_nothing(replace(plan, retries=due))
         sent = ledger.sent_post_ids(session, frequency)
+        held = editorial.held(session)
+        note = editorial.note(session, frequency)
         active = audience.count_audience(session, frequency, config.schedule.frequency)
     plan.retries = due
     if not new:
         plan.note = "No unfinished issue to resume."
         return _or_nothing(plan)
-    gathered = gather(config, sent=sent, now=now, lookback_days=lookback_for(config, frequency))
+    gathered = gather(
+        config,
+        sent=sent,
+        now=now,
+        lookback_days=lookback_for(config, frequency),
+        held=held,
+        note=note.text if note is not None else "",
+    )
     if gathered.source.failures:
         raise DigestError(gathered.source.failures[0])
     edition = next_edition(gathered, config, now, frequency)

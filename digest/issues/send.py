@@ -34,7 +34,7 @@ from digest.issues.upcoming import Gathered, gather, next_edition, next_issue
 from digest.models import Recipient
 from digest.render.csp import with_csp_meta
 from digest.render.edition import render
-from digest.store import deliveries, lease, ledger
+from digest.store import deliveries, editorial, lease, ledger
 from digest.store import recipients as audience
 from digest.store.database import Database
 from digest.store.deliveries import Result
@@ -158,6 +158,10 @@ def start(config: Config, database: Database, plan: Plan) -> int:
                 default_frequency=config.schedule.frequency,
             )
             ledger.store_variant(session, issue, "", rendered)
+            # the note and the posts held from this issue only stay with it: what waits for
+            # the next one starts empty (a note changed since the plan waits on)
+            editorial.take_note(session, plan.frequency, plan.edition.note)
+            editorial.release_next(session)
             return issue.id
     with database.session() as session:
         deliveries.recover(session, plan.issue_id, deliveries.dead_workers(session, plan.issue_id))

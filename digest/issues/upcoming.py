@@ -6,7 +6,7 @@ here, so they agree: a post an issue already covered is not new (DESIGN.md secti
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -16,7 +16,7 @@ from digest.excerpt.rules import excerpt_for
 from digest.issues.select import newest_first, period_key, status_of, with_start
 from digest.models import Candidate, Edition, Post, SourceResult
 from digest.sources.read import read_posts
-from digest.store import ledger
+from digest.store import editorial, ledger
 from digest.store.database import Database
 
 PERIOD_DAYS = {"daily": 1, "weekly": 7, "monthly": 31}
@@ -30,6 +30,7 @@ class Gathered:
     source: SourceResult = field(default_factory=SourceResult)
     first: bool = False  # no issue of this frequency covered a post yet
     lookback_days: int = 0
+    note: str = ""  # the editor's note waiting for this issue (digest.issues.editorial)
 
     @property
     def new(self) -> list[Candidate]:
@@ -51,12 +52,16 @@ def gather(
     sent: Collection[str] = frozenset(),
     now: datetime | None = None,
     lookback_days: int | None = None,
+    held: Mapping[str, str] | None = None,
+    note: str = "",
 ) -> Gathered:
     """Read the sources and judge every post against what was sent and the current time;
     `lookback_days` (default: digest.lookback_days) bounds how old a new post may be, and
     `digest.first_issue` where the first issue starts (select.with_start): every command that
     reads the next issue comes here, so `posts`, `preview`, `render`, `status`, the scheduler
-    and `send` agree on what it holds."""
+    and `send` agree on what it holds. `held` (post id -> `next` or `always`) are the posts
+    the owner left out: a new one among them is `held` or `held-always` instead; `note` is
+    the editor's note the issue would carry."""
     now = now or datetime.now(UTC)
     lookback = config.digest.lookback_days if lookback_days is None else lookback_days
     source = read_posts(source_settings(config))
@@ -69,11 +74,20 @@ def gather(
         first=not sent,
         tz=config.site.tz,
     )
+    held = held or {}
+    statuses = [
+        ("held-always" if held[post.id] == "always" else "held")
+        if status == "new" and post.id in held
+        else status
+        for post, status in zip(posts, statuses, strict=True)
+    ]
     candidates = [
         Candidate(post=post, status=status, excerpt=excerpt_for(post, excerpts))
         for post, status in zip(posts, statuses, strict=True)
     ]
-    return Gathered(candidates=candidates, source=source, first=not sent, lookback_days=lookback)
+    return Gathered(
+        candidates=candidates, source=source, first=not sent, lookback_days=lookback, note=note
+    )
 
 
 def nothing_new(gathered: Gathered, config: Config) -> str:
@@ -131,10 +145,22 @@ def next_issue(
     """What the next issue of `frequency` would hold: posts already covered are not new."""
     frequency = frequency or config.schedule.frequency
     sent: set[str] = set()
+    held: dict[str, str] = {}
+    note = ""
     if database is not None:
         with database.session() as session:
             sent = ledger.sent_post_ids(session, frequency)
-    return gather(config, sent=sent, now=now, lookback_days=lookback_for(config, frequency))
+            held = editorial.held(session)
+            waiting = editorial.note(session, frequency)
+            note = waiting.text if waiting is not None else ""
+    return gather(
+        config,
+        sent=sent,
+        now=now,
+        lookback_days=lookback_for(config, frequency),
+        held=held,
+        note=note,
+    )
 
 
 def next_edition(
@@ -146,4 +172,5 @@ def next_edition(
         key=period_key(now, frequency or config.schedule.frequency, config.schedule_tz),
         date=now,
         posts=tuple(c.post for c in gathered.new),
+        note=gathered.note,
     )

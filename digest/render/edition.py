@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import nh3
 from jinja2 import (
     BaseLoader,
     ChoiceLoader,
@@ -26,6 +27,7 @@ from jinja2 import (
     select_autoescape,
 )
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markdown_it import MarkdownIt
 from markupsafe import Markup
 from mjml import mjml2html
 from premailer import Premailer
@@ -189,7 +191,24 @@ def context(
         "unsubscribe_url": UNSUBSCRIBE_URL,
         "preferences_url": PREFERENCES_URL,
         "view_url": f"{settings.web_base_url}/archive/{edition.key}/",
+        "note_html": note_html(edition.note),
+        "note_text": edition.note.strip(),
     }
+
+
+def note_html(note: str) -> Markup:
+    """The editor's note as HTML: CommonMark without raw HTML, then sanitised (nh3), so the
+    note can hold emphasis, links and lists but no script, style or form."""
+    if not note.strip():
+        return Markup("")
+    rendered = MarkdownIt("commonmark", {"html": False}).render(note)
+    cleaned = nh3.clean(
+        rendered,
+        tags={"p", "a", "em", "strong", "ul", "ol", "li", "code", "br", "blockquote"},
+        attributes={"a": {"href"}},
+        url_schemes={"http", "https", "mailto"},
+    )
+    return Markup(cleaned)  # sanitised just above
 
 
 class RenderError(DigestError):

@@ -22,6 +22,7 @@ address or for one subscriber.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -52,6 +53,10 @@ SUBSCRIBER_KINDS = (
 )
 ISSUE_KINDS = ("issue-created", "issue-finished")
 KINDS = SUBSCRIBER_KINDS + ISSUE_KINDS
+# An administrative action (digest.access.admins.audit): `method` names it (login,
+# login-failed, note-set, subscriber-unsubscribe...), `actor` who, `ip` from where. Not in the
+# API's feed, which is about the audience and the issues (`feed(kinds=KINDS)`).
+AUDIT_KINDS = ("audit",)
 
 
 def append(
@@ -103,18 +108,22 @@ class LoggedEvent:
     detail: str | None
 
 
-def feed(session: Session, after: int = 0, limit: int = 100) -> list[LoggedEvent]:
+def feed(
+    session: Session, after: int = 0, limit: int = 100, kinds: Collection[str] | None = None
+) -> list[LoggedEvent]:
     """Up to `limit` events after position `after`, in position order (see the module's
-    docstring for why no committed event is ever skipped or shown twice)."""
+    docstring for why no committed event is ever skipped or shown twice); only those of
+    `kinds` when given."""
     _assign(session)
-    rows = session.execute(
+    query = (
         select(Event, Subscriber.email, Subscriber.email_key, Issue.key)
         .outerjoin(Subscriber, Subscriber.id == Event.subscriber_id)
         .outerjoin(Issue, Issue.id == Event.issue_id)
         .where(Event.position > after)
-        .order_by(Event.position)
-        .limit(limit)
-    ).all()
+    )
+    if kinds is not None:
+        query = query.where(Event.kind.in_(list(kinds)))
+    rows = session.execute(query.order_by(Event.position).limit(limit)).all()
     return [
         LoggedEvent(
             position=int(event.position or 0),  # every row read has one

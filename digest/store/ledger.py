@@ -93,6 +93,7 @@ def edition_of(issue: Issue) -> Edition:
         key=issue.key,
         date=issue.created_at,
         posts=tuple(Post.from_json(p) for p in issue.posts),
+        note=issue.note or "",
     )
 
 
@@ -106,6 +107,7 @@ def create_issue(
         status=IssueStatus.SENDING,
         posts=[post.to_json() for post in edition.posts],
         created_at=edition.date,
+        note=edition.note or None,
     )
     session.add(issue)
     session.flush()

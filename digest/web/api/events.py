@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from digest.store.events import feed
+from digest.store.events import KINDS, feed
 from digest.web.api import schemas
 from digest.web.api.auth import require
 from digest.web.api.spec import Operation, cursor, limit
@@ -50,7 +50,7 @@ class EventsApi:
 
         def read() -> schemas.EventPage:
             with self.site.database.session() as session:
-                events = feed(session, after=after or 0, limit=count)
+                events = feed(session, after=after or 0, limit=count, kinds=KINDS)
             return schemas.EventPage(
                 data=[
                     schemas.Event(
