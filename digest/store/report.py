@@ -2,8 +2,9 @@
 back (hard and soft bounces, complaints: `returned_mail` rows tied to the issue), messages
 sent per worker, the bounce and complaint rates; and the workers sending right now.
 
-The two rates are defined here once: `digest report`, the Prometheus metrics and the alerts
-to the owner all read them through `bounce_rate` and `complaint_rate`."""
+The rates are defined here once: `digest report`, the desk, the Prometheus metrics and the
+alerts to the owner all read them through `bounce_rate`, `complaint_rate` and
+`unsubscribe_rate`."""
 
 from __future__ import annotations
 
@@ -50,12 +51,17 @@ class IssueReport:
     def complaint_rate(self) -> float | None:
         return complaint_rate(self.deliveries, self.returned)
 
+    @property
+    def unsubscribe_rate(self) -> float | None:
+        return unsubscribe_rate(self.deliveries, self.unsubscribes)
+
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["created_at"] = self.created_at.isoformat()
         data["unsubscribes_total"] = sum(self.unsubscribes.values())
         data["bounce_rate"] = self.bounce_rate
         data["complaint_rate"] = self.complaint_rate
+        data["unsubscribe_rate"] = self.unsubscribe_rate
         return data
 
 
@@ -84,6 +90,15 @@ def complaint_rate(deliveries: Mapping[str, int], returned: Mapping[str, int]) -
     (`sent`); None when none was delivered. Gmail's limit is 0.3 %, its advice below 0.1 %."""
     delivered = deliveries.get(DeliveryStatus.SENT, 0)
     return returned.get("complaint", 0) / delivered if delivered else None
+
+
+def unsubscribe_rate(
+    deliveries: Mapping[str, int], unsubscribes: Mapping[str, int]
+) -> float | None:
+    """An issue's unsubscribes (every method, counted by the issue their link came from) over
+    its delivered messages (`sent`); None when none was delivered."""
+    delivered = deliveries.get(DeliveryStatus.SENT, 0)
+    return sum(unsubscribes.values()) / delivered if delivered else None
 
 
 def issue_report(session: Session, issue: Issue) -> IssueReport:

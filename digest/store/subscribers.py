@@ -23,7 +23,17 @@ from itertools import islice
 from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import ColumnElement, Connection, cast, exists, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    cast,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
@@ -295,20 +305,18 @@ def page(
     locale: str | None = None,
     category: str | None = None,
     search: str | None = None,
+    frequency: str | None = None,
+    default_frequency: str = "weekly",
 ) -> list[Subscriber]:
     """Up to `limit` subscribers with an id above `after`, in id order (a keyset page: as fast
     on the thousandth page as on the first), never the tombstones of erased people.
 
     `category` keeps those who receive that category's posts (who chose it, or chose none,
-    which means all); `search` is a piece of the address or the name, matched literally and
-    in any case (`%`, `_` and backslashes are no wildcards)."""
+    which means all); `frequency` those who receive that rhythm (no choice of their own means
+    `default_frequency`); `search` is a piece of the address or the name, matched literally
+    and in any case (`%`, `_` and backslashes are no wildcards)."""
     query = select(Subscriber).where(Subscriber.status != Status.ERASED, Subscriber.id > after)
-    if status is not None:
-        query = query.where(Subscriber.status == status)
-    if locale is not None:
-        query = query.where(Subscriber.locale == locale)
-    if category is not None:
-        query = query.where(_all_categories(session) | _has_category(session, category))
+    query = _filtered(session, query, status, locale, category, frequency, default_frequency)
     if search:
         pattern = "%" + re.sub(r"([\\%_])", r"\\\1", search.lower()) + "%"
         query = query.where(
@@ -316,6 +324,60 @@ def page(
             | func.lower(Subscriber.name).like(pattern, escape="\\")
         )
     return list(session.scalars(query.order_by(Subscriber.id).limit(limit)))
+
+
+def by_address_prefix(
+    session: Session,
+    prefix: str,
+    *,
+    after: str | None = None,
+    limit: int = 100,
+    status: str | None = None,
+    locale: str | None = None,
+    category: str | None = None,
+    frequency: str | None = None,
+    default_frequency: str = "weekly",
+) -> list[Subscriber]:
+    """Up to `limit` subscribers whose address starts with `prefix` (in any case; every
+    character literal), in address order after the address key `after` (a keyset page).
+
+    The match is a range of the address index, `prefix <= key < successor(prefix)`, compared
+    byte by byte (COLLATE "C" on PostgreSQL, with its own index from migration 0011), so a
+    search reads only the rows it shows, at ten thousand subscribers as at a million."""
+    low = address_key(prefix)
+    key = Subscriber.email_key
+    if session.get_bind().dialect.name == "postgresql":
+        key = key.collate("C")  # type: ignore[assignment]
+    query = select(Subscriber).where(key >= low, Subscriber.status != Status.ERASED)
+    if low:
+        query = query.where(key < low[:-1] + chr(ord(low[-1]) + 1))
+    if after is not None:
+        query = query.where(key > after)
+    query = _filtered(session, query, status, locale, category, frequency, default_frequency)
+    return list(session.scalars(query.order_by(key).limit(limit)))
+
+
+def _filtered(
+    session: Session,
+    query: Select[Subscriber],
+    status: str | None,
+    locale: str | None,
+    category: str | None,
+    frequency: str | None,
+    default_frequency: str,
+) -> Select[Subscriber]:
+    if status is not None:
+        query = query.where(Subscriber.status == status)
+    if locale is not None:
+        query = query.where(Subscriber.locale == locale)
+    if category is not None:
+        query = query.where(_all_categories(session) | _has_category(session, category))
+    if frequency is not None:
+        chosen = Subscriber.frequency == frequency
+        if frequency == default_frequency:
+            chosen = chosen | Subscriber.frequency.is_(None)
+        query = query.where(chosen)
+    return query
 
 
 def _all_categories(session: Session) -> ColumnElement[bool]:
