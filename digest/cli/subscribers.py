@@ -167,20 +167,16 @@ def subscribers_reactivate(ctx: click.Context, email: str) -> None:
 def subscribers_import(ctx: click.Context, file: Path) -> None:
     """Import a CSV: digest's own (email, name, locale, categories, status) or an export of
     Mailchimp, Substack, Buttondown, listmonk or Ghost. Bad rows are named and skipped."""
-    from digest.audience.csvfile import ImportReport
-    from digest.audience.imports import read
-    from digest.store import subscribers as people
+    from digest.audience.importfile import import_file
 
-    shape, parsed = read(file)
+    imported = import_file(get_database(ctx), file)
+    shape, parsed, report = imported.shape, imported.parsed, imported.report
     problems = parsed.problems
     if shape != "digest":
         note(f"{file}: recognised a {shape} export.")
-    report = ImportReport(problems=problems)
-    with get_database(ctx).session() as session:
-        people.import_rows(session, parsed.rows, report, path=file)
     for problem in report.problems:
         warn(problem)
-    skipped = len(report.problems) + problems.total - len(problems)  # import_rows may add
+    skipped = imported.skipped
     if problems.total > len(problems):
         warn(f"{file}: {problems.total - len(problems):,} more bad rows, not listed.")
     for left in parsed.left_out:
