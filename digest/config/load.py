@@ -69,6 +69,8 @@ def load_config(
         raise ConfigError(_describe(exc, file, lines, from_env)) from None
     config._root = file.resolve().parent
     config._file = file
+    config._in_file = frozenset(lines)
+    config._from_env = dict(from_env)
     check_templates(config.path(config.templates_dir))
     return config
 

@@ -435,6 +435,10 @@ class Config(Section):
 
     _root: Path = PrivateAttr(default=Path("."))
     _file: Path = PrivateAttr(default=Path("config.yaml"))
+    # where values came from (digest.config.effective): key paths written in the file, and
+    # those the environment set (with the variable's name)
+    _in_file: frozenset[tuple[str, ...]] = PrivateAttr(default=frozenset())
+    _from_env: dict[tuple[str, ...], str] = PrivateAttr(default_factory=dict)
 
     @property
     def root(self) -> Path:
