@@ -22,7 +22,6 @@ from rich.progress import (
 )
 from rich.prompt import Confirm
 
-from digest.audience.addresses import InvalidAddress, normalise_email
 from digest.cli import output
 from digest.cli.base import (
     get_config,
@@ -39,10 +38,8 @@ from digest.config.schema import Config
 from digest.delivery.engine import Summary
 from digest.errors import DigestError
 from digest.issues.send import NothingToSend, Outcome, Plan, SenderBusy, plan_send, send_issue
-from digest.models import Recipient
 from digest.store import lease
 from digest.store.database import Database
-from digest.store.subscribers import find
 
 FREQUENCIES = click.Choice(["daily", "weekly", "monthly"])
 
@@ -334,29 +331,10 @@ def dry_run_to(config: Config, database: Database, plan: Plan, outbox: Path | No
 
 def test_copy(config: Config, database: Database, plan: Plan, address: str) -> None:
     """One copy of the next issue to one address, outside the ledger."""
-    try:
-        email = normalise_email(address)
-    except InvalidAddress as exc:
-        raise DigestError(f"{address!r} is not a valid address: {exc}.") from None
-    if plan.edition is None:
-        raise NothingToSend(plan.note or "Nothing to send.")
-    with database.session() as session:
-        person = find(session, email)
-        recipient = Recipient(
-            0,
-            person.id if person else 0,
-            email,
-            person.name if person else "",
-            person.locale if person else None,
-            None,
-            token_key=person.token_key if person else None,
-        )
-    sent = send_issue(config, database, plan, to=recipient)
-    summary = sent.outcomes[0].summary
-    if summary.sent != 1:
-        why = summary.last_error or summary.paused or "see the server log"
-        raise DigestError(f"the test copy to {email} was not accepted: {why}.")
-    say(f"Sent a test copy of {plan.edition.key} to {email}.")
+    from digest.issues.testcopy import send_test_copy
+
+    email, key = send_test_copy(config, database, plan, address)
+    say(f"Sent a test copy of {key} to {email}.")
 
 
 @main.command()

@@ -1,0 +1,151 @@
+"""How a desk page is made: its language, its template (templates/desk/, autoescaped, with
+the message catalogue of its language), what every page shows (navigation, the CSRF token,
+the language and log-out controls) and the headers every answer carries.
+
+Pages run no inline script: the policy allows scripts and styles from the desk's own
+/static/ only, so a value that slipped into a page unescaped still could not run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from typing import Any
+from urllib.parse import urlencode
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from digest.config.schema import Config
+from digest.delivery.mailer import Mailer
+from digest.render.folders import BUILTIN_TEMPLATES
+from digest.render.i18n import html_lang, supported, translations
+from digest.store.database import Database
+from digest.web.desk.guard import Door
+from digest.web.pages import COMMON_HEADERS, LOCALE_NAMES
+
+DESK_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "frame-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
+HEADERS = {**COMMON_HEADERS, "Content-Security-Policy": DESK_CSP, "X-Frame-Options": "DENY"}
+LOCALE_COOKIE = "digest-desk-locale"
+SECTIONS = (
+    ("overview", "/", "Overview"),
+    ("next", "/next", "Next issue"),
+    ("issues", "/issues", "Issues"),
+    ("subscribers", "/subscribers", "Subscribers"),
+    ("returned", "/returned", "Returned mail"),
+    ("settings", "/settings", "Settings"),
+)
+
+
+@dataclass(slots=True)
+class Desk:
+    """What every desk route shares."""
+
+    config: Config
+    database: Database
+    door: Door
+    clock: Callable[[], datetime]
+    mailer: Mailer
+    mount: str = "/admin"
+    launched: list[int] = field(default_factory=list)  # pids of sends started here
+
+    def href(self, path: str, **query: Any) -> str:
+        kept = {k: v for k, v in query.items() if v not in (None, "")}
+        return self.mount + path + (("?" + urlencode(kept)) if kept else "")
+
+    def locale(self, request: Request) -> str:
+        """`?locale=`, else the language chosen before (a cookie), else the site's."""
+        chosen = request.query_params.get("locale") or request.cookies.get(LOCALE_COOKIE)
+        return supported(chosen, self.config.site.locale)
+
+    def render(
+        self,
+        request: Request,
+        name: str,
+        values: dict[str, Any],
+        *,
+        section: str = "",
+        status: int = 200,
+        title: str = "",
+    ) -> HTMLResponse:
+        locale = self.locale(request)
+        env = environment(locale)
+        who = getattr(request.state, "who", None)
+        query = dict(request.query_params)
+        gettext = translations(locale).gettext
+        common = {
+            "desk": self,
+            "who": who,
+            "csrf": who.csrf if who is not None else "",
+            "section": section,
+            "title": title,
+            "locale": locale,
+            "html_lang": html_lang(locale),
+            "site": self.config.site,
+            "sections": [
+                {"name": s, "href": self.href(p), "label": gettext(label), "current": s == section}
+                for s, p, label in SECTIONS
+            ],
+            "locale_links": [
+                {
+                    "name": LOCALE_NAMES[other],
+                    "lang": html_lang(other),
+                    "href": request.url.path + "?" + urlencode({**query, "locale": other}),
+                    "current": other == locale,
+                }
+                for other in LOCALE_NAMES
+            ],
+            "static": self.mount + "/static",
+        }
+        html = env.get_template(f"desk/{name}.html.j2").render({**common, **values})
+        response = HTMLResponse(html, status_code=status, headers=HEADERS)
+        if request.query_params.get("locale") in LOCALE_NAMES:
+            response.set_cookie(
+                LOCALE_COOKIE,
+                locale,
+                max_age=365 * 86400,
+                path=self.mount,
+                secure=self.door.secure,
+                httponly=True,
+                samesite="strict",
+            )
+        return response
+
+    def back(self, path: str, **query: Any) -> Response:
+        """After a change: see the page again (303, so a reload does not post twice)."""
+        return Response(status_code=303, headers={"Location": self.href(path, **query)})
+
+
+@cache
+def environment(locale: str) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(BUILTIN_TEMPLATES)),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
+    env.filters["percent"] = percent
+    env.filters["when"] = when
+    env.filters["number"] = number
+    return env
+
+
+def percent(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None else f"{value * 100:.{digits}f} %"
+
+
+def when(value: datetime | None) -> str:
+    return "—" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def number(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
