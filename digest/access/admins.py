@@ -245,31 +245,7 @@ def log_out_everywhere(session: Session, who: Who, now: datetime, ip: str | None
     return ended
 
 
-def audit(
-    session: Session,
-    actor: str,
-    action: str,
-    *,
-    now: datetime,
-    ip: str | None = None,
-    user_agent: str | None = None,
-    detail: str | None = None,
-    subscriber_id: int | None = None,
-    issue_id: int | None = None,
-) -> None:
-    """An administrative action in the event log: who, what, when, from where."""
-    append(
-        session,
-        admins.AUDIT,
-        action,
-        actor=actor,
-        ip=ip,
-        user_agent=user_agent,
-        detail=detail,
-        subscriber_id=subscriber_id,
-        issue_id=issue_id,
-        created_at=now,
-    )
+audit = admins.audit  # an administrative action in the event log (digest.store.admins)
 
 
 # -- TOTP -------------------------------------------------------------------------------------

@@ -30,14 +30,15 @@ from digest.store.report import reports
 LOG_NAME = "desk-send.log"
 
 
-def send_command(config: Config) -> list[str]:
+def send_command(config: Config, resend_unknown: str | None = None) -> list[str]:
     config_file = str(config.file.resolve())
-    return [sys.executable, "-m", "digest.cli", "--config", config_file, "send", "--yes"]
+    command = [sys.executable, "-m", "digest.cli", "--config", config_file, "send", "--yes"]
+    return command + (["--resend-unknown", resend_unknown] if resend_unknown else [])
 
 
-def launch(config: Config, database: Database) -> int:
-    """Start `digest send` in its own process; its pid. Raises SenderBusy when the send
-    lease is held."""
+def launch(config: Config, database: Database, resend_unknown: str | None = None) -> int:
+    """Start `digest send` (with `--resend-unknown KEY` when given) in its own process; its
+    pid. Raises SenderBusy when the send lease is held."""
     holder = lease.current_holder(database, lease.SEND_LEASE)
     if holder is not None:
         raise SenderBusy(holder)
@@ -46,7 +47,7 @@ def launch(config: Config, database: Database) -> int:
     log = Path(folder / LOG_NAME)
     with log.open("ab") as out:
         process = subprocess.Popen(
-            send_command(config),
+            send_command(config, resend_unknown),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
+from digest.store.events import append
 from digest.store.tables import Admin, AdminSession, Event
 
 AUDIT = "audit"  # the event kind of every administrative action
@@ -129,3 +130,31 @@ def audit_page(session: Session, *, before: int | None = None, limit: int = 50) 
     if before is not None:
         query = query.where(Event.id < before)
     return list(session.scalars(query))
+
+
+def audit(
+    session: Session,
+    actor: str,
+    action: str,
+    *,
+    now: datetime,
+    ip: str | None = None,
+    user_agent: str | None = None,
+    detail: str | None = None,
+    subscriber_id: int | None = None,
+    issue_id: int | None = None,
+) -> None:
+    """An administrative action in the event log (kind `audit`, `method` the action), in the
+    transaction of the change: who, what, when, from where."""
+    append(
+        session,
+        AUDIT,
+        action,
+        actor=actor,
+        ip=ip,
+        user_agent=user_agent,
+        detail=detail,
+        subscriber_id=subscriber_id,
+        issue_id=issue_id,
+        created_at=now,
+    )

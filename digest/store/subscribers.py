@@ -67,6 +67,7 @@ Method = Literal[
     "postmark",
     "soft-limit",
     "api",
+    "desk",
 ]
 
 

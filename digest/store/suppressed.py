@@ -20,7 +20,14 @@ from digest.store.events import append
 from digest.store.tables import Event, Issue, Status, Subscriber
 
 
-def reactivate(session: Session, subscriber: Subscriber, detail: str = "") -> bool:
+def reactivate(
+    session: Session,
+    subscriber: Subscriber,
+    detail: str = "",
+    *,
+    method: str = "cli",
+    actor: str | None = None,
+) -> bool:
     """The operator restores a wrongly bounced or complained address (an event records it);
     soft-bounce counting starts afresh. Unsubscribed people are not reactivated: only they
     can come back."""
@@ -29,7 +36,12 @@ def reactivate(session: Session, subscriber: Subscriber, detail: str = "") -> bo
     before = subscriber.status
     subscriber.status = Status.ACTIVE
     append(
-        session, "reactivate", "cli", subscriber_id=subscriber.id, detail=detail or f"was {before}"
+        session,
+        "reactivate",
+        method,
+        subscriber_id=subscriber.id,
+        detail=detail or f"was {before}",
+        actor=actor,
     )
     return True
 

@@ -8,10 +8,12 @@ Routes:
   GET /archive/            past issues, newest first
   GET /archive/KEY/        one issue as sent, without anyone's personal links
   /api/v1/...              the HTTP API (bearer tokens; digest.web.api), JSON only
+  /admin/...               the desk, once an administrator exists (digest.web.desk)
   GET /healthz, /readyz    alive; ready (database reachable, migrations current)
   GET /metrics             Prometheus metrics: loopback, `metrics.allow` or the bearer token
 
-No page has a script or an external asset; every database access is one unit of work.
+No public page has a script or an external asset (the desk's pages load their own script
+from the package); every database access is one unit of work.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from digest.store.database import Database
 from digest.web.api.app import create_api_app
 from digest.web.api.limits import TokenLimiter
 from digest.web.archive import DatabaseArchive, IssueArchive, Pagination
+from digest.web.desk.app import MOUNT as DESK
+from digest.web.desk.app import create_desk_app
 from digest.web.health import health_routes
 from digest.web.hooks import Hooks
 from digest.web.hosts import proxy_headers
@@ -168,6 +172,7 @@ def create_public_app(
         Route("/archive/{key}/", issues.issue, methods=["GET"]),
         *(hooks or Hooks(config, database)).routes(),
         Mount("/api/v1", app=create_api_app(site, mailer, limiter=api_limiter)),
+        Mount(DESK, app=create_desk_app(config, database, clock=clock, mount=DESK)),
         *health_routes(database),
         *metrics_routes(
             metrics or _registry(config, database), config.metrics.allow, metrics_token(config)

@@ -138,9 +138,11 @@ class Guard:
         state["who"] = who
         if not is_public(path) and who is None:
             if method in SAFE_METHODS:
-                target = path + (f"?{scope['query_string'].decode('latin-1')}" if scope.get(
-                    "query_string"
-                ) else "")
+                target = path + (
+                    f"?{scope['query_string'].decode('latin-1')}"
+                    if scope.get("query_string")
+                    else ""
+                )
                 login = f"{self.mount}/login?next={quote(target, safe='')}"
                 await RedirectResponse(login, 303)(scope, receive, send)
             else:

@@ -8,6 +8,9 @@ Pages run no inline script: the policy allows scripts and styles from the desk's
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,7 +23,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from digest.config.schema import Config
-from digest.delivery.mailer import Mailer
 from digest.render.folders import BUILTIN_TEMPLATES
 from digest.render.i18n import html_lang, supported, translations
 from digest.store.database import Database
@@ -34,6 +36,28 @@ DESK_CSP = (
 )
 HEADERS = {**COMMON_HEADERS, "Content-Security-Policy": DESK_CSP, "X-Frame-Options": "DENY"}
 LOCALE_COOKIE = "digest-desk-locale"
+
+
+def _(message: str) -> str:
+    """Marks a word for the catalogue (Babel extracts `_`); the page translates it."""
+    return message
+
+
+# Words the templates translate from data (statuses, kinds, views), so that Babel finds them.
+WORDS = (
+    *(_("pending"), _("active"), _("unsubscribed"), _("bounced"), _("complained")),
+    *(_("sending"), _("stopped"), _("paused"), _("finished")),
+    *(_("queued"), _("claimed"), _("in_flight"), _("sent"), _("deferred"), _("failed")),
+    *(_("skipped"), _("unknown")),
+    *(_("hard"), _("soft"), _("complaint"), _("unsubscribe"), _("notice"), _("auto_reply")),
+    *(_("not_ours"), _("daily"), _("weekly"), _("monthly"), _("desktop"), _("phone")),
+    *(_("text"), _("zh"), _("en"), _("file"), _("default")),
+    *(_("subscribe"), _("confirm-mail"), _("confirm"), _("import"), _("preferences")),
+    *(_("pause"), _("resume"), _("resubscribe"), _("bounce"), _("soft-bounce")),
+    *(_("reactivate"), _("erase"), _("audit"), _("delivery")),
+    *(_("Overview"), _("Next issue"), _("Issues"), _("Subscribers"), _("Returned mail")),
+    *(_("Settings"), _("Log in"), _("Send now"), _("Sending"), _("Import"), _("Error")),
+)
 SECTIONS = (
     ("overview", "/", "Overview"),
     ("next", "/next", "Next issue"),
@@ -52,9 +76,22 @@ class Desk:
     database: Database
     door: Door
     clock: Callable[[], datetime]
-    mailer: Mailer
     mount: str = "/admin"
     launched: list[int] = field(default_factory=list)  # pids of sends started here
+    # signs the problem sentences a redirect carries, so that a link made elsewhere cannot
+    # put words of its own into a desk page (a restart forgets it: harmless)
+    key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+
+    def _mac(self, text: str) -> str:
+        return hmac.new(self.key, text.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+    def problem(self, request: Request) -> str | None:
+        """The problem sentence of the redirect that brought the browser here, if we made it."""
+        text = request.query_params.get("problem")
+        mac = request.query_params.get("sig", "")
+        if text and hmac.compare_digest(self._mac(text), mac):
+            return text
+        return None
 
     def href(self, path: str, **query: Any) -> str:
         kept = {k: v for k, v in query.items() if v not in (None, "")}
@@ -103,6 +140,7 @@ class Desk:
                 for other in LOCALE_NAMES
             ],
             "static": self.mount + "/static",
+            "problem": self.problem(request),
         }
         html = env.get_template(f"desk/{name}.html.j2").render({**common, **values})
         response = HTMLResponse(html, status_code=status, headers=HEADERS)
@@ -119,7 +157,11 @@ class Desk:
         return response
 
     def back(self, path: str, **query: Any) -> Response:
-        """After a change: see the page again (303, so a reload does not post twice)."""
+        """After a change: see the page again (303, so a reload does not post twice); a
+        `problem` sentence travels signed."""
+        if query.get("problem"):
+            query["problem"] = str(query["problem"])[:500]
+            query["sig"] = self._mac(query["problem"])
         return Response(status_code=303, headers={"Location": self.href(path, **query)})
 
 
