@@ -14,10 +14,12 @@ how fast someone may guess.
   its own CSRF token.
 - **Throttling**: after `LIMIT` failed logins within `WINDOW` for one account or from one
   address, further attempts get `Throttled` (429 with Retry-After) for `FIRST_WAIT`,
-  doubling with each further failure up to `MAX_WAIT`. The address limit holds for every
-  account; the account limit holds for the addresses that failed against it, so a guesser
-  cannot lock the owner out: a correct login from another address still works (an address
-  with no failure of its own gets its attempt checked; if wrong, it is refused as well).
+  doubling with each further failure up to `MAX_WAIT`, for as long as the failures keep
+  coming less than `WINDOW` apart (a successful login ends the run). The address limit
+  holds for every account; the account limit holds for the addresses that failed against
+  it, so a guesser cannot lock the owner out: a correct login from another address still
+  works (an address with no failure of its own gets its attempt checked; if wrong, it is
+  refused as well).
 - Every login, failed login, logout and change here is an audit event (kind `audit`).
 """
 
@@ -50,6 +52,7 @@ WINDOW = timedelta(minutes=15)
 LIMIT = 5
 FIRST_WAIT = timedelta(minutes=1)
 MAX_WAIT = timedelta(minutes=15)
+LOOKBACK = timedelta(days=1)  # how far back a run of failures is read
 TOTP_STEP = 30
 ISSUER = "digest"
 
@@ -134,26 +137,48 @@ def exists(session: Session) -> bool:
 # -- logging in ---------------------------------------------------------------------------------
 
 
+def streak(attempts: list[tuple[datetime, bool]]) -> list[datetime]:
+    """The latest run of failures (oldest first) from attempts (oldest first): back from the
+    newest, until a successful login or a gap longer than `WINDOW`."""
+    run: list[datetime] = []
+    for when, failed in reversed(attempts):
+        if not failed or (run and run[-1] - when > WINDOW):
+            break
+        run.append(when)
+    return run[::-1]
+
+
 def wait_after(failures: list[datetime], now: datetime) -> int:
-    """Seconds before another attempt, given the failures (oldest first) in the window."""
-    recent = [when for when in failures if when > now - WINDOW]
-    if len(recent) < LIMIT:
+    """Seconds before another attempt, given a run of failures (oldest first): none until
+    `LIMIT` of them fall within `WINDOW`; from that failure on `FIRST_WAIT`, doubling with
+    each further one up to `MAX_WAIT`, counted from the latest."""
+    trigger = next(
+        (
+            i
+            for i in range(LIMIT - 1, len(failures))
+            if failures[i] - failures[i - LIMIT + 1] <= WINDOW
+        ),
+        None,
+    )
+    if trigger is None:
         return 0
-    wait = min(FIRST_WAIT * 2 ** (len(recent) - LIMIT), MAX_WAIT)
-    remaining: float = (recent[-1] + wait - now).total_seconds()
+    wait = min(FIRST_WAIT * 2 ** (len(failures) - 1 - trigger), MAX_WAIT)
+    remaining: float = (failures[-1] + wait - now).total_seconds()
     return max(0, math.ceil(remaining))
 
 
 def throttle(session: Session, name: str, ip: str | None, now: datetime) -> None:
     """Raise Throttled if this attempt must wait (see the module's docstring)."""
     account = _account(name)
-    rows = admins.failures_since(session, now - WINDOW, account=account, ip=ip)
-    from_ip = [when for when, _, address in rows if ip is not None and address == ip]
-    for_account = [when for when, actor, _ in rows if actor == account]
-    tried_here = any(actor == account for _, actor, address in rows if address == ip)
-    wait = wait_after(from_ip, now)
+    rows = admins.login_attempts(session, now - LOOKBACK, account=account, ip=ip)
+    from_ip = [(when, failed) for when, failed, _, address in rows if address == ip]
+    for_account = [(when, failed) for when, failed, actor, _ in rows if actor == account]
+    tried_here = any(
+        failed and actor == account and address == ip for _, failed, actor, address in rows
+    )
+    wait = wait_after(streak(from_ip), now) if ip is not None else 0
     if tried_here:
-        wait = max(wait, wait_after(for_account, now))
+        wait = max(wait, wait_after(streak(for_account), now))
     if wait:
         raise Throttled(wait)
 
@@ -167,10 +192,11 @@ def log_in(
     now: datetime,
     ip: str | None,
     user_agent: str | None,
-) -> Opened:
+) -> Opened | None:
     """Check the name, password and (when on) TOTP code; open a session. Raises Throttled
-    before checking anything when this address or account must wait, LoginFailed (recorded
-    as a failure) when anything is wrong."""
+    before checking anything when this address or account must wait; None when anything is
+    wrong, the failure recorded in this transaction (so the caller lets it commit: raising
+    here would roll the record back with it)."""
     throttle(session, name, ip, now)
     admin = admins.by_name(session, name) if len(password) <= MAX_PASSWORD else None
     good = _verify(admin.password_hash if admin else _DUMMY, password[:MAX_PASSWORD])
@@ -186,7 +212,7 @@ def log_in(
             user_agent=user_agent,
             created_at=now,
         )
-        raise LoginFailed
+        return None
     if _hasher.check_needs_rehash(admin.password_hash):
         admin.password_hash = _hasher.hash(password)
     secret = secrets.token_urlsafe(32)
@@ -199,7 +225,7 @@ def log_in(
         ip=ip,
         user_agent=user_agent,
     )
-    audit(session, admin.name, "login", ip=ip, user_agent=user_agent, now=now)
+    audit(session, admin.name, admins.LOGIN, ip=ip, user_agent=user_agent, now=now)
     who = Who(admin.id, admin.name, row.id, row.csrf, admin.totp_secret is not None)
     return Opened(secret, who)
 

@@ -99,29 +99,31 @@ def revoke_all(session: Session, admin_id: int, now: datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def failures_since(
-    session: Session, since: datetime, *, account: str | None = None, ip: str | None = None
-) -> list[tuple[datetime, str | None, str | None]]:
-    """Failed logins at or after `since` for `account` or from `ip` (either matching), oldest
-    first: (when, account, address)."""
-    matches = []
-    if account is not None:
-        matches.append(Event.actor == account)
+LOGIN = "login"
+
+
+def login_attempts(
+    session: Session, since: datetime, *, account: str, ip: str | None
+) -> list[tuple[datetime, bool, str, str | None]]:
+    """Logins and failed logins at or after `since` for `account` (any case) or from `ip`,
+    oldest first: (when, failed, account lower-cased, address)."""
+    matches = [func.lower(Event.actor) == account]
     if ip is not None:
         matches.append(Event.ip == ip)
-    if not matches:
-        return []
     rows = session.execute(
-        select(Event.created_at, Event.actor, Event.ip)
+        select(Event.created_at, Event.method, Event.actor, Event.ip)
         .where(
             Event.kind == AUDIT,
-            Event.method == LOGIN_FAILED,
+            Event.method.in_((LOGIN_FAILED, LOGIN)),
             Event.created_at >= since,
             or_(*matches),
         )
         .order_by(Event.created_at, Event.id)
     )
-    return [(when, actor, address) for when, actor, address in rows]
+    return [
+        (when, method == LOGIN_FAILED, (actor or "").lower(), address)
+        for when, method, actor, address in rows
+    ]
 
 
 def audit_page(session: Session, *, before: int | None = None, limit: int = 50) -> list[Event]:

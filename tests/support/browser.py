@@ -28,12 +28,21 @@ CHROMIUM_ARGS = [
 WIDE: ViewportSize = {"width": 1280, "height": 900}
 
 
-@contextmanager
-def serving(app: Starlette, tls: tuple[Path, Path] | None = None) -> Iterator[str]:
-    """Run `app` with uvicorn on a free loopback port in a thread; yield its base URL.
-    `tls`: (certificate chain, key) files, for HTTPS."""
+def bound_socket() -> socket.socket:
+    """A socket bound to a free loopback port, for an app that must know its own URL before
+    it is served (`serving(app, sock=...)`): no other process can take the port meanwhile."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@contextmanager
+def serving(
+    app: Starlette, tls: tuple[Path, Path] | None = None, sock: socket.socket | None = None
+) -> Iterator[str]:
+    """Run `app` with uvicorn on a free loopback port in a thread (or on `sock`); yield its
+    base URL. `tls`: (certificate chain, key) files, for HTTPS."""
+    sock = sock or bound_socket()
     port = sock.getsockname()[1]
     options: dict[str, Any] = {}
     if tls is not None:

@@ -48,7 +48,7 @@ class Login:
         code = str(form.get("code", ""))[:20]
         ip, agent = client_ip(request), user_agent(request)
 
-        def attempt() -> access.Opened:
+        def attempt() -> access.Opened | None:
             with self.desk.database.session() as session:
                 return access.log_in(
                     session,
@@ -66,7 +66,7 @@ class Login:
             response = self._page(request, error="throttled", status=429, name=name)
             response.headers["Retry-After"] = str(exc.retry_after)
             return response
-        except access.LoginFailed:
+        if opened is None:
             return self._page(request, error="failed", status=401, name=name)
         target = safe_next(str(form.get("next", "")) or None)
         response = self.desk.back(target)
