@@ -104,10 +104,10 @@ def create_desk_app(
 
     def failed(request: Request, exc: Exception) -> Response:
         if isinstance(exc, DigestError):
-            values = {"status": 400, "message": exc.message}
+            values = {"status": 400, "error_message": exc.message}
             return desk.render(request, "error", values, status=400, title="Error")
         status = exc.status_code if isinstance(exc, HTTPException) else 500
-        values = {"status": status, "message": None}
+        values = {"status": status, "error_message": None}
         return desk.render(request, "error", values, status=status, title="Error")
 
     return Starlette(

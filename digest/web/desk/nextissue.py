@@ -19,7 +19,7 @@ from digest.config.stages import render_settings
 from digest.errors import DigestError
 from digest.issues import editorial
 from digest.issues.launch import launch, progress
-from digest.issues.plan import SenderBusy, plan_send
+from digest.issues.plan import NothingToSend, Plan, SenderBusy, plan_send
 from digest.issues.testcopy import send_test_copy
 from digest.issues.upcoming import next_edition, next_issue
 from digest.models import Rendered
@@ -165,6 +165,8 @@ class NextIssue:
             email, key = send_test_copy(desk.config, desk.database, None, address)
         except DigestError as exc:
             return desk.back("/next", problem=exc.message)
+        except NothingToSend as exc:
+            return desk.back("/next", problem=str(exc))
         with desk.database.session() as session:
             audit(
                 session,
@@ -178,16 +180,21 @@ class NextIssue:
 
     def confirm(self, request: Request) -> Response:
         desk = self.desk
-        plan = plan_send(desk.config, desk.database, now=desk.clock())
+        try:
+            plan: Plan | None = plan_send(desk.config, desk.database, now=desk.clock())
+            nothing = None
+        except NothingToSend as exc:
+            plan, nothing = None, str(exc)
         current = progress(desk.database)
         values: dict[str, Any] = {
             "plan": plan,
+            "nothing": nothing,
             "posts": list(
                 items_for(
                     list(plan.edition.posts), render_settings(desk.config), desk.locale(request)
                 )
             )
-            if plan.edition
+            if plan and plan.edition
             else [],
             "holder": current.holder,
         }

@@ -34,7 +34,14 @@ DESK_CSP = (
     "frame-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; "
     "frame-ancestors 'none'"
 )
-HEADERS = {**COMMON_HEADERS, "Content-Security-Policy": DESK_CSP, "X-Frame-Options": "DENY"}
+# `same-origin`, not the public pages' `no-referrer`: under no-referrer a browser sends
+# `Origin: null` with a form, and the guard could not tell the desk's own forms from others.
+HEADERS = {
+    **COMMON_HEADERS,
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": DESK_CSP,
+    "X-Frame-Options": "DENY",
+}
 LOCALE_COOKIE = "digest-desk-locale"
 
 
@@ -140,6 +147,7 @@ class Desk:
                 for other in LOCALE_NAMES
             ],
             "static": self.mount + "/static",
+            "message": request.query_params.get("done"),
             "problem": self.problem(request),
         }
         html = env.get_template(f"desk/{name}.html.j2").render({**common, **values})

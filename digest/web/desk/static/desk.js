@@ -79,7 +79,7 @@
     var box = document.getElementById("progress");
     if (!box) { return; }
     var url = box.getAttribute("data-progress");
-    var key = null;
+    var key; // the issue shown; a new one (the send just made it) reloads the page
     // just started: the new process takes the lease (and makes its issue) in a moment
     var starting = window.location.search.indexOf("started=1") >= 0 ? 60 : 0;
     function set(id, value) {
@@ -90,7 +90,7 @@
       fetch(url, { credentials: "same-origin", cache: "no-store" })
         .then(function (r) { return r.json(); })
         .then(function (p) {
-          if (key === null) { key = p.key; }
+          if (key === undefined) { key = p.key; }
           if (p.key !== key) { window.location.replace(window.location.pathname); return; }
           if (p.holder) { starting = 0; }
           set("progress-status", p.status || "");
