@@ -21,7 +21,7 @@
   function growth(box, data, labels) {
     var opts = Object.assign(size(box), {
       series: [
-        {},
+        { label: labels[3] },
         { label: labels[0], stroke: css("--joins"), width: 2, scale: "n" },
         { label: labels[1], stroke: css("--leaves"), width: 2, scale: "n" },
         { label: labels[2], stroke: css("--active"), width: 2, scale: "total" }
@@ -31,7 +31,11 @@
         { scale: "n", stroke: css("--text"), grid: { stroke: css("--line") } },
         { scale: "total", side: 1, stroke: css("--text"), grid: { show: false } }
       ],
-      scales: { x: { time: true } }
+      scales: {
+        x: { time: true },
+        n: { range: function (u, min, max) { return [0, Math.max(1, max)]; } },
+        total: { range: function (u, min, max) { return [0, Math.max(1, max * 1.1)]; } }
+      }
     });
     return new uPlot(opts, [data.x, data.joins, data.leaves, data.active], box);
   }
@@ -40,7 +44,7 @@
     var bars = uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.6, 60] }) : null;
     var opts = Object.assign(size(box), {
       series: [
-        { value: function (u, v) { return v == null ? "" : data.labels[v] || ""; } },
+        { label: labels[5], value: function (u, v) { return v == null ? "" : data.labels[v] || ""; } },
         { label: labels[0], stroke: css("--active"), fill: css("--bars"), paths: bars, scale: "n", points: { show: false } },
         { label: labels[1], stroke: css("--bounce"), width: 2, scale: "%" },
         { label: labels[2], stroke: css("--complaint"), width: 2, scale: "%" },
@@ -58,7 +62,11 @@
           values: function (u, ticks) { return ticks.map(function (t) { return t + " %"; }); }
         }
       ],
-      scales: { x: { time: false, range: function () { return [-0.5, Math.max(0.5, data.x.length - 0.5)]; } } }
+      scales: {
+        x: { time: false, range: function () { return [-0.5, Math.max(0.5, data.x.length - 0.5)]; } },
+        n: { range: function (u, min, max) { return [0, Math.max(1, max * 1.1)]; } },
+        "%": { range: function (u, min, max) { return [0, Math.max(0.5, max * 1.1)]; } }
+      }
     });
     return new uPlot(opts, [data.x, data.delivered, data.bounce, data.complaint, data.unsubscribe, data.line], box);
   }
