@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import click
+from rich import box
 
 from digest.cli.base import get_config, get_database, main
 from digest.cli.output import emit_json, error, say, table
@@ -20,7 +21,8 @@ RETURNED = {"Hard": "hard", "Soft": "soft", "Complaints": "complaint"}  # what c
 @click.pass_context
 def report(ctx: click.Context, issue: str | None, as_json: bool) -> None:
     """Sent, failed, bounced, bounces and complaints that came back, and unsubscribes per
-    issue (the latest ones, or ISSUE)."""
+    issue: the latest ones in a table that fits 80 columns, or every figure of ISSUE, one
+    a line (--json: everything)."""
     from digest.store.report import reports
 
     with get_database(ctx).session() as session:
@@ -34,39 +36,65 @@ def report(ctx: click.Context, issue: str | None, as_json: bool) -> None:
     if not found:
         say("No issues yet.")
         return
+    if issue is not None:
+        _vertical(found[0])
+    else:
+        _issues_table(found)
+    _explain_unknown(found)
+
+
+def _issues_table(found: list[Any], title: str | None = None) -> None:
+    """Several issues, one line each, with the essential columns: at most 78 characters for
+    the longest keys and counts up to a million, so an 80-column terminal cuts nothing
+    (`digest report ISSUE` has every figure; `--json` everything)."""
     columns = [
-        {"header": column, "justify": "left" if column in ("Issue", "Status") else "right"}
-        for column in (
-            "Issue",
-            "Status",
-            "Posts",
-            "Recipients",
-            *COLUMNS,
-            *RETURNED,
-            "Bounce rate",
-            "Complaint rate",
-            "Unsubscribes",
+        {"header": header, "justify": justify, "no_wrap": True}
+        for header, justify in (
+            ("Issue", "left"),
+            ("Status", "left"),
+            ("Sent", "right"),
+            ("Failed", "right"),
+            ("Bounce", "right"),
+            ("Complaint", "right"),
+            ("Unsubs", "right"),
         )
     ]
-    rows = []
-    for r in found:
-        by_method = ", ".join(f"{m} {n}" for m, n in sorted(r.unsubscribes.items()))
-        unsubscribes = f"{sum(r.unsubscribes.values())}" + (f" ({by_method})" if by_method else "")
-        rows.append(
-            [
-                r.key,
-                r.status,
-                str(r.posts),
-                str(r.recipients),
-                *(str(r.count(c.lower())) for c in COLUMNS),
-                *(str(r.returned.get(kind, 0)) for kind in RETURNED.values()),
-                _percent(r.bounce_rate),
-                _percent(r.complaint_rate),
-                unsubscribes,
-            ]
-        )
-    table(columns, rows)
-    _explain_unknown(found)
+    rows = [
+        [
+            r.key,
+            r.status,
+            str(r.count("sent")),
+            str(r.count("failed") + r.count("bounced") + r.count("unknown")),
+            _percent(r.bounce_rate),
+            _percent(r.complaint_rate),
+            str(sum(r.unsubscribes.values())),
+        ]
+        for r in found
+    ]
+    table(columns, rows, title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+
+
+def _vertical(r: Any) -> None:
+    """One issue, one figure a line: as narrow as its longest label and value."""
+    lines: list[tuple[str, str]] = [
+        ("Status", r.status + (f" ({r.paused_reason})" if r.paused_reason else "")),
+        ("Created", r.created_at.strftime("%Y-%m-%d %H:%M %Z")),
+        ("Posts", str(r.posts)),
+        ("Recipients", str(r.recipients)),
+        *((c, str(r.count(c.lower()))) for c in COLUMNS),
+        ("Skipped", str(r.count("skipped"))),
+        *((label, str(r.returned.get(kind, 0))) for label, kind in RETURNED.items()),
+        ("Bounce rate", _percent(r.bounce_rate)),
+        ("Complaint rate", _percent(r.complaint_rate)),
+        ("Unsubscribes", str(sum(r.unsubscribes.values()))),
+        *((f"  by {method}", str(n)) for method, n in sorted(r.unsubscribes.items())),
+        ("Unsubscribe rate", _percent(r.unsubscribe_rate)),
+        *((f"Sent by {worker}", str(n)) for worker, n in sorted(r.workers.items())),
+    ]
+    say(f"Issue {r.key}", style="bold")
+    width = max(len(label) for label, _ in lines)
+    for label, value in lines:
+        say(f"  {label.ljust(width)}  {value}")
 
 
 def _percent(rate: float | None) -> str:
@@ -118,14 +146,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     for failure in now.source_failures:
         error(failure)
     if now.latest:
-        table(
-            ("Issue", "Status", "Recipients", *COLUMNS),
-            [
-                [r.key, r.status, str(r.recipients), *(str(r.count(c.lower())) for c in COLUMNS)]
-                for r in now.latest
-            ],
-            title="Latest issues",
-        )
+        _issues_table(now.latest, title="Latest issues")
         _explain_unknown(now.latest)
     else:
         say("No issues sent yet.")
