@@ -52,8 +52,8 @@ def test_report_list_and_reactivate(tmp_path: Path, database_url: str) -> None:
     }
     # hard, soft, complaints, then the rates (digest.store.report: two bounces and one
     # complaint over the one delivery sent)
-    assert [shown[label] for label in RETURNED] == ["1", "1", "1"]
-    assert (shown["Bounce rate"], shown["Complaint rate"]) == ("200.00%", "100.00%")
+    assert [figures[label] for label in RETURNED] == ["1", "1", "1"]
+    assert (figures["Bounce rate"], figures["Complaint rate"]) == ("200.00%", "100.00%")
     row = next(line for line in wide(path, "report").output.splitlines() if "2026-W47" in line)
     assert row.split()[-3:-1] == ["200.00%", "100.00%"]
     assert json.loads(report.stdout)["bounce_rate"] == 2.0

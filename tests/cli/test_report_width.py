@@ -66,7 +66,7 @@ def seed(path: Path) -> None:
             session.add(
                 ReturnedMail(key=f"c{n}", kind="complaint", source="mail", issue_id=issue.id)
             )
-            for u in range(1234 if n == 1 else 3):
+            for _ in range(1234 if n == 1 else 3):
                 append(session, "unsubscribe", "one-click", issue_id=issue.id)
     database.dispose()
 
