@@ -43,7 +43,7 @@ def test_report_list_and_reactivate(tmp_path: Path, database_url: str) -> None:
     report = cli(path, "report", "2026-W47", "--json")
     assert report.exit_code == 0, report.output
     assert json.loads(report.stdout)["returned"] == {"hard": 1, "soft": 1, "complaint": 1}
-    shown = {
+    figures = {
         label.strip(): value.strip()
         for label, value in (
             line.rsplit("  ", 1)
