@@ -41,6 +41,7 @@ test: install wheelhouse
 	$(BIN)/python bench/render.py --quick
 	$(BIN)/python bench/send.py --quick
 	$(BIN)/python bench/posts.py --quick
+	$(BIN)/python bench/desk.py --quick
 
 ## check: lint, types and the fast tests (no browser, PostgreSQL, Postfix, Dovecot or slow test)
 FAST := not (browser or postgres or postfix or dovecot or slow)
@@ -55,6 +56,7 @@ bench: install
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/send.py
 	$(BIN)/python bench/posts.py
+	$(BIN)/python bench/desk.py
 
 lint: install
 	$(BIN)/ruff check .

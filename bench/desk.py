@@ -9,8 +9,9 @@ requests:
 - a later page (`?after=ID` near the end: a keyset page, never an OFFSET),
 - a search by address prefix (`?q=PREFIX&match=prefix`: an index range).
 
-It prints the times and, per database, the ratio of the largest size to the smallest, and
-exits 1 if a ratio passes `--limit` (1.5). The times are ratios within one run on one
+The sizes' requests take turns (the median of `--repeats` each), so that load from elsewhere
+on the machine falls on every size alike. It prints the times and, per database, the ratio
+of the largest size to the smallest, and exits 1 if a ratio passes `--limit` (1.5). The times are ratios within one run on one
 machine: compare nothing across runs.
 
     python bench/desk.py                      # 10,000 and 1,000,000 on SQLite and PostgreSQL
@@ -105,58 +106,68 @@ def fill(database: Database, size: int) -> None:
     print(f"    filled {size:,} subscribers in {time.perf_counter() - started:.1f} s")
 
 
-def median_time(client: TestClient, url: str, repeats: int) -> float:
-    answer = client.get(url)  # warm: the first request of a kind loads templates and plans
-    assert answer.status_code == 200, (url, answer.status_code)
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        answer = client.get(url)
-        times.append(time.perf_counter() - started)
-        assert answer.status_code == 200 and "table" in answer.text
-    return statistics.median(times)
+@dataclass
+class Prepared:
+    """One filled database, its desk logged in, and the three pages' URLs."""
+
+    database: Database
+    client: TestClient
+    urls: dict[str, str]
 
 
-def measure(kind: str, url: str, size: int, folder: Path, repeats: int) -> Timing:
+def prepare(url: str, size: int, folder: Path) -> Prepared:
     database = open_database(url)
-    try:
-        fill(database, size)
-        with database.session() as session:
-            add_user(session, "bench", PASSWORD, datetime.now(UTC))
-            last = session.execute(text("SELECT max(id) FROM subscribers")).scalar_one()
-        config = load_config(config_file(folder, url), environ={})
-        app = create_public_app(config, database)
-        client = TestClient(app, base_url=BASE, follow_redirects=False)
-        login = client.post(
-            "/admin/login",
-            data={"name": "bench", "password": PASSWORD},
-            headers={"Origin": BASE},
-        )
-        assert login.status_code == 303, login.text
+    fill(database, size)
+    with database.session() as session:
+        add_user(session, "bench", PASSWORD, datetime.now(UTC))
+        last = session.execute(text("SELECT max(id) FROM subscribers")).scalar_one()
+    config = load_config(config_file(folder, url), environ={})
+    client = TestClient(create_public_app(config, database), base_url=BASE, follow_redirects=False)
+    login = client.post(
+        "/admin/login", data={"name": "bench", "password": PASSWORD}, headers={"Origin": BASE}
+    )
+    assert login.status_code == 303, login.text
+    urls = {
+        "first page": "/admin/subscribers",
+        "later page": f"/admin/subscribers?after={int(last) - 120}",
         # a prefix that matches about a sixteenth of the audience, whatever its size
-        urls = {
-            "first page": "/admin/subscribers",
-            "later page": f"/admin/subscribers?after={int(last) - 120}",
-            "prefix search": "/admin/subscribers?q=a&match=prefix",
-        }
-        seconds = {name: median_time(client, page, repeats) for name, page in urls.items()}
-        found = client.get(urls["prefix search"]).text.count('href="/admin/subscribers/')
-        assert found >= 50, f"the prefix search found {found} rows"
-        return Timing(kind, size, seconds)
-    finally:
-        database.dispose()
+        "prefix search": "/admin/subscribers?q=a&match=prefix",
+    }
+    for page in urls.values():  # warm: the first request of a kind loads templates and plans
+        answer = client.get(page)
+        assert answer.status_code == 200, (page, answer.status_code)
+    found = client.get(urls["prefix search"]).text.count('href="/admin/subscribers/')
+    assert found >= 50, f"the prefix search found {found} rows"
+    return Prepared(database, client, urls)
+
+
+def interleaved(kind: str, prepared: dict[int, Prepared], repeats: int) -> list[Timing]:
+    """Each page's median time at each size, the sizes' requests taking turns, so that load
+    from elsewhere on the machine falls on every size alike."""
+    times: dict[tuple[int, str], list[float]] = {}
+    for _ in range(repeats):
+        for name in PAGES:
+            for size, ready in prepared.items():
+                started = time.perf_counter()
+                answer = ready.client.get(ready.urls[name])
+                times.setdefault((size, name), []).append(time.perf_counter() - started)
+                assert answer.status_code == 200 and "table" in answer.text
+    return [
+        Timing(kind, size, {name: statistics.median(times[size, name]) for name in PAGES})
+        for size in prepared
+    ]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,1000000")
     parser.add_argument("--databases", default="sqlite,postgresql")
-    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--repeats", type=int, default=31)
     parser.add_argument("--limit", type=float, default=1.5)
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
     args = parser.parse_args()
     if args.quick:
-        args.sizes, args.databases, args.repeats = "2000,20000", "sqlite", 5
+        args.sizes, args.databases, args.repeats = "2000,20000", "sqlite", 7
     sizes = sorted(int(s) for s in args.sizes.split(","))
     kinds = args.databases.split(",")
     postgres: Any = None
@@ -169,6 +180,7 @@ def main() -> int:
             postgres = PostgresServer()
             postgres.start()
         for kind in kinds:
+            prepared: dict[int, Prepared] = {}
             for size in sizes:
                 folder = Path(tempfile.mkdtemp(dir=root))
                 url = (
@@ -177,9 +189,17 @@ def main() -> int:
                     else postgres.new_database()
                 )
                 print(f"  {kind} {size:,} subscribers")
-                timing = measure(kind, url, size, folder, args.repeats)
-                timings.append(timing)
-                print("    " + "  ".join(f"{n} {timing.seconds[n] * 1000:7.1f} ms" for n in PAGES))
+                prepared[size] = prepare(url, size, folder)
+            try:
+                for timing in interleaved(kind, prepared, args.repeats):
+                    timings.append(timing)
+                    print(
+                        f"  {kind:10} {timing.size:>9,}  "
+                        + "  ".join(f"{n} {timing.seconds[n] * 1000:6.1f} ms" for n in PAGES)
+                    )
+            finally:
+                for ready in prepared.values():
+                    ready.database.dispose()
     finally:
         if postgres is not None:
             postgres.stop()
