@@ -11,8 +11,8 @@ requests:
 
 The sizes' requests take turns (the median of `--repeats` each), so that load from elsewhere
 on the machine falls on every size alike. It prints the times and, per database, the ratio
-of the largest size to the smallest, and exits 1 if a ratio passes `--limit` (1.5). The times are ratios within one run on one
-machine: compare nothing across runs.
+of the largest size to the smallest, and exits 1 if a ratio passes `--limit` (1.5). The
+times are ratios within one run on one machine: compare nothing across runs.
 
     python bench/desk.py                      # 10,000 and 1,000,000 on SQLite and PostgreSQL
     python bench/desk.py --quick              # a smoke run of a few seconds (SQLite)
