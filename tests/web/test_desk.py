@@ -435,3 +435,84 @@ def test_a_second_factor_once_on_is_asked_for_and_a_code_works_once(desk: Desk) 
     desk.clock.advance(minutes=5)
     late = desk.client().login(code=totp.at(desk.clock() - timedelta(minutes=3)))
     assert late.status_code == 401
+
+
+def test_filters_and_what_an_administrator_does_to_one_subscriber(desk: Desk) -> None:
+    ann = add_person(desk.database, "ann@example.com", "Ann", locale="en", frequency="daily")
+    bo = add_person(desk.database, "bo@example.com", "Bo", locale="zh", categories=["Python"])
+    cy = add_person(desk.database, "cy@example.com", "Cy")
+    with desk.database.session() as session:
+        found = session.get(Subscriber, cy)
+        assert found is not None
+        found.status = Status.BOUNCED
+    browser = desk.logged_in()
+
+    def listed(**query: str) -> set[str]:
+        page = browser.get("/admin/subscribers", params=query).text
+        return set(re.findall(r'href="/admin/subscribers/\d+">([^<]+)</a>', page))
+
+    assert listed(status="bounced") == {"cy@example.com"}
+    assert listed(locale="en") == {"ann@example.com"}
+    assert listed(frequency="daily") == {"ann@example.com"}
+    # no choice of their own means the schedule's rhythm (weekly here)
+    assert listed(frequency="weekly") == {"bo@example.com", "cy@example.com"}
+    # no categories chosen means all of them
+    assert listed(category="Python") == {"ann@example.com", "bo@example.com", "cy@example.com"}
+    assert listed(category="Rust") == {"ann@example.com", "cy@example.com"}
+
+    token = browser.csrf()
+    answer = browser.post(f"/admin/subscribers/{cy}/reactivate", {"csrf": token})
+    assert answer.headers["location"].endswith("done=reactivate")
+    browser.post(f"/admin/subscribers/{ann}/unsubscribe", {"csrf": token})
+    refused = browser.post(f"/admin/subscribers/{ann}/reactivate", {"csrf": token})
+    shown = browser.get(refused.headers["location"] + "&locale=en").text
+    assert "only they can subscribe again" in shown
+    # a problem sentence is shown only when the desk made it (signed), never from a link
+    forged = browser.get(f"/admin/subscribers/{ann}?problem=Call+us+at+555").text
+    assert "Call us at 555" not in forged
+    unconfirmed = browser.post(f"/admin/subscribers/{bo}/erase", {"csrf": token})
+    assert "problem=" in unconfirmed.headers["location"]
+    erased = browser.post(f"/admin/subscribers/{bo}/erase", {"csrf": token, "confirm": "yes"})
+    assert erased.headers["location"].endswith("done=erased")
+    assert browser.get(f"/admin/subscribers/{bo}").status_code == 404
+    assert "bo@example.com" not in listed()
+    again = browser.post("/admin/subscribers/add", {"csrf": token, "email": "BO@example.com"})
+    assert "erased" in browser.get(again.headers["location"] + "&locale=en").text
+    with desk.database.session() as session:
+        statuses = dict(session.execute(select(Subscriber.email, Subscriber.status)).all())
+    assert statuses["cy@example.com"] == "active" and statuses["ann@example.com"] == "unsubscribed"
+
+
+def test_returned_mail_and_the_warnings_that_need_the_owner(desk: Desk) -> None:
+    from digest.store.tables import Delivery, Issue, IssueStatus, ReturnedMail
+
+    person = add_person(desk.database, "dee@example.com")
+    with desk.database.session() as session:
+        issue = Issue(key="2026-W48", status=IssueStatus.FINISHED, posts=[])
+        session.add(issue)
+        session.flush()
+        session.add(Delivery(issue_id=issue.id, subscriber_id=person, status="unknown"))
+        session.add(
+            ReturnedMail(key="n1", kind="notice", source="mail", reason="Delivery delayed?")
+        )
+        session.add(
+            ReturnedMail(
+                key="h1",
+                kind="hard",
+                source="mail",
+                subscriber_id=person,
+                issue_id=issue.id,
+                reason="550 5.1.1 no such user",
+            )
+        )
+    browser = desk.logged_in()
+    overview = browser.get("/admin/?locale=en").text
+    assert "Issue 2026-W48 has 0 deferred and 1 unknown deliveries." in overview
+    assert "1 returned messages of the last 30 days could not be classified." in overview
+    unclassified = browser.get("/admin/returned?kind=notice&locale=en").text
+    assert "Delivery delayed?" in unclassified and "550 5.1.1" not in unclassified
+    everything = browser.get("/admin/returned?locale=en").text
+    assert "550 5.1.1 no such user" in everything and "dee@example.com" in everything
+    issue_page = browser.get("/admin/issues/2026-W48?locale=en").text
+    assert "Send the unknown ones again" in issue_page
+    assert "550 5.1.1 no such user" in issue_page
