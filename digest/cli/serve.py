@@ -1,4 +1,4 @@
-"""`digest serve`: the public web app and the HTTP API."""
+"""`digest serve`: the public web app, the HTTP API and the desk."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from digest.config.presend import check_files, check_sending
 def serve(ctx: click.Context, host: str, port: int, log_format: str) -> None:
     """Run the public web app: unsubscribe, preferences, sign-up, the archive, the provider
     bounce webhooks (/hooks/ses, /hooks/postmark), the HTTP API (/api/v1/, bearer tokens from
-    `digest admin token create`), /healthz, /readyz and /metrics."""
+    `digest admin token create`), the desk (/admin/, once `digest admin add-user` made an
+    administrator), /healthz, /readyz and /metrics."""
     import uvicorn
 
     from digest.ops.logs import uvicorn_config
