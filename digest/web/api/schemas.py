@@ -109,6 +109,11 @@ class IssueReport(BaseModel):
     returned: dict[str, int]
     paused_reason: str | None
     workers: dict[str, int]
+    bounce_rate: float | None = Field(
+        description="Hard and soft bounces over delivered and failed (digest.store.report)."
+    )
+    complaint_rate: float | None = Field(description="Complaints over delivered.")
+    unsubscribe_rate: float | None = Field(description="Unsubscribes over delivered.")
 
 
 class IssuePage(BaseModel):

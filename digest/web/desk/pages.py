@@ -1,6 +1,7 @@
-"""How a desk page is made: its language, its template (templates/desk/, autoescaped, with
-the message catalogue of its language), what every page shows (navigation, the CSRF token,
-the language and log-out controls) and the headers every answer carries.
+"""How a desk page is made: its language, its template (`templates/` of this package,
+autoescaped, with the message catalogue of its language), what every page shows
+(navigation, the CSRF token, the language and log-out controls) and the headers every
+answer carries.
 
 Pages run no inline script: the policy allows scripts and styles from the desk's own
 /static/ only, so a value that slipped into a page unescaped still could not run.
@@ -15,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
+from importlib import resources
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,7 +26,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from digest.config.schema import Config
-from digest.render.folders import BUILTIN_TEMPLATES
 from digest.render.i18n import html_lang, supported, translations
 from digest.store.database import Database
 from digest.web.desk.guard import Door
@@ -43,6 +45,9 @@ HEADERS = {
     "X-Frame-Options": "DENY",
 }
 LOCALE_COOKIE = "digest-desk-locale"
+# The desk's own templates, in the package (not under templates/: a user's templates_dir
+# overrides the email and the public pages, never the desk).
+TEMPLATES = Path(str(resources.files("digest.web.desk").joinpath("templates")))
 
 
 def _(message: str) -> str:
@@ -150,7 +155,7 @@ class Desk:
             "message": request.query_params.get("done"),
             "problem": self.problem(request),
         }
-        html = env.get_template(f"desk/{name}.html.j2").render({**common, **values})
+        html = env.get_template(f"{name}.html.j2").render({**common, **values})
         response = HTMLResponse(html, status_code=status, headers=HEADERS)
         if request.query_params.get("locale") in LOCALE_NAMES:
             response.set_cookie(
@@ -176,7 +181,7 @@ class Desk:
 @cache
 def environment(locale: str) -> Environment:
     env = Environment(
-        loader=FileSystemLoader(str(BUILTIN_TEMPLATES)),
+        loader=FileSystemLoader(str(TEMPLATES)),
         autoescape=select_autoescape(default=True, default_for_string=True),
         extensions=["jinja2.ext.i18n"],
         trim_blocks=True,
