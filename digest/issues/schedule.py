@@ -303,7 +303,7 @@ def install_jobs(
 ) -> None:
     """Add one job per rhythm (fixed ids, replace_existing), keeping a stored next run time
     that is still a fire time of the trigger, so a run missed while down is made up on start."""
-    wanted = rhythms(config)
+    wanted = rhythms(config.schedule, config.schedule_tz)
     stored = stored_next_runs(database)
     ids = {job_id(r) for r in wanted}
     stale = [name for name in stored if name.startswith(JOB_PREFIX) and name not in ids]
@@ -376,7 +376,7 @@ def next_runs(config: Config, database: Database) -> dict[str, datetime]:
     stored = stored_next_runs(database)
     now = datetime.now(config.schedule_tz)
     result = {}
-    for rhythm in rhythms(config):
+    for rhythm in rhythms(config.schedule, config.schedule_tz):
         fire = stored.get(job_id(rhythm)) or rhythm.trigger.get_next_fire_time(None, now)
         if fire is not None:
             result[rhythm.frequency] = fire.astimezone(config.schedule_tz)
