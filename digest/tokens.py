@@ -15,8 +15,8 @@ overlap after `rotated_at` (`rotation_overlap_days`), never before it and never 
 from __future__ import annotations
 
 import hashlib
-import re
 import hmac
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
