@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 
@@ -26,7 +28,7 @@ def listing(ctx: click.Context, as_json: bool, limit: int) -> None:
 
     config = get_config(ctx)
     with get_database(ctx).session() as session:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "id": row.msg_id,
                 "url": row.url,
@@ -54,7 +56,7 @@ def listing(ctx: click.Context, as_json: bool, limit: int) -> None:
         table(
             columns,
             [
-                [r["id"], r["type"], r["state"], str(r["attempts"]), r["last_error"] or ""]
+                [str(r[k] or "") for k in ("id", "type", "state", "attempts", "last_error")]
                 for r in rows
             ],
         )
@@ -93,7 +95,7 @@ def test(ctx: click.Context) -> None:
     if not hooks:
         raise DigestError("no webhooks are configured (webhooks: in config.yaml).")
     now = datetime.now(UTC)
-    body = '{"type":"test","timestamp":"%s","data":{}}' % now.isoformat()
+    body = json.dumps({"type": "test", "timestamp": now.isoformat(), "data": {}})
     failed = 0
     with httpx.Client(timeout=TIMEOUT, follow_redirects=False, trust_env=False) as client:
         for hook in hooks:
