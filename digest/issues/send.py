@@ -171,7 +171,9 @@ def start(config: Config, database: Database, plan: Plan) -> int:
                 frequency=plan.frequency,
                 default_frequency=config.schedule.frequency,
             )
-            ledger.store_variant(session, issue, "", rendered)
+            if config.tracking.clicks == "off":
+                ledger.store_variant(session, issue, "", rendered)
+            # else the composer renders it again with the issue's click links, and stores that
             return issue.id
     with database.session() as session:
         deliveries.recover(session, plan.issue_id, deliveries.dead_workers(session, plan.issue_id))
