@@ -69,8 +69,7 @@ def configured(tmp_path: Path, database_url: str, port: int, url: str) -> Path:
     path = write_config(tmp_path, database_url, port)
     (tmp_path / "hook-secret").write_text(SECRET + "\n", encoding="utf-8")
     path.write_text(
-        path.read_text("utf-8")
-        + f"webhooks:\n  - url: {url}\n    secret_file: hook-secret\n",
+        path.read_text("utf-8") + f"webhooks:\n  - url: {url}\n    secret_file: hook-secret\n",
         encoding="utf-8",
     )
     return path

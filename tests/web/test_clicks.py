@@ -61,6 +61,7 @@ def test_aggregate_clicks_per_post(tmp_path: Path, database_url: str) -> None:
     assert html is not None and text is not None
     tokens = list(dict.fromkeys(CLICK.findall(html.get_content())))
     assert len(tokens) >= 2 and CLICK.search(text.get_content())
+
     # every recipient got the same links: they name the issue and the post, nobody
     def links(message: object) -> set[str]:
         body = message.parsed().get_body(("html",))  # type: ignore[attr-defined]

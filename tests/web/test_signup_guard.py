@@ -125,7 +125,11 @@ def test_challenge_after_the_threshold_and_a_solved_one_passes(
     tmp_path: Path, database_url: str, smtp: SMTPServer
 ) -> None:
     config = setup(
-        tmp_path, database_url, smtp.port, challenge="auto", challenge_after=2,
+        tmp_path,
+        database_url,
+        smtp.port,
+        challenge="auto",
+        challenge_after=2,
         challenge_cost=100,
     )
     database = open_database(config.database_url)
