@@ -120,6 +120,8 @@ class IssueReport(BaseModel):
     returned: dict[str, int]
     paused_reason: str | None
     workers: dict[str, int]
+    bounce_rate: float | None = None
+    complaint_rate: float | None = None
     clicks: list[PostClicks] = Field(
         default_factory=list, description="Clicks per post; empty while tracking is off."
     )
