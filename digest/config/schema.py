@@ -432,6 +432,11 @@ class TrackingConfig(Section):
     @field_validator("clicks", mode="before")
     @classmethod
     def _off(cls, value: Any) -> Any:
+        if value == "personal":  # per-delivery links need a slot per link (personalise)
+            raise ValueError(
+                "'personal' is not available yet: each link would have to name the delivery; "
+                "use 'aggregate' (the issue and the link, nobody named)"
+            )
         return "off" if value is False else value  # YAML reads a bare `off` as false
 
 
