@@ -11,7 +11,8 @@ one is asked, and an address at a domain we accept.
   the web secret and valid for CHALLENGE_MINUTES; `signup.challenge` says when it is asked:
   `always`, `never`, or (`auto`) once `challenge_after` confirmation mails were asked within
   the hour from the same address or its network (/24 for IPv4, /48 for IPv6). Verified
-  here, on the server; the widget that solves it is served by digest itself.
+  here, on the server; the widget that solves it is served by digest itself. A solution
+  passes one sign-up only: the sign-up spends its challenge (digest.store.challenges).
 - Domains: `blocked_domains` (and their subdomains) are refused, and with `block_disposable`
   the services of the `disposable-email-domains` list, unless in `allowed_domains`.
 
@@ -130,21 +131,36 @@ def new_challenge(settings: GuardSettings, now: datetime) -> dict[str, Any]:
     return data
 
 
-def solved(settings: GuardSettings, payload: str, now: datetime) -> bool:
-    """Whether `payload` (the widget's base64 answer) solves a challenge we signed, not expired."""
+@dataclass(frozen=True, slots=True)
+class Solved:
+    """A verified solution: its challenge's key (the SHA-256 of the challenge's signature,
+    what digest.store.challenges spends) and when the challenge expires."""
+
+    key: str
+    expires_at: datetime
+
+
+def solution(settings: GuardSettings, payload: str, now: datetime) -> Solved | None:
+    """The challenge `payload` (the widget's base64 answer) solves, when it is one we signed
+    and not expired; None otherwise. Whether it was used before is the store's to say
+    (digest.store.challenges.spend): a solution passes one sign-up only."""
     from altcha import Payload, verify_solution
 
     if not payload or len(payload) > 10_000:
-        return False
+        return None
     try:
         parsed = Payload.from_dict(json.loads(base64.b64decode(payload, validate=True)))
         expires = parsed.challenge.parameters.expires_at
-        if expires is None or datetime.fromtimestamp(expires, UTC) < now:
-            return False
+        signature = parsed.challenge.signature
+        if expires is None or not signature or datetime.fromtimestamp(expires, UTC) < now:
+            return None
         result = verify_solution(parsed, _challenge_key(settings.secret))
-    except (ValueError, TypeError, KeyError, AttributeError):
-        return False
-    return bool(result.verified)
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
+        return None
+    if not result.verified:
+        return None
+    key = hashlib.sha256(signature.encode("utf-8")).hexdigest()
+    return Solved(key=key, expires_at=datetime.fromtimestamp(expires, UTC))
 
 
 def _challenge_key(secret: str) -> str:

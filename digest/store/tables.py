@@ -451,3 +451,13 @@ class WebhookMessage(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
     gave_up_at: Mapped[datetime | None] = mapped_column(default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class SpentChallenge(Base):
+    """A solved sign-up challenge (ALTCHA) a sign-up was accepted with: the SHA-256 of the
+    challenge's signature, kept until the challenge expires, so no solution passes twice."""
+
+    __tablename__ = "spent_challenges"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

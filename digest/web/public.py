@@ -10,7 +10,8 @@ Routes:
   GET /archive/KEY/        one issue as sent, without anyone's personal links
   GET /archive/feed.xml    Atom feed of finished issues
   GET/HEAD /c/TOKEN        a followed link, counted and redirected (`tracking.clicks` on)
-  GET /static/altcha.min.js, /favicon.svg   the vendored ALTCHA widget; the favicon
+  GET /static/altcha.min.js, /static/signup.js, /favicon.svg
+                           the vendored ALTCHA widget; the snippet's script; the favicon
   /api/v1/...              the HTTP API (bearer tokens; digest.web.api), JSON only
   GET /healthz, /readyz    alive; ready (database reachable, migrations current)
   GET /metrics             Prometheus metrics: loopback, `metrics.allow` or the bearer token
@@ -228,6 +229,11 @@ def create_public_app(
         Route(
             "/static/altcha.min.js",
             _static("altcha.min.js", "text/javascript", "public, max-age=86400"),
+            methods=["GET"],
+        ),
+        Route(
+            "/static/signup.js",
+            _static("signup.js", "text/javascript", "public, max-age=3600"),
             methods=["GET"],
         ),
         Route(

@@ -5,7 +5,8 @@ the POST behind that link's button activates the address and stores the consent 
 agent, source "web"). A GET of the link changes nothing: mail scanners follow links.
 
 A post is accepted only with what digest.audience.guard asks: a signed stamp from a form we
-served, old enough (no instant script), and a solved proof of work when one is needed. A post
+served, old enough (no instant script), and a solved proof of work when one is needed, never
+used before (its challenge is spent with the sign-up: digest.store.challenges). A post
 without them — the `digest form` snippet on a static blog page has no stamp — gets a one-click
 page on our own origin carrying a fresh stamp (and the challenge when needed), whose button
 posts the same fields again; nobody is created until then. The honeypot field answers like a
@@ -40,7 +41,7 @@ from digest.audience.addresses import InvalidAddress, clean_name, mask, normalis
 from digest.audience.signup import CONFIRM_MAIL, IP_WINDOW, Confirmation, confirm, request
 from digest.delivery.mailer import Mailer
 from digest.render.i18n import supported
-from digest.store import welcomes
+from digest.store import challenges, welcomes
 from digest.store.events import ips_since
 from digest.store.ledger import recent_categories
 from digest.store.tables import Status, Subscriber
@@ -157,7 +158,12 @@ class Signup:
                     self.guard, ip, ips_since(session, CONFIRM_MAIL, now - IP_WINDOW)
                 )
                 offered = recent_categories(session)
-            solved = not needed or guard.solved(self.guard, fields["altcha"], now)
+                solved = not needed
+                if needed and state == "ok":  # spent only by a post that goes on
+                    found = guard.solution(self.guard, fields["altcha"], now)
+                    solved = found is not None and challenges.spend(
+                        session, found.key, found.expires_at, now
+                    )
             if state != "ok" or not solved:
                 # a young stamp is kept: the reader's next click passes
                 stamp = fields["stamp"] if state == "young" else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,8 +23,9 @@ from digest.audience.guard import GuardSettings, make_stamp
 from digest.config.load import load_config
 from digest.config.schema import Config
 from digest.issues.upkeep import upkeep
+from digest.store import challenges
 from digest.store.database import Database, open_database
-from digest.store.tables import Event, Status, Subscriber, Welcome
+from digest.store.tables import Event, SpentChallenge, Status, Subscriber, Welcome
 from digest.web.public import create_public_app
 from digest.web.snippet import form_snippet
 from tests.issues.test_send import write_config
@@ -148,6 +150,50 @@ def test_challenge_after_the_threshold_and_a_solved_one_passes(
         good = solve(start["challenge"])
         client.post("/subscribe", data={"email": "r2@example.org", "stamp": old, "altcha": good})
         assert people(database) == 3
+        # the same solution again, for someone else: spent with the first sign-up
+        replay = client.post(
+            "/subscribe", data={"email": "r3@example.org", "stamp": old, "altcha": good}
+        )
+        assert "altcha-widget" in replay.text and people(database) == 3
+        fresh = solve(client.get("/subscribe/start").json()["challenge"])
+        client.post("/subscribe", data={"email": "r3@example.org", "stamp": old, "altcha": fresh})
+        assert people(database) == 4
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(SpentChallenge)) == 2
+    database.dispose()
+
+
+def test_a_challenge_is_spent_once_and_expired_ones_go(tmp_path: Path, database_url: str) -> None:
+    """A challenge is spent once (the unique key decides, also between two transactions at
+    once); rows past expiry go on the next spend, and only those."""
+    database = open_database(database_url)
+    now = datetime.now(UTC)
+    with database.session() as session:
+        assert challenges.spend(session, "a" * 64, now + timedelta(minutes=20), now)
+        assert not challenges.spend(session, "a" * 64, now + timedelta(minutes=20), now)
+        assert challenges.spend(session, "b" * 64, now + timedelta(minutes=1), now)
+    with database.session() as session:  # another transaction: still spent
+        assert not challenges.spend(session, "a" * 64, now + timedelta(minutes=20), now)
+    # two posts of one answer at once: the first holds its transaction open while the
+    # second spends; whichever way they interleave, only the first passes
+    second: list[bool] = []
+    with database.session() as session:
+        assert challenges.spend(session, "d" * 64, now + timedelta(minutes=20), now)
+
+        def other() -> None:
+            with database.session() as racing:
+                second.append(challenges.spend(racing, "d" * 64, now + timedelta(minutes=20), now))
+
+        thread = threading.Thread(target=other)
+        thread.start()
+    thread.join(timeout=30)
+    assert second == [False]
+    later = now + timedelta(minutes=5)  # b expired: removed; a is not
+    with database.session() as session:
+        assert challenges.spend(session, "c" * 64, later + timedelta(minutes=20), later)
+    with database.session() as session:
+        keys = set(session.scalars(select(SpentChallenge.key)))
+    assert keys == {"a" * 64, "c" * 64, "d" * 64}
     database.dispose()
 
 

@@ -36,7 +36,7 @@
       var element = document.createElement("altcha-widget");
       element.setAttribute("challenge", JSON.stringify(data));
       element.setAttribute("name", "altcha");
-      element.setAttribute("hidefooter", "");
+      element.setAttribute("configuration", JSON.stringify({ hideFooter: true }));
       form.insertBefore(element, form.querySelector("button"));
     }
     var widget = action.replace(/\/subscribe$/, "/static/altcha.min.js");
