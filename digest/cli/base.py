@@ -35,6 +35,7 @@ COMMAND_MODULES = {
     "dkim": "dkim",
     "doctor": "doctor",
     "excerpt": "posts",
+    "form": "form",
     "hold": "editorial",
     "init": "init",
     "note": "editorial",
@@ -48,6 +49,7 @@ COMMAND_MODULES = {
     "status": "status",
     "subscribers": "subscribers",
     "unhold": "editorial",
+    "webhooks": "webhooks",
 }
 
 

@@ -40,6 +40,7 @@ def report(ctx: click.Context, issue: str | None, as_json: bool) -> None:
         _vertical(found[0])
     else:
         _issues_table(found)
+    _clicks(found)
     _explain_unknown(found)
 
 
@@ -95,6 +96,21 @@ def _vertical(r: Any) -> None:
     width = max(len(label) for label, _ in lines)
     for label, value in lines:
         say(f"  {label.ljust(width)}  {value}")
+
+
+def _clicks(reports: list[Any]) -> None:
+    """Clicks per post (`tracking.clicks`), people and robots apart, for each issue that
+    has any."""
+    for r in reports:
+        if not r.clicks:
+            continue
+        columns: list[str | dict[str, Any]] = [
+            {"header": f"Issue {r.key}: post", "justify": "left"},
+            {"header": "Clicks", "justify": "right", "no_wrap": True},
+            {"header": "Robots", "justify": "right", "no_wrap": True},
+        ]
+        rows = [[c["title"], str(c["human"]), str(c["robot"])] for c in r.clicks]
+        table(columns, rows, box=box.SIMPLE_HEAD, pad_edge=False)
 
 
 def _percent(rate: float | None) -> str:

@@ -132,7 +132,7 @@ def include_object(
     obj: object, name: str | None, kind: str, reflected: bool, compare_to: object
 ) -> bool:
     """For Alembic's comparisons: APScheduler's table (and its index) come from migration
-    0002, not from our models; the PostgreSQL-only index of address prefixes (0011, on an
+    0002, not from our models; the PostgreSQL-only index of address prefixes (0014, on an
     expression SQLite has no collation for) is the migration's alone."""
     if kind == "index" and name == "ix_subscribers_email_key_c":
         return False

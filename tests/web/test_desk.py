@@ -37,7 +37,7 @@ from digest.store import admins
 from digest.store.database import Database
 from digest.store.tables import Event, Status, Subscriber
 from digest.web.public import create_public_app
-from tests.support.browser import bound_socket, serving
+from tests.support.browser import loopback_socket, serving
 from tests.support.desk import (
     NAME,
     PASSWORD,
@@ -269,7 +269,7 @@ def test_the_cookie_on_https_is_host_prefixed_and_secure(
         for blob in certificate.cert_chain_pems:
             out.write(blob.bytes())
     authority.cert_pem.write_to_path(str(ca))
-    sock = bound_socket()
+    sock = loopback_socket()
     base = f"https://127.0.0.1:{sock.getsockname()[1]}"
     with SMTPServer() as smtp:
         config = desk_config(tmp_path, database_url, smtp.port, base)

@@ -38,7 +38,7 @@ from digest.store.tables import (
 )
 from digest.web.public import create_public_app
 from tests.support import paths
-from tests.support.browser import bound_socket, loopback_page, serving
+from tests.support.browser import loopback_page, loopback_socket, serving
 from tests.support.desk import NAME, PASSWORD, add_admin, desk_config
 from tests.support.smtp_server import SMTPServer
 
@@ -57,7 +57,7 @@ class Served:
 
 def serve_desk(tmp_path: Path, database_url: str, database: Database) -> Iterator[Served]:
     with SMTPServer() as smtp:
-        sock = bound_socket()
+        sock = loopback_socket()
         base = f"http://127.0.0.1:{sock.getsockname()[1]}"
         config = desk_config(tmp_path, database_url, smtp.port, base)
         add_admin(database)

@@ -94,6 +94,17 @@ class Removed(BaseModel):
     erased: bool
 
 
+class PostClicks(BaseModel):
+    """One post of an issue and its followed links (`tracking.clicks`): people, and robots
+    (HEAD requests, prefetches, scanners right after delivery) counted apart."""
+
+    link: int
+    title: str
+    url: str
+    human: int
+    robot: int
+
+
 class IssueReport(BaseModel):
     """The same figures as `digest report --json`, with the issue's id."""
 
@@ -114,6 +125,9 @@ class IssueReport(BaseModel):
     )
     complaint_rate: float | None = Field(description="Complaints over delivered.")
     unsubscribe_rate: float | None = Field(description="Unsubscribes over delivered.")
+    clicks: list[PostClicks] = Field(
+        default_factory=list, description="Clicks per post; empty while tracking is off."
+    )
 
 
 class IssuePage(BaseModel):
