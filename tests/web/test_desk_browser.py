@@ -1,5 +1,7 @@
 """The desk in a real browser (Debian's Chromium through Playwright) against uvicorn, with a real
-SMTP server on 127.0.0.1, on SQLite and PostgreSQL: logging in (with TOTP too), the overview's
+SMTP server on 127.0.0.1, on SQLite (every rule the pages rest on runs on both databases over
+HTTP in test_desk.py, and a send started from the desk in e2e/test_desk_send.py; a browser
+adds nothing per database but time): logging in (with TOTP too), the overview's
 two charts drawn from sent issues, an editor's note and a post left out seen in the preview,
 a CSV import naming both bad lines, a subscriber found, their timeline read and
 unsubscribed, a test copy arriving, a send started and watched to its end.
@@ -66,8 +68,13 @@ def serve_desk(tmp_path: Path, database_url: str, database: Database) -> Iterato
 
 
 @pytest.fixture
-def served(tmp_path: Path, database_url: str, database: Database) -> Iterator[Served]:
-    yield from serve_desk(tmp_path, database_url, database)
+def served(tmp_path: Path) -> Iterator[Served]:
+    url = f"sqlite:///{tmp_path / 'desk.sqlite3'}"
+    database = open_database(url)
+    try:
+        yield from serve_desk(tmp_path, url, database)
+    finally:
+        database.dispose()
 
 
 def blog_image(url: str) -> bool:
@@ -327,16 +334,6 @@ def serious(page: Page) -> list[dict[str, Any]]:
     ]
 
 
-@pytest.fixture
-def sqlite_served(tmp_path: Path) -> Iterator[Served]:
-    url = f"sqlite:///{tmp_path / 'desk.sqlite3'}"
-    database = open_database(url)
-    try:
-        yield from serve_desk(tmp_path, url, database)
-    finally:
-        database.dispose()
-
-
 def desk_pages(served: Served) -> list[tuple[str, str]]:
     keys = sent_issues(served.database)
     with served.database.session() as session:
@@ -362,10 +359,7 @@ def desk_pages(served: Served) -> list[tuple[str, str]]:
 
 
 @pytest.mark.slow
-def test_every_page_fits_both_widths_and_passes_axe(
-    browser: Browser, sqlite_served: Served
-) -> None:
-    served = sqlite_served
+def test_every_page_fits_both_widths_and_passes_axe(browser: Browser, served: Served) -> None:
     pages = desk_pages(served)
     assert AXE.exists(), "axe-core is missing: run scripts/system-deps"
     problems: dict[str, list[dict[str, Any]]] = {}
