@@ -14,10 +14,20 @@ from sqlalchemy import insert
 from digest.cli import main
 from digest.store.database import open_database
 from digest.store.events import append
-from digest.store.tables import Delivery, Issue, IssueStatus, ReturnedMail, Status, Subscriber
+from digest.store.tables import (
+    Click,
+    Delivery,
+    Issue,
+    IssueStatus,
+    ReturnedMail,
+    Status,
+    Subscriber,
+)
 from tests.issues.test_send import write_config
 
 KEYS = ("2026-11-30", "2026-W48", "2026-12")  # daily, weekly and monthly keys, the longest
+# a post title longer than the terminal, in the clicks table (`tracking.clicks`)
+LONG_TITLE = "A very long post title about keyset paging, " * 3 + "the end"
 
 
 def at_80(path: Path, *args: str) -> Result:
@@ -46,7 +56,7 @@ def seed(path: Path) -> None:
                 key=key,
                 status=IssueStatus.PAUSED if n == 0 else IssueStatus.FINISHED,
                 paused_reason="the SMTP server refused the login" if n == 0 else None,
-                posts=[],
+                posts=[{"id": "p1", "title": LONG_TITLE, "url": "https://b/p1"}] if n == 1 else [],
                 created_at=datetime.now(UTC) - timedelta(days=n),
             )
             session.add(issue)
@@ -68,6 +78,10 @@ def seed(path: Path) -> None:
             )
             for _ in range(1234 if n == 1 else 3):
                 append(session, "unsubscribe", "one-click", issue_id=issue.id)
+            if n == 1:
+                session.add_all(
+                    [Click(issue_id=issue.id, link=0, human=h < 456) for h in range(999)]
+                )
     database.dispose()
 
 
@@ -88,7 +102,9 @@ def test_report_and_status_fit_80_columns(tmp_path: Path) -> None:
     assert row.split() == ["2026-W48", "finished", "12217", "128", "1.04%", "0.01%", "1234"]
     one = at_80(path, "report", "2026-W48").output
     assert one.splitlines()[0] == "Issue 2026-W48"
-    figures = dict(line.strip().rsplit("  ", 1) for line in one.splitlines()[1:])
+    lines = one.splitlines()
+    vertical = lines[1 : next(n for n, line in enumerate(lines) if not line.strip())]
+    figures = dict(line.strip().rsplit("  ", 1) for line in vertical)  # then the clicks
     figures = {label.strip(): value for label, value in figures.items()}
     assert figures["Recipients"] == "12345" and figures["Sent"] == "12217"
     assert figures["by one-click"] == "1234" and figures["Sent by mail-1:40213"] == "12217"
@@ -96,5 +112,9 @@ def test_report_and_status_fit_80_columns(tmp_path: Path) -> None:
     every = json.loads(at_80(path, "report", "2026-W48", "--json").stdout)
     assert every["recipients"] == 12345 and every["unsubscribes"] == {"one-click": 1234}
     assert every["unsubscribe_rate"] == 1234 / 12217
+    for output in (several, one):  # clicks per post: the long title wraps, no count is cut
+        lines = output.splitlines()
+        assert "the end" in output, output
+        assert any(line.split()[-2:] == ["456", "543"] for line in lines), output
     status = at_80(path, "status").output
     assert "Latest issues" in status and "2026-12" in status
