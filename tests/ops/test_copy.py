@@ -22,7 +22,19 @@ from digest.store.alerts import claim
 from digest.store.copy import tables
 from digest.store.database import open_database
 from digest.store.subscribers import add, find, set_paused
-from digest.store.tables import Click, Delivery, Issue, WebhookCursor, WebhookMessage, Welcome
+from digest.store.tables import (
+    Admin,
+    AdminSession,
+    Click,
+    Delivery,
+    EditorNote,
+    HeldPost,
+    Issue,
+    SpentChallenge,
+    WebhookCursor,
+    WebhookMessage,
+    Welcome,
+)
 from tests.issues.test_send import add_subscribers, write_config
 from tests.support.bounce_fixtures import KEYS, RETURN_PATH
 from tests.support.bounce_store import maildir, seed
@@ -140,6 +152,26 @@ def history(tmp_path: Path) -> Iterator[Path]:
                 last_error="HTTP 503",
             )
         )
+        # a solved sign-up challenge, kept until it expires (issue 25)
+        session.add(SpentChallenge(key="5c" * 32, expires_at=sent_at + timedelta(hours=1)))
+        # the desk (issue 24): an administrator with a session, one revoked, a note, held posts
+        owner = Admin(name="owner", password_hash="$argon2id$v=19$m=65536,t=3,p=4$x$y")
+        session.add(owner)
+        session.flush()
+        for n, revoked in enumerate((None, sent_at)):
+            session.add(
+                AdminSession(
+                    secret_hash=f"{n:064x}",
+                    csrf=f"csrf-{n}",
+                    admin_id=owner.id,
+                    ip="192.0.2.7",
+                    user_agent=None,
+                    revoked_at=revoked,
+                )
+            )
+        session.add(EditorNote(frequency="weekly", text="编者按：**谢谢**", updated_by="owner"))
+        session.add(HeldPost(post_id="post-a", scope="next", title="甲", created_by="owner"))
+        session.add(HeldPost(post_id="post-b", scope="always", title="", created_by=None))
     database.dispose()
     yield path
 
