@@ -2,7 +2,8 @@
 violation, in Chinese and English, in the light and the dark colour scheme: the sign-up form,
 its one-click confirmation page, the check-your-inbox page, the confirmation link's page and
 its result, unsubscribe and its result, preferences and a saved notice, the archive, the
-error page, and an archived issue (the email in its own language, in both schemes).
+error page, an archived issue (the email in its own language, in both schemes), and the
+sign-up page with the ALTCHA widget in its form.
 
 axe-core runs inside Chromium (tests/support/axe.py), on the pages as digest serves them
 (uvicorn, their own Content-Security-Policy), reached the way a reader reaches them: links
@@ -198,6 +199,30 @@ def test_archived_issue_passes_wcag_21_aa(public: Public, browser: Browser) -> N
     with loopback_page(browser, from_blog, bypass_csp=True) as page:
         page.goto(archived)
         checked(page, "archived-issue", shots=True)
+
+
+def test_sign_up_with_the_challenge_passes_wcag_21_aa(
+    tmp_path: Path, public: Public, browser: Browser
+) -> None:
+    """The sign-up page as it is past the threshold (here `challenge: always`): the vendored
+    ALTCHA widget in the form (its proof of work is solved in tests/web/test_signup_browser.py;
+    here its markup and colours are what counts), in both languages."""
+    smtp = public.smtp
+    sock = loopback_socket()
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    config = configure(tmp_path, smtp, url, challenge="always")
+    database = open_database(config.database_url)
+    try:
+        with (
+            serving(create_public_app(config, database), sock=sock),
+            loopback_page(browser, lambda url: False) as page,
+        ):
+            for locale in LOCALES:
+                page.goto(f"{url}/subscribe?locale={locale}")
+                page.locator("main form altcha-widget").wait_for()
+                checked(page, f"subscribe-challenge-{locale}", locale == "zh")
+    finally:
+        database.dispose()
 
 
 def test_audit_finds_what_only_the_dark_scheme_breaks(browser: Browser) -> None:
