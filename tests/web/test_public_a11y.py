@@ -127,6 +127,7 @@ def reader(public: Public, email: str, locale: str) -> Subscriber:
         return person
 
 
+@pytest.mark.slow  # a reader's whole way through eleven pages, each audited twice
 @pytest.mark.parametrize("locale", LOCALES)
 def test_public_pages_pass_wcag_21_aa(public: Public, browser: Browser, locale: str) -> None:
     # `public` first: its send runs asyncio before Playwright's loop starts
