@@ -2,6 +2,12 @@
 
 Exit codes: 0 success (including "nothing new"), 1 runtime failure, 2 bad usage or invalid
 configuration. Errors are one sentence on stderr; a traceback only with DIGEST_DEBUG=1.
+
+Start-up matches the work: this module and every command module import, at the top, only
+click, the standard library and light modules of digest; the configuration's schema, the
+database layer, Rich and the stages are imported by the command that uses them, when it runs.
+`digest --help` and `digest --version` load nothing else (tests/cli/test_startup.py keeps an
+allowlist of what they may import).
 """
 
 from __future__ import annotations
@@ -10,17 +16,18 @@ import importlib
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from digest import __version__
 from digest.cli.output import error, plain, warn
-from digest.config.load import load_config
-from digest.config.schema import Config
 from digest.errors import DigestError
-from digest.models import SourceResult
-from digest.store.database import Database, open_database
+
+if TYPE_CHECKING:
+    from digest.config.schema import Config
+    from digest.models import SourceResult
+    from digest.store.database import Database
 
 __all__ = ["error", "escape_markup", "warn"]  # re-exported: commands print through these
 
@@ -167,6 +174,8 @@ def use_log_format(log_format: str) -> None:
 def get_config(ctx: click.Context) -> Config:
     root = ctx.find_root()
     if "config" not in root.obj:
+        from digest.config.load import load_config
+
         root.obj["config"] = load_config(root.obj["config_path"])
     config: Config = root.obj["config"]
     return config
@@ -184,10 +193,24 @@ def get_database(ctx: click.Context) -> Database:
     """The configured database, migrated to the current schema (once per command)."""
     root = ctx.find_root()
     if "database" not in root.obj:
+        from digest.store.database import open_database
+
         root.obj["database"] = open_database(get_config(ctx).database_url)
         ctx.call_on_close(root.obj["database"].dispose)
     database: Database = root.obj["database"]
     return database
+
+
+def database_if_any(ctx: click.Context) -> Database | None:
+    """The configured database for a command that only reads (the next issue), or None when
+    it is a SQLite file not created yet: it recorded nothing, so the command reads nothing,
+    creates nothing, and loads no database layer (digest.store.location)."""
+    from digest.store.location import nothing_recorded
+
+    root = ctx.find_root()
+    if "database" not in root.obj and nothing_recorded(get_config(ctx).database_url):
+        return None
+    return get_database(ctx)
 
 
 def first_line(exc: BaseException) -> str:

@@ -40,16 +40,6 @@ from markdown_it.rules_inline import StateInline
 
 from digest.excerpt.settings import MathMode
 
-MATH_MODES: tuple[MathMode, ...] = (
-    "auto",
-    "dollars",
-    "brackets",
-    "both",
-    "kramdown",
-    "backticks",
-    "none",
-)
-
 _DELIMITERS: dict[str, frozenset[str]] = {
     "auto": frozenset({"$", "$$", "\\(", "\\["}),
     "dollars": frozenset({"$", "$$"}),

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from digest.errors import PostError
 from digest.excerpt.pagemath import defines_only
 from digest.excerpt.rules import cut_graphemes, excerpt_of, grapheme_count
-from digest.excerpt.settings import MathMode
-from digest.excerpt.tex import MATH_MODES, looks_like_tex, post_math
+from digest.excerpt.settings import MATH_MODES, MathMode
+from digest.excerpt.tex import looks_like_tex, post_math
 from digest.sources.document import make_excerpt
 
 FENCE = "```"

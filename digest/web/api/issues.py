@@ -134,5 +134,5 @@ def _post(candidate: Candidate) -> schemas.Post:
         url=post.url,
         date=post.date,
         categories=list(post.categories),
-        excerpt=candidate.excerpt,
+        excerpt=candidate.excerpt or "",  # next_issue made the next issue's excerpts
     )
