@@ -42,7 +42,7 @@ from tables import table  # noqa: E402
 
 from digest.config.load import load_config  # noqa: E402
 from digest.config.schema import Config  # noqa: E402
-from digest.excerpt.rules import remember_excerpts  # noqa: E402
+from digest.excerpt.memo import remember_excerpts  # noqa: E402
 from digest.issues.send import gather  # noqa: E402
 
 CONFIG = """\

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from digest.errors import PostError
 from digest.excerpt.markup import first_heading, summary_from, title_text
-from digest.excerpt.tex import math_switch
+from digest.excerpt.mathmode import math_switch
 from digest.links import is_safe_link, post_url
 from digest.models import Post
 from digest.sources.fields import (

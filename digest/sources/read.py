@@ -80,12 +80,14 @@ class Reading:
 
     def excerpts(self, posts: Iterable[Post]) -> dict[Post, str]:
         """The excerpt of each of `posts` (posts of this read), made only when not known."""
-        from digest.excerpt.rules import excerpt_for, excerpt_inputs, remember_excerpts
+        from digest.excerpt.memo import excerpt_inputs, remember_excerpts
 
         made: dict[Post, str] = {}
         for post in posts:
             excerpt = self._known.get(post)
             if excerpt is None:
+                from digest.excerpt.rules import excerpt_for  # markdown-it: only to make one
+
                 excerpt = excerpt_for(post, self.settings.excerpt)
                 self._known[post] = excerpt
                 self._keep(post, excerpt)

@@ -8,10 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from digest.errors import PostError
+from digest.excerpt.mathmode import post_math
 from digest.excerpt.pagemath import defines_only
 from digest.excerpt.rules import cut_graphemes, excerpt_of, grapheme_count
 from digest.excerpt.settings import MATH_MODES, MathMode
-from digest.excerpt.tex import looks_like_tex, post_math
+from digest.excerpt.tex import looks_like_tex
 from digest.sources.document import make_excerpt
 
 FENCE = "```"
