@@ -503,6 +503,16 @@ class _Walker(HTMLParser):
             self.parts.append(data)
             self.chars += len(data)
 
+    def parse_marked_section(self, i: int, report: bool = True) -> int:
+        """`<![CDATA[…]]>` as the standard library reads it; any other `<![` (`<![img` in a
+        post's raw HTML) is a bogus comment up to the next `>`, as browsers read it, where
+        the standard library's parser stops with an AssertionError."""
+        try:
+            return super().parse_marked_section(i, report)
+        except AssertionError:
+            end = self.rawdata.find(">", i + 3)
+            return -1 if end < 0 else end + 1
+
     def handle_comment(self, data: str) -> None:
         if self._skip_tag is None and self.more_at is None and _MORE.fullmatch(data):
             self.more_at = len(self.parts)

@@ -8,10 +8,12 @@ from __future__ import annotations
 from digest.excerpt.attributes import strip_attributes
 from digest.excerpt.clean import clean
 from digest.excerpt.markup import (
+    Heading,
     PlainText,
     expand_labels,
     html_to_text,
     markdown_to_html,
+    parser,
 )
 from digest.excerpt.rules import ELLIPSIS, continued, cut_graphemes
 from digest.excerpt.settings import DEFAULT_LENGTH, MathMode
@@ -51,3 +53,23 @@ def old_excerpt_of(
         return continued(expand_labels(plain.before_more, locale))
     cut, was_cut = cut_graphemes(plain.text, length, locale)
     return cut + (ELLIPSIS if was_cut else "")
+
+
+def old_first_heading(text: str) -> Heading | None:
+    """digest.excerpt.markup.first_heading as it was: the whole document parsed, the heading
+    rendered to HTML and parsed again."""
+    md = parser()
+    tokens = md.parse(text)
+    for index, token in enumerate(tokens[:-1]):
+        if token.type == "heading_open":
+            inline = strip_attributes(resolve_tags(tokens[index + 1].content))
+            plain = html_to_text(md.renderInline(inline))
+            heading = expand_labels(plain.text, "en")
+            if not heading:
+                return None
+            rest = None
+            if index == 0 and token.map is not None:
+                lines = text.splitlines(keepends=True)
+                rest = "".join(lines[token.map[1] :]).lstrip("\n")
+            return Heading(heading, rest)
+    return None
