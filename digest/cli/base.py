@@ -201,16 +201,16 @@ def get_database(ctx: click.Context) -> Database:
     return database
 
 
-def database_if_any(ctx: click.Context) -> Database | None:
-    """The configured database for a command that only reads (the next issue), or None when
-    it is a SQLite file not created yet: it recorded nothing, so the command reads nothing,
-    creates nothing, and loads no database layer (digest.store.location)."""
-    from digest.store.location import nothing_recorded
+def sent_posts(ctx: click.Context, frequency: str) -> set[str] | None:
+    """The posts an issue of `frequency` already covered, for a command that only reads the
+    next issue, read without the database layer when the database is a SQLite file (none at
+    all when it was not created yet); None when the database must be opened to tell
+    (`get_database`): see digest.store.peek."""
+    from digest.store.peek import sent_post_ids
 
-    root = ctx.find_root()
-    if "database" not in root.obj and nothing_recorded(get_config(ctx).database_url):
+    if "database" in ctx.find_root().obj:
         return None
-    return get_database(ctx)
+    return sent_post_ids(get_config(ctx).database_url, frequency)
 
 
 def first_line(exc: BaseException) -> str:

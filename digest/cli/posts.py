@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from digest.cli.base import database_if_any, get_config, get_database, main, report_sources
+from digest.cli.base import get_config, get_database, main, report_sources, sent_posts
 from digest.cli.output import emit_json, say, styled, table
 from digest.errors import DigestError
 from digest.excerpt.settings import DEFAULT_LENGTH, MATH_MODES, MathMode
@@ -18,7 +18,8 @@ from digest.excerpt.settings import DEFAULT_LENGTH, MATH_MODES, MathMode
 if TYPE_CHECKING:
     from rich.text import Text
 
-    from digest.issues.upcoming import Excerpts
+    from digest.config.schema import Config
+    from digest.issues.upcoming import Excerpts, Gathered
     from digest.models import Candidate
 
 
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 @click.pass_context
 def posts(ctx: click.Context, as_json: bool, show_all: bool, refresh: bool) -> None:
     """List the posts the next digest would hold, newest first."""
-    from digest.issues.upcoming import next_issue, nothing_new
+    from digest.issues.upcoming import nothing_new
 
     config = get_config(ctx)
     if refresh:
@@ -40,7 +41,7 @@ def posts(ctx: click.Context, as_json: bool, show_all: bool, refresh: bool) -> N
 
         forget_posts(source_settings(config))
     excerpts: Excerpts = "all" if show_all else "new"  # made only for the posts listed
-    gathered = next_issue(config, database_if_any(ctx), excerpts=excerpts)
+    gathered = _next_issue(ctx, config, excerpts)
     report_sources(gathered.source)
     chosen = gathered.candidates if show_all else gathered.new
     max_posts = config.digest.max_posts
@@ -54,6 +55,17 @@ def posts(ctx: click.Context, as_json: bool, show_all: bool, refresh: bool) -> N
             say(nothing_new(gathered, config))
     if gathered.source.failures:
         ctx.exit(1)
+
+
+def _next_issue(ctx: click.Context, config: Config, excerpts: Excerpts) -> Gathered:
+    """The next issue, the posts already sent read without the database layer when it can be
+    (cli.base.sent_posts), else from the database."""
+    from digest.issues.upcoming import next_issue
+
+    frequency = config.schedule.frequency
+    sent = sent_posts(ctx, frequency)
+    database = get_database(ctx) if sent is None else None
+    return next_issue(config, database, frequency=frequency, sent=sent, excerpts=excerpts)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -174,12 +186,12 @@ def render(ctx: click.Context, out_dir: Path, locale: str | None) -> None:
     """Write the next digest's HTML, text and MJML (sample links instead of personal ones)."""
     from digest.config.stages import render_settings
     from digest.delivery.personalise import with_sample_values
-    from digest.issues.upcoming import next_edition, next_issue, nothing_new
+    from digest.issues.upcoming import next_edition, nothing_new
     from digest.render.budget import HTML_LIMIT, longest_values, outgoing_size
     from digest.render.edition import render as render_edition
 
     config = get_config(ctx)
-    gathered = next_issue(config, database_if_any(ctx))
+    gathered = _next_issue(ctx, config, "new")
     report_sources(gathered.source)
     if gathered.source.failures:
         ctx.exit(1)

@@ -140,12 +140,17 @@ def next_issue(
     *,
     frequency: str | None = None,
     now: datetime | None = None,
+    sent: Collection[str] | None = None,
     excerpts: Excerpts = "new",
 ) -> Gathered:
     """What the next issue of `frequency` would hold: posts already covered are not new.
-    Without a database (None: none was created yet), no post was covered."""
+    They are read from `database`, unless `sent` gives them (digest.store.peek read them);
+    with neither, no post was covered."""
     frequency = frequency or config.schedule.frequency
-    sent: set[str] = set()
+    if sent is None:
+        sent = set()
+    elif database is not None:
+        raise ValueError("next_issue takes the posts sent or a database to read them from")
     if database is not None:
         from digest.store import ledger
 
