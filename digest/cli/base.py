@@ -13,8 +13,8 @@ allowlist of what they may import).
 from __future__ import annotations
 
 import importlib
-import logging
 import os
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,11 +25,19 @@ from digest.cli.output import error, plain, warn
 from digest.errors import DigestError
 
 if TYPE_CHECKING:
+    import logging
+
     from digest.config.schema import Config
     from digest.models import SourceResult
     from digest.store.database import Database
 
 __all__ = ["error", "escape_markup", "warn"]  # re-exported: commands print through these
+
+# pydantic looks for plugins when it builds the configuration's models: it reads the entry
+# points of every installed distribution, a good part of loading the configuration, for
+# plugins digest does not use. Off unless the user's environment says otherwise (setting
+# PYDANTIC_DISABLE_PLUGINS, even to nothing, keeps their choice).
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 
 # Which module of digest.cli defines each command. A command's module is imported when the
@@ -88,33 +96,39 @@ class DigestGroup(click.Group):
             ctx.exit(1)
 
 
-class _LibraryWarnings(logging.Handler):
-    """The library's logged warnings (logger `digest`, e.g. posts moved out of an oversized
-    digest) as `digest: warning:` lines, each message once per command."""
+@cache
+def _library_warnings() -> logging.Handler:
+    """The handler that prints the library's logged warnings (logger `digest`, e.g. posts moved
+    out of an oversized digest) as `digest: warning:` lines, each message once per command
+    (made, and logging loaded, when a command first runs: `--help` needs neither)."""
+    import logging
 
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.seen: set[str] = set()
+    class LibraryWarnings(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.WARNING)
+            self.seen: set[str] = set()
 
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if message not in self.seen:
-            self.seen.add(message)
-            warn(message + ("" if message.endswith(".") else "."))
+        def emit(self, record: logging.LogRecord) -> None:
+            message = record.getMessage()
+            if message not in self.seen:
+                self.seen.add(message)
+                warn(message + ("" if message.endswith(".") else "."))
 
-
-_library_warnings = _LibraryWarnings()
+    return LibraryWarnings()
 
 
 def report_library_warnings(enabled: bool) -> None:
     """Print the library's warnings on stderr for this command, or leave them to the log
     (`digest schedule` sets up logging: its log has them)."""
-    _library_warnings.seen.clear()
+    import logging
+
+    handler = _library_warnings()
+    handler.seen.clear()  # type: ignore[attr-defined]
     logger = logging.getLogger("digest")
-    if enabled and _library_warnings not in logger.handlers:
-        logger.addHandler(_library_warnings)
+    if enabled and handler not in logger.handlers:
+        logger.addHandler(handler)
     elif not enabled:
-        logger.removeHandler(_library_warnings)
+        logger.removeHandler(handler)
 
 
 def escape_markup(text: str) -> str:
