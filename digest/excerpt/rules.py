@@ -142,35 +142,48 @@ def cut_graphemes(text: str, length: int, locale: str = "zh") -> tuple[str, bool
 
 
 def _cut(text: str, length: int, locale: str) -> tuple[str, bool, int]:
-    """`cut_graphemes`, and where in `text` the grapheme that did not fit ends (0: no cut)."""
-    head = _first_graphemes(length).match(text)
-    assert head is not None  # \X{0,n} matches any text
-    end = head.end()
-    if not any(marker in head.group() for marker in MARKERS):
-        # no label among the first `length` graphemes: each counts one, so they are the cut
-        if end == len(text):
-            return text, False, 0
-        cluster = _GRAPHEME.match(text, end)
-        assert cluster is not None
-        kept = head.group()
-        return (kept.rstrip() if text[end] in MARKERS else kept), True, cluster.end()
+    """`cut_graphemes`, and where in `text` the grapheme that did not fit ends (0: no cut).
+
+    Runs of graphemes that are not labels count one each and are measured by the regex
+    module in one match; only the labels between them are looked at one by one."""
     labels = LABELS.get(locale, LABELS["en"])
     out: list[str] = []
     used = 0
-    for match in _GRAPHEME.finditer(text):  # not findall: the text after the cut is not split
-        cluster = match.group()
-        if cluster[0] in MARKERS:
-            piece = labels[cluster[0]] + cluster[1:]
-            size = grapheme_count(labels[cluster[0]]) + (1 if len(cluster) > 1 else 0)
-        else:
-            piece, size = cluster, 1
+    position = 0
+    while True:
+        run = _PLAIN_RUN.match(text, position)
+        assert run is not None  # the run may be empty
+        count = grapheme_count(run.group()) if run.end() > position else 0
+        if used + count > length:  # the cut falls in this run, on a grapheme that is no label
+            head = _first_graphemes(length - used).match(text, position)
+            assert head is not None
+            cluster = _GRAPHEME.match(text, head.end())
+            assert cluster is not None
+            return "".join(out) + head.group(), True, cluster.end()
+        out.append(run.group())
+        used += count
+        position = run.end()
+        if position == len(text):
+            return "".join(out), False, 0
+        label = _GRAPHEME.match(text, position)  # a grapheme that starts with a label marker
+        assert label is not None
+        cluster = label.group()
+        size = _label_size(labels[cluster[0]]) + (1 if len(cluster) > 1 else 0)
         if used + size > length:
-            kept = "".join(out)
             # A label that does not fit is left out whole, with the space that led to it.
-            return (kept.rstrip() if cluster[0] in MARKERS else kept), True, match.end()
-        out.append(piece)
+            return "".join(out).rstrip(), True, label.end()
+        out.append(labels[cluster[0]] + cluster[1:])
         used += size
-    return "".join(out), False, 0
+        position = label.end()
+
+
+# A run of graphemes none of which starts with a label marker.
+_PLAIN_RUN = regex.compile("(?:(?![" + "".join(MARKERS) + r"])\X)*")
+
+
+@cache
+def _label_size(label: str) -> int:
+    return grapheme_count(label)
 
 
 @cache
