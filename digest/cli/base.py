@@ -50,6 +50,7 @@ COMMAND_MODULES = {
     "dkim": "dkim",
     "doctor": "doctor",
     "excerpt": "posts",
+    "form": "form",
     "init": "init",
     "posts": "posts",
     "preview": "posts",
@@ -60,6 +61,7 @@ COMMAND_MODULES = {
     "serve": "serve",
     "status": "status",
     "subscribers": "subscribers",
+    "webhooks": "webhooks",
 }
 
 

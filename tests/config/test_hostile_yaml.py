@@ -1,7 +1,7 @@
 """Hostile YAML and oversized input: refused fast, named, and the other posts still read.
 
 The alias bomb ("billion laughs") is a few hundred bytes that expand to 387 million strings;
-before digest.config.safeyaml it stalled `digest posts` for good (3 GB after two minutes). The
+before digest.sources.safeyaml it stalled `digest posts` for good (3 GB after two minutes). The
 end-to-end cases run the real command in a subprocess with a timeout, so a regression fails
 instead of hanging the suite.
 """
@@ -21,12 +21,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from digest.config.load import load_config
-from digest.config.safeyaml import MAX_ALIASES, MAX_DEPTH, YamlLimitError, safe_load
 from digest.errors import ConfigError
 from digest.models import SourceResult
 from digest.sources.feed import MAX_BYTES, read_feed
 from digest.sources.frontmatter import MAX_FRONT_MATTER, FrontMatterError, split_front_matter
 from digest.sources.markdown import MAX_POST_BYTES
+from digest.sources.safeyaml import MAX_ALIASES, MAX_DEPTH, YamlLimitError, safe_load
 from tests.support import paths
 
 ROOT = paths.ROOT
@@ -285,7 +285,7 @@ def _block(depth: int, indent: int = 0) -> st.SearchStrategy[str]:
 def test_the_counting_shortcut_never_passes_what_the_walk_refuses(text: str) -> None:
     """safeyaml.within_limits spares the walk of check_node: whenever it says a text cannot be
     over a limit, the walk finds it within them."""
-    from digest.config.safeyaml import _LOADER, check_node, within_limits
+    from digest.sources.safeyaml import _LOADER, check_node, within_limits
 
     if not within_limits(text):
         return
@@ -310,14 +310,14 @@ def test_the_counting_shortcut_never_passes_what_the_walk_refuses(text: str) -> 
     ],
 )
 def test_texts_near_the_limits_go_through_the_walk(text: str) -> None:
-    from digest.config.safeyaml import within_limits
+    from digest.sources.safeyaml import within_limits
 
     assert not within_limits(text)
 
 
 @pytest.mark.parametrize("opening", ["[", "- ", "{k: ", "? "])
 def test_the_deepest_nesting_the_shortcut_passes_is_within_the_walks_limit(opening: str) -> None:
-    from digest.config.safeyaml import _LOADER, check_node, within_limits
+    from digest.sources.safeyaml import _LOADER, check_node, within_limits
 
     levels = (MAX_DEPTH - 2) // sum(opening.count(c) for c in "[{-:?")
     closing = {"[": "]", "{k: ": "}"}.get(opening, "")
