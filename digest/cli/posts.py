@@ -40,7 +40,9 @@ def posts(ctx: click.Context, as_json: bool, show_all: bool, refresh: bool) -> N
         from digest.sources.cache import forget as forget_posts
 
         forget_posts(source_settings(config))
-    excerpts: Excerpts = "all" if show_all else "new"  # made only for the posts listed
+    # Excerpts are made for the posts the digest gives a block (or every post, with --all):
+    # the overflow, which the digest names only in its "more posts" line, is listed without.
+    excerpts: Excerpts = "all" if show_all else "shown"
     gathered = _next_issue(ctx, config, excerpts)
     report_sources(gathered.source)
     chosen = gathered.candidates if show_all else gathered.new
@@ -106,8 +108,8 @@ def _print_table(
     for candidate in candidates:
         post = candidate.post
         date = post.date.strftime("%Y-%m-%d") if post.date else "—"
-        excerpt = candidate.excerpt or ""
-        cell = styled((post.title, "bold"), "\n", (post.url, "dim"), "\n", excerpt)
+        excerpt = () if candidate.excerpt is None else ("\n", candidate.excerpt)
+        cell = styled((post.title, "bold"), "\n", (post.url, "dim"), *excerpt)
         status: str = candidate.status
         if status == "new" and post.id not in shown_ids:
             status = "new (overflow)"
@@ -191,7 +193,7 @@ def render(ctx: click.Context, out_dir: Path, locale: str | None) -> None:
     from digest.render.edition import render as render_edition
 
     config = get_config(ctx)
-    gathered = _next_issue(ctx, config, "new")
+    gathered = _next_issue(ctx, config, "shown")
     report_sources(gathered.source)
     if gathered.source.failures:
         ctx.exit(1)

@@ -6,7 +6,7 @@ here, so they agree: a post an issue already covered is not new (DESIGN.md secti
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
@@ -20,9 +20,11 @@ from digest.sources.read import read_sources
 if TYPE_CHECKING:
     from digest.store.database import Database
 
-# Which candidates get an excerpt: the next issue's posts (what `posts`, `render`, `preview`
-# and a send show), every post read (`posts --all`), or none (`status` only counts them).
-Excerpts = Literal["new", "all", "none"]
+# Which candidates get an excerpt: the posts the next issue gives a block (the newest
+# `max_posts` new ones: what `posts`, `render` and a send show), every new post (the preview
+# page and the API list the overflow with its excerpts), every post read (`posts --all`), or
+# none (`status` only counts them).
+Excerpts = Literal["shown", "new", "all", "none"]
 
 PERIOD_DAYS = {"daily": 1, "weekly": 7, "monthly": 31}
 
@@ -56,7 +58,7 @@ def gather(
     sent: Collection[str] = frozenset(),
     now: datetime | None = None,
     lookback_days: int | None = None,
-    excerpts: Excerpts = "new",
+    excerpts: Excerpts = "shown",
 ) -> Gathered:
     """Read the sources and judge every post against what was sent and the current time;
     `lookback_days` (default: digest.lookback_days) bounds how old a new post may be, and
@@ -65,7 +67,8 @@ def gather(
     and `send` agree on what it holds.
 
     Every post's front matter is read; excerpts are made only for the candidates `excerpts`
-    names (the new ones by default), the others' `excerpt` is None. The post cache keeps
+    names (by default those the next issue gives a block: `Gathered.shown(max_posts)`), the
+    others' `excerpt` is None. The post cache keeps
     each excerpt made, so a post's excerpt is made once, however many commands show it."""
     now = now or datetime.now(UTC)
     lookback = config.digest.lookback_days if lookback_days is None else lookback_days
@@ -80,13 +83,23 @@ def gather(
         tz=config.site.tz,
     )
     judged = list(zip(posts, statuses, strict=True))
-    shown = [p for p, status in judged if excerpts == "all" or (excerpts == "new" == status)]
-    made = reading.excerpts(shown)
+    made = reading.excerpts(_wanted(judged, excerpts, config.digest.max_posts))
     reading.save()
     candidates = [
         Candidate(post=post, status=status, excerpt=made.get(post)) for post, status in judged
     ]
     return Gathered(candidates=candidates, source=source, first=not sent, lookback_days=lookback)
+
+
+def _wanted(judged: Sequence[tuple[Post, str]], excerpts: Excerpts, max_posts: int) -> list[Post]:
+    """The posts whose excerpt `excerpts` asks for, `judged` being newest first (as
+    `Gathered.shown` counts them)."""
+    if excerpts == "all":
+        return [post for post, _ in judged]
+    new = [post for post, status in judged if status == "new"]
+    if excerpts == "shown":
+        return new[:max_posts]
+    return new if excerpts == "new" else []
 
 
 def nothing_new(gathered: Gathered, config: Config) -> str:
@@ -141,7 +154,7 @@ def next_issue(
     frequency: str | None = None,
     now: datetime | None = None,
     sent: Collection[str] | None = None,
-    excerpts: Excerpts = "new",
+    excerpts: Excerpts = "shown",
 ) -> Gathered:
     """What the next issue of `frequency` would hold: posts already covered are not new.
     They are read from `database`, unless `sent` gives them (digest.store.peek read them);
