@@ -4,6 +4,7 @@
     python bench/send.py --quick    # a smoke run (make test runs it)
     python bench/send.py --sizes 10000,100000,1000000 --databases sqlite --dkim no
     python bench/send.py --sizes 100000 --databases postgresql --dkim no --workers 1,2
+    python bench/send.py --tracking aggregate   # only with click tracking on (default: both)
 
 For each database and audience size it creates the subscribers, creates the issue, and times
 the real per-recipient path in a child process (claim from the database, personalise, DKIM-sign,
@@ -14,6 +15,11 @@ that renders and builds each message from scratch per recipient (render, EmailMe
 smtplib). It prints messages per second, the two ratios, peak memory and the CPU time per
 message (which depends less than msg/s on what else the machine runs). Nothing is asserted:
 this is a measurement, not a test.
+
+Each run is made with click tracking off and with `tracking.clicks: aggregate` (`--tracking`):
+with it on, every post link is rewritten to a signed `/c/TOKEN` link once per issue and the
+issue's links are recorded, so the table shows both, and a line per database, DKIM and size
+gives the rate with tracking on over the rate with it off.
 
 Subscribers are created in bulk (store.subscribers.insert_many: one executemany per 10,000),
 so a million take a minute or two, not the hours of one validated `add` each. With
@@ -108,7 +114,9 @@ class Sink:
         self.process.wait(10)
 
 
-def write_config(folder: Path, url: str, port: int, connections: int, dkim: Path | None) -> Path:
+def write_config(
+    folder: Path, url: str, port: int, connections: int, dkim: Path | None, tracking: str = "off"
+) -> Path:
     text = f"""site:
   title: Incoming Transmission
   base_url: https://blog.example.com
@@ -135,6 +143,7 @@ web:
 """
     if dkim is not None:
         text += f"dkim:\n  domain: blog.example.com\n  selector: bench\n  key_file: {dkim}\n"
+    text += f"tracking:\n  clicks: {tracking}\n"
     (folder / "web-secret").write_text("bench-secret\n", encoding="utf-8")
     path = folder / "config.yaml"
     path.write_text(text, encoding="utf-8")
@@ -211,6 +220,7 @@ class Run:
     cpu: float = 0.0
     workers: int = 1
     create_seconds: float = 0.0
+    tracking: str = "off"
 
     @property
     def rate(self) -> float:
@@ -226,8 +236,9 @@ def measure(
     connections: int,
     folder: Path,
     workers: int = 1,
+    tracking: str = "off",
 ) -> Run:
-    path = write_config(folder, url, port, connections, dkim_key)
+    path = write_config(folder, url, port, connections, dkim_key, tracking)
     config = load_config(path)
     create_seconds = add_subscribers(config, count)
     command = [sys.executable, __file__, "--worker", str(path)]
@@ -258,6 +269,7 @@ def measure(
         sum(r["cpu"] for r in results),
         workers,
         create_seconds,
+        tracking,
     )
 
 
@@ -363,6 +375,9 @@ def main() -> None:
     parser.add_argument(
         "--workers", default="1", help="e.g. 1,2: also send PostgreSQL issues with 2 workers"
     )
+    parser.add_argument(
+        "--tracking", choices=("off", "aggregate", "both"), default="both", help="click tracking"
+    )
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--connections", type=int, default=4)
@@ -378,6 +393,7 @@ def main() -> None:
     kinds = args.databases.split(",")
     signing = {"no": (False,), "yes": (True,), "both": (False, True)}[args.dkim]
     worker_counts = [int(n) for n in args.workers.split(",")]
+    trackings = ("off", "aggregate") if args.tracking == "both" else (args.tracking,)
     folder = Path(tempfile.mkdtemp(prefix="digest-bench-"))
     from digest.delivery import dkim
 
@@ -394,7 +410,7 @@ def main() -> None:
             postgres.start()
         for kind in kinds:
             for count in sizes:
-                for signed in signing:
+                for signed, tracking in itertools.product(signing, trackings):
                     for workers in worker_counts if kind == "postgresql" else [1]:
                         run_folder = Path(tempfile.mkdtemp(dir=folder))
                         url = (
@@ -411,11 +427,13 @@ def main() -> None:
                             args.connections,
                             run_folder,
                             workers,
+                            tracking,
                         )
                         runs.append(run)
                         print(
                             f"  {kind:10} {count:>9,} subscribers  DKIM "
-                            f"{'yes' if signed else 'no ':3}  workers {workers}"
+                            f"{'yes' if signed else 'no ':3}  clicks {tracking:9}"
+                            f"  workers {workers}"
                             f"  {run.rate:8,.0f} msg/s  peak RSS {run.rss_mb:6.1f} MB"
                             f"  CPU {run.cpu / max(run.sent, 1) * 1e6:5.0f} us/msg"
                             f"  (created in {run.create_seconds:.0f} s)",
@@ -457,7 +475,8 @@ def report(
     print(f"baseline naive path with dkimpy signing:               {naive_dkim:8,.1f} msg/s")
     print()
     header = (
-        f"{'database':10} {'subscribers':>11} {'DKIM':>4} {'workers':>7} {'msg/s':>8} "
+        f"{'database':10} {'subscribers':>11} {'DKIM':>4} {'clicks':>9} {'workers':>7} "
+        f"{'msg/s':>8} "
         f"{'/ smtp-source':>13} {'/ naive':>8} {'peak RSS':>9} {'CPU/msg':>8} {'created':>8}"
     )
     print(header)
@@ -466,29 +485,38 @@ def report(
         against = naive_dkim if run.dkim else naive
         print(
             f"{run.database:10} {run.subscribers:>11,} {'yes' if run.dkim else 'no':>4} "
-            f"{run.workers:>7} {run.rate:>8,.0f} {run.rate / source:>13.2f} "
+            f"{run.tracking:>9} {run.workers:>7} {run.rate:>8,.0f} {run.rate / source:>13.2f} "
             f"{run.rate / against:>7.0f}x {run.rss_mb:>7.1f} MB "
             f"{run.cpu / max(run.sent, 1) * 1e6:>5.0f} us {run.create_seconds:>6.1f} s"
         )
-    by_key: dict[tuple[str, bool, int], dict[int, Run]] = {}
+    by_key: dict[tuple[str, bool, int, str], dict[int, Run]] = {}
     for run in runs:
-        by_key.setdefault((run.database, run.dkim, run.workers), {})[run.subscribers] = run
-    for (database, signed, workers), sized in sorted(by_key.items()):
+        key = (run.database, run.dkim, run.workers, run.tracking)
+        by_key.setdefault(key, {})[run.subscribers] = run
+    for (database, signed, workers, tracking), sized in sorted(by_key.items()):
         ordered = sorted(sized)
-        what = f"{database} DKIM {'yes' if signed else 'no'} workers {workers}"
+        what = f"{database} DKIM {'yes' if signed else 'no'} clicks {tracking} workers {workers}"
         for small, large in itertools.pairwise(ordered):
             print(
                 f"{what}: {large:,} / {small:,} subscribers: peak memory "
                 f"{sized[large].rss_mb / sized[small].rss_mb:.2f}x, "
                 f"rate {sized[large].rate / sized[small].rate:.2f}x"
             )
-    for (database, signed, workers), sized in sorted(by_key.items()):
-        single = by_key.get((database, signed, 1), {})
+    for (database, signed, workers, tracking), sized in sorted(by_key.items()):
+        single = by_key.get((database, signed, 1, tracking), {})
+        untracked = by_key.get((database, signed, workers, "off"), {})
         for count, run in sorted(sized.items()):
+            what = f"{database} DKIM {'yes' if signed else 'no'} {count:,}"
             if workers > 1 and count in single:
                 print(
-                    f"{database} DKIM {'yes' if signed else 'no'} {count:,}: {workers} workers "
+                    f"{what} clicks {tracking}: {workers} workers "
                     f"on one issue / 1: rate {run.rate / single[count].rate:.2f}x"
+                )
+            if tracking != "off" and count in untracked:
+                print(
+                    f"{what} workers {workers}: clicks {tracking} / off: rate "
+                    f"{run.rate / untracked[count].rate:.2f}x, peak memory "
+                    f"{run.rss_mb / untracked[count].rss_mb:.2f}x"
                 )
 
 
