@@ -25,6 +25,7 @@ loaded: `digest --help` and `digest --version` never load it (tests/cli/test_sta
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from collections.abc import Iterable, Sequence
@@ -52,9 +53,15 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _JSON_UNSAFE = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
 
 
-@cache
 def _console(stderr: bool) -> Console:
-    """The one console of a stream, made on first use (so Rich loads only when printing)."""
+    """The console of a stream, made on first use (so Rich loads only when printing), for the
+    terminal width of now: Rich reads `COLUMNS` once, when a console is made, and a process
+    that runs commands one after another (a test, a shell embedding the CLI) may change it."""
+    return _console_for(stderr, os.environ.get("COLUMNS"), os.environ.get("LINES"))
+
+
+@cache
+def _console_for(stderr: bool, columns: str | None, lines: str | None) -> Console:
     from rich.console import Console
 
     return Console(stderr=stderr, highlight=False, soft_wrap=True, emoji=False, markup=False)
