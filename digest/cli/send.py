@@ -10,17 +10,9 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.prompt import Confirm
 
 from digest.cli import output
 from digest.cli.base import (
@@ -33,13 +25,14 @@ from digest.cli.base import (
     use_log_format,
 )
 from digest.cli.output import say, styled
-from digest.config.presend import check_files, check_sending
-from digest.config.schema import Config
-from digest.delivery.engine import Summary
 from digest.errors import DigestError
-from digest.issues.send import NothingToSend, Outcome, Plan, SenderBusy, plan_send, send_issue
-from digest.store import lease
-from digest.store.database import Database
+
+if TYPE_CHECKING:
+    from digest.config.schema import Config
+    from digest.delivery.engine import Summary
+    from digest.issues.send import Outcome, Plan
+    from digest.store import lease
+    from digest.store.database import Database
 
 FREQUENCIES = click.Choice(["daily", "weekly", "monthly"])
 
@@ -108,6 +101,10 @@ def send(
         raise click.UsageError("--wait is for --worker.")
     if metrics_port is not None and not worker:
         raise click.UsageError("--metrics-port is for --worker (and `digest schedule`).")
+    from digest.config.presend import check_files, check_sending
+    from digest.issues.send import NothingToSend, plan_send
+    from digest.store import lease
+
     use_log_format(log_format)
     config = get_config(ctx)
     # a missing password file, CA file or DKIM key is named before anything starts (the dry
@@ -163,6 +160,7 @@ def as_worker(config: Config, database: Database, wait: float) -> int:
     """`digest send --worker`: join the issue being sent; returns the exit code."""
     from digest.issues.join import work
     from digest.ops.metrics import process_metrics
+    from digest.store import lease
 
     tracker = process_metrics().track()
     worked = work(
@@ -230,6 +228,18 @@ def describe(plan: Plan, config: Config) -> list[str]:
 
 def real_send(config: Config, database: Database, plan: Plan, *, confirm: bool) -> int:
     """Send the plan for real; returns the exit code."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.prompt import Confirm
+
+    from digest.issues.send import SenderBusy, send_issue
+
     for line in describe(plan, config):
         say(line)
     if (
@@ -315,6 +325,8 @@ def _print_summary(outcome: Outcome) -> None:
 
 def dry_run_to(config: Config, database: Database, plan: Plan, outbox: Path | None) -> None:
     """Every message exactly as it would go out, as .eml files; no state changes."""
+    from digest.issues.send import NothingToSend, send_issue
+
     if plan.edition is None:
         raise NothingToSend(plan.note or "Nothing to send.")
     folder = outbox or config.path(config.outbox) / plan.edition.key
@@ -350,6 +362,7 @@ def schedule(
 
     from digest.config.cron import rhythms
     from digest.config.load import find_config
+    from digest.config.presend import check_files, check_sending
     from digest.issues.schedule import serve_forever
     from digest.ops.logs import configure
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from rich import box
 
 from digest.cli.base import get_config, get_database, main
 from digest.cli.output import emit_json, error, say, table
@@ -48,6 +47,8 @@ def _issues_table(found: list[Any], title: str | None = None) -> None:
     """Several issues, one line each, with the essential columns: at most 78 characters for
     the longest keys and counts up to a million, so an 80-column terminal cuts nothing
     (`digest report ISSUE` has every figure; `--json` everything)."""
+    from rich import box
+
     columns = [
         {"header": header, "justify": justify, "no_wrap": True}
         for header, justify in (
@@ -101,6 +102,8 @@ def _vertical(r: Any) -> None:
 def _clicks(reports: list[Any]) -> None:
     """Clicks per post (`tracking.clicks`), people and robots apart, for each issue that
     has any."""
+    from rich import box
+
     for r in reports:
         if not r.clicks:
             continue
