@@ -138,3 +138,28 @@ def test_the_peek_loads_no_database_layer(populated: tuple[str, Database]) -> No
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     ).stdout.splitlines()
     assert out == ["['a', 'b', 'c']", "[]"]
+
+
+def test_held_posts_and_the_note_are_what_the_store_reads(tmp_path: Path) -> None:
+    """The desk's held posts and editor's note (issue 24), read as digest.store.editorial
+    reads them: `digest posts` shows the same statuses whichever way it read them."""
+    from digest.store import editorial
+
+    url = f"sqlite:///{tmp_path / 'digest.sqlite3'}"
+    assert peek.editorial(url, "weekly") == ({}, "")  # no file: nothing held, no note
+    assert not (tmp_path / "digest.sqlite3").exists()
+    database = open_database(url)
+    with database.session() as session:
+        editorial.hold(session, "post-a", "next", "A", NOW, "owner")
+        editorial.hold(session, "post-b", "always", "B", NOW, None)
+        editorial.set_note(session, "weekly", "编者按：**谢谢**", NOW, "owner")
+    with database.session() as session:
+        held = editorial.held(session)
+        waiting = editorial.note(session, "weekly")
+        assert waiting is not None
+        expected = (held, waiting.text)
+    database.dispose()
+    assert expected == ({"post-a": "next", "post-b": "always"}, "编者按：**谢谢**")
+    assert peek.editorial(url, "weekly") == expected
+    assert peek.editorial(url, "monthly") == (held, "")  # a note waits for one frequency
+    assert peek.editorial("postgresql://x@127.0.0.1/x", "weekly") is None
