@@ -196,6 +196,9 @@ class DigestConfig(_Section):
 
 class DatabaseConfig(_Section):
     url: str = "sqlite:///var/digest.sqlite3"
+    # how long a sender, worker, scheduler or bounce reader waits out a database that went
+    # away (a restart, a failover) before it stops; 0: stop at the first lost connection
+    outage_seconds: float = Field(default=120.0, ge=0, le=86_400)
 
 
 class SmtpConfig(_Section):
@@ -451,6 +454,7 @@ class Config(_Section):
     templates_dir: Path = Path("templates")
     outbox: Path = Path("outbox")
     cache_dir: Path = Path("var/cache")
+    state_dir: Path = Path("var/state")
 
     _root: Path = PrivateAttr(default=Path("."))
     _file: Path = PrivateAttr(default=Path("config.yaml"))

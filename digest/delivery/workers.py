@@ -27,11 +27,13 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from digest.config.schema import Config
 from digest.delivery.compose import make_composer
 from digest.delivery.engine import POLL, Engine, Summary
+from digest.delivery.journal import journal_for
 from digest.delivery.queue import LedgerQueue
 from digest.delivery.rate import Limits
 from digest.delivery.retry import Policy
@@ -48,6 +50,7 @@ from digest.delivery.stop import (
     unblock_signals,
 )
 from digest.delivery.transport import SmtpSettings, SmtpTransport
+from digest.errors import DigestError
 from digest.store import lease, rate
 from digest.store.database import Database, open_database
 
@@ -69,6 +72,8 @@ class Job:
     claim_seconds: float
     heartbeat: float
     as_of: datetime
+    state_dir: Path  # this machine's outcome journals (digest.delivery.journal)
+    outage_seconds: float  # how long a database away is waited out
 
 
 def process_count(config: Config, queued: int) -> int:
@@ -96,11 +101,24 @@ def run_engine(
     stop: Stoppable | None,
     on_progress: Progress | None,
 ) -> Summary:
-    """This process's worker: its engine over the ledger, its heartbeat renewing its claims."""
-    queue = LedgerQueue(
-        database, job.issue_id, lease.worker_name(), job.claim_seconds, as_of=job.as_of
-    )
+    """This process's worker: its engine over the ledger, its heartbeat renewing its claims,
+    its journal keeping what the database cannot take for a while."""
+    worker = lease.worker_name()
     struck_off = Stop()  # its claims were taken back: it was presumed dead (a long stall)
+
+    def lost() -> None:
+        struck_off.set("its claims were taken over by another sender")
+
+    queue = LedgerQueue(
+        database,
+        job.issue_id,
+        worker,
+        job.claim_seconds,
+        as_of=job.as_of,
+        journal=journal_for(job.state_dir, database, worker),
+        stop=stop,
+        on_lost=lost,
+    )
     limits = Limits(job.policy.rate_per_second, job.policy.rate_per_hour)
     engine = Engine(
         replace(job.policy, connections=connections),
@@ -113,10 +131,6 @@ def run_engine(
         if limits
         else None,
     )
-
-    def lost() -> None:
-        struck_off.set("its claims were taken over by another sender")
-
     try:
         with lease.Heartbeat(job.heartbeat, [queue.renew], on_lost=lost):
             return asyncio.run(engine.run())
@@ -206,6 +220,12 @@ def combine(summaries: Iterable[Summary]) -> Summary:
     return total
 
 
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, DigestError):
+        return exc.message.rstrip(".")
+    return f"a sending process failed: unexpected {type(exc).__name__}"
+
+
 class _Halt:
     """The shared event another process sets when it pauses. Looking at it takes a lock
     shared between processes, so it is looked at every POLL seconds at most: a pause
@@ -271,7 +291,11 @@ def _child(index: int, job: Job, connections: int, updates: Any, halt: Any, pare
         orphaned = Orphaned(parent)
         if orphaned.is_set():
             return
-        database = open_database(job.config.database_url)
+        try:
+            database = open_database(job.config.database_url, outage_seconds=job.outage_seconds)
+        except DigestError as exc:
+            updates.put((index, True, Summary(paused=exc.message.rstrip("."))))
+            return
         try:
             counter = [0]
 
@@ -280,13 +304,18 @@ def _child(index: int, job: Job, connections: int, updates: Any, halt: Any, pare
                 if counter[0] % PROGRESS_EVERY == 0:
                     updates.put((index, False, summary))
 
-            summary = run_engine(
-                job,
-                database,
-                connections=connections,
-                stop=AnyOf(stop, _Halt(halt), orphaned),
-                on_progress=progress,
-            )
+            try:
+                summary = run_engine(
+                    job,
+                    database,
+                    connections=connections,
+                    stop=AnyOf(stop, _Halt(halt), orphaned),
+                    on_progress=progress,
+                )
+            except Exception as exc:  # said in one sentence by the parent, no traceback here
+                if os.environ.get("DIGEST_DEBUG"):
+                    raise
+                summary = Summary(paused=_reason(exc))
             if summary.paused:
                 halt.set()
             updates.put((index, True, summary))

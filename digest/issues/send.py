@@ -17,9 +17,12 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 from digest.config.schema import Config
 from digest.delivery.compose import Composer
 from digest.delivery.engine import Engine, Summary
+from digest.delivery.journal import replay
 from digest.delivery.outbox import OutboxTransport
 from digest.delivery.personalise import with_sample_values
 from digest.delivery.queue import ListQueue
@@ -110,6 +113,8 @@ def send_issue(
     beat = lease.Heartbeat(config.smtp.heartbeat, [ours])
     try:
         with beat, on_signals(stop, forward=forward_to_children):
+            # what senders of this machine kept while the database was away, first
+            replay(config.path(config.state_dir), database)
             current = plan_send(
                 config,
                 database,
@@ -126,7 +131,7 @@ def send_issue(
                 )
             for retry in current.retries:
                 if retry.issue_id != current.issue_id and not stop.is_set():
-                    _start_retry(database, retry.issue_id)
+                    _start_retry(database, retry.issue_id, config.smtp.lease_timeout)
                     outcome = deliver_issue(
                         config, database, retry.issue_id, stop, None, processes, ours
                     )
@@ -140,34 +145,51 @@ def send_issue(
 def start(config: Config, database: Database, plan: Plan) -> int:
     """Create the planned issue — rendering its default variant first, so that a broken
     template fails before anything is recorded — or ready the resumed one: the claims of
-    dead senders sorted out, failed deliveries queued again when it delivered nothing."""
+    dead senders sorted out, failed deliveries queued again when it delivered nothing.
+    A database away is waited out; each step is safe to make twice."""
     assert plan.edition is not None
+    edition = plan.edition
+    ttl = config.smtp.lease_timeout
     if plan.issue_id is None:
-        rendered = render(config, plan.edition)
-        with database.session() as session:
-            if ledger.issue_by_key(session, plan.edition.key) is not None:
-                raise NothingToSend(f"The digest for {plan.edition.key} was already sent.")
+        rendered = render(config, edition)
+        tries: list[int] = []
+
+        def create(session: Session) -> int:
+            tries.append(1)
+            found = ledger.issue_by_key(session, edition.key)
+            if found is not None:
+                if len(tries) > 1 and found.status == IssueStatus.SENDING:
+                    return found.id  # ours: the first try committed, its answer was lost
+                raise NothingToSend(f"The digest for {edition.key} was already sent.")
             issue = ledger.create_issue(
                 session,
-                plan.edition,
+                edition,
                 frequency=plan.frequency,
                 default_frequency=config.schedule.frequency,
             )
             ledger.store_variant(session, issue, "", rendered)
             return issue.id
-    with database.session() as session:
-        deliveries.recover(session, plan.issue_id, deliveries.dead_workers(session, plan.issue_id))
-        if not ledger.has_delivered(session, plan.issue_id):
-            deliveries.requeue(session, plan.issue_id, DeliveryStatus.FAILED)
+
+        return database.run_session(create)
+    issue_id = plan.issue_id
+
+    def resume(session: Session) -> int:
+        deliveries.recover(session, issue_id, deliveries.dead_workers(session, issue_id, ttl))
+        if not ledger.has_delivered(session, issue_id):
+            deliveries.requeue(session, issue_id, DeliveryStatus.FAILED)
         if plan.resend_key is not None:
-            deliveries.requeue(session, plan.issue_id, DeliveryStatus.UNKNOWN)
-        ledger.set_status(session, plan.issue_id, IssueStatus.SENDING, None)
-    return plan.issue_id
+            deliveries.requeue(session, issue_id, DeliveryStatus.UNKNOWN)
+        ledger.set_status(session, issue_id, IssueStatus.SENDING, None)
+        return issue_id
+
+    return database.run_session(resume)
 
 
-def _start_retry(database: Database, issue_id: int) -> None:
-    with database.session() as session:
-        deliveries.recover(session, issue_id, deliveries.dead_workers(session, issue_id))
+def _start_retry(database: Database, issue_id: int, ttl: float) -> None:
+    def recover(session: Session) -> None:
+        deliveries.recover(session, issue_id, deliveries.dead_workers(session, issue_id, ttl))
+
+    database.run_session(recover)
 
 
 def _without_ledger(

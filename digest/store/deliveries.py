@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -40,7 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from digest.models import Recipient
-from digest.store.lease import is_running
+from digest.store.lease import expiry_floor, is_running
 from digest.store.subscribers import record as record_event
 from digest.store.tables import (
     HELD,
@@ -303,6 +303,21 @@ def release(connection: Connection, recipients: Iterable[Recipient], worker: str
         connection.execute(_RELEASE, {"b_ids": ids, "b_worker": worker, "b_now": utcnow()})
 
 
+def release_claimed(connection: Connection, issue_id: int, worker: str) -> None:
+    """Every row of the issue still only claimed by `worker` back to the queue: for a worker
+    that ended (nothing of it can be on the wire), whose claim may have committed unanswered
+    (the connection lost with the commit) and been made again."""
+    connection.execute(
+        update(_table)
+        .where(
+            _c.issue_id == issue_id,
+            _c.worker == worker,
+            _c.status == DeliveryStatus.CLAIMED,
+        )
+        .values(status=DeliveryStatus.QUEUED, worker=None, updated_at=utcnow())
+    )
+
+
 def register(connection: Connection, worker: str, expires: datetime) -> None:
     """A worker begins: its claims stay its own until `expires` (renewed by `renew`)."""
     if not _count(connection.execute(_RENEW, {"b_name": worker, "b_expires": expires})):
@@ -336,14 +351,18 @@ def holders(session: Session, issue_id: int) -> dict[str, datetime | None]:
     return {str(worker): expires for worker, expires in rows}
 
 
-def dead_workers(session: Session, issue_id: int) -> list[str]:
+def dead_workers(session: Session, issue_id: int, ttl: float | None = None) -> list[str]:
     """Workers holding rows of this issue that are known dead: their claims expired (the
-    heartbeat stopped), or their process of this host is gone."""
+    heartbeat stopped), or their process of this host is gone. With `ttl` (the claims' lease
+    timeout) an expiry counts only from `ttl` after the database's return from an outage
+    (lease.expiry_floor): a worker that waited it out gets the time to renew."""
     now = utcnow()
+    floor = expiry_floor(session, timedelta(seconds=ttl)) if ttl is not None else None
+    late = floor is None or now >= floor
     return [
         worker
         for worker, expires in holders(session, issue_id).items()
-        if expires is None or expires <= now or not is_running(worker)
+        if expires is None or (expires <= now and late) or not is_running(worker)
     ]
 
 

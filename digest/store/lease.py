@@ -22,8 +22,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from digest.store.database import Database
+from digest.store.database import Database, server_started
 from digest.store.tables import Lease, utcnow
 
 SEND_LEASE = "send"
@@ -69,49 +70,74 @@ class Holder:
         return f"{self.name} since {self.since.strftime('%Y-%m-%d %H:%M:%S %Z')}"
 
 
+def expiry_floor(session: Session, ttl: timedelta) -> datetime | None:
+    """No lease or claim counts as expired before this moment: `ttl` after the database server
+    last started (PostgreSQL), or after this process saw the database return from an outage.
+    Nobody could renew while it was away, so expiry counts from its return: a holder that
+    waited it out gets the time to renew before anyone takes over what it holds."""
+    outage = session.info.get("outage")
+    returned = getattr(outage, "returned_at", None)
+    moments = [m for m in (server_started(session), returned) if m is not None]
+    return max(moments) + ttl if moments else None
+
+
 def acquire(database: Database, name: str, holder: str, ttl: timedelta) -> Holder | None:
-    """Take the lease; None on success, else who holds it."""
-    now = utcnow()
-    try:
-        with database.session() as session:
-            row = session.scalar(select(Lease).where(Lease.name == name).with_for_update())
-            if row is None:
-                session.add(Lease(name=name, holder=holder, acquired_at=now, expires_at=now + ttl))
-                return None
-            if row.holder == holder:
-                row.expires_at = now + ttl
-                return None
-            if row.expires_at > now and is_running(row.holder):
-                return Holder(row.holder, row.acquired_at, row.expires_at)
-            row.holder, row.acquired_at, row.expires_at = holder, now, now + ttl
+    """Take the lease; None on success, else who holds it. A database away is waited out."""
+
+    def take(session: Session) -> Holder | None:
+        now = utcnow()
+        row = session.scalar(select(Lease).where(Lease.name == name).with_for_update())
+        if row is None:
+            session.add(Lease(name=name, holder=holder, acquired_at=now, expires_at=now + ttl))
             return None
+        if row.holder == holder:
+            row.expires_at = now + ttl
+            return None
+        floor = expiry_floor(session, ttl)
+        live = row.expires_at > now or (floor is not None and now < floor)
+        if live and is_running(row.holder):
+            return Holder(row.holder, row.acquired_at, max(row.expires_at, floor or now))
+        row.holder, row.acquired_at, row.expires_at = holder, now, now + ttl
+        return None
+
+    try:
+        return database.run_session(take)
     except IntegrityError:
         current = current_holder(database, name)
+        now = utcnow()
         return current or Holder("another process", now, now + ttl)
 
 
 def renew(database: Database, name: str, holder: str, ttl: timedelta) -> bool:
     """Extend our lease; False when it is no longer ours (taken over after it expired)."""
-    with database.session() as session:
+
+    def extend(session: Session) -> bool:
         row = session.scalar(select(Lease).where(Lease.name == name).with_for_update())
         if row is None or row.holder != holder:
             return False
         row.expires_at = utcnow() + ttl
         return True
 
+    return database.run_session(extend)
+
 
 def release(database: Database, name: str, holder: str) -> None:
-    with database.session() as session:
+    def drop(session: Session) -> None:
         session.execute(delete(Lease).where(Lease.name == name, Lease.holder == holder))
+
+    database.run_session(drop)
 
 
 def current_holder(database: Database, name: str) -> Holder | None:
     """The live holder of the lease, if any (an expired lease or a dead local holder is free)."""
-    with database.session() as session:
+
+    def look(session: Session) -> Holder | None:
         row = session.scalar(select(Lease).where(Lease.name == name))
         if row is None or row.expires_at <= utcnow() or not is_running(row.holder):
             return None
         return Holder(row.holder, row.acquired_at, row.expires_at)
+
+    return database.run_session(look)
 
 
 class Heartbeat:

@@ -313,3 +313,12 @@ class SendRate(Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     second_next: Mapped[float] = mapped_column(Double, default=0.0)
     hour_next: Mapped[float] = mapped_column(Double, default=0.0)
+
+
+class DatabaseIdentity(Base):
+    """One row: a random id written by migration 0008, which tells this database from any
+    other (an outcome journal is replayed only into the database it was written for)."""
+
+    __tablename__ = "database_identity"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
