@@ -16,7 +16,7 @@ from digest.store.deliveries import Result
 from digest.store.tables import DeliveryStatus, utcnow
 
 CHUNK = 20  # recipients claimed at a time per connection
-GROUP = 5  # recipients marked in flight in one write: at most this many `unknown` per crash
+GROUP = 1  # messages marked in flight at once per connection: at most this many `unknown` per crash
 
 
 @dataclass(frozen=True, slots=True)
