@@ -59,6 +59,7 @@ class StormServer:
         self.stored: Counter[str] = Counter()
         self.acked: Counter[str] = Counter()
         self.armed: Counter[str] = Counter()
+        self.mails: list[float] = []  # when each MAIL FROM came (time.monotonic())
         self.lock = threading.Lock()
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
@@ -131,6 +132,8 @@ class StormServer:
                 say("250-storm\r\n250-8BITMIME\r\n250-PIPELINING\r\n250 SMTPUTF8")
             elif verb == "MAIL":
                 rcpt, fault = "", None
+                with self.lock:
+                    self.mails.append(time.monotonic())
                 say("250 OK")
             elif verb == "RCPT":
                 rcpt = line[8:].split(">")[0].lstrip("<")
@@ -353,6 +356,10 @@ class Figures:
     exits: dict[str, list[int]]
     starts: dict[str, int]
     missed_not_unknown: int
+    outages: list[tuple[float, float]] = field(default_factory=list)  # (down, up), monotonic
+    mails: list[float] = field(default_factory=list)
+    acked: dict[str, int] = field(default_factory=dict)
+    ledger: dict[str, str] = field(default_factory=dict)
     dsn: str = ""
     output: str = ""
     twice_emails: list[str] = field(default_factory=list)
@@ -438,6 +445,7 @@ def storm(
             Role(f"worker{n}", ("send", "--worker", "--wait", "10")) for n in range(workers)
         ]
         done: list[str] = []
+        outages: list[tuple[float, float]] = []
         with Supervisor(config, root, roles) as supervisor:
             for index, fault in enumerate(faults):
                 threshold = subscribers * (index + 1) // (len(faults) + 1)
@@ -447,7 +455,10 @@ def storm(
                     if issue_status(dsn) == "finished":
                         break
                     time.sleep(0.05)
+                began = time.monotonic()
                 apply(fault, supervisor, postgres, server, rng, down)
+                if fault in DATABASE_FAULTS:
+                    outages.append((began, time.monotonic()))
                 done.append(fault)
                 if on_fault is not None:
                     on_fault(fault)
@@ -475,6 +486,10 @@ def storm(
             exits={role.name: role.codes for role in roles},
             starts={role.name: role.starts for role in roles},
             missed_not_unknown=len(missed - unknown),
+            outages=outages,
+            mails=list(server.mails),
+            acked=dict(server.acked),
+            ledger=statuses,
             dsn=dsn,
             output=output,
             twice_emails=sorted(email for email, count in received.items() if count > 1),

@@ -90,7 +90,7 @@ class Outage:
                 self._since, self._since_wall = now, datetime.now(UTC)
                 log.warning(
                     "the database is out of reach (%s): waiting up to %g s for it to return "
-                    "(database.outage_seconds); no new message begins meanwhile",
+                    "(database.outage_seconds)",
                     _clock(self._since_wall),
                     self.limit,
                 )

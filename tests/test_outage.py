@@ -1,0 +1,338 @@
+"""A database that goes away kills no sender, and an outcome once known is never lost.
+
+On a throwaway PostgreSQL of their own (synchronous_commit on, as PostgreSQL ships: an
+immediate shutdown then loses no committed transaction — with it off, the server itself
+forgets the last commits and no client can help), real `digest send` and `digest send
+--worker` processes, supervised as systemd would restart them, meet database restarts
+(`-m immediate`, `-m fast`, kept down), SIGKILLs and a misbehaving SMTP server (tests/storm.py).
+The server counts what it stored apart from what it acknowledged, so the ledger is compared
+with the truth. Issue 20's promises (README "Sending"):
+
+- a restart or an outage shorter than `database.outage_seconds` is waited out: no process
+  exits, nothing becomes `unknown`, nobody gets the issue twice, no message begins while the
+  database is away, and the log says when it went and when it came back;
+- an outage longer than the lease timeout takes nothing over: expiry counts from the return;
+- an outcome read while the database is away is journalled, and a later `digest send`
+  records it even when its writer was killed;
+- under a storm of every fault at once: nobody twice, whoever got nothing is `unknown`, and
+  nothing is printed that is not a sentence of ours.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import signal
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy.exc import OperationalError
+
+from digest.cli import main
+from digest.config.schema import load_config
+from digest.delivery import journal
+from digest.delivery.journal import Journal, replay
+from digest.models import Recipient
+from digest.store import deliveries
+from digest.store.database import Database, identity, open_database
+from digest.store.deliveries import Result
+from digest.store.outage import DatabaseAway, Outage, is_outage
+from digest.store.tables import DeliveryStatus
+from tests.postgres import PostgresServer
+from tests.processes import Digest
+from tests.smtp_server import CountingServer
+from tests.storm import KINDS, plan, storm
+from tests.test_send import add_subscribers, write_config
+from tests.test_send import statuses as ledger
+
+
+@pytest.fixture(scope="module")
+def durable() -> Iterator[PostgresServer]:
+    """A cluster of this module's own, restarted by its tests (not the session's)."""
+    server = PostgresServer(durable=True)
+    server.start()
+    yield server
+    server.stop()
+
+
+# -- restarts and outages, waited out ---------------------------------------------------------
+
+
+def test_three_restarts_and_a_20_s_outage_kill_no_sender(
+    tmp_path: Path, durable: PostgresServer
+) -> None:
+    """5,000 subscribers, `digest send` and two workers; the database restarted with
+    `-m immediate` three times, then kept down for 20 s."""
+    figures = storm(
+        tmp_path,
+        durable,
+        5000,
+        ["pg-immediate", "pg-immediate", "pg-immediate", "pg-down"],
+        down=20,
+    )
+    assert figures.starts == {"send": 1, "worker0": 1, "worker1": 1}, figures.output
+    assert figures.exits == {"send": [0], "worker0": [0], "worker1": [0]}, figures.output
+    assert figures.statuses == {"sent": 5000}, figures.as_dict()
+    assert figures.twice == 0 and figures.missed == 0 and figures.unknown == 0
+    assert figures.foreign == [], figures.foreign
+    output = figures.output
+    assert output.count("the database is out of reach") >= 4 * 3, output  # every process
+    assert output.count("the database is back") >= 4 * 3, output
+    # no message began while the database was down (a moment allowed for the halt itself)
+    down, up = figures.outages[-1]
+    assert up - down >= 20
+    begun = [moment for moment in figures.mails if down + 1.0 < moment < up]
+    assert begun == [], f"{len(begun)} messages began while the database was down"
+
+
+def test_an_outage_longer_than_the_lease_timeout_takes_nothing_over(
+    tmp_path: Path, durable: PostgresServer
+) -> None:
+    """Down 8 s with a 3 s lease timeout: no sender is taken for dead when it returns (expiry
+    counts from the return), so nothing is `unknown` and every outcome the senders read is in
+    the ledger."""
+    figures = storm(
+        tmp_path,
+        durable,
+        1000,
+        ["pg-down"],
+        down=8,
+        smtp={"heartbeat": 0.5, "lease_timeout": 3},
+    )
+    assert figures.twice == 0 and figures.foreign == []
+    for email, count in figures.acked.items():  # whatever the server said 250 to
+        assert count == 1 and figures.ledger[email] == "sent", (email, figures.ledger[email])
+    assert figures.unknown == 0 and figures.statuses == {"sent": 1000}, figures.as_dict()
+    assert all(codes == [0] for codes in figures.exits.values()), figures.output
+
+
+def test_a_sender_killed_while_the_database_is_down_keeps_what_it_knew(
+    tmp_path: Path, durable: PostgresServer
+) -> None:
+    """Both connections wait for their replies; the database goes down; the replies come and
+    go to the journal; the sender is SIGKILLed. The next `digest send` records them first:
+    the ledger says what the server accepted, nobody is `unknown`, nobody gets it twice."""
+    count = 300
+    with CountingServer() as server:
+        path = write_config(tmp_path, durable.new_database(), server.port, timeout=300)
+        config = load_config(path)
+        add_subscribers(config, count)
+        state = tmp_path / "var" / "state"
+        sender = Digest(path, "send", "--yes")
+        try:
+            server.wait(lambda s: s.accepted() >= 50)
+            server.hold()
+            server.wait(lambda s: s.waiting == 2)
+            durable.halt("immediate")
+            try:
+                server.release()
+                journals = _wait_for_journal(state, entries=2)
+                sender.signal(signal.SIGKILL)
+                sender.finish()
+            finally:
+                durable.launch()
+        finally:
+            if not sender.exited():
+                sender.signal(signal.SIGKILL)
+                sender.finish()
+        kept = _entries(journals[0])
+        assert {line["status"] for line in kept} == {"sent"}
+        result = CliRunner().invoke(main, ["--config", str(path), "send", "--yes"])
+        assert result.exit_code == 0, result.output
+        assert f"recorded {len(kept)} outcome(s) that " in result.output, result.output
+        assert "Traceback" not in result.output
+    statuses = ledger(config)
+    assert set(statuses.values()) == {"sent"}, Counter(statuses.values())
+    assert set(server.received.values()) == {1} and len(server.received) == count
+    assert not list(state.glob("*.journal"))  # committed, then deleted
+
+
+def _wait_for_journal(folder: Path, entries: int) -> list[Path]:
+    deadline = time.monotonic() + 120  # a hang guard, not a timing
+    while True:
+        found = sorted(folder.glob("*.journal")) if folder.is_dir() else []
+        if found and sum(len(_entries(path)) for path in found) >= entries:
+            return found
+        assert time.monotonic() < deadline, "nothing was journalled"
+        time.sleep(0.05)
+
+
+def _entries(path: Path) -> list[dict[str, object]]:
+    lines = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line]
+    return lines[1:]
+
+
+def test_the_storm(tmp_path: Path, durable: PostgresServer) -> None:
+    """5,000 subscribers and 15 faults of every kind at once (kills, restarts fast and
+    immediate, an outage, drops before and after the final dot, 421 and 451 bursts, stalled
+    replies): nobody twice, whoever got nothing is `unknown`, no traceback, no driver text."""
+    faults = plan(random.Random(15), 15, KINDS)
+    figures = storm(tmp_path, durable, 5000, faults, seed=15, down=3)
+    assert figures.twice == 0, figures.as_dict()
+    assert figures.missed_not_unknown == 0, figures.as_dict()
+    assert figures.foreign == [], figures.foreign
+    assert set(figures.statuses) <= {"sent", "unknown"}, figures.statuses
+
+
+# -- the journal ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sqlite_database(tmp_path: Path) -> Iterator[Database]:
+    database = open_database(f"sqlite:///{tmp_path / 'digest.sqlite3'}")
+    yield database
+    database.dispose()
+
+
+def _issue_with(database: Database, count: int) -> tuple[int, list[Recipient]]:
+    """An issue of `count` deliveries, claimed and in flight for worker `old:1`."""
+    from digest.store.tables import Delivery
+    from tests.test_public_web import add_issue, add_person
+
+    issue = add_issue(database, "2026-W01", datetime(2026, 1, 1, tzinfo=UTC))
+    people = [add_person(database, f"r{n}@example.com") for n in range(count)]
+    with database.session() as session:
+        session.add_all(Delivery(issue_id=issue, subscriber_id=p) for p in people)
+    with database.transaction() as connection:
+        deliveries.register(connection, "old:1", datetime.now(UTC))
+        taken = deliveries.claim(connection, issue, "old:1", count)
+        deliveries.start(connection, taken, "old:1")
+    return issue, taken
+
+
+def _statuses(database: Database) -> dict[int, str]:
+    from sqlalchemy import select
+
+    from digest.store.tables import Delivery
+
+    with database.session() as session:
+        return dict(session.execute(select(Delivery.id, Delivery.status)).all())
+
+
+def test_a_journal_replaces_an_unknown_and_replaying_twice_changes_nothing(
+    tmp_path: Path, sqlite_database: Database
+) -> None:
+    issue_id, taken = _issue_with(sqlite_database, 3)
+    # a successor found the dead worker's rows in flight and recorded them unknown
+    with sqlite_database.session() as session:
+        deliveries.recover(session, issue_id, ["old:1"])
+    writer = Journal(tmp_path, identity(sqlite_database), "old:1")
+    results = [
+        Result(taken[0], DeliveryStatus.SENT, 1, "<a@x>"),
+        Result(taken[1], DeliveryStatus.BOUNCED, 1, error="550 5.1.1 no such user"),
+    ]
+    writer.keep(issue_id, results)
+    assert writer.path is not None and writer.path.exists()
+    # its writer holds the lock: a replay leaves it alone
+    assert replay(tmp_path, sqlite_database).recorded == {}
+    writer._file.close()  # type: ignore[union-attr]  # the writer dies (its lock goes)
+    path = writer.path
+    copy = path.read_bytes()
+    done = replay(tmp_path, sqlite_database)
+    assert done.recorded == {"old:1": 2} and not path.exists()
+    first = _statuses(sqlite_database)
+    assert first == {
+        taken[0].delivery_id: "sent",
+        taken[1].delivery_id: "bounced",
+        taken[2].delivery_id: "unknown",  # nothing known of it: it stays unknown
+    }
+    path.write_bytes(copy + b'{"issue": 1, "delivery": 3, "torn')  # and a torn last line
+    assert replay(tmp_path, sqlite_database).recorded == {"old:1": 2}
+    assert _statuses(sqlite_database) == first
+
+
+def test_a_journal_of_another_database_is_left_alone_with_a_warning(
+    tmp_path: Path, sqlite_database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    issue_id, taken = _issue_with(sqlite_database, 1)
+    writer = Journal(tmp_path, "another-database", "old:1")
+    writer.keep(issue_id, [Result(taken[0], DeliveryStatus.SENT, 1)])
+    writer._file.close()  # type: ignore[union-attr]
+    with caplog.at_level(logging.WARNING, "digest"):
+        done = replay(tmp_path, sqlite_database)
+    assert done.recorded == {} and done.foreign == [writer.path]
+    assert writer.path is not None and writer.path.exists()
+    assert "belongs to another database" in caplog.text
+    assert _statuses(sqlite_database) == {taken[0].delivery_id: "in_flight"}
+
+
+def test_each_journal_line_is_on_disk_before_keep_returns(tmp_path: Path) -> None:
+    """What `keep` returned from is in the file as whole lines (flushed and fsynced; a crash
+    after it loses none), under the header naming the database and the writer."""
+    recipient = Recipient(7, 3, "a@example.com", "", None, None, 2)
+    writer = Journal(tmp_path, "db-id", f"host:{os.getpid()}")
+    writer.keep(1, [Result(recipient, DeliveryStatus.DEFERRED, 1, error="451 later")])
+    assert writer.path is not None
+    header, *lines = writer.path.read_text("utf-8").splitlines()
+    assert json.loads(header) == {
+        "journal": 1,
+        "database": "db-id",
+        "worker": f"host:{os.getpid()}",
+    }
+    assert [json.loads(line)["status"] for line in lines] == ["deferred"]
+    writer.keep(1, [Result(recipient, DeliveryStatus.DEFERRED, 1, error="451 later")])
+    assert len(writer.path.read_text("utf-8").splitlines()) == 2  # kept once
+    writer.committed(1, [Result(recipient, DeliveryStatus.DEFERRED, 1)])
+    assert not list(tmp_path.glob("*.journal"))  # everything committed: it goes
+    assert journal.SUFFIX == ".journal"
+
+
+# -- waiting out ---------------------------------------------------------------------------------
+
+
+def _lost() -> OperationalError:
+    return OperationalError("SELECT 1", {}, sqlite3.OperationalError("database is locked"))
+
+
+def test_an_outage_is_waited_out_with_one_line_each_way(caplog: pytest.LogCaptureFixture) -> None:
+    outage = Outage(limit=30)
+    failures = [_lost(), _lost(), _lost()]
+    told: list[int] = []
+
+    def work() -> str:
+        if failures:
+            raise failures.pop()
+        return "done"
+
+    with caplog.at_level(logging.WARNING, "digest"):
+        assert outage.wait_out(work, on_away=lambda: told.append(1)) == "done"
+    assert told == [1] and outage.epoch == 1 and outage.returned_at is not None
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("the database is out of reach")
+    assert lines[1].startswith("the database is back")
+
+
+def test_past_the_limit_one_sentence(caplog: pytest.LogCaptureFixture) -> None:
+    outage = Outage(limit=0.3)
+
+    def work() -> None:
+        raise _lost()
+
+    with pytest.raises(DatabaseAway) as caught:
+        outage.wait_out(work)
+    assert "out of reach for 0.3 s (database.outage_seconds)" in caught.value.message
+    assert not is_outage(ValueError("not the database"))
+
+
+def test_an_unreachable_database_is_waited_for_then_one_sentence(tmp_path: Path) -> None:
+    path = write_config(tmp_path, "postgresql+psycopg://nobody:secret@127.0.0.1:1/none", 2525)
+    path.write_text(
+        path.read_text("utf-8").replace("database:\n", "database:\n  outage_seconds: 0.5\n"),
+        "utf-8",
+    )
+    result = CliRunner().invoke(main, ["--config", str(path), "status"])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert lines[-1].startswith("digest: error: cannot open the database"), result.output
+    assert "did not answer for 0.5 s" in lines[-1] and "secret" not in result.output
+    for bad in ("psycopg.", "(psycopg", "Connection refused", "Traceback", "OperationalError"):
+        assert bad not in result.output, result.output
