@@ -12,7 +12,7 @@ heartbeat keeps its claims its own.
 They stop together (see `stop`): a signal to any of them reaches all, a pause in one halts
 the others, a child whose parent died stops (PR_SET_PDEATHSIG, and a watch of its parent's
 pid), and a child that does not finish within the stop's grace time is killed — its
-in-flight group is then `unknown`, as after any crash.
+in-flight messages are then `unknown`, as after any crash.
 """
 
 from __future__ import annotations

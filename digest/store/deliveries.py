@@ -1,13 +1,14 @@
 """The state machine of one delivery row: the guarantees of exactly-once sending live here.
 
 A worker (`host:pid`) *claims* queued rows in a transaction (`claimed`, with an expiry it
-renews from a heartbeat), marks a small group `in_flight` in one write before the first
-MAIL FROM of the group, and records each outcome after the server's final reply. So:
+renews from a heartbeat), marks a message `in_flight` when its commands are about to be
+written (with the previous message's outcome, in one write), and records each outcome after
+the server's final reply. So:
 
 - a worker that stops on request records what it sent and puts back what it never began
   (`release`): nothing that may have gone out is ever queued again;
 - a worker that dies leaves its `claimed` rows (never begun: back to `queued`) and at most
-  its in-flight group (`unknown`: they may have arrived) — `recover` sorts them, once the
+  one in-flight message per connection (`unknown`: it may have arrived) — `recover` sorts them, once the
   worker is known dead (its process is gone, or its claims expired);
 - every write names the worker, so a worker presumed dead that wakes up cannot overwrite
   what its successor recorded.
@@ -225,8 +226,9 @@ def claim(
 
 
 def start(connection: Connection, recipients: Sequence[Recipient], worker: str) -> set[int]:
-    """Mark a group `in_flight` before its first MAIL FROM; returns the ids still ours (a
-    worker presumed dead may have lost some to recovery: it must not send those)."""
+    """Mark messages `in_flight` before their MAIL FROM; returns the ids still ours (a worker
+    presumed dead may have lost some to recovery: it must not send those). Made again after
+    a commit that went unanswered, it returns the same ids (they are in flight already)."""
     if not recipients:
         return set()
     ids = [r.delivery_id for r in recipients]
