@@ -8,8 +8,8 @@ the server's final reply. So:
 - a worker that stops on request records what it sent and puts back what it never began
   (`release`): nothing that may have gone out is ever queued again;
 - a worker that dies leaves its `claimed` rows (never begun: back to `queued`) and at most
-  one in-flight message per connection (`unknown`: it may have arrived) — `recover` sorts them, once the
-  worker is known dead (its process is gone, or its claims expired);
+  one in-flight message per connection (`unknown`: it may have arrived) — `recover` sorts
+  them, once the worker is known dead (its process is gone, or its claims expired);
 - every write names the worker, so a worker presumed dead that wakes up cannot overwrite
   what its successor recorded.
 
