@@ -114,15 +114,20 @@ def test_an_outage_longer_than_the_lease_timeout_takes_nothing_over(
     assert all(codes == [0] for codes in figures.exits.values()), figures.output
 
 
-def test_a_sender_killed_while_the_database_is_down_keeps_what_it_knew(
-    tmp_path: Path, durable: PostgresServer
+@pytest.mark.parametrize("end", ["SIGKILL", "past outage_seconds"])
+def test_a_sender_ended_while_the_database_is_down_keeps_what_it_knew(
+    tmp_path: Path, durable: PostgresServer, end: str
 ) -> None:
     """Both connections wait for their replies; the database goes down; the replies come and
-    go to the journal; the sender is SIGKILLed. The next `digest send` records them first:
-    the ledger says what the server accepted, nobody is `unknown`, nobody gets it twice."""
+    go to the journal; then the sender is SIGKILLed, or gives up once `outage_seconds` passed
+    (one sentence, exit 1). The next `digest send` records the journal first: the ledger says
+    what the server accepted, nobody is `unknown`, nobody gets the issue twice."""
     count = 300
     with CountingServer() as server:
         path = write_config(tmp_path, durable.new_database(), server.port, timeout=300)
+        if end != "SIGKILL":
+            text = path.read_text("utf-8")
+            path.write_text(text.replace("database:\n", "database:\n  outage_seconds: 3\n"))
         config = load_config(path)
         add_subscribers(config, count)
         state = tmp_path / "var" / "state"
@@ -135,14 +140,23 @@ def test_a_sender_killed_while_the_database_is_down_keeps_what_it_knew(
             try:
                 server.release()
                 journals = _wait_for_journal(state, entries=2)
-                sender.signal(signal.SIGKILL)
-                sender.finish()
+                if end == "SIGKILL":
+                    sender.signal(signal.SIGKILL)
+                    assert sender.finish() == -signal.SIGKILL
+                else:
+                    assert sender.finish() == 1, sender.output
             finally:
                 durable.launch()
         finally:
             if not sender.exited():
                 sender.signal(signal.SIGKILL)
                 sender.finish()
+        if end != "SIGKILL":
+            errors = [line for line in sender.output.splitlines() if "error" in line]
+            assert len(errors) == 1, sender.output
+            assert errors[0].startswith("digest: error: ") and "out of reach" in errors[0]
+            for bad in ("Traceback", "psycopg.", "OperationalError", "sqlalchemy"):
+                assert bad not in sender.output, sender.output
         kept = _entries(journals[0])
         assert {line["status"] for line in kept} == {"sent"}
         result = CliRunner().invoke(main, ["--config", str(path), "send", "--yes"])

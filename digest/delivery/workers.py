@@ -220,6 +220,18 @@ def combine(summaries: Iterable[Summary]) -> Summary:
     return total
 
 
+def _say_warnings() -> None:
+    """A spawned process's warnings (the database gone, back) as the parent's look: one
+    `digest: warning:` line each on stderr, which it shares with the parent."""
+    import logging
+    import sys
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("digest: warning: %(message)s."))
+    logging.getLogger("digest").addHandler(handler)
+
+
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, DigestError):
         return exc.message.rstrip(".")
@@ -288,6 +300,7 @@ def _child(index: int, job: Job, connections: int, updates: Any, halt: Any, pare
 
     with on_signals(stop, forward=to_parent, tell=None):
         unblock_signals()  # blocked by the parent while it started us
+        _say_warnings()
         orphaned = Orphaned(parent)
         if orphaned.is_set():
             return

@@ -19,7 +19,7 @@ row; on SQLite the write transaction (BEGIN IMMEDIATE) serialises them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -41,7 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from digest.models import Recipient
-from digest.store.lease import expiry_floor, is_running
+from digest.store.lease import expiry_judge, is_running
 from digest.store.subscribers import record as record_event
 from digest.store.tables import (
     HELD,
@@ -357,14 +357,16 @@ def dead_workers(session: Session, issue_id: int, ttl: float | None = None) -> l
     """Workers holding rows of this issue that are known dead: their claims expired (the
     heartbeat stopped), or their process of this host is gone. With `ttl` (the claims' lease
     timeout) an expiry counts only from `ttl` after the database's return from an outage
-    (lease.expiry_floor): a worker that waited it out gets the time to renew."""
+    (lease.expiry_judge): a worker that waited it out gets the time to renew."""
     now = utcnow()
-    floor = expiry_floor(session, timedelta(seconds=ttl)) if ttl is not None else None
-    late = floor is None or now >= floor
+    if ttl is None:
+        passed: Callable[[datetime], bool] = lambda expires: expires <= now  # noqa: E731
+    else:
+        passed = expiry_judge(session, timedelta(seconds=ttl))
     return [
         worker
         for worker, expires in holders(session, issue_id).items()
-        if expires is None or (expires <= now and late) or not is_running(worker)
+        if expires is None or passed(expires) or not is_running(worker)
     ]
 
 

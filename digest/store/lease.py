@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from digest.store.database import Database, server_started
+from digest.store.outage import OUTAGE_SECONDS
 from digest.store.tables import Lease, utcnow
 
 SEND_LEASE = "send"
@@ -70,15 +71,26 @@ class Holder:
         return f"{self.name} since {self.since.strftime('%Y-%m-%d %H:%M:%S %Z')}"
 
 
-def expiry_floor(session: Session, ttl: timedelta) -> datetime | None:
-    """No lease or claim counts as expired before this moment: `ttl` after the database server
-    last started (PostgreSQL), or after this process saw the database return from an outage.
-    Nobody could renew while it was away, so expiry counts from its return: a holder that
-    waited it out gets the time to renew before anyone takes over what it holds."""
+def expiry_judge(session: Session, ttl: timedelta) -> Callable[[datetime], bool]:
+    """Whether an expiry has passed, counted from the database's return: nobody could renew
+    while it was away, so a lease or a claim does not expire sooner than `ttl` after the
+    database server last started (PostgreSQL) or after this process saw it return from an
+    outage — a holder that waited it out gets the time to renew first. An expiry that fell
+    more than `database.outage_seconds` before that return is past at once: its holder had
+    given up (or was dead) before the database came back."""
+    now = utcnow()
     outage = session.info.get("outage")
+    limit = timedelta(seconds=float(getattr(outage, "limit", OUTAGE_SECONDS)))
     returned = getattr(outage, "returned_at", None)
     moments = [m for m in (server_started(session), returned) if m is not None]
-    return max(moments) + ttl if moments else None
+    back = max(moments) if moments else None
+
+    def passed(expires: datetime) -> bool:
+        if expires > now:
+            return False
+        return back is None or expires < back - limit or now >= back + ttl
+
+    return passed
 
 
 def acquire(database: Database, name: str, holder: str, ttl: timedelta) -> Holder | None:
@@ -93,10 +105,8 @@ def acquire(database: Database, name: str, holder: str, ttl: timedelta) -> Holde
         if row.holder == holder:
             row.expires_at = now + ttl
             return None
-        floor = expiry_floor(session, ttl)
-        live = row.expires_at > now or (floor is not None and now < floor)
-        if live and is_running(row.holder):
-            return Holder(row.holder, row.acquired_at, max(row.expires_at, floor or now))
+        if not expiry_judge(session, ttl)(row.expires_at) and is_running(row.holder):
+            return Holder(row.holder, row.acquired_at, row.expires_at)
         row.holder, row.acquired_at, row.expires_at = holder, now, now + ttl
         return None
 
