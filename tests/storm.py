@@ -357,6 +357,7 @@ class Figures:
     starts: dict[str, int]
     missed_not_unknown: int
     outages: list[tuple[float, float]] = field(default_factory=list)  # (down, up), monotonic
+    outputs: list[str] = field(default_factory=list)  # each role's, in the order of `exits`
     mails: list[float] = field(default_factory=list)
     acked: dict[str, int] = field(default_factory=dict)
     ledger: dict[str, str] = field(default_factory=dict)
@@ -487,6 +488,7 @@ def storm(
             starts={role.name: role.starts for role in roles},
             missed_not_unknown=len(missed - unknown),
             outages=outages,
+            outputs=["".join(role.outputs) for role in roles],
             mails=list(server.mails),
             acked=dict(server.acked),
             ledger=statuses,
