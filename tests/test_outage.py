@@ -26,6 +26,7 @@ import os
 import random
 import signal
 import sqlite3
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -353,3 +354,78 @@ def test_an_unreachable_database_is_waited_for_then_one_sentence(tmp_path: Path)
     assert "did not answer for 0.5 s" in lines[-1] and "secret" not in result.output
     for bad in ("psycopg.", "(psycopg", "Connection refused", "Traceback", "OperationalError"):
         assert bad not in result.output, result.output
+
+
+# -- the scheduler's job store and the bounce reader -------------------------------------------
+
+
+def _back_in(server: PostgresServer, seconds: float) -> threading.Thread:
+    """Start `server` again `seconds` from now, from another thread (the caller waits)."""
+    def later() -> None:
+        time.sleep(seconds)
+        server.launch()
+
+    thread = threading.Thread(target=later)
+    thread.start()
+    return thread
+
+
+def test_the_schedulers_job_store_waits_out_a_restart(
+    durable: PostgresServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """APScheduler's own reads of its job store, with the database down for a moment: they
+    wait for it (no "Error getting due jobs" with the driver's text), past the limit they
+    give up through `on_gone` (the scheduler then stops with one sentence)."""
+    from digest.issues.schedule import PatientJobStore
+
+    database = open_database(durable.new_database(), outage_seconds=60)
+    gone: list[DatabaseAway] = []
+    store = PatientJobStore(database, gone.append)
+    store.start(None, "default")
+    try:
+        assert store.get_due_jobs(datetime.now(UTC)) == []
+        durable.halt("immediate")
+        returning = _back_in(durable, 1.5)
+        with caplog.at_level(logging.WARNING, "digest"):
+            assert store.get_due_jobs(datetime.now(UTC)) == []
+        returning.join()
+        assert gone == []
+        said = [record.getMessage() for record in caplog.records]
+        assert said[0].startswith("the database is out of reach"), said
+        assert said[-1].startswith("the database is back"), said
+        durable.halt("fast")
+        try:
+            database.outage.limit = 0.5
+            with pytest.raises(DatabaseAway):
+                store.get_next_run_time()
+            assert len(gone) == 1 and "out of reach for 0.5 s" in gone[0].message
+        finally:
+            durable.launch()
+    finally:
+        database.dispose()
+
+
+def test_the_bounce_reader_waits_out_a_restart(tmp_path: Path, durable: PostgresServer) -> None:
+    """`process` records each message in its own transaction: one that meets the database
+    down waits for it, and the message is recorded (and marked handled) once it is back."""
+    from digest.inbound.mailbox import Maildir
+    from digest.inbound.process import process
+
+    maildir = tmp_path / "Maildir"
+    for sub in ("new", "cur", "tmp"):
+        (maildir / sub).mkdir(parents=True)
+    (maildir / "new" / "1.host").write_bytes(
+        b"From: someone@example.org\r\nTo: bounces@example.com\r\nSubject: hello\r\n"
+        b"Message-ID: <1@example.org>\r\n\r\nNot a bounce.\r\n"
+    )
+    path = write_config(tmp_path, durable.new_database(), 2525)
+    config = load_config(path)
+    database = open_database(config.database_url)
+    try:
+        durable.halt("immediate")
+        returning = _back_in(durable, 1.5)
+        run = process(config, database, Maildir(maildir))
+        returning.join()
+        assert len(run.rows) == 1 and database.outage.epoch == 1
+    finally:
+        database.dispose()
