@@ -41,6 +41,7 @@ from digest.delivery.rate import RateLimiter, SharedLimiter
 from digest.delivery.retry import Policy, backoff, defer
 from digest.delivery.stop import Stoppable
 from digest.delivery.transport import Channel, Kind, Transport, TransportError
+from digest.errors import DigestError
 from digest.models import Recipient
 from digest.store.deliveries import Result
 from digest.store.tables import DeliveryStatus
@@ -429,8 +430,6 @@ class Engine:
 
 def _why(exc: BaseException) -> str:
     """The reason a failure paused the send, in words of ours (no driver's text)."""
-    from digest.errors import DigestError
-
     if isinstance(exc, DigestError):
         return exc.message.rstrip(".")
     return f"unexpected {type(exc).__name__} (set DIGEST_DEBUG=1 for details)"
