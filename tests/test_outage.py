@@ -361,6 +361,7 @@ def test_an_unreachable_database_is_waited_for_then_one_sentence(tmp_path: Path)
 
 def _back_in(server: PostgresServer, seconds: float) -> threading.Thread:
     """Start `server` again `seconds` from now, from another thread (the caller waits)."""
+
     def later() -> None:
         time.sleep(seconds)
         server.launch()

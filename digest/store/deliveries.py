@@ -338,9 +338,9 @@ def unregister(connection: Connection, worker: str) -> None:
     connection.execute(delete(_workers).where(_workers.c.name == worker))
 
 
-def holders(session: Session, issue_id: int) -> dict[str, datetime | None]:
-    """Worker -> its expiry (None: not registered), for the workers holding rows of this
-    issue (claimed or in flight)."""
+def holders(session: Session, issue_id: int) -> dict[str, tuple[datetime | None, datetime | None]]:
+    """Worker -> (its expiry, when it started) (None: not registered), for the workers
+    holding rows of this issue (claimed or in flight)."""
     held = (
         select(Delivery.worker)
         .where(Delivery.issue_id == issue_id, Delivery.status.in_(HELD))
@@ -348,25 +348,30 @@ def holders(session: Session, issue_id: int) -> dict[str, datetime | None]:
         .subquery()
     )
     rows = session.execute(
-        select(held.c.worker, Worker.expires_at).outerjoin(Worker, Worker.name == held.c.worker)
+        select(held.c.worker, Worker.expires_at, Worker.started_at).outerjoin(
+            Worker, Worker.name == held.c.worker
+        )
     )
-    return {str(worker): expires for worker, expires in rows}
+    return {str(worker): (expires, started) for worker, expires, started in rows}
 
 
 def dead_workers(session: Session, issue_id: int, ttl: float | None = None) -> list[str]:
     """Workers holding rows of this issue that are known dead: their claims expired (the
     heartbeat stopped), or their process of this host is gone. With `ttl` (the claims' lease
-    timeout) an expiry counts only from `ttl` after the database's return from an outage
+    timeout) an expiry counts from the database's return from an outage
     (lease.expiry_judge): a worker that waited it out gets the time to renew."""
     now = utcnow()
-    if ttl is None:
-        passed: Callable[[datetime], bool] = lambda expires: expires <= now  # noqa: E731
-    else:
-        passed = expiry_judge(session, timedelta(seconds=ttl))
+
+    def expired(expires: datetime, started: datetime | None) -> bool:
+        return expires <= now
+
+    passed: Callable[[datetime, datetime | None], bool] = (
+        expired if ttl is None else expiry_judge(session, timedelta(seconds=ttl))
+    )
     return [
         worker
-        for worker, expires in holders(session, issue_id).items()
-        if expires is None or passed(expires) or not is_running(worker)
+        for worker, (expires, started) in holders(session, issue_id).items()
+        if expires is None or passed(expires, started) or not is_running(worker)
     ]
 
 

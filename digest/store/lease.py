@@ -71,13 +71,14 @@ class Holder:
         return f"{self.name} since {self.since.strftime('%Y-%m-%d %H:%M:%S %Z')}"
 
 
-def expiry_judge(session: Session, ttl: timedelta) -> Callable[[datetime], bool]:
+def expiry_judge(session: Session, ttl: timedelta) -> Callable[[datetime, datetime | None], bool]:
     """Whether an expiry has passed, counted from the database's return: nobody could renew
-    while it was away, so a lease or a claim does not expire sooner than `ttl` after the
-    database server last started (PostgreSQL) or after this process saw it return from an
-    outage — a holder that waited it out gets the time to renew first. An expiry that fell
-    more than `database.outage_seconds` before that return is past at once: its holder had
-    given up (or was dead) before the database came back."""
+    while it was away, so a lease or a claim taken before the database server last started
+    (PostgreSQL), or before this process saw it return from an outage, does not expire
+    sooner than `ttl` after that return — a holder that waited it out gets the time to renew
+    first. One that expired more than `database.outage_seconds` before the return is past at
+    once (its holder had given up, or was dead, before the database came back), and one taken
+    after the return expires as it says. The judge takes (expiry, taken at)."""
     now = utcnow()
     outage = session.info.get("outage")
     limit = timedelta(seconds=float(getattr(outage, "limit", OUTAGE_SECONDS)))
@@ -85,10 +86,12 @@ def expiry_judge(session: Session, ttl: timedelta) -> Callable[[datetime], bool]
     moments = [m for m in (server_started(session), returned) if m is not None]
     back = max(moments) if moments else None
 
-    def passed(expires: datetime) -> bool:
+    def passed(expires: datetime, taken: datetime | None) -> bool:
         if expires > now:
             return False
-        return back is None or expires < back - limit or now >= back + ttl
+        if back is None or (taken is not None and taken >= back):
+            return True
+        return expires < back - limit or now >= back + ttl
 
     return passed
 
@@ -105,7 +108,9 @@ def acquire(database: Database, name: str, holder: str, ttl: timedelta) -> Holde
         if row.holder == holder:
             row.expires_at = now + ttl
             return None
-        if not expiry_judge(session, ttl)(row.expires_at) and is_running(row.holder):
+        if not expiry_judge(session, ttl)(row.expires_at, row.acquired_at) and is_running(
+            row.holder
+        ):
             return Holder(row.holder, row.acquired_at, row.expires_at)
         row.holder, row.acquired_at, row.expires_at = holder, now, now + ttl
         return None
