@@ -147,7 +147,9 @@ class Journal:
         host, _, pid = self.worker.rpartition(":")
         name = f"{_safe(host)}-{pid}-{secrets.token_hex(4)}{SUFFIX}"
         self.path = self.folder / name
-        handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (kept open: the lock)
+        # only its owner reads it: SMTP replies may name addresses
+        descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        handle = os.fdopen(descriptor, "a", encoding="utf-8")
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         header = {"journal": VERSION, "database": self.database, "worker": self.worker}
         handle.write(json.dumps(header) + "\n")
