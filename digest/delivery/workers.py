@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from digest.config.schema import Config
-from digest.delivery.compose import make_composer
+from digest.delivery.compose import load_variants, make_composer
 from digest.delivery.engine import POLL, Engine, Summary
 from digest.delivery.journal import journal_for
 from digest.delivery.queue import LedgerQueue
@@ -120,11 +120,13 @@ def run_engine(
         on_lost=lost,
     )
     limits = Limits(job.policy.rate_per_second, job.policy.rate_per_hour)
+    composer = make_composer(job.config, database, job.issue_id)
+    load_variants(composer, database, job.issue_id)  # no database call to compose a message
     engine = Engine(
         replace(job.policy, connections=connections),
         SmtpTransport(job.smtp),
         queue,
-        make_composer(job.config, database, job.issue_id),
+        composer,
         stop=AnyOf(stop, struck_off),
         on_progress=on_progress,
         shared_rate=(lambda: rate.reserve(database, RATE_SCHEDULE, limits.draw))

@@ -278,8 +278,8 @@ def record(connection: Connection, issue_id: int, worker: str, results: Iterable
         )
         if result.status == DeliveryStatus.BOUNCED:
             bounced.append(result)
-    if rows:
-        connection.execute(_RECORD, rows)
+    if rows:  # one row: a plain execute (an executemany of one costs a pipeline on psycopg)
+        connection.execute(_RECORD, rows if len(rows) > 1 else rows[0])
     if bounced:
         with Session(bind=connection) as session:
             for result in bounced:
