@@ -4,10 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Wheels of every runtime dependency (and the build backend), so that the wheel test installs
-# digest into a fresh virtual environment without any network (tests/test_wheel.py).
+# digest into a fresh virtual environment without any network (tests/e2e/test_wheel.py).
 WHEELHOUSE := .wheelhouse
 
-.PHONY: demo test install lint typecheck unit golden clean messages bench wheelhouse
+.PHONY: demo test check install lint typecheck unit golden clean messages bench wheelhouse
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ install: $(STAMP)
 $(WHEELHOUSE)/.filled: pyproject.toml | $(STAMP)
 	rm -rf $(WHEELHOUSE)
 	$(BIN)/python -m pip wheel --quiet --wheel-dir $(WHEELHOUSE) . 'setuptools>=77'
-	rm -f $(WHEELHOUSE)/digest-*.whl
+	rm -f $(WHEELHOUSE)/blog_digest-*.whl
 	touch $@
 
 ## wheelhouse: fill .wheelhouse/ (needed by the wheel test; `make test` does it)
@@ -41,6 +41,14 @@ test: install wheelhouse
 	$(BIN)/python bench/render.py --quick
 	$(BIN)/python bench/send.py --quick
 	$(BIN)/python bench/posts.py --quick
+
+## check: lint, types and the fast tests (no browser, PostgreSQL, Postfix, Dovecot or slow test)
+FAST := not (browser or postgres or postfix or dovecot or slow)
+check: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/pytest -q -m "$(FAST)"
 
 ## bench: the full benchmarks (several minutes)
 bench: install

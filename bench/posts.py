@@ -40,7 +40,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from fakeblog import write_blog  # noqa: E402
 from tables import table  # noqa: E402
 
-from digest.config.schema import Config, load_config  # noqa: E402
+from digest.config.load import load_config  # noqa: E402
+from digest.config.schema import Config  # noqa: E402
 from digest.excerpt.rules import remember_excerpts  # noqa: E402
 from digest.issues.send import gather  # noqa: E402
 

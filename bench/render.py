@@ -24,7 +24,9 @@ from typing import Any
 from mjml import mjml2html
 from tables import table
 
-from digest.config.schema import Config, load_config
+from digest.config.load import load_config
+from digest.config.schema import Config
+from digest.config.stages import render_settings
 from digest.issues.send import gather, next_edition
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Edition, Rendered
 from digest.render.edition import context, environment, inline_css, render
@@ -58,13 +60,13 @@ def timed(action: Callable[[], object]) -> float:
 def render_per_recipient(config: Config, edition: Edition, recipients: int) -> int:
     size = 0
     for number in range(recipients):
-        html, text = personalised(render(config, edition), number)
+        html, text = personalised(render(render_settings(config), edition), number)
         size += len(html) + len(text)
     return size
 
 
 def render_once(config: Config, edition: Edition, recipients: int) -> int:
-    return replace_only(render(config, edition), recipients)
+    return replace_only(render(render_settings(config), edition), recipients)
 
 
 def replace_only(rendered: Rendered, recipients: int) -> int:
@@ -80,9 +82,9 @@ def stages(config: Config, edition: Edition) -> dict[str, float]:
     locale = config.site.locale
     times: dict[str, float] = {}
     start = time.perf_counter()
-    env: Any = environment(config)
+    env: Any = environment(render_settings(config).templates)
     env.install_gettext_translations(translations(locale), newstyle=True)
-    values = context(config, edition, locale)
+    values = context(render_settings(config), edition, locale)
     mjml_source = env.get_template("email/digest.mjml.j2").render(values)
     text_source = env.get_template("email/digest.txt.j2").render(values)
     times["Jinja2 (MJML + text templates)"] = time.perf_counter() - start
@@ -119,12 +121,14 @@ def main(argv: list[str] | None = None) -> int:
     if not edition.posts:
         print("bench/render.py: the demo blog has no new posts as of", NOW.date(), file=sys.stderr)
         return 1
-    rendered = render(config, edition)  # warm-up: imports, template compilation caches
+    rendered = render(
+        render_settings(config), edition
+    )  # warm-up: imports, template compilation caches
     shown = min(len(edition.posts), config.digest.max_posts)
     html_kb = len(rendered.html.encode()) / 1024
     text_kb = len(rendered.text.encode()) / 1024
 
-    renders = [timed(lambda: render(config, edition)) for _ in range(repeat)]
+    renders = [timed(lambda: render(render_settings(config), edition)) for _ in range(repeat)]
     median = statistics.median(renders)
     parts = [stages(config, edition) for _ in range(repeat)]
 

@@ -45,7 +45,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from digest.config.schema import Config, load_config  # noqa: E402
+from digest.config.load import load_config  # noqa: E402
+from digest.config.schema import Config  # noqa: E402
+from digest.config.sending import compose_settings  # noqa: E402
+from digest.config.stages import render_settings  # noqa: E402
 from digest.delivery.compose import Composer  # noqa: E402
 from digest.issues.send import plan_send, send_issue  # noqa: E402
 from digest.models import (  # noqa: E402
@@ -277,7 +280,7 @@ def message_size(config_path: Path) -> int:
     config = load_config(config_path)
     database = open_database(config.database_url)
     edition, recipients = first_audience(config, database, 50)
-    composer = Composer(config, edition, issue_id=None, database=None)
+    composer = Composer(compose_settings(config), edition, issue_id=None, database=None)
     sizes = [len(c.message) for r in recipients if (c := composer(r)) is not None]
     database.dispose()
     return int(statistics.mean(sizes)) if sizes else 100_000
@@ -314,7 +317,7 @@ def naive_rate(config_path: Path, port: int, sample: int, dkim_key: Path | None)
     started = time.perf_counter()
     with smtplib.SMTP("127.0.0.1", port) as smtp:
         for recipient in recipients:
-            rendered = render(config, edition, recipient.locale or "zh")
+            rendered = render(render_settings(config), edition, recipient.locale or "zh")
             message = EmailMessage()
             message["From"] = config.sender.from_
             message["To"] = recipient.email
@@ -385,7 +388,7 @@ def main() -> None:
     runs: list[Run] = []
     try:
         if "postgresql" in kinds:
-            from tests.postgres import PostgresServer
+            from tests.support.postgres import PostgresServer
 
             postgres = PostgresServer()
             postgres.start()

@@ -7,14 +7,14 @@
 Each run sends one issue with `digest send --yes` and two `digest send --worker` on a
 throwaway PostgreSQL (synchronous_commit on, as PostgreSQL ships: a crash then loses no
 committed transaction), supervised as systemd would restart them, while a seeded storm
-(tests/storm.py) kills them, restarts the database (-m fast, -m immediate, kept down
+(tests/support/storm.py) kills them, restarts the database (-m fast, -m immediate, kept down
 `--down` seconds), drops SMTP connections before the data and after the final dot, answers
 421 and 451 in bursts and stalls replies. The same storm (same seed, same faults at the same
 points of the send) runs against this tree and against the code before issue 20: a git
 worktree of `--baseline` (default: where this branch left main), in the same run. It prints,
 per code, the median over the runs of `unknown`, and for every run `twice` (anyone stored
 twice by the server), `missed` (never stored), missed-but-not-unknown, lines of driver text
-or tracebacks, and the seconds it took. Nothing is asserted: tests/test_outage.py does that.
+or tracebacks, and the seconds it took. Nothing is asserted: tests/e2e/test_outage.py does that.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.postgres import PostgresServer  # noqa: E402
-from tests.storm import KINDS, plan, storm  # noqa: E402
+from tests.support.postgres import PostgresServer  # noqa: E402
+from tests.support.storm import KINDS, plan, storm  # noqa: E402
 
 
 def baseline_tree(reference: str, folder: Path) -> tuple[Path, str]:

@@ -28,3 +28,9 @@ class SourceError(DigestError):
 
 class PostError(DigestError):
     """One post or feed entry could not be read; callers report it and go on."""
+
+
+class UsageError(DigestError):
+    """A request the caller can fix (a bad name, a bad combination of options): exit code 2."""
+
+    exit_code = 2

@@ -36,6 +36,7 @@ class Post:
     source: str = ""
     publish_date: datetime | None = None
     expiry_date: datetime | None = None
+    math: bool | None = None  # the post's own math switch (front matter `math: true`), if any
 
     @property
     def category(self) -> str | None:
@@ -84,7 +85,27 @@ class SourceResult:
     failures: list[str] = field(default_factory=list)
 
 
-PostStatus = Literal["new", "sent", "draft", "opted-out", "future", "expired", "too-old"]
+PostStatus = Literal[
+    "new", "sent", "draft", "opted-out", "future", "expired", "too-old", "before-start"
+]
+
+
+def own_status(post: Post, now: datetime) -> PostStatus:
+    """What a post's own front matter says of it at `now`, whatever was sent: a draft, opted
+    out of newsletters, expired (Hugo's expiryDate), future (its publishDate or date), else
+    new. `digest init` counts a blog's posts by it; the selection adds what was sent and
+    how old a post may be (digest.issues.select.status_of)."""
+    if post.draft:
+        return "draft"
+    if not post.newsletter:
+        return "opted-out"
+    if post.expiry_date is not None and post.expiry_date <= now:
+        return "expired"
+    if post.publish_date is not None and post.publish_date > now:
+        return "future"
+    if post.date is not None and post.date > now:
+        return "future"
+    return "new"
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,8 +24,6 @@ from typing import Literal
 from itsdangerous import BadData, Signer, TimestampSigner
 from itsdangerous.encoding import base64_decode, bytes_to_int
 
-from digest.config.schema import Config
-
 Purpose = Literal["unsubscribe", "preferences", "confirm"]
 CONFIRM_MAX_AGE = timedelta(days=7)
 _MAX_TOKEN = 200
@@ -140,17 +138,3 @@ def read_token(
         )
     except (BadData, ValueError, OverflowError, OSError):
         raise InvalidToken from None
-
-
-def keyring(config: Config) -> Keyring:
-    """The configured secrets; the previous one is honoured for the rotation overlap only,
-    from `web.rotated_at` for `web.rotation_overlap_days` (never without `rotated_at`)."""
-    web = config.web
-    previous = web.previous_secret.get_secret_value() if web.previous_secret else None
-    since = until = None
-    if previous and web.rotated_at is not None:
-        since = web.rotated_at if web.rotated_at.tzinfo else web.rotated_at.replace(tzinfo=UTC)
-        until = since + timedelta(days=web.rotation_overlap_days)
-    return Keyring(
-        secret=config.web_secret(), previous=previous, previous_until=until, previous_from=since
-    )

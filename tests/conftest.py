@@ -9,8 +9,36 @@ import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
 from digest.store.database import Database, open_database
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
-from tests.postgres import PostgresServer
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.postgres import PostgresServer
+
+TESTS = Path(__file__).resolve().parent
+# Whole folders and modules that need more than Python: slow ones, or ones that start a server
+# of another program (the markers are declared in pyproject.toml; `make check` leaves them out).
+MODULE_MARKERS = {
+    "e2e": ("slow",),
+    "e2e/test_bounces_loop.py": ("postfix", "dovecot"),
+    "inbound/test_imap.py": ("dovecot",),
+    "render/test_mjml_js.py": ("slow",),
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark what needs a browser, PostgreSQL, Postfix or Dovecot, or is slow, from what each
+    test uses: a test that asks for the browser or a PostgreSQL database is marked whichever
+    folder it sits in, so the fast subset (`make check`) cannot start one by accident."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if names & {"browser", "page", "playwright"}:
+            item.add_marker("browser")
+        if "postgres" in names or params.get("database_url") == "postgresql":
+            item.add_marker("postgres")
+        relative = item.path.relative_to(TESTS).as_posix()
+        for prefix, markers in MODULE_MARKERS.items():
+            if relative == prefix or relative.startswith(prefix + "/"):
+                for marker in markers:
+                    item.add_marker(marker)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

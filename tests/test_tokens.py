@@ -81,6 +81,7 @@ def mutations(draw: st.DrawFn) -> str:
     return "".join(token)
 
 
+@pytest.mark.slow
 @settings(max_examples=5000, deadline=None)
 @given(mutations())
 def test_no_mutated_token_is_accepted(mutated: str) -> None:

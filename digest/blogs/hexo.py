@@ -12,12 +12,13 @@ from digest.blogs.base import (
     locale_of,
     set_base_url,
     set_permalink,
+    set_posts_url,
     set_timezone,
     table,
     text_value,
     truthy,
 )
-from digest.excerpt.tex import MathMode
+from digest.excerpt.settings import MathMode
 from digest.sources.permalinks import hexo_pattern
 
 _HEXO_MATH_PACKAGES = (
@@ -61,7 +62,34 @@ def read_hexo(folder: Path) -> BlogSettings:
     settings.locale = locale_of(config.get("language"))
     set_timezone(config.get("timezone"), settings, "timezone")
     settings.math, settings.math_source = _hexo_math(folder, config)
+    _hexo_posts_url(folder, config, settings)
     return settings
+
+
+def _hexo_posts_url(folder: Path, config: dict[str, Any], settings: BlogSettings) -> None:
+    """hexo-generator-archive (in every new Hexo site) lists the posts at `archive_dir`; a site
+    whose package.json leaves it out has only its home page's list, which is a guess."""
+    archive = text_value(config.get("archive_dir")) or "archives"
+    if "hexo-generator-archive" in _dependencies(folder) or not (folder / "package.json").is_file():
+        set_posts_url(settings, archive, f"archive_dir {archive}, hexo-generator-archive")
+    else:
+        set_posts_url(settings, "/", "the home page: no hexo-generator-archive", guessed=True)
+
+
+def _dependencies(folder: Path) -> dict[str, Any]:
+    """package.json's dependencies and devDependencies ({} when it is missing or not JSON)."""
+    try:
+        data = json.loads((folder / "package.json").read_text(encoding="utf-8"))
+    except (ValueError, OSError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    found: dict[str, Any] = {}
+    for key in ("dependencies", "devDependencies"):
+        value = data.get(key)
+        if isinstance(value, dict):
+            found.update(value)
+    return found
 
 
 def _abbrlink_field(options: dict[str, Any]) -> str:
@@ -78,16 +106,10 @@ def _hexo_math(folder: Path, config: dict[str, Any]) -> tuple[MathMode | None, s
     if isinstance(mathjax, dict):
         single = mathjax.get("single_dollars", True) is not False
         return ("dollars" if single else "kramdown"), "_config.yml mathjax (hexo-filter-mathjax)"
-    package = folder / "package.json"
-    if package.is_file():
-        try:
-            data = json.loads(package.read_text(encoding="utf-8"))
-        except (ValueError, OSError):
-            data = {}
-        dependencies = {**data.get("dependencies", {}), **data.get("devDependencies", {})}
-        for name in _HEXO_MATH_PACKAGES:
-            if name in dependencies:
-                return "dollars", f"package.json {name}"
+    dependencies = _dependencies(folder)
+    for name in _HEXO_MATH_PACKAGES:
+        if name in dependencies:
+            return "dollars", f"package.json {name}"
     theme = text_value(config.get("theme"))
     candidates = (
         [folder / f"_config.{theme}.yml", folder / "themes" / theme / "_config.yml"]

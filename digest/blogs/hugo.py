@@ -7,18 +7,21 @@ from pathlib import Path
 from typing import Any
 
 from digest.blogs.base import (
+    MATH_CODE_THEMES,
     BlogSettings,
     load_file,
     locale_of,
     lower_keys,
     set_base_url,
     set_permalink,
+    set_posts_url,
     set_timezone,
+    site_switch,
     table,
     text_value,
-    truthy,
+    theme_math,
 )
-from digest.excerpt.tex import MathMode
+from digest.excerpt.settings import MathMode
 from digest.sources.markdown import SUFFIXES
 from digest.sources.permalinks import hugo_pattern
 
@@ -40,10 +43,15 @@ def _hugo_config(folder: Path) -> tuple[dict[str, Any], str]:
             if path.suffix not in (".toml", ".yaml", ".yml", ".json"):
                 continue
             data = lower_keys(load_file(path))
-            if path.stem in ("hugo", "config"):
+            key, _, code = path.stem.lower().partition(".")
+            if key in ("hugo", "config"):
                 _merge(merged, data)
+            elif key == "languages" and code:  # languages.zh.toml: that language's settings
+                _merge(merged, {"languages": {code: data}})
+            elif code:  # params.zh.toml, menus.zh.toml: that language's params, menus
+                _merge(merged, {"languages": {code: {key: data}}})
             else:
-                _merge(merged, {path.stem.lower(): data})
+                _merge(merged, {key: data})
             files.append(path.relative_to(folder).as_posix())
     return merged, ", ".join(files)
 
@@ -62,13 +70,15 @@ def read_hugo(folder: Path) -> BlogSettings:
     translations into the other languages being left out and reported."""
     config, files = _hugo_config(folder)
     languages = table(config, "languages")
-    language = (text_value(config.get("defaultcontentlanguage")) or "en").lower()
+    named = text_value(config.get("defaultcontentlanguage"))
+    language = (named or "en").lower()
     own = table(languages, language)
     content = folder / (
         text_value(own.get("contentdir")) or text_value(config.get("contentdir")) or "content"
     )
     params = table(config, "params")
-    section = _main_section(content, config.get("mainsections") or params.get("mainsections"))
+    main = config.get("mainsections") or params.get("mainsections")
+    section = _main_section(content, main)
     settings = BlogSettings("hugo", folder, files, content / section)
     settings.title = text_value(own.get("title")) or text_value(config.get("title"))
     set_base_url(text_value(config.get("baseurl")), settings, "baseURL")
@@ -80,8 +90,10 @@ def read_hugo(folder: Path) -> BlogSettings:
         )
     )
     translation = hugo_pattern(permalink, ugly_urls=config.get("uglyurls") is True)
+    prefix = ""
     if languages and config.get("defaultcontentlanguageinsubdir") is True:
-        translation = replace(translation, pattern=f"/{language}{translation.pattern}")
+        prefix = f"/{language}"
+        translation = replace(translation, pattern=f"{prefix}{translation.pattern}")
     set_permalink(
         settings, translation, permalink or f"(none for {section}: Hugo's path-based default)"
     )
@@ -93,13 +105,18 @@ def read_hugo(folder: Path) -> BlogSettings:
                 f"posts in {', '.join(others)} (translations) are left out: this digest reads "
                 f"{language}, the default content language"
             )
+    # Hugo 0.158 renamed languageCode to locale; a language named nowhere is left to the posts
     settings.locale = (
-        locale_of(own.get("languagecode"))
+        locale_of(own.get("locale"))
+        or locale_of(own.get("languagecode"))
+        or locale_of(config.get("locale"))
         or locale_of(config.get("languagecode"))
-        or locale_of(language)
+        or locale_of(named or (language if language in languages else None))
     )
     set_timezone(config.get("timezone"), settings, "timeZone")
-    settings.math, settings.math_source = _hugo_math(config, params)
+    settings.math, settings.math_source = _hugo_math(folder, config, params)
+    chosen = "params.mainSections" if main else "Hugo's default: the section with most posts"
+    set_posts_url(settings, f"{prefix}/{section.lower()}/", f"the main section {section}, {chosen}")
     return settings
 
 
@@ -122,7 +139,31 @@ def _main_section(content: Path, main_sections: Any) -> str:
     return max(counts, key=lambda name: (counts[name], name in ("posts", "post", "blog")))
 
 
-def _hugo_math(config: dict[str, Any], params: dict[str, Any]) -> tuple[MathMode | None, str]:
+def _hugo_math(
+    folder: Path, config: dict[str, Any], params: dict[str, Any]
+) -> tuple[MathMode | None, str]:
+    """Math in code spans (math-code.js in the layouts, or a theme known to load it) first:
+    such a blog writes `` `$…$` ``; then the passthrough delimiters Goldmark leaves for MathJax;
+    then a site-wide `params.math` (`katex`, `mathjax`) switch, the theme loading MathJax or
+    KaTeX with `$` delimiters (Goldmark eats the backslash of `\\(`)."""
+    theme = config.get("theme")
+    themes = [theme] if isinstance(theme, str) else [t for t in theme or [] if isinstance(t, str)]
+    imports = table(config, "module").get("imports")
+    for entry in imports if isinstance(imports, list) else []:  # a theme as a Hugo module
+        path = text_value(entry.get("path")) if isinstance(entry, dict) else None
+        if path:
+            themes.append(path)
+    themes_dir = folder / (text_value(config.get("themesdir")) or "themes")
+    found = theme_math(
+        folder,
+        [folder / "layouts", folder / "static", folder / "assets"]
+        + [themes_dir / name / part for name in themes for part in ("layouts", "static")],
+    )
+    if found.math_code:
+        return "backticks", f"{found.math_code} (math in code spans, math-code.js)"
+    known = next((t for t in themes if t.rsplit("/", 1)[-1] in MATH_CODE_THEMES), None)
+    if known:
+        return "backticks", f"the theme {known} (math in code spans, math-code.js)"
     markup = table(config, "markup")
     passthrough = table(table(table(markup, "goldmark"), "extensions"), "passthrough")
     if passthrough.get("enable") is True:
@@ -141,7 +182,10 @@ def _hugo_math(config: dict[str, Any], params: dict[str, Any]) -> tuple[MathMode
         else:
             mode = "kramdown" if ("$$", "$$") in block else "none"
         return mode, "markup.goldmark.extensions.passthrough delimiters"
-    for key in ("math", "katex", "mathjax"):
-        if truthy(params.get(key)):
-            return None, f"params.{key} (delimiters not configured; auto tells TeX from prose)"
+    for where, values in (("params", params), ("params.page", table(params, "page"))):
+        if site_switch(values):
+            key = next(k for k in ("math", "mathjax", "katex") if values.get(k) is not None)
+            return "dollars", f"{where}.{key} (the theme loads MathJax/KaTeX with $)"
+    if found.dollars:
+        return "dollars", f"{found.dollars} (MathJax/KaTeX with $ on every page)"
     return None, ""

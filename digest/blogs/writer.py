@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import textwrap
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -20,13 +21,13 @@ import regex
 
 from digest.blogs.detect import BlogSettings, detect
 from digest.errors import ConfigError
-from digest.issues.select import status_of
-from digest.models import SourceResult
+from digest.models import SourceResult, own_status
 from digest.sources.markdown import read_folder
 
 NAMES = {"hexo": "Hexo", "hugo": "Hugo", "jekyll": "Jekyll"}
 DEFAULT_TIMEZONES = {"zh": "Asia/Shanghai", "en": "UTC"}
 PLACEHOLDER_URL = "https://blog.example.com"
+LOOKBACK_DAYS = 30  # what config.yaml says
 _LETTER = regex.compile(r"\p{L}")
 _CJK = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]")
 
@@ -40,6 +41,7 @@ class InitReport:
     found: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     statuses: dict[str, int] = field(default_factory=dict)  # post status -> how many
+    newest: datetime | None = None  # the newest published post's date
 
     @property
     def summary(self) -> str:
@@ -72,7 +74,7 @@ def init_config(blog: Path, target: Path) -> InitReport:
     _count_posts(settings, report)
     try:
         with target.open("x", encoding="utf-8") as handle:
-            handle.write(render_config(settings, target.resolve().parent))
+            handle.write(render_config(settings, target.resolve().parent, report.newest))
     except FileExistsError:
         raise ConfigError(f"{target}: already exists; digest init never overwrites it.") from None
     except OSError as exc:
@@ -94,6 +96,14 @@ def _describe(settings: BlogSettings, report: InitReport) -> None:
         missing.append(f"no absolute base URL: wrote {PLACEHOLDER_URL}; set site.base_url")
     found.append(f"posts: {settings.posts}")
     found.append(f"permalink: {settings.blog_permalink} -> {settings.permalink}")
+    posts_url = _posts_url(settings)
+    if settings.posts_path_guessed:
+        missing.append(
+            f'no list of posts found: the "N more posts" line links to {posts_url} '
+            f"({settings.posts_path_source}, a guess); set site.posts_url to the page listing them"
+        )
+    else:
+        found.append(f"list of posts: {posts_url} (from {settings.posts_path_source})")
     if settings.locale:
         found.append(f"language: {settings.locale}")
     else:
@@ -127,8 +137,17 @@ def _count_posts(settings: BlogSettings, report: InitReport) -> None:
         languages=tuple(settings.languages),
     )
     now = datetime.now(UTC)
-    statuses = Counter(str(status_of(p, sent=(), now=now, lookback_days=0)) for p in result.posts)
-    report.statuses = dict(statuses)
+    statuses = {p: own_status(p, now) for p in result.posts}
+    report.statuses = dict(Counter(str(status) for status in statuses.values()))
+    published = [p.date for p, status in statuses.items() if status == "new" and p.date]
+    report.newest = max(published, default=None)
+    if report.newest is not None and report.newest < now - timedelta(days=LOOKBACK_DAYS):
+        day = report.newest.astimezone(_zone(settings)).strftime("%Y-%m-%d")
+        report.missing.append(
+            f"every post is older than digest.lookback_days ({LOOKBACK_DAYS} days; the newest is "
+            f"dated {day}): the first digest waits for a new post unless you uncomment "
+            "digest.first_issue"
+        )
 
 
 def _guess_locale(settings: BlogSettings) -> str | None:
@@ -172,7 +191,23 @@ def _languages(settings: BlogSettings) -> str:
     )
 
 
-def render_config(settings: BlogSettings, folder: Path) -> str:
+def _comment(text: str) -> str:
+    """`text` as comment lines of a key in a section (two spaces in), wrapped at 96 columns."""
+    return "\n".join(textwrap.wrap(text, 92, initial_indent="  # ", subsequent_indent="  # "))
+
+
+def _posts_url(settings: BlogSettings) -> str:
+    return (settings.base_url or PLACEHOLDER_URL) + settings.posts_path
+
+
+def _first_issue(newest: datetime | None, settings: BlogSettings) -> str:
+    """The commented `first_issue` example: the newest post's day, so that uncommenting it as
+    it is sends the newest post(s), and nothing older."""
+    moment = newest or datetime.now(UTC)
+    return moment.astimezone(_zone(settings)).strftime("%Y-%m-%d")
+
+
+def render_config(settings: BlogSettings, folder: Path, newest: datetime | None = None) -> str:
     """The commented config.yaml text; paths are relative to `folder` (where it is written)."""
     locale = settings.locale or "zh"
     relative = Path(os.path.relpath(settings.posts, folder))
@@ -182,7 +217,17 @@ def render_config(settings: BlogSettings, folder: Path) -> str:
     title = settings.title or settings.root.name
     zone = settings.timezone or DEFAULT_TIMEZONES[locale]
     math = settings.math or "auto"
-    math_note = f"from {settings.math_source}" if settings.math else "not set by the blog"
+    source = f"from {settings.math_source}" if settings.math else "not set by the blog"
+    math_note = (
+        "Math delimiters the blog renders: auto, dollars, brackets, both, kramdown, backticks "
+        f"(math in code spans) or none ({source}). A post's own `math: true` (or false) front "
+        "matter turns $…$ on (or off) for that post."
+    )
+    guess = ", a guess: check it" if settings.posts_path_guessed else ""
+    posts_note = (
+        'The blog\'s list of posts, linked from the "N more posts" line '
+        f"({settings.posts_path_source}{guess})."
+    )
     return f"""\
 # digest configuration, written by `digest init` from the {name} blog's {settings.config_file}.
 # Any key can be overridden from the environment as DIGEST_<SECTION>__<KEY>, for example
@@ -201,6 +246,8 @@ site:
   # URL pattern of a post, relative to base_url, translated from the blog's permalink
   # {settings.blog_permalink!s}. Fields follow {name}'s rules (docs/blogs.md).
   permalink: {_yaml(settings.permalink)}
+{_comment(posts_note)}
+  posts_url: {_yaml(_posts_url(settings))}
   # The sender's postal address, shown in every digest's footer; anti-spam laws require it,
   # and a real send refuses to start without it.
   # postal_address: "1 Example Road, 12345 City"
@@ -218,8 +265,7 @@ excerpt:
   length: 350
   # Language of the posts, for the [代码]/[code] labels (default: site.locale).
   # labels: {locale}
-  # Math delimiters the blog renders: auto, dollars, brackets, both, kramdown or none
-  # ({math_note}).
+{_comment(math_note)}
   math: {math}
 
 # What one digest holds.
@@ -227,7 +273,12 @@ digest:
   # Posts shown in one digest; further new posts become an "N more posts" line.
   max_posts: 12
   # Posts older than this many days are never new (0: no limit).
-  lookback_days: 30
+  lookback_days: {LOOKBACK_DAYS}
+  # Where the first digest starts. Left commented, it holds the posts of the last
+  # lookback_days days only, so that nothing old is sent unless you choose it. Uncommented, a
+  # date makes it hold every post published since that day, however old (and no post dated
+  # before it is ever sent); a number N instead makes it hold the newest N posts too.
+  # first_issue: {_first_issue(newest, settings)}
 
 # Where subscribers, issues and deliveries are recorded (SQLite file, or a PostgreSQL URL).
 database:

@@ -16,7 +16,8 @@ import click
 
 from digest import __version__
 from digest.cli.output import error, plain, warn
-from digest.config.schema import Config, load_config
+from digest.config.load import load_config
+from digest.config.schema import Config
 from digest.errors import DigestError
 from digest.models import SourceResult
 from digest.store.database import Database, open_database
@@ -28,9 +29,11 @@ __all__ = ["error", "escape_markup", "warn"]  # re-exported: commands print thro
 # command runs (or --help lists them all), so `digest posts` does not load the send engine:
 # start-up is most of a warm `digest posts` (issue 15). tests/test_cli.py checks the map.
 COMMAND_MODULES = {
+    "admin": "admin",
     "bounces": "bounces",
     "db": "db",
     "dkim": "dkim",
+    "doctor": "doctor",
     "excerpt": "posts",
     "init": "init",
     "posts": "posts",
@@ -140,6 +143,37 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
     """Turn a blog's new posts into an email digest and send it to subscribers."""
     ctx.obj = {"config_path": config_path}
     report_library_warnings(ctx.invoked_subcommand != "schedule")
+
+
+log_format_option = click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines as text, or one JSON object per line.",
+)
+metrics_port_option = click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Serve Prometheus metrics on this port (loopback, metrics.allow, or the token).",
+)
+metrics_address_option = click.option(
+    "--metrics-address",
+    default="127.0.0.1",
+    show_default=True,
+    help="The address --metrics-port listens on.",
+)
+
+
+def use_log_format(log_format: str) -> None:
+    """`--log-format json`: every log line a JSON object on stderr, the library's warnings
+    among them (not as `digest: warning:` lines)."""
+    if log_format == "json":
+        from digest.ops.logs import configure
+
+        report_library_warnings(False)
+        configure("json")
 
 
 def get_config(ctx: click.Context) -> Config:

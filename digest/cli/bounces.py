@@ -21,14 +21,15 @@ def bounces(
     ctx: click.Context, maildir: Path | None, mbox: Path | None, dry_run: bool, as_json: bool
 ) -> None:
     """Bounces, complaints and mailed unsubscribes: from --maildir, --mbox or bounces.imap."""
+    from digest.config.sending import inbound_settings, mailbox_settings
     from digest.inbound.process import open_mailbox, process
 
     if maildir is not None and mbox is not None:
         raise ConfigError("give either --maildir or --mbox, not both.")
     config = get_config(ctx)
     database = get_database(ctx)
-    with open_mailbox(config, maildir, mbox) as mailbox:
-        run = process(config, database, mailbox, dry_run=dry_run)
+    with open_mailbox(mailbox_settings(config, maildir, mbox)) as mailbox:
+        run = process(inbound_settings(config), database, mailbox, dry_run=dry_run)
     for skipped in run.skipped:
         warn(f"{run.source}: {skipped.where}: {skipped.reason}")
     if as_json:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -12,11 +13,15 @@ from rich.text import Text
 
 from digest.cli.base import get_config, get_database, main, report_sources
 from digest.cli.output import emit_json, say, styled, table
+from digest.config.load import find_config
+from digest.config.stages import source_settings
 from digest.errors import DigestError
-from digest.excerpt.rules import make_excerpt
-from digest.issues.upcoming import next_issue
+from digest.excerpt.settings import DEFAULT_LENGTH, MathMode
+from digest.excerpt.tex import MATH_MODES
+from digest.issues.upcoming import next_issue, nothing_new
 from digest.models import Candidate
 from digest.sources.cache import forget as forget_posts
+from digest.sources.document import make_excerpt
 
 
 @main.command()
@@ -30,7 +35,7 @@ def posts(ctx: click.Context, as_json: bool, show_all: bool, refresh: bool) -> N
     """List the posts the next digest would hold, newest first."""
     config = get_config(ctx)
     if refresh:
-        forget_posts(config)
+        forget_posts(source_settings(config))
     gathered = next_issue(config, get_database(ctx))
     report_sources(gathered.source)
     chosen = gathered.candidates if show_all else gathered.new
@@ -41,6 +46,8 @@ def posts(ctx: click.Context, as_json: bool, show_all: bool, refresh: bool) -> N
         emit_json(rows)
     else:
         _print_table(chosen, shown_ids, show_all, overflow=len(gathered.overflow(max_posts)))
+        if not gathered.new:
+            say(nothing_new(gathered, config))
     if gathered.source.failures:
         ctx.exit(1)
 
@@ -71,7 +78,6 @@ def _print_table(
     candidates: list[Candidate], shown_ids: set[str], show_all: bool, overflow: int
 ) -> None:
     if not candidates:
-        say("Nothing new since the last digest.")
         return
     columns: list[str | dict[str, Any]] = [
         {"header": "Date", "no_wrap": True},
@@ -97,16 +103,49 @@ def _print_table(
 
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--length", type=click.IntRange(min=1), default=350, show_default=True)
-@click.option("--locale", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
-def excerpt(file: Path, length: int, locale: str) -> None:
-    """Print one Markdown post's excerpt."""
+@click.option(
+    "--length",
+    type=click.IntRange(min=1),
+    default=None,
+    help=f"Characters before the cut. Default: excerpt.length, else {DEFAULT_LENGTH}.",
+)
+@click.option(
+    "--locale",
+    type=click.Choice(["zh", "en"]),
+    default=None,
+    help="Language of the labels. Default: excerpt.labels, else site.locale, else zh.",
+)
+@click.option(
+    "--math",
+    type=click.Choice(MATH_MODES),
+    default=None,
+    help="Math delimiters the blog renders. Default: excerpt.math, else auto.",
+)
+@click.pass_context
+def excerpt(
+    ctx: click.Context, file: Path, length: int | None, locale: str | None, math: MathMode | None
+) -> None:
+    """Print one Markdown post's excerpt, with config.yaml's excerpt settings when there is one
+    (the options override them) and DESIGN.md's defaults when there is none."""
+    configured: tuple[int, str, MathMode] = (DEFAULT_LENGTH, "zh", "auto")
+    explicit = ctx.find_root().obj.get("config_path")
+    if explicit is not None or find_config(None).exists() or os.environ.get("DIGEST_CONFIG"):
+        config = get_config(ctx)  # an invalid one stops here: exit 2 with its sentence
+        labels = config.excerpt.labels or config.site.locale
+        configured = (config.excerpt.length, labels, config.excerpt.math)
     try:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise DigestError(f"{file}: the file is not valid UTF-8.") from None
     try:
-        say(make_excerpt(text, length=length, locale=locale))
+        say(
+            make_excerpt(
+                text,
+                length=length or configured[0],
+                locale=locale or configured[1],
+                math=math or configured[2],
+            )
+        )
     except DigestError as exc:
         raise DigestError(f"{file}: {exc.message}.") from None
 
@@ -125,6 +164,7 @@ def excerpt(file: Path, length: int, locale: str) -> None:
 @click.pass_context
 def render(ctx: click.Context, out_dir: Path, locale: str | None) -> None:
     """Write the next digest's HTML, text and MJML (sample links instead of personal ones)."""
+    from digest.config.stages import render_settings
     from digest.delivery.personalise import with_sample_values
     from digest.issues.upcoming import next_edition
     from digest.render.budget import HTML_LIMIT, longest_values, outgoing_size
@@ -136,9 +176,9 @@ def render(ctx: click.Context, out_dir: Path, locale: str | None) -> None:
     if gathered.source.failures:
         ctx.exit(1)
     if not gathered.new:
-        say("Nothing new since the last digest; nothing rendered.")
+        say(nothing_new(gathered, config).removesuffix(".") + "; nothing rendered.")
         return
-    rendered = render_edition(config, next_edition(gathered, config), locale)
+    rendered = render_edition(render_settings(config), next_edition(gathered, config), locale)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         greeting = rendered.greeting_anonymous
@@ -151,7 +191,8 @@ def render(ctx: click.Context, out_dir: Path, locale: str | None) -> None:
     except OSError as exc:
         raise DigestError(f"{out_dir}: cannot write the rendered issue: {exc.strerror}.") from None
     size = len(rendered.html.encode())
-    sent = outgoing_size(rendered.html, longest_values(config, rendered.greeting_named))
+    longest = longest_values(config.web.base_url, rendered.greeting_named)
+    sent = outgoing_size(rendered.html, longest)
     say(f"Subject: {rendered.subject}")
     say(
         f"Wrote {out_dir}/issue.html ({size / 1024:.1f} KB; at most {sent:,} bytes as sent, "

@@ -7,6 +7,7 @@ only talks to the terminal, so the scheduler and the benchmark run the very same
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,9 +22,19 @@ from rich.progress import (
 )
 from rich.prompt import Confirm
 
+from digest.audience.addresses import InvalidAddress, normalise_email
 from digest.cli import output
-from digest.cli.base import get_config, get_database, main
+from digest.cli.base import (
+    get_config,
+    get_database,
+    log_format_option,
+    main,
+    metrics_address_option,
+    metrics_port_option,
+    use_log_format,
+)
 from digest.cli.output import say, styled
+from digest.config.presend import check_files, check_sending
 from digest.config.schema import Config
 from digest.delivery.engine import Summary
 from digest.errors import DigestError
@@ -31,7 +42,7 @@ from digest.issues.send import NothingToSend, Outcome, Plan, SenderBusy, plan_se
 from digest.models import Recipient
 from digest.store import lease
 from digest.store.database import Database
-from digest.store.subscribers import InvalidAddress, find, normalise_email
+from digest.store.subscribers import find
 
 FREQUENCIES = click.Choice(["daily", "weekly", "monthly"])
 
@@ -68,6 +79,9 @@ FREQUENCIES = click.Choice(["daily", "weekly", "monthly"])
     metavar="SECONDS",
     help="With --worker: wait up to SECONDS for an issue to join (default: do not wait).",
 )
+@log_format_option
+@metrics_port_option
+@metrics_address_option
 @click.pass_context
 def send(
     ctx: click.Context,
@@ -79,6 +93,9 @@ def send(
     resend: str | None,
     worker: bool,
     wait: float,
+    log_format: str,
+    metrics_port: int | None,
+    metrics_address: str,
 ) -> None:
     """Send the next digest to every active subscriber (or resume an unfinished one)."""
     if dry_run and to_address is not None:
@@ -92,15 +109,23 @@ def send(
         )
     if wait and not worker:
         raise click.UsageError("--wait is for --worker.")
+    if metrics_port is not None and not worker:
+        raise click.UsageError("--metrics-port is for --worker (and `digest schedule`).")
+    use_log_format(log_format)
     config = get_config(ctx)
     # a missing password file, CA file or DKIM key is named before anything starts (the dry
     # run too: it is the rehearsal of the real send)
-    config.check_files()
+    check_files(config)
     if not dry_run:  # a test copy is a real message to a real inbox: the same rules
-        config.check_sending()
+        check_sending(config)
     database = get_database(ctx)
     if worker:
-        ctx.exit(as_worker(config, database, wait))
+        stop_metrics = _metrics(config, database, metrics_port, metrics_address)
+        try:
+            code = as_worker(config, database, wait)
+        finally:
+            stop_metrics()
+        ctx.exit(code)
     if not dry_run and to_address is None:
         holder = lease.current_holder(database, lease.SEND_LEASE)
         if holder is not None:
@@ -118,16 +143,39 @@ def send(
         say(str(exc))
 
 
+def _metrics(
+    config: Config, database: Database, port: int | None, address: str
+) -> Callable[[], None]:
+    """Serve this process's metrics on `port` (None: not at all); returns how to stop."""
+    if port is None:
+        return lambda: None
+    from digest.config.credentials import metrics_token
+    from digest.issues.schedule import next_runs
+    from digest.ops.metrics import process_registry, serve_metrics
+
+    registry = process_registry(database, lambda: next_runs(config, database))
+    try:
+        return serve_metrics(registry, port, address, config.metrics.allow, metrics_token(config))
+    except OSError as exc:
+        raise DigestError(
+            f"--metrics-port {port}: cannot listen on {address}: {exc.strerror}."
+        ) from None
+
+
 def as_worker(config: Config, database: Database, wait: float) -> int:
     """`digest send --worker`: join the issue being sent; returns the exit code."""
     from digest.issues.join import work
+    from digest.ops.metrics import process_metrics
 
+    tracker = process_metrics().track()
     worked = work(
         config,
         database,
         wait=wait,
         on_join=lambda key: say(f"Joined issue {key} as worker {lease.worker_name()}."),
+        on_progress=tracker,
     )
+    tracker.finish(worked.summary)
     if worked.key is None:
         waited = f" (waited {wait:g} s)" if wait else ""
         say(f"No issue is being sent{waited}: nothing to join.")
@@ -312,18 +360,29 @@ def test_copy(config: Config, database: Database, plan: Plan, address: str) -> N
 
 
 @main.command()
+@log_format_option
+@metrics_port_option
+@metrics_address_option
 @click.pass_context
-def schedule(ctx: click.Context) -> None:
+def schedule(
+    ctx: click.Context, log_format: str, metrics_port: int | None, metrics_address: str
+) -> None:
     """Run the scheduler in the foreground (stop with Ctrl-C or SIGTERM)."""
     import logging
 
-    from digest.config.schema import find_config
-    from digest.issues.schedule import rhythms, serve_forever
+    from digest.config.cron import rhythms
+    from digest.config.load import find_config
+    from digest.issues.schedule import serve_forever
+    from digest.ops.logs import configure
 
     config = get_config(ctx)
-    config.check_files()  # a missing password file or key is named before anything starts
-    config.check_sending()  # no plain-http unsubscribe links, no password in clear
+    check_files(config)  # a missing password file or key is named before anything starts
+    check_sending(config)  # no plain-http unsubscribe links, no password in clear
     rhythms(config)  # a bad cron or preset is a configuration error before anything starts
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure("json" if log_format == "json" else "text")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    serve_forever(config, find_config(ctx.find_root().obj["config_path"]))
+    stop_metrics = _metrics(config, get_database(ctx), metrics_port, metrics_address)
+    try:
+        serve_forever(config, find_config(ctx.find_root().obj["config_path"]))
+    finally:
+        stop_metrics()

@@ -43,6 +43,8 @@ def report(ctx: click.Context, issue: str | None, as_json: bool) -> None:
             "Recipients",
             *COLUMNS,
             *RETURNED,
+            "Bounce rate",
+            "Complaint rate",
             "Unsubscribes",
         )
     ]
@@ -58,11 +60,17 @@ def report(ctx: click.Context, issue: str | None, as_json: bool) -> None:
                 str(r.recipients),
                 *(str(r.count(c.lower())) for c in COLUMNS),
                 *(str(r.returned.get(kind, 0)) for kind in RETURNED.values()),
+                _percent(r.bounce_rate),
+                _percent(r.complaint_rate),
                 unsubscribes,
             ]
         )
     table(columns, rows)
     _explain_unknown(found)
+
+
+def _percent(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate:.2%}"
 
 
 def _explain_unknown(reports: list[Any]) -> None:

@@ -28,6 +28,7 @@ def subscribers_add(
     ctx: click.Context, email: str, name: str | None, locale: str | None, categories: str | None
 ) -> None:
     """Add an active subscriber (you vouch for their consent)."""
+    from digest.audience.addresses import InvalidAddress, parse_categories
     from digest.store import subscribers as people
 
     try:
@@ -37,11 +38,11 @@ def subscribers_add(
                 email,
                 name=name,
                 locale=locale,
-                categories=people.parse_categories(categories),
+                categories=parse_categories(categories),
                 method="cli",
             )
             address = person.email
-    except people.InvalidAddress as exc:
+    except InvalidAddress as exc:
         raise DigestError(f"{email!r} is not a valid address: {exc}.") from None
     say(f"Added {address}.")
 
@@ -54,11 +55,12 @@ def subscribers_add(
 @click.pass_context
 def subscribers_remove(ctx: click.Context, email: str, erase: bool) -> None:
     """Unsubscribe someone (kept on the suppression list), or erase them."""
+    from digest.audience.addresses import InvalidAddress, normalise_email
     from digest.store import subscribers as people
 
     try:
-        address = people.normalise_email(email)
-    except people.InvalidAddress as exc:
+        address = normalise_email(email)
+    except InvalidAddress as exc:
         raise DigestError(f"{email!r} is not a valid address: {exc}.") from None
     with get_database(ctx).session() as session:
         person = people.find(session, address)
@@ -163,21 +165,32 @@ def subscribers_reactivate(ctx: click.Context, email: str) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.pass_context
 def subscribers_import(ctx: click.Context, file: Path) -> None:
-    """Import a CSV (email, name, locale, categories, status); bad rows are named and skipped."""
+    """Import a CSV: digest's own (email, name, locale, categories, status) or an export of
+    Mailchimp, Substack, Buttondown, listmonk or Ghost. Bad rows are named and skipped."""
+    from digest.audience.csvfile import ImportReport
+    from digest.audience.imports import read
     from digest.store import subscribers as people
 
-    rows, problems = people.read_csv(file)
-    report = people.ImportReport(problems=problems)
+    shape, parsed = read(file)
+    problems = parsed.problems
+    if shape != "digest":
+        note(f"{file}: recognised a {shape} export.")
+    report = ImportReport(problems=problems)
     with get_database(ctx).session() as session:
-        people.import_rows(session, rows, report, path=file)
+        people.import_rows(session, parsed.rows, report, path=file)
     for problem in report.problems:
         warn(problem)
     skipped = len(report.problems) + problems.total - len(problems)  # import_rows may add
     if problems.total > len(problems):
         warn(f"{file}: {problems.total - len(problems):,} more bad rows, not listed.")
+    for left in parsed.left_out:
+        note(left)
+    if parsed.left_out.total > len(parsed.left_out):
+        note(f"{file}: {parsed.left_out.total - len(parsed.left_out):,} more rows left out.")
+    left_out = f", {parsed.left_out.total} left out" if parsed.left_out.total else ""
     say(
         f"Imported {file}: {report.added} added, {report.updated} updated, "
-        f"{report.unchanged} unchanged, {skipped} rows skipped."
+        f"{report.unchanged} unchanged, {skipped} rows skipped{left_out}."
     )
     if skipped:
         ctx.exit(1)
@@ -190,11 +203,12 @@ def subscribers_export(ctx: click.Context, file: Path | None) -> None:
     """Export every subscriber as CSV, to FILE or standard output."""
     import io
 
+    from digest.audience.csvfile import export_csv
     from digest.store import subscribers as people
 
     out = io.StringIO()
     with get_database(ctx).session() as session:
-        count = people.export_csv(people.listing(session), out)
+        count = export_csv(people.listing(session), out)
     if file is None:
         emit_data(out.getvalue())
         return

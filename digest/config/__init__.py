@@ -1,10 +1,13 @@
 """The configuration stage: config.yaml in, a validated `Config` and each stage's settings out.
 
-`schema` holds the pydantic models of every section and `Config`, `load` reads the file with
-its `DIGEST_<SECTION>__<KEY>` overrides and secrets, `safeyaml` parses YAML with limits,
-`cron` reads schedule expressions and `templatecheck` compiles a user's template overrides.
-Only the entry points (cli, web, the issue pipeline, the scheduler) hold a `Config`; every
-stage below them receives the small frozen settings object it uses (`settings`).
+`schema` holds the pydantic models of every section and `Config` (their shared value checks in
+`validators`), `load` reads the file with its `DIGEST_<SECTION>__<KEY>` overrides and turns
+every problem into one sentence, `credentials` reads secrets, `presend` checks what a send
+needs, `safeyaml` parses YAML with limits, `cron` holds every schedule rule and
+`templatecheck` compiles a user's template overrides. Only the entry points (cli, web, the
+issue pipeline and scheduler in digest.issues) hold a `Config`: every stage below them
+receives the small frozen settings object of its own `settings.py`, built from the `Config`
+by `stages` (sources, excerpts, rendering) and `sending` (delivery, inbound).
 
 Nothing is imported here: importing `digest.config` costs nothing until a module is used.
 """

@@ -52,7 +52,8 @@ def load_with_node(text: str) -> tuple[Any, yaml.Node | None]:
         except (ValueError, OverflowError) as exc:  # 2026-02-30: datetime() refuses it
             if isinstance(exc, yaml.YAMLError):
                 raise
-            raise yaml.constructor.ConstructorError(problem=str(exc)) from None
+            mark = _refused_scalar(node)
+            raise yaml.constructor.ConstructorError(problem=str(exc), problem_mark=mark) from None
     finally:
         loader.dispose()
 
@@ -96,6 +97,30 @@ def check_node(root: yaml.Node) -> None:
                     _refuse(f"it uses more than {MAX_ALIASES} aliases", child)
             if child_key not in sizes:
                 stack.append((child, depth + 1, False))
+
+
+def _refused_scalar(root: yaml.Node) -> yaml.Mark | None:
+    """Where the first scalar the loader cannot construct is (a date such as 2026-02-30), so
+    that the error names its line; None when no single scalar is to blame."""
+    loader = _LOADER("")  # a fresh one: the failed construction left its state half done
+    try:
+        seen: set[int] = set()
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            if isinstance(node, yaml.ScalarNode):
+                try:
+                    loader.construct_object(node, deep=True)
+                except (ValueError, OverflowError):
+                    return node.start_mark
+                continue
+            stack.extend(reversed(_children(node)))
+        return None
+    finally:
+        loader.dispose()
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:

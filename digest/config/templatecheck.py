@@ -16,6 +16,7 @@ from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from digest.errors import ConfigError
+from digest.render.folders import user_templates
 
 # The filters digest.render.edition adds to Jinja2's own (tests check the two lists agree).
 CUSTOM_FILTERS = ("end_sentence",)
@@ -34,10 +35,14 @@ def _identity(value: Any) -> Any:
 
 
 def check_templates(folder: Path) -> None:
-    """Compile every `*.j2` under `folder` (if it exists); ConfigError for the first that
-    does not, naming its file and line."""
-    if not folder.is_dir():
-        return
+    """Compile every `*.j2` of a user's `templates_dir` (if it exists and is not the built-in
+    folder); ConfigError for the first that does not, naming its file and line."""
+    if user_templates(folder) is not None:
+        compile_templates(folder)
+
+
+def compile_templates(folder: Path) -> None:
+    """Compile every `*.j2` under `folder`; ConfigError for the first that does not."""
     env = checking_environment()
     for path in sorted(folder.rglob("*.j2")):
         if not path.is_file():

@@ -12,9 +12,9 @@ import secrets
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from digest.config.schema import Config
 from digest.delivery.dkim import dkim_signer
 from digest.delivery.personalise import Headers, MessageTemplate, Personal, mailto
+from digest.delivery.settings import ComposeSettings, SenderSettings
 from digest.inbound.verp import bounce_address, unsubscribe_mailto
 from digest.models import Edition, Recipient, Rendered
 from digest.render.edition import render
@@ -23,7 +23,7 @@ from digest.store import ledger
 from digest.store import recipients as audience
 from digest.store.database import Database
 from digest.store.tables import Issue
-from digest.tokens import Keyring, keyring, make_token
+from digest.tokens import Keyring, make_token
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +34,7 @@ class Composed:
 
 
 def envelope_sender(
-    config: Config, recipient: Recipient, keys: Keyring, issue_id: int | None
+    sender: SenderSettings, recipient: Recipient, keys: Keyring, issue_id: int | None
 ) -> str:
     """The SMTP envelope sender (MAIL FROM, the Return-Path) of one recipient's message.
 
@@ -43,28 +43,28 @@ def envelope_sender(
     minutes later names the delivery it is about (docs/bounces.md). A message outside the
     ledger (a `--to` test copy, a dry run) has no delivery to name and uses the From address.
     """
-    return_path = config.bounces.return_path
+    return_path = sender.return_path
     if return_path and issue_id and recipient.delivery_id and recipient.subscriber_id:
         return bounce_address(
             return_path, keys, recipient.subscriber_id, issue_id, recipient.delivery_id
         )
-    return config.sender.address
+    return sender.address
 
 
 def mailto_uri(
-    config: Config, keys: Keyring, recipient: Recipient, issue_id: int | None, token: str
+    sender: SenderSettings, keys: Keyring, recipient: Recipient, issue_id: int | None, token: str
 ) -> str:
     """The List-Unsubscribe `mailto:`: `sender.unsubscribe_mailto` when set, else with
     `bounces.return_path` an address carrying an `unsubscribe` VERP token (so `digest
     bounces` recognises the request even when a client drops the subject), else From."""
-    if config.sender.unsubscribe_mailto:
-        return mailto(config.sender.unsubscribe_mailto, token)
-    return_path = config.bounces.return_path
+    if sender.unsubscribe_mailto:
+        return mailto(sender.unsubscribe_mailto, token)
+    return_path = sender.return_path
     if return_path and recipient.subscriber_id:
         return unsubscribe_mailto(
             return_path, keys, recipient.subscriber_id, issue_id or None, token
         )
-    return mailto(config.sender.address, token)
+    return mailto(sender.address, token)
 
 
 class Composer:
@@ -73,7 +73,7 @@ class Composer:
 
     def __init__(
         self,
-        config: Config,
+        settings: ComposeSettings,
         edition: Edition,
         *,
         issue_id: int | None,
@@ -81,24 +81,25 @@ class Composer:
         now: datetime | None = None,
         test_copies: bool = False,
     ) -> None:
-        self.config = config
+        self.settings = settings
         self.test_copies = test_copies
         self.edition = edition
         self.issue_id = issue_id
         self.database = database
         self.now = now
-        self.keys = keyring(config)
+        self.keys = settings.keys
+        sender = settings.sender
         # the longest link a recipient can get, as it appears in the HTML part
         longest = make_token(self.keys, "preferences", 2**63 - 1, 2**63 - 1, "x" * 16)
         self.headers = Headers(
-            sender=config.sender.from_,
-            list_id=config.sender.list_id or list_id(config),
-            reply_to=config.sender.reply_to,
-            link_room=len(html.escape(f"{config.web.base_url}/p/{longest}").encode()),
+            sender=sender.header,
+            list_id=sender.list_id,
+            reply_to=sender.reply_to,
+            link_room=len(html.escape(f"{settings.web_base_url}/p/{longest}").encode()),
         )
-        self.web = config.web.base_url
-        self.domain = config.sender.domain
-        self.signer = dkim_signer(config)
+        self.web = settings.web_base_url
+        self.domain = sender.domain
+        self.signer = dkim_signer(settings.dkim)
         self._rendered: dict[tuple[str, str], Rendered | None] = {}
         self._templates: dict[tuple[str, str, bool], MessageTemplate | None] = {}
 
@@ -126,21 +127,21 @@ class Composer:
                 return None
         edition = replace(self.edition, posts=posts)
         if self.database is None or self.issue_id is None:
-            return render(self.config, edition, locale)
+            return render(self.settings.render, edition, locale)
         with self.database.session() as session:
             issue = session.get(Issue, self.issue_id)
             assert issue is not None
             rendered = ledger.stored_variant(session, issue, locale, key)
             if rendered is None:
                 rendered = ledger.keep_variant(
-                    session, issue, key, render(self.config, edition, locale)
+                    session, issue, key, render(self.settings.render, edition, locale)
                 )
         return rendered
 
     def __call__(
         self, recipient: Recipient, eight_bit: bool = True, wire: bool = False
     ) -> Composed | None:
-        locale = supported(recipient.locale, self.config.site.locale)
+        locale = supported(recipient.locale, self.settings.render.site.locale)
         template = self.template(locale, recipient.categories, eight_bit)
         if template is None:
             return None
@@ -160,34 +161,31 @@ class Composer:
                 date=self.now or datetime.now(UTC),
                 unsubscribe_url=f"{self.web}/u/{unsubscribe}",
                 preferences_url=f"{self.web}/p/{preferences}",
-                mailto=mailto_uri(self.config, self.keys, recipient, self.issue_id, unsubscribe),
+                mailto=mailto_uri(
+                    self.settings.sender, self.keys, recipient, self.issue_id, unsubscribe
+                ),
             ),
             self.signer,
             timestamp,
             wire=wire,
         )
-        sender = envelope_sender(self.config, recipient, self.keys, self.issue_id)
+        sender = envelope_sender(self.settings.sender, recipient, self.keys, self.issue_id)
         return Composed(message, message_id, sender)
 
 
-def list_id(config: Config) -> str:
-    host = config.site.base_url.split("://", 1)[-1].split("/", 1)[0].split(":")[0]
-    return f"{config.site.title} <digest.{host}>"
-
-
-def make_composer(config: Config, database: Database, issue_id: int) -> Composer:
+def make_composer(settings: ComposeSettings, database: Database, issue_id: int) -> Composer:
     """A composer for a real issue (module-level, so sending processes can be given it)."""
     with database.session() as session:
         issue = session.get(Issue, issue_id)
         assert issue is not None
         edition = ledger.edition_of(issue)
-    return Composer(config, edition, issue_id=issue_id, database=database)
+    return Composer(settings, edition, issue_id=issue_id, database=database)
 
 
-def prepare_variants(config: Config, database: Database, issue_id: int) -> None:
+def prepare_variants(settings: ComposeSettings, database: Database, issue_id: int) -> None:
     """Render every variant the issue still needs, before sending processes start, so they
     read stored variants instead of racing to render and store the same one."""
-    load_variants(make_composer(config, database, issue_id), database, issue_id)
+    load_variants(make_composer(settings, database, issue_id), database, issue_id)
 
 
 def load_variants(composer: Composer, database: Database, issue_id: int) -> None:
@@ -199,4 +197,4 @@ def load_variants(composer: Composer, database: Database, issue_id: int) -> None
         assert issue is not None
         needs = audience.queued_variants(session, issue)
     for locale, categories in needs:
-        composer.template(supported(locale, composer.config.site.locale), categories)
+        composer.template(supported(locale, composer.settings.render.site.locale), categories)

@@ -20,7 +20,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
-from digest.config.schema import Config
+from digest.delivery.settings import DkimSettings
 from digest.errors import ConfigError, DigestError
 
 SIGNED_HEADERS = (
@@ -142,20 +142,15 @@ class Signer:
         return self.signature_headers(head + b"\r\n", body_hash, timestamp=timestamp) + message
 
 
-def dkim_signer(config: Config) -> Signer | None:
+def dkim_signer(settings: DkimSettings | None) -> Signer | None:
     """The configured DKIM keys (RSA, plus Ed25519 as a second signature), or None."""
-    settings = config.dkim
     if settings is None:
         return None
-    keys = [
-        load_key(
-            config.path(settings.key_file), settings.domain, settings.selector, "dkim.key_file"
-        )
-    ]
+    keys = [load_key(settings.key_file, settings.domain, settings.selector, "dkim.key_file")]
     if settings.ed25519_key_file is not None and settings.ed25519_selector is not None:
         keys.append(
             load_key(
-                config.path(settings.ed25519_key_file),
+                settings.ed25519_key_file,
                 settings.domain,
                 settings.ed25519_selector,
                 "dkim.ed25519_key_file",

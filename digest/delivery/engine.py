@@ -38,7 +38,8 @@ from typing import Any, Protocol, TypeVar
 from digest.delivery.compose import Composed
 from digest.delivery.queue import Away, Queue
 from digest.delivery.rate import RateLimiter, SharedLimiter
-from digest.delivery.retry import Policy, backoff, defer
+from digest.delivery.retry import backoff, defer
+from digest.delivery.settings import Policy
 from digest.delivery.stop import Stoppable
 from digest.delivery.transport import Channel, Kind, Transport, TransportError
 from digest.errors import DigestError

@@ -2,7 +2,8 @@
 
 The message is built with `email.message.EmailMessage` from `templates/email/confirm.*.j2`
 (users may override them) and sent through our own SMTP client with the configured server and
-sender. The web app takes any `Mailer`, so tests and other transports can stand in.
+sender: the same `SmtpSettings` (digest.config.sending.smtp_settings) a send uses. The web app
+takes any `Mailer`, so tests and other transports can stand in.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any, Protocol
 
-from digest.config.schema import Config
+from digest.audience.addresses import clean_name
 from digest.delivery.dkim import dkim_signer
+from digest.delivery.settings import DkimSettings, SenderSettings, SmtpSettings
 from digest.delivery.smtp import SMTPConnection, SMTPError, tls_context
 from digest.errors import DigestError
 from digest.render.edition import environment
 from digest.render.i18n import html_lang, translate, translations
-from digest.store.subscribers import clean_name
+from digest.render.settings import RenderSettings
 
 
 class MailError(DigestError):
@@ -40,7 +42,8 @@ def _one_line(value: str) -> str:
 
 
 def confirmation_message(
-    config: Config,
+    render: RenderSettings,
+    sender: SenderSettings,
     *,
     email: str,
     name: str,
@@ -49,14 +52,14 @@ def confirmation_message(
     now: datetime | None = None,
 ) -> EmailMessage:
     """The "please confirm your subscription" message, in `locale`, text and HTML."""
-    env: Any = environment(config)  # the i18n extension adds install_gettext_translations
+    env: Any = environment(render.templates)  # the i18n extension adds install_gettext_translations
     env.install_gettext_translations(translations(locale), newstyle=True)
     name = clean_name(name)
     greeting = (
         translate(locale, "Hi %(name)s,") % {"name": name} if name else translate(locale, "Hi,")
     )
     values = {
-        "site": config.site,
+        "site": render.site,
         "html_lang": html_lang(locale),
         "greeting": greeting,
         "confirm_url": confirm_url,
@@ -64,19 +67,19 @@ def confirmation_message(
     text = env.get_template("email/confirm.txt.j2").render(values).strip() + "\n"
     html = env.get_template("email/confirm.html.j2").render(values)
     subject = translate(locale, "Confirm your subscription to %(title)s") % {
-        "title": config.site.title
+        "title": render.site.title
     }
     message = EmailMessage()
-    message["From"] = config.sender.from_
+    message["From"] = sender.header
     try:
         message["To"] = Address(display_name=name, addr_spec=email)
     except (ValueError, IndexError):
         message["To"] = email
     message["Subject"] = _one_line(subject)
     message["Date"] = format_datetime(now or datetime.now(UTC))
-    message["Message-ID"] = f"<confirm.{secrets.token_hex(12)}@{config.sender.domain}>"
-    if config.sender.reply_to:
-        message["Reply-To"] = config.sender.reply_to
+    message["Message-ID"] = f"<confirm.{secrets.token_hex(12)}@{sender.domain}>"
+    if sender.reply_to:
+        message["Reply-To"] = sender.reply_to
     # 7bit when the text is ASCII, else base64: never 8bit, which a server may not take
     for part, subtype in ((text, "plain"), (html, "html")):
         cte = "7bit" if part.isascii() else "base64"
@@ -90,12 +93,12 @@ def confirmation_message(
 class SmtpMailer:
     """Sends each message over a fresh connection to the configured SMTP server."""
 
-    def __init__(self, config: Config) -> None:
-        self.smtp = config.smtp
-        self.password = config.smtp_password()
-        self.ca_file = str(config.path(config.smtp.ca_file)) if config.smtp.ca_file else None
-        self.sender = config.sender.address
-        self.signer = dkim_signer(config)
+    def __init__(
+        self, smtp: SmtpSettings, sender: SenderSettings, dkim: DkimSettings | None = None
+    ) -> None:
+        self.smtp = smtp
+        self.sender = sender.address
+        self.signer = dkim_signer(dkim)
 
     def send(self, message: EmailMessage) -> None:
         recipient = message["To"].addresses[0].addr_spec
@@ -112,10 +115,10 @@ class SmtpMailer:
             s.port,
             security=s.security,
             timeout=s.timeout,
-            tls=tls_context(self.ca_file, s.verify_tls),
+            tls=tls_context(s.ca_file, s.verify_tls),
         )
         try:
-            await connection.open(s.username, self.password)
+            await connection.open(s.username, s.password)
             outcome = await connection.send(self.sender, recipient, data)
         except SMTPError as exc:
             raise MailError(f"SMTP {s.host}:{s.port}: {exc}.") from None

@@ -8,32 +8,12 @@ first temporary failure: then it fails, as an MTA bounces what it could not deli
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 
+from digest.delivery.settings import Policy
 from digest.models import Recipient
 from digest.store.deliveries import Result
 from digest.store.tables import DeliveryStatus, utcnow
-
-CHUNK = 20  # recipients claimed at a time per connection
-# messages marked in flight at once per connection: at most this many `unknown` per crash
-# (measured in CHANGELOG.md, issue 20: 5 bought no speed worth five times the unknowns)
-GROUP = 1
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    connections: int = 2
-    messages_per_connection: int = 1000
-    rate_per_second: float | None = None
-    rate_per_hour: int | None = None
-    retries: int = 3
-    retry_delay: float = 5.0
-    max_consecutive_failures: int = 5
-    retry_hours: float = 48.0
-    stop_grace: float = 35.0
-    chunk: int = CHUNK
-    group: int = GROUP
 
 
 def backoff(policy: Policy, attempt: int) -> float:

@@ -11,15 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from digest.config.schema import Config
 from digest.delivery.compose import prepare_variants
 from digest.delivery.engine import Summary
-from digest.delivery.retry import Policy
+from digest.delivery.settings import DeliverySettings
 from digest.delivery.stop import Stop
-from digest.delivery.transport import SmtpSettings
 from digest.delivery.workers import Job, combine, deliver, process_count
 from digest.store import deliveries, ledger
 from digest.store.bounces import sweep_soft
@@ -43,7 +42,7 @@ class Outcome:
 
 
 def deliver_issue(
-    config: Config,
+    settings: DeliverySettings,
     database: Database,
     issue_id: int,
     stop: Stop,
@@ -57,10 +56,10 @@ def deliver_issue(
     total = Summary()
     for _ in range(3):
         queued = database.run_session(lambda session: ledger.pending(session, issue_id))
-        count = processes if processes is not None else process_count(config, queued)
+        count = processes if processes is not None else process_count(settings, queued)
         if count > 1:
-            prepare_variants(config, database, issue_id)
-        job = job_for(config, issue_id)
+            prepare_variants(settings.compose, database, issue_id)
+        job = job_for(settings, issue_id)
         done = total
 
         def progress(summary: Summary, done: Summary = done) -> None:
@@ -69,7 +68,7 @@ def deliver_issue(
 
         summary = deliver(job, database, processes=count, stop=stop, on_progress=progress)
         total = combine([total, summary])
-        if total.paused or total.stopped or not _leftovers(database, issue_id, stop, config):
+        if total.paused or total.stopped or not _leftovers(database, issue_id, stop, settings):
             break
     if not ours():
 
@@ -79,13 +78,13 @@ def deliver_issue(
 
         key = database.run_session(key_of)
         return Outcome(key, total, IssueStatus.STOPPED, LEASE_LOST, delivered=False)
-    return settle(database, issue_id, total, config)
+    return settle(database, issue_id, total, settings)
 
 
-def _leftovers(database: Database, issue_id: int, stop: Stop, config: Config) -> bool:
+def _leftovers(database: Database, issue_id: int, stop: Stop, settings: DeliverySettings) -> bool:
     """Whether another round is needed: rows queued again from dead workers, or held by live
     ones (waited for, up to their expiry)."""
-    ttl = config.smtp.lease_timeout
+    ttl = settings.claim_seconds
     deadline = datetime.now(UTC) + timedelta(seconds=2 * ttl)
 
     def look(session: Session) -> dict[str, int]:
@@ -99,18 +98,22 @@ def _leftovers(database: Database, issue_id: int, stop: Stop, config: Config) ->
         held = counts.get(DeliveryStatus.CLAIMED, 0) + counts.get(DeliveryStatus.IN_FLIGHT, 0)
         if not held or datetime.now(UTC) > deadline:
             return False
-        stop.wait(min(LOOK_AGAIN, config.smtp.heartbeat))
+        stop.wait(min(LOOK_AGAIN, settings.heartbeat))
     return False
 
 
-def settle(database: Database, issue_id: int, summary: Summary, config: Config) -> Outcome:
+def settle(
+    database: Database, issue_id: int, summary: Summary, settings: DeliverySettings
+) -> Outcome:
     """Record how the issue stands: finished when nothing is queued, claimed, in flight or
     deferred — unless it delivered nothing, when it stays open with its reason. A database
     away is waited out (recording the status twice changes nothing)."""
-    return database.run_session(lambda session: _settle(session, issue_id, summary, config))
+    return database.run_session(lambda session: _settle(session, issue_id, summary, settings))
 
 
-def _settle(session: Session, issue_id: int, summary: Summary, config: Config) -> Outcome:
+def _settle(
+    session: Session, issue_id: int, summary: Summary, settings: DeliverySettings
+) -> Outcome:
     issue = session.get(Issue, issue_id)
     assert issue is not None
     counts = ledger.counts(session, issue_id)
@@ -136,61 +139,22 @@ def _settle(session: Session, issue_id: int, summary: Summary, config: Config) -
         reason = (
             f"{deferred} deliveries deferred (the last: "
             f"{ledger.last_error(session, issue_id, DeliveryStatus.DEFERRED)}); "
-            f"the next retry at {local(waiting.next_attempt_at, config)}"
+            f"the next retry at {local(waiting.next_attempt_at, settings.timezone)}"
         )
         if not delivered:
             reason = "nothing delivered yet: " + reason
     ledger.set_status(session, issue_id, status, reason)
     if failed:  # a failure after deferral counts as a soft bounce (bounces.soft_limit)
-        sweep_soft(session, config.bounces.soft_limit)
+        sweep_soft(session, settings.soft_limit)
     return Outcome(issue.key, summary, status, reason, delivered)
 
 
-def job_for(config: Config, issue_id: int) -> Job:
+def job_for(settings: DeliverySettings, issue_id: int) -> Job:
     """One run over the issue's queue as configured, as of now (the lease holder's and a
     `--worker`'s alike)."""
-    return Job(
-        config,
-        issue_id,
-        policy(config),
-        smtp_settings(config),
-        claim_seconds=config.smtp.lease_timeout,
-        heartbeat=config.smtp.heartbeat,
-        as_of=datetime.now(UTC),
-        state_dir=config.path(config.state_dir),
-        outage_seconds=config.database.outage_seconds,
-    )
+    return Job(settings=settings, issue_id=issue_id, as_of=datetime.now(UTC))
 
 
-def policy(config: Config) -> Policy:
-    smtp = config.smtp
-    return Policy(
-        connections=smtp.connections,
-        messages_per_connection=smtp.messages_per_connection,
-        rate_per_second=smtp.rate_per_second,
-        rate_per_hour=smtp.rate_per_hour,
-        retries=smtp.retries,
-        retry_delay=smtp.retry_delay,
-        max_consecutive_failures=smtp.max_consecutive_failures,
-        retry_hours=smtp.retry_hours,
-        stop_grace=smtp.timeout + 5,
-    )
-
-
-def smtp_settings(config: Config) -> SmtpSettings:
-    config.check_sendable()
-    smtp = config.smtp
-    return SmtpSettings(
-        host=smtp.host,
-        port=smtp.port,
-        security=smtp.security,
-        username=smtp.username,
-        password=config.smtp_password(),
-        timeout=smtp.timeout,
-        ca_file=str(config.path(smtp.ca_file)) if smtp.ca_file else None,
-        verify_tls=smtp.verify_tls,
-    )
-
-
-def local(moment: datetime, config: Config) -> str:
-    return moment.astimezone(config.schedule_tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+def local(moment: datetime, timezone: str) -> str:
+    """`moment` in the schedule's time zone, as an issue's status names it."""
+    return moment.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M:%S %Z")

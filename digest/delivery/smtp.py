@@ -93,7 +93,10 @@ class Capabilities:
 
 
 class SMTPConnection:
-    """One SMTP session. Use `open()`; every step is bounded by `timeout` seconds."""
+    """One SMTP session. Use `open()`; every step is bounded by `timeout` seconds.
+
+    `address`: where to connect when the caller resolved `host` itself (`digest doctor`
+    resolves through `dns.nameservers`); the TLS certificate is still checked for `host`."""
 
     def __init__(
         self,
@@ -104,8 +107,10 @@ class SMTPConnection:
         timeout: float = 30,
         tls: ssl.SSLContext | None = None,
         local_hostname: str | None = None,
+        address: str | None = None,
     ) -> None:
         self.host = host
+        self.address = address or host
         self.port = port
         self.security = security
         self.timeout = timeout
@@ -121,7 +126,7 @@ class SMTPConnection:
         try:
             self._reader, self._writer = await asyncio.wait_for(
                 asyncio.open_connection(
-                    self.host,
+                    self.address,
                     self.port,
                     ssl=self.tls if self.security == "tls" else None,
                     server_hostname=self.host if self.security == "tls" else None,
@@ -164,7 +169,8 @@ class SMTPConnection:
 
     async def login(self, username: str, password: str) -> None:
         """AUTH PLAIN or LOGIN; never over an unencrypted connection to anything but loopback
-        (the password would cross the network in clear; Config.check_sending says so first)."""
+        (the password would cross the network in clear; digest.config.presend.check_sending
+        says so first)."""
         if self.security == "none" and not is_loopback(self.host):
             raise SMTPError(
                 Stage.AUTH,

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from digest.delivery.settings import SmtpSettings
 from digest.delivery.smtp import SMTPConnection, SMTPError, Stage, tls_context
 from digest.inbound.severity import classify_refusal
 from digest.models import Recipient
@@ -73,20 +74,6 @@ class Transport(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class SmtpSettings:
-    """How to reach the SMTP server (the send policy is `engine.Policy`)."""
-
-    host: str
-    port: int
-    security: str = "none"
-    username: str | None = None
-    password: str | None = None
-    timeout: float = 30.0
-    ca_file: str | None = None
-    verify_tls: bool = True
-
-
 class SmtpTransport:
     """Channels are SMTP sessions (plain, STARTTLS or TLS, with AUTH when configured)."""
 
@@ -99,7 +86,7 @@ class SmtpTransport:
         connection = SMTPConnection(
             s.host,
             s.port,
-            security=s.security,  # type: ignore[arg-type]
+            security=s.security,
             timeout=s.timeout,
             tls=self.tls,
         )

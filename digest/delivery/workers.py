@@ -27,16 +27,14 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from digest.config.schema import Config
 from digest.delivery.compose import load_variants, make_composer
 from digest.delivery.engine import POLL, Engine, Summary
 from digest.delivery.journal import journal_for
 from digest.delivery.queue import LedgerQueue
 from digest.delivery.rate import Limits
-from digest.delivery.retry import Policy
+from digest.delivery.settings import DeliverySettings, Policy
 from digest.delivery.stop import (
     AnyOf,
     Orphaned,
@@ -49,7 +47,7 @@ from digest.delivery.stop import (
     signals_blocked,
     unblock_signals,
 )
-from digest.delivery.transport import SmtpSettings, SmtpTransport
+from digest.delivery.transport import SmtpTransport
 from digest.errors import DigestError
 from digest.store import lease, rate
 from digest.store.database import Database, open_database
@@ -61,28 +59,27 @@ PROGRESS_EVERY = 100
 Progress = Callable[[Summary], None]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Job:
-    """One issue's send, as every sending process needs it (it crosses into spawned ones)."""
+    """One issue's send, as every sending process needs it: it crosses into spawned ones,
+    so it holds the narrow `DeliverySettings` (never the whole configuration)."""
 
-    config: Config
+    settings: DeliverySettings
     issue_id: int
-    policy: Policy
-    smtp: SmtpSettings
-    claim_seconds: float
-    heartbeat: float
     as_of: datetime
-    state_dir: Path  # this machine's outcome journals (digest.delivery.journal)
-    outage_seconds: float  # how long a database away is waited out
+
+    @property
+    def policy(self) -> Policy:
+        return self.settings.policy
 
 
-def process_count(config: Config, queued: int) -> int:
+def process_count(settings: DeliverySettings, queued: int) -> int:
     """Configured, else: one per core (up to 4) when DKIM signing makes the send CPU-bound,
     one otherwise (measured: without DKIM a second process only adds contention)."""
-    configured = config.smtp.processes
+    configured = settings.processes
     if configured is not None:
         return max(1, configured)
-    if queued < AUTO_THRESHOLD or config.dkim is None:
+    if queued < AUTO_THRESHOLD or settings.compose.dkim is None:
         return 1
     return max(1, min(os.cpu_count() or 1, 4))
 
@@ -103,6 +100,7 @@ def run_engine(
 ) -> Summary:
     """This process's worker: its engine over the ledger, its heartbeat renewing its claims,
     its journal keeping what the database cannot take for a while."""
+    settings = job.settings
     worker = lease.worker_name()
     struck_off = Stop()  # its claims were taken back: it was presumed dead (a long stall)
 
@@ -113,18 +111,18 @@ def run_engine(
         database,
         job.issue_id,
         worker,
-        job.claim_seconds,
+        settings.claim_seconds,
         as_of=job.as_of,
-        journal=journal_for(job.state_dir, database, worker),
+        journal=journal_for(settings.state_dir, database, worker),
         stop=stop,
         on_lost=lost,
     )
     limits = Limits(job.policy.rate_per_second, job.policy.rate_per_hour)
-    composer = make_composer(job.config, database, job.issue_id)
+    composer = make_composer(settings.compose, database, job.issue_id)
     load_variants(composer, database, job.issue_id)  # no database call to compose a message
     engine = Engine(
         replace(job.policy, connections=connections),
-        SmtpTransport(job.smtp),
+        SmtpTransport(settings.smtp),
         queue,
         composer,
         stop=AnyOf(stop, struck_off),
@@ -134,7 +132,7 @@ def run_engine(
         else None,
     )
     try:
-        with lease.Heartbeat(job.heartbeat, [queue.renew], on_lost=lost):
+        with lease.Heartbeat(settings.heartbeat, [queue.renew], on_lost=lost):
             return asyncio.run(engine.run())
     finally:
         queue.close()
@@ -307,7 +305,9 @@ def _child(index: int, job: Job, connections: int, updates: Any, halt: Any, pare
         if orphaned.is_set():
             return
         try:
-            database = open_database(job.config.database_url, outage_seconds=job.outage_seconds)
+            database = open_database(
+                job.settings.database_url, outage_seconds=job.settings.outage_seconds
+            )
         except DigestError as exc:
             updates.put((index, True, Summary(paused=exc.message.rstrip("."))))
             return

@@ -13,11 +13,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from html import unescape
+from html import escape, unescape
 from html.parser import HTMLParser
 from typing import Any
 
 from markdown_it import MarkdownIt
+from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 from mdit_py_plugins.footnote import footnote_plugin
@@ -25,8 +26,10 @@ from mdit_py_plugins.footnote import footnote_plugin
 from digest.excerpt.attributes import strip_attributes
 from digest.excerpt.cjkemphasis import cjk_emphasis_plugin
 from digest.excerpt.markers import CODE, FORMULA, LABELS, MATH
+from digest.excerpt.pagemath import defines_only, math_code
+from digest.excerpt.settings import MathMode
 from digest.excerpt.tags import resolve_tags
-from digest.excerpt.tex import MathMode, math_plugin
+from digest.excerpt.tex import math_plugin
 
 _BLOCK_TAGS = frozenset(
     [
@@ -98,6 +101,8 @@ def parser(math: MathMode = "auto") -> MarkdownIt:
                 "math",
                 "latex",
             }
+            if marker == FORMULA and defines_only(token.content):
+                return "\n"  # macros only: the page shows nothing
             return f"\n<div>{FORMULA if is_math_fence else marker}</div>\n"
 
         return rule
@@ -106,6 +111,8 @@ def parser(math: MathMode = "auto") -> MarkdownIt:
         def rule(
             self: Any, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
         ) -> str:
+            if marker in (FORMULA, MATH) and defines_only(tokens[idx].content):
+                return ""
             return marker
 
         return rule
@@ -118,7 +125,43 @@ def parser(math: MathMode = "auto") -> MarkdownIt:
     md.add_render_rule("math_inline", inline(MATH))
     for name in ("footnote_ref", "footnote_anchor", "image"):
         md.add_render_rule(name, inline(""))
+    md.core.ruler.after("block", "alerts", _drop_alert_markers)
+    if math == "backticks":
+        md.add_render_rule("code_inline", _math_in_code)
     return md
+
+
+# GitHub's alert marker (`> [!NOTE]`), also Hugo's and Obsidian's (any word, a fold sign, a title)
+_ALERT = re.compile(r"\[![A-Za-z]+\][+-]?[ \t]*\n?")
+
+
+def _drop_alert_markers(state: StateCore) -> None:
+    """`> [!TIP]` starting a quote is the alert's kind, shown as an icon and a word: the text
+    after it stays, the marker goes."""
+    tokens = state.tokens
+    for index, token in enumerate(tokens[:-2]):
+        if token.type == "blockquote_open" and tokens[index + 1].type == "paragraph_open":
+            inline = tokens[index + 2]
+            marker = _ALERT.match(inline.content) if inline.type == "inline" else None
+            if marker is not None:
+                inline.content = inline.content[marker.end() :]
+
+
+def _math_in_code(
+    self: Any, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    """`excerpt.math: backticks`: a code span holding math is the math it becomes on the page
+    (blogdown's math-code.js); any other code span is code text, as usual."""
+    content = tokens[idx].content
+    kind = math_code(content)
+    if kind is None:
+        return f"<code>{escape(content)}</code>"
+    inner = content[2:-2] if kind == "display" and content.startswith(("$$", "\\[")) else content
+    if kind == "inline":
+        inner = content[1:-1] if content.startswith("$") else content[2:-2]
+    if defines_only(inner):
+        return ""
+    return MATH if kind == "inline" else FORMULA
 
 
 SUMMARY_KEYS = ("summary", "excerpt", "description")
@@ -198,16 +241,19 @@ class PlainText:
 def markdown_to_text(text: str, math: MathMode = "auto") -> PlainText:
     """Plain text of a Markdown body: Hexo tags and Hugo shortcodes resolved (excerpt.tags)."""
     body = strip_attributes(resolve_tags(text))
-    return html_to_text(markdown_to_html(body, math), tex_in_text=False)
+    html = markdown_to_html(body, math)
+    return html_to_text(html, tex_in_text=False, dollar_escapes=math != "none")
 
 
-def html_to_text(html: str, *, tex_in_text: bool = True) -> PlainText:
+def html_to_text(html: str, *, tex_in_text: bool = True, dollar_escapes: bool = True) -> PlainText:
     """Walk HTML into plain text with markers, per the rules of DESIGN.md section 3.
 
     `tex_in_text` also turns TeX delimited by `$$`, `\\[ \\]` and `\\( \\)` in text nodes into
     markers: feed HTML carries math that way, while Markdown math is already parsed.
+    `dollar_escapes`: a page that runs MathJax shows the `\\$` left in its text (written `\\\\$`
+    in Markdown, or `\\$` in raw HTML) as `$`; text inside `<code>` is left as it is.
     """
-    walker = _Walker()
+    walker = _Walker(dollar_escapes)
     walker.feed(html)
     walker.close()
     full = "".join(walker.parts)
@@ -237,8 +283,10 @@ def expand_labels(text: str, locale: str) -> str:
 class _Walker(HTMLParser):
     """Collects text; skips whole subtrees (code, math, scripts) after emitting their label."""
 
-    def __init__(self) -> None:
+    def __init__(self, dollar_escapes: bool = False) -> None:
         super().__init__(convert_charrefs=True)
+        self.dollar_escapes = dollar_escapes
+        self._code = 0  # open <code> elements: MathJax leaves their text alone
         self.parts: list[str] = []
         self.more_at: int | None = None
         self._skip_tag: str | None = None
@@ -261,6 +309,8 @@ class _Walker(HTMLParser):
             return
         if tag in _BLOCK_TAGS:
             self.parts.append(" ")
+        if tag == "code":
+            self._code += 1
         if tag in ("ol", "ul"):
             # footnote numbers are footnote markers: the footnote list is not numbered
             ordered = tag == "ol" and "footnotes-list" not in classes
@@ -280,6 +330,8 @@ class _Walker(HTMLParser):
                 if self._skip_depth == 0:
                     self._skip_tag = None
             return
+        if tag == "code" and self._code:
+            self._code -= 1
         if tag in ("ol", "ul") and self._lists:
             self._lists.pop()
         if tag in _BLOCK_TAGS:
@@ -287,6 +339,8 @@ class _Walker(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         if self._skip_tag is None:
+            if self.dollar_escapes and not self._code:
+                data = data.replace("\\$", "$")
             self.parts.append(data)
 
     def handle_comment(self, data: str) -> None:

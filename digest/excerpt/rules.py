@@ -4,6 +4,9 @@ The cut counts user-perceived characters (extended grapheme clusters, via the `r
 module's `\\X`, which follows the current Unicode segmentation rules), so it never splits an
 emoji, a flag, a ZWJ sequence or a letter with combining marks, and it treats every label as
 one indivisible unit: a label that would straddle the cut is left out whole.
+
+The stage takes a post's body and summary as the sources give them (front matter already split
+off: digest.sources.document does that for a lone file) and its `ExcerptSettings`.
 """
 
 from __future__ import annotations
@@ -12,42 +15,18 @@ from typing import NamedTuple
 
 import regex
 
-from digest.config.schema import Config
-from digest.errors import PostError
 from digest.excerpt.clean import clean
 from digest.excerpt.markers import LABELS, MARKERS
-from digest.excerpt.markup import (
-    PlainText,
-    expand_labels,
-    html_to_text,
-    markdown_to_text,
-    summary_from,
-)
-from digest.excerpt.tex import MathMode
+from digest.excerpt.markup import PlainText, expand_labels, html_to_text, markdown_to_text
+from digest.excerpt.settings import DEFAULT_LENGTH, ExcerptSettings, MathMode
+from digest.excerpt.tex import post_math
 from digest.models import BodyFormat, Post
-from digest.sources.frontmatter import FrontMatterError, split_front_matter
 
 ELLIPSIS = "..."
-DEFAULT_LENGTH = 350
 
 _GRAPHEME = regex.compile(r"\X")
 _FULL_STOPS = ".。．"
 _ELLIPSES = ("...", "…")
-
-
-def make_excerpt(
-    text: str, length: int = DEFAULT_LENGTH, locale: str = "zh", math: MathMode = "auto"
-) -> str:
-    """The excerpt of a Markdown post, given with or without its front matter.
-
-    `locale` chooses the labels ([代码] or [code]); `math` the blog's math delimiters.
-    """
-    try:
-        metadata, body = split_front_matter(clean(text))
-    except FrontMatterError as exc:
-        raise PostError(str(exc)) from None
-    summary = summary_from(metadata)
-    return excerpt_of(body, summary=summary, length=length, locale=locale, math=math)
 
 
 def excerpt_of(
@@ -94,24 +73,20 @@ def continued(text: str) -> str:
     return stripped.rstrip(_FULL_STOPS) + ELLIPSIS
 
 
-def post_excerpt(post: Post, length: int, locale: str, math: MathMode = "auto") -> str:
-    """A source's post, through the rules above (its own summary, its body's format)."""
+def excerpt_for(post: Post, settings: ExcerptSettings) -> str:
+    """A post's excerpt as the digest shows it, in every language variant of the digest: the
+    labels follow the posts' language (`settings.labels`: `excerpt.labels`, default
+    `site.locale`), not the frame's, so an English frame can hold Chinese excerpts with
+    [代码] and [公式]; the post's own math switch (front matter `math:`) wins over the blog's
+    `settings.math`."""
     return excerpt_of(
         post.body,
         summary=post.summary,
         body_format=post.body_format,
-        length=length,
-        locale=locale,
-        math=math,
+        length=settings.length,
+        locale=settings.labels,
+        math=post_math(settings.math, post.math),
     )
-
-
-def excerpt_for(post: Post, config: Config) -> str:
-    """A post's excerpt as the digest shows it, in every language variant of the digest: the
-    labels follow the posts' language (`excerpt.labels`, default `site.locale`), not the
-    frame's, so an English frame can hold Chinese excerpts with [代码] and [公式]."""
-    labels = config.excerpt.labels or config.site.locale
-    return post_excerpt(post, config.excerpt.length, labels, config.excerpt.math)
 
 
 class ExcerptInputs(NamedTuple):
@@ -125,15 +100,15 @@ class ExcerptInputs(NamedTuple):
     math: MathMode
 
 
-def excerpt_inputs(post: Post, config: Config) -> ExcerptInputs:
-    """The inputs `excerpt_for(post, config)` gives `excerpt_of`."""
+def excerpt_inputs(post: Post, settings: ExcerptSettings) -> ExcerptInputs:
+    """The inputs `excerpt_for(post, settings)` gives `excerpt_of`."""
     return ExcerptInputs(
         post.body,
         post.summary,
         post.body_format,
-        config.excerpt.length,
-        config.excerpt.labels or config.site.locale,
-        config.excerpt.math,
+        settings.length,
+        settings.labels,
+        post_math(settings.math, post.math),
     )
 
 

@@ -14,27 +14,41 @@ Whether `$…$` or `\\(…\\)` is math depends on the blog, so `excerpt.math` sa
 - `kramdown`: `$$…$$`, inline inside a paragraph and display on its own (Jekyll's kramdown),
   and `$…$` holding unmistakable TeX (`\\alpha`, `x^2`, `a_{ij}`), which a page loading MathJax
   with `$` delimiters renders although kramdown does not.
+- `backticks`: as `auto`, and code spans holding math (`` `$…$` ``, `` `$$…$$` `` over several
+  lines, `` `\\(…\\)` ``, `` `\\begin{env}…\\end{env}` ``), which blogdown's math-code.js turns
+  into MathJax math on the page (digest.excerpt.pagemath).
 - `none`: no math; only a ```` ```math ```` fence is a formula.
 
 Whatever the mode, a `$$` or `\\[` block may contain blank lines and may start right after a
 paragraph line, `$…$` may run over several lines, `\\begin{env}…\\end{env}` on its own lines is a
 formula (except with `none`), and `$…$` with a space inside its delimiters (`$f(x) = y $`) is math
 when its content looks like TeX. A `$` right after a digit, or a closing `$` right before one, is
-currency (`$5 and $10`), never math.
+currency (`$5 and $10`), never math. Math never crosses a code span: a delimiter inside one does
+not pair with one outside it, so prose between two code spans is never taken for math whatever
+the mode. Math that only defines macros (`\\newcommand`, `\\def`, …) shows nothing on the page,
+and nothing in the excerpt (digest.excerpt.pagemath).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Literal
+from collections.abc import Callable, Mapping
 
 import regex
 from markdown_it import MarkdownIt
 from markdown_it.rules_block import StateBlock
 from markdown_it.rules_inline import StateInline
 
-MathMode = Literal["auto", "dollars", "brackets", "both", "kramdown", "none"]
-MATH_MODES: tuple[MathMode, ...] = ("auto", "dollars", "brackets", "both", "kramdown", "none")
+from digest.excerpt.settings import MathMode
+
+MATH_MODES: tuple[MathMode, ...] = (
+    "auto",
+    "dollars",
+    "brackets",
+    "both",
+    "kramdown",
+    "backticks",
+    "none",
+)
 
 _DELIMITERS: dict[str, frozenset[str]] = {
     "auto": frozenset({"$", "$$", "\\(", "\\["}),
@@ -42,8 +56,18 @@ _DELIMITERS: dict[str, frozenset[str]] = {
     "brackets": frozenset({"\\(", "\\[", "$$"}),
     "both": frozenset({"$", "$$", "\\(", "\\["}),
     "kramdown": frozenset({"$$"}),
+    "backticks": frozenset({"$", "$$", "\\(", "\\["}),
     "none": frozenset(),
 }
+# The mode of a post whose front matter turns math on (`math: true`): the page loads MathJax or
+# KaTeX, whose dollar delimiters every theme configures, on top of what the Markdown renderer does.
+_WITH_DOLLARS: dict[MathMode, MathMode] = {
+    "brackets": "both",
+    "kramdown": "dollars",
+    "none": "dollars",
+}
+# Modes that tell TeX from prose inside `\\(…\\)` and `\\[…\\]` (looks_like_tex).
+_GUESSING = frozenset({"auto", "backticks"})
 
 _COMMAND = regex.compile(r"\\(?:[A-Za-z]+|[{}|,;:!#$%&_^])")
 _SCRIPT = regex.compile(r"[\^_]\s*[\w{\\]|[{}]")
@@ -79,6 +103,7 @@ _FUNCTIONS = frozenset(
 )
 _STRONG_TEX = regex.compile(r"\\[A-Za-z]{2,}|\^\s*[\w{\\]|_\{")
 _BEGIN = regex.compile(r"\\begin\{([A-Za-z]+\*?)\}")
+_REFERENCE = regex.compile(r"\\(?:eq)?ref\{[^{}\s]+\}")
 _LABEL = regex.compile(r"\s*(?:\([^()]*\))?\s*")
 
 
@@ -158,6 +183,9 @@ def _inline_span(
     src: str, pos: int, end: int, mode: MathMode, allowed: frozenset[str]
 ) -> tuple[str, str, int] | None:
     before = src[pos - 1] if pos > 0 else ""
+    reference = _REFERENCE.match(src, pos, end)
+    if reference is not None:  # MathJax numbers \eqref{eq:1} in the text too: "(1)"
+        return "math_inline", reference.group(), reference.end()
     if src.startswith(("\\(", "\\["), pos):
         opener = src[pos : pos + 2]
         if opener not in allowed:
@@ -167,7 +195,9 @@ def _inline_span(
         if close < 0:
             return None
         content = src[pos + 2 : close]
-        if mode == "auto" and (
+        if "`" in content:
+            return None  # the closer is inside a code span: math never crosses one
+        if mode in _GUESSING and (
             (before.isascii() and before.isalnum())
             or not looks_like_tex(content, display=opener == "\\[")
         ):
@@ -178,7 +208,7 @@ def _inline_span(
         if "$$" not in allowed:
             return None
         close = _unescaped(src, "$$", pos + 2, end)
-        if close < 0 or not src[pos + 2 : close].strip():
+        if close < 0 or not src[pos + 2 : close].strip() or "`" in src[pos + 2 : close]:
             return None
         kind = "math_inline" if mode == "kramdown" else "math_inline_double"
         return kind, src[pos + 2 : close], close + 2
@@ -189,7 +219,7 @@ def _inline_span(
         if close < 0 or src.startswith("$$", close):
             return None
         content = src[pos + 1 : close]
-        if not content.strip() or src[close + 1 : close + 2].isdigit():
+        if not content.strip() or src[close + 1 : close + 2].isdigit() or "`" in content:
             return None
         tight = not content[0].isspace() and not content[-1].isspace()
         if mode == "kramdown":
@@ -221,13 +251,16 @@ def _block_rule(mode: MathMode) -> Callable[[StateBlock, int, int, bool], bool]:
             opener, closer = "$", "$"  # `$` alone on a line around an environment, as $$
         else:
             return False
+        if _inside_code_span(state, start_line):
+            return False  # `$$ … $$` in backticks over lines: its last line is no opener
         found = _block_end(state, start_line, end_line, first[len(opener) :], closer)
         if found is None:
             return False
         last_line, content = found
-        if mode == "auto" and opener == "\\[" and not looks_like_tex(content, display=True):
+        if mode in _GUESSING and opener == "\\[" and not looks_like_tex(content, display=True):
             return False
-        if mode == "auto" and opener == "$$" and "\n\n" in content and not looks_like_tex(content):
+        guessing = mode in _GUESSING
+        if guessing and opener == "$$" and "\n\n" in content and not looks_like_tex(content):
             return False
         if opener == "$" and not looks_like_tex(content):
             return False
@@ -267,3 +300,97 @@ def _block_end(
             return line, "\n".join(lines)
         lines.append(text)
     return None
+
+
+_BACKTICKS = regex.compile(r"(?<!`)`+(?!`)")
+# How far a code span is looked for around a line: no formula in backticks runs longer, and
+# a paragraph of thousands of `$$` lines stays linear.
+_SPAN_LINES = 200
+
+
+def code_spans(text: str) -> list[tuple[int, int]]:
+    """The (start, end) of every code span in `text`, as CommonMark pairs backtick strings: a
+    string of N backticks opens a span closed by the next string of exactly N; one not closed
+    is literal. A backtick after a backslash is escaped (outside a span)."""
+    spans: list[tuple[int, int]] = []
+    runs = list(_BACKTICKS.finditer(text))
+    index = 0
+    while index < len(runs):
+        opener = runs[index]
+        start = opener.start()
+        backslashes = 0
+        while start - backslashes > 0 and text[start - backslashes - 1] == "\\":
+            backslashes += 1
+        if backslashes % 2:  # the first backtick is escaped: the rest of the run may open
+            if opener.end() - start == 1:
+                index += 1
+                continue
+            start += 1
+        width = opener.end() - start
+        closer = next(
+            (j for j in range(index + 1, len(runs)) if runs[j].end() - runs[j].start() == width),
+            None,
+        )
+        if closer is None:
+            index += 1
+            continue
+        spans.append((start, runs[closer].end()))
+        index = closer + 1
+    return spans
+
+
+def _inside_code_span(state: StateBlock, line: int) -> bool:
+    """Whether `line` continues a paragraph inside a code span opened on an earlier line (the
+    `$$` that closes `` `$$ … $$` `` written over several lines, or a `\\begin` line in one)."""
+    first = line
+    while first > max(0, line - _SPAN_LINES) and not state.isEmpty(first - 1):
+        first -= 1
+    if first == line:
+        return False
+    last = line
+    while last + 1 < min(state.lineMax, line + _SPAN_LINES) and not state.isEmpty(last + 1):
+        last += 1
+    lines = [_line(state, n) for n in range(first, last + 1)]
+    offset = sum(len(text) + 1 for text in lines[: line - first])
+    return any(start < offset < end for start, end in code_spans("\n".join(lines)))
+
+
+MATH_SWITCHES = ("math", "mathjax", "katex")
+_ON = frozenset({"true", "yes", "on", "1"})
+_OFF = frozenset({"false", "no", "off", "0", "none", ""})
+
+
+def math_switch(front_matter: Mapping[str, object]) -> bool | None:
+    """A post's own math switch: the first of `math`, `mathjax`, `katex` its front matter sets
+    (true/false, a table with `enable`, as LoveIt writes it, or an engine's name), else None."""
+    for key in MATH_SWITCHES:
+        value = front_matter.get(key)
+        if value is not None:
+            return _switch(value)
+    return None
+
+
+def _switch(value: object) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, Mapping):
+        for key in ("enable", "enabled"):
+            if key in value:
+                return _switch(value[key])
+        return True
+    if isinstance(value, str | int):
+        text = str(value).strip().lower()
+        return False if text in _OFF else True if text in _ON or text.isalpha() else None
+    return None
+
+
+def post_math(site: MathMode, post: bool | None) -> MathMode:
+    """The delimiters one post's page renders: the site's (`excerpt.math`), unless the post's
+    front matter turns math on or off (`math: true`, `math_switch`). On, the
+    page loads MathJax or KaTeX with dollar delimiters (Chirpy, PaperMod, NexT, Fluid…); off,
+    only what the Markdown renderer itself parses stays math (kramdown's `$$`)."""
+    if post is None:
+        return site
+    if post:
+        return site if "$" in _DELIMITERS[site] else _WITH_DOLLARS[site]
+    return "kramdown" if site == "kramdown" else "none"

@@ -23,7 +23,6 @@ from typing import Any
 
 import flufl.bounce
 
-from digest.config.schema import Config
 from digest.inbound.arf import COMPLAINT_TYPES, OPT_OUT_TYPES, FeedbackReport, feedback_report
 from digest.inbound.dsn import DsnRecipient, delivery_status
 from digest.inbound.parts import (
@@ -39,7 +38,7 @@ from digest.inbound.replies import auto_reply_reason, find_web_token, unsubscrib
 from digest.inbound.result import Classification, Kind, RecipientStatus
 from digest.inbound.severity import enhanced_code, judge
 from digest.inbound.verp import VerpToken, envelope_texts, find_verp
-from digest.tokens import Keyring, keyring
+from digest.tokens import Keyring
 
 _DAEMON = re.compile(
     r"^(?:mailer-daemon|mail-daemon|maildaemon|postmaster|mailer|mdaemon|mail\.?delivery"
@@ -68,10 +67,6 @@ class Context:
     keyring: Keyring
     return_path: str | None = None
     now: datetime | None = None
-
-
-def context_from_config(config: Config) -> Context:
-    return Context(keyring=keyring(config), return_path=config.bounces.return_path)
 
 
 def message_key(message: Message, raw: bytes | None = None) -> str:

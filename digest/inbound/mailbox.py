@@ -33,8 +33,8 @@ from imap_tools import AND, MailBox, MailBoxStartTls, MailBoxUnencrypted, MailMe
 from imap_tools.errors import ImapToolsError
 from imap_tools.mailbox import BaseMailBox
 
-from digest.config.schema import ImapConfig
 from digest.errors import DigestError
+from digest.inbound.settings import ImapSettings
 
 MAX_BYTES = 10 * 1024 * 1024
 _CHUNK = 64 * 1024
@@ -200,21 +200,21 @@ class Mbox(Mailbox):
 class Imap(Mailbox):
     def __init__(
         self,
-        config: ImapConfig,
-        password: str | None,
+        settings: ImapSettings,
         *,
-        root: Path = Path("."),
         max_bytes: int = MAX_BYTES,
     ) -> None:
         super().__init__(max_bytes)
-        self.config = config
-        where = f"{config.host}:{config.effective_port}"
-        self.description = f"IMAP {config.username}@{where}/{config.folder}"
+        self.settings = settings
+        where = f"{settings.host}:{settings.port}"
+        self.description = f"IMAP {settings.username}@{where}/{settings.folder}"
         try:
-            self.box: BaseMailBox = _connect(config, root)
-            self.box.login(config.username, password or "", initial_folder=config.folder)
-            if config.processed_folder and not self.box.folder.exists(config.processed_folder):
-                self.box.folder.create(config.processed_folder)
+            self.box: BaseMailBox = _connect(settings)
+            self.box.login(
+                settings.username, settings.password or "", initial_folder=settings.folder
+            )
+            if settings.processed_folder and not self.box.folder.exists(settings.processed_folder):
+                self.box.folder.create(settings.processed_folder)
         except (OSError, ssl.SSLError) as exc:
             raise MailboxError(f"bounces.imap: cannot connect to {where}: {exc}.") from None
         except (ImapToolsError, imaplib.IMAP4.error) as exc:
@@ -244,8 +244,8 @@ class Imap(Mailbox):
         def handled() -> None:
             try:
                 self.box.flag(uid, MailMessageFlags.SEEN, True)
-                if self.config.processed_folder:
-                    self.box.move(uid, self.config.processed_folder)
+                if self.settings.processed_folder:
+                    self.box.move(uid, self.settings.processed_folder)
             except (OSError, ImapToolsError, imaplib.IMAP4.error) as exc:
                 raise MailboxError(f"bounces.imap: cannot mark UID {uid} handled: {exc}.") from None
 
@@ -260,19 +260,15 @@ def _imap_reason(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _connect(config: ImapConfig, root: Path) -> BaseMailBox:
-    port, timeout = config.effective_port, config.timeout
-    if config.security == "none":
-        return MailBoxUnencrypted(config.host, port, timeout=timeout)
-    ca = (
-        str(config.ca_file if config.ca_file.is_absolute() else root / config.ca_file)
-        if config.ca_file
-        else None
-    )
+def _connect(settings: ImapSettings) -> BaseMailBox:
+    port, timeout = settings.port, settings.timeout
+    if settings.security == "none":
+        return MailBoxUnencrypted(settings.host, port, timeout=timeout)
+    ca = str(settings.ca_file) if settings.ca_file else None
     context = ssl.create_default_context(cafile=ca)
-    if not config.verify_tls:
+    if not settings.verify_tls:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    if config.security == "starttls":
-        return MailBoxStartTls(config.host, port, timeout=timeout, ssl_context=context)
-    return MailBox(config.host, port, timeout=timeout, ssl_context=context)
+    if settings.security == "starttls":
+        return MailBoxStartTls(settings.host, port, timeout=timeout, ssl_context=context)
+    return MailBox(settings.host, port, timeout=timeout, ssl_context=context)

@@ -14,16 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from digest.config.schema import Config
 from digest.errors import ConfigError
-from digest.inbound.classify import Context, classify, context_from_config
+from digest.inbound.classify import Context, classify
 from digest.inbound.mailbox import Imap, Mailbox, Maildir, Mbox, Skipped
 from digest.inbound.result import Classification
+from digest.inbound.settings import InboundSettings, MailboxSettings
 from digest.store.bounces import Applied, Returned, apply, sweep_soft
 from digest.store.database import Database
 
@@ -115,16 +114,16 @@ def record_all(
     return applied
 
 
-def open_mailbox(config: Config, maildir: Path | None = None, mbox: Path | None = None) -> Mailbox:
-    """The mailbox the options name, else config's `bounces.maildir`, else `bounces.imap`."""
-    if maildir is not None:
-        return Maildir(maildir)
-    if mbox is not None:
-        return Mbox(mbox)
-    if config.bounces.maildir is not None:
-        return Maildir(config.path(config.bounces.maildir))
-    if config.bounces.imap is not None:
-        return Imap(config.bounces.imap, config.imap_password(), root=config.path(Path(".")))
+def open_mailbox(settings: MailboxSettings) -> Mailbox:
+    """The mailbox to read: the Maildir, else the mbox file, else IMAP (the options of
+    `digest bounces`, else `bounces.maildir`, else `bounces.imap`:
+    digest.config.sending.mailbox_settings)."""
+    if settings.maildir is not None:
+        return Maildir(settings.maildir)
+    if settings.mbox is not None:
+        return Mbox(settings.mbox)
+    if settings.imap is not None:
+        return Imap(settings.imap)
     raise ConfigError(
         "nothing to read: give --maildir DIR or --mbox FILE, or set bounces.maildir or "
         "bounces.imap in the config."
@@ -132,7 +131,7 @@ def open_mailbox(config: Config, maildir: Path | None = None, mbox: Path | None 
 
 
 def process(
-    config: Config,
+    settings: InboundSettings,
     database: Database,
     mailbox: Mailbox,
     *,
@@ -140,8 +139,8 @@ def process(
     context: Context | None = None,
 ) -> Run:
     """Read every unseen message of `mailbox` once (see the module doc)."""
-    context = context or context_from_config(config)
-    limit = config.bounces.soft_limit
+    context = context or Context(keyring=settings.keys, return_path=settings.return_path)
+    limit = settings.soft_limit
     run = Run(mailbox.description, dry_run)
     if dry_run:
         with database.sessions() as session:

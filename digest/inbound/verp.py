@@ -5,8 +5,8 @@ no padding), and it is read case-insensitively, because relays and mailbox provi
 the case of local parts. It is signed: HMAC-SHA256 over a purpose byte and the ids, truncated
 to 80 bits (a forger needs about 2**79 mails per success), verified in constant time against
 every key of the keyring, so a rotated secret keeps reading old bounces for the overlap period
-(`digest.tokens.keyring`). A token has exactly one spelling: aliases in the base32 padding
-bits and over-long varints are refused.
+(`digest.config.credentials.keyring`). A token has exactly one spelling: aliases in the base32
+padding bits and over-long varints are refused.
 
 Two purposes: `bounce` (the envelope sender: subscriber, issue and delivery) and `unsubscribe`
 (a mailto address: subscriber and issue), so a bounce address can never be replayed as an
@@ -30,7 +30,7 @@ from functools import lru_cache
 from typing import Literal
 from urllib.parse import quote
 
-from digest.config.schema import RETURN_PATH_LOCAL_MAX
+from digest.inbound.settings import RETURN_PATH_LOCAL_MAX
 from digest.tokens import Keyring
 
 VerpPurpose = Literal["bounce", "unsubscribe"]

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
+from digest.config.presend import check_sendable
 from digest.config.schema import Config
+from digest.config.sending import delivery_settings
 from digest.delivery.engine import Summary
 from digest.delivery.journal import replay
 from digest.delivery.settle import job_for
@@ -86,7 +88,7 @@ def work(
             "`digest send --worker` needs a PostgreSQL database_url: SQLite is one machine's "
             "database, where `digest send` alone already uses every core."
         )
-    config.check_sendable()
+    check_sendable(config)
     stop = stop or Stop()
     worked = Worked(lease.worker_name(), None, stop=stop)
     with on_signals(stop):
@@ -105,6 +107,6 @@ def work(
         issue_id, worked.key = found
         if on_join is not None:
             on_join(worked.key)
-        job = job_for(config, issue_id)
+        job = job_for(delivery_settings(config), issue_id)
         worked.summary = deliver(job, database, processes=1, stop=stop, on_progress=on_progress)
     return worked

@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session
 
 from digest.config.schema import Config
+from digest.delivery.settle import local
 from digest.errors import DigestError
-from digest.issues.upcoming import gather, lookback_for, next_edition
+from digest.issues.upcoming import gather, lookback_for, next_edition, nothing_new
 from digest.models import Edition
 from digest.store import deliveries, lease, ledger
 from digest.store import recipients as audience
@@ -88,7 +89,7 @@ def plan_send(
                 [waiting] = ledger.deferred(session, [issue.id])
                 plan.note = (
                     f"Issue {issue.key} delivered nothing yet; it retries its deferred "
-                    f"deliveries at {local(waiting.next_attempt_at, config)}."
+                    f"deliveries at {local(waiting.next_attempt_at, config.schedule_timezone)}."
                 )
                 return _or_nothing(replace(plan, retries=due))
         sent = ledger.sent_post_ids(session, frequency)
@@ -104,7 +105,7 @@ def plan_send(
     with database.session() as session:
         existing = ledger.issue_by_key(session, edition.key)
     if not gathered.new:
-        plan.note = "Nothing new since the last digest: nothing to send."
+        plan.note = nothing_new(gathered, config).removesuffix(".") + ": nothing to send."
     elif existing is not None:
         plan.note = (
             f"The digest for {edition.key} was already sent; the {len(edition.posts)} new "
@@ -155,7 +156,3 @@ def _or_nothing(plan: Plan) -> Plan:
     if plan.edition is None and not plan.retries:
         raise NothingToSend(plan.note or "Nothing to send.")
     return plan
-
-
-def local(moment: datetime, config: Config) -> str:
-    return moment.astimezone(config.schedule_tz).strftime("%Y-%m-%d %H:%M:%S %Z")

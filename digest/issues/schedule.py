@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import signal
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
@@ -28,104 +26,34 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from digest.config.cron import parse_cron
-from digest.config.schema import Config, load_config
+from digest.config.cron import Rhythm, rhythms
+from digest.config.load import load_config
+from digest.config.schema import Config
 from digest.delivery.stop import Stop, describe, forward_to_children
-from digest.errors import ConfigError, DigestError
+from digest.errors import DigestError
 from digest.issues.send import NothingToSend, Outcome, Plan, SenderBusy, plan_send, send_issue
 from digest.store import jobs
 from digest.store.database import Database, open_database
 from digest.store.outage import DatabaseAway, is_outage
 
+if TYPE_CHECKING:
+    from digest.ops.alerts import Alerts
+    from digest.store.report import IssueReport
+
 log = logging.getLogger("digest.issues.schedule")
 JOB_PREFIX = "digest-"
 RETRY_JOB = "digest-retry"
 BOUNCE_JOB = "digest-bounces"
+DOCTOR_JOB = "digest-doctor"
+DOCTOR_DELAY = timedelta(minutes=5)  # the first daily doctor, after the scheduler starts
 STOP = Stop()  # set by SIGINT/SIGTERM: the send in flight stops after its messages in flight
 
-_DAYS = {
-    "monday": "mon",
-    "tuesday": "tue",
-    "wednesday": "wed",
-    "thursday": "thu",
-    "friday": "fri",
-    "saturday": "sat",
-    "sunday": "sun",
-}
-_PRESET = re.compile(
-    r"^\s*(?P<freq>daily|weekly|monthly)\s*:\s*(?:(?P<first>first)\s+)?(?P<day>[a-z]+)?\s*"
-    r"(?P<hour>\d{1,2}):(?P<minute>\d{2})\s*$",
-    re.IGNORECASE,
-)
 
-
-@dataclass(frozen=True, slots=True)
-class Rhythm:
-    """When one frequency's digest goes out: a cron trigger in the schedule's time zone."""
-
-    frequency: str
-    trigger: CronTrigger
-
-    @property
-    def job_id(self) -> str:
-        return f"{JOB_PREFIX}{self.frequency}"
-
-
-def _cron(expression: str, tz: ZoneInfo, where: str) -> CronTrigger:
-    try:
-        return parse_cron(expression, tz)
-    except ValueError as exc:
-        if len(expression.split()) not in (5, 6):
-            raise ConfigError(
-                f"{where}: {expression!r} needs 5 fields (minute hour day month weekday)."
-            ) from None
-        raise ConfigError(
-            f"{where}: {expression!r} is not a valid cron expression: {exc}."
-        ) from None
-
-
-def _preset(text: str, tz: ZoneInfo) -> tuple[str, CronTrigger, str]:
-    match = _PRESET.match(text)
-    if match is None:
-        raise ConfigError(
-            f"schedule.preset: {text!r} is not like 'weekly: monday 09:00', 'daily: 09:00' or "
-            "'monthly: first monday 09:00'."
-        )
-    frequency, hour, minute = match["freq"].lower(), int(match["hour"]), int(match["minute"])
-    day = (match["day"] or "").lower()
-    if hour > 23 or minute > 59 or (day and day not in _DAYS) or (frequency != "daily" and not day):
-        raise ConfigError(f"schedule.preset: {text!r} names no valid day and time.")
-    dow = _DAYS.get(day, "*")
-    day_of_month = "1-7" if frequency == "monthly" else "*"
-    cron = f"{minute} {hour} {day_of_month} * {dow if frequency != 'daily' else '*'}"
-    return frequency, _cron(cron, tz, "schedule.preset"), cron
-
-
-def rhythms(config: Config) -> list[Rhythm]:
-    """The main rhythm (from `cron` or `preset`) and those subscribers may choose instead."""
-    schedule = config.schedule
-    tz = config.schedule_tz
-    if schedule.preset:
-        frequency, trigger, cron = _preset(schedule.preset, tz)
-    else:
-        frequency, cron = schedule.frequency, schedule.cron
-        trigger = _cron(cron, tz, "schedule.cron")
-    result = [Rhythm(frequency, trigger)]
-    fields = cron.split()
-    minute, hour = fields[-5], fields[-4]
-    dow = fields[-1] if fields[-1] != "*" else "mon"
-    derived = {
-        "daily": f"{minute} {hour} * * *",
-        "weekly": f"{minute} {hour} * * {dow}",
-        "monthly": f"{minute} {hour} 1-7 * {dow}",
-    }
-    for other in schedule.offer:
-        if other != frequency:
-            result.append(Rhythm(other, _cron(derived[other], tz, "schedule.offer")))
-    return result
+def job_id(rhythm: Rhythm) -> str:
+    """The job store id of a rhythm's job (fixed, so a restart replaces it)."""
+    return f"{JOB_PREFIX}{rhythm.frequency}"
 
 
 # -- the jobs -----------------------------------------------------------------------------------
@@ -154,10 +82,11 @@ def run_bounce_poll(config_path: str) -> None:
     IMAP mailbox is read and what came back is recorded (digest.inbound.process)."""
 
     def poll(config: Config, database: Database) -> None:
+        from digest.config.sending import inbound_settings, mailbox_settings
         from digest.inbound.process import open_mailbox, process
 
-        with open_mailbox(config) as mailbox:
-            run = process(config, database, mailbox)
+        with open_mailbox(mailbox_settings(config)) as mailbox:
+            run = process(inbound_settings(config), database, mailbox)
         counts = ", ".join(f"{action} {n}" for action, n in sorted(run.counts().items()))
         log.info(
             "bounces: %d messages in %s%s",
@@ -169,8 +98,60 @@ def run_bounce_poll(config_path: str) -> None:
             log.warning("bounces: %s: %s", skipped.where, skipped.reason)
         if run.soft_limited:
             log.info("bounces: suppressed after soft bounces: %s", ", ".join(run.soft_limited))
+        alerts = owner_alerts(config, database)
+        if alerts is not None:
+            for report in recent_reports(database):
+                alerts.rates(report)
 
     _with_database(config_path, poll)
+
+
+def run_doctor(config_path: str) -> None:
+    """The daily `digest doctor`: its failures logged, and mailed to the owner (once a day
+    for the same failing checks)."""
+
+    def doctor(config: Config, database: Database) -> None:
+        from digest.issues.doctor import examine
+
+        diagnosis = examine(config)
+        for check in diagnosis.failing:
+            log.warning("doctor: %s: %s", check.name, check.summary)
+        if not diagnosis.failing:
+            log.info("doctor: every check passes")
+        alerts = owner_alerts(config, database)
+        if alerts is not None:
+            alerts.doctor(diagnosis.failing)
+
+    _with_database(config_path, doctor)
+
+
+def owner_alerts(config: Config, database: Database) -> Alerts | None:
+    """The owner's alerts through the configured relay; None without `owner.email`."""
+    from digest.config.ops import alert_settings
+
+    settings = alert_settings(config)
+    if settings is None:
+        return None
+    from digest.config.sending import dkim_settings, sender_settings, smtp_settings
+    from digest.delivery.mailer import SmtpMailer
+    from digest.ops.alerts import Alerts
+
+    try:
+        mailer = SmtpMailer(smtp_settings(config), sender_settings(config), dkim_settings(config))
+    except DigestError as exc:
+        log.error("alerts to %s cannot be sent: %s", settings.owner, exc.message)
+        return None
+    return Alerts(settings, database, mailer)
+
+
+def recent_reports(database: Database, keys: Sequence[str] | None = None) -> list[IssueReport]:
+    """The reports of issues `keys`, or of the three newest (whose bounces still come in)."""
+    from digest.store.report import reports
+
+    with database.session() as session:
+        if keys is None:
+            return reports(session, limit=3)
+        return [r for key in dict.fromkeys(keys) for r in reports(session, key)]
 
 
 def polls_bounces(config: Config) -> bool:
@@ -201,6 +182,9 @@ def _with_database(config_path: str, job: Callable[[Config, Database], object]) 
 
 
 def _unexpected(exc: BaseException) -> str:
+    """A job's failure in words of ours: never a driver's or a library's own text."""
+    if isinstance(exc, DigestError):
+        return exc.message.rstrip(".")
     if is_outage(exc):
         return "the database went out of reach in the middle of it; the next run goes on"
     return f"unexpected {type(exc).__name__} (set DIGEST_DEBUG=1 for details)"
@@ -217,14 +201,18 @@ def scheduled_send(
 ) -> int:
     """Resume an unfinished issue, then send a new one (unless `resume_only`), each under
     the send lease; deferred deliveries due are retried along. Returns the issues sent."""
+    from digest.delivery.workers import combine
+    from digest.ops.metrics import process_metrics
+
     stop = stop or STOP
     sent = 0
     for _ in range(3):  # an unfinished issue first, then a new one
         if stop.is_set():
             break
+        tracker = process_metrics().track()
         try:
             plan = plan_send(config, database, frequency=frequency, now=now, new=not resume_only)
-            result = send_issue(config, database, plan, stop=stop)
+            result = send_issue(config, database, plan, stop=stop, on_progress=tracker)
         except NothingToSend as exc:
             if not resume_only:
                 log.info("%s run: %s", frequency, exc)
@@ -238,13 +226,37 @@ def scheduled_send(
             break
         except DigestError as exc:
             log.error("%s run failed: %s", frequency, exc.message)
+            alerts = owner_alerts(config, database)
+            if alerts is not None:
+                alerts.send_failed(frequency, exc.message)
             break
+        tracker.finish(combine(o.summary for o in result.outcomes))
         for outcome in result.outcomes:
             _log(outcome, plan)
+        _alert(config, database, frequency, result.outcomes)
         sent += sum(1 for outcome in result.outcomes if not outcome.retry)
         if any(o.status in ("paused", "stopped") for o in result.outcomes) or not plan.resumed:
             break
     return sent
+
+
+def _alert(config: Config, database: Database, frequency: str, outcomes: Sequence[Outcome]) -> None:
+    """Tell the owner what a run ended with: a pause (the send failed), or deferred or unknown
+    deliveries left, a complaint or bounce rate over its limit. A stop was asked for: no
+    alert."""
+    ended = [o for o in outcomes if o.status != "stopped"]
+    if not ended:
+        return
+    alerts = owner_alerts(config, database)
+    if alerts is None:
+        return
+    for outcome in ended:
+        if outcome.status == "paused":
+            alerts.send_failed(frequency, f"issue {outcome.key} paused: {outcome.reason}")
+    # a paused issue has not ended: what it has left is the pause's business
+    settled = [o.key for o in ended if o.status != "paused"]
+    for report in recent_reports(database, settled) if settled else []:
+        alerts.issue_checked(report)
 
 
 def _log(outcome: Outcome, plan: Plan) -> None:
@@ -337,12 +349,17 @@ def make_scheduler(
     store = job_store(database) if on_gone is None else PatientJobStore(database, on_gone)
     scheduler = cls(
         jobstores={"default": store, "memory": MemoryJobStore()},
-        # one send at a time in this process; reading bounces never waits for a send
-        executors={"default": ThreadPoolExecutor(1), "inbound": ThreadPoolExecutor(1)},
+        # one send at a time in this process; reading bounces and the daily doctor never
+        # wait for a send
+        executors={
+            "default": ThreadPoolExecutor(1),
+            "inbound": ThreadPoolExecutor(1),
+            "ops": ThreadPoolExecutor(1),
+        },
         job_defaults={"coalesce": True, "misfire_grace_time": grace, "max_instances": 1},
         timezone=config.schedule_tz,
     )
-    scheduler.add_listener(_listener(config), EVENT_JOB_MISSED | EVENT_JOB_ERROR)
+    scheduler.add_listener(_listener(config, database), EVENT_JOB_MISSED | EVENT_JOB_ERROR)
     return scheduler
 
 
@@ -353,8 +370,8 @@ def install_jobs(
     that is still a fire time of the trigger, so a run missed while down is made up on start."""
     wanted = rhythms(config)
     stored = stored_next_runs(database)
-    ids = {r.job_id for r in wanted}
-    stale = [job_id for job_id in stored if job_id.startswith(JOB_PREFIX) and job_id not in ids]
+    ids = {job_id(r) for r in wanted}
+    stale = [name for name in stored if name.startswith(JOB_PREFIX) and name not in ids]
     if stale:
         jobs.delete_jobs(database, job_store(database).jobs_t, stale)
     scheduler.add_job(
@@ -380,9 +397,22 @@ def install_jobs(
             next_run_time=datetime.now(config.schedule_tz),
             replace_existing=True,
         )
+    if config.owner.email:  # the daily doctor is there to tell the owner
+        scheduler.add_job(
+            run_doctor,
+            IntervalTrigger(hours=24, timezone=config.schedule_tz),
+            id=DOCTOR_JOB,
+            name="digest doctor",
+            args=[str(config_path.resolve())],
+            jobstore="memory",
+            executor="ops",
+            # not at once: `digest serve`, started with the scheduler, may not answer yet
+            next_run_time=datetime.now(config.schedule_tz) + DOCTOR_DELAY,
+            replace_existing=True,
+        )
     for rhythm in wanted:
         extra: dict[str, Any] = {}
-        previous = stored.get(rhythm.job_id)
+        previous = stored.get(job_id(rhythm))
         if previous is not None:
             again = rhythm.trigger.get_next_fire_time(None, previous)
             if again is not None and abs((again - previous).total_seconds()) < 1:
@@ -390,7 +420,7 @@ def install_jobs(
         scheduler.add_job(
             run_scheduled,
             rhythm.trigger,
-            id=rhythm.job_id,
+            id=job_id(rhythm),
             name=f"{rhythm.frequency} digest",
             args=[str(config_path.resolve()), rhythm.frequency],
             replace_existing=True,
@@ -402,8 +432,7 @@ def stored_next_runs(database: Database) -> dict[str, datetime]:
     """Job id -> next run time as stored, read without starting a scheduler."""
     stored = jobs.next_run_times(database, job_store(database).jobs_t)
     return {
-        job_id: datetime.fromtimestamp(stamp, tz=ZoneInfo("UTC"))
-        for job_id, stamp in stored.items()
+        name: datetime.fromtimestamp(stamp, tz=ZoneInfo("UTC")) for name, stamp in stored.items()
     }
 
 
@@ -413,13 +442,14 @@ def next_runs(config: Config, database: Database) -> dict[str, datetime]:
     now = datetime.now(config.schedule_tz)
     result = {}
     for rhythm in rhythms(config):
-        fire = stored.get(rhythm.job_id) or rhythm.trigger.get_next_fire_time(None, now)
+        fire = stored.get(job_id(rhythm)) or rhythm.trigger.get_next_fire_time(None, now)
         if fire is not None:
             result[rhythm.frequency] = fire.astimezone(config.schedule_tz)
     return result
 
 
-def _listener(config: Config) -> Callable[[Any], None]:
+def _listener(config: Config, database: Database) -> Callable[[Any], None]:
+    """Logs a missed run and a job that raised, and tells the owner of both."""
     grace = timedelta(hours=config.schedule.misfire_grace_hours)
 
     def listen(event: Any) -> None:
@@ -434,8 +464,15 @@ def _listener(config: Config) -> Callable[[Any], None]:
                 _hours(late),
                 _hours(grace),
             )
+            alerts = owner_alerts(config, database)
+            if alerts is not None:
+                alerts.missed(event.job_id, due)
         elif isinstance(event, JobExecutionEvent) and event.exception is not None:
-            log.error("the %s job failed: %s", event.job_id, _unexpected(event.exception))
+            why = _unexpected(event.exception)
+            log.error("the %s job failed: %s", event.job_id, why)
+            alerts = owner_alerts(config, database)
+            if alerts is not None and event.job_id not in (BOUNCE_JOB, DOCTOR_JOB):
+                alerts.send_failed(event.job_id.removeprefix(JOB_PREFIX), why)
 
     return listen
 
@@ -502,6 +539,5 @@ class _NoTraceback(logging.Filter):
 
 def _quiet_scheduler_log() -> None:
     if not os.environ.get("DIGEST_DEBUG"):
-        for name in ("apscheduler.scheduler", "apscheduler.executors.default"):
-            logging.getLogger(name).addFilter(_NoTraceback())
-        logging.getLogger("apscheduler.executors.inbound").addFilter(_NoTraceback())
+        for name in ("scheduler", "executors.default", "executors.inbound", "executors.ops"):
+            logging.getLogger(f"apscheduler.{name}").addFilter(_NoTraceback())

@@ -19,14 +19,17 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from digest.config.presend import check_sendable
 from digest.config.schema import Config
+from digest.config.sending import compose_settings, delivery_settings, policy, smtp_settings
+from digest.config.stages import render_settings
 from digest.delivery.compose import Composer
 from digest.delivery.engine import Engine, Summary
 from digest.delivery.journal import replay
 from digest.delivery.outbox import OutboxTransport
 from digest.delivery.personalise import with_sample_values
 from digest.delivery.queue import ListQueue
-from digest.delivery.settle import LEASE_LOST, Outcome, deliver_issue, policy, smtp_settings
+from digest.delivery.settle import LEASE_LOST, Outcome, deliver_issue
 from digest.delivery.stop import Stop, forward_to_children, on_signals
 from digest.delivery.transport import SmtpTransport, Transport
 from digest.issues.plan import NothingToSend, Plan, SenderBusy, plan_send
@@ -95,7 +98,8 @@ def send_issue(
     stop = stop or Stop()
     if outbox is not None or to is not None:
         return _without_ledger(config, database, plan, outbox, to, stop)
-    config.check_sendable()
+    check_sendable(config)
+    settings = delivery_settings(config)
     sent = Sent(stop=stop)
     holder = lease.worker_name()
     ttl = timedelta(seconds=config.smtp.lease_timeout)
@@ -114,7 +118,7 @@ def send_issue(
     try:
         with beat, on_signals(stop, forward=forward_to_children):
             # what senders of this machine kept while the database was away, first
-            replay(config.path(config.state_dir), database)
+            replay(settings.state_dir, database)
             current = plan_send(
                 config,
                 database,
@@ -127,13 +131,13 @@ def send_issue(
             if current.edition is not None and not stop.is_set():
                 issue_id = start(config, database, current)
                 sent.outcomes.append(
-                    deliver_issue(config, database, issue_id, stop, on_progress, processes, ours)
+                    deliver_issue(settings, database, issue_id, stop, on_progress, processes, ours)
                 )
             for retry in current.retries:
                 if retry.issue_id != current.issue_id and not stop.is_set():
                     _start_retry(database, retry.issue_id, config.smtp.lease_timeout)
                     outcome = deliver_issue(
-                        config, database, retry.issue_id, stop, None, processes, ours
+                        settings, database, retry.issue_id, stop, None, processes, ours
                     )
                     outcome.retry = True
                     sent.outcomes.append(outcome)
@@ -151,7 +155,7 @@ def start(config: Config, database: Database, plan: Plan) -> int:
     edition = plan.edition
     ttl = config.smtp.lease_timeout
     if plan.issue_id is None:
-        rendered = render(config, edition)
+        rendered = render(render_settings(config), edition)
         tries: list[int] = []
 
         def create(session: Session) -> int:
@@ -206,6 +210,7 @@ def _without_ledger(
     transport: Transport
     if to is not None:
         recipients = [to]
+        check_sendable(config)  # a test copy is a real message: it needs the postal address
         transport = SmtpTransport(smtp_settings(config))
     else:
         assert outbox is not None
@@ -218,12 +223,12 @@ def _without_ledger(
                     session, plan.frequency, config.schedule.frequency
                 )
             )
-        rendered = render(config, plan.edition)
+        rendered = render(render_settings(config), plan.edition)
         preview = with_sample_values(rendered.html, html.escape(rendered.greeting_anonymous))
         # a file opened from disk has no headers: the served preview's policy goes inside it
         transport = OutboxTransport(outbox, {"preview.html": with_csp_meta(preview)})
     composer = Composer(
-        config,
+        compose_settings(config),
         plan.edition,
         issue_id=plan.issue_id,
         database=None,

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from digest.config.schema import Config
+from digest.config.stages import excerpt_settings, source_settings
 from digest.excerpt.rules import excerpt_for
-from digest.issues.select import newest_first, period_key, status_of
-from digest.models import Candidate, Edition, SourceResult
+from digest.issues.select import newest_first, period_key, status_of, with_start
+from digest.models import Candidate, Edition, Post, SourceResult
 from digest.sources.read import read_posts
 from digest.store import ledger
 from digest.store.database import Database
@@ -27,6 +28,8 @@ class Gathered:
 
     candidates: list[Candidate] = field(default_factory=list)
     source: SourceResult = field(default_factory=SourceResult)
+    first: bool = False  # no issue of this frequency covered a post yet
+    lookback_days: int = 0
 
     @property
     def new(self) -> list[Candidate]:
@@ -50,19 +53,66 @@ def gather(
     lookback_days: int | None = None,
 ) -> Gathered:
     """Read the sources and judge every post against what was sent and the current time;
-    `lookback_days` (default: digest.lookback_days) bounds how old a new post may be."""
+    `lookback_days` (default: digest.lookback_days) bounds how old a new post may be, and
+    `digest.first_issue` where the first issue starts (select.with_start): every command that
+    reads the next issue comes here, so `posts`, `preview`, `render`, `status`, the scheduler
+    and `send` agree on what it holds."""
     now = now or datetime.now(UTC)
     lookback = config.digest.lookback_days if lookback_days is None else lookback_days
-    source = read_posts(config)
+    source = read_posts(source_settings(config))
+    excerpts = excerpt_settings(config)
+    posts = newest_first(source.posts)
+    statuses = with_start(
+        posts,
+        [status_of(post, sent=sent, now=now, lookback_days=lookback) for post in posts],
+        start=config.digest.first_issue,
+        first=not sent,
+        tz=config.site.tz,
+    )
     candidates = [
-        Candidate(
-            post=post,
-            status=status_of(post, sent=sent, now=now, lookback_days=lookback),
-            excerpt=excerpt_for(post, config),
-        )
-        for post in newest_first(source.posts)
+        Candidate(post=post, status=status, excerpt=excerpt_for(post, excerpts))
+        for post, status in zip(posts, statuses, strict=True)
     ]
-    return Gathered(candidates=candidates, source=source)
+    return Gathered(candidates=candidates, source=source, first=not sent, lookback_days=lookback)
+
+
+def nothing_new(gathered: Gathered, config: Config) -> str:
+    """Why the next issue would hold no post, in one sentence. Before the first digest, a blog
+    whose posts are all older than the lookback is no mystery: the sentence names the newest
+    post's date, the lookback and `digest.first_issue`, the key that starts with older posts."""
+    if not gathered.first:
+        return "Nothing new since the last digest."
+    start = config.digest.first_issue
+    older = [c.post for c in gathered.candidates if c.status == "too-old"]
+    early = [c.post for c in gathered.candidates if c.status == "before-start"]
+    if early and not older:
+        return (
+            f"Nothing new: no post is dated on or after digest.first_issue ({start}); the "
+            f"newest is dated {_day(early[0], config)}."
+        )
+    if older:
+        newest = _day(older[0], config)
+        return (
+            "Nothing new: no digest was sent yet, and every post is older than "
+            f"digest.lookback_days ({gathered.lookback_days} days), the newest being dated "
+            f"{newest}; to start with older posts, set digest.first_issue in the configuration "
+            f"to a date (such as {newest}) or a number of posts (such as 5)."
+        )
+    return "Nothing new: no post is published yet (digest posts --all says why)."
+
+
+def first_wait(gathered: Gathered, config: Config) -> dict[str, object] | None:
+    """For the preview page: the lookback and the newest post's date, when no digest was sent
+    yet and every post is older than the lookback (None otherwise)."""
+    older = [c.post for c in gathered.candidates if c.status == "too-old"]
+    if gathered.new or not gathered.first or not older:
+        return None
+    return {"days": gathered.lookback_days, "date": _day(older[0], config)}
+
+
+def _day(post: Post, config: Config) -> str:
+    assert post.date is not None  # only dated posts are too old or before the start
+    return post.date.astimezone(config.site.tz).strftime("%Y-%m-%d")
 
 
 def lookback_for(config: Config, frequency: str) -> int:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping
 
-from digest.config.schema import Config
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL
 from digest.render.wrap import html_lines_bound
 from digest.tokens import Keyring, make_token
@@ -36,14 +35,15 @@ NAME_MAX_CHARS = 200
 ESCAPED_CHAR_MAX_BYTES = 6
 
 
-def longest_values(config: Config, greeting_named: str) -> dict[str, int]:
+def longest_values(web_base_url: str, greeting_named: str) -> dict[str, int]:
     """The most bytes each placeholder can become in the HTML part of one recipient's copy.
 
-    The URLs are built the way the send path builds them (`<web.base_url>/u/<token>`); the
-    signature's length does not depend on the secret, so any key measures it.
+    The URLs are built the way the send path builds them (`<web_base_url>/u/<token>`, the
+    configured `web.base_url`); the signature's length does not depend on the secret, so any
+    key measures it.
     """
     keyring = Keyring(secret="measure")  # never used to sign anything that is sent
-    web = config.web.base_url
+    web = web_base_url
     token = make_token(keyring, "unsubscribe", MAX_ID, MAX_ID, "x" * 16)
     preferences = make_token(keyring, "preferences", MAX_ID, MAX_ID, "x" * 16)
     fixed = html.escape(greeting_named % {"name": ""})

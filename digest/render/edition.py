@@ -15,13 +15,13 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from jinja2 import (
     BaseLoader,
     ChoiceLoader,
     FileSystemLoader,
-    PackageLoader,
     StrictUndefined,
     select_autoescape,
 )
@@ -30,21 +30,19 @@ from markupsafe import Markup
 from mjml import mjml2html
 from premailer import Premailer
 
-from digest.config.schema import Config
 from digest.errors import DigestError
 from digest.excerpt.clean import clean
 from digest.excerpt.rules import excerpt_for
 from digest.links import SAFE_SCHEMES, link_scheme, site_url
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Edition, Post, Rendered
 from digest.render.budget import HTML_LIMIT, longest_values, outgoing_size
+from digest.render.folders import BUILTIN_TEMPLATES, user_templates
 from digest.render.i18n import html_lang, long_date, translate, translations
+from digest.render.settings import RenderSettings
 from digest.render.wrap import fold_html, wrap_text
 
 log = logging.getLogger("digest.render.edition")
 
-# The built-in templates are package data (digest/templates), found through importlib.resources
-# by Jinja2's PackageLoader, so an installed wheel renders from any working folder.
-BUILTIN_TEMPLATES = ("digest", "templates")
 # Markup: the quotes must reach MJML as quotes. Escaped to `&#39;`, they crash MJML.js, whose
 # CSS inliner (juice) splits the style attribute at the `;` of the entity.
 FONT_STACK = Markup(
@@ -80,17 +78,18 @@ def end_sentence(text: str) -> str:
     return Markup(trimmed) if isinstance(text, Markup) else trimmed
 
 
-def environment(config: Config) -> ImmutableSandboxedEnvironment:
+def environment(templates: Path) -> ImmutableSandboxedEnvironment:
     """Sandboxed, autoescaping (for MJML and HTML) template environment with gettext.
 
-    The user's `templates_dir` comes first; whatever it does not override falls back to the
-    built-in templates. The `end_sentence` filter ends a sentence that holds a title.
+    The user's template folder `templates` (`templates_dir`) comes first when it exists;
+    whatever it does not override falls back to the built-in templates. The `end_sentence`
+    filter ends a sentence that holds a title.
     """
     loaders: list[BaseLoader] = []
-    own = config.path(config.templates_dir)
-    if own.is_dir():
-        loaders.append(FileSystemLoader(str(own.resolve())))
-    loaders.append(PackageLoader(*BUILTIN_TEMPLATES))
+    own = user_templates(templates)
+    if own is not None:
+        loaders.append(FileSystemLoader(str(own)))
+    loaders.append(FileSystemLoader(str(BUILTIN_TEMPLATES)))
     env = ImmutableSandboxedEnvironment(
         loader=ChoiceLoader(loaders),
         autoescape=select_autoescape(
@@ -104,8 +103,9 @@ def environment(config: Config) -> ImmutableSandboxedEnvironment:
     return env
 
 
-def items_for(posts: list[Post], config: Config, locale: str) -> list[Item]:
-    tz = config.site.tz
+def items_for(posts: list[Post], settings: RenderSettings, locale: str) -> list[Item]:
+    tz = settings.site.tz
+    base_url = settings.site.base_url
     items = []
     for post in posts:
         date = post.date.astimezone(tz).strftime("%Y-%m-%d") if post.date else None
@@ -113,10 +113,10 @@ def items_for(posts: list[Post], config: Config, locale: str) -> list[Item]:
         items.append(
             Item(
                 title=_one_line(post.title),
-                url=web_link(config.site.base_url, post.url) or config.site.base_url,
+                url=web_link(base_url, post.url) or base_url,
                 meta=_one_line(meta),
-                excerpt=clean(excerpt_for(post, config)),  # labels: the posts' language
-                cover=web_link(config.site.base_url, post.cover) if post.cover else None,
+                excerpt=clean(excerpt_for(post, settings.excerpt)),  # labels: the posts' language
+                cover=web_link(base_url, post.cover) if post.cover else None,
                 cover_alt=_one_line(post.cover_alt or post.title),
             )
         )
@@ -139,17 +139,18 @@ def _one_line(text: str) -> str:
     return " ".join(clean(text).split())
 
 
-def subject_for(config: Config, edition: Edition, locale: str) -> str:
-    """`digest.subject` with its placeholders (config.SUBJECT_PLACEHOLDERS) filled in.
+def subject_for(settings: RenderSettings, edition: Edition, locale: str) -> str:
+    """`digest.subject` with its placeholders (digest.config.validators.SUBJECT_PLACEHOLDERS)
+    filled in.
 
     The default, "{title} · {long_date}", has no ISO week in it: "行路中 · 2026-W47" has no
     lowercase letter, so SpamAssassin's SUBJ_ALL_CAPS scores every Chinese blog's digest.
     """
-    local = edition.date.astimezone(config.site.tz)
+    local = edition.date.astimezone(settings.site.tz)
     newest = _one_line(edition.posts[0].title) if edition.posts else ""
     return _one_line(
-        config.digest.subject.format(
-            title=config.site.title,
+        settings.subject.format(
+            title=settings.site.title,
             period=edition.key,
             date=local.strftime("%Y-%m-%d"),
             long_date=long_date(local, locale),
@@ -160,34 +161,34 @@ def subject_for(config: Config, edition: Edition, locale: str) -> str:
 
 
 def context(
-    config: Config, edition: Edition, locale: str, shown: int | None = None
+    settings: RenderSettings, edition: Edition, locale: str, shown: int | None = None
 ) -> dict[str, Any]:
     """What the templates see; `shown` posts get a block (default: `max_posts`), the rest of
     the edition's posts are counted in the overflow line."""
-    limit = config.digest.max_posts if shown is None else min(shown, config.digest.max_posts)
-    items = items_for(list(edition.posts[:limit]), config, locale)
+    limit = settings.max_posts if shown is None else min(shown, settings.max_posts)
+    items = items_for(list(edition.posts[:limit]), settings, locale)
     overflow = len(edition.posts) - len(items)
     titles = " · ".join(item.title for item in items[:PREHEADER_TITLES])
     preheader = translate(locale, "In this issue: %(titles)s") % {"titles": titles}
     if not items:
-        preheader = translate(locale, "%(title)s: new posts") % {"title": config.site.title}
+        preheader = translate(locale, "%(title)s: new posts") % {"title": settings.site.title}
     if len(preheader) > PREHEADER_LENGTH:
         preheader = preheader[: PREHEADER_LENGTH - 1].rstrip(" ·.。,，:：") + "…"
     return {
-        "site": config.site,
-        "subject": subject_for(config, edition, locale),
+        "site": settings.site,
+        "subject": subject_for(settings, edition, locale),
         "preheader": preheader,
         "html_lang": html_lang(locale),
         "font_stack": FONT_STACK,
         "edition_key": edition.key,
-        "edition_date": long_date(edition.date.astimezone(config.site.tz), locale),
+        "edition_date": long_date(edition.date.astimezone(settings.site.tz), locale),
         "items": items,
         "overflow": overflow,
-        "posts_url": config.site.posts_url,
+        "posts_url": settings.site.posts_url,
         "greeting": GREETING,
         "unsubscribe_url": UNSUBSCRIBE_URL,
         "preferences_url": PREFERENCES_URL,
-        "view_url": f"{config.web.base_url}/archive/{edition.key}/",
+        "view_url": f"{settings.web_base_url}/archive/{edition.key}/",
     }
 
 
@@ -196,7 +197,7 @@ class RenderError(DigestError):
 
 
 def render(
-    config: Config, edition: Edition, locale: str | None = None, *, env: Any = None
+    settings: RenderSettings, edition: Edition, locale: str | None = None, *, env: Any = None
 ) -> Rendered:
     """The edition as subject, preheader, HTML, text and MJML, with per-recipient placeholders.
 
@@ -207,13 +208,13 @@ def render(
     When rendering fails because of one post, RenderError names that post (its file or feed
     entry and its title); a failure every post shares (a broken template) is raised as it is.
     """
-    locale = locale or config.site.locale
-    env = env or environment(config)
+    locale = locale or settings.site.locale
+    env = env or environment(settings.templates)
     env.install_gettext_translations(translations(locale), newstyle=True)
     try:
-        return _fitted(config, edition, locale, env)
+        return _fitted(settings, edition, locale, env)
     except Exception as exc:
-        culprit = _culprit(config, edition, locale, env)
+        culprit = _culprit(settings, edition, locale, env)
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         if culprit is None:
             where = template_location(exc)
@@ -226,15 +227,15 @@ def render(
         ) from exc
 
 
-def _fitted(config: Config, edition: Edition, locale: str, env: Any) -> Rendered:
+def _fitted(settings: RenderSettings, edition: Edition, locale: str, env: Any) -> Rendered:
     """The rendering with the most posts (up to `max_posts`) whose HTML stays in the budget.
 
     One render when everything fits (the usual case); otherwise a binary search over the
     number of posts shown, each step a real render, measured by `budget.outgoing_size`.
     """
-    most = min(len(edition.posts), config.digest.max_posts)
-    full = _render(config, edition, locale, env, most)
-    longest = longest_values(config, full.greeting_named)
+    most = min(len(edition.posts), settings.max_posts)
+    full = _render(settings, edition, locale, env, most)
+    longest = longest_values(settings.web_base_url, full.greeting_named)
     full_size = outgoing_size(full.html, longest)
     if full_size <= HTML_LIMIT:
         return full
@@ -242,12 +243,12 @@ def _fitted(config: Config, edition: Edition, locale: str, env: Any) -> Rendered
     low, high = 0, most - 1
     while low <= high:
         middle = (low + high) // 2
-        candidate = _render(config, edition, locale, env, middle)
+        candidate = _render(settings, edition, locale, env, middle)
         if outgoing_size(candidate.html, longest) <= HTML_LIMIT:
             best, low = (middle, candidate), middle + 1
         else:
             high = middle - 1
-    shown, rendered = best if best is not None else (0, _render(config, edition, locale, env, 0))
+    shown, rendered = best if best is not None else (0, _render(settings, edition, locale, env, 0))
     log.warning(
         '%d of %d posts moved to the "more posts" line: with all of them the %s digest\'s '
         "HTML would be %s bytes, over the %s-byte limit that keeps it clear of Gmail's clip "
@@ -263,12 +264,14 @@ def _fitted(config: Config, edition: Edition, locale: str, env: Any) -> Rendered
     return rendered
 
 
-def _render(config: Config, edition: Edition, locale: str, env: Any, shown: int) -> Rendered:
-    values = context(config, edition, locale, shown)
+def _render(
+    settings: RenderSettings, edition: Edition, locale: str, env: Any, shown: int
+) -> Rendered:
+    values = context(settings, edition, locale, shown)
     # clean() again: nothing that reaches MJML may hold a control character (digest.excerpt.clean)
     mjml_source = clean(env.get_template("email/digest.mjml.j2").render(values))
     html = fold_html(
-        inline_css(mjml2html(mjml_source, fonts={}, disable_comments=True), config.site.base_url)
+        inline_css(mjml2html(mjml_source, fonts={}, disable_comments=True), settings.site.base_url)
     )
     text = clean(env.get_template("email/digest.txt.j2").render(values))
     return Rendered(
@@ -297,13 +300,13 @@ def template_location(exc: BaseException) -> str | None:
     return found
 
 
-def _culprit(config: Config, edition: Edition, locale: str, env: Any) -> Post | None:
+def _culprit(settings: RenderSettings, edition: Edition, locale: str, env: Any) -> Post | None:
     """The first shown post that fails alone while a plain stand-in post renders fine."""
-    stand_in = Post(id="stand-in", title="Post", url=config.site.base_url, date=None, body="Text")
-    attempts = [stand_in, *edition.posts[: config.digest.max_posts]]
+    stand_in = Post(id="stand-in", title="Post", url=settings.site.base_url, date=None, body="Text")
+    attempts = [stand_in, *edition.posts[: settings.max_posts]]
     for number, post in enumerate(attempts):
         try:
-            _render(config, replace(edition, posts=(post,)), locale, env, 1)
+            _render(settings, replace(edition, posts=(post,)), locale, env, 1)
         except Exception:
             return post if number else None
     return None

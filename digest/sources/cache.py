@@ -9,11 +9,13 @@ When an entry is used:
 - Only while the file's path, size, mtime_ns, ctime_ns and inode are those it was made with,
   and so is what else decides the post (its URL path, its Hugo sections): any change is a
   miss and the file is read again. A deleted file's entry is dropped; an added file is read.
-- The file's name, `<key>`, hashes the settings and the code: every configuration section
-  but those that only concern sending, storage and the web (EXCLUDED below: a new section
-  counts unless it is listed there, so a new setting cannot be forgotten), this source's own
-  settings and folder, and the code (digest's version, the size and mtime of each of its
-  modules, the parsers' versions). Changing any of them starts another cache file.
+- The file's name, `<key>`, hashes the settings and the code: exactly the settings a post
+  and its excerpt depend on, the source's `FolderSource` (its folder, the site's base URL
+  and time zone, the permalink, the generator, the languages) and the `ExcerptSettings`
+  (length, labels, math), and the code (digest's version, the size and mtime of each of its
+  modules, the parsers' versions). Changing any of them starts another cache file; changing
+  any other setting (the subject, SMTP, the web, ...) does not. A new setting that decides a
+  post is a new field of one of those two frozen dataclasses, so it cannot be left out.
 - Other content with the same size and times does not come from editing (a write moves the
   ctime, which no tool can set back) except within a file system's timestamp granularity.
   As in Git's racy-index check, an entry made less than RACY_NS after its file's mtime is
@@ -43,7 +45,7 @@ import time
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import asdict, fields
 from datetime import datetime
 from functools import cache, partial
 from pathlib import Path
@@ -56,9 +58,9 @@ import regex
 import yaml
 
 import digest
-from digest.config.schema import Config, MarkdownSourceConfig
 from digest.errors import DigestError, PostError
 from digest.excerpt.rules import excerpt_for
+from digest.excerpt.settings import ExcerptSettings
 from digest.models import Post
 from digest.sources.markdown import (
     FileContext,
@@ -68,40 +70,23 @@ from digest.sources.markdown import (
     read_text,
     text_digest,
 )
+from digest.sources.settings import FolderSource, SourceSettings
 
 log = logging.getLogger("digest.sources.cache")
 
 FORMAT = 1  # of the file; a file of another format is rebuilt silently
 RACY_NS = 2_000_000_000  # coarser than any common file system's timestamps (FAT: 2 s)
 UNUSED_DAYS = 30  # cache files of settings not used for this long are removed
-# Sections that never change a post or its excerpt. Everything else feeds the cache key.
-EXCLUDED = frozenset(
-    {
-        "digest",
-        "database",
-        "smtp",
-        "sender",
-        "dkim",
-        "bounces",
-        "web",
-        "schedule",
-        "templates_dir",
-        "outbox",
-        "cache_dir",
-    }
-)
 Stamp = list[int]  # size, mtime_ns, ctime_ns, inode
 
 
-def cache_key(config: Config, source: MarkdownSourceConfig, folder: Path) -> str:
+def cache_key(source: FolderSource, excerpt: ExcerptSettings) -> str:
     """The name of the source's cache file: a hash of what decides its posts (module doc)."""
-    settings = config.model_dump(mode="json", exclude=set(EXCLUDED) | {"sources"})
     described = {
         "format": FORMAT,
         "code": code_version(),
-        "settings": settings,
-        "source": source.model_dump(mode="json"),
-        "folder": str(folder),
+        "source": asdict(source),
+        "excerpt": asdict(excerpt),
     }
     text = json.dumps(described, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
@@ -134,18 +119,18 @@ def _module_stamps(package: Path) -> str:
     return hashlib.sha256("\n".join(stamps).encode()).hexdigest()
 
 
-def cache_file(config: Config, source: MarkdownSourceConfig, folder: Path) -> Path:
-    return config.path(config.cache_dir) / "posts" / f"{cache_key(config, source, folder)}.json"
+def cache_file(settings: SourceSettings, source: FolderSource) -> Path:
+    return settings.cache_dir / "posts" / f"{cache_key(source, settings.excerpt)}.json"
 
 
-def forget(config: Config) -> list[Path]:
+def forget(settings: SourceSettings) -> list[Path]:
     """Remove the cache files of the configuration's Markdown sources (`digest posts
     --refresh`), so that the next read parses every post; return the files removed.
     Raises DigestError when one cannot be removed: a refresh must not quietly use it."""
     removed = []
-    for source in config.sources:
-        if isinstance(source, MarkdownSourceConfig):
-            path = cache_file(config, source, source_folder(config, source))
+    for source in settings.sources:
+        if isinstance(source, FolderSource):
+            path = cache_file(settings, source)
             try:
                 path.unlink()
             except FileNotFoundError:
@@ -158,19 +143,14 @@ def forget(config: Config) -> list[Path]:
     return removed
 
 
-def source_folder(config: Config, source: MarkdownSourceConfig) -> Path:
-    """The source's posts folder, as read_posts reads it."""
-    return Path(os.path.normpath(config.path(source.path)))
-
-
 class PostCache:
     """One source's cache: `read` is the folder's Reader (digest.sources.markdown), `save`
     writes what changed. `excerpts` has the excerpt of every post read through it, and
     `hits`/`misses` count the files answered from the cache and the files parsed."""
 
-    def __init__(self, path: Path, config: Config) -> None:
+    def __init__(self, path: Path, excerpt: ExcerptSettings) -> None:
         self.path = path
-        self.config = config
+        self.excerpt = excerpt
         self.excerpts: dict[Post, str] = {}
         self.hits = 0
         self.misses = 0
@@ -179,8 +159,8 @@ class PostCache:
         self._changed = False
 
     @classmethod
-    def open(cls, config: Config, source: MarkdownSourceConfig, folder: Path) -> PostCache:
-        return cls(cache_file(config, source, folder), config)
+    def open(cls, settings: SourceSettings, source: FolderSource) -> PostCache:
+        return cls(cache_file(settings, source), settings.excerpt)
 
     def read(self, file: Path, context: FileContext, parse: Parse) -> PostFile:
         """The file's PostFile from the cache when it is unchanged, else read and parsed."""
@@ -206,7 +186,7 @@ class PostCache:
         self.misses += 1
         self._changed = True
         outcome = read_post_file(file, context, parse) if text is None else parse(text, context)
-        excerpt = None if outcome.post is None else excerpt_for(outcome.post, self.config)
+        excerpt = None if outcome.post is None else excerpt_for(outcome.post, self.excerpt)
         if outcome.post is not None and excerpt is not None:
             self.excerpts[outcome.post] = excerpt
         self._new[context.relative] = _encode(outcome, stamp, checked, context, excerpt)

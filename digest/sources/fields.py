@@ -29,13 +29,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import PurePosixPath
-from typing import Any, Literal
+from typing import Any
 
 import regex
 
+from digest.sources.settings import Generator
 from digest.sources.slugs import hexo_abbrlink, hexo_slugize, hugo_urlize, jekyll_slugify
 
-Generator = Literal["hexo", "hugo", "jekyll"]
 DATED_NAME = regex.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})-")
 _MONTHS = [
     "January",

@@ -33,11 +33,11 @@ from zoneinfo import ZoneInfo
 from digest.errors import PostError, SourceError
 from digest.excerpt.clean import clean
 from digest.excerpt.markup import first_heading, summary_from, title_text
+from digest.excerpt.tex import math_switch
 from digest.links import is_safe_link, post_url
 from digest.models import Post, Problem, SourceResult
 from digest.sources.fields import (
     DATED_NAME,
-    Generator,
     PostFacts,
     fields_for,
     jekyll_categories,
@@ -45,6 +45,7 @@ from digest.sources.fields import (
 )
 from digest.sources.frontmatter import FrontMatterError, split_front_matter
 from digest.sources.permalinks import jekyll_pattern
+from digest.sources.settings import Generator
 from digest.sources.slugs import jekyll_titleize
 from digest.sources.values import (
     EXPIRY,
@@ -354,6 +355,7 @@ def post_from_front_matter(
         source=relative,
         publish_date=first_date(meta, PUBLISH, tz),
         expiry_date=first_date(meta, EXPIRY, tz),
+        math=math_switch(meta),
     )
 
 

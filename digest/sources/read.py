@@ -12,18 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from digest.config.schema import Config, FeedSourceConfig, MarkdownSourceConfig
 from digest.errors import SourceError
 from digest.excerpt.clean import clean, clean_optional
 from digest.excerpt.rules import excerpt_inputs, remember_excerpts
 from digest.links import SAFE_SCHEMES, is_safe_link, link_scheme
 from digest.models import Post, Problem, SourceResult
-from digest.sources.cache import PostCache, source_folder
+from digest.sources.cache import PostCache
 from digest.sources.feed import read_feed
 from digest.sources.markdown import read_folder
+from digest.sources.settings import FolderSource, SourceSettings
 
 
-def read_posts(config: Config) -> SourceResult:
+def read_posts(settings: SourceSettings) -> SourceResult:
     """Posts from every source: unreadable posts go to `problems`, sources to `failures`.
 
     Markdown folders go through their post cache (digest.sources.cache): an unchanged file is
@@ -31,29 +31,28 @@ def read_posts(config: Config) -> SourceResult:
     that `excerpt_for` does not parse them either."""
     result = SourceResult()
     excerpts: dict[Post, str] = {}
-    for source in config.sources:
+    for source in settings.sources:
         try:
-            if isinstance(source, MarkdownSourceConfig):
-                folder = source_folder(config, source)
-                cache = PostCache.open(config, source, folder)
+            if isinstance(source, FolderSource):
+                cache = PostCache.open(settings, source)
                 read_folder(
-                    folder,
-                    base_url=config.site.base_url,
-                    permalink=source.permalink or config.site.permalink,
-                    tz=config.site.tz,
+                    source.folder,
+                    base_url=source.base_url,
+                    permalink=source.permalink,
+                    tz=source.tz,
                     result=result,
                     generator=source.generator,
-                    languages=tuple(source.languages),
+                    languages=source.languages,
                     language=source.language,
                     reader=cache.read,
                 )
                 cache.save()
                 excerpts.update(cache.excerpts)
-            elif isinstance(source, FeedSourceConfig):
+            else:
                 read_feed(
                     source.url,
-                    root=config.root,
-                    cache_dir=config.path(config.cache_dir) / "feeds",
+                    root=settings.root,
+                    cache_dir=settings.cache_dir / "feeds",
                     timeout=source.timeout,
                     result=result,
                 )
@@ -62,7 +61,7 @@ def read_posts(config: Config) -> SourceResult:
     cleaned = [clean_post(post) for post in result.posts]
     remember_excerpts(
         {
-            excerpt_inputs(tidy, config): excerpts[raw]
+            excerpt_inputs(tidy, settings.excerpt): excerpts[raw]
             for raw, tidy in zip(result.posts, cleaned, strict=True)
             if raw in excerpts
         }

@@ -25,6 +25,7 @@ from sqlalchemy import func, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from digest.store.events import append
 from digest.store.subscribers import find, unsubscribe
 from digest.store.tables import (
     Delivery,
@@ -178,15 +179,14 @@ def _event(
     ids: tuple[int | None, int | None],
     detail: str,
 ) -> None:
-    session.add(
-        Event(
-            subscriber_id=subscriber.id,
-            issue_id=ids[0],
-            delivery_id=ids[1],
-            kind=kind,
-            method=method[:30],
-            detail=detail or None,
-        )
+    append(
+        session,
+        kind,
+        method,
+        subscriber_id=subscriber.id,
+        issue_id=ids[0],
+        delivery_id=ids[1],
+        detail=detail or None,
     )
 
 

@@ -189,7 +189,7 @@ def connect(url: str, *, outage_seconds: float = OUTAGE_SECONDS) -> Database:
                 connect_args={"options": options, "connect_timeout": CONNECT_TIMEOUT},
             )
     except (SQLAlchemyError, ValueError, OSError) as exc:
-        raise DigestError(f"database.url: cannot use {_redact(url)}: {exc}.") from None
+        raise DigestError(f"database.url: cannot use {redact(url)}: {exc}.") from None
     outage = Outage(outage_seconds)
     sessions = sessionmaker(engine, expire_on_commit=False, info={"outage": outage})
     return Database(engine, sessions, outage)
@@ -232,7 +232,7 @@ def _use_wal(cursor: Any, patience: float = SQLITE_BUSY_SECONDS) -> None:
         pause = min(pause * 2, 0.1)
 
 
-def _redact(url: str) -> str:
+def redact(url: str) -> str:
     """A database URL safe to print: the password replaced."""
     from sqlalchemy.engine import make_url
 
@@ -286,6 +286,17 @@ def alembic_head() -> str:
     head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
     assert head is not None
     return head
+
+
+def known_revisions() -> set[str]:
+    """Every revision of digest/store/migrations/versions/ (a database at another one was made
+    by a newer digest)."""
+    found: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        for key, value in _REVISION.findall(path.read_text(encoding="utf-8")):
+            if key == "revision":
+                found.add(ast.literal_eval(value))
+    return found
 
 
 def _head_from_files() -> str | None:
@@ -370,7 +381,7 @@ def open_database(
             upgrade(database)
     except OperationalError as exc:
         database.dispose()
-        raise DigestError(f"cannot open the database {_redact(url)}: {refusal(exc)}.") from None
+        raise DigestError(f"cannot open the database {redact(url)}: {refusal(exc)}.") from None
     except DigestError:
         database.dispose()
         raise
@@ -379,7 +390,7 @@ def open_database(
 
 def _unreachable(url: str, seconds: float) -> DatabaseAway:
     return DatabaseAway(
-        f"cannot open the database {_redact(url)}: it did not answer for {seconds:g} s "
+        f"cannot open the database {redact(url)}: it did not answer for {seconds:g} s "
         "(database.outage_seconds)."
     )
 
@@ -405,7 +416,7 @@ def refusal(exc: BaseException) -> str:
 
 
 def identity(database: Database) -> str:
-    """This database's id (migration 0008), read once per process: an outcome journal
+    """This database's id (migration 0011), read once per process: an outcome journal
     carries it, and is replayed only into the database of the same id."""
     cached = database.facts.get("identity")
     if cached is None:

@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from digest.models import Edition, Post, Rendered
+from digest.store.events import append
 from digest.store.recipients import audience
 from digest.store.tables import (
     PENDING,
@@ -124,6 +125,8 @@ def create_issue(
             ["issue_id", "subscriber_id", "status", "attempts", "updated_at"], recipients
         )
     )
+    count = sum(counts(session, issue.id).values())
+    append(session, "issue-created", "send", issue_id=issue.id, detail=f"{count} recipients")
     return issue
 
 
@@ -133,6 +136,7 @@ def counts(session: Session, issue_id: int) -> dict[str, int]:
         select(Delivery.status, func.count())
         .where(Delivery.issue_id == issue_id)
         .group_by(Delivery.status)
+        .order_by(Delivery.status)  # the same order on SQLite and PostgreSQL
     )
     return {status: int(count) for status, count in rows}
 
@@ -202,12 +206,22 @@ def last_error(session: Session, issue_id: int, status: DeliveryStatus) -> str |
 
 
 def set_status(session: Session, issue_id: int, status: IssueStatus, reason: str | None) -> None:
+    """Move an issue to `status`; finishing it is an event in the log (once)."""
     issue = session.get(Issue, issue_id)
     assert issue is not None
+    if status == IssueStatus.FINISHED and issue.status != IssueStatus.FINISHED:
+        issue.finished_at = utcnow()
+        append(
+            session, "issue-finished", "send", issue_id=issue.id, detail=_finished(session, issue)
+        )
     issue.status = status
     issue.paused_reason = reason
-    if status == IssueStatus.FINISHED:
-        issue.finished_at = utcnow()
+
+
+def _finished(session: Session, issue: Issue) -> str:
+    """What an issue ended with, for its `issue-finished` event: `sent 120, failed 2`."""
+    found = counts(session, issue.id)
+    return ", ".join(f"{status} {n}" for status, n in sorted(found.items()) if n) or "no deliveries"
 
 
 # -- rendered variants --------------------------------------------------------------------------

@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from digest.store.tables import Event, Issue, Status, Subscriber, utcnow
+from digest.store.events import append
+from digest.store.tables import Event, Issue, Status, Subscriber
 
 
 def reactivate(session: Session, subscriber: Subscriber, detail: str = "") -> bool:
@@ -27,14 +28,8 @@ def reactivate(session: Session, subscriber: Subscriber, detail: str = "") -> bo
         return False
     before = subscriber.status
     subscriber.status = Status.ACTIVE
-    session.add(
-        Event(
-            subscriber_id=subscriber.id,
-            kind="reactivate",
-            method="cli",
-            detail=detail or f"was {before}",
-            created_at=utcnow(),
-        )
+    append(
+        session, "reactivate", "cli", subscriber_id=subscriber.id, detail=detail or f"was {before}"
     )
     return True
 

@@ -1,4 +1,5 @@
-"""The schema as SQLAlchemy models: subscribers, issues, the delivery ledger, events, leases.
+"""The schema as SQLAlchemy models: subscribers, issues, the delivery ledger, the event log,
+leases.
 
 The schema itself is owned by the Alembic migrations in `digest/store/migrations/`; a test
 compares these models with what the migrations build, so the two never drift apart.
@@ -23,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
@@ -232,26 +234,52 @@ class Delivery(Base):
 
 
 class Event(Base):
-    """Subscribe, confirm, unsubscribe, resubscribe...: when, how, and from which issue."""
+    """The event log: one row per thing that happened to a subscriber (subscribed, confirmed,
+    preferences changed, unsubscribed, bounced, complained, reactivated, erased...) or to an
+    issue (created, finished): when, how (`method`), who did it (`actor`: an API token, an
+    administrator) and from which issue. Written in the same transaction as the change it
+    records (`digest.store.events.append`); never deleted.
 
-    __tablename__ = "events"
-    __table_args__ = (Index("ix_events_issue_kind", "issue_id", "kind"),)
+    `id` is the order rows were written in. `position` is the order they became visible in:
+    on PostgreSQL a later id can commit first, so the feed (`digest.store.events.feed`) hands
+    out positions, under a lock, to committed rows that have none, and pages by position: a
+    reader that has seen position N never later finds a row below N."""
+
+    __tablename__ = "event_log"
+    __table_args__ = (
+        Index("ix_event_log_issue_kind", "issue_id", "kind"),
+        Index("ix_event_log_position", "position", unique=True),
+        # the few rows not yet given a position, found without reading the rest
+        Index(
+            "ix_event_log_unpositioned",
+            "id",
+            postgresql_where=text("position IS NULL"),
+            sqlite_where=text("position IS NULL"),
+        ),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    subscriber_id: Mapped[int | None] = mapped_column(
-        ForeignKey("subscribers.id", ondelete="SET NULL"), index=True
+    position: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), default=None
     )
-    issue_id: Mapped[int | None] = mapped_column(ForeignKey("issues.id", ondelete="SET NULL"))
     kind: Mapped[str] = mapped_column(String(30))
     method: Mapped[str] = mapped_column(String(30))
-    ip: Mapped[str | None] = mapped_column(String(64), default=None)
-    user_agent: Mapped[str | None] = mapped_column(String(500), default=None)
-    detail: Mapped[str | None] = mapped_column(Text, default=None)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL"), index=True, default=None
+    )
+    issue_id: Mapped[int | None] = mapped_column(
+        ForeignKey("issues.id", ondelete="SET NULL"), default=None
+    )
     # the delivery a bounce or complaint is about; not a foreign key: events outlive the ledger
     delivery_id: Mapped[int | None] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), default=None
     )
+    actor: Mapped[str | None] = mapped_column(String(100), default=None)
+    ip: Mapped[str | None] = mapped_column(String(64), default=None)
+    user_agent: Mapped[str | None] = mapped_column(String(500), default=None)
+    detail: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class ReturnedMail(Base):
@@ -315,8 +343,43 @@ class SendRate(Base):
     hour_next: Mapped[float] = mapped_column(Double, default=0.0)
 
 
+class ApiToken(Base):
+    """A bearer token of the HTTP API (`digest admin token create`). Only the SHA-256 of the
+    secret is kept: the token is shown once. `scope` is `read` or `write`; `allow_confirmed`
+    lets it add people as already confirmed (the owner vouches for their consent); a revoked
+    token stays listed, and its name is never given to another token, so consent recorded
+    with it keeps naming one token."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hint: Mapped[str] = mapped_column(String(16))  # the token's first characters, to tell it by
+    scope: Mapped[str] = mapped_column(String(10))
+    allow_confirmed: Mapped[bool] = mapped_column(default=False)
+    per_minute: Mapped[int] = mapped_column(default=600)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class OwnerAlert(Base):
+    """An alert mailed to `owner.email` (digest.ops.alerts): at most one per cause and day
+    (`day` is the UTC date, YYYY-MM-DD), claimed here before the mail goes."""
+
+    __tablename__ = "owner_alerts"
+    __table_args__ = (UniqueConstraint("cause", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cause: Mapped[str] = mapped_column(String(200))
+    day: Mapped[str] = mapped_column(String(10))
+    summary: Mapped[str] = mapped_column(Text)
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class DatabaseIdentity(Base):
-    """One row: a random id written by migration 0008, which tells this database from any
+    """One row: a random id written by migration 0011, which tells this database from any
     other (an outcome journal is replayed only into the database it was written for)."""
 
     __tablename__ = "database_identity"

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from digest.config.schema import Config
+from digest.config.stages import render_settings
 from digest.store.database import Database
 from digest.store.ledger import edition_of, issue_by_key, issues_page, unfiltered_variant
 from digest.store.tables import Issue
@@ -154,7 +155,7 @@ class DatabaseArchive:
         if rendered is None:
             from digest.render.edition import render
 
-            rendered = render(self.config, edition_of(issue), site_locale)
+            rendered = render(render_settings(self.config), edition_of(issue), site_locale)
         return ArchivedIssue(
             key=issue.key,
             subject=rendered.subject,

@@ -30,8 +30,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from digest.config.credentials import postmark_password
 from digest.config.schema import Config
-from digest.inbound.classify import context_from_config
+from digest.config.sending import inbound_settings
+from digest.inbound.classify import Context
 from digest.inbound.process import record_all
 from digest.inbound.result import Classification
 from digest.inbound.webhooks import (
@@ -70,8 +72,9 @@ class Hooks:
         self.database = database
         self.fetcher = fetcher
         self.confirmer = confirmer
-        self.context = context_from_config(config)
-        self.postmark_password = config.postmark_password()
+        inbound = inbound_settings(config)
+        self.context = Context(keyring=inbound.keys, return_path=inbound.return_path)
+        self.postmark_password = postmark_password(config)
 
     def routes(self) -> list[Route]:
         return [

@@ -17,11 +17,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 
 from starlette.middleware import Middleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+from digest.links import is_loopback
 
 LOOPBACK_NAMES = ("127.0.0.1", "::1", "[::1]", "localhost")
 _EVERY_ADDRESS = ("0.0.0.0", "::", "")
@@ -32,19 +33,10 @@ def preview_hosts(bind: str, allowed: Sequence[str] = ()) -> list[str]:
     names = ["localhost", bind.lower()]
     if ":" in bind:
         names.append(f"[{bind.lower()}]")
-    if bind in _EVERY_ADDRESS or _is_loopback(bind):
+    if bind in _EVERY_ADDRESS or is_loopback(bind):
         names += LOOPBACK_NAMES
     names += (name.lower() for name in allowed)
     return list(dict.fromkeys(name for name in names if name))
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def proxy_headers(trusted: Sequence[str]) -> list[Middleware]:

@@ -33,7 +33,8 @@ def request_locale(request: Request, config: Config) -> str:
 
 def page_environment(config: Config, locale: str) -> Any:
     """A fresh template environment (so edits show) speaking `locale`."""
-    env: Any = environment(config)  # the i18n extension adds install_gettext_translations
+    # the i18n extension adds install_gettext_translations
+    env: Any = environment(config.path(config.templates_dir))
     env.install_gettext_translations(translations(locale), newstyle=True)
     return env
 

@@ -16,16 +16,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from digest.audience.addresses import mask, parse_categories
 from digest.render.i18n import LOCALES
 from digest.store.ledger import recent_categories
-from digest.store.subscribers import (
-    mask,
-    parse_categories,
-    record,
-    resubscribe,
-    set_paused,
-    unsubscribe,
-)
+from digest.store.subscribers import record, resubscribe, set_paused, unsubscribe
 from digest.store.tables import Status, Subscriber
 from digest.tokens import TokenData
 from digest.web.site import Site, client_ip, small_form, user_agent, with_locale

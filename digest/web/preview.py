@@ -25,8 +25,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from digest.config.schema import Config
+from digest.config.stages import render_settings
 from digest.delivery.personalise import with_sample_values
-from digest.issues.upcoming import Gathered, next_edition, next_issue
+from digest.issues.upcoming import Gathered, first_wait, next_edition, next_issue
 from digest.models import Rendered
 from digest.render.edition import RenderError, items_for, render
 from digest.render.i18n import translate
@@ -74,6 +75,7 @@ class Preview:
         drafts: Callable[[datetime], Gathered],
     ) -> None:
         self.config = config
+        self.settings = render_settings(config)
         self.archive = archive
         self.clock = clock
         self.page_size = page_size
@@ -86,7 +88,7 @@ class Preview:
         rendered, error = None, None
         if gathered.new:
             try:
-                rendered = render(self.config, edition, locale, env=env)
+                rendered = render(self.settings, edition, locale, env=env)
             except (TemplateError, RenderError) as exc:
                 error = _describe(exc)
         return Draft(gathered=gathered, key=edition.key, rendered=rendered, template_error=error)
@@ -105,9 +107,10 @@ class Preview:
             "template_error": draft.template_error,
             "posts": [
                 {"item": item, "overflow": number > shown}
-                for number, item in enumerate(items_for(new, self.config, locale), start=1)
+                for number, item in enumerate(items_for(new, self.settings, locale), start=1)
             ],
             "shown": shown,
+            "waiting": first_wait(draft.gathered, self.config),
             "rendered": rendered,
             "text": anonymised(rendered.text, rendered.greeting_anonymous) if rendered else "",
             "size_kb": f"{len(rendered.html.encode()) / 1024:.1f}" if rendered else "",

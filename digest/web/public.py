@@ -7,6 +7,9 @@ Routes:
   GET/POST /confirm/TOKEN  the confirmation link's page / the confirmation itself
   GET /archive/            past issues, newest first
   GET /archive/KEY/        one issue as sent, without anyone's personal links
+  /api/v1/...              the HTTP API (bearer tokens; digest.web.api), JSON only
+  GET /healthz, /readyz    alive; ready (database reachable, migrations current)
+  GET /metrics             Prometheus metrics: loopback, `metrics.allow` or the bearer token
 
 No page has a script or an external asset; every database access is one unit of work.
 """
@@ -19,20 +22,26 @@ from html import escape
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
+from digest.config.credentials import keyring, metrics_token
 from digest.config.schema import Config
+from digest.config.sending import dkim_settings, sender_settings, smtp_settings
 from digest.delivery.mailer import Mailer, SmtpMailer
 from digest.render.i18n import translate
 from digest.store.database import Database
-from digest.tokens import keyring
+from digest.web.api.app import create_api_app
+from digest.web.api.limits import TokenLimiter
 from digest.web.archive import DatabaseArchive, IssueArchive, Pagination
+from digest.web.health import health_routes
 from digest.web.hooks import Hooks
 from digest.web.hosts import proxy_headers
+from digest.web.metrics import metrics_routes
 from digest.web.pages import email_page
 from digest.web.preferences import Preferences
 from digest.web.preview import anonymised
@@ -105,6 +114,17 @@ def _error_page(site: Site) -> Callable[[Request, Exception], Response]:
     return handle
 
 
+def _registry(config: Config, database: Database) -> CollectorRegistry:
+    from digest.ops.metrics import registry
+
+    def next_runs() -> dict[str, datetime]:
+        from digest.issues.schedule import next_runs as scheduled
+
+        return scheduled(config, database)
+
+    return registry(database, next_runs)
+
+
 def create_public_app(
     config: Config,
     database: Database,
@@ -114,10 +134,14 @@ def create_public_app(
     archive: IssueArchive | None = None,
     page_size: int = PAGE_SIZE,
     hooks: Hooks | None = None,
+    api_limiter: TokenLimiter | None = None,
+    metrics: CollectorRegistry | None = None,
 ) -> Starlette:
     """The public app. `clock` fixes "now" (rate limits, consent time) and `mailer` replaces
     the configured SMTP server (tests); `archive` defaults to the database's issues; `hooks`
-    are the provider webhooks (tests give them a certificate fetcher of their own)."""
+    are the provider webhooks (tests give them a certificate fetcher of their own);
+    `api_limiter` the HTTP API's per-token limiter (tests give it a clock); `metrics` the
+    registry `/metrics` shows (default: the database's state and the next runs)."""
     site = Site(
         config=config,
         database=database,
@@ -126,7 +150,9 @@ def create_public_app(
     )
     unsubscribe = Unsubscribe(site)
     preferences = Preferences(site)
-    signup = Signup(site, mailer if mailer is not None else SmtpMailer(config))
+    if mailer is None:
+        mailer = SmtpMailer(smtp_settings(config), sender_settings(config), dkim_settings(config))
+    signup = Signup(site, mailer)
     issues = Archive(site, archive or DatabaseArchive(database, config), page_size)
     routes = [
         Route("/u/{token}", unsubscribe.show, methods=["GET"]),
@@ -141,6 +167,11 @@ def create_public_app(
         Route("/archive/", issues.index, methods=["GET"]),
         Route("/archive/{key}/", issues.issue, methods=["GET"]),
         *(hooks or Hooks(config, database)).routes(),
+        Mount("/api/v1", app=create_api_app(site, mailer, limiter=api_limiter)),
+        *health_routes(database),
+        *metrics_routes(
+            metrics or _registry(config, database), config.metrics.allow, metrics_token(config)
+        ),
     ]
     handler = _error_page(site)
     return Starlette(

@@ -14,49 +14,25 @@ from the `confirm-mail` events that record each one.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from digest.delivery.mailer import Mailer, MailError, confirmation_message
+from digest.audience.addresses import InvalidAddress, clean_name, mask, normalise_email
+from digest.audience.signup import Confirmation, confirm, request
+from digest.delivery.mailer import Mailer
 from digest.render.i18n import supported
-from digest.store.events import count_since
-from digest.store.subscribers import (
-    InvalidAddress,
-    clean_name,
-    consented_again,
-    find,
-    mask,
-    normalise_email,
-    record,
-)
-from digest.store.tables import Event, Status, Subscriber
+from digest.store.tables import Status, Subscriber
 from digest.tokens import make_token
+from digest.web.confirmations import deliver_confirmation, signup_settings
 from digest.web.site import Site, client_ip, small_form, user_agent, with_locale
 
 log = logging.getLogger("digest.web")
 
 HONEYPOT = "website"  # a field people never see (hidden by CSS); bots fill it in
-CONFIRM_MAIL = "confirm-mail"
-ADDRESS_WINDOW = timedelta(hours=24)
-IP_WINDOW = timedelta(hours=1)
-
-
-@dataclass(frozen=True, slots=True)
-class ConfirmationMail:
-    """A confirmation mail to build and send once the answer has gone out."""
-
-    email: str
-    name: str
-    locale: str
-    confirm_url: str
-    now: datetime
 
 
 class Signup:
@@ -119,83 +95,28 @@ class Signup:
 
     def _request(
         self, address: str, name: str, locale: str, ip: str | None, agent: str | None
-    ) -> ConfirmationMail | None:
+    ) -> Confirmation | None:
         """Record the confirmation mail to send, or None when none may go out."""
         for attempt in (1, 2):
             try:
                 with self.site.database.session() as session:
-                    return self._prepare(session, address, name, locale, ip, agent)
+                    return request(
+                        session,
+                        address,
+                        name=name,
+                        locale=locale,
+                        ip=ip,
+                        agent=agent,
+                        now=self.site.clock(),
+                        settings=signup_settings(self.site.config),
+                    )
             except IntegrityError:  # the same address signed up twice at once (PostgreSQL)
                 if attempt == 2:
                     raise
         return None  # pragma: no cover - the loop returns or raises
 
-    def _prepare(
-        self,
-        session: Session,
-        address: str,
-        name: str,
-        locale: str,
-        ip: str | None,
-        agent: str | None,
-    ) -> ConfirmationMail | None:
-        now = self.site.clock()
-        web = self.site.config.web
-        if ip is not None and count_since(session, CONFIRM_MAIL, now - IP_WINDOW, ip=ip) >= (
-            web.confirm_limit_per_ip
-        ):
-            log.info("sign-up from %s: the per-IP limit is reached; nothing sent", ip)
-            return None
-        # an erased address gets a confirmation mail like anyone (the tombstone is no one):
-        # only the person can confirm it, and their confirmation is fresh consent
-        person = find(session, address)
-        if person is None:
-            person = Subscriber(email=address, name=name, status=Status.PENDING, locale=locale)
-            session.add(person)
-            session.flush()
-        elif person.status == Status.ACTIVE:
-            return None  # already subscribed: nothing to confirm, and nothing is revealed
-        elif person.status == Status.PENDING:
-            person.name = name or person.name
-            person.locale = locale
-        since = now - ADDRESS_WINDOW
-        if count_since(session, CONFIRM_MAIL, since, subscriber_id=person.id) >= (
-            web.confirm_limit_per_address
-        ):
-            log.info("sign-up for %s: the per-address limit is reached", mask(address))
-            return None
-        session.add(
-            Event(
-                subscriber_id=person.id,
-                kind=CONFIRM_MAIL,
-                method="web",
-                ip=ip,
-                user_agent=agent,
-                created_at=now,
-            )
-        )
-        token = make_token(self.site.keys, "confirm", person.id, binding=person.token_key)
-        return ConfirmationMail(
-            email=person.email,
-            name=person.name,
-            locale=locale,
-            confirm_url=f"{web.base_url}/confirm/{token}",
-            now=now,
-        )
-
-    def _deliver(self, mail: ConfirmationMail) -> None:
-        try:
-            message = confirmation_message(
-                self.site.config,
-                email=mail.email,
-                name=mail.name,
-                locale=mail.locale,
-                confirm_url=mail.confirm_url,
-                now=mail.now,
-            )
-            self.mailer.send(message)
-        except (MailError, OSError) as exc:
-            log.warning("the confirmation mail could not be sent: %s", exc)
+    def _deliver(self, mail: Confirmation) -> None:
+        deliver_confirmation(self.site, self.mailer, mail)
 
     # -- the link in the mail -------------------------------------------------------------------
 
@@ -212,17 +133,15 @@ class Signup:
         def apply() -> Response:
             with self.site.database.session() as session:
                 person = self.site.subscriber(session, data)
-                changed = person.status != Status.ACTIVE
-                if changed:
-                    person.status = Status.ACTIVE
-                    person.paused = False
-                    person.unsubscribed_at = None
-                    person.consent_at = self.site.clock()
-                    person.consent_ip = ip
-                    person.consent_user_agent = agent
-                    person.consent_source = "web"
-                    consented_again(session, person.email)
-                    record(session, person, "confirm", "web", ip=ip, user_agent=agent)
+                changed = confirm(
+                    session,
+                    person,
+                    method="web",
+                    source="web",
+                    ip=ip,
+                    agent=agent,
+                    now=self.site.clock(),
+                )
                 return self._confirm_page(request, person, just_now=changed)
 
         return await run_in_threadpool(apply)

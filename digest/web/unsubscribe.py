@@ -14,7 +14,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from digest.store.subscribers import Method, mask, unsubscribe
+from digest.audience.addresses import mask
+from digest.store.subscribers import Method, unsubscribe
 from digest.store.tables import Status
 from digest.tokens import TokenData, make_token
 from digest.web.site import Site, client_ip, small_form, user_agent, with_locale

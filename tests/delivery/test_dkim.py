@@ -1,0 +1,181 @@
+"""DKIM: every signature verifies with dkimpy; tampering breaks it; keygen's DNS record."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import dkim as dkimpy
+import pytest
+from click.testing import CliRunner
+from cryptography.hazmat.primitives import serialization
+
+from digest.cli import main
+from digest.config.load import load_config
+from digest.config.sending import dkim_settings, sender_settings, smtp_settings
+from digest.config.stages import render_settings
+from digest.delivery import dkim
+from tests.issues.test_send import add_subscribers, write_config
+from tests.support import paths
+from tests.support.smtp_server import SMTPServer
+
+ROOT = paths.ROOT
+
+
+def keygen(config: Path, out: Path, *args: str) -> tuple[Path, str]:
+    result = CliRunner().invoke(
+        main, ["--config", str(config), "dkim", "keygen", "--out", str(out), *args]
+    )
+    assert result.exit_code == 0, result.output
+    record = result.stdout.strip()
+    selector = record.split("._domainkey.", 1)[0]
+    return out / f"{selector}.private.pem", record
+
+
+def resolver(*records: str) -> object:
+    """A dnsfunc for dkimpy answering from zone-file lines like keygen prints."""
+    table = {}
+    for record in records:
+        name = record.split(" ", 1)[0].encode()
+        value = "".join(re.findall(r'"([^"]*)"', record)).encode()
+        table[name] = value
+
+    def lookup(name: bytes, timeout: int = 5) -> bytes | None:
+        return table.get(name if name.endswith(b".") else name + b".")
+
+    return lookup
+
+
+def verifies(data: bytes, idx: int, dns: object) -> bool:
+    try:
+        return bool(dkimpy.DKIM(data).verify(idx=idx, dnsfunc=dns))
+    except dkimpy.ValidationError:
+        return False
+
+
+def test_keygen_record_matches_the_key(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "sqlite://", 25)
+    for args in ([], ["--ed25519"]):
+        key_file, record = keygen(config, tmp_path / "keys", *args)
+        assert record.startswith(
+            f"{key_file.name.split('.')[0]}._domainkey.blog.example.com. IN TXT"
+        )
+        assert all(len(chunk) <= 255 for chunk in re.findall(r'"([^"]*)"', record))
+        private = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+        value = "".join(re.findall(r'"([^"]*)"', record))
+        assert value == dkim.txt_value(private)  # type: ignore[arg-type]
+        assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    again = CliRunner().invoke(
+        main,
+        [
+            "--config",
+            str(config),
+            "dkim",
+            "keygen",
+            "--out",
+            str(tmp_path / "keys"),
+            "--selector",
+            key_file.name.split(".")[0],
+        ],
+    )
+    assert again.exit_code == 1 and "already exists" in again.output
+
+
+@pytest.fixture
+def signed_mail(tmp_path: Path, database_url: str) -> tuple[list[bytes], object]:
+    config_path = write_config(tmp_path, database_url, 25)
+    rsa_file, rsa_record = keygen(config_path, tmp_path / "keys", "--selector", "r1")
+    ed_file, ed_record = keygen(config_path, tmp_path / "keys", "--selector", "e1", "--ed25519")
+    with SMTPServer() as server:
+        path = write_config(tmp_path, database_url, server.port)
+        path.write_text(
+            path.read_text("utf-8") + f"dkim:\n  domain: blog.example.com\n  selector: r1\n"
+            f"  key_file: {rsa_file}\n  ed25519_selector: e1\n  ed25519_key_file: {ed_file}\n",
+            "utf-8",
+        )
+        config = load_config(path)
+        add_subscribers(config, 6)  # names 读者0..5, both locales
+        result = CliRunner().invoke(main, ["--config", str(path), "send", "--yes"])
+        assert result.exit_code == 0, result.output
+    return [m.data for m in server.mailbox.messages], resolver(rsa_record, ed_record)
+
+
+def test_every_signed_message_verifies_with_dkimpy(signed_mail: tuple[list[bytes], object]) -> None:
+    messages, dns = signed_mail
+    assert len(messages) == 6
+    for data in messages:
+        assert data.count(b"DKIM-Signature:") == 2
+        checker = dkimpy.DKIM(data)
+        assert checker.verify(idx=0, dnsfunc=dns) is True
+        assert checker.verify(idx=1, dnsfunc=dns) is True
+        header = data.split(b"\r\n\r\n", 1)[0]
+        assert (
+            b"h=from:to:subject:date:message-id:list-id:list-unsubscribe:list-unsubscribe-post"
+            in header
+        )
+        assert b"=?utf-8?" in header  # a Chinese subject and names are in there, encoded
+
+
+@pytest.mark.parametrize(
+    ("pattern", "replacement"),
+    [
+        (rb"Subject: [^\r]*", b"Subject: =?utf-8?q?changed?="),
+        (rb"List-Unsubscribe: <https://[^>]*>", b"List-Unsubscribe: <https://evil.example/u/x>"),
+        (rb"\r\nTo: [^\r]*", b"\r\nTo: someone.else@example.com"),
+        (rb"List-Unsubscribe-Post: [^\r]*", b"List-Unsubscribe-Post: nothing"),
+    ],
+)
+def test_altering_a_signed_header_fails_verification(
+    signed_mail: tuple[list[bytes], object], pattern: bytes, replacement: bytes
+) -> None:
+    messages, dns = signed_mail
+    tampered = re.sub(pattern, replacement, messages[0], count=1)
+    assert tampered != messages[0]
+    assert verifies(messages[0], 0, dns) and verifies(messages[0], 1, dns)
+    assert not verifies(tampered, 0, dns) and not verifies(tampered, 1, dns)
+
+
+def test_altering_the_body_fails_verification(signed_mail: tuple[list[bytes], object]) -> None:
+    messages, dns = signed_mail
+    tampered = messages[0].replace(b"INCOMING TRANSMISSION", b"INCOMING TRANSMISSIOX", 1)
+    assert tampered != messages[0]
+    assert not verifies(tampered, 0, dns) and not verifies(tampered, 1, dns)
+
+
+def test_canonicalisation_matches_dkimpy() -> None:
+    from dkim.canonicalization import Relaxed
+
+    body = b"a  b\t \r\n\r\n  c \r\nd\r\n\r\n\r\n"
+    assert dkim.relaxed_body(body) == Relaxed.canonicalize_body(body)
+    headers = [(b"Subject", b" =?utf-8?q?x?=\r\n \t y  "), (b"To", b"  A  <a@b.c>  ")]
+    for name, value in headers:
+        [(cname, cvalue)] = Relaxed.canonicalize_headers([(name, value)])
+        assert dkim.relaxed_header(name + b":" + value) == cname + b":" + cvalue.rstrip(b"\r\n")
+
+
+def test_the_confirmation_mail_is_signed_too(tmp_path: Path) -> None:
+    from digest.delivery.mailer import SmtpMailer, confirmation_message
+
+    config_path = write_config(tmp_path, "sqlite://", 25)
+    key_file, record = keygen(config_path, tmp_path / "keys", "--selector", "c1")
+    with SMTPServer() as server:
+        path = write_config(tmp_path, f"sqlite:///{tmp_path / 'd.sqlite3'}", server.port)
+        path.write_text(
+            path.read_text("utf-8")
+            + f"dkim:\n  domain: blog.example.com\n  selector: c1\n  key_file: {key_file}\n",
+            "utf-8",
+        )
+        config = load_config(path)
+        message = confirmation_message(
+            render_settings(config),
+            sender_settings(config),
+            email="li.na@example.com",
+            name="李娜",
+            locale="zh",
+            confirm_url="https://news.example.com/c/x",
+        )
+        SmtpMailer(smtp_settings(config), sender_settings(config), dkim_settings(config)).send(
+            message
+        )
+    [received] = server.mailbox.messages
+    assert verifies(received.data, 0, resolver(record))

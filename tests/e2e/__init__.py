@@ -1,0 +1,1 @@
+"""End-to-end and attack tests: real processes signalled, real servers counting what they got."""

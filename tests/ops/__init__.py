@@ -1,0 +1,1 @@
+"""Tests of digest.ops: doctor, metrics, logs, alerts, backups and copies."""

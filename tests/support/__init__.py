@@ -1,0 +1,1 @@
+"""Shared test servers and helpers: SMTP, PostgreSQL, Postfix, Dovecot, processes, browser."""
