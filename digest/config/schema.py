@@ -147,6 +147,9 @@ class SmtpConfig(Section):
     connections: int = Field(default=4, ge=1, le=64)
     processes: int | None = Field(default=None, ge=1, le=16)
     messages_per_connection: int = Field(default=1000, ge=1, le=1_000_000)
+    # messages of one connection marked in flight in one database write: the most a killed
+    # sender can leave `unknown` per connection (digest.delivery.engine; README "Sending")
+    pipeline: int = Field(default=5, ge=1, le=100)
     rate_per_second: float | None = Field(default=None, gt=0, le=1_000_000)
     rate_per_hour: int | None = Field(default=None, gt=0, le=1_000_000_000)
     retries: int = Field(default=3, ge=0, le=100)

@@ -55,6 +55,7 @@ def policy(config: Config) -> Policy:
         max_consecutive_failures=smtp.max_consecutive_failures,
         retry_hours=smtp.retry_hours,
         stop_grace=smtp.timeout + 5,
+        group=smtp.pipeline,
     )
 
 

@@ -19,9 +19,9 @@ if TYPE_CHECKING:
     from digest.tokens import Keyring
 
 CHUNK = 20  # recipients claimed at a time per connection
-# messages marked in flight at once per connection: at most this many `unknown` per crash
-# (measured in CHANGELOG.md, issue 20: 5 bought no speed worth five times the unknowns)
-GROUP = 1
+# messages of a connection marked in flight in one write (`smtp.pipeline`'s default): at most
+# this many `unknown` per connection when a sender is killed (measured in CHANGELOG.md, issue 20)
+GROUP = 5
 
 Security = Literal["none", "starttls", "tls"]
 
@@ -44,7 +44,9 @@ class SmtpSettings:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Policy:
     """How a run sends (`smtp.*`): connections, the rate limits, retries within the run and
-    deferral after it (digest.delivery.retry), and how long a stop may take."""
+    deferral after it (digest.delivery.retry), how long a stop may take, the recipients
+    claimed at a time per connection (`chunk`) and marked in flight in one write (`group`,
+    `smtp.pipeline`)."""
 
     connections: int = 2
     messages_per_connection: int = 1000
