@@ -15,15 +15,18 @@ queue. What it decides, the same for a real send, a dry run and a test copy:
   and recorded `unknown` (the server may have it). What was claimed but not begun goes
   back to the queue: a message that may have gone out is never queued again.
 
-In flight means on the wire: a message is marked in flight (`queue.begin`) when its
-commands are about to be written, in the same transaction that records the outcome of the
-message before it, so a connection has at most `group` (1 by default) messages in flight and
-an outcome is recorded as soon as it is read, before the connection does anything else.
-Before any wait (a new connection, a retry's backoff, a sending slot) what is in flight but
-not on the wire goes back to claimed, and what is known is recorded. The queue's calls are
-made in the event loop while the database answers; when it is away, the connection that
-needs it waits in a thread (the queue journals what it knew first), so the others finish
-the messages they have on the wire, and none begins a new one until it returns.
+In flight means on the wire, a group at a time: a group of `pipeline` messages (the policy's
+`group`, `smtp.pipeline`) is marked in flight (`queue.begin`) when the commands of the first
+of them are about to be written, in the same transaction that records the replies read
+before, so the ledger costs one write per group and a connection has at most `group`
+messages in flight. Each reply goes to the queue the moment it is read (`queue.heard`: the
+process's journal, which its death does not lose), and into the database with the
+connection's next step: the write that marks the next group, or, before any wait (a new
+connection, a retry's backoff, a sending slot), a write of its own that also puts what is in
+flight but not on the wire back to claimed. The queue's calls are made in the event loop
+while the database answers; when it is away, the connection that needs it waits in a thread
+(the queue journals what it knew first), so the others finish the messages they have on the
+wire, and none begins a new one until it returns.
 """
 
 from __future__ import annotations
@@ -246,6 +249,8 @@ class Engine:
                 result = await self._deliver(lane, lane.current)
                 lane.marked.discard(lane.current.delivery_id)
                 if result is not None:
+                    if result.attempts and result.status != DeliveryStatus.QUEUED:
+                        self.queue.heard(result)  # before anything else: a reply read
                     self._keep(lane, result)
                 lane.current = None
         except asyncio.CancelledError:  # cut off after the stop's grace time
@@ -398,9 +403,9 @@ class Engine:
                 return Result(recipient, DeliveryStatus.QUEUED, attempts, error=error)
 
     async def _begin(self, lane: _Lane, recipient: Recipient) -> bool:
-        """Mark `recipient` in flight (with the next `group - 1` claimed ones, when the policy
-        groups them), recording what the lane knows in the same write; False when it is no
-        longer ours."""
+        """Mark `recipient` in flight, its commands about to be written, with the next
+        `group - 1` claimed ones (the rest of its group), recording the replies the lane has
+        read in the same write; False when it is no longer ours."""
         extra = max(0, self.policy.group - 1 - len(lane.flying))
         ahead, lane.held = lane.held[:extra], lane.held[extra:]
         group = [recipient, *ahead]

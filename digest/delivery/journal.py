@@ -1,15 +1,23 @@
-"""The outcome journal: what a sender learnt from the SMTP server while the database was away.
+"""The outcome journal: the SMTP replies a sender has read and the database does not hold yet.
 
 The SMTP reply to a message is the one fact nobody can learn again: lost, the message is
-`unknown` for good. So when a sender cannot record outcomes in the database, it appends
-them here before doing anything else, and records them in the database when it returns.
+`unknown` for good. So a sender appends each reply here the moment it reads it (`note`),
+before its connection does anything else, and the database takes it with the next step of
+that connection (the write that marks the next group in flight, or one of its own before any
+wait): a sender killed between the two loses nothing it heard. While the database is away
+the replies stay here, fsynced (`keep`), until it returns.
 
 - One journal per process (`host:pid`, plus a random part so that a reused pid never opens
-  a dead process's file), under `state_dir`, created at the first outcome it must keep and
-  deleted once everything in it is committed to the database.
-- Its writer holds an exclusive lock (flock) on it for as long as it lives; every line is
-  flushed and fsynced before the sender goes on, and the folder is fsynced when the file is
-  made, so what a line says survives a crash of the process or of the machine.
+  a dead process's file), under `state_dir`, created at the first reply it must hold and
+  deleted when the process's send ends with nothing left in it. Once everything in it is in
+  the database it is cut back to its header (and, while some lines are still waiting, written
+  anew with only those once it has grown), so it stays small however long the send.
+- Its writer holds an exclusive lock (flock) on it for as long as it lives. A line that
+  `note` wrote is in the operating system's hands when `note` returns: it survives the death
+  of the process (SIGKILL, the OOM killer), not a crash of the machine — then the message
+  stays in flight and becomes `unknown`, as it would have without a journal. What `keep`
+  wrote is also fsynced (and the folder is fsynced when the file is made), so it survives a
+  crash of the machine too.
 - Its first line names the database it belongs to (digest.store.database.identity) and its
   writer. A later `digest send`, worker or scheduler on the same machine replays every journal
   whose lock it can take (its writer is gone) and that belongs to its own database, then
@@ -45,6 +53,7 @@ from digest.store.tables import DeliveryStatus
 log = logging.getLogger("digest.delivery.journal")
 SUFFIX = ".journal"
 VERSION = 1
+COMPACT_AFTER = 4096  # lines past those still waiting before a journal is written anew
 
 
 def _when(moment: datetime | None) -> str | None:
@@ -103,42 +112,99 @@ class Journal:
         self.worker = worker
         self.path: Path | None = None
         self._file: IO[str] | None = None
+        self._header_end = 0  # bytes: the header line
+        self._lines = 0  # lines written after the header since it was last cut back
+        self._unsynced = False  # lines written and not fsynced yet
         self._lock = threading.Lock()
-        self._pending: dict[tuple[int, int], str] = {}  # (issue, delivery) -> status kept
+        # (issue, delivery) -> (status, line): what the database does not hold yet
+        self._pending: dict[tuple[int, int], tuple[str, str]] = {}
+
+    def note(self, issue_id: int, results: Sequence[Result]) -> None:
+        """Append `results` (of `issue_id`), flushed to the operating system: they survive
+        this process's death. Each is written once (a result noted again changes nothing)."""
+        with self._lock:
+            self._write(issue_id, results)
 
     def keep(self, issue_id: int, results: Sequence[Result]) -> None:
-        """Append `results` (of `issue_id`), each line fsynced, unless already kept."""
+        """Append `results` unless already noted, and fsync: they survive a crash of the
+        machine too (the database is away: they may stay here a while)."""
         with self._lock:
-            fresh = [
-                r
-                for r in results
-                if self._pending.get((issue_id, r.recipient.delivery_id)) != r.status.value
-            ]
-            if not fresh:
+            fresh = self._write(issue_id, results)
+            if not self._unsynced or self._file is None:
                 return
-            handle = self._open()
-            for result in fresh:
-                handle.write(json.dumps(to_line(issue_id, result), ensure_ascii=False) + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-                self._pending[(issue_id, result.recipient.delivery_id)] = result.status.value
+            os.fsync(self._file.fileno())
+            self._unsynced = False
             log.info("kept %d outcome(s) in %s until the database returns", len(fresh), self.path)
 
     def committed(self, issue_id: int, results: Sequence[Result]) -> None:
-        """`results` are in the database: once nothing kept is left, the journal goes."""
-        if not self._pending:  # the usual case: nothing was ever kept
+        """`results` are in the database: once nothing is waiting, the journal is cut back to
+        its header; grown long with some lines still waiting, it is written anew with those."""
+        if not self._pending and not self._lines:  # nothing was ever written
             return
         with self._lock:
             for result in results:
                 key = (issue_id, result.recipient.delivery_id)
-                if self._pending.get(key) == result.status.value:
+                found = self._pending.get(key)
+                if found is not None and found[0] == result.status.value:
                     del self._pending[key]
+            if self._file is None:
+                return
             if not self._pending:
-                self._delete()
+                if self._lines:
+                    self._cut(())
+            elif self._lines > COMPACT_AFTER + 2 * len(self._pending):
+                self._cut(tuple(line for _, line in self._pending.values()))
+
+    def close(self) -> None:
+        """The process's send ended: a journal with nothing waiting goes; one still holding
+        outcomes (the database stayed away) is fsynced and left for the next `digest send`."""
+        with self._lock:
+            if self._file is None:
+                return
+            if self._pending:
+                if self._unsynced:
+                    os.fsync(self._file.fileno())
+                    self._unsynced = False
+                return
+            self._delete()
 
     @property
     def holds(self) -> int:
         return len(self._pending)
+
+    def _write(self, issue_id: int, results: Sequence[Result]) -> list[Result]:
+        fresh = [
+            r
+            for r in results
+            if (found := self._pending.get((issue_id, r.recipient.delivery_id))) is None
+            or found[0] != r.status.value
+        ]
+        if not fresh:
+            return fresh
+        handle = self._open()
+        text = ""
+        for result in fresh:
+            line = json.dumps(to_line(issue_id, result), ensure_ascii=False) + "\n"
+            self._pending[(issue_id, result.recipient.delivery_id)] = (result.status.value, line)
+            text += line
+        handle.write(text)
+        handle.flush()
+        self._lines += len(fresh)
+        self._unsynced = True
+        return fresh
+
+    def _cut(self, keep: Sequence[str]) -> None:
+        """Back to the header, then `keep` written again (fsynced when there is any: it may
+        hold lines `keep` had fsynced)."""
+        assert self._file is not None
+        descriptor = self._file.fileno()
+        os.ftruncate(descriptor, self._header_end)
+        self._lines = len(keep)
+        if keep:
+            self._file.write("".join(keep))
+            self._file.flush()
+            os.fsync(descriptor)
+        self._unsynced = False
 
     def _open(self) -> IO[str]:
         if self._file is not None:
@@ -156,6 +222,8 @@ class Journal:
         handle.flush()
         os.fsync(handle.fileno())
         _sync_folder(self.folder)
+        self._header_end = os.fstat(descriptor).st_size
+        self._lines = 0
         self._file = handle
         return handle
 
@@ -167,6 +235,8 @@ class Journal:
         _sync_folder(self.folder)
         self._file.close()  # releases the lock
         self._file, self.path = None, None
+        self._lines = 0
+        self._unsynced = False
 
 
 _journals: dict[tuple[Path, str], Journal] = {}
@@ -227,16 +297,18 @@ def replay(folder: Path, database: Database) -> Replayed:
                 for issue_id, results in by_issue.items():
                     deliveries.record(connection, issue_id, worker, results)
 
-            database.run_transaction(write)
             count = sum(len(results) for results in by_issue.values())
-            recorded[worker] = recorded.get(worker, 0) + count
+            if count:
+                database.run_transaction(write)
+                recorded[worker] = recorded.get(worker, 0) + count
             path.unlink()
             _sync_folder(folder)
-            log.warning(
-                "recorded %d outcome(s) that %s kept in its journal while the database was away",
-                count,
-                worker,
-            )
+            if count:
+                log.warning(
+                    "recorded %d outcome(s) that %s kept in its journal and did not record itself",
+                    count,
+                    worker,
+                )
     return Replayed(recorded, foreign)
 
 

@@ -1,11 +1,12 @@
 """Where the engine's recipients come from and where their outcomes go.
 
 `LedgerQueue` is a real send: it claims rows of one issue in the database for a named
-worker, marks each message in flight just before its commands are written, and records
-outcomes — each step one transaction that also records what came before, so the ledger
-costs about one write per message and an outcome is in the database before the lane does
-anything else. `ListQueue` is a fixed list (a dry run's audience, the one address of `--to`)
-that records nothing anywhere: the same engine, no state.
+worker, marks a group of messages in flight just before the first of them is written, and
+records outcomes — each step one transaction that also records what came before, so the
+ledger costs about one write per group (`smtp.pipeline` messages). Each reply is noted in the
+process's journal the moment it is read (`heard`), so a sender killed before the next step
+loses none of what it heard. `ListQueue` is a fixed list (a dry run's audience, the one
+address of `--to`) that records nothing anywhere: the same engine, no state.
 
 A database that goes away is waited out (digest.store.outage): the outcomes a step carried
 go to the process's journal first (digest.delivery.journal), then the step is tried again
@@ -59,6 +60,11 @@ class Queue(Protocol):
         self, done: Sequence[Result], release: Sequence[Recipient], patient: bool = True
     ) -> None:
         """Record `done` and give back `release` (claimed, never begun)."""
+        ...
+
+    def heard(self, result: Result) -> None:
+        """A reply was just read: keep it where this process's death cannot lose it, until a
+        step records it."""
         ...
 
 
@@ -132,6 +138,10 @@ class LedgerQueue:
             done, lambda connection: deliveries.release(connection, release, self.worker), patient
         )
 
+    def heard(self, result: Result) -> None:
+        if self.journal is not None:
+            self.journal.note(self.issue_id, (result,))
+
     def renew(self) -> bool:
         """The heartbeat's beat: keep this worker's claims its own."""
         if not self._registered:
@@ -143,14 +153,18 @@ class LedgerQueue:
     def close(self) -> None:
         """The worker ended: everything it held was recorded or given back (and a claim whose
         commit went unanswered, claimed again, is given back here)."""
-        if self._registered:
+        try:
+            if self._registered:
 
-            def work(connection: Connection) -> None:
-                deliveries.release_claimed(connection, self.issue_id, self.worker)
-                deliveries.unregister(connection, self.worker)
+                def work(connection: Connection) -> None:
+                    deliveries.release_claimed(connection, self.issue_id, self.worker)
+                    deliveries.unregister(connection, self.worker)
 
-            self._wait(work)
-            self._registered = False
+                self._wait(work)
+                self._registered = False
+        finally:
+            if self.journal is not None:
+                self.journal.close()  # kept, fsynced, when outcomes are still waiting in it
 
     # -- one step: record what came before, then do the next thing ---------------------------
 
@@ -244,6 +258,9 @@ class ListQueue:
     ) -> None:
         self._keep(done)
         self.waiting[:0] = release
+
+    def heard(self, result: Result) -> None:
+        pass  # nothing is stored: nothing to keep
 
     def _keep(self, done: Sequence[Result]) -> None:
         for result in done:

@@ -1,13 +1,18 @@
-"""The outcome journal (digest.delivery.journal): what a sender learnt while the database was
-away is on disk before it goes on, replayed once its writer is gone into its own database only,
-and replaying twice changes nothing. (The journal met by real senders and a real database
-restart: tests/e2e/test_outage.py.)"""
+"""The outcome journal (digest.delivery.journal): each reply a sender reads is in the file when
+`note` returns (its death cannot lose it), what it learnt while the database was away is on
+disk before it goes on, the file is cut back once the database holds everything, and a
+journal is replayed once its writer is gone, into its own database only; replaying twice
+changes nothing. (The journal met by real senders and a real database restart:
+tests/e2e/test_outage.py.)"""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,12 +20,13 @@ from pathlib import Path
 import pytest
 
 from digest.delivery import journal
-from digest.delivery.journal import Journal, replay
+from digest.delivery.journal import Journal, replay, to_line
 from digest.models import Recipient
 from digest.store import deliveries
 from digest.store.database import Database, identity, open_database
 from digest.store.deliveries import Result
 from digest.store.tables import DeliveryStatus
+from tests.support.paths import ROOT
 
 # -- the journal ----------------------------------------------------------------------------------
 
@@ -121,5 +127,102 @@ def test_each_journal_line_is_on_disk_before_keep_returns(tmp_path: Path) -> Non
     writer.keep(1, [Result(recipient, DeliveryStatus.DEFERRED, 1, error="451 later")])
     assert len(writer.path.read_text("utf-8").splitlines()) == 2  # kept once
     writer.committed(1, [Result(recipient, DeliveryStatus.DEFERRED, 1)])
-    assert not list(tmp_path.glob("*.journal"))  # everything committed: it goes
+    assert len(writer.path.read_text("utf-8").splitlines()) == 1  # committed: the header left
+    writer.close()
+    assert not list(tmp_path.glob("*.journal"))  # the send ended with nothing waiting: it goes
     assert journal.SUFFIX == ".journal"
+
+
+# -- replies noted the moment they are read -------------------------------------------------------
+
+_NOTE_THEN_DIE = """
+import json, os, signal, sys
+from pathlib import Path
+from digest.delivery.journal import Journal, from_line
+folder, database, lines = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+writer = Journal(Path(folder), database, "old:1")
+for line in lines:
+    issue_id, result = from_line(line)
+    writer.note(issue_id, [result])
+os.kill(os.getpid(), signal.SIGKILL)  # no flush, no close, no exit handler after `note`
+"""
+
+
+def test_replies_noted_survive_the_writers_sigkill_and_are_replayed(
+    tmp_path: Path, sqlite_database: Database
+) -> None:
+    """A sender that noted two replies and was killed at once (SIGKILL, nothing after
+    `note`): the next replay records both; the third message, in flight with no reply, stays
+    in flight for recovery to make `unknown`."""
+    issue_id, taken = _issue_with(sqlite_database, 3)
+    heard = [
+        Result(taken[0], DeliveryStatus.SENT, 1, "<a@x>"),
+        Result(taken[1], DeliveryStatus.BOUNCED, 1, error="550 5.1.1 no such user"),
+    ]
+    lines = json.dumps([to_line(issue_id, result) for result in heard])
+    child = subprocess.run(
+        [sys.executable, "-c", _NOTE_THEN_DIE, str(tmp_path), identity(sqlite_database), lines],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    done = replay(tmp_path, sqlite_database)
+    assert done.recorded == {"old:1": 2}
+    assert _statuses(sqlite_database) == {
+        taken[0].delivery_id: "sent",
+        taken[1].delivery_id: "bounced",
+        taken[2].delivery_id: "in_flight",
+    }
+    assert not list(tmp_path.glob("*.journal"))
+
+
+def test_a_journal_is_cut_back_once_the_database_holds_everything(tmp_path: Path) -> None:
+    """Noted lines are not fsynced (a reply a second); once every one is committed the file
+    is back to its header, and a close with nothing waiting removes it. One still waiting
+    when the send ends is kept for the next `digest send`."""
+    recipients = [Recipient(n, n, f"r{n}@example.com", "", None, None, 0) for n in range(1, 4)]
+    writer = Journal(tmp_path, "db-id", "host:1")
+    first = [Result(r, DeliveryStatus.SENT, 1) for r in recipients[:2]]
+    writer.note(1, first)
+    assert writer.path is not None
+    path = writer.path
+    assert len(path.read_text("utf-8").splitlines()) == 3  # header + 2, as note returned
+    writer.committed(1, first[:1])
+    assert len(path.read_text("utf-8").splitlines()) == 3 and writer.holds == 1
+    writer.committed(1, first[1:])
+    assert path.read_text("utf-8").splitlines() == [
+        json.dumps({"journal": 1, "database": "db-id", "worker": "host:1"})
+    ]
+    late = Result(recipients[2], DeliveryStatus.DEFERRED, 1, error="451 later")
+    writer.note(1, [late])  # written after the cut, at the end
+    assert [json.loads(line)["delivery"] for line in path.read_text("utf-8").splitlines()[1:]] == [
+        3
+    ]
+    writer.close()  # still waiting: kept
+    assert path.exists() and writer.holds == 1
+    writer.committed(1, [late])
+    writer.close()
+    assert not path.exists() and not list(tmp_path.glob("*.journal"))
+
+
+def test_a_long_send_keeps_its_journal_short(tmp_path: Path) -> None:
+    """Two connections take turns, so something is always waiting and the file is never
+    empty: once it has grown past the lines still waiting, it is written anew with those
+    alone (and they are still there, whole)."""
+    writer = Journal(tmp_path, "db-id", "host:1")
+    waiting: list[Result] = []
+    for n in range(1, 3 * journal.COMPACT_AFTER):
+        recipient = Recipient(n, n, f"r{n}@example.com", "", None, None, 0)
+        result = Result(recipient, DeliveryStatus.SENT, 1)
+        writer.note(1, [result])
+        waiting.append(result)
+        if len(waiting) == 3:
+            writer.committed(1, waiting[:2])  # the older two recorded, the newest waits
+            waiting = waiting[2:]
+    assert writer.path is not None
+    lines = writer.path.read_text("utf-8").splitlines()
+    assert len(lines) <= journal.COMPACT_AFTER + 10
+    kept = {json.loads(line)["delivery"] for line in lines[1:]}
+    assert {r.recipient.delivery_id for r in waiting} <= kept
+    assert writer.holds == len(waiting)
