@@ -34,7 +34,7 @@ from digest.cli.base import (
     use_log_format,
 )
 from digest.cli.output import say, styled
-from digest.config.presend import check_files, check_sending
+from digest.config.presend import check_files, check_sending, check_state_dir
 from digest.config.schema import Config
 from digest.delivery.engine import Summary
 from digest.errors import DigestError
@@ -118,6 +118,8 @@ def send(
     check_files(config)
     if not dry_run:  # a test copy is a real message to a real inbox: the same rules
         check_sending(config)
+    if not dry_run and to_address is None:  # where the send keeps each reply it reads
+        check_state_dir(config)
     database = get_database(ctx)
     if worker:
         stop_metrics = _metrics(config, database, metrics_port, metrics_address)
@@ -378,6 +380,7 @@ def schedule(
     config = get_config(ctx)
     check_files(config)  # a missing password file or key is named before anything starts
     check_sending(config)  # no plain-http unsubscribe links, no password in clear
+    check_state_dir(config)  # where its sends keep each reply they read
     rhythms(config)  # a bad cron or preset is a configuration error before anything starts
     configure("json" if log_format == "json" else "text")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from digest.config.presend import check_sendable
+from digest.config.presend import check_sendable, check_state_dir
 from digest.config.schema import Config
 from digest.config.sending import delivery_settings
 from digest.delivery.engine import Summary
@@ -89,6 +89,7 @@ def work(
             "database, where `digest send` alone already uses every core."
         )
     check_sendable(config)
+    check_state_dir(config)
     stop = stop or Stop()
     worked = Worked(lease.worker_name(), None, stop=stop)
     with on_signals(stop):

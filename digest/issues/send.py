@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from digest.config.presend import check_sendable
+from digest.config.presend import check_sendable, check_state_dir
 from digest.config.schema import Config
 from digest.config.sending import compose_settings, delivery_settings, policy, smtp_settings
 from digest.config.stages import render_settings
@@ -99,6 +99,7 @@ def send_issue(
     if outbox is not None or to is not None:
         return _without_ledger(config, database, plan, outbox, to, stop)
     check_sendable(config)
+    check_state_dir(config)
     settings = delivery_settings(config)
     sent = Sent(stop=stop)
     holder = lease.worker_name()
