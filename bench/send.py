@@ -4,6 +4,7 @@
     python bench/send.py --quick    # a smoke run (make test runs it)
     python bench/send.py --sizes 10000,100000,1000000 --databases sqlite --dkim no
     python bench/send.py --sizes 100000 --databases postgresql --dkim no --workers 1,2
+    python bench/send.py --sizes 10000 --dkim no --pipelines 1,5   # smtp.pipeline compared
 
 For each database and audience size it creates the subscribers, creates the issue, and times
 the real per-recipient path in a child process (claim from the database, personalise, DKIM-sign,
@@ -108,7 +109,14 @@ class Sink:
         self.process.wait(10)
 
 
-def write_config(folder: Path, url: str, port: int, connections: int, dkim: Path | None) -> Path:
+def write_config(
+    folder: Path,
+    url: str,
+    port: int,
+    connections: int,
+    dkim: Path | None,
+    pipeline: int | None = None,
+) -> Path:
     text = f"""site:
   title: Incoming Transmission
   base_url: https://blog.example.com
@@ -127,6 +135,7 @@ smtp:
   connections: {connections}
   messages_per_connection: 100000
   timeout: 30
+{f"  pipeline: {pipeline}" if pipeline is not None else ""}
 sender:
   from: "Incoming Transmission <digest@blog.example.com>"
 web:
@@ -211,6 +220,7 @@ class Run:
     cpu: float = 0.0
     workers: int = 1
     create_seconds: float = 0.0
+    pipeline: int | None = None
 
     @property
     def rate(self) -> float:
@@ -226,8 +236,9 @@ def measure(
     connections: int,
     folder: Path,
     workers: int = 1,
+    pipeline: int | None = None,
 ) -> Run:
-    path = write_config(folder, url, port, connections, dkim_key)
+    path = write_config(folder, url, port, connections, dkim_key, pipeline)
     config = load_config(path)
     create_seconds = add_subscribers(config, count)
     command = [sys.executable, __file__, "--worker", str(path)]
@@ -258,6 +269,7 @@ def measure(
         sum(r["cpu"] for r in results),
         workers,
         create_seconds,
+        pipeline,
     )
 
 
@@ -363,6 +375,11 @@ def main() -> None:
     parser.add_argument(
         "--workers", default="1", help="e.g. 1,2: also send PostgreSQL issues with 2 workers"
     )
+    parser.add_argument(
+        "--pipelines",
+        default="",
+        help="e.g. 1,5: each run once per smtp.pipeline (default: its own)",
+    )
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--connections", type=int, default=4)
@@ -378,6 +395,7 @@ def main() -> None:
     kinds = args.databases.split(",")
     signing = {"no": (False,), "yes": (True,), "both": (False, True)}[args.dkim]
     worker_counts = [int(n) for n in args.workers.split(",")]
+    pipelines: list[int | None] = [int(n) for n in args.pipelines.split(",") if n] or [None]
     folder = Path(tempfile.mkdtemp(prefix="digest-bench-"))
     from digest.delivery import dkim
 
@@ -395,7 +413,9 @@ def main() -> None:
         for kind in kinds:
             for count in sizes:
                 for signed in signing:
-                    for workers in worker_counts if kind == "postgresql" else [1]:
+                    for workers, pipeline in itertools.product(
+                        worker_counts if kind == "postgresql" else [1], pipelines
+                    ):
                         run_folder = Path(tempfile.mkdtemp(dir=folder))
                         url = (
                             f"sqlite:///{run_folder / 'bench.sqlite3'}"
@@ -411,11 +431,13 @@ def main() -> None:
                             args.connections,
                             run_folder,
                             workers,
+                            pipeline,
                         )
                         runs.append(run)
                         print(
                             f"  {kind:10} {count:>9,} subscribers  DKIM "
                             f"{'yes' if signed else 'no ':3}  workers {workers}"
+                            f"  pipeline {pipeline or '-'}"
                             f"  {run.rate:8,.0f} msg/s  peak RSS {run.rss_mb:6.1f} MB"
                             f"  CPU {run.cpu / max(run.sent, 1) * 1e6:5.0f} us/msg"
                             f"  (created in {run.create_seconds:.0f} s)",
@@ -457,7 +479,8 @@ def report(
     print(f"baseline naive path with dkimpy signing:               {naive_dkim:8,.1f} msg/s")
     print()
     header = (
-        f"{'database':10} {'subscribers':>11} {'DKIM':>4} {'workers':>7} {'msg/s':>8} "
+        f"{'database':10} {'subscribers':>11} {'DKIM':>4} {'workers':>7} {'pipeline':>8} "
+        f"{'msg/s':>8} "
         f"{'/ smtp-source':>13} {'/ naive':>8} {'peak RSS':>9} {'CPU/msg':>8} {'created':>8}"
     )
     print(header)
@@ -466,13 +489,15 @@ def report(
         against = naive_dkim if run.dkim else naive
         print(
             f"{run.database:10} {run.subscribers:>11,} {'yes' if run.dkim else 'no':>4} "
-            f"{run.workers:>7} {run.rate:>8,.0f} {run.rate / source:>13.2f} "
+            f"{run.workers:>7} {run.pipeline or '-':>8} {run.rate:>8,.0f} "
+            f"{run.rate / source:>13.2f} "
             f"{run.rate / against:>7.0f}x {run.rss_mb:>7.1f} MB "
             f"{run.cpu / max(run.sent, 1) * 1e6:>5.0f} us {run.create_seconds:>6.1f} s"
         )
     by_key: dict[tuple[str, bool, int], dict[int, Run]] = {}
     for run in runs:
-        by_key.setdefault((run.database, run.dkim, run.workers), {})[run.subscribers] = run
+        if run.pipeline is None or run.pipeline == runs[0].pipeline:
+            by_key.setdefault((run.database, run.dkim, run.workers), {})[run.subscribers] = run
     for (database, signed, workers), sized in sorted(by_key.items()):
         ordered = sorted(sized)
         what = f"{database} DKIM {'yes' if signed else 'no'} workers {workers}"

@@ -3,6 +3,7 @@
     python bench/storm.py                      # 100,000 subscribers, 100 faults, median of 3
     python bench/storm.py --subscribers 20000 --faults 20 --runs 3
     python bench/storm.py --quick              # a smoke run of a few seconds (one storm)
+    python bench/storm.py --subscribers 10000 --faults 20 --pipelines 1,5   # smtp.pipeline
 
 Each run sends one issue with `digest send --yes` and two `digest send --worker` on a
 throwaway PostgreSQL (synchronous_commit on, as PostgreSQL ships: a crash then loses no
@@ -66,6 +67,11 @@ def main() -> None:
     parser.add_argument("--down", type=float, default=5.0, help="seconds a pg-down lasts")
     parser.add_argument("--baseline", default="", help="git ref of the code to compare with")
     parser.add_argument("--no-baseline", action="store_true", help="only this tree")
+    parser.add_argument(
+        "--pipelines",
+        default="",
+        help="e.g. 1,5: this tree once per smtp.pipeline (default: its own)",
+    )
     parser.add_argument("--quick", action="store_true", help="one small storm of this tree")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args()
@@ -73,10 +79,17 @@ def main() -> None:
         args.subscribers, args.faults, args.runs, args.no_baseline = 300, 4, 1, True
         args.down = 1.0
     folder = Path(tempfile.mkdtemp(prefix="digest-storm-"))
-    codes: dict[str, Path] = {"now": ROOT}
+    pipelines = [int(n) for n in args.pipelines.split(",") if n]
+    # name -> (the code to run, its smtp settings beyond the storm's own)
+    codes: dict[str, tuple[Path, dict[str, Any]]] = (
+        {f"now N={n}": (ROOT, {"pipeline": n}) for n in pipelines}
+        if pipelines
+        else {"now": (ROOT, {})}
+    )
     reference = ""
     if not args.no_baseline:
-        codes["before"], reference = baseline_tree(args.baseline, folder)
+        tree, reference = baseline_tree(args.baseline, folder)
+        codes["before"] = (tree, {})
     postgres = PostgresServer(durable=True)
     postgres.start()
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in codes}
@@ -85,15 +98,16 @@ def main() -> None:
             seed = args.seed + run
 
             faults = plan(random.Random(seed), args.faults, KINDS)
-            for name, root in codes.items():
+            for index, (name, (root, smtp)) in enumerate(codes.items()):
                 figures = storm(
-                    folder / f"{name}-{run}",
+                    folder / f"code{index}-{run}",
                     postgres,
                     args.subscribers,
                     faults,
                     seed=seed,
                     root=root,
                     down=args.down,
+                    smtp=smtp,
                 )
                 row = figures.as_dict()
                 results[name].append(row)
@@ -102,7 +116,7 @@ def main() -> None:
         postgres.stop()
         if "before" in codes:
             subprocess.run(
-                ["git", "worktree", "remove", "--force", str(codes["before"])],
+                ["git", "worktree", "remove", "--force", str(codes["before"][0])],
                 cwd=ROOT,
                 capture_output=True,
             )
@@ -114,22 +128,23 @@ def main() -> None:
         + (f", before = {reference[:10]}" if reference else "")
     )
     print(
-        f"{'code':<8} {'unknown (median)':>17} {'twice':>6} {'missed':>7} {'missed!unk':>10} "
+        f"{'code':<10} {'unknown (median)':>17} {'twice':>6} {'missed':>7} {'missed!unk':>10} "
         f"{'foreign':>8} {'seconds':>8}"
     )
     for name, rows in results.items():
         print(
-            f"{name:<8} {statistics.median(r['unknown'] for r in rows):>17g} "
+            f"{name:<10} {statistics.median(r['unknown'] for r in rows):>17g} "
             f"{max(r['twice'] for r in rows):>6} {max(r['missed'] for r in rows):>7} "
             f"{max(r['missed_not_unknown'] for r in rows):>10} "
             f"{max(r['foreign_lines'] for r in rows):>8} "
             f"{statistics.median(r['seconds'] for r in rows):>8.0f}"
         )
     if results.get("before"):
-        now = statistics.median(r["unknown"] for r in results["now"])
         before = statistics.median(r["unknown"] for r in results["before"])
-        ratio = now / before if before else 0.0
-        print(f"unknown now / before: {ratio:.3f}")
+        for name, rows in results.items():
+            if name != "before":
+                now = statistics.median(r["unknown"] for r in rows)
+                print(f"unknown {name} / before: {now / before if before else 0.0:.3f}")
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
 
