@@ -104,23 +104,23 @@ def from_line(line: dict[str, Any]) -> tuple[int, Result]:
 
 class Journal:
     """This process's journal (see the module doc). Thread-safe: every lane of every engine of
-    the process writes to the one file."""
+    the process writes to the one file, each batch of lines with one write(2) of its own."""
 
     def __init__(self, folder: Path, database: str, worker: str) -> None:
         self.folder = folder
         self.database = database
         self.worker = worker
         self.path: Path | None = None
-        self._file: IO[str] | None = None
+        self._fd: int | None = None  # open O_APPEND, flock'ed while this process lives
         self._header_end = 0  # bytes: the header line
         self._lines = 0  # lines written after the header since it was last cut back
         self._unsynced = False  # lines written and not fsynced yet
         self._lock = threading.Lock()
         # (issue, delivery) -> (status, line): what the database does not hold yet
-        self._pending: dict[tuple[int, int], tuple[str, str]] = {}
+        self._pending: dict[tuple[int, int], tuple[str, bytes]] = {}
 
     def note(self, issue_id: int, results: Sequence[Result]) -> None:
-        """Append `results` (of `issue_id`), flushed to the operating system: they survive
+        """Append `results` (of `issue_id`), written to the operating system: they survive
         this process's death. Each is written once (a result noted again changes nothing)."""
         with self._lock:
             self._write(issue_id, results)
@@ -130,11 +130,11 @@ class Journal:
         machine too (the database is away: they may stay here a while)."""
         with self._lock:
             fresh = self._write(issue_id, results)
-            if not self._unsynced or self._file is None:
+            if not self._unsynced or self._fd is None:
                 return
-            os.fsync(self._file.fileno())
+            os.fsync(self._fd)
             self._unsynced = False
-            log.info("kept %d outcome(s) in %s until the database returns", len(fresh), self.path)
+            log.info("kept %d outcome(s) in %s until the database returns", fresh, self.path)
 
     def committed(self, issue_id: int, results: Sequence[Result]) -> None:
         """`results` are in the database: once nothing is waiting, the journal is cut back to
@@ -142,28 +142,29 @@ class Journal:
         if not self._pending and not self._lines:  # nothing was ever written
             return
         with self._lock:
+            pending = self._pending
             for result in results:
                 key = (issue_id, result.recipient.delivery_id)
-                found = self._pending.get(key)
+                found = pending.get(key)
                 if found is not None and found[0] == result.status.value:
-                    del self._pending[key]
-            if self._file is None:
+                    del pending[key]
+            if self._fd is None:
                 return
-            if not self._pending:
+            if not pending:
                 if self._lines:
                     self._cut(())
-            elif self._lines > COMPACT_AFTER + 2 * len(self._pending):
-                self._cut(tuple(line for _, line in self._pending.values()))
+            elif self._lines > COMPACT_AFTER + 2 * len(pending):
+                self._cut(tuple(line for _, line in pending.values()))
 
     def close(self) -> None:
         """The process's send ended: a journal with nothing waiting goes; one still holding
         outcomes (the database stayed away) is fsynced and left for the next `digest send`."""
         with self._lock:
-            if self._file is None:
+            if self._fd is None:
                 return
             if self._pending:
                 if self._unsynced:
-                    os.fsync(self._file.fileno())
+                    os.fsync(self._fd)
                     self._unsynced = False
                 return
             self._delete()
@@ -172,71 +173,72 @@ class Journal:
     def holds(self) -> int:
         return len(self._pending)
 
-    def _write(self, issue_id: int, results: Sequence[Result]) -> list[Result]:
-        fresh = [
-            r
-            for r in results
-            if (found := self._pending.get((issue_id, r.recipient.delivery_id))) is None
-            or found[0] != r.status.value
-        ]
-        if not fresh:
-            return fresh
-        handle = self._open()
-        text = ""
-        for result in fresh:
-            line = json.dumps(to_line(issue_id, result), ensure_ascii=False) + "\n"
-            self._pending[(issue_id, result.recipient.delivery_id)] = (result.status.value, line)
-            text += line
-        handle.write(text)
-        handle.flush()
-        self._lines += len(fresh)
-        self._unsynced = True
-        return fresh
+    def _write(self, issue_id: int, results: Sequence[Result]) -> int:
+        """The lines of `results` not written yet, in one write(2); how many there were."""
+        pending = self._pending
+        lines = []
+        for result in results:
+            key = (issue_id, result.recipient.delivery_id)
+            status = result.status.value
+            found = pending.get(key)
+            if found is not None and found[0] == status:
+                continue
+            line = json.dumps(to_line(issue_id, result), ensure_ascii=False).encode() + b"\n"
+            pending[key] = (status, line)
+            lines.append(line)
+        if lines:
+            _write_all(self._open(), b"".join(lines))
+            self._lines += len(lines)
+            self._unsynced = True
+        return len(lines)
 
-    def _cut(self, keep: Sequence[str]) -> None:
+    def _cut(self, keep: Sequence[bytes]) -> None:
         """Back to the header, then `keep` written again (fsynced when there is any: it may
         hold lines `keep` had fsynced)."""
-        assert self._file is not None
-        descriptor = self._file.fileno()
-        os.ftruncate(descriptor, self._header_end)
+        assert self._fd is not None
+        os.ftruncate(self._fd, self._header_end)
         self._lines = len(keep)
         if keep:
-            self._file.write("".join(keep))
-            self._file.flush()
-            os.fsync(descriptor)
+            _write_all(self._fd, b"".join(keep))
+            os.fsync(self._fd)
         self._unsynced = False
 
-    def _open(self) -> IO[str]:
-        if self._file is not None:
-            return self._file
+    def _open(self) -> int:
+        if self._fd is not None:
+            return self._fd
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         host, _, pid = self.worker.rpartition(":")
         name = f"{_safe(host)}-{pid}-{secrets.token_hex(4)}{SUFFIX}"
         self.path = self.folder / name
         # only its owner reads it: SMTP replies may name addresses
         descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        handle = os.fdopen(descriptor, "a", encoding="utf-8")
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
         header = {"journal": VERSION, "database": self.database, "worker": self.worker}
-        handle.write(json.dumps(header) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+        _write_all(descriptor, json.dumps(header).encode() + b"\n")
+        os.fsync(descriptor)
         _sync_folder(self.folder)
         self._header_end = os.fstat(descriptor).st_size
         self._lines = 0
-        self._file = handle
-        return handle
+        self._fd = descriptor
+        return descriptor
 
     def _delete(self) -> None:
-        if self._file is None or self.path is None:
+        if self._fd is None or self.path is None:
             return
         with contextlib.suppress(OSError):
             self.path.unlink()
         _sync_folder(self.folder)
-        self._file.close()  # releases the lock
-        self._file, self.path = None, None
+        os.close(self._fd)  # releases the lock
+        self._fd, self.path = None, None
         self._lines = 0
         self._unsynced = False
+
+
+def _write_all(descriptor: int, data: bytes) -> None:
+    """Every byte of `data` at the end of the file (O_APPEND; a short write goes on)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(descriptor, view) :]
 
 
 _journals: dict[tuple[Path, str], Journal] = {}

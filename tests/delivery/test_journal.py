@@ -79,7 +79,7 @@ def test_a_journal_replaces_an_unknown_and_replaying_twice_changes_nothing(
     assert writer.path is not None and writer.path.exists()
     # its writer holds the lock: a replay leaves it alone
     assert replay(tmp_path, sqlite_database).recorded == {}
-    writer._file.close()  # type: ignore[union-attr]  # the writer dies (its lock goes)
+    os.close(writer._fd)  # type: ignore[arg-type]  # the writer dies (its lock goes)
     path = writer.path
     copy = path.read_bytes()
     done = replay(tmp_path, sqlite_database)
@@ -101,7 +101,7 @@ def test_a_journal_of_another_database_is_left_alone_with_a_warning(
     issue_id, taken = _issue_with(sqlite_database, 1)
     writer = Journal(tmp_path, "another-database", "old:1")
     writer.keep(issue_id, [Result(taken[0], DeliveryStatus.SENT, 1)])
-    writer._file.close()  # type: ignore[union-attr]
+    os.close(writer._fd)  # type: ignore[arg-type]
     with caplog.at_level(logging.WARNING, "digest"):
         done = replay(tmp_path, sqlite_database)
     assert done.recorded == {} and done.foreign == [writer.path]
