@@ -97,6 +97,7 @@ def request(
     agent: str | None,
     now: datetime,
     settings: SignupSettings,
+    categories: list[str] | None = None,
 ) -> Confirmation | None:
     """The sign-up form: a pending row for a new address (or the same row again), and the
     confirmation mail to send, or None when none may go out (already active, a limit).
@@ -110,7 +111,14 @@ def request(
         return None
     person = find(session, address)
     if person is None:
-        person = Subscriber(email=address, name=name, status=Status.PENDING, locale=locale)
+        person = Subscriber(
+            email=address,
+            name=name,
+            status=Status.PENDING,
+            locale=locale,
+            categories=categories or None,
+            created_at=now,
+        )
         session.add(person)
         session.flush()
     elif person.status == Status.ACTIVE:
@@ -118,6 +126,7 @@ def request(
     elif person.status == Status.PENDING:
         person.name = name or person.name
         person.locale = locale
+        person.categories = categories or None
     if address_full(session, person.id, now, settings):
         log.info("sign-up for %s: the per-address limit is reached", mask(address))
         return None

@@ -19,10 +19,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from digest.config.safeyaml import safe_load
 from digest.errors import ConfigError
 from digest.excerpt.settings import MathMode
 from digest.sources.permalinks import Translation
+from digest.sources.safeyaml import safe_load
 from digest.sources.settings import Generator
 
 
@@ -57,7 +57,7 @@ def load_file(path: Path) -> dict[str, Any]:
         elif path.suffix == ".json":
             data = json.loads(text)
         else:
-            data = safe_load(text)  # digest.config.safeyaml: no alias bomb
+            data = safe_load(text)  # digest.sources.safeyaml: no alias bomb
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the blog's configuration: {exc}.") from None
     except RecursionError:

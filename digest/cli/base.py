@@ -35,6 +35,7 @@ COMMAND_MODULES = {
     "dkim": "dkim",
     "doctor": "doctor",
     "excerpt": "posts",
+    "form": "form",
     "init": "init",
     "posts": "posts",
     "preview": "posts",
@@ -45,6 +46,7 @@ COMMAND_MODULES = {
     "serve": "serve",
     "status": "status",
     "subscribers": "subscribers",
+    "webhooks": "webhooks",
 }
 
 

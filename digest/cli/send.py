@@ -381,7 +381,9 @@ def schedule(
     check_files(config)  # a missing password file or key is named before anything starts
     check_sending(config)  # no plain-http unsubscribe links, no password in clear
     check_state_dir(config)  # where its sends keep each reply they read
-    rhythms(config)  # a bad cron or preset is a configuration error before anything starts
+    rhythms(
+        config.schedule, config.schedule_tz
+    )  # a bad cron or preset is a configuration error before anything starts
     configure("json" if log_format == "json" else "text")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     stop_metrics = _metrics(config, get_database(ctx), metrics_port, metrics_address)

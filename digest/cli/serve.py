@@ -30,7 +30,11 @@ def serve(ctx: click.Context, host: str, port: int, log_format: str) -> None:
     config = get_config(ctx)
     check_files(config)  # the DKIM key and SMTP password of the confirmation mails
     check_sending(config, links=False)  # and that password never in clear
-    app = create_public_app(config, get_database(ctx))
+    from digest.issues.upkeep import serve_upkeep
+
+    database = get_database(ctx)
+    app = create_public_app(config, database)
+    serve_upkeep(config, database)  # welcomes, webhooks, stale sign-ups, every 30 s
     shown = f"[{host}]" if ":" in host else host
     say(f"Serving {config.web.base_url} at http://{shown}:{port}/ (Ctrl+C to stop).")
     # proxy headers are the app's own business (digest.web.hosts: web.trusted_proxies only)

@@ -66,7 +66,23 @@ def report(ctx: click.Context, issue: str | None, as_json: bool) -> None:
             ]
         )
     table(columns, rows)
+    _clicks(found)
     _explain_unknown(found)
+
+
+def _clicks(reports: list[Any]) -> None:
+    """Clicks per post (`tracking.clicks`), people and robots apart, for each issue that
+    has any."""
+    for r in reports:
+        if not r.clicks:
+            continue
+        columns = [
+            {"header": f"Issue {r.key}: post", "justify": "left"},
+            {"header": "Clicks", "justify": "right"},
+            {"header": "Robots", "justify": "right"},
+        ]
+        rows = [[c["title"], str(c["human"]), str(c["robot"])] for c in r.clicks]
+        table(columns, rows)
 
 
 def _percent(rate: float | None) -> str:

@@ -3,7 +3,7 @@
 `schema` holds the pydantic models of every section and `Config` (their shared value checks in
 `validators`), `load` reads the file with its `DIGEST_<SECTION>__<KEY>` overrides and turns
 every problem into one sentence, `credentials` reads secrets, `presend` checks what a send
-needs, `safeyaml` parses YAML with limits, `cron` holds every schedule rule and
+needs (YAML is parsed with limits by digest.sources.safeyaml), `cron` holds every schedule rule and
 `templatecheck` compiles a user's template overrides. Only the entry points (cli, web, the
 issue pipeline and scheduler in digest.issues) hold a `Config`: every stage below them
 receives the small frozen settings object of its own `settings.py`, built from the `Config`

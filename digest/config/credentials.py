@@ -54,6 +54,15 @@ def metrics_token(config: Config) -> str | None:
     return None
 
 
+def webhook_secret(config: Config, number: int) -> str:
+    """The Standard Webhooks secret of `webhooks[number]` (`whsec_…`, or any base64 key)."""
+    hook = config.webhooks[number]
+    if hook.secret is not None:
+        return hook.secret.get_secret_value()
+    assert hook.secret_file is not None  # the schema asks for one of the two
+    return _read_secret(config.path(hook.secret_file), f"webhooks[{number}].secret_file")
+
+
 def imap_password(config: Config) -> str | None:
     imap = config.bounces.imap
     if imap is None:

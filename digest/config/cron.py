@@ -20,17 +20,15 @@ one's time of day (a monthly issue on the first such weekday of the month).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
 from digest.errors import ConfigError
-
-if TYPE_CHECKING:
-    from digest.config.schema import Config
 
 HORIZON_YEARS = 5  # a leap day comes round within 8 years, any weekday within 5 months
 
@@ -134,10 +132,23 @@ def _preset(text: str, tz: ZoneInfo) -> tuple[str, CronTrigger, str]:
     return frequency, _cron(cron, tz, "schedule.preset"), cron
 
 
-def rhythms(config: Config) -> list[Rhythm]:
-    """The main rhythm (from `cron` or `preset`) and those subscribers may choose instead."""
-    schedule = config.schedule
-    tz = config.schedule_tz
+class ScheduleSection(Protocol):
+    """What `rhythms` reads of the `schedule:` section (digest.config.schema.ScheduleConfig),
+    named by shape so that the schema may import this module and not the other way round."""
+
+    @property
+    def preset(self) -> str | None: ...
+    @property
+    def frequency(self) -> str: ...
+    @property
+    def cron(self) -> str: ...
+    @property
+    def offer(self) -> Sequence[str]: ...
+
+
+def rhythms(schedule: ScheduleSection, tz: ZoneInfo) -> list[Rhythm]:
+    """The main rhythm (from `cron` or `preset`) and those subscribers may choose instead,
+    their triggers in the schedule's time zone `tz`."""
     if schedule.preset:
         frequency, trigger, cron = _preset(schedule.preset, tz)
     else:

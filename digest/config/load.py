@@ -1,7 +1,7 @@
 """Read config.yaml into a `Config`, with `DIGEST_<SECTION>__<KEY>` environment overrides.
 
 `find_config` finds the file (`--config`, else ./config.yaml, else $DIGEST_CONFIG);
-`load_config` reads it (at most MAX_CONFIG_BYTES, UTF-8, through digest.config.safeyaml),
+`load_config` reads it (at most MAX_CONFIG_BYTES, UTF-8, through digest.sources.safeyaml),
 refuses a secret written into it, applies the environment, validates it against
 digest.config.schema and compiles the user's templates (digest.config.templatecheck).
 Every problem becomes one `ConfigError` sentence naming the file, the line and the key (or
@@ -20,10 +20,10 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from digest.config.safeyaml import YamlLimitError, load_with_node
 from digest.config.schema import Config
 from digest.config.templatecheck import check_templates
 from digest.errors import ConfigError
+from digest.sources.safeyaml import YamlLimitError, load_with_node
 
 ENV_PREFIX = "DIGEST_"
 ENV_RESERVED = frozenset({"DIGEST_CONFIG", "DIGEST_DEBUG"})
@@ -48,7 +48,7 @@ def load_config(
     environ = os.environ if environ is None else environ
     text = _read_config_text(file)
     try:
-        data, node = load_with_node(text)  # digest.config.safeyaml: no alias bomb, bounded nesting
+        data, node = load_with_node(text)  # digest.sources.safeyaml: no alias bomb, bounded nesting
         lines = _key_lines(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

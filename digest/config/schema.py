@@ -24,6 +24,7 @@ from digest.config.validators import (
     Section,
     check_http_url,
     check_nameserver,
+    check_origin,
     check_subject,
     check_timezone,
     check_web_link,
@@ -195,8 +196,19 @@ class WebConfig(Section):
     # Whose X-Forwarded-For/-Proto `digest serve` believes (digest.web.hosts): addresses or
     # networks; the default is a proxy on the same machine, [] when nothing is in front.
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    # Exact origins (scheme://host[:port]) a sign-up may return to, and whose pages may post
+    # the form with `fetch` (CORS): the blog's own origin. Nothing else is ever redirected to.
+    return_to: list[str] = Field(default_factory=list)
+    # The privacy notice the sign-up form links to.
+    privacy_url: str | None = None
 
     _url = field_validator("base_url")(check_http_url)
+    _privacy = field_validator("privacy_url")(lambda v: v if v is None else check_web_link(v))
+
+    @field_validator("return_to")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        return [check_origin(entry) for entry in value]
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -381,6 +393,83 @@ class MetricsConfig(Section):
         return value
 
 
+class SignupConfig(Section):
+    """What the sign-up form asks of a stranger (digest.audience.guard, docs/signup.md).
+
+    `challenge`: when the ALTCHA proof of work is required: `auto` once `challenge_after`
+    sign-ups came from one address (or its /24, /48 network) within the hour, `always`, or
+    `never`. `min_fill_seconds`: a form sent back sooner than this after it was served is a
+    script's. `blocked_domains`: domains (and their subdomains) refused; `block_disposable`
+    also refuses the disposable-address services listed by `disposable-email-domains`, except
+    those in `allowed_domains`. Unconfirmed sign-ups go after `pending_days`.
+    """
+
+    challenge: Literal["auto", "always", "never"] = "auto"
+    challenge_after: int = Field(default=3, ge=0, le=1_000_000)
+    challenge_cost: int = Field(default=5_000, ge=100, le=1_000_000)
+    min_fill_seconds: float = Field(default=2.0, ge=0, le=3600)
+    max_form_age_hours: float = Field(default=24.0, gt=0, le=720)
+    blocked_domains: list[str] = Field(default_factory=list)
+    allowed_domains: list[str] = Field(default_factory=list)
+    block_disposable: bool = True
+    pending_days: int = Field(default=7, ge=1, le=365)
+
+    @field_validator("blocked_domains", "allowed_domains")
+    @classmethod
+    def _domains(cls, value: list[str]) -> list[str]:
+        out = []
+        for entry in value:
+            domain = entry.strip().lower().lstrip("@").rstrip(".")
+            if not domain or any(c in domain for c in " \t/@:") or "." not in domain:
+                raise ValueError(f"{entry!r} is not a domain such as example.com")
+            out.append(domain)
+        return out
+
+
+class TrackingConfig(Section):
+    """Click counting (digest.tracking): `off` (no link is changed), `aggregate` (the issue
+    and the link, nobody named) or `personal` (the delivery too; the sign-up page says so).
+    A click within `scanner_seconds` of delivery from a user agent that looks like a mail
+    scanner is counted apart, as are HEAD requests and prefetches. No open pixel, ever."""
+
+    clicks: Literal["off", "aggregate", "personal"] = "off"
+    scanner_seconds: float = Field(default=60.0, ge=0, le=86_400)
+
+    @field_validator("clicks", mode="before")
+    @classmethod
+    def _off(cls, value: Any) -> Any:
+        if value == "personal":  # per-delivery links need a slot per link (personalise)
+            raise ValueError(
+                "'personal' is not available yet: each link would have to name the delivery; "
+                "use 'aggregate' (the issue and the link, nobody named)"
+            )
+        return "off" if value is False else value  # YAML reads a bare `off` as false
+
+
+WebhookEvent = Literal[
+    "subscribed", "confirmed", "unsubscribed", "bounced", "complained", "issue.finished"
+]
+
+
+class WebhookConfig(Section):
+    """One receiver of outgoing webhooks (digest.webhooks): its URL, the events it gets (all
+    when empty) and its Standard Webhooks secret (`whsec_…`), from `secret_file` or the
+    environment (DIGEST_WEBHOOKS__<N>__SECRET), never the file itself."""
+
+    url: str
+    events: list[WebhookEvent] = Field(default_factory=list)
+    secret: SecretStr | None = None
+    secret_file: Path | None = None
+
+    _url = field_validator("url")(check_web_link)
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> WebhookConfig:
+        if self.secret is None and self.secret_file is None:
+            raise ValueError("a webhook needs secret_file (or DIGEST_WEBHOOKS__N__SECRET)")
+        return self
+
+
 Frequency = Literal["daily", "weekly", "monthly"]
 
 
@@ -435,6 +524,10 @@ class Config(Section):
     dns: DnsConfig = DnsConfig()
     owner: OwnerConfig = OwnerConfig()
     metrics: MetricsConfig = MetricsConfig()
+    signup: SignupConfig = SignupConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    welcome: bool = True
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
     templates_dir: Path = Path("templates")
     outbox: Path = Path("outbox")
     cache_dir: Path = Path("var/cache")

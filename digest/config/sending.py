@@ -23,6 +23,8 @@ from digest.delivery.settings import (
     Policy,
     SenderSettings,
     SmtpSettings,
+    WebhookSettings,
+    WelcomeSettings,
 )
 from digest.inbound.settings import ImapSettings, InboundSettings, MailboxSettings
 
@@ -97,6 +99,7 @@ def compose_settings(config: Config) -> ComposeSettings:
         keys=keyring(config),
         render=render_settings(config),
         dkim=dkim_settings(config),
+        clicks=config.tracking.clicks,
     )
 
 
@@ -156,3 +159,24 @@ def mailbox_settings(
             verify_tls=imap.verify_tls,
         )
     )
+
+
+def welcome_settings(config: Config) -> WelcomeSettings:
+    """What a welcome mail is built from (reads the web secret)."""
+    return WelcomeSettings(
+        render=render_settings(config),
+        sender=sender_settings(config),
+        web_base_url=config.web.base_url,
+        keys=keyring(config),
+    )
+
+
+def webhook_settings(config: Config) -> list[WebhookSettings]:
+    """The configured webhook receivers, secrets read (from DIGEST_WEBHOOKS__N__SECRET or
+    `secret_file`)."""
+    from digest.config.credentials import webhook_secret
+
+    return [
+        WebhookSettings(url=hook.url, events=tuple(hook.events), secret=webhook_secret(config, n))
+        for n, hook in enumerate(config.webhooks)
+    ]

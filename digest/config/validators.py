@@ -58,6 +58,20 @@ def check_http_url(value: str) -> str:
     return value.rstrip("/")
 
 
+def check_origin(value: str) -> str:
+    """An exact web origin, `scheme://host[:port]` (no path, no wildcard): what a redirect
+    back to a blog and a CORS answer may name."""
+    from urllib.parse import urlsplit
+
+    check_http_url(value)
+    parts = urlsplit(value.rstrip("/"))
+    if parts.path or parts.query or parts.fragment or parts.username or not parts.hostname:
+        raise ValueError(f"{value!r} is not an origin such as https://blog.example.com")
+    if "*" in value:
+        raise ValueError(f"{value!r}: an origin is exact, without wildcards")
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
 def check_web_link(value: str) -> str:
     """A link the digest shows as it is (no trailing slash removed): http(s) only."""
     check_http_url(value)

@@ -16,14 +16,14 @@ from digest.delivery.dkim import dkim_signer
 from digest.delivery.personalise import Headers, MessageTemplate, Personal, mailto
 from digest.delivery.settings import ComposeSettings, SenderSettings
 from digest.inbound.verp import bounce_address, unsubscribe_mailto
-from digest.models import Edition, Recipient, Rendered
+from digest.models import Edition, Post, Recipient, Rendered
 from digest.render.edition import render
 from digest.render.i18n import supported
 from digest.store import ledger
 from digest.store import recipients as audience
 from digest.store.database import Database
 from digest.store.tables import Issue
-from digest.tokens import Keyring, make_token
+from digest.tokens import Keyring, make_click_token, make_token
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +125,7 @@ class Composer:
             posts = tuple(p for p in posts if wanted & set(p.categories))
             if not posts:
                 return None
-        edition = replace(self.edition, posts=posts)
+        edition = replace(self.edition, posts=self._tracked(posts))
         if self.database is None or self.issue_id is None:
             return render(self.settings.render, edition, locale)
         with self.database.session() as session:
@@ -137,6 +137,23 @@ class Composer:
                     session, issue, key, render(self.settings.render, edition, locale)
                 )
         return rendered
+
+    def _tracked(self, posts: tuple[Post, ...]) -> tuple[Post, ...]:
+        """With `tracking.clicks` on, each post's link goes through `/c/TOKEN`, naming the
+        issue and the post's index among the issue's posts (whatever the variant's filter):
+        the same bytes for every recipient, so the budget (digest.render.budget) measures
+        them as sent and DKIM signs them like any other text. Only post links change: never
+        the unsubscribe, preferences or archive links, nor List-Unsubscribe."""
+        if self.settings.clicks == "off" or not self.issue_id:
+            return posts
+        index = {post.id: number for number, post in enumerate(self.edition.posts)}
+        return tuple(
+            replace(
+                post,
+                url=f"{self.web}/c/{make_click_token(self.keys, self.issue_id, index[post.id])}",
+            )
+            for post in posts
+        )
 
     def __call__(
         self, recipient: Recipient, eight_bit: bool = True, wire: bool = False

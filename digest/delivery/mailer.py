@@ -1,4 +1,5 @@
-"""Transactional one-off mail: the double-opt-in confirmation message, and sending it.
+"""Transactional one-off mail: the double-opt-in confirmation and the welcome messages, and
+sending them.
 
 The message is built with `email.message.EmailMessage` from `templates/email/confirm.*.j2`
 (users may override them) and sent through our own SMTP client with the configured server and
@@ -52,6 +53,55 @@ def confirmation_message(
     now: datetime | None = None,
 ) -> EmailMessage:
     """The "please confirm your subscription" message, in `locale`, text and HTML."""
+    subject = translate(locale, "Confirm your subscription to %(title)s") % {
+        "title": render.site.title
+    }
+    values = {"confirm_url": confirm_url}
+    return _message(
+        render, sender, "confirm", subject, values, email=email, name=name, locale=locale, now=now
+    )
+
+
+def welcome_message(
+    render: RenderSettings,
+    sender: SenderSettings,
+    *,
+    email: str,
+    name: str,
+    locale: str,
+    links: dict[str, str | None],
+    now: datetime | None = None,
+) -> EmailMessage:
+    """The welcome, in `locale`, from `templates/email/welcome.*.j2`: `links` holds
+    `latest_url` and `latest_subject` (None before the first issue), `archive_url`,
+    `preferences_url` and `unsubscribe_url` (in the body: a transactional message, it carries
+    no List-Unsubscribe header, which Python's email policy could RFC 2047 encode)."""
+    subject = translate(locale, "Welcome to %(title)s") % {"title": render.site.title}
+    return _message(
+        render,
+        sender,
+        "welcome",
+        subject,
+        dict(links),
+        email=email,
+        name=name,
+        locale=locale,
+        now=now,
+    )
+
+
+def _message(
+    render: RenderSettings,
+    sender: SenderSettings,
+    template: str,
+    subject: str,
+    extra: dict[str, Any],
+    *,
+    email: str,
+    name: str,
+    locale: str,
+    now: datetime | None,
+) -> EmailMessage:
     env: Any = environment(render.templates)  # the i18n extension adds install_gettext_translations
     env.install_gettext_translations(translations(locale), newstyle=True)
     name = clean_name(name)
@@ -62,13 +112,10 @@ def confirmation_message(
         "site": render.site,
         "html_lang": html_lang(locale),
         "greeting": greeting,
-        "confirm_url": confirm_url,
+        **extra,
     }
-    text = env.get_template("email/confirm.txt.j2").render(values).strip() + "\n"
-    html = env.get_template("email/confirm.html.j2").render(values)
-    subject = translate(locale, "Confirm your subscription to %(title)s") % {
-        "title": render.site.title
-    }
+    text = env.get_template(f"email/{template}.txt.j2").render(values).strip() + "\n"
+    html = env.get_template(f"email/{template}.html.j2").render(values)
     message = EmailMessage()
     message["From"] = sender.header
     try:
@@ -77,7 +124,7 @@ def confirmation_message(
         message["To"] = email
     message["Subject"] = _one_line(subject)
     message["Date"] = format_datetime(now or datetime.now(UTC))
-    message["Message-ID"] = f"<confirm.{secrets.token_hex(12)}@{sender.domain}>"
+    message["Message-ID"] = f"<{template}.{secrets.token_hex(12)}@{sender.domain}>"
     if sender.reply_to:
         message["Reply-To"] = sender.reply_to
     # 7bit when the text is ASCII, else base64: never 8bit, which a server may not take

@@ -99,6 +99,7 @@ class ComposeSettings:
     keys: Keyring
     render: RenderSettings
     dkim: DkimSettings | None = None
+    clicks: Literal["off", "aggregate", "personal"] = "off"  # `tracking.clicks`
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,3 +123,24 @@ class DeliverySettings:
     timezone: str = "UTC"
     state_dir: Path = Path("var/state")
     outage_seconds: float = 120.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WelcomeSettings:
+    """What a welcome mail is built from (digest.delivery.welcome): rendering (templates,
+    site), the sender, the public app's URL and the keys its links are signed with."""
+
+    render: RenderSettings
+    sender: SenderSettings
+    web_base_url: str
+    keys: Keyring
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebhookSettings:
+    """One receiver of outgoing webhooks (`webhooks[]`): its URL, the event types it gets
+    (every type when empty) and its Standard Webhooks secret, already read."""
+
+    url: str
+    events: tuple[str, ...]
+    secret: str

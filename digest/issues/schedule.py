@@ -47,6 +47,7 @@ JOB_PREFIX = "digest-"
 RETRY_JOB = "digest-retry"
 BOUNCE_JOB = "digest-bounces"
 DOCTOR_JOB = "digest-doctor"
+UPKEEP_JOB = "digest-upkeep"
 DOCTOR_DELAY = timedelta(minutes=5)  # the first daily doctor, after the scheduler starts
 STOP = Stop()  # set by SIGINT/SIGTERM: the send in flight stops after its messages in flight
 
@@ -75,6 +76,14 @@ def run_retries(config_path: str) -> None:
             scheduled_send(config, database, frequency, resume_only=True)
 
     _with_database(config_path, retry)
+
+
+def run_upkeep(config_path: str) -> None:
+    """The upkeep job, every minute: stale sign-ups, due welcomes, webhooks
+    (digest.issues.upkeep)."""
+    from digest.issues.upkeep import upkeep
+
+    _with_database(config_path, lambda config, database: upkeep(config, database))
 
 
 def run_bounce_poll(config_path: str) -> None:
@@ -368,7 +377,7 @@ def install_jobs(
 ) -> None:
     """Add one job per rhythm (fixed ids, replace_existing), keeping a stored next run time
     that is still a fire time of the trigger, so a run missed while down is made up on start."""
-    wanted = rhythms(config)
+    wanted = rhythms(config.schedule, config.schedule_tz)
     stored = stored_next_runs(database)
     ids = {job_id(r) for r in wanted}
     stale = [name for name in stored if name.startswith(JOB_PREFIX) and name not in ids]
@@ -382,6 +391,17 @@ def install_jobs(
         args=[str(config_path.resolve())],
         jobstore="memory",
         next_run_time=datetime.now(config.schedule_tz),  # at once: a crash is resumed now
+        replace_existing=True,
+    )
+    scheduler.add_job(
+        run_upkeep,
+        IntervalTrigger(minutes=1, timezone=config.schedule_tz),
+        id=UPKEEP_JOB,
+        name="welcomes, webhooks, stale sign-ups",
+        args=[str(config_path.resolve())],
+        jobstore="memory",
+        executor="ops",
+        next_run_time=datetime.now(config.schedule_tz),
         replace_existing=True,
     )
     if polls_bounces(config):
@@ -441,7 +461,7 @@ def next_runs(config: Config, database: Database) -> dict[str, datetime]:
     stored = stored_next_runs(database)
     now = datetime.now(config.schedule_tz)
     result = {}
-    for rhythm in rhythms(config):
+    for rhythm in rhythms(config.schedule, config.schedule_tz):
         fire = stored.get(job_id(rhythm)) or rhythm.trigger.get_next_fire_time(None, now)
         if fire is not None:
             result[rhythm.frequency] = fire.astimezone(config.schedule_tz)

@@ -144,7 +144,21 @@ def send_issue(
                     sent.outcomes.append(outcome)
     finally:
         lease.release(database, lease.SEND_LEASE, holder)
+    _upkeep(config, database)
     return sent
+
+
+def _upkeep(config: Config, database: Database) -> None:
+    """After a real send: stale sign-ups, due welcomes, webhooks (digest.issues.upkeep). The
+    webhooks get a few seconds to go out, never more: a hanging receiver holds nothing up."""
+    from digest.issues.upkeep import upkeep
+
+    done = upkeep(config, database)
+    if done.webhooks is not None:
+        done.webhooks.join(timeout=WEBHOOK_GRACE)
+
+
+WEBHOOK_GRACE = 3.0
 
 
 def start(config: Config, database: Database, plan: Plan) -> int:
@@ -172,7 +186,9 @@ def start(config: Config, database: Database, plan: Plan) -> int:
                 frequency=plan.frequency,
                 default_frequency=config.schedule.frequency,
             )
-            ledger.store_variant(session, issue, "", rendered)
+            if config.tracking.clicks == "off":
+                ledger.store_variant(session, issue, "", rendered)
+            # else the composer renders it again with the issue's click links, and stores that
             return issue.id
 
         return database.run_session(create)

@@ -16,7 +16,7 @@ top of a post). Broken front matter raises `FrontMatterError`, whose message nam
 and, when the parser says where, the line in the file.
 
 Limits, so that one hostile post cannot stall a run: front matter longer than
-`MAX_FRONT_MATTER` characters is refused, YAML goes through `digest.config.safeyaml` (no alias bomb,
+`MAX_FRONT_MATTER` characters is refused, YAML goes through `safeyaml` (no alias bomb,
 no recursive alias, bounded nesting), and JSON or TOML nested too deeply for the parser is
 refused, each with a `FrontMatterError` like any other broken front matter.
 """
@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from digest.config.safeyaml import YamlLimitError, safe_load
+from digest.sources.safeyaml import YamlLimitError, safe_load
 
 _YAML_OPEN = re.compile(r"-{3,}[ \t]*\n")
 _YAML_CLOSE = re.compile(r"^(?:-{3,}|\.\.\.)[ \t]*$", re.MULTILINE)
@@ -119,7 +119,7 @@ def _check_size(matter: str) -> None:
 def _load_yaml(matter: str, offset: int) -> Any:
     matter = _TABS.sub(lambda m: "  " * len(m.group(1)), matter)
     try:
-        return safe_load(matter)  # plain data only, within digest.config.safeyaml's limits
+        return safe_load(matter)  # plain data only, within digest.sources.safeyaml's limits
     except YamlLimitError as exc:
         line = exc.problem_mark.line + 1 + offset if exc.problem_mark else None
         where = f" (line {line})" if line else ""

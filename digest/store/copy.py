@@ -53,7 +53,7 @@ SCHEDULER_JOBS = Table(
 )
 
 
-# Tables a fresh migration fills itself (migration 0011 writes the database's identity): the
+# Tables a fresh migration fills itself (migration 0014 writes the database's identity): the
 # source's rows replace the target's, so the copy is the same database to an outcome journal
 # written before the move (digest.delivery.journal), which it replays.
 FILLED_BY_MIGRATION = frozenset({"database_identity"})

@@ -416,7 +416,7 @@ def refusal(exc: BaseException) -> str:
 
 
 def identity(database: Database) -> str:
-    """This database's id (migration 0011), read once per process: an outcome journal
+    """This database's id (migration 0014), read once per process: an outcome journal
     carries it, and is replayed only into the database of the same id."""
     cached = database.facts.get("identity")
     if cached is None:

@@ -186,3 +186,15 @@ def latest(session: Session, kind: str, subscriber_id: int) -> datetime | None:
             Event.kind == kind, Event.subscriber_id == subscriber_id
         )
     )
+
+
+def ips_since(session: Session, kind: str, since: datetime, limit: int = 5000) -> list[str]:
+    """The IP addresses of the latest `limit` events of `kind` at or after `since` (the
+    sign-up challenge counts them by network)."""
+    rows = session.scalars(
+        select(Event.ip)
+        .where(Event.kind == kind, Event.created_at >= since, Event.ip.is_not(None))
+        .order_by(Event.id.desc())
+        .limit(limit)
+    )
+    return [ip for ip in rows if ip]

@@ -321,3 +321,25 @@ def issues_page(session: Session, page: int, size: int) -> tuple[int, list[Issue
         .limit(size)
     )
     return total, list(rows)
+
+
+def latest_finished(session: Session) -> Issue | None:
+    """The newest finished issue (what a welcome mail links to), or None."""
+    return session.scalar(
+        select(Issue)
+        .where(Issue.status == IssueStatus.FINISHED)
+        .order_by(Issue.created_at.desc(), Issue.id.desc())
+        .limit(1)
+    )
+
+
+def finished_issues(session: Session, limit: int = 50) -> list[Issue]:
+    """The newest finished issues, newest first (the archive's feed)."""
+    return list(
+        session.scalars(
+            select(Issue)
+            .where(Issue.status == IssueStatus.FINISHED)
+            .order_by(Issue.created_at.desc(), Issue.id.desc())
+            .limit(limit)
+        )
+    )

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from digest.store import clicks
 from digest.store.tables import (
     Delivery,
     DeliveryStatus,
@@ -38,6 +39,8 @@ class IssueReport:
     returned: dict[str, int] = field(default_factory=dict)  # hard, soft, complaint...
     paused_reason: str | None = None
     workers: dict[str, int] = field(default_factory=dict)  # `host:pid` -> messages it sent
+    # per post: {link, title, url, human, robot} (digest.store.clicks); empty without clicks
+    clicks: list[dict[str, Any]] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         return self.deliveries.get(status, 0)
@@ -127,6 +130,9 @@ def issue_report(session: Session, issue: Issue) -> IssueReport:
         .order_by(ReturnedMail.kind)
     )
     report.returned = {kind: count for kind, count in returned}
+    per_post = clicks.per_post(session, issue)
+    if any(post.human or post.robot for post in per_post):
+        report.clicks = [asdict(post) for post in per_post]
     return report
 
 

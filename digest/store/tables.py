@@ -379,9 +379,94 @@ class OwnerAlert(Base):
 
 
 class DatabaseIdentity(Base):
-    """One row: a random id written by migration 0011, which tells this database from any
+    """One row: a random id written by migration 0014, which tells this database from any
     other (an outcome journal is replayed only into the database it was written for)."""
 
     __tablename__ = "database_identity"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class Click(Base):
+    """One followed link of an issue's email (`tracking.clicks`): the issue, the link's index
+    in the issue's posts, and whether it looked human. No address, no IP, no user agent;
+    `delivery_id` only with `tracking.clicks: personal` (None in aggregate mode, always)."""
+
+    __tablename__ = "clicks"
+    __table_args__ = (Index("ix_clicks_issue_link", "issue_id", "link"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
+    link: Mapped[int] = mapped_column(Integer)
+    human: Mapped[bool] = mapped_column(default=True)
+    delivery_id: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Welcome(Base):
+    """The welcome mail of one confirmed reader: a delivery of its own kind, outside any
+    issue. One row per subscriber (unique), claimed `queued`/`failed` -> `sending` before the
+    mail goes, so it is never sent twice: a process that dies while sending leaves `sending`,
+    which is never tried again (it may have arrived)."""
+
+    __tablename__ = "welcomes"
+    __table_args__ = (Index("ix_welcomes_status", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), unique=True
+    )
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    attempts: Mapped[int] = mapped_column(default=0)
+    message_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class WebhookCursor(Base):
+    """How far in the event log (`event_log.position`) each receiver's outbox was filled."""
+
+    __tablename__ = "webhook_cursors"
+
+    endpoint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+
+
+class WebhookMessage(Base):
+    """The outbox of outgoing webhooks: one row per event and receiver (`endpoint` is the
+    SHA-256 of its URL), with the Standard Webhooks id `msg_id` (stable: a retry carries the
+    same id) and the body as sent. `next_attempt_at` doubles as a claim: a sender moves it
+    past its own timeout before posting, so two processes never post one row at once."""
+
+    __tablename__ = "webhook_outbox"
+    __table_args__ = (
+        UniqueConstraint("endpoint", "msg_id"),
+        Index("ix_webhook_outbox_due", "delivered_at", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(Text)
+    msg_id: Mapped[str] = mapped_column(String(64))
+    event_type: Mapped[str] = mapped_column(String(30))
+    payload: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+    gave_up_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class SpentChallenge(Base):
+    """A solved sign-up challenge (ALTCHA) a sign-up was accepted with: the SHA-256 of the
+    challenge's signature, kept until the challenge expires, so no solution passes twice."""
+
+    __tablename__ = "spent_challenges"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

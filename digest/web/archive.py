@@ -34,6 +34,17 @@ class ArchivedIssue:
     created: datetime
     html: str
     text: str
+    posts: tuple[tuple[str, str], ...] = ()  # (title, the original post's URL)
+
+
+def original_posts(issue: Issue) -> tuple[tuple[str, str], ...]:
+    """The issue's posts as (title, URL), links to the blog itself (never a click link)."""
+    found = []
+    for post in issue.posts:
+        title, url = str(post.get("title") or ""), str(post.get("url") or "")
+        if title and url.startswith(("http://", "https://")):
+            found.append((title, url))
+    return tuple(found)
 
 
 class IssueArchive(Protocol):
@@ -162,4 +173,5 @@ class DatabaseArchive:
             created=issue.created_at,
             html=rendered.html,
             text=rendered.text,
+            posts=original_posts(issue),
         )

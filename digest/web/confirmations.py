@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from digest.audience.guard import GuardSettings
 from digest.audience.settings import SignupSettings
 from digest.audience.signup import Confirmation
 from digest.config.schema import Config
@@ -23,6 +24,21 @@ def signup_settings(config: Config) -> SignupSettings:
         per_address=config.web.confirm_limit_per_address,
         per_ip=config.web.confirm_limit_per_ip,
         frequencies=tuple(config.schedule.frequencies),
+    )
+
+
+def guard_settings(config: Config, secret: str) -> GuardSettings:
+    signup = config.signup
+    return GuardSettings(
+        secret=secret,
+        challenge=signup.challenge,
+        challenge_after=signup.challenge_after,
+        challenge_cost=signup.challenge_cost,
+        min_fill_seconds=signup.min_fill_seconds,
+        max_form_age_hours=signup.max_form_age_hours,
+        blocked_domains=tuple(signup.blocked_domains),
+        allowed_domains=tuple(signup.allowed_domains),
+        block_disposable=signup.block_disposable,
     )
 
 

@@ -5,20 +5,28 @@ Routes:
   GET/POST /p/TOKEN        a subscriber's preferences
   GET/POST /subscribe      sign-up form (double opt-in); GET / shows it too
   GET/POST /confirm/TOKEN  the confirmation link's page / the confirmation itself
-  GET /archive/            past issues, newest first
+  GET /subscribe/start     a stamp and (when asked) a challenge for the snippet's script
+  GET /archive/            past issues, newest first, each post linking to the original
   GET /archive/KEY/        one issue as sent, without anyone's personal links
+  GET /archive/feed.xml    Atom feed of finished issues
+  GET/HEAD /c/TOKEN        a followed link, counted and redirected (`tracking.clicks` on)
+  GET /static/altcha.min.js, /static/signup.js, /favicon.svg
+                           the vendored ALTCHA widget; the snippet's script; the favicon
   /api/v1/...              the HTTP API (bearer tokens; digest.web.api), JSON only
   GET /healthz, /readyz    alive; ready (database reachable, migrations current)
   GET /metrics             Prometheus metrics: loopback, `metrics.allow` or the bearer token
 
-No page has a script or an external asset; every database access is one unit of work.
+No page loads an external asset; the only script is the vendored ALTCHA widget, on the sign-up
+pages when a proof of work is asked. Every database access is one unit of work.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from html import escape
+from importlib.resources import files
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -34,10 +42,14 @@ from digest.config.schema import Config
 from digest.config.sending import dkim_settings, sender_settings, smtp_settings
 from digest.delivery.mailer import Mailer, SmtpMailer
 from digest.render.i18n import translate
+from digest.store import clicks
 from digest.store.database import Database
+from digest.tokens import InvalidToken, read_click_token
 from digest.web.api.app import create_api_app
 from digest.web.api.limits import TokenLimiter
 from digest.web.archive import DatabaseArchive, IssueArchive, Pagination
+from digest.web.clicks import Clicks
+from digest.web.feed import Feed
 from digest.web.health import health_routes
 from digest.web.hooks import Hooks
 from digest.web.hosts import proxy_headers
@@ -76,6 +88,7 @@ class Archive:
                     "subject": issue.subject,
                     "created": issue.created.astimezone(tz).strftime("%Y-%m-%d"),
                     "href": f"/archive/{quote(issue.key, safe='')}/",
+                    "posts": [{"title": t, "url": u} for t, u in issue.posts],
                 }
                 for issue in self.archive.page(pagination.number, pagination.size)
             ],
@@ -95,7 +108,45 @@ class Archive:
         if issue is None:
             raise HTTPException(404)
         greeting = translate(self.site.config.site.locale, "Hi,")
-        return email_page(anonymised(issue.html, escape(greeting)))
+        page = untracked(anonymised(issue.html, escape(greeting)), self.site, issue.posts)
+        head = page.find("<head>")
+        if head >= 0:
+            links = (
+                '<link rel="icon" href="/favicon.svg" type="image/svg+xml">'
+                '<link rel="alternate" type="application/atom+xml" href="/archive/feed.xml">'
+            )
+            page = page[: head + 6] + links + page[head + 6 :]
+        return email_page(page)
+
+
+def untracked(html: str, site: Site, posts: tuple[tuple[str, str], ...]) -> str:
+    """The archived email with its click links (`/c/TOKEN`) back to the original posts: a
+    reader of the archive is not counted as a reader of the mail."""
+    prefix = re.escape(site.config.web.base_url + "/c/")
+
+    def original(match: re.Match[str]) -> str:
+        try:
+            data = read_click_token(site.keys, match.group(1))
+        except InvalidToken:
+            return match.group(0)
+        with site.database.session() as session:
+            url = clicks.target(session, data.issue_id, data.link)
+        return escape(url) if url else match.group(0)
+
+    return re.sub(prefix + r"([A-Za-z0-9._-]+)", original, html)
+
+
+STATIC = files("digest.web") / "static"
+
+
+def _static(name: str, media_type: str, cache: str) -> Callable[[Request], Response]:
+    body = (STATIC / name).read_bytes()
+
+    def serve(request: Request) -> Response:
+        headers = {"Cache-Control": cache, "X-Content-Type-Options": "nosniff"}
+        return Response(body, media_type=media_type, headers=headers)
+
+    return serve
 
 
 def _error_page(site: Site) -> Callable[[Request, Exception], Response]:
@@ -162,10 +213,34 @@ def create_public_app(
         Route("/", signup.form, methods=["GET"]),
         Route("/subscribe", signup.form, methods=["GET"]),
         Route("/subscribe", signup.post, methods=["POST"]),
+        Route("/subscribe", signup.preflight, methods=["OPTIONS"]),
+        Route("/subscribe/start", signup.start, methods=["GET"]),
+        Route("/subscribe/start", signup.preflight, methods=["OPTIONS"]),
         Route("/confirm/{token}", signup.show, methods=["GET"]),
         Route("/confirm/{token}", signup.confirm, methods=["POST"]),
         Route("/archive/", issues.index, methods=["GET"]),
+        Route("/archive/feed.xml", Feed(site).atom, methods=["GET"]),
         Route("/archive/{key}/", issues.issue, methods=["GET"]),
+        *(
+            [Route("/c/{token}", Clicks(site).follow, methods=["GET", "HEAD"])]
+            if config.tracking.clicks != "off"
+            else []
+        ),
+        Route(
+            "/static/altcha.min.js",
+            _static("altcha.min.js", "text/javascript", "public, max-age=86400"),
+            methods=["GET"],
+        ),
+        Route(
+            "/static/signup.js",
+            _static("signup.js", "text/javascript", "public, max-age=3600"),
+            methods=["GET"],
+        ),
+        Route(
+            "/favicon.svg",
+            _static("favicon.svg", "image/svg+xml", "public, max-age=86400"),
+            methods=["GET"],
+        ),
         *(hooks or Hooks(config, database)).routes(),
         Mount("/api/v1", app=create_api_app(site, mailer, limiter=api_limiter)),
         *health_routes(database),

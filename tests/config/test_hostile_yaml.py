@@ -1,7 +1,7 @@
 """Hostile YAML and oversized input: refused fast, named, and the other posts still read.
 
 The alias bomb ("billion laughs") is a few hundred bytes that expand to 387 million strings;
-before digest.config.safeyaml it stalled `digest posts` for good (3 GB after two minutes). The
+before digest.sources.safeyaml it stalled `digest posts` for good (3 GB after two minutes). The
 end-to-end cases run the real command in a subprocess with a timeout, so a regression fails
 instead of hanging the suite.
 """
@@ -19,12 +19,12 @@ import pytest
 import yaml
 
 from digest.config.load import load_config
-from digest.config.safeyaml import MAX_ALIASES, MAX_DEPTH, YamlLimitError, safe_load
 from digest.errors import ConfigError
 from digest.models import SourceResult
 from digest.sources.feed import MAX_BYTES, read_feed
 from digest.sources.frontmatter import MAX_FRONT_MATTER, FrontMatterError, split_front_matter
 from digest.sources.markdown import MAX_POST_BYTES
+from digest.sources.safeyaml import MAX_ALIASES, MAX_DEPTH, YamlLimitError, safe_load
 from tests.support import paths
 
 ROOT = paths.ROOT

@@ -66,7 +66,8 @@ def test_weekly_fires_once_a_week_at_nine_across_dst(tmp_path: Path, zone: str) 
     path = schedule_config(
         tmp_path, "sqlite://", 25, f"schedule:\n  cron: '0 9 * * mon'\n  timezone: {zone}\n"
     )
-    [weekly, _monthly] = rhythms(load_config(path))
+    config = load_config(path)
+    [weekly, _monthly] = rhythms(config.schedule, config.schedule_tz)
     tz = ZoneInfo(zone)
     moment = datetime(2026, 1, 1, tzinfo=tz)
     fires = []
@@ -91,7 +92,8 @@ def test_weekly_fires_once_a_week_at_nine_across_dst(tmp_path: Path, zone: str) 
 def test_presets_and_offered_frequencies(tmp_path: Path) -> None:
     def rhythm_of(schedule: str) -> Any:
         path = schedule_config(tmp_path, "sqlite://", 25, schedule)
-        return rhythms(load_config(path))
+        config = load_config(path)
+        return rhythms(config.schedule, config.schedule_tz)
 
     weekly = rhythm_of("schedule:\n  preset: 'weekly: monday 09:00'\n  offer: []\n")
     assert [r.frequency for r in weekly] == ["weekly"]
@@ -131,7 +133,8 @@ def test_restart_keeps_one_job_per_rhythm(tmp_path: Path, database_url: str) -> 
         scheduler.start()
         stored = sorted(job.id for job in scheduler.get_jobs(jobstore="default"))
         assert stored == ["digest-monthly", "digest-weekly"]
-        assert [job.id for job in scheduler.get_jobs(jobstore="memory")] == ["digest-retry"]
+        memory = sorted(job.id for job in scheduler.get_jobs(jobstore="memory"))
+        assert memory == ["digest-retry", "digest-upkeep"]
         scheduler.shutdown()
     assert sorted(stored_next_runs(database)) == ["digest-monthly", "digest-weekly"]
     database.dispose()

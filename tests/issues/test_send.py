@@ -59,6 +59,10 @@ sender:
 web:
   base_url: https://news.example.com
   secret_file: web-secret
+signup:  # forms posted by tests carry a stamp minted now (tests.web.test_public_web.stamp)
+  challenge: never
+  min_fill_seconds: 0
+  max_form_age_hours: 720
 """,
         encoding="utf-8",
     )

@@ -22,6 +22,7 @@ from digest.store.alerts import claim
 from digest.store.copy import tables
 from digest.store.database import open_database
 from digest.store.subscribers import add, find, set_paused
+from digest.store.tables import Click, Delivery, Issue, WebhookCursor, WebhookMessage, Welcome
 from tests.issues.test_send import add_subscribers, write_config
 from tests.support.bounce_fixtures import KEYS, RETURN_PATH
 from tests.support.bounce_store import maildir, seed
@@ -120,6 +121,25 @@ def history(tmp_path: Path) -> Iterator[Path]:
             {"state": bytes(range(256))},
         )
         session.execute(text("INSERT INTO send_rates VALUES ('smtp', 1796000000.5, 0.125)"))
+        # what readers did and what is owed to them and to other services (issue 25)
+        issue_id = session.scalar(select(Issue.id).order_by(Issue.id.desc()))
+        delivery_id = session.scalar(select(Delivery.id).where(Delivery.issue_id == issue_id))
+        session.add(Click(issue_id=issue_id, link=2, human=True, delivery_id=delivery_id))
+        session.add(Click(issue_id=issue_id, link=1, human=False))
+        session.add(Welcome(subscriber_id=person.id, status="sent", attempts=1, message_id="<w@x>"))
+        endpoint = "9f" * 32
+        session.add(WebhookCursor(endpoint=endpoint, position=3))
+        session.add(
+            WebhookMessage(
+                endpoint=endpoint,
+                url="https://hooks.example.org/digest",
+                msg_id="msg_2Lh9",
+                event_type="subscriber.confirmed",
+                payload='{"type":"subscriber.confirmed","data":{"email":"猫@example.org"}}',
+                attempts=2,
+                last_error="HTTP 503",
+            )
+        )
     database.dispose()
     yield path
 

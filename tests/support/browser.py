@@ -28,12 +28,21 @@ CHROMIUM_ARGS = [
 WIDE: ViewportSize = {"width": 1280, "height": 900}
 
 
-@contextmanager
-def serving(app: Starlette, tls: tuple[Path, Path] | None = None) -> Iterator[str]:
-    """Run `app` with uvicorn on a free loopback port in a thread; yield its base URL.
-    `tls`: (certificate chain, key) files, for HTTPS."""
+def loopback_socket() -> socket.socket:
+    """A socket bound to a free loopback port, for `serving`: its address is known before
+    the app is made (a configuration that names its own URL)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@contextmanager
+def serving(
+    app: Starlette, tls: tuple[Path, Path] | None = None, sock: socket.socket | None = None
+) -> Iterator[str]:
+    """Run `app` with uvicorn on a free loopback port in a thread (or on `sock`, from
+    `loopback_socket`); yield its base URL. `tls`: (certificate chain, key) files, for HTTPS."""
+    sock = sock or loopback_socket()
     port = sock.getsockname()[1]
     options: dict[str, Any] = {}
     if tls is not None:
@@ -57,10 +66,13 @@ def serving(app: Starlette, tls: tuple[Path, Path] | None = None) -> Iterator[st
 
 
 @contextmanager
-def loopback_page(browser: Browser, allowed: Callable[[str], bool]) -> Iterator[Page]:
+def loopback_page(
+    browser: Browser, allowed: Callable[[str], bool], **options: Any
+) -> Iterator[Page]:
     """A fresh page that reaches 127.0.0.1 only; requests elsewhere are aborted and, on
-    leaving, must all be ones `allowed` expects (no network in tests but loopback)."""
-    context = browser.new_context(viewport=WIDE)
+    leaving, must all be ones `allowed` expects (no network in tests but loopback).
+    `options` go to the browser context (`java_script_enabled=False`, `color_scheme`...)."""
+    context = browser.new_context(viewport=WIDE, **options)
     blocked: list[str] = []
 
     def only_loopback(route: Route) -> None:

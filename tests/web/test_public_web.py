@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import select, update
 
+from digest.audience.guard import GuardSettings, make_stamp
 from digest.config.credentials import keyring
 from digest.config.load import load_config
 from digest.config.schema import Config
@@ -187,8 +188,19 @@ def form_actions(html: str) -> list[str]:
     return re.findall(r'<form method="post" action="([^"]+)"', html)
 
 
+def stamp(secret: str = "test-secret") -> str:
+    """A form stamp as digest serves it (the test config's secret), issued a minute ago."""
+    return make_stamp(GuardSettings(secret=secret), datetime.now(UTC) - timedelta(minutes=1))
+
+
 def sign_up(client: TestClient, email: str, **extra: str) -> Any:
-    data = {"email": email, "name": extra.pop("name", "李雷"), "locale": "en", "website": ""}
+    data = {
+        "email": email,
+        "name": extra.pop("name", "李雷"),
+        "locale": "en",
+        "website": "",
+        "stamp": stamp(),
+    }
     return client.post("/subscribe", data={**data, **extra})
 
 

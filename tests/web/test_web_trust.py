@@ -32,7 +32,7 @@ from digest.web.public import create_public_app
 from tests.issues.test_send import write_config
 from tests.support import paths
 from tests.support.smtp_server import SMTPServer, free_port
-from tests.web.test_public_web import Clock, events
+from tests.web.test_public_web import Clock, events, stamp
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
@@ -105,7 +105,7 @@ def client_for(config: Config, database: Database, peer: str) -> TestClient:
 
 def subscribe(client: TestClient, email: str, forwarded: str | None = None) -> None:
     headers = {"X-Forwarded-For": forwarded} if forwarded else {}
-    data = {"email": email, "name": "Reader", "locale": "en", "website": ""}
+    data = {"email": email, "name": "Reader", "locale": "en", "website": "", "stamp": stamp()}
     assert client.post("/subscribe", data=data, headers=headers).status_code == 200
 
 
@@ -185,7 +185,13 @@ def test_digest_serve_ignores_uvicorns_own_forwarded_allow_ips(
         wait_for_port(port, process)
         answer = httpx.post(
             f"http://127.0.0.1:{port}/subscribe",
-            data={"email": "w@example.com", "name": "W", "locale": "en", "website": ""},
+            data={
+                "email": "w@example.com",
+                "name": "W",
+                "locale": "en",
+                "website": "",
+                "stamp": stamp(),
+            },
             headers={"X-Forwarded-For": "198.51.100.99"},
             timeout=60,
         )

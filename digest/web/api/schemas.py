@@ -94,6 +94,17 @@ class Removed(BaseModel):
     erased: bool
 
 
+class PostClicks(BaseModel):
+    """One post of an issue and its followed links (`tracking.clicks`): people, and robots
+    (HEAD requests, prefetches, scanners right after delivery) counted apart."""
+
+    link: int
+    title: str
+    url: str
+    human: int
+    robot: int
+
+
 class IssueReport(BaseModel):
     """The same figures as `digest report --json`, with the issue's id."""
 
@@ -109,6 +120,11 @@ class IssueReport(BaseModel):
     returned: dict[str, int]
     paused_reason: str | None
     workers: dict[str, int]
+    bounce_rate: float | None = None
+    complaint_rate: float | None = None
+    clicks: list[PostClicks] = Field(
+        default_factory=list, description="Clicks per post; empty while tracking is off."
+    )
 
 
 class IssuePage(BaseModel):

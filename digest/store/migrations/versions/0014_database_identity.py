@@ -5,8 +5,8 @@ its machine (digest.delivery.journal), tagged with this id, so that a journal is
 replayed into the database it belongs to — not into another one a second configuration on
 the same machine points at.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-02 10:00:00
 """
 
@@ -17,8 +17,8 @@ import uuid
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,86 @@
+"""Clicks on an issue's links (`tracking.clicks`): recording one, and counting them per post.
+
+A click row names the issue and the link's index among the issue's posts, whether it looked
+human, and — only with `tracking.clicks: personal` — the delivery. Nothing else: no address,
+no IP, no user agent, so an aggregate count can never be turned back into a person.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from digest.store.tables import Click, Delivery, Issue
+
+
+@dataclass(frozen=True, slots=True)
+class PostClicks:
+    """One post of an issue and how often its link was followed."""
+
+    link: int
+    title: str
+    url: str
+    human: int
+    robot: int
+
+
+def record(
+    session: Session,
+    issue_id: int,
+    link: int,
+    *,
+    human: bool,
+    at: datetime,
+    delivery_id: int | None = None,
+) -> None:
+    session.add(
+        Click(issue_id=issue_id, link=link, human=human, delivery_id=delivery_id, created_at=at)
+    )
+
+
+def target(session: Session, issue_id: int, link: int) -> str | None:
+    """The URL recorded for link `link` of issue `issue_id` (its post's URL as the issue
+    snapshot holds it), or None when there is no such issue or link."""
+    issue = session.get(Issue, issue_id)
+    if issue is None or not 0 <= link < len(issue.posts):
+        return None
+    url = issue.posts[link].get("url")
+    return url if isinstance(url, str) and url.startswith(("http://", "https://")) else None
+
+
+def last_sent(session: Session, issue_id: int, now: datetime) -> datetime | None:
+    """When the latest message of the issue sent before `now` went out: the delivery a
+    scanner would be reacting to (an aggregate link names no delivery)."""
+    return session.scalar(
+        select(func.max(Delivery.sent_at)).where(
+            Delivery.issue_id == issue_id, Delivery.sent_at <= now
+        )
+    )
+
+
+def sent_at(session: Session, delivery_id: int) -> datetime | None:
+    delivery = session.get(Delivery, delivery_id)
+    return None if delivery is None else delivery.sent_at
+
+
+def per_post(session: Session, issue: Issue) -> list[PostClicks]:
+    """Every post of `issue` with its human and robot clicks, in the issue's order."""
+    rows = session.execute(
+        select(Click.link, Click.human, func.count())
+        .where(Click.issue_id == issue.id)
+        .group_by(Click.link, Click.human)
+    )
+    counts: dict[tuple[int, bool], int] = {(link, human): n for link, human, n in rows}
+    return [
+        PostClicks(
+            link=index,
+            title=str(post.get("title", "")),
+            url=str(post.get("url", "")),
+            human=counts.get((index, True), 0),
+            robot=counts.get((index, False), 0),
+        )
+        for index, post in enumerate(issue.posts)
+    ]
