@@ -314,6 +314,50 @@ def replay(folder: Path, database: Database) -> Replayed:
     return Replayed(recorded, foreign)
 
 
+@dataclass(frozen=True, slots=True)
+class Found:
+    """One journal in the folder, for `digest status`: its writer, how many outcomes it holds
+    (for a live writer, lines the database may already have too: it is cut back in steps),
+    and whether its writer still runs (`live`) or it belongs to another database."""
+
+    path: Path
+    worker: str
+    outcomes: int
+    live: bool
+    foreign: bool
+
+    @property
+    def state(self) -> str:
+        return "live" if self.live else "foreign" if self.foreign else "waiting"
+
+
+def survey(folder: Path, database: Database) -> list[Found]:
+    """The journals in `folder`, read without changing them: which wait for a replay (their
+    writer is gone), which a running process holds, which belong to another database."""
+    found: list[Found] = []
+    if not folder.is_dir():
+        return found
+    mine = identity(database)
+    for path in sorted(folder.glob(f"*{SUFFIX}")):
+        try:
+            handle = open(path, encoding="utf-8")  # noqa: SIM115 (closed below)
+        except OSError:  # replayed and deleted meanwhile
+            continue
+        with handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+                live = False
+            except OSError:  # its writer holds it
+                live = True
+            header, lines = _read(handle)
+        if header is None:
+            continue
+        foreign = header.get("database") != mine
+        worker = str(header.get("worker", ""))
+        found.append(Found(path, worker, len(lines), live, foreign))
+    return found
+
+
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[IO[str] | None]:
     """The journal opened and locked, or None when another process holds its lock."""

@@ -226,3 +226,49 @@ def test_a_long_send_keeps_its_journal_short(tmp_path: Path) -> None:
     kept = {json.loads(line)["delivery"] for line in lines[1:]}
     assert {r.recipient.delivery_id for r in waiting} <= kept
     assert writer.holds == len(waiting)
+
+
+def test_digest_status_names_each_journal_of_this_machine(tmp_path: Path) -> None:
+    """`digest status` says which journals wait for a replay, which a running sender holds
+    and which belong to another database; reading them changes nothing."""
+    from click.testing import CliRunner
+
+    from digest.cli import main
+    from digest.config.load import load_config
+    from tests.issues.test_send import write_config
+
+    path = write_config(tmp_path, f"sqlite:///{tmp_path / 'digest.sqlite3'}", 2525)
+    folder = load_config(path).path(Path("var/state"))
+    database = open_database(f"sqlite:///{tmp_path / 'digest.sqlite3'}")
+    try:
+        issue_id, taken = _issue_with(database, 3)
+        waiting = Journal(folder, identity(database), "gone:1")
+        waiting.keep(issue_id, [Result(taken[0], DeliveryStatus.SENT, 1)])
+        os.close(waiting._fd)  # type: ignore[arg-type]  # its writer died
+        live = Journal(folder, identity(database), "running:2")
+        live.note(issue_id, [Result(taken[1], DeliveryStatus.SENT, 1)])
+        foreign = Journal(folder, "another-database", "elsewhere:3")
+        foreign.keep(issue_id, [Result(taken[2], DeliveryStatus.SENT, 1)])
+        os.close(foreign._fd)  # type: ignore[arg-type]
+        before = {p.name: p.read_bytes() for p in folder.iterdir()}
+
+        result = CliRunner().invoke(main, ["--config", str(path), "status", "--json"])
+        assert result.exit_code == 0, result.output
+        said = {
+            j["worker"]: (j["state"], j["outcomes"]) for j in json.loads(result.output)["journals"]
+        }
+        assert said == {
+            "gone:1": ("waiting", 1),
+            "running:2": ("live", 1),
+            "elsewhere:3": ("foreign", 1),
+        }
+        text = CliRunner().invoke(main, ["--config", str(path), "status"]).output
+        assert "1 outcome(s) that gone:1 read and did not record wait in" in text, text
+        assert "running:2 keeps its latest replies in" in text, text
+        assert "of elsewhere:3 belongs to another database" in text, text
+        # status only looked: the live writer still holds its lock, the others are intact
+        assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+        assert replay(folder, database).recorded == {"gone:1": 1}
+        live.close()
+    finally:
+        database.dispose()
