@@ -402,6 +402,14 @@ _REFUSALS = {
 }
 
 
+def database_failure(exc: BaseException) -> str | None:
+    """`exc` in words of ours when it is the database's failure (SQLAlchemy's or a
+    driver's), else None: for callers outside the store, which never name SQLAlchemy."""
+    if isinstance(exc, SQLAlchemyError):
+        return f"the database failed: {refusal(exc)}"
+    return None
+
+
 def refusal(exc: BaseException) -> str:
     """Why the database refused, in our words (the driver's own text is for DIGEST_DEBUG)."""
     if is_outage(exc):

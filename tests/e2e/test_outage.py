@@ -64,12 +64,12 @@ def test_three_restarts_and_a_20_s_outage_kill_no_sender(
     tmp_path: Path, durable: PostgresServer
 ) -> None:
     """5,000 subscribers, `digest send` and two workers; the database restarted with
-    `-m immediate` three times, then kept down for 20 s."""
+    `-m fast` once and `-m immediate` three times, then kept down for 20 s."""
     figures = storm(
         tmp_path,
         durable,
         5000,
-        ["pg-immediate", "pg-immediate", "pg-immediate", "pg-down"],
+        ["pg-fast", "pg-immediate", "pg-immediate", "pg-immediate", "pg-down"],
         down=20,
     )
     assert figures.starts == {"send": 1, "worker0": 1, "worker1": 1}, figures.output
