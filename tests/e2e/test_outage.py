@@ -47,6 +47,9 @@ from tests.support.processes import Digest
 from tests.support.smtp_server import CountingServer
 from tests.support.storm import KINDS, plan, storm
 
+# a PostgreSQL cluster of the module's own (`durable`), which the automatic marker cannot see
+pytestmark = pytest.mark.postgres
+
 
 @pytest.fixture(scope="module")
 def durable() -> Iterator[PostgresServer]:
