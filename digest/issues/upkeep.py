@@ -10,7 +10,6 @@ process does.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,9 +26,8 @@ from digest.config.sending import (
 from digest.delivery.mailer import Mailer, SmtpMailer
 from digest.delivery.webhooks import start_background
 from digest.delivery.welcome import send_due
-from digest.errors import DigestError
 from digest.store import pending
-from digest.store.database import Database, database_failure
+from digest.store.database import Database, log_failure
 
 log = logging.getLogger("digest.issues")
 
@@ -73,15 +71,7 @@ def upkeep(
 
 
 def _failed(what: str, exc: Exception) -> None:
-    """One sentence of ours, tried again next round; the traceback (and a driver's text) only
-    with DIGEST_DEBUG=1."""
-    if isinstance(exc, DigestError):
-        reason = exc.message.rstrip(".")
-    else:
-        reason = database_failure(exc) or f"unexpected {type(exc).__name__}"
-    debug = bool(os.environ.get("DIGEST_DEBUG"))
-    hint = "" if debug else " (set DIGEST_DEBUG=1 for details)"
-    log.error("%s failed: %s; tried again next round%s", what, reason, hint, exc_info=debug)
+    log_failure(log, what, exc, "tried again next round")
 
 
 def serve_upkeep(config: Config, database: Database, every: float = 30.0) -> Callable[[], None]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import logging
+import os
 import re
 import sqlite3
 import time
@@ -155,8 +156,6 @@ def quiet_drivers() -> None:
     """The drivers' and the pool's own log lines (psycopg's "error ignored terminating
     <Pipeline [BAD]>", SQLAlchemy's "Exception during reset") are raw text about a lost
     connection that digest already reports in its own words: kept for DIGEST_DEBUG=1."""
-    import os
-
     if os.environ.get("DIGEST_DEBUG"):
         return
     for name in ("psycopg", "sqlalchemy.pool", "sqlalchemy.engine"):
@@ -408,6 +407,19 @@ def database_failure(exc: BaseException) -> str | None:
     if isinstance(exc, SQLAlchemyError):
         return f"the database failed: {refusal(exc)}"
     return None
+
+
+def log_failure(logger: logging.Logger, what: str, exc: Exception, then: str) -> None:
+    """`what failed: <why, in words of ours>; <then>` at ERROR, for work that is tried again
+    later and must not end its process: never a driver's text, the traceback only with
+    DIGEST_DEBUG=1."""
+    if isinstance(exc, DigestError):
+        reason = exc.message.rstrip(".")
+    else:
+        reason = database_failure(exc) or f"unexpected {type(exc).__name__}"
+    debug = bool(os.environ.get("DIGEST_DEBUG"))
+    hint = "" if debug else " (set DIGEST_DEBUG=1 for details)"
+    logger.error("%s failed: %s; %s%s", what, reason, then, hint, exc_info=debug)
 
 
 def refusal(exc: BaseException) -> str:
