@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -501,6 +502,16 @@ def _hours(delta: timedelta) -> str:
     return f"{delta.total_seconds() / 3600:.1f} h"
 
 
+def _shut_down(scheduler: BaseScheduler) -> None:
+    """`scheduler.shutdown()` from a thread of its own. A signal handler runs in the
+    scheduler's own thread, possibly in the middle of its round over the job stores, and
+    APScheduler's lock is reentrant: shutting down there empties the memory store under the
+    round's feet (JobLookupError). From another thread it waits for the round to end."""
+    threading.Thread(
+        target=scheduler.shutdown, kwargs={"wait": False}, name="digest-stop", daemon=True
+    ).start()
+
+
 def serve_forever(config: Config, config_path: Path) -> None:
     """`digest schedule`: run in the foreground until SIGINT or SIGTERM. A database away is
     waited out (`database.outage_seconds`); past that the scheduler stops with one sentence
@@ -515,7 +526,7 @@ def serve_forever(config: Config, config_path: Path) -> None:
         if not gone:
             gone.append(exc)
             STOP.set(exc.message.rstrip("."))
-            scheduler.shutdown(wait=False)
+            _shut_down(scheduler)
 
     scheduler = make_scheduler(config, database, blocking=True, on_gone=give_up)
     # what senders of this machine kept while the database was away, first
@@ -530,7 +541,7 @@ def serve_forever(config: Config, config_path: Path) -> None:
                 "flight, and stopping",
                 signal.Signals(signum).name,
             )
-            scheduler.shutdown(wait=False)
+            _shut_down(scheduler)
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)

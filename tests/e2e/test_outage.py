@@ -121,7 +121,9 @@ def test_a_sender_ended_while_the_database_is_down_keeps_what_it_knew(
     """Both connections wait for their replies; the database goes down; the replies come and
     go to the journal; then the sender is SIGKILLed, or gives up once `outage_seconds` passed
     (one sentence, exit 1). The next `digest send` records the journal first: the ledger says
-    what the server accepted, nobody is `unknown`, nobody gets the issue twice."""
+    what the server accepted — every message it stored is `sent` — and nobody gets the issue
+    twice. The rest of the groups in flight that were never written (`smtp.pipeline`, five)
+    may stay `unknown` after a SIGKILL: at most four per connection, none of them received."""
     count = 300
     with CountingServer() as server:
         path = write_config(tmp_path, durable.new_database(), server.port, timeout=300)
@@ -164,8 +166,12 @@ def test_a_sender_ended_while_the_database_is_down_keeps_what_it_knew(
         assert f"recorded {len(kept)} outcome(s) that " in result.output, result.output
         assert "Traceback" not in result.output
     statuses = ledger(config)
-    assert set(statuses.values()) == {"sent"}, Counter(statuses.values())
-    assert set(server.received.values()) == {1} and len(server.received) == count
+    assert max(server.received.values()) == 1  # nobody twice
+    for email, status in statuses.items():  # the ledger says what the server stored
+        assert (status == "sent") == (server.received[email] == 1), (email, status)
+    unknown = [email for email, status in statuses.items() if status == "unknown"]
+    assert set(statuses.values()) <= {"sent", "unknown"}, Counter(statuses.values())
+    assert len(unknown) <= (0 if end != "SIGKILL" else 2 * (5 - 1)), Counter(statuses.values())
     assert not list(state.glob("*.journal"))  # committed, then deleted
 
 

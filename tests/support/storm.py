@@ -255,14 +255,34 @@ class Role:
 class Supervisor:
     """Runs the roles as systemd would (Restart=always, RestartSec=`pause`) until stopped."""
 
-    def __init__(self, config: Path, root: Path, roles: list[Role], pause: float = 1.0) -> None:
+    def __init__(
+        self,
+        config: Path,
+        root: Path,
+        roles: list[Role],
+        pause: float = 1.0,
+        ready: Callable[[], bool] | None = None,
+    ) -> None:
+        """`ready`: the first role is started alone until it says yes (the issue exists), so
+        that a worker's `--wait` is no race with a slow start of the send on a busy machine."""
         self.config, self.root, self.roles, self.pause = config, root, roles, pause
+        self.ready = ready
         self.stopping = threading.Event()
         self.lock = threading.Lock()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self) -> Supervisor:
-        for role in self.roles:
+        first, *others = self.roles
+        self._start(first)
+        if self.ready is not None:
+            deadline = time.monotonic() + 600  # a hang guard, not a timing
+            while not self.ready():
+                assert first.process is not None and first.process.poll() is None, "".join(
+                    first._chunks
+                )
+                assert time.monotonic() < deadline, "the send never created its issue"
+                time.sleep(0.05)
+        for role in others:
             self._start(role)
         self.thread.start()
         return self
@@ -447,7 +467,11 @@ def storm(
         ]
         done: list[str] = []
         outages: list[tuple[float, float]] = []
-        with Supervisor(config, root, roles) as supervisor:
+
+        def ready() -> bool:  # the issue exists: the workers have something to join
+            return issue_status(dsn) is not None
+
+        with Supervisor(config, root, roles, ready=ready) as supervisor:
             for index, fault in enumerate(faults):
                 threshold = subscribers * (index + 1) // (len(faults) + 1)
                 deadline = time.monotonic() + hang_guard
