@@ -371,6 +371,12 @@ class Engine:
                 return Result(recipient, DeliveryStatus.QUEUED, attempts, error=error)
             if self._halted():  # asked while a connection opened or a sending slot came
                 return Result(recipient, DeliveryStatus.QUEUED, attempts, error=error)
+            if recipient.delivery_id in lane.marked and self.queue.away():
+                # the database went away since the group was marked: none of the rest of it
+                # begins until it is back (put back to claimed, marked again then)
+                await self._set_down(lane)
+                if self._halted():
+                    return Result(recipient, DeliveryStatus.QUEUED, attempts, error=error)
             if recipient.delivery_id not in lane.marked:
                 if not await self._begin(lane, recipient):
                     return None

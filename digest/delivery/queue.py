@@ -67,6 +67,11 @@ class Queue(Protocol):
         step records it."""
         ...
 
+    def away(self) -> bool:
+        """Whether a call of this process found the database away and it has not returned:
+        then the rest of a group in flight is not begun (it goes back to claimed first)."""
+        ...
+
 
 class LedgerQueue:
     """The queued (then the deferred and due) deliveries of one issue, for worker `worker`.
@@ -141,6 +146,9 @@ class LedgerQueue:
     def heard(self, result: Result) -> None:
         if self.journal is not None:
             self.journal.note(self.issue_id, (result,))
+
+    def away(self) -> bool:
+        return self.database.outage.away
 
     def renew(self) -> bool:
         """The heartbeat's beat: keep this worker's claims its own."""
@@ -258,6 +266,9 @@ class ListQueue:
     ) -> None:
         self._keep(done)
         self.waiting[:0] = release
+
+    def away(self) -> bool:
+        return False
 
     def heard(self, result: Result) -> None:
         pass  # nothing is stored: nothing to keep
