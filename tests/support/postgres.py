@@ -11,7 +11,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -142,12 +141,13 @@ class PostgresServer:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
 
     def stop(self) -> None:
-        if self.process is not None:
-            # a fast shutdown (SIGINT): a client a test left connected does not hold it up
-            # (SIGTERM's smart shutdown waits for every session to end)
-            self.process.send_signal(signal.SIGINT)
+        if self.process is not None and self.process.poll() is None:
+            # `pg_ctl stop -m fast`: a client a test left connected does not hold it up (a
+            # signal to our child would reach runuser, not the server, when run as root; and
+            # SIGTERM's smart shutdown waits for every session to end)
             try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
+                self.halt("fast")
+            except (subprocess.SubprocessError, OSError):
                 self.process.kill()
+                self.process.wait(20)
         shutil.rmtree(self.root, ignore_errors=True)
