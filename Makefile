@@ -37,10 +37,14 @@ test: install wheelhouse
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest $(PARALLEL) --durations=25
 	$(BIN)/python bench/render.py --quick
 	$(BIN)/python bench/send.py --quick
 	$(BIN)/python bench/posts.py --quick
+
+# Two processes, a test file each at a time (a module's server, cluster or browser is started
+# once); every test uses its own ports and folders. PARALLEL= runs the suite in one process.
+PARALLEL ?= -n 2 --dist loadfile
 
 ## check: lint, types and the fast tests (no browser, PostgreSQL, Postfix, Dovecot or slow test)
 FAST := not (browser or postgres or postfix or dovecot or slow)
@@ -48,7 +52,7 @@ check: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/pytest -q -m "$(FAST)"
+	$(BIN)/pytest -q $(PARALLEL) -m "$(FAST)"
 
 ## bench: the full benchmarks (several minutes)
 bench: install

@@ -141,8 +141,15 @@ def front_matter(rng: random.Random, number: int, zh: bool, date: datetime) -> t
     return "\n".join(lines) + "\n\n", slug
 
 
-def write_blog(folder: Path, count: int, *, newest: datetime, seed: int = 15) -> list[Path]:
-    """Write `count` posts into `folder` (created), one every 13 hours back from `newest`, and
+def write_blog(
+    folder: Path,
+    count: int,
+    *,
+    newest: datetime,
+    seed: int = 15,
+    spacing: timedelta = timedelta(hours=13),
+) -> list[Path]:
+    """Write `count` posts into `folder` (created), one every `spacing` back from `newest`, and
     date the files a day back (a blog's posts are not written in the second it is read)."""
     rng = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
@@ -150,7 +157,7 @@ def write_blog(folder: Path, count: int, *, newest: datetime, seed: int = 15) ->
     stamp = time.time_ns() - 86400 * 10**9
     for number in range(count):
         zh = rng.random() < 0.7
-        date = newest - timedelta(hours=13 * (count - 1 - number))
+        date = newest - spacing * (count - 1 - number)
         head, slug = front_matter(rng, number, zh, date)
         path = folder / f"{slug}.md"
         path.write_text(head + body(rng, zh, more=rng.random() < 0.3), encoding="utf-8")

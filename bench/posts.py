@@ -1,18 +1,25 @@
-"""Benchmark: `digest posts` on a big blog, cold (nothing cached) and warm (the post cache).
+"""Benchmark: `digest posts` on a big blog, cold and warm, against the floor of a cold read and
+against the code before (a worktree of the baseline commit), all in one run.
 
-    python bench/posts.py                 # 1,000 and 5,000 posts, median of 3 runs each
-    python bench/posts.py --quick         # a smoke run of a few seconds (make test runs it)
-    python bench/posts.py --profile       # also: where a cold read spends its time (cProfile)
+    python bench/posts.py                     # 1,000 posts two days apart, 7 rounds
+    python bench/posts.py --quick             # 200 posts, one round, no baseline (make test)
+    python bench/posts.py --baseline 2675570  # the commit to compare with
+    python bench/posts.py --profile           # also: where a cold in-process read spends its time
 
-For each size it writes a generated blog (bench/fakeblog.py: Chinese and English posts with
-code, math, tables and YAML front matter, the newest yesterday) and runs the real command,
-`digest --config … posts`, in a child process: cold (the cache folder removed first), then
-warm (the same command again), then after editing one post. Each child's peak RSS comes from
-wait4(). In the same run it measures the baseline that no cache can remove, the start-up of
-the command (`digest --version`), and the in-process read alone (`gather`), cold and warm.
-It prints seconds (wall and CPU), the warm/cold ratio (the issue asks for at most 0.35 at
-1,000 posts) and peak memory. Nothing is asserted beyond warm output == cold output: this
-is a measurement.
+The blog is bench/fakeblog.py's (Chinese and English posts with code, math, tables and YAML
+front matter), one post every `--days` days, the newest yesterday: the default 30-day lookback
+holds about fifteen of them, so `digest posts` lists fifteen and `digest posts --all` all.
+
+Each round runs, one after another: the floor (a minimal script that reads every post file and
+parses its front matter with libyaml's CSafeLoader, the least a cold read can do), then a cold
+`digest --config … posts` and a cold `posts --all` (the post cache removed first) of this
+checkout and of the baseline, then a warm `posts` of this checkout. Every command runs in a
+child process, as a user runs it; its CPU time and peak memory come from wait4(). Ratios are
+taken round by round (a round's command over the same round's floor), then their median, so
+that the machine's drift during the run moves both sides. The baseline is a detached git
+worktree of `--baseline` (default: where this branch left `main`), run by the same interpreter
+and dependencies; before timing, both print `posts --all --json` once and the run says whether
+the two agree. Nothing is asserted: this is a measurement.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import json
 import os
 import pstats
 import shutil
@@ -29,21 +37,15 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from fakeblog import write_blog  # noqa: E402
 from tables import table  # noqa: E402
-
-from digest.config.load import load_config  # noqa: E402
-from digest.config.schema import Config  # noqa: E402
-from digest.excerpt.rules import remember_excerpts  # noqa: E402
-from digest.issues.send import gather  # noqa: E402
 
 CONFIG = """\
 site:
@@ -55,6 +57,21 @@ sources:
     path: posts
 """
 
+# The floor of a cold read: every post file read, its YAML front matter parsed by libyaml.
+FLOOR = r"""
+import os, sys, yaml
+count = 0
+for root, _, names in os.walk(sys.argv[1]):
+    for name in sorted(names):
+        if name.endswith(".md"):
+            with open(os.path.join(root, name), encoding="utf-8") as handle:
+                text = handle.read()
+            if text.startswith("---\n"):
+                yaml.load(text[4:text.find("\n---", 4)], Loader=yaml.CSafeLoader)
+                count += 1
+print(count)
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class Run:
@@ -64,87 +81,142 @@ class Run:
     stdout: bytes
 
 
-def run_command(*args: str) -> Run:
-    """The command in a child process, as a user runs it: its wall time and peak RSS."""
-    command = [sys.executable, "-m", "digest.cli", *args]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def run(command: list[str], *, pythonpath: Path | None = None, cwd: Path | None = None) -> Run:
+    """The command in a child process: its wall time, CPU time and peak RSS."""
+    env = dict(os.environ)
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        child = subprocess.Popen(command, stdout=out, stderr=err, env=env)
-        _, status, usage = os.wait4(child.pid, 0)  # wait4: this child's own peak RSS
+        child = subprocess.Popen(command, stdout=out, stderr=err, env=env, cwd=cwd)
+        _, status, usage = os.wait4(child.pid, 0)  # wait4: this child's own figures
         seconds = time.perf_counter() - start
-        child.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
-    if child.returncode != 0:
-        raise SystemExit(f"bench/posts.py: {' '.join(args)} failed: {stderr.decode()[-500:]}")
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"bench/posts.py: {' '.join(command)} failed: {stderr.decode()[-800:]}")
     return Run(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, stdout)
 
 
 @dataclass(slots=True)
-class Size:
-    posts: int
-    startup: list[float]
-    cold: list[Run]
-    warm: list[Run]
-    edited: list[Run]
-    read_cold: list[float]
-    read_warm: list[float]
-    cache_mb: float
+class Checkout:
+    """A tree of digest to run: this one, or the baseline's worktree."""
 
-    @property
-    def ratio(self) -> float:
-        return median(r.seconds for r in self.warm) / median(r.seconds for r in self.cold)
+    name: str
+    root: Path
 
-    @property
-    def cpu_ratio(self) -> float:
-        return median(r.cpu for r in self.warm) / median(r.cpu for r in self.cold)
+    def digest(self, config: Path, *args: str) -> Run:
+        command = [sys.executable, "-m", "digest.cli", "--config", str(config), *args]
+        return run(command, pythonpath=self.root, cwd=config.parent)
+
+
+@dataclass(slots=True)
+class Series:
+    label: str
+    runs: list[Run] = field(default_factory=list)
 
 
 def median(values: Iterable[float]) -> float:
     return float(statistics.median(list(values)))
 
 
-def measure(posts: int, repeat: int, folder: Path) -> Size:
-    blog = folder / f"blog-{posts}"
+def baseline_commit(requested: str | None) -> str | None:
+    """The commit to compare with: `requested`, else where HEAD left main (None when HEAD is
+    on main already, or `none` was asked for)."""
+    if requested == "none":
+        return None
+    ref = requested or _git("merge-base", "HEAD", "main")
+    commit = _git("rev-parse", "--verify", f"{ref}^{{commit}}")
+    if requested is None and commit == _git("rev-parse", "HEAD"):
+        return None
+    return commit
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def cold(checkout: Checkout, config: Path, *args: str) -> Run:
+    shutil.rmtree(config.parent / "var" / "cache", ignore_errors=True)
+    return checkout.digest(config, "posts", *args)
+
+
+def measure(args: argparse.Namespace, folder: Path, baseline: Checkout | None) -> str:
+    load_before = os.getloadavg()[0]
+    blog = folder / "blog"
     newest = datetime.now(UTC) - timedelta(days=1)
-    files = write_blog(blog / "posts", posts, newest=newest)
+    write_blog(blog / "posts", args.posts, newest=newest, spacing=timedelta(days=args.days))
     config = blog / "config.yaml"
     config.write_text(CONFIG, encoding="utf-8")
-    cache = blog / "var" / "cache"
-    size = Size(posts, [], [], [], [], [], [], 0.0)
-    for number in range(repeat):
-        size.startup.append(run_command("--version").seconds)
-        shutil.rmtree(cache, ignore_errors=True)
-        size.cold.append(run_command("--config", str(config), "posts"))
-        size.warm.append(run_command("--config", str(config), "posts"))
-        if size.warm[-1].stdout != size.cold[-1].stdout:
-            raise SystemExit("bench/posts.py: the warm run printed something else than the cold")
-        edited = files[number % len(files)]
-        edited.write_text(edited.read_text("utf-8") + "\nOne more line.\n", "utf-8")
-        size.edited.append(run_command("--config", str(config), "posts"))
-    size.cache_mb = sum(f.stat().st_size for f in cache.rglob("*.json")) / 2**20
-    loaded = load_config(config, environ={})
-    for _ in range(repeat):
-        size.read_cold.append(timed_gather(loaded, cold=True))
-        size.read_warm.append(timed_gather(loaded, cold=False))
-    return size
+    this = Checkout("this checkout", ROOT)
+    checkouts = [this] + ([baseline] if baseline else [])
+    agree = ""
+    answers = [c.digest(config, "posts", "--all", "--json").stdout for c in checkouts]
+    if baseline is not None:  # also the warm-up: the baseline creates its database here
+        same = json.loads(answers[0]) == json.loads(answers[1])
+        verdict = "the same" if same else "DIFFERENT"
+        agree = f"`posts --all --json`: the two checkouts print {verdict} posts and excerpts."
+    floor = Series("floor: read the files, libyaml front matter")
+    series: dict[tuple[str, str], Series] = {}
+    for checkout in checkouts:
+        for what in ("posts", "posts --all"):
+            series[(checkout.name, what)] = Series(f"cold `digest {what}` ({checkout.name})")
+    warm = Series("warm `digest posts` (this checkout)")
+    for _ in range(args.repeat):
+        floor.runs.append(run([sys.executable, "-c", FLOOR, str(blog / "posts")]))
+        for checkout in checkouts:
+            series[(checkout.name, "posts")].runs.append(cold(checkout, config))
+            series[(checkout.name, "posts --all")].runs.append(cold(checkout, config, "--all"))
+        this.digest(config, "posts")  # fill the cache for the warm run
+        warm.runs.append(this.digest(config, "posts"))
+    rows = [("", "wall", "CPU", "wall / floor", "CPU / floor", "peak RSS")]
+    for item in [floor, *series.values(), warm]:
+        pairs = list(zip(item.runs, floor.runs, strict=True))
+        rows.append(
+            (
+                item.label,
+                f"{median(r.seconds for r in item.runs):.3f} s",
+                f"{median(r.cpu for r in item.runs):.3f} s",
+                f"{median(r.seconds / f.seconds for r, f in pairs):.2f}x",
+                f"{median(r.cpu / f.cpu for r, f in pairs):.2f}x",
+                f"{max(r.rss_mb for r in item.runs):.0f} MB",
+            )
+        )
+    lines = [
+        f"`digest posts` on a generated blog of {args.posts:,} posts, one every {args.days:g} "
+        f"days (newest yesterday); median of {args.repeat} round(s); load average "
+        f"{load_before:.2f} before the run, {os.getloadavg()[0]:.2f} after.",
+        f"baseline: {baseline.root.name if baseline else 'none'}",
+        "",
+        table(rows),
+        "",
+        "Ratios are per round (the command over that round's floor), then the median.",
+        "Targets (issue 22): cold `posts` <= 3x the floor, cold `posts --all` <= 12x.",
+    ]
+    if agree:
+        lines.append(agree)
+    return "\n".join(lines)
 
 
-def timed_gather(config: Config, *, cold: bool) -> float:
-    if cold:
-        shutil.rmtree(config.path(config.cache_dir), ignore_errors=True)
-        remember_excerpts({})  # nor the excerpts this process remembers from its last read
-    start = time.perf_counter()
-    gather(config)
-    return time.perf_counter() - start
+def profile_cold(posts: int, days: float, folder: Path) -> str:
+    """The top of a cProfile of one cold in-process `gather` (this checkout), by own time."""
+    sys.path.insert(0, str(ROOT))
+    from digest.config.load import load_config
+    from digest.excerpt.memo import remember_excerpts
+    from digest.issues.upcoming import gather
 
-
-def profile_cold(posts: int, folder: Path) -> str:
-    """The top of a cProfile of one cold in-process read, by cumulative time."""
-    config = load_config(folder / f"blog-{posts}" / "config.yaml", environ={})
-    shutil.rmtree(config.path(config.cache_dir), ignore_errors=True)
+    blog = folder / "profiled"
+    write_blog(
+        blog / "posts",
+        posts,
+        newest=datetime.now(UTC) - timedelta(days=1),
+        spacing=timedelta(days=days),
+    )
+    (blog / "config.yaml").write_text(CONFIG, encoding="utf-8")
+    config = load_config(blog / "config.yaml", environ={})
     remember_excerpts({})
     profiler = cProfile.Profile()
     profiler.runcall(gather, config)
@@ -155,66 +227,37 @@ def profile_cold(posts: int, folder: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000])
-    parser.add_argument("--repeat", type=int, default=3, help="runs per size (median shown)")
-    parser.add_argument("--quick", action="store_true", help="200 posts, one run: a smoke test")
+    parser.add_argument("--posts", type=int, default=1000, help="posts in the blog")
+    parser.add_argument("--days", type=float, default=2.0, help="days between two posts")
+    parser.add_argument("--repeat", type=int, default=7, help="rounds (medians shown)")
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        help="commit to compare with (default: git merge-base HEAD main; none: no baseline)",
+    )
+    parser.add_argument("--quick", action="store_true", help="200 posts, one round: a smoke test")
     parser.add_argument("--profile", action="store_true", help="profile one cold read")
     args = parser.parse_args(argv)
-    sizes = [200] if args.quick else args.sizes
-    repeat = 1 if args.quick else max(1, args.repeat)
+    if args.quick:
+        args.posts, args.repeat = 200, 1
+        args.baseline = args.baseline or "none"
     with tempfile.TemporaryDirectory(prefix="digest-bench-posts-") as temporary:
         folder = Path(temporary)
-        results = [measure(posts, repeat, folder) for posts in sizes]
-        profile = profile_cold(sizes[0], folder) if args.profile else ""
-    print(f"`digest posts` on a generated blog; median of {repeat} run(s) per size.\n")
-    rows = [
-        (
-            "posts",
-            "start-up",
-            "cold",
-            "warm",
-            "warm/cold",
-            "CPU cold",
-            "CPU warm",
-            "CPU w/c",
-            "1 edited",
-            "read cold",
-            "read warm",
-            "read w/c",
-            "RSS cold",
-            "RSS warm",
-            "cache file",
-        )
-    ]
-    for size in results:
-        read_cold, read_warm = median(size.read_cold), median(size.read_warm)
-        rows.append(
-            (
-                f"{size.posts:,}",
-                f"{median(size.startup):.2f} s",
-                f"{median(r.seconds for r in size.cold):.2f} s",
-                f"{median(r.seconds for r in size.warm):.2f} s",
-                f"{size.ratio:.2f}",
-                f"{median(r.cpu for r in size.cold):.2f} s",
-                f"{median(r.cpu for r in size.warm):.2f} s",
-                f"{size.cpu_ratio:.2f}",
-                f"{median(r.seconds for r in size.edited):.2f} s",
-                f"{read_cold:.2f} s",
-                f"{read_warm:.3f} s",
-                f"{read_warm / read_cold:.3f}",
-                f"{max(r.rss_mb for r in size.cold):.0f} MB",
-                f"{max(r.rss_mb for r in size.warm):.0f} MB",
-                f"{size.cache_mb:.1f} MB",
-            )
-        )
-    print(table(rows))
-    print(
-        "\nstart-up: `digest --version`, the floor of any command. cold/warm/1 edited: the whole"
-        "\ncommand (CPU: its user + system time). read: `gather` in this process (no start-up),"
-        "\ncold then warm."
-    )
+        commit = baseline_commit(args.baseline)
+        baseline = None
+        if commit is not None:
+            tree = folder / f"baseline-{commit[:10]}"
+            _git("worktree", "add", "--detach", str(tree), commit)
+            baseline = Checkout(f"baseline {commit[:10]}", tree)
+        try:
+            report = measure(args, folder, baseline)
+            profile = profile_cold(args.posts, args.days, folder) if args.profile else ""
+        finally:
+            if baseline is not None:
+                _git("worktree", "remove", "--force", str(baseline.root))
+    print(report)
     if profile:
-        print(f"\nA cold read of {sizes[0]:,} posts, by own time:\n{profile}")
+        print(f"\nA cold read of {args.posts:,} posts, by own time:\n{profile}")
     return 0
 
 

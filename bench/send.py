@@ -4,7 +4,7 @@
     python bench/send.py --quick    # a smoke run (make test runs it)
     python bench/send.py --sizes 10000,100000,1000000 --databases sqlite --dkim no
     python bench/send.py --sizes 100000 --databases postgresql --dkim no --workers 1,2
-    python bench/send.py --sizes 10000 --dkim no --pipelines 1,5   # smtp.pipeline compared
+    python bench/send.py --tracking aggregate   # only with click tracking on (default: both)
 
 For each database and audience size it creates the subscribers, creates the issue, and times
 the real per-recipient path in a child process (claim from the database, personalise, DKIM-sign,
@@ -15,6 +15,11 @@ that renders and builds each message from scratch per recipient (render, EmailMe
 smtplib). It prints messages per second, the two ratios, peak memory and the CPU time per
 message (which depends less than msg/s on what else the machine runs). Nothing is asserted:
 this is a measurement, not a test.
+
+Each run is made with click tracking off and with `tracking.clicks: aggregate` (`--tracking`):
+with it on, every post link is rewritten to a signed `/c/TOKEN` link once per issue and the
+issue's links are recorded, so the table shows both, and a line per database, DKIM and size
+gives the rate with tracking on over the rate with it off.
 
 Subscribers are created in bulk (store.subscribers.insert_many: one executemany per 10,000),
 so a million take a minute or two, not the hours of one validated `add` each. With
@@ -110,12 +115,7 @@ class Sink:
 
 
 def write_config(
-    folder: Path,
-    url: str,
-    port: int,
-    connections: int,
-    dkim: Path | None,
-    pipeline: int | None = None,
+    folder: Path, url: str, port: int, connections: int, dkim: Path | None, tracking: str = "off"
 ) -> Path:
     text = f"""site:
   title: Incoming Transmission
@@ -135,7 +135,6 @@ smtp:
   connections: {connections}
   messages_per_connection: 100000
   timeout: 30
-{f"  pipeline: {pipeline}" if pipeline is not None else ""}
 sender:
   from: "Incoming Transmission <digest@blog.example.com>"
 web:
@@ -144,6 +143,7 @@ web:
 """
     if dkim is not None:
         text += f"dkim:\n  domain: blog.example.com\n  selector: bench\n  key_file: {dkim}\n"
+    text += f"tracking:\n  clicks: {tracking}\n"
     (folder / "web-secret").write_text("bench-secret\n", encoding="utf-8")
     path = folder / "config.yaml"
     path.write_text(text, encoding="utf-8")
@@ -220,7 +220,7 @@ class Run:
     cpu: float = 0.0
     workers: int = 1
     create_seconds: float = 0.0
-    pipeline: int | None = None
+    tracking: str = "off"
 
     @property
     def rate(self) -> float:
@@ -236,9 +236,9 @@ def measure(
     connections: int,
     folder: Path,
     workers: int = 1,
-    pipeline: int | None = None,
+    tracking: str = "off",
 ) -> Run:
-    path = write_config(folder, url, port, connections, dkim_key, pipeline)
+    path = write_config(folder, url, port, connections, dkim_key, tracking)
     config = load_config(path)
     create_seconds = add_subscribers(config, count)
     command = [sys.executable, __file__, "--worker", str(path)]
@@ -269,7 +269,7 @@ def measure(
         sum(r["cpu"] for r in results),
         workers,
         create_seconds,
-        pipeline,
+        tracking,
     )
 
 
@@ -376,9 +376,7 @@ def main() -> None:
         "--workers", default="1", help="e.g. 1,2: also send PostgreSQL issues with 2 workers"
     )
     parser.add_argument(
-        "--pipelines",
-        default="",
-        help="e.g. 1,5: each run once per smtp.pipeline (default: its own)",
+        "--tracking", choices=("off", "aggregate", "both"), default="both", help="click tracking"
     )
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--databases", default="sqlite,postgresql")
@@ -395,7 +393,7 @@ def main() -> None:
     kinds = args.databases.split(",")
     signing = {"no": (False,), "yes": (True,), "both": (False, True)}[args.dkim]
     worker_counts = [int(n) for n in args.workers.split(",")]
-    pipelines: list[int | None] = [int(n) for n in args.pipelines.split(",") if n] or [None]
+    trackings = ("off", "aggregate") if args.tracking == "both" else (args.tracking,)
     folder = Path(tempfile.mkdtemp(prefix="digest-bench-"))
     from digest.delivery import dkim
 
@@ -412,10 +410,8 @@ def main() -> None:
             postgres.start()
         for kind in kinds:
             for count in sizes:
-                for signed in signing:
-                    for workers, pipeline in itertools.product(
-                        worker_counts if kind == "postgresql" else [1], pipelines
-                    ):
+                for signed, tracking in itertools.product(signing, trackings):
+                    for workers in worker_counts if kind == "postgresql" else [1]:
                         run_folder = Path(tempfile.mkdtemp(dir=folder))
                         url = (
                             f"sqlite:///{run_folder / 'bench.sqlite3'}"
@@ -431,13 +427,13 @@ def main() -> None:
                             args.connections,
                             run_folder,
                             workers,
-                            pipeline,
+                            tracking,
                         )
                         runs.append(run)
                         print(
                             f"  {kind:10} {count:>9,} subscribers  DKIM "
-                            f"{'yes' if signed else 'no ':3}  workers {workers}"
-                            f"  pipeline {pipeline or '-'}"
+                            f"{'yes' if signed else 'no ':3}  clicks {tracking:9}"
+                            f"  workers {workers}"
                             f"  {run.rate:8,.0f} msg/s  peak RSS {run.rss_mb:6.1f} MB"
                             f"  CPU {run.cpu / max(run.sent, 1) * 1e6:5.0f} us/msg"
                             f"  (created in {run.create_seconds:.0f} s)",
@@ -479,7 +475,7 @@ def report(
     print(f"baseline naive path with dkimpy signing:               {naive_dkim:8,.1f} msg/s")
     print()
     header = (
-        f"{'database':10} {'subscribers':>11} {'DKIM':>4} {'workers':>7} {'pipeline':>8} "
+        f"{'database':10} {'subscribers':>11} {'DKIM':>4} {'clicks':>9} {'workers':>7} "
         f"{'msg/s':>8} "
         f"{'/ smtp-source':>13} {'/ naive':>8} {'peak RSS':>9} {'CPU/msg':>8} {'created':>8}"
     )
@@ -489,31 +485,38 @@ def report(
         against = naive_dkim if run.dkim else naive
         print(
             f"{run.database:10} {run.subscribers:>11,} {'yes' if run.dkim else 'no':>4} "
-            f"{run.workers:>7} {run.pipeline or '-':>8} {run.rate:>8,.0f} "
-            f"{run.rate / source:>13.2f} "
+            f"{run.tracking:>9} {run.workers:>7} {run.rate:>8,.0f} {run.rate / source:>13.2f} "
             f"{run.rate / against:>7.0f}x {run.rss_mb:>7.1f} MB "
             f"{run.cpu / max(run.sent, 1) * 1e6:>5.0f} us {run.create_seconds:>6.1f} s"
         )
-    by_key: dict[tuple[str, bool, int], dict[int, Run]] = {}
+    by_key: dict[tuple[str, bool, int, str], dict[int, Run]] = {}
     for run in runs:
-        if run.pipeline is None or run.pipeline == runs[0].pipeline:
-            by_key.setdefault((run.database, run.dkim, run.workers), {})[run.subscribers] = run
-    for (database, signed, workers), sized in sorted(by_key.items()):
+        key = (run.database, run.dkim, run.workers, run.tracking)
+        by_key.setdefault(key, {})[run.subscribers] = run
+    for (database, signed, workers, tracking), sized in sorted(by_key.items()):
         ordered = sorted(sized)
-        what = f"{database} DKIM {'yes' if signed else 'no'} workers {workers}"
+        what = f"{database} DKIM {'yes' if signed else 'no'} clicks {tracking} workers {workers}"
         for small, large in itertools.pairwise(ordered):
             print(
                 f"{what}: {large:,} / {small:,} subscribers: peak memory "
                 f"{sized[large].rss_mb / sized[small].rss_mb:.2f}x, "
                 f"rate {sized[large].rate / sized[small].rate:.2f}x"
             )
-    for (database, signed, workers), sized in sorted(by_key.items()):
-        single = by_key.get((database, signed, 1), {})
+    for (database, signed, workers, tracking), sized in sorted(by_key.items()):
+        single = by_key.get((database, signed, 1, tracking), {})
+        untracked = by_key.get((database, signed, workers, "off"), {})
         for count, run in sorted(sized.items()):
+            what = f"{database} DKIM {'yes' if signed else 'no'} {count:,}"
             if workers > 1 and count in single:
                 print(
-                    f"{database} DKIM {'yes' if signed else 'no'} {count:,}: {workers} workers "
+                    f"{what} clicks {tracking}: {workers} workers "
                     f"on one issue / 1: rate {run.rate / single[count].rate:.2f}x"
+                )
+            if tracking != "off" and count in untracked:
+                print(
+                    f"{what} workers {workers}: clicks {tracking} / off: rate "
+                    f"{run.rate / untracked[count].rate:.2f}x, peak memory "
+                    f"{run.rss_mb / untracked[count].rss_mb:.2f}x"
                 )
 
 

@@ -110,11 +110,13 @@ def own_status(post: Post, now: datetime) -> PostStatus:
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """A post with the selection's verdict on it, so `digest posts --all` can say why."""
+    """A post with the selection's verdict on it, so `digest posts --all` can say why, and
+    its excerpt when the command that read it shows it (None: not made; see
+    digest.issues.upcoming.gather)."""
 
     post: Post
     status: PostStatus
-    excerpt: str
+    excerpt: str | None = None
 
 
 # Per-recipient placeholders left in a rendered issue. They look like URLs with their own

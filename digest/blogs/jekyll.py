@@ -18,8 +18,8 @@ from digest.blogs.base import (
     text_value,
     theme_math,
 )
+from digest.excerpt.mathmode import math_switch, post_math
 from digest.excerpt.settings import MathMode
-from digest.excerpt.tex import math_switch, post_math
 from digest.sources.frontmatter import FrontMatterError, split_front_matter
 from digest.sources.permalinks import jekyll_pattern
 

@@ -2,27 +2,42 @@
 
 Exit codes: 0 success (including "nothing new"), 1 runtime failure, 2 bad usage or invalid
 configuration. Errors are one sentence on stderr; a traceback only with DIGEST_DEBUG=1.
+
+Start-up matches the work: this module and every command module import, at the top, only
+click, the standard library and light modules of digest; the configuration's schema, the
+database layer, Rich and the stages are imported by the command that uses them, when it runs.
+`digest --help` and `digest --version` load nothing else (tests/cli/test_startup.py keeps an
+allowlist of what they may import).
 """
 
 from __future__ import annotations
 
 import importlib
-import logging
 import os
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from digest import __version__
 from digest.cli.output import error, plain, warn
-from digest.config.load import load_config
-from digest.config.schema import Config
 from digest.errors import DigestError
-from digest.models import SourceResult
-from digest.store.database import Database, open_database
+
+if TYPE_CHECKING:
+    import logging
+
+    from digest.config.schema import Config
+    from digest.models import SourceResult
+    from digest.store.database import Database
 
 __all__ = ["error", "escape_markup", "warn"]  # re-exported: commands print through these
+
+# pydantic looks for plugins when it builds the configuration's models: it reads the entry
+# points of every installed distribution, a good part of loading the configuration, for
+# plugins digest does not use. Off unless the user's environment says otherwise (setting
+# PYDANTIC_DISABLE_PLUGINS, even to nothing, keeps their choice).
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 
 # Which module of digest.cli defines each command. A command's module is imported when the
@@ -95,33 +110,39 @@ def unexpected(exc: BaseException) -> str:
     return f"unexpected {type(exc).__name__} (set DIGEST_DEBUG=1 for details)."
 
 
-class _LibraryWarnings(logging.Handler):
-    """The library's logged warnings (logger `digest`, e.g. posts moved out of an oversized
-    digest) as `digest: warning:` lines, each message once per command."""
+@cache
+def _library_warnings() -> logging.Handler:
+    """The handler that prints the library's logged warnings (logger `digest`, e.g. posts moved
+    out of an oversized digest) as `digest: warning:` lines, each message once per command
+    (made, and logging loaded, when a command first runs: `--help` needs neither)."""
+    import logging
 
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.seen: set[str] = set()
+    class LibraryWarnings(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.WARNING)
+            self.seen: set[str] = set()
 
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if message not in self.seen:
-            self.seen.add(message)
-            warn(message + ("" if message.endswith(".") else "."))
+        def emit(self, record: logging.LogRecord) -> None:
+            message = record.getMessage()
+            if message not in self.seen:
+                self.seen.add(message)
+                warn(message + ("" if message.endswith(".") else "."))
 
-
-_library_warnings = _LibraryWarnings()
+    return LibraryWarnings()
 
 
 def report_library_warnings(enabled: bool) -> None:
     """Print the library's warnings on stderr for this command, or leave them to the log
     (`digest schedule` sets up logging: its log has them)."""
-    _library_warnings.seen.clear()
+    import logging
+
+    handler = _library_warnings()
+    handler.seen.clear()  # type: ignore[attr-defined]
     logger = logging.getLogger("digest")
-    if enabled and _library_warnings not in logger.handlers:
-        logger.addHandler(_library_warnings)
+    if enabled and handler not in logger.handlers:
+        logger.addHandler(handler)
     elif not enabled:
-        logger.removeHandler(_library_warnings)
+        logger.removeHandler(handler)
 
 
 def escape_markup(text: str) -> str:
@@ -181,6 +202,8 @@ def use_log_format(log_format: str) -> None:
 def get_config(ctx: click.Context) -> Config:
     root = ctx.find_root()
     if "config" not in root.obj:
+        from digest.config.load import load_config
+
         root.obj["config"] = load_config(root.obj["config_path"])
     config: Config = root.obj["config"]
     return config
@@ -198,6 +221,8 @@ def get_database(ctx: click.Context) -> Database:
     """The configured database, migrated to the current schema (once per command)."""
     root = ctx.find_root()
     if "database" not in root.obj:
+        from digest.store.database import open_database
+
         config = get_config(ctx)
         root.obj["database"] = open_database(
             config.database_url, outage_seconds=config.database.outage_seconds
@@ -205,6 +230,18 @@ def get_database(ctx: click.Context) -> Database:
         ctx.call_on_close(root.obj["database"].dispose)
     database: Database = root.obj["database"]
     return database
+
+
+def sent_posts(ctx: click.Context, frequency: str) -> set[str] | None:
+    """The posts an issue of `frequency` already covered, for a command that only reads the
+    next issue, read without the database layer when the database is a SQLite file (none at
+    all when it was not created yet); None when the database must be opened to tell
+    (`get_database`): see digest.store.peek."""
+    from digest.store.peek import sent_post_ids
+
+    if "database" in ctx.find_root().obj:
+        return None
+    return sent_post_ids(get_config(ctx).database_url, frequency)
 
 
 def first_line(exc: BaseException) -> str:

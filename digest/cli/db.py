@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
 
 from digest.cli.base import first_line, get_config, main
 from digest.cli.output import say
@@ -27,6 +26,8 @@ def db() -> None:
 @click.pass_context
 def upgrade(ctx: click.Context) -> None:
     """Apply pending migrations."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from digest.store.database import connect
     from digest.store.database import upgrade as apply_migrations
 

@@ -17,20 +17,26 @@ checks the cli package for that), and each of them:
 
 JSON keeps every character (a script reads it): the ones a terminal would act on are written
 as `\\uXXXX` escapes, which JSON allows anywhere in a string, so `--json` is safe to view too.
+
+Rich is imported when something is first printed through it, not when a command module is
+loaded: `digest --help` and `digest --version` never load it (tests/cli/test_startup.py).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
 
 _ESCAPE_SEQUENCE = re.compile(
     r"""
@@ -46,8 +52,19 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 # What JSON output writes as \uXXXX: json.dumps already escapes C0 controls, not these.
 _JSON_UNSAFE = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
 
-_stdout = Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
-_stderr = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False, markup=False)
+
+def _console(stderr: bool) -> Console:
+    """The console of a stream, made on first use (so Rich loads only when printing), for the
+    terminal width of now: Rich reads `COLUMNS` once, when a console is made, and a process
+    that runs commands one after another (a test, a shell embedding the CLI) may change it."""
+    return _console_for(stderr, os.environ.get("COLUMNS"), os.environ.get("LINES"))
+
+
+@cache
+def _console_for(stderr: bool, columns: str | None, lines: str | None) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, emoji=False, markup=False)
 
 
 def plain(text: object) -> str:
@@ -64,6 +81,8 @@ def plain(text: object) -> str:
 def styled(*parts: str | tuple[str, str]) -> Text:
     """One piece of text from parts, each plain text or (text, Rich style): user text can never
     become a style, a link or an emoji."""
+    from rich.text import Text
+
     text = Text()
     for part in parts:
         value, style = (part, "") if isinstance(part, str) else part
@@ -73,22 +92,26 @@ def styled(*parts: str | tuple[str, str]) -> Text:
 
 def say(message: object = "", *, style: str = "") -> None:
     """One line (or more) on standard output."""
-    _stdout.print(styled((str(message), style)), crop=False)
+    _console(False).print(styled((str(message), style)), crop=False)
 
 
 def note(message: object, *, style: str = "") -> None:
     """A line on standard error that is not a warning (what was written where)."""
-    _stderr.print(styled((str(message), style)), crop=False)
+    _console(True).print(styled((str(message), style)), crop=False)
 
 
 def error(message: str) -> None:
     """`digest: error: MESSAGE` on one line of standard error; plain text, never markup."""
-    _stderr.print(styled(("digest: error:", "bold red"), " ", _one_line(message)), crop=False)
+    _console(True).print(
+        styled(("digest: error:", "bold red"), " ", _one_line(message)), crop=False
+    )
 
 
 def warn(message: str) -> None:
     """`digest: warning: MESSAGE` on one line of standard error; plain text."""
-    _stderr.print(styled(("digest: warning:", "yellow"), " ", _one_line(message)), crop=False)
+    _console(True).print(
+        styled(("digest: warning:", "yellow"), " ", _one_line(message)), crop=False
+    )
 
 
 def _one_line(message: str) -> str:
@@ -126,6 +149,9 @@ def table(
 ) -> None:
     """A Rich table of plain cells (or `styled` ones). A column is a name, or a dict of
     `Table.add_column` arguments with `header`."""
+    from rich.table import Table
+    from rich.text import Text
+
     grid = Table(**options)
     for column in columns:
         if isinstance(column, str):
@@ -135,11 +161,10 @@ def table(
             grid.add_column(plain(settings.pop("header")), **settings)
     for row in rows:
         grid.add_row(*(cell if isinstance(cell, Text) else styled(cell) for cell in row))
-    console = _stderr if stream == "stderr" else _stdout
-    console.print(grid)
+    _console(stream == "stderr").print(grid)
 
 
 def console(stream: str = "stdout") -> Console:
     """The console itself, for what needs one (a progress bar, a prompt); what it prints must
     still be `styled` or `plain` text."""
-    return _stderr if stream == "stderr" else _stdout
+    return _console(stream == "stderr")

@@ -6,22 +6,21 @@ import html
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.text import Text
 
-from digest.cli.base import get_config, get_database, main, report_sources
+from digest.cli.base import get_config, get_database, main, report_sources, sent_posts
 from digest.cli.output import emit_json, say, styled, table
-from digest.config.load import find_config
-from digest.config.stages import source_settings
 from digest.errors import DigestError
-from digest.excerpt.settings import DEFAULT_LENGTH, MathMode
-from digest.excerpt.tex import MATH_MODES
-from digest.issues.upcoming import next_issue, nothing_new
-from digest.models import Candidate
-from digest.sources.cache import forget as forget_posts
-from digest.sources.document import make_excerpt
+from digest.excerpt.settings import DEFAULT_LENGTH, MATH_MODES, MathMode
+
+if TYPE_CHECKING:
+    from rich.text import Text
+
+    from digest.config.schema import Config
+    from digest.issues.upcoming import Excerpts, Gathered
+    from digest.models import Candidate
 
 
 @main.command()
@@ -33,10 +32,18 @@ from digest.sources.document import make_excerpt
 @click.pass_context
 def posts(ctx: click.Context, as_json: bool, show_all: bool, refresh: bool) -> None:
     """List the posts the next digest would hold, newest first."""
+    from digest.issues.upcoming import nothing_new
+
     config = get_config(ctx)
     if refresh:
+        from digest.config.stages import source_settings
+        from digest.sources.cache import forget as forget_posts
+
         forget_posts(source_settings(config))
-    gathered = next_issue(config, get_database(ctx))
+    # Excerpts are made for the posts the digest gives a block (or every post, with --all):
+    # the overflow, which the digest names only in its "more posts" line, is listed without.
+    excerpts: Excerpts = "all" if show_all else "shown"
+    gathered = _next_issue(ctx, config, excerpts)
     report_sources(gathered.source)
     chosen = gathered.candidates if show_all else gathered.new
     max_posts = config.digest.max_posts
@@ -50,6 +57,17 @@ def posts(ctx: click.Context, as_json: bool, show_all: bool, refresh: bool) -> N
             say(nothing_new(gathered, config))
     if gathered.source.failures:
         ctx.exit(1)
+
+
+def _next_issue(ctx: click.Context, config: Config, excerpts: Excerpts) -> Gathered:
+    """The next issue, the posts already sent read without the database layer when it can be
+    (cli.base.sent_posts), else from the database."""
+    from digest.issues.upcoming import next_issue
+
+    frequency = config.schedule.frequency
+    sent = sent_posts(ctx, frequency)
+    database = get_database(ctx) if sent is None else None
+    return next_issue(config, database, frequency=frequency, sent=sent, excerpts=excerpts)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -66,7 +84,7 @@ def _as_json(candidate: Candidate, shown: bool, with_status: bool) -> dict[str, 
         "category": post.category,
         "categories": list(post.categories),
         "tags": list(post.tags),
-        "excerpt": candidate.excerpt,
+        "excerpt": candidate.excerpt or "",
         "shown": shown,
     }
     if with_status:
@@ -90,7 +108,8 @@ def _print_table(
     for candidate in candidates:
         post = candidate.post
         date = post.date.strftime("%Y-%m-%d") if post.date else "—"
-        cell = styled((post.title, "bold"), "\n", (post.url, "dim"), "\n", candidate.excerpt)
+        excerpt = () if candidate.excerpt is None else ("\n", candidate.excerpt)
+        cell = styled((post.title, "bold"), "\n", (post.url, "dim"), *excerpt)
         status: str = candidate.status
         if status == "new" and post.id not in shown_ids:
             status = "new (overflow)"
@@ -127,6 +146,9 @@ def excerpt(
 ) -> None:
     """Print one Markdown post's excerpt, with config.yaml's excerpt settings when there is one
     (the options override them) and DESIGN.md's defaults when there is none."""
+    from digest.config.load import find_config
+    from digest.sources.document import make_excerpt
+
     configured: tuple[int, str, MathMode] = (DEFAULT_LENGTH, "zh", "auto")
     explicit = ctx.find_root().obj.get("config_path")
     if explicit is not None or find_config(None).exists() or os.environ.get("DIGEST_CONFIG"):
@@ -166,12 +188,12 @@ def render(ctx: click.Context, out_dir: Path, locale: str | None) -> None:
     """Write the next digest's HTML, text and MJML (sample links instead of personal ones)."""
     from digest.config.stages import render_settings
     from digest.delivery.personalise import with_sample_values
-    from digest.issues.upcoming import next_edition
+    from digest.issues.upcoming import next_edition, nothing_new
     from digest.render.budget import HTML_LIMIT, longest_values, outgoing_size
     from digest.render.edition import render as render_edition
 
     config = get_config(ctx)
-    gathered = next_issue(config, get_database(ctx))
+    gathered = _next_issue(ctx, config, "shown")
     report_sources(gathered.source)
     if gathered.source.failures:
         ctx.exit(1)

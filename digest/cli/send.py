@@ -10,19 +10,10 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.prompt import Confirm
 
-from digest.audience.addresses import InvalidAddress, normalise_email
 from digest.cli import output
 from digest.cli.base import (
     get_config,
@@ -34,15 +25,14 @@ from digest.cli.base import (
     use_log_format,
 )
 from digest.cli.output import say, styled
-from digest.config.presend import check_files, check_sending, check_state_dir
-from digest.config.schema import Config
-from digest.delivery.engine import Summary
 from digest.errors import DigestError
-from digest.issues.send import NothingToSend, Outcome, Plan, SenderBusy, plan_send, send_issue
-from digest.models import Recipient
-from digest.store import lease
-from digest.store.database import Database
-from digest.store.subscribers import find
+
+if TYPE_CHECKING:
+    from digest.config.schema import Config
+    from digest.delivery.engine import Summary
+    from digest.issues.send import Outcome, Plan
+    from digest.store import lease
+    from digest.store.database import Database
 
 FREQUENCIES = click.Choice(["daily", "weekly", "monthly"])
 
@@ -111,6 +101,10 @@ def send(
         raise click.UsageError("--wait is for --worker.")
     if metrics_port is not None and not worker:
         raise click.UsageError("--metrics-port is for --worker (and `digest schedule`).")
+    from digest.config.presend import check_files, check_sending, check_state_dir
+    from digest.issues.send import NothingToSend, plan_send
+    from digest.store import lease
+
     use_log_format(log_format)
     config = get_config(ctx)
     # a missing password file, CA file or DKIM key is named before anything starts (the dry
@@ -168,6 +162,7 @@ def as_worker(config: Config, database: Database, wait: float) -> int:
     """`digest send --worker`: join the issue being sent; returns the exit code."""
     from digest.issues.join import work
     from digest.ops.metrics import process_metrics
+    from digest.store import lease
 
     tracker = process_metrics().track()
     worked = work(
@@ -235,6 +230,18 @@ def describe(plan: Plan, config: Config) -> list[str]:
 
 def real_send(config: Config, database: Database, plan: Plan, *, confirm: bool) -> int:
     """Send the plan for real; returns the exit code."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.prompt import Confirm
+
+    from digest.issues.send import SenderBusy, send_issue
+
     for line in describe(plan, config):
         say(line)
     if (
@@ -320,6 +327,8 @@ def _print_summary(outcome: Outcome) -> None:
 
 def dry_run_to(config: Config, database: Database, plan: Plan, outbox: Path | None) -> None:
     """Every message exactly as it would go out, as .eml files; no state changes."""
+    from digest.issues.send import NothingToSend, send_issue
+
     if plan.edition is None:
         raise NothingToSend(plan.note or "Nothing to send.")
     folder = outbox or config.path(config.outbox) / plan.edition.key
@@ -336,6 +345,11 @@ def dry_run_to(config: Config, database: Database, plan: Plan, outbox: Path | No
 
 def test_copy(config: Config, database: Database, plan: Plan, address: str) -> None:
     """One copy of the next issue to one address, outside the ledger."""
+    from digest.audience.addresses import InvalidAddress, normalise_email
+    from digest.issues.send import NothingToSend, send_issue
+    from digest.models import Recipient
+    from digest.store.subscribers import find
+
     try:
         email = normalise_email(address)
     except InvalidAddress as exc:
@@ -374,6 +388,7 @@ def schedule(
 
     from digest.config.cron import rhythms
     from digest.config.load import find_config
+    from digest.config.presend import check_files, check_sending, check_state_dir
     from digest.issues.schedule import serve_forever
     from digest.ops.logs import configure
 

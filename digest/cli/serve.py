@@ -8,7 +8,6 @@ import click
 
 from digest.cli.base import get_config, get_database, log_format_option, main, use_log_format
 from digest.cli.output import say
-from digest.config.presend import check_files, check_sending
 
 
 @main.command()
@@ -22,6 +21,7 @@ def serve(ctx: click.Context, host: str, port: int, log_format: str) -> None:
     `digest admin token create`), /healthz, /readyz and /metrics."""
     import uvicorn
 
+    from digest.config.presend import check_files, check_sending
     from digest.ops.logs import uvicorn_config
     from digest.web.public import create_public_app
 

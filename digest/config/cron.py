@@ -23,18 +23,21 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.cron import CronTrigger
-
 from digest.errors import ConfigError
+
+if TYPE_CHECKING:
+    from apscheduler.triggers.cron import CronTrigger
 
 HORIZON_YEARS = 5  # a leap day comes round within 8 years, any weekday within 5 months
 
 
 def parse_cron(expression: str, tz: tzinfo) -> CronTrigger:
     """The trigger for `expression`; ValueError with the reason when it is not one."""
+    from apscheduler.triggers.cron import CronTrigger  # APScheduler loads asyncio: on use
+
     fields = expression.split()
     if len(fields) == 5:
         return CronTrigger.from_crontab(expression, timezone=tz)
@@ -50,6 +53,28 @@ def parse_cron(expression: str, tz: tzinfo) -> CronTrigger:
             timezone=tz,
         )
     raise ValueError("a cron expression has 5 fields (minute hour day month weekday)")
+
+
+# The plain kind of cron expression (a minute; an hour or any; a day of the month up to the
+# 28th or any; any month; any weekday or named weekdays): valid, and firing within months.
+_PLAIN = (
+    re.compile(r"[0-9]|[1-5][0-9]"),
+    re.compile(r"\*|[0-9]|1[0-9]|2[0-3]"),
+    re.compile(r"\*|[1-9]|1[0-9]|2[0-8]"),
+    re.compile(r"\*"),
+    re.compile(r"\*|(?:mon|tue|wed|thu|fri|sat|sun)(?:,(?:mon|tue|wed|thu|fri|sat|sun))*"),
+)
+
+
+def fires_surely(expression: str) -> bool:
+    """Whether `expression` is of the plain kind above, which `check_cron` always accepts
+    (tests/config/test_cron_shortcut.py checks it against APScheduler): loading the
+    configuration then needs no scheduler, whose import costs more than the rest of a
+    warm `digest posts`."""
+    fields = expression.split()
+    return len(fields) == 5 and all(
+        pattern.fullmatch(field) for pattern, field in zip(_PLAIN, fields, strict=True)
+    )
 
 
 def check_cron(expression: str, tz: tzinfo = UTC, now: datetime | None = None) -> datetime:

@@ -13,7 +13,6 @@ import functools
 import ipaddress
 import re
 from datetime import UTC, date, datetime, timedelta
-from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -260,7 +259,7 @@ class SenderConfig(Section):
             return None
         if any(c in value for c in "\r\n"):
             raise ValueError("must be on one line")
-        _, address = parseaddr(value)
+        _, address = _parse_address(value)
         if "@" not in address or address.startswith("@") or address.endswith("@"):
             raise ValueError(f"{value!r} is not an email address such as Name <me@example.com>")
         return value
@@ -290,7 +289,13 @@ class SenderConfig(Section):
 
 @functools.lru_cache(maxsize=64)
 def _bare_address(header: str) -> str:
-    return parseaddr(header)[1]
+    return _parse_address(header)[1]
+
+
+def _parse_address(header: str) -> tuple[str, str]:
+    from email.utils import parseaddr  # loaded when a sender is configured, not by every read
+
+    return parseaddr(header)
 
 
 class ImapConfig(Section):
@@ -487,9 +492,10 @@ class ScheduleConfig(Section):
     @field_validator("cron")
     @classmethod
     def _cron_fires(cls, value: str) -> str:
-        from digest.config.cron import check_cron
+        from digest.config.cron import check_cron, fires_surely
 
-        check_cron(value)  # a syntax error, or a cron with no such date (31 February)
+        if not fires_surely(value):  # the plain kind, as the default, needs no scheduler
+            check_cron(value)  # a syntax error, or a cron with no such date (31 February)
         return value
 
     @model_validator(mode="after")

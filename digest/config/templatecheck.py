@@ -10,13 +10,13 @@ unknown filter is a configuration error (exit 2): `templates/email/post.mjml.j2,
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-from jinja2 import TemplateSyntaxError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from typing import TYPE_CHECKING, Any
 
 from digest.errors import ConfigError
 from digest.render.folders import user_templates
+
+if TYPE_CHECKING:
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 # The filters digest.render.edition adds to Jinja2's own (tests check the two lists agree).
 CUSTOM_FILTERS = ("end_sentence",)
@@ -24,6 +24,8 @@ MAX_TEMPLATE_BYTES = 1024 * 1024
 
 
 def checking_environment() -> ImmutableSandboxedEnvironment:
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
     env = ImmutableSandboxedEnvironment(extensions=["jinja2.ext.i18n"])
     for name in CUSTOM_FILTERS:
         env.filters[name] = _identity
@@ -42,7 +44,10 @@ def check_templates(folder: Path) -> None:
 
 
 def compile_templates(folder: Path) -> None:
-    """Compile every `*.j2` under `folder`; ConfigError for the first that does not."""
+    """Compile every `*.j2` under `folder`; ConfigError for the first that does not (Jinja2 is
+    loaded only here: a configuration without template overrides never loads it)."""
+    from jinja2 import TemplateSyntaxError
+
     env = checking_environment()
     for path in sorted(folder.rglob("*.j2")):
         if not path.is_file():

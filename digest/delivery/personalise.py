@@ -31,7 +31,7 @@ from email.utils import format_datetime, formataddr
 from enum import IntEnum
 from urllib.parse import quote
 
-from digest.delivery.dkim import Signer, relaxed_body
+from digest.delivery.dkim import Signer, relaxed_body, relaxed_header
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Rendered
 from digest.render.wrap import GREETING_ROOM, html_lines
 
@@ -129,6 +129,7 @@ class MessageTemplate:
         self._static(f"--{self.boundary}--".encode() + CRLF)
         self.body = _merge(self.segments)
         self._canonical: list[bytes | None] | None = None
+        self._signing: tuple[Signer, list[str], list[bytes | list[Segment]]] | None = None
         # the body as it goes on the wire: dot-stuffed once here, not per message
         self._wire = [
             s if isinstance(s, Slot) else s.replace(b"\r\n.", b"\r\n..") for s in self.body
@@ -140,33 +141,38 @@ class MessageTemplate:
         self.segments.append(data)
 
     def _head(self, headers: Headers) -> None:
-        lines: list[Segment] = [
-            _address_header("From", headers.sender),
-            b"To: ",
-            Slot.TO,
-            CRLF,
-            _header("Subject", self.rendered.subject),
-            b"Date: ",
-            Slot.DATE,
-            CRLF,
-            b"Message-ID: ",
-            Slot.MESSAGE_ID,
-            CRLF,
-            list_id_header(headers.list_id),
-            Slot.LIST_UNSUBSCRIBE,
-            b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" + CRLF,
+        fields: list[tuple[str, list[Segment]]] = [
+            ("from", [_address_header("From", headers.sender)]),
+            ("to", [b"To: ", Slot.TO, CRLF]),
+            ("subject", [_header("Subject", self.rendered.subject)]),
+            ("date", [b"Date: ", Slot.DATE, CRLF]),
+            ("message-id", [b"Message-ID: ", Slot.MESSAGE_ID, CRLF]),
+            ("list-id", [list_id_header(headers.list_id)]),
+            ("list-unsubscribe", [Slot.LIST_UNSUBSCRIBE]),
+            (
+                "list-unsubscribe-post",
+                [b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" + CRLF],
+            ),
             # Bulk mail: no vacation or out-of-office replies (RFC 3834 autoresponders read
             # Precedence; Exchange and Outlook read X-Auto-Response-Suppress).
-            b"Precedence: bulk" + CRLF,
-            b"X-Auto-Response-Suppress: OOF, AutoReply" + CRLF,
+            ("precedence", [b"Precedence: bulk" + CRLF]),
+            ("x-auto-response-suppress", [b"X-Auto-Response-Suppress: OOF, AutoReply" + CRLF]),
         ]
         if headers.reply_to:
-            lines.append(_address_header("Reply-To", headers.reply_to))
-        lines += [
-            b"MIME-Version: 1.0" + CRLF,
-            f'Content-Type: multipart/alternative; boundary="{self.boundary}"'.encode() + CRLF,
+            fields.append(("reply-to", [_address_header("Reply-To", headers.reply_to)]))
+        fields += [
+            ("mime-version", [b"MIME-Version: 1.0" + CRLF]),
+            (
+                "content-type",
+                [
+                    f'Content-Type: multipart/alternative; boundary="{self.boundary}"'.encode()
+                    + CRLF
+                ],
+            ),
         ]
-        self.segments.extend(lines)
+        self.fields = fields  # each header field (name, segments ending in CRLF), in order
+        for _, segments in fields:
+            self.segments.extend(segments)
 
     def _part(self, mime: str, content: str, slots: dict[str, Slot], rooms: dict[str, int]) -> None:
         eight_bit = self.eight_bit and _fits_8bit(content, rooms["link"], rooms["greeting"])
@@ -222,30 +228,62 @@ class MessageTemplate:
 
         With `wire`, the bytes as SMTP's DATA carries them: dot-stuffed (RFC 5321 4.5.2),
         mostly ahead of time, and ending in CRLF; `SMTPConnection.send(..., stuffed=True)`.
+        The message's bytes are joined once, from its pieces.
         """
         values = self.values(personal)
-        head = b"".join(values[s] if isinstance(s, Slot) else s for s in self.head)
+        pieces: list[bytes] = [b""]  # the signature's place
+        pieces.extend(values[s] if isinstance(s, Slot) else s for s in self.head)
+        pieces.append(CRLF)
         if wire:
-            body = self._stuffed(values)
+            self._stuffed(values, pieces)
         else:
-            body = b"".join(values[s] if isinstance(s, Slot) else s for s in self.body)
-        if signer is None:
-            return head + CRLF + body
+            pieces.extend(values[s] if isinstance(s, Slot) else s for s in self.body)
+        if signer is not None:
+            pieces[0] = self._signature(signer, values, timestamp)
+        return b"".join(pieces)
+
+    def _signature(self, signer: Signer, values: dict[Slot, bytes], timestamp: int | None) -> bytes:
+        """The DKIM-Signature fields: the body hashed from its canonical static segments
+        (computed once) and its slots, the signed header fields from their canonical forms
+        (the static ones computed once, `_signed_fields`)."""
         digest = hashlib.sha256()
         for segment, canonical in zip(self.body, self._canonical_body(), strict=True):
             if canonical is None:
                 assert isinstance(segment, Slot)
                 canonical = relaxed_body(values[segment], final=False)
             digest.update(canonical)
-        return (
-            signer.signature_headers(head, digest.digest(), timestamp=timestamp)
-            + head
+        present, parts = self._signed_fields(signer)
+        canonical_head = b"".join(
+            part
+            if isinstance(part, bytes)
+            else relaxed_header(b"".join(values[s] if isinstance(s, Slot) else s for s in part))
             + CRLF
-            + body
+            for part in parts
         )
+        return signer.signatures(canonical_head, present, digest.digest(), timestamp=timestamp)
 
-    def _stuffed(self, values: dict[Slot, bytes]) -> bytes:
-        pieces: list[bytes] = []
+    def _signed_fields(self, signer: Signer) -> tuple[list[str], list[bytes | list[Segment]]]:
+        """The header fields `signer` signs that this message has, in its order, and their
+        relaxed canonical forms with CRLF: bytes for a field without slots (computed once per
+        template and signer), its segments for one to canonicalise per message."""
+        if self._signing is None or self._signing[0] is not signer:
+            by_name = dict(self.fields)  # each name once here; the last would be signed
+            present = [name for name in signer.signed if name in by_name]
+            parts: list[bytes | list[Segment]] = []
+            for name in present:
+                segments = by_name[name]
+                static = [s for s in segments if isinstance(s, bytes)]
+                if len(static) < len(segments):
+                    parts.append(_merge(segments))
+                elif parts and isinstance(parts[-1], bytes):
+                    parts[-1] += relaxed_header(b"".join(static)) + CRLF
+                else:
+                    parts.append(relaxed_header(b"".join(static)) + CRLF)
+            self._signing = (signer, present, parts)
+        return self._signing[1], self._signing[2]
+
+    def _stuffed(self, values: dict[Slot, bytes], pieces: list[bytes]) -> None:
+        """Append the body's pieces as they go on the wire (dot-stuffed) to `pieces`."""
         previous = CRLF  # the body starts on a fresh line
         for segment in self._wire:
             if isinstance(segment, Slot):
@@ -256,7 +294,6 @@ class MessageTemplate:
                 piece = b"." + piece
             pieces.append(piece)
             previous = piece
-        return b"".join(pieces)
 
     def _canonical_body(self) -> list[bytes | None]:
         """Relaxed canonical form of every static body segment, computed once; slots are None.

@@ -11,15 +11,23 @@ off: digest.sources.document does that for a lone file) and its `ExcerptSettings
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from functools import cache
 
 import regex
 
 from digest.excerpt.clean import clean
 from digest.excerpt.markers import LABELS, MARKERS
-from digest.excerpt.markup import PlainText, expand_labels, html_to_text, markdown_to_text
+from digest.excerpt.markup import (
+    Enough,
+    PlainText,
+    Progress,
+    expand_labels,
+    html_to_text,
+    markdown_to_text,
+)
+from digest.excerpt.mathmode import post_math
+from digest.excerpt.memo import ExcerptInputs, known_excerpt
 from digest.excerpt.settings import DEFAULT_LENGTH, ExcerptSettings, MathMode
-from digest.excerpt.tex import post_math
 from digest.models import BodyFormat, Post
 
 ELLIPSIS = "..."
@@ -42,18 +50,17 @@ def excerpt_of(
 
     An excerpt the sources already know for exactly these arguments (`remember_excerpts`) is
     returned without parsing the body again."""
-    known = _known.get(ExcerptInputs(body, summary, body_format, length, locale, math))
+    known = known_excerpt(ExcerptInputs(body, summary, body_format, length, locale, math))
     if known is not None:
         return known
     if length < 1:
         raise ValueError("excerpt length must be at least 1")
-    plain = _plain(clean(body), body_format, math)
-    if summary is not None:
-        summary_text = _plain(clean(summary), body_format, math).text
-        if summary_text:
-            more = bool(plain.text) and plain.text not in summary_text
-            text = expand_labels(summary_text, locale)
-            return continued(text) if more else text
+    summary_text = None if summary is None else _plain(clean(summary), body_format, math).text
+    plain = _plain(clean(body), body_format, math, _enough(summary_text, length, locale))
+    if summary_text:
+        more = bool(plain.text) and plain.text not in summary_text
+        text = expand_labels(summary_text, locale)
+        return continued(text) if more else text
     if plain.before_more:
         return continued(expand_labels(plain.before_more, locale))
     cut, was_cut = cut_graphemes(plain.text, length, locale)
@@ -89,43 +96,39 @@ def excerpt_for(post: Post, settings: ExcerptSettings) -> str:
     )
 
 
-class ExcerptInputs(NamedTuple):
-    """The arguments of `excerpt_of`, all an excerpt depends on: equal inputs, equal excerpt."""
-
-    body: str
-    summary: str | None
-    body_format: BodyFormat
-    length: int
-    locale: str
-    math: MathMode
+def _plain(
+    text: str, body_format: BodyFormat, math: MathMode, enough: Enough | None = None
+) -> PlainText:
+    if body_format == "markdown":
+        return markdown_to_text(text, math, enough)
+    return html_to_text(text)
 
 
-def excerpt_inputs(post: Post, settings: ExcerptSettings) -> ExcerptInputs:
-    """The inputs `excerpt_for(post, settings)` gives `excerpt_of`."""
-    return ExcerptInputs(
-        post.body,
-        post.summary,
-        post.body_format,
-        settings.length,
-        settings.labels,
-        post_math(settings.math, post.math),
-    )
+def _enough(summary: str | None, length: int, locale: str) -> Enough:
+    """When the start of a body's text decides its excerpt (so the rest need not be parsed):
+    with an author's summary, once the body's text is longer than the summary's (it is then
+    not part of it, and the summary is continued); else once the text before `<!--more-->`
+    is known and not empty, or, with no marker to come, once the cut falls before the last
+    character read (the rest cannot move it)."""
+
+    def enough(progress: Progress) -> bool:
+        if summary:
+            return progress.chars > len(summary) and len(progress.text()) > len(summary)
+        if progress.more is None:
+            return False  # a `<!--more-->` further on would decide instead of the cut
+        if progress.more and progress.before_more():
+            return True
+        return progress.chars > length and _cut_before_end(progress.text(), length, locale)
+
+    return enough
 
 
-_known: dict[ExcerptInputs, str] = {}
-
-
-def remember_excerpts(known: dict[ExcerptInputs, str]) -> None:
-    """Excerpts the sources have at hand (digest.sources.cache keeps them with the posts), for
-    `excerpt_of` to return instead of parsing again: parsing is most of the cost of reading
-    a blog. Keyed by the full inputs, so a remembered excerpt is never one of other text or
-    settings; each call replaces the last (one blog's worth is kept, not every one seen)."""
-    global _known
-    _known = known
-
-
-def _plain(text: str, body_format: BodyFormat, math: MathMode) -> PlainText:
-    return markdown_to_text(text, math) if body_format == "markdown" else html_to_text(text)
+def _cut_before_end(text: str, length: int, locale: str) -> bool:
+    """Whether `cut_graphemes(text, length)` cuts at a grapheme that is not the last of `text`:
+    then the cut of any longer text starting with `text` is the same (only the last grapheme
+    of a prefix can grow into a longer one)."""
+    _, was_cut, end = _cut(text, length, locale)
+    return was_cut and end < len(text)
 
 
 def grapheme_count(text: str) -> int:
@@ -134,20 +137,55 @@ def grapheme_count(text: str) -> int:
 
 def cut_graphemes(text: str, length: int, locale: str = "zh") -> tuple[str, bool]:
     """Expand labels and keep at most `length` graphemes; report whether anything was cut."""
+    kept, was_cut, _ = _cut(text, length, locale)
+    return kept, was_cut
+
+
+def _cut(text: str, length: int, locale: str) -> tuple[str, bool, int]:
+    """`cut_graphemes`, and where in `text` the grapheme that did not fit ends (0: no cut).
+
+    Runs of graphemes that are not labels count one each and are measured by the regex
+    module in one match; only the labels between them are looked at one by one."""
     labels = LABELS.get(locale, LABELS["en"])
     out: list[str] = []
     used = 0
-    for match in _GRAPHEME.finditer(text):  # not findall: the text after the cut is not split
-        cluster = match.group()
-        if cluster[0] in MARKERS:
-            piece = labels[cluster[0]] + cluster[1:]
-            size = grapheme_count(labels[cluster[0]]) + (1 if len(cluster) > 1 else 0)
-        else:
-            piece, size = cluster, 1
+    position = 0
+    while True:
+        run = _PLAIN_RUN.match(text, position)
+        assert run is not None  # the run may be empty
+        count = grapheme_count(run.group()) if run.end() > position else 0
+        if used + count > length:  # the cut falls in this run, on a grapheme that is no label
+            head = _first_graphemes(length - used).match(text, position)
+            assert head is not None
+            cluster = _GRAPHEME.match(text, head.end())
+            assert cluster is not None
+            return "".join(out) + head.group(), True, cluster.end()
+        out.append(run.group())
+        used += count
+        position = run.end()
+        if position == len(text):
+            return "".join(out), False, 0
+        label = _GRAPHEME.match(text, position)  # a grapheme that starts with a label marker
+        assert label is not None
+        cluster = label.group()
+        size = _label_size(labels[cluster[0]]) + (1 if len(cluster) > 1 else 0)
         if used + size > length:
-            kept = "".join(out)
             # A label that does not fit is left out whole, with the space that led to it.
-            return (kept.rstrip() if cluster[0] in MARKERS else kept), True
-        out.append(piece)
+            return "".join(out).rstrip(), True, label.end()
+        out.append(labels[cluster[0]] + cluster[1:])
         used += size
-    return "".join(out), False
+        position = label.end()
+
+
+# A run of graphemes none of which starts with a label marker.
+_PLAIN_RUN = regex.compile("(?:(?![" + "".join(MARKERS) + r"])\X)*")
+
+
+@cache
+def _label_size(label: str) -> int:
+    return grapheme_count(label)
+
+
+@cache
+def _first_graphemes(length: int) -> regex.Pattern[str]:
+    return regex.compile(rf"\X{{0,{length}}}")

@@ -8,10 +8,11 @@ only, so that anything may hold one without loading the Markdown machinery.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 # Which math delimiters the blog renders (digest.excerpt.tex, docs/excerpts.md).
 MathMode = Literal["auto", "dollars", "brackets", "both", "kramdown", "backticks", "none"]
+MATH_MODES: tuple[MathMode, ...] = get_args(MathMode)
 DEFAULT_LENGTH = 350
 
 

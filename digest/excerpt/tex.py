@@ -31,41 +31,16 @@ and nothing in the excerpt (digest.excerpt.pagemath).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 import regex
 from markdown_it import MarkdownIt
 from markdown_it.rules_block import StateBlock
 from markdown_it.rules_inline import StateInline
 
+from digest.excerpt.mathmode import DELIMITERS
 from digest.excerpt.settings import MathMode
 
-MATH_MODES: tuple[MathMode, ...] = (
-    "auto",
-    "dollars",
-    "brackets",
-    "both",
-    "kramdown",
-    "backticks",
-    "none",
-)
-
-_DELIMITERS: dict[str, frozenset[str]] = {
-    "auto": frozenset({"$", "$$", "\\(", "\\["}),
-    "dollars": frozenset({"$", "$$"}),
-    "brackets": frozenset({"\\(", "\\[", "$$"}),
-    "both": frozenset({"$", "$$", "\\(", "\\["}),
-    "kramdown": frozenset({"$$"}),
-    "backticks": frozenset({"$", "$$", "\\(", "\\["}),
-    "none": frozenset(),
-}
-# The mode of a post whose front matter turns math on (`math: true`): the page loads MathJax or
-# KaTeX, whose dollar delimiters every theme configures, on top of what the Markdown renderer does.
-_WITH_DOLLARS: dict[MathMode, MathMode] = {
-    "brackets": "both",
-    "kramdown": "dollars",
-    "none": "dollars",
-}
 # Modes that tell TeX from prose inside `\\(…\\)` and `\\[…\\]` (looks_like_tex).
 _GUESSING = frozenset({"auto", "backticks"})
 
@@ -162,7 +137,7 @@ def _unescaped(src: str, needle: str, start: int, limit: int | None = None) -> i
 
 
 def _inline_rule(mode: MathMode) -> Callable[[StateInline, bool], bool]:
-    allowed = _DELIMITERS[mode]
+    allowed = DELIMITERS[mode]
 
     def rule(state: StateInline, silent: bool) -> bool:
         src, pos, end = state.src, state.pos, state.posMax
@@ -234,7 +209,7 @@ def _inline_span(
 
 
 def _block_rule(mode: MathMode) -> Callable[[StateBlock, int, int, bool], bool]:
-    allowed = _DELIMITERS[mode]
+    allowed = DELIMITERS[mode]
 
     def rule(state: StateBlock, start_line: int, end_line: int, silent: bool) -> bool:
         if state.sCount[start_line] - state.blkIndent >= 4:
@@ -353,44 +328,3 @@ def _inside_code_span(state: StateBlock, line: int) -> bool:
     lines = [_line(state, n) for n in range(first, last + 1)]
     offset = sum(len(text) + 1 for text in lines[: line - first])
     return any(start < offset < end for start, end in code_spans("\n".join(lines)))
-
-
-MATH_SWITCHES = ("math", "mathjax", "katex")
-_ON = frozenset({"true", "yes", "on", "1"})
-_OFF = frozenset({"false", "no", "off", "0", "none", ""})
-
-
-def math_switch(front_matter: Mapping[str, object]) -> bool | None:
-    """A post's own math switch: the first of `math`, `mathjax`, `katex` its front matter sets
-    (true/false, a table with `enable`, as LoveIt writes it, or an engine's name), else None."""
-    for key in MATH_SWITCHES:
-        value = front_matter.get(key)
-        if value is not None:
-            return _switch(value)
-    return None
-
-
-def _switch(value: object) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, Mapping):
-        for key in ("enable", "enabled"):
-            if key in value:
-                return _switch(value[key])
-        return True
-    if isinstance(value, str | int):
-        text = str(value).strip().lower()
-        return False if text in _OFF else True if text in _ON or text.isalpha() else None
-    return None
-
-
-def post_math(site: MathMode, post: bool | None) -> MathMode:
-    """The delimiters one post's page renders: the site's (`excerpt.math`), unless the post's
-    front matter turns math on or off (`math: true`, `math_switch`). On, the
-    page loads MathJax or KaTeX with dollar delimiters (Chirpy, PaperMod, NexT, Fluid…); off,
-    only what the Markdown renderer itself parses stays math (kramdown's `$$`)."""
-    if post is None:
-        return site
-    if post:
-        return site if "$" in _DELIMITERS[site] else _WITH_DOLLARS[site]
-    return "kramdown" if site == "kramdown" else "none"

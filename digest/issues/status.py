@@ -107,7 +107,7 @@ def current_status(config: Config, database: Database) -> Status:
         deferred = ledger.deferred(session, [i.id for i in open_issues])
         unfinished = [Unfinished(i.key, i.status, i.paused_reason) for i in open_issues]
         audience = people.counts(session)
-    gathered = next_issue(config, database)
+    gathered = next_issue(config, database, excerpts="none")  # it counts them only
     return Status(
         latest=latest,
         next_runs=next_runs(config, database),

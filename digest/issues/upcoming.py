@@ -6,18 +6,25 @@ here, so they agree: a post an issue already covered is not new (DESIGN.md secti
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Literal
 
 from digest.config.schema import Config
-from digest.config.stages import excerpt_settings, source_settings
-from digest.excerpt.rules import excerpt_for
+from digest.config.stages import source_settings
 from digest.issues.select import newest_first, period_key, status_of, with_start
 from digest.models import Candidate, Edition, Post, SourceResult
-from digest.sources.read import read_posts
-from digest.store import ledger
-from digest.store.database import Database
+from digest.sources.read import read_sources
+
+if TYPE_CHECKING:
+    from digest.store.database import Database
+
+# Which candidates get an excerpt: the posts the next issue gives a block (the newest
+# `max_posts` new ones: what `posts`, `render` and a send show), every new post (the preview
+# page and the API list the overflow with its excerpts), every post read (`posts --all`), or
+# none (`status` only counts them).
+Excerpts = Literal["shown", "new", "all", "none"]
 
 PERIOD_DAYS = {"daily": 1, "weekly": 7, "monthly": 31}
 
@@ -51,16 +58,22 @@ def gather(
     sent: Collection[str] = frozenset(),
     now: datetime | None = None,
     lookback_days: int | None = None,
+    excerpts: Excerpts = "shown",
 ) -> Gathered:
     """Read the sources and judge every post against what was sent and the current time;
     `lookback_days` (default: digest.lookback_days) bounds how old a new post may be, and
     `digest.first_issue` where the first issue starts (select.with_start): every command that
     reads the next issue comes here, so `posts`, `preview`, `render`, `status`, the scheduler
-    and `send` agree on what it holds."""
+    and `send` agree on what it holds.
+
+    Every post's front matter is read; excerpts are made only for the candidates `excerpts`
+    names (by default those the next issue gives a block: `Gathered.shown(max_posts)`), the
+    others' `excerpt` is None. The post cache keeps
+    each excerpt made, so a post's excerpt is made once, however many commands show it."""
     now = now or datetime.now(UTC)
     lookback = config.digest.lookback_days if lookback_days is None else lookback_days
-    source = read_posts(source_settings(config))
-    excerpts = excerpt_settings(config)
+    reading = read_sources(source_settings(config))
+    source = reading.result
     posts = newest_first(source.posts)
     statuses = with_start(
         posts,
@@ -69,11 +82,24 @@ def gather(
         first=not sent,
         tz=config.site.tz,
     )
+    judged = list(zip(posts, statuses, strict=True))
+    made = reading.excerpts(_wanted(judged, excerpts, config.digest.max_posts))
+    reading.save()
     candidates = [
-        Candidate(post=post, status=status, excerpt=excerpt_for(post, excerpts))
-        for post, status in zip(posts, statuses, strict=True)
+        Candidate(post=post, status=status, excerpt=made.get(post)) for post, status in judged
     ]
     return Gathered(candidates=candidates, source=source, first=not sent, lookback_days=lookback)
+
+
+def _wanted(judged: Sequence[tuple[Post, str]], excerpts: Excerpts, max_posts: int) -> list[Post]:
+    """The posts whose excerpt `excerpts` asks for, `judged` being newest first (as
+    `Gathered.shown` counts them)."""
+    if excerpts == "all":
+        return [post for post, _ in judged]
+    new = [post for post, status in judged if status == "new"]
+    if excerpts == "shown":
+        return new[:max_posts]
+    return new if excerpts == "new" else []
 
 
 def nothing_new(gathered: Gathered, config: Config) -> str:
@@ -127,14 +153,29 @@ def next_issue(
     *,
     frequency: str | None = None,
     now: datetime | None = None,
+    sent: Collection[str] | None = None,
+    excerpts: Excerpts = "shown",
 ) -> Gathered:
-    """What the next issue of `frequency` would hold: posts already covered are not new."""
+    """What the next issue of `frequency` would hold: posts already covered are not new.
+    They are read from `database`, unless `sent` gives them (digest.store.peek read them);
+    with neither, no post was covered."""
     frequency = frequency or config.schedule.frequency
-    sent: set[str] = set()
+    if sent is None:
+        sent = set()
+    elif database is not None:
+        raise ValueError("next_issue takes the posts sent or a database to read them from")
     if database is not None:
+        from digest.store import ledger
+
         with database.session() as session:
             sent = ledger.sent_post_ids(session, frequency)
-    return gather(config, sent=sent, now=now, lookback_days=lookback_for(config, frequency))
+    return gather(
+        config,
+        sent=sent,
+        now=now,
+        lookback_days=lookback_for(config, frequency),
+        excerpts=excerpts,
+    )
 
 
 def next_edition(

@@ -3,7 +3,9 @@
 Parsing (front matter, then the excerpt through markdown-it) is nearly all the time `digest
 posts` spends on a big blog; a warm run parses nothing. Per Markdown source, one JSON file
 `<cache_dir>/posts/<key>.json` holds, for every post file, what reading it gave (the Post, the
-problems it produced, which are reported again exactly as on a cold run, and its excerpt).
+problems it produced, which are reported again exactly as on a cold run) and its excerpt once
+one was made: a read parses every post's front matter, but excerpts are made only for the
+posts a command shows (digest.sources.read.Reading.excerpts), and each one made is kept here.
 
 When an entry is used:
 - Only while the file's path, size, mtime_ns, ctime_ns and inode are those it was made with,
@@ -13,9 +15,11 @@ When an entry is used:
   and its excerpt depend on, the source's `FolderSource` (its folder, the site's base URL
   and time zone, the permalink, the generator, the languages) and the `ExcerptSettings`
   (length, labels, math), and the code (digest's version, the size and mtime of each of its
-  modules, the parsers' versions). Changing any of them starts another cache file; changing
-  any other setting (the subject, SMTP, the web, ...) does not. A new setting that decides a
-  post is a new field of one of those two frozen dataclasses, so it cannot be left out.
+  modules, and of the parsers' own modules: PyYAML, markdown-it-py, mdit-py-plugins, regex,
+  found without importing them, so that a warm run loads none of them). Changing any of them
+  starts another cache file; changing any other setting (the subject, SMTP, the web, ...) does
+  not. A new setting that decides a post is a new field of one of those two frozen
+  dataclasses, so it cannot be left out.
 - Other content with the same size and times does not come from editing (a write moves the
   ctime, which no tool can set back) except within a file system's timestamp granularity.
   As in Git's racy-index check, an entry made less than RACY_NS after its file's mtime is
@@ -36,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import json
 import logging
 import os
@@ -52,14 +57,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import markdown_it
-import mdit_py_plugins
-import regex
-import yaml
-
 import digest
 from digest.errors import DigestError, PostError
-from digest.excerpt.rules import excerpt_for
 from digest.excerpt.settings import ExcerptSettings
 from digest.models import Post
 from digest.sources.markdown import (
@@ -92,19 +91,35 @@ def cache_key(source: FolderSource, excerpt: ExcerptSettings) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+# The libraries whose behaviour decides a post or its excerpt.
+PARSERS = ("yaml", "markdown_it", "mdit_py_plugins", "regex")
+
+
 def code_version() -> str:
-    """digest's version, its modules' sizes and mtimes, the parsers' and Python's versions:
-    a new release, an upgraded dependency or an edited module (a development checkout) each
-    make the old entries unusable."""
-    versions = [
-        digest.__version__,
-        sys.version,
-        markdown_it.__version__,
-        mdit_py_plugins.__version__,
-        regex.__version__,
-        yaml.__version__,
-    ]
-    return "/".join(versions) + "/" + _module_stamps(Path(digest.__file__).parent)
+    """digest's version, its modules' sizes and mtimes, the parsers' modules' and Python's
+    version: a new release, an upgraded dependency or an edited module (a development
+    checkout) each make the old entries unusable."""
+    parts = [digest.__version__, sys.version, *(_library_stamp(name) for name in PARSERS)]
+    return "/".join(parts) + "/" + _module_stamps(Path(digest.__file__).parent)
+
+
+@cache
+def _library_stamp(name: str) -> str:
+    """Where a library's package is installed and the size and mtime of its `__init__.py`,
+    found without importing it (an upgrade writes that file anew, a reinstall elsewhere moves
+    it); its name alone when it cannot be found."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        spec = None
+    origin = spec.origin if spec is not None else None
+    if origin is None:
+        return name
+    try:
+        stat = os.stat(origin)
+    except OSError:
+        return f"{name}:{origin}"
+    return f"{name}:{origin}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
 @cache
@@ -144,14 +159,16 @@ def forget(settings: SourceSettings) -> list[Path]:
 
 
 class PostCache:
-    """One source's cache: `read` is the folder's Reader (digest.sources.markdown), `save`
-    writes what changed. `excerpts` has the excerpt of every post read through it, and
-    `hits`/`misses` count the files answered from the cache and the files parsed."""
+    """One source's cache: `read` is the folder's Reader (digest.sources.markdown), `keep`
+    adds a post's excerpt once one is made, `save` writes what changed. `excerpts` has the
+    excerpt of every post read through it that has one, and `hits`/`misses` count the files
+    answered from the cache and the files parsed."""
 
     def __init__(self, path: Path, excerpt: ExcerptSettings) -> None:
         self.path = path
         self.excerpt = excerpt
         self.excerpts: dict[Post, str] = {}
+        self._files: dict[Post, str] = {}  # each post read: the file (its relative path)
         self.hits = 0
         self.misses = 0
         self._old = self._load()
@@ -186,18 +203,32 @@ class PostCache:
         self.misses += 1
         self._changed = True
         outcome = read_post_file(file, context, parse) if text is None else parse(text, context)
-        excerpt = None if outcome.post is None else excerpt_for(outcome.post, self.excerpt)
-        if outcome.post is not None and excerpt is not None:
-            self.excerpts[outcome.post] = excerpt
-        self._new[context.relative] = _encode(outcome, stamp, checked, context, excerpt)
+        self._new[context.relative] = _encode(outcome, stamp, checked, context)
+        if outcome.post is not None:
+            self._files[outcome.post] = context.relative
         return outcome
 
     def _hit(self, context: FileContext, entry: dict[str, Any], outcome: PostFile) -> PostFile:
         self.hits += 1
         self._new[context.relative] = entry
         if outcome.post is not None:
-            self.excerpts[outcome.post] = entry["excerpt"]
+            self._files[outcome.post] = context.relative
+            if entry["excerpt"] is not None:
+                self.excerpts[outcome.post] = entry["excerpt"]
         return outcome
+
+    def keep(self, post: Post, excerpt: str) -> None:
+        """Keep `excerpt`, made from `post` (a post this cache read) with this cache's excerpt
+        settings, with the post's entry: the next read has it without parsing the body."""
+        relative = self._files.get(post)
+        if relative is None or relative not in self._new:
+            return
+        entry = self._new[relative]
+        if entry.get("excerpt") == excerpt:
+            return
+        self._new[relative] = {**entry, "excerpt": excerpt}
+        self.excerpts[post] = excerpt
+        self._changed = True
 
     def save(self) -> None:
         """Write the entries of this run (dropping files no longer there) when anything changed;
@@ -267,9 +298,7 @@ def _context(context: FileContext) -> list[Any]:
     return [context.content, list(context.sections)]
 
 
-def _encode(
-    outcome: PostFile, stamp: Stamp, checked: int, context: FileContext, excerpt: str | None
-) -> dict[str, Any]:
+def _encode(outcome: PostFile, stamp: Stamp, checked: int, context: FileContext) -> dict[str, Any]:
     return {
         "stamp": stamp,
         "checked": checked,
@@ -277,7 +306,7 @@ def _encode(
         "digest": outcome.digest,
         "problems": list(outcome.problems),
         "post": None if outcome.post is None else _encode_post(outcome.post),
-        "excerpt": excerpt,
+        "excerpt": None,  # made when a command shows the post (PostCache.keep)
     }
 
 
@@ -292,7 +321,8 @@ def _cached(entry: dict[str, Any], stamp: Stamp, context: FileContext) -> PostFi
         if not isinstance(problems, list) or not all(isinstance(p, str) for p in problems):
             return None
         post = None if entry["post"] is None else _decode_post(entry["post"])
-        if post is not None and not isinstance(entry["excerpt"], str):
+        excerpt = entry["excerpt"]
+        if not (excerpt is None or (post is not None and isinstance(excerpt, str))):
             return None
     except (KeyError, TypeError, ValueError, OverflowError):
         return None

@@ -10,9 +10,9 @@ from __future__ import annotations
 from digest.errors import PostError
 from digest.excerpt.clean import clean
 from digest.excerpt.markup import summary_from
+from digest.excerpt.mathmode import math_switch, post_math
 from digest.excerpt.rules import excerpt_of
 from digest.excerpt.settings import DEFAULT_LENGTH, MathMode
-from digest.excerpt.tex import math_switch, post_math
 from digest.sources.frontmatter import FrontMatterError, split_front_matter
 
 

@@ -31,12 +31,10 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
 
-import regex
-
+from digest.sources.markdown import DATED_NAME
 from digest.sources.settings import Generator
 from digest.sources.slugs import hexo_abbrlink, hexo_slugize, hugo_urlize, jekyll_slugify
 
-DATED_NAME = regex.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})-")
 _MONTHS = [
     "January",
     "February",

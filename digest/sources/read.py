@@ -5,69 +5,125 @@ same URL, for example a folder and the blog's own feed) is kept once, from the f
 Only http, https and mailto links leave here: a cover with any other scheme (`javascript:`,
 `data:`, `file:`, however disguised) is dropped and a post whose own link has one is skipped,
 each with a warning naming the post (digest.links.link_scheme reads schemes as browsers do).
+
+Reading parses every post's front matter (its identity, date, draft status, title: what
+deciding which posts are new needs); an excerpt, which needs the whole Markdown body, is made
+only for the posts a command shows (`Reading.excerpts`), and kept in the post cache.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from digest.errors import SourceError
 from digest.excerpt.clean import clean, clean_optional
-from digest.excerpt.rules import excerpt_inputs, remember_excerpts
 from digest.links import SAFE_SCHEMES, is_safe_link, link_scheme
 from digest.models import Post, Problem, SourceResult
 from digest.sources.cache import PostCache
-from digest.sources.feed import read_feed
 from digest.sources.markdown import read_folder
 from digest.sources.settings import FolderSource, SourceSettings
 
 
-def read_posts(settings: SourceSettings) -> SourceResult:
-    """Posts from every source: unreadable posts go to `problems`, sources to `failures`.
+class Reading:
+    """What one read of the sources gave (`result`), and the excerpts of its posts on demand.
 
-    Markdown folders go through their post cache (digest.sources.cache): an unchanged file is
-    not parsed again, and the excerpts kept with the posts are handed to digest.excerpt.rules, so
-    that `excerpt_for` does not parse them either."""
-    result = SourceResult()
-    excerpts: dict[Post, str] = {}
-    for source in settings.sources:
-        try:
-            if isinstance(source, FolderSource):
-                cache = PostCache.open(settings, source)
-                read_folder(
-                    source.folder,
-                    base_url=source.base_url,
-                    permalink=source.permalink,
-                    tz=source.tz,
-                    result=result,
-                    generator=source.generator,
-                    languages=source.languages,
-                    language=source.language,
-                    reader=cache.read,
-                )
-                cache.save()
-                excerpts.update(cache.excerpts)
-            else:
-                read_feed(
-                    source.url,
-                    root=settings.root,
-                    cache_dir=settings.cache_dir / "feeds",
-                    timeout=source.timeout,
-                    result=result,
-                )
-        except SourceError as exc:
-            result.failures.append(exc.message)
-    cleaned = [clean_post(post) for post in result.posts]
-    remember_excerpts(
-        {
-            excerpt_inputs(tidy, settings.excerpt): excerpts[raw]
-            for raw, tidy in zip(result.posts, cleaned, strict=True)
-            if raw in excerpts
-        }
-    )
-    result.posts = _unique(result, [p for p in map(_safe_links(result), cleaned) if p])
-    return result
+    `excerpts(posts)` returns the excerpt of each post asked for: the one the post cache kept
+    for it, else made now (and kept, for the next read); `save` writes the post caches once,
+    with every excerpt made. Excerpts handed out are also given to digest.excerpt.rules, so
+    that a later `excerpt_for` of the same post and settings (the render) parses nothing."""
+
+    def __init__(self, settings: SourceSettings) -> None:
+        self.settings = settings
+        self.result = SourceResult()
+        self._caches: list[PostCache] = []
+        self._raw: dict[Post, Post] = {}  # each post as cleaned -> as its source gave it
+        self._known: dict[Post, str] = {}  # excerpts known, by the post as cleaned
+
+    def _read(self) -> None:
+        settings, result = self.settings, self.result
+        for source in settings.sources:
+            try:
+                if isinstance(source, FolderSource):
+                    cache = PostCache.open(settings, source)
+                    self._caches.append(cache)
+                    read_folder(
+                        source.folder,
+                        base_url=source.base_url,
+                        permalink=source.permalink,
+                        tz=source.tz,
+                        result=result,
+                        generator=source.generator,
+                        languages=source.languages,
+                        language=source.language,
+                        reader=cache.read,
+                    )
+                else:
+                    from digest.sources.feed import read_feed  # feedparser, nh3: feeds only
+
+                    read_feed(
+                        source.url,
+                        root=settings.root,
+                        cache_dir=settings.cache_dir / "feeds",
+                        timeout=source.timeout,
+                        result=result,
+                    )
+            except SourceError as exc:
+                result.failures.append(exc.message)
+        kept = {post: excerpt for cache in self._caches for post, excerpt in cache.excerpts.items()}
+        cleaned = [clean_post(post) for post in result.posts]
+        for raw, tidy in zip(result.posts, cleaned, strict=True):
+            self._raw[tidy] = raw
+            if raw in kept:
+                self._known[tidy] = kept[raw]
+        result.posts = _unique(result, [p for p in map(_safe_links(result), cleaned) if p])
+
+    def excerpts(self, posts: Iterable[Post]) -> dict[Post, str]:
+        """The excerpt of each of `posts` (posts of this read), made only when not known."""
+        from digest.excerpt.memo import excerpt_inputs, remember_excerpts
+
+        made: dict[Post, str] = {}
+        for post in posts:
+            excerpt = self._known.get(post)
+            if excerpt is None:
+                from digest.excerpt.rules import excerpt_for  # markdown-it: only to make one
+
+                excerpt = excerpt_for(post, self.settings.excerpt)
+                self._known[post] = excerpt
+                self._keep(post, excerpt)
+            made[post] = excerpt
+        remember_excerpts(
+            {excerpt_inputs(post, self.settings.excerpt): e for post, e in self._known.items()}
+        )
+        return made
+
+    def _keep(self, post: Post, excerpt: str) -> None:
+        raw = self._raw.get(post)
+        if raw is not None:
+            for cache in self._caches:  # only the cache that read it has an entry for it
+                cache.keep(raw, excerpt)
+
+    def save(self) -> None:
+        """Write the post caches (what changed: entries of files read again, excerpts made)."""
+        for cache in self._caches:
+            cache.save()
+
+
+def read_sources(settings: SourceSettings) -> Reading:
+    """Posts from every source: unreadable posts go to `result.problems`, sources to
+    `result.failures`. Markdown folders go through their post cache (digest.sources.cache):
+    an unchanged file is not parsed again. Call `save` when done with its excerpts."""
+    reading = Reading(settings)
+    reading._read()
+    return reading
+
+
+def read_posts(settings: SourceSettings) -> SourceResult:
+    """The posts of every source, no excerpt made (`read_sources` for those), the post
+    caches saved."""
+    reading = read_sources(settings)
+    reading.save()
+    return reading.result
 
 
 # A feed entry without a link is known by its id: a URN or a tag URI, never shown as a link.

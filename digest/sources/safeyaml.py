@@ -46,7 +46,8 @@ def load_with_node(text: str) -> tuple[Any, yaml.Node | None]:
         node = loader.get_single_node()
         if node is None:
             return None, None
-        check_node(node)
+        if not within_limits(text):
+            check_node(node)
         try:
             return loader.construct_document(node), node
         except (ValueError, OverflowError) as exc:  # 2026-02-30: datetime() refuses it
@@ -56,6 +57,25 @@ def load_with_node(text: str) -> tuple[Any, yaml.Node | None]:
             raise yaml.constructor.ConstructorError(problem=str(exc), problem_mark=mark) from None
     finally:
         loader.dispose()
+
+
+# Characters that can open a level of nesting: a flow collection, a block sequence entry, a
+# mapping key (explicit or implicit). Each level of a document needs at least one of them.
+_NESTING = "[{-:?"
+
+
+def within_limits(text: str) -> bool:
+    """Whether `text` cannot be over any limit, by counting characters (so that the walk of
+    `check_node` is spared for the front matter of nearly every post): without `*` there is no
+    alias; a node takes at least half a character of the text (`?` alone makes an empty key
+    and an empty value), so a text under MAX_NODES / 2 characters holds fewer than MAX_NODES
+    values; and nesting never goes deeper than one level per character that can open one, plus
+    the innermost value. tests/config/test_hostile_yaml.py checks the bound against the walk."""
+    return (
+        "*" not in text
+        and 2 * len(text) + 1 < MAX_NODES
+        and sum(text.count(c) for c in _NESTING) + 1 < MAX_DEPTH
+    )
 
 
 def check_node(root: yaml.Node) -> None:

@@ -7,10 +7,8 @@ pending ones under a lock, so two processes starting at once do not both try.
 
 from __future__ import annotations
 
-import ast
 import logging
 import os
-import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -28,10 +26,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest.errors import DigestError
 from digest.store.outage import OUTAGE_SECONDS, DatabaseAway, Outage, is_outage
+from digest.store.revisions import MIGRATIONS, head_from_files, known_revisions
 
 T = TypeVar("T")
 
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+__all__ = ["MIGRATIONS", "known_revisions"]  # re-exported: backup and the tests read them here
 _MIGRATION_LOCK = 0x6469_6765  # "dige": the PostgreSQL advisory lock id for migrations
 IDLE_IN_TRANSACTION_MS = 60_000
 SQLITE_BUSY_SECONDS = 30.0  # how long a SQLite statement waits for another process's lock
@@ -263,11 +262,9 @@ def alembic_config(url: str) -> Any:
     return config
 
 
-# Every command opens the database and compares its revision with the newest migration.
-# Alembic's own way to do that costs about a second of imports on this machine — most of a
-# warm `digest posts` — so the check reads the migration files and the version table itself,
-# and Alembic is loaded only to migrate (tests/test_db.py checks both ways agree).
-_REVISION = re.compile(r"^(down_revision|revision)\s*=\s*(.+)$", re.MULTILINE)
+# Every command opens the database and compares its revision with the newest migration,
+# read from the migration files (digest.store.revisions); Alembic is loaded only to migrate,
+# or when the files leave the head in doubt (tests/test_db.py checks both ways agree).
 _head: str | None = None
 
 
@@ -275,7 +272,7 @@ def head_revision() -> str:
     """The newest revision of digest/store/migrations/versions/."""
     global _head
     if _head is None:
-        _head = _head_from_files() or alembic_head()
+        _head = head_from_files() or alembic_head()
     return _head
 
 
@@ -285,34 +282,6 @@ def alembic_head() -> str:
     head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
     assert head is not None
     return head
-
-
-def known_revisions() -> set[str]:
-    """Every revision of digest/store/migrations/versions/ (a database at another one was made
-    by a newer digest)."""
-    found: set[str] = set()
-    for path in (MIGRATIONS / "versions").glob("*.py"):
-        for key, value in _REVISION.findall(path.read_text(encoding="utf-8")):
-            if key == "revision":
-                found.add(ast.literal_eval(value))
-    return found
-
-
-def _head_from_files() -> str | None:
-    """The one revision no other revises, read from the files (None when unsure: Alembic
-    decides then)."""
-    revisions: set[str] = set()
-    revised: set[str] = set()
-    for path in (MIGRATIONS / "versions").glob("*.py"):
-        text_ = path.read_text(encoding="utf-8")
-        found = {key: ast.literal_eval(value) for key, value in _REVISION.findall(text_)}
-        if not isinstance(found.get("revision"), str):
-            return None
-        revisions.add(found["revision"])
-        down = found.get("down_revision")
-        revised.update([down] if isinstance(down, str) else list(down or ()))
-    heads = revisions - revised
-    return heads.pop() if len(heads) == 1 else None
 
 
 def current_revision(database: Database) -> str | None:

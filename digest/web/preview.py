@@ -244,7 +244,7 @@ def database_preview(
         config,
         DatabaseArchive(database, config),
         allowed_hosts=allowed_hosts,
-        drafts=lambda now: next_issue(config, database, now=now),
+        drafts=lambda now: next_issue(config, database, now=now, excerpts="new"),
     )
 
 
@@ -269,7 +269,7 @@ def create_preview_app(
         archive if archive is not None else MemoryArchive(),
         clock or (lambda: datetime.now(UTC)),
         page_size,
-        drafts or (lambda now: next_issue(config, None, now=now)),
+        drafts or (lambda now: next_issue(config, None, now=now, excerpts="new")),
     )
     routes = [
         Route("/", preview.index, methods=["GET"]),

@@ -188,3 +188,23 @@ def test_an_error_is_one_line_whatever_it_quotes(tmp_path: Path) -> None:
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("digest: error: ")
     assert "unknown key site.a b c" in err
+
+
+def test_a_table_fits_the_width_of_each_command_in_one_process(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rich reads COLUMNS when a console is made: a process that runs one command at 40
+    columns and then one at 250 (the test suite, a shell embedding the CLI) gets each width."""
+    from digest.cli.output import table
+
+    heading = ["Issue", "Status", "Recipients", "Delivered", "Deferred", "Unknown"]
+    cells = [["2026-W47", "finished", "12", "11", "1", "0"]]
+    monkeypatch.setenv("COLUMNS", "40")
+    table(heading, cells)
+    narrow = capsys.readouterr().out
+    monkeypatch.setenv("COLUMNS", "250")
+    table(heading, cells)
+    wide = capsys.readouterr().out
+    assert max(len(line) for line in narrow.splitlines()) <= 40
+    assert "Recipients" not in narrow  # cut to fit
+    assert any("Recipients" in line and "Unknown" in line for line in wide.splitlines())

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from digest.config.load import load_config
 from digest.errors import ConfigError
@@ -247,3 +249,83 @@ def test_xml_entity_bombs_and_external_entities_are_not_expanded() -> None:
     assert problems == []
     assert len(post.title) < 100
     assert "root:" not in post.title and "lol" not in post.title
+
+
+def _yaml_value(depth: int) -> st.SearchStrategy[str]:
+    scalar = st.sampled_from(["a", "1", "", "'q'", "x y", "~", "2026-11-01", "a-b: c"])
+    if depth == 0:
+        return scalar
+    inner = _yaml_value(depth - 1)
+    return st.one_of(
+        scalar,
+        st.lists(inner, max_size=3).map(lambda items: "[" + ", ".join(items) + "]"),
+        st.lists(inner, max_size=3).map(
+            lambda items: "{" + ", ".join(f"k{i}: {v}" for i, v in enumerate(items)) + "}"
+        ),
+        inner.map(lambda value: f"- {value}"),  # compact nested sequences: - - - x
+        inner.map(lambda value: f"? {value}"),
+    )
+
+
+def _block(depth: int, indent: int = 0) -> st.SearchStrategy[str]:
+    pad = " " * indent
+    if depth == 0:
+        return _yaml_value(2).map(lambda value: f"{pad}k: {value}")
+    child = _block(depth - 1, indent + 2)
+    return st.one_of(
+        _yaml_value(3).map(lambda value: f"{pad}k: {value}"),
+        child.map(lambda text: f"{pad}k:\n{text}"),
+        child.map(lambda text: f"{pad}-\n{text}"),
+        st.lists(child, min_size=1, max_size=3).map("\n".join),
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(_block(6), _yaml_value(7), st.text("[]{}-:?, ab\n*&!", max_size=60)))
+def test_the_counting_shortcut_never_passes_what_the_walk_refuses(text: str) -> None:
+    """safeyaml.within_limits spares the walk of check_node: whenever it says a text cannot be
+    over a limit, the walk finds it within them."""
+    from digest.sources.safeyaml import _LOADER, check_node, within_limits
+
+    if not within_limits(text):
+        return
+    loader = _LOADER(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.YAMLError:
+        return
+    finally:
+        loader.dispose()
+    if node is not None:
+        check_node(node)  # raises YamlLimitError when over
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 70 + "]" * 70,
+        "- " * 70 + "x",
+        "a: " * 5 + "[1" + ", 1" * 6000 + "]",
+        "a: &x [1]\nb: *x",
+    ],
+)
+def test_texts_near_the_limits_go_through_the_walk(text: str) -> None:
+    from digest.sources.safeyaml import within_limits
+
+    assert not within_limits(text)
+
+
+@pytest.mark.parametrize("opening", ["[", "- ", "{k: ", "? "])
+def test_the_deepest_nesting_the_shortcut_passes_is_within_the_walks_limit(opening: str) -> None:
+    from digest.sources.safeyaml import _LOADER, check_node, within_limits
+
+    levels = (MAX_DEPTH - 2) // sum(opening.count(c) for c in "[{-:?")
+    closing = {"[": "]", "{k: ": "}"}.get(opening, "")
+    text = opening * levels + "x" + closing * levels
+    assert within_limits(text)
+    loader = _LOADER(text)
+    try:
+        node = loader.get_single_node()
+    finally:
+        loader.dispose()
+    check_node(node)

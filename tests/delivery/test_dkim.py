@@ -9,6 +9,8 @@ import dkim as dkimpy
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from digest.cli import main
 from digest.config.load import load_config
@@ -179,3 +181,69 @@ def test_the_confirmation_mail_is_signed_too(tmp_path: Path) -> None:
         )
     [received] = server.mailbox.messages
     assert verifies(received.data, 0, resolver(record))
+
+
+_WHITESPACE_BYTES = st.lists(
+    st.sampled_from([b" ", b"\t", b"\r\n", b"a", b"b:", b"\r", b"\n", b"  ", b"\r\n\t", b"\r\n "]),
+    max_size=30,
+).map(b"".join)
+
+
+@settings(max_examples=500)
+@given(_WHITESPACE_BYTES, st.booleans())
+def test_the_canonicalisation_shortcuts_change_nothing(data: bytes, final: bool) -> None:
+    """relaxed_body and relaxed_header skip their regular expressions when there is nothing
+    for them to do: the same bytes as applying them all (what test_canonicalisation_matches_
+    dkimpy checks against dkimpy)."""
+    plain = re.sub(rb"[ \t]+\r\n", b"\r\n", re.sub(rb"[ \t]+", b" ", data))
+    if final:
+        plain = plain.rstrip(b" \t").rstrip(b"\r\n")
+        plain = plain + b"\r\n" if plain else b""
+    assert dkim.relaxed_body(data, final=final) == plain
+    value = re.sub(rb"[ \t]+", b" ", re.sub(rb"\r\n(?=[ \t])", b"", data)).strip(b" \t\r\n")
+    assert dkim.relaxed_header(b"X-Name:" + data) == b"x-name:" + value
+
+
+def test_a_prepared_signature_is_the_general_one(tmp_path: Path) -> None:
+    """MessageTemplate signs from header fields and body segments canonicalised once per issue:
+    the same bytes as signing the whole unsigned message afresh (RSA PKCS#1 v1.5 and Ed25519
+    signatures are deterministic), for recipients whose values fold, hold spaces and tabs."""
+    from datetime import UTC, datetime
+
+    from digest.delivery.personalise import Headers, MessageTemplate, Personal
+    from digest.models import Rendered
+
+    keys = [
+        dkim.DkimKey("blog.example.com", "r1", dkim.generate("rsa")),
+        dkim.DkimKey("blog.example.com", "e1", dkim.generate("ed25519")),
+    ]
+    signer = dkim.Signer(keys)
+    rendered = Rendered(
+        locale="zh",
+        subject="Incoming  Transmission\t· 第 47 周 " + "很长的标题" * 20,
+        preheader="p",
+        html="<p>x-digest:greeting</p>\n<p>text\twith  tabs </p>\n"
+        '<a href="x-digest:unsubscribe-url">u</a> <a href="x-digest:preferences-url">p</a>\n',
+        text="x-digest:greeting\n\nBody  text \t\n"
+        "x-digest:unsubscribe-url\nx-digest:preferences-url\n",
+        mjml="",
+        greeting_named="你好，%(name)s  ！",
+        greeting_anonymous="你好！",
+    )
+    template = MessageTemplate(
+        rendered, Headers(sender="Blog  <digest@blog.example.com>", list_id="Blog <d.example.com>")
+    )
+    for name in ("", "读者 \t 一", "A Very Long Name " * 8):
+        personal = Personal(
+            email="reader@example.com",
+            name=name,
+            message_id="<m1@blog.example.com>",
+            date=datetime(2026, 11, 23, 9, tzinfo=UTC),
+            unsubscribe_url="https://news.example.com/u/" + "t" * 150,
+            preferences_url="https://news.example.com/p/" + "t" * 150,
+            mailto="mailto:bounces@example.com?subject=unsubscribe%20x",
+        )
+        unsigned = template.build(personal)
+        prepared = template.build(personal, signer, 1_800_000_000)
+        assert prepared == signer.sign(unsigned, timestamp=1_800_000_000)
+        assert prepared.endswith(unsigned)

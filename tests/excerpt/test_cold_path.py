@@ -150,3 +150,38 @@ def test_cutting_without_splitting_the_rest_is_the_same(
     text: str, length: int, locale: str
 ) -> None:
     assert cut_graphemes(text, length, locale) == plain_cut(text, length, locale)
+
+
+_PIECES = [
+    CODE,
+    FORMULA,
+    MATH,
+    " ",
+    "a",
+    "中",
+    "👩‍💻",
+    "e",
+    "\u0301",
+    "🇨🇳",
+    "🇨",
+    "\u200d",
+    "\U0001f3fb",
+]
+
+
+@settings(max_examples=400)
+@given(
+    st.lists(st.sampled_from(_PIECES), max_size=40).map("".join),
+    st.lists(st.sampled_from(_PIECES), max_size=8).map("".join),
+    st.integers(min_value=1, max_value=45),
+    st.sampled_from(["zh", "en"]),
+)
+def test_a_cut_decided_before_the_last_grapheme_stays_whatever_follows(
+    start: str, rest: str, length: int, locale: str
+) -> None:
+    """The lazy parse stops reading a body once `_cut_before_end` says the text so far decides
+    the cut: no continuation (combining marks, a second regional indicator, a ZWJ) moves it."""
+    from digest.excerpt.rules import _cut_before_end
+
+    if _cut_before_end(start, length, locale):
+        assert cut_graphemes(start + rest, length, locale) == cut_graphemes(start, length, locale)

@@ -8,10 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from digest.errors import PostError
+from digest.excerpt.mathmode import post_math
 from digest.excerpt.pagemath import defines_only
 from digest.excerpt.rules import cut_graphemes, excerpt_of, grapheme_count
-from digest.excerpt.settings import MathMode
-from digest.excerpt.tex import MATH_MODES, looks_like_tex, post_math
+from digest.excerpt.settings import MATH_MODES, MathMode
+from digest.excerpt.tex import looks_like_tex
 from digest.sources.document import make_excerpt
 
 FENCE = "```"
@@ -745,3 +746,13 @@ def test_equation_references_are_math_where_mathjax_runs(math: MathMode, expecte
 def test_an_escaped_dollar_in_a_feed_entry_shows_as_mathjax_shows_it() -> None:
     html = "<p>It costs \\$5 and $10; run <code>echo \\$HOME</code>.</p>"
     assert excerpt_of(html, body_format="html") == "It costs $5 and $10; run echo \\$HOME."
+
+
+@pytest.mark.parametrize(
+    "body", ["<div>\n<![img](figure.png)\n</div>\n\nAfter.", "Text <![ and more", "<![x y]> z"]
+)
+def test_a_marked_section_in_raw_html_is_read_as_browsers_read_it(body: str) -> None:
+    """`<![img` is not CDATA: Python's HTML parser stopped with an AssertionError on it (a
+    post failing `digest posts`); browsers read a bogus comment up to the next `>`."""
+    assert isinstance(excerpt_of(body), str)
+    assert "After." in excerpt_of("<![img x>\n\nAfter.")

@@ -283,3 +283,26 @@ def test_a_real_send_warns_too(tmp_path: Path) -> None:
     assert len(server.mailbox.messages) == 2
     for received in server.mailbox.messages:
         assert len(html_bytes(received.data)) <= HTML_LIMIT
+
+
+@pytest.mark.slow
+def test_click_links_count_in_the_budget(config: Config, edition: Edition) -> None:
+    """With `tracking.clicks: aggregate` every post link becomes a longer `/c/TOKEN` link
+    (the largest issue id here): the budget measures the tracked HTML, so the copy still fits,
+    and the longer links take the room of posts, never the footer's."""
+    tracked = config.model_copy(
+        update={"tracking": config.tracking.model_copy(update={"clicks": "aggregate"})}
+    )
+    composer = Composer(compose_settings(tracked), edition, issue_id=MAX_ID, database=None, now=NOW)
+    composed = composer(Recipient(1, MAX_ID, "reader@example.com", WORST_NAME, "zh", None))
+    assert composed is not None
+    html_part = html_bytes(composed.message)
+    assert len(html_part) <= HTML_LIMIT
+    assert html_part.count(b"https://news.example.com/c/") >= 2
+    assert b"https://blog.example.com/posts/" not in html_part  # no post link left untracked
+    assert b"/u/" in html_part  # the footer's unsubscribe link is there, and not tracked
+    plain = render(render_settings(config), edition, "zh")
+    with_clicks = composer.template("zh", None)
+    assert with_clicks is not None
+    assert "https://blog.example.com/posts/" in plain.html  # what tracking replaces
+    assert shown_posts(with_clicks.rendered)[0] <= shown_posts(plain)[0]

@@ -125,7 +125,7 @@ def test_labels_follow_the_posts_language_not_the_frame(config: Config) -> None:
     labelled = [
         c.post
         for c in gather(seed, now=NOW).new
-        if any(label in c.excerpt for label in ("[代码]", "[公式]"))
+        if any(label in (c.excerpt or "") for label in ("[代码]", "[公式]"))
     ]
     edition = Edition("2026-W47", NOW, tuple(labelled[:6]))
     rendered = render(render_settings(seed), edition)

@@ -29,7 +29,7 @@ from digest.excerpt.settings import ExcerptSettings
 from digest.issues.send import Gathered, gather
 from digest.models import Post
 from digest.sources import cache as post_cache
-from digest.sources import markdown
+from digest.sources import parse
 from digest.sources.settings import FolderSource
 from tests.support import paths
 
@@ -143,7 +143,7 @@ def no_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("parsed on a warm run")
 
     monkeypatch.setattr(markdown_it.MarkdownIt, "parse", refuse)
-    monkeypatch.setattr(markdown, "split_front_matter", refuse)
+    monkeypatch.setattr(parse, "split_front_matter", refuse)
 
 
 FILES = len(POSTS) + 1

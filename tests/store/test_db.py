@@ -38,9 +38,10 @@ def test_the_quick_revision_check_agrees_with_alembic(database: Database) -> Non
     own answers must be the same."""
     from alembic.runtime.migration import MigrationContext
 
-    from digest.store.database import _head_from_files, alembic_head
+    from digest.store.database import alembic_head
+    from digest.store.revisions import head_from_files
 
-    assert _head_from_files() == alembic_head() == head_revision()
+    assert head_from_files() == alembic_head() == head_revision()
     ours = current_revision(database)
     with database.engine.connect() as connection:
         assert MigrationContext.configure(connection).get_current_revision() == ours

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, inspect, select
+from starlette.requests import Request
 from starlette.testclient import TestClient
 
 from digest.cli.base import main
@@ -21,6 +22,7 @@ from digest.issues.plan import plan_send
 from digest.issues.send import send_issue
 from digest.store.database import open_database
 from digest.store.tables import Click, Delivery
+from digest.web.clicks import is_human
 from digest.web.public import create_public_app
 from tests.delivery.test_dkim import keygen, resolver, verifies
 from tests.issues.test_send import add_subscribers, write_config
@@ -108,3 +110,40 @@ def test_aggregate_clicks_per_post(tmp_path: Path, database_url: str) -> None:
     table = "|".join(str(vars(row)) for row in rows)
     assert "@" not in table and "reader" not in table
     database.dispose()
+
+
+def request(method: str = "GET", **headers: str) -> Request:
+    raw = [(name.replace("_", "-").encode(), value.encode()) for name, value in headers.items()]
+    return Request({"type": "http", "method": method, "path": "/c/x", "headers": raw})
+
+
+SENT = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("what", "req", "seconds_after", "human"),
+    [
+        ("a person, minutes later", request(user_agent=BROWSER), 300, True),
+        ("a person, right away", request(user_agent=BROWSER), 5, True),
+        ("HEAD, whoever, whenever", request("HEAD", user_agent=BROWSER), 3600, False),
+        ("Chromium's prefetch", request(sec_purpose="prefetch", user_agent=BROWSER), 3600, False),
+        ("a prefetch", request(purpose="prefetch", user_agent=BROWSER), 3600, False),
+        ("Firefox's prefetch", request(x_moz="prefetch", user_agent=BROWSER), 3600, False),
+        ("a mail app's preview", request(x_purpose="preview", user_agent=BROWSER), 3600, False),
+        ("an HTTP library at once", request(user_agent=SCANNER), 5, False),
+        ("no user agent at once", request(), 5, False),
+        ("a gateway at the window's end", request(user_agent="Mimecast/1.0"), 60, False),
+        ("an HTTP library after the window", request(user_agent=SCANNER), 61, True),
+        (
+            "Safe Links dressed as a browser",
+            request(user_agent="Mozilla/5.0 (compatible; SafeLinks)"),
+            10,
+            False,
+        ),
+    ],
+)
+def test_who_clicked(what: str, req: Request, seconds_after: int, human: bool) -> None:
+    """How people are told from robots (digest.web.clicks), with a controlled delivery time
+    and `scanner_seconds` 60."""
+    now = SENT + timedelta(seconds=seconds_after)
+    assert is_human(req, now, SENT, scanner_seconds=60) is human, what

@@ -2,7 +2,8 @@
 creates nobody until its button is pressed; an instant post, the honeypot, a blocked or
 disposable domain create nobody; the challenge appears past the threshold and a solved one
 passes; the redirect back goes only to a listed origin; JSON and CORS for listed origins only;
-the welcome mail goes once, after the confirmation; stale pending sign-ups go."""
+the welcome mail goes once, after the confirmation; one that failed goes with the next upkeep
+(`schedule`, any `send`), once; none with `welcome: false`; stale pending sign-ups go."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import re
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,8 @@ from starlette.testclient import TestClient
 from digest.audience.guard import GuardSettings, make_stamp
 from digest.config.load import load_config
 from digest.config.schema import Config
+from digest.config.sending import sender_settings, smtp_settings
+from digest.delivery.mailer import MailError, SmtpMailer
 from digest.issues.upkeep import upkeep
 from digest.store import challenges
 from digest.store.database import Database, open_database
@@ -257,4 +261,66 @@ def test_welcome_once_after_confirming_and_stale_sign_ups_go(
         left = set(session.scalars(select(Subscriber.email)))
     assert left == {"w@example.org", "fresh@example.org"}
     assert len(smtp.mailbox.messages) == 2
+    database.dispose()
+
+
+class FailingWelcomes:
+    """Hands the first message (the confirmation) to the SMTP server and refuses every other
+    (the welcome), as a server that went away between the two would."""
+
+    def __init__(self, config: Config) -> None:
+        self.inner = SmtpMailer(smtp_settings(config), sender_settings(config), None)
+        self.handed = 0
+
+    def send(self, message: EmailMessage) -> None:
+        self.handed += 1
+        if self.handed > 1:
+            raise MailError(f"the SMTP server went away ({message['Subject']})")
+        self.inner.send(message)
+
+
+def test_a_failed_welcome_is_sent_by_the_next_upkeep_once(
+    tmp_path: Path, database_url: str, smtp: SMTPServer
+) -> None:
+    config = setup(tmp_path, database_url, smtp.port)
+    database = open_database(config.database_url)
+    clock = Clock()
+    old = make_stamp(GuardSettings(secret="test-secret"), datetime.now(UTC) - timedelta(hours=1))
+    app = create_public_app(config, database, clock=clock, mailer=FailingWelcomes(config))
+    with TestClient(app) as client:
+        client.post("/subscribe", data={"email": "v@example.org", "locale": "en", "stamp": old})
+        path = confirm_link(smtp.mailbox.wait_for(1)[0].parsed())
+        assert client.post(path.removeprefix("https://news.example.com")).status_code == 200
+    with database.session() as session:
+        [row] = session.scalars(select(Welcome)).all()
+        assert row.status == "failed"  # the confirmation's answer went; its welcome did not
+    assert upkeep(config, database, clock=clock).welcomed == 0  # not due again yet
+    clock.advance(minutes=11)
+    assert upkeep(config, database, clock=clock).welcomed == 1  # `schedule`, any `send`
+    assert upkeep(config, database, clock=clock).welcomed == 0
+    clock.advance(days=1)
+    assert upkeep(config, database, clock=clock).welcomed == 0  # never twice
+    messages = smtp.mailbox.wait_for(2)
+    assert [m.rcpt_tos for m in messages] == [["v@example.org"]] * 2
+    assert "Welcome to" in str(messages[1].parsed()["Subject"])
+    with database.session() as session:
+        kinds = session.scalars(select(Event.kind).where(Event.kind == "welcome")).all()
+        assert kinds == ["welcome"]
+    database.dispose()
+
+
+def test_no_welcome_when_turned_off(tmp_path: Path, database_url: str, smtp: SMTPServer) -> None:
+    config = setup(tmp_path, database_url, smtp.port)
+    config = config.model_copy(update={"welcome": False})
+    database = open_database(config.database_url)
+    old = make_stamp(GuardSettings(secret="test-secret"), datetime.now(UTC) - timedelta(hours=1))
+    with TestClient(create_public_app(config, database)) as client:
+        client.post("/subscribe", data={"email": "x@example.org", "locale": "en", "stamp": old})
+        path = confirm_link(smtp.mailbox.wait_for(1)[0].parsed())
+        assert client.post(path.removeprefix("https://news.example.com")).status_code == 200
+    upkeep(config, database)
+    with database.session() as session:
+        assert session.scalars(select(Welcome)).all() == []
+        assert session.scalar(select(Subscriber.status)) == Status.ACTIVE
+    assert len(smtp.mailbox.messages) == 1  # the confirmation only
     database.dispose()

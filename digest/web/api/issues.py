@@ -114,7 +114,9 @@ class IssuesApi:
         def read() -> schemas.NextIssue:
             now = datetime.now(UTC)
             frequency = config.schedule.frequency
-            gathered = next_issue(config, self.site.database, frequency=frequency, now=now)
+            gathered = next_issue(
+                config, self.site.database, frequency=frequency, now=now, excerpts="new"
+            )  # the overflow's excerpts too: `more` lists them
             size = config.digest.max_posts
             return schemas.NextIssue(
                 key=period_key(now, frequency, config.schedule_tz),
@@ -134,5 +136,5 @@ def _post(candidate: Candidate) -> schemas.Post:
         url=post.url,
         date=post.date,
         categories=list(post.categories),
-        excerpt=candidate.excerpt,
+        excerpt=candidate.excerpt or "",  # next_issue made the next issue's excerpts
     )
