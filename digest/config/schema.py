@@ -10,7 +10,6 @@ digest.config.sending. Only the entry points (cli, web, issues) hold a `Config`.
 from __future__ import annotations
 
 import functools
-import ipaddress
 import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -23,6 +22,7 @@ from digest.config.validators import (
     Section,
     check_http_url,
     check_nameserver,
+    check_networks,
     check_origin,
     check_subject,
     check_timezone,
@@ -212,14 +212,7 @@ class WebConfig(Section):
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
-        for entry in value:
-            try:
-                ipaddress.ip_network(entry, strict=False)
-            except ValueError:
-                raise ValueError(
-                    f"{entry!r} is not an IP address or network such as 10.0.0.0/8"
-                ) from None
-        return value
+        return check_networks(value)
 
     @model_validator(mode="after")
     def _rotation(self) -> WebConfig:
@@ -388,14 +381,7 @@ class MetricsConfig(Section):
     @field_validator("allow")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
-        for entry in value:
-            try:
-                ipaddress.ip_network(entry, strict=False)
-            except ValueError:
-                raise ValueError(
-                    f"{entry!r} is not an IP address or network such as 10.0.0.0/8"
-                ) from None
-        return value
+        return check_networks(value)
 
 
 class SignupConfig(Section):

@@ -110,6 +110,17 @@ def check_subject(value: str) -> str:
     return value
 
 
+def check_networks(value: list[str]) -> list[str]:
+    """IP addresses or networks (`10.0.0.0/8`, `::1`), host bits allowed, as given."""
+    for entry in value:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            problem = f"{entry!r} is not an IP address or network such as 10.0.0.0/8"
+            raise ValueError(problem) from None
+    return value
+
+
 def check_nameserver(entry: str) -> str:
     """`host:port` (an IPv6 address in brackets: `[::1]:53`), or a bare address (port 53)."""
     text = entry.strip()
