@@ -97,8 +97,20 @@ class DigestGroup(click.Group):
         except Exception as exc:  # the last line of defence: no traceback reaches a user
             if os.environ.get("DIGEST_DEBUG"):
                 raise
-            error(f"unexpected {type(exc).__name__}: {exc} (set DIGEST_DEBUG=1 for details).")
+            error(unexpected(exc))
             ctx.exit(1)
+
+
+def unexpected(exc: BaseException) -> str:
+    """One sentence of ours for an exception nothing else explained: never the text of a
+    driver or a library, which may be SQL, a path of theirs or a half-sentence."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from digest.store.database import refusal
+
+    if isinstance(exc, SQLAlchemyError):
+        return f"the database failed: {refusal(exc)} (set DIGEST_DEBUG=1 for details)."
+    return f"unexpected {type(exc).__name__} (set DIGEST_DEBUG=1 for details)."
 
 
 @cache
@@ -214,7 +226,10 @@ def get_database(ctx: click.Context) -> Database:
     if "database" not in root.obj:
         from digest.store.database import open_database
 
-        root.obj["database"] = open_database(get_config(ctx).database_url)
+        config = get_config(ctx)
+        root.obj["database"] = open_database(
+            config.database_url, outage_seconds=config.database.outage_seconds
+        )
         ctx.call_on_close(root.obj["database"].dispose)
     database: Database = root.obj["database"]
     return database

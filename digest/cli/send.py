@@ -101,7 +101,7 @@ def send(
         raise click.UsageError("--wait is for --worker.")
     if metrics_port is not None and not worker:
         raise click.UsageError("--metrics-port is for --worker (and `digest schedule`).")
-    from digest.config.presend import check_files, check_sending
+    from digest.config.presend import check_files, check_sending, check_state_dir
     from digest.issues.send import NothingToSend, plan_send
     from digest.store import lease
 
@@ -112,6 +112,8 @@ def send(
     check_files(config)
     if not dry_run:  # a test copy is a real message to a real inbox: the same rules
         check_sending(config)
+    if not dry_run and to_address is None:  # where the send keeps each reply it reads
+        check_state_dir(config)
     database = get_database(ctx)
     if worker:
         stop_metrics = _metrics(config, database, metrics_port, metrics_address)
@@ -362,13 +364,14 @@ def schedule(
 
     from digest.config.cron import rhythms
     from digest.config.load import find_config
-    from digest.config.presend import check_files, check_sending
+    from digest.config.presend import check_files, check_sending, check_state_dir
     from digest.issues.schedule import serve_forever
     from digest.ops.logs import configure
 
     config = get_config(ctx)
     check_files(config)  # a missing password file or key is named before anything starts
     check_sending(config)  # no plain-http unsubscribe links, no password in clear
+    check_state_dir(config)  # where its sends keep each reply they read
     rhythms(
         config.schedule, config.schedule_tz
     )  # a bad cron or preset is a configuration error before anything starts

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from digest.cli.base import get_config, get_database, main
 from digest.cli.output import emit_json, error, say, table
 from digest.errors import DigestError
+
+if TYPE_CHECKING:
+    from digest.delivery.journal import Found
 
 COLUMNS = ("Sent", "Deferred", "Failed", "Bounced", "Unknown")
 RETURNED = {"Hard": "hard", "Soft": "soft", "Complaints": "complaint"}  # what came back later
@@ -153,6 +156,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
     for w in now.workers:
         since = w.started_at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
         say(f"Worker {w.name} is sending (since {since}).")
+    for j in now.journals:
+        _journal(j)
     say(f"Posts waiting for the next digest: {now.posts_waiting}")
     active = now.audience.get("active", 0)
     say(f"Subscribers: {active} active, {sum(now.audience.values()) - active} other.")
@@ -169,3 +174,23 @@ def status(ctx: click.Context, as_json: bool) -> None:
         _explain_unknown(now.latest)
     else:
         say("No issues sent yet.")
+
+
+def _journal(found: Found) -> None:
+    """One outcome journal of this machine (digest.delivery.journal), in a sentence."""
+    n = found.outcomes
+    if found.foreign:
+        say(
+            f"The outcome journal {found.path} of {found.worker} belongs to another database"
+            f" ({n} outcome(s)): left alone; a send with that database's configuration on this"
+            " machine records it.",
+            style="bold yellow",
+        )
+    elif found.live:
+        say(f"{found.worker} keeps its latest replies in {found.path} ({n} line(s)).")
+    else:
+        say(
+            f"{n} outcome(s) that {found.worker} read and did not record wait in {found.path}:"
+            " the next digest send, worker or scheduler on this machine records them.",
+            style="bold yellow",
+        )

@@ -2,12 +2,14 @@
 
 Each check refuses, in one sentence naming the key (and the path), what would make a real send
 impossible or unsafe (ConfigError, exit 2): a missing postal address, a file the configuration
-names that cannot be read, unsubscribe links over plain http, an SMTP password in clear.
+names that cannot be read, unsubscribe links over plain http, an SMTP password in clear, a
+`state_dir` that cannot be written.
 `posts`, `render` and `preview` run none of them, so they work on a machine without secrets.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -25,6 +27,26 @@ def check_sendable(config: Config) -> None:
             "laws want the sender's postal address in every newsletter); set it, or use "
             "`digest send --dry-run`."
         )
+
+
+def check_state_dir(config: Config) -> Path:
+    """`state_dir`, made if missing, must be a folder this process can write: a real send
+    keeps each SMTP reply there the moment it reads it (digest.delivery.journal), and finding
+    out in the middle of a send would pause it. Returns the folder. Raises ConfigError."""
+    folder = config.path(config.state_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise ConfigError(
+            f"{config.file}: state_dir: cannot make the folder {folder} "
+            f"({exc.strerror or 'refused'}); a send keeps the SMTP replies it reads there."
+        ) from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"{config.file}: state_dir: {folder} is not writable by this user; a send keeps "
+            "the SMTP replies it reads there."
+        )
+    return folder
 
 
 def needed_files(config: Config) -> list[tuple[str, Path]]:

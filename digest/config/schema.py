@@ -131,6 +131,9 @@ MAX_FIRST_POSTS = 1000
 
 class DatabaseConfig(Section):
     url: str = "sqlite:///var/digest.sqlite3"
+    # how long a sender, worker, scheduler or bounce reader waits out a database that went
+    # away (a restart, a failover) before it stops; 0: stop at the first lost connection
+    outage_seconds: float = Field(default=120.0, ge=0, le=86_400)
 
 
 class SmtpConfig(Section):
@@ -144,6 +147,9 @@ class SmtpConfig(Section):
     connections: int = Field(default=4, ge=1, le=64)
     processes: int | None = Field(default=None, ge=1, le=16)
     messages_per_connection: int = Field(default=1000, ge=1, le=1_000_000)
+    # messages of one connection marked in flight in one database write: the most a killed
+    # sender can leave `unknown` per connection (digest.delivery.engine; README "Sending")
+    pipeline: int = Field(default=5, ge=1, le=100)
     rate_per_second: float | None = Field(default=None, gt=0, le=1_000_000)
     rate_per_hour: int | None = Field(default=None, gt=0, le=1_000_000_000)
     retries: int = Field(default=3, ge=0, le=100)
@@ -517,6 +523,7 @@ class Config(Section):
     templates_dir: Path = Path("templates")
     outbox: Path = Path("outbox")
     cache_dir: Path = Path("var/cache")
+    state_dir: Path = Path("var/state")
 
     _root: Path = PrivateAttr(default=Path("."))
     _file: Path = PrivateAttr(default=Path("config.yaml"))

@@ -57,6 +57,7 @@ def policy(config: Config) -> Policy:
         max_consecutive_failures=smtp.max_consecutive_failures,
         retry_hours=smtp.retry_hours,
         stop_grace=smtp.timeout + 5,
+        group=smtp.pipeline,
     )
 
 
@@ -116,6 +117,8 @@ def delivery_settings(config: Config) -> DeliverySettings:
         heartbeat=smtp.heartbeat,
         soft_limit=config.bounces.soft_limit,
         timezone=config.schedule_timezone,
+        state_dir=config.path(config.state_dir),
+        outage_seconds=config.database.outage_seconds,
     )
 
 

@@ -202,10 +202,16 @@ def make_composer(settings: ComposeSettings, database: Database, issue_id: int) 
 def prepare_variants(settings: ComposeSettings, database: Database, issue_id: int) -> None:
     """Render every variant the issue still needs, before sending processes start, so they
     read stored variants instead of racing to render and store the same one."""
-    composer = make_composer(settings, database, issue_id)
+    load_variants(make_composer(settings, database, issue_id), database, issue_id)
+
+
+def load_variants(composer: Composer, database: Database, issue_id: int) -> None:
+    """Load into `composer` every variant the issue's queue needs (rendered and stored first
+    when missing), so that composing those messages reads no database: one that goes away in
+    the middle of a send holds up no message on the wire."""
     with database.session() as session:
         issue = session.get(Issue, issue_id)
         assert issue is not None
         needs = audience.queued_variants(session, issue)
     for locale, categories in needs:
-        composer.template(supported(locale, settings.render.site.locale), categories)
+        composer.template(supported(locale, composer.settings.render.site.locale), categories)

@@ -14,6 +14,19 @@ queue. What it decides, the same for a real send, a dry run and a test copy:
   sending, and after `stop_grace` seconds a message still waiting for its reply is cut off
   and recorded `unknown` (the server may have it). What was claimed but not begun goes
   back to the queue: a message that may have gone out is never queued again.
+
+In flight means on the wire, a group at a time: a group of `pipeline` messages (the policy's
+`group`, `smtp.pipeline`) is marked in flight (`queue.begin`) when the commands of the first
+of them are about to be written, in the same transaction that records the replies read
+before, so the ledger costs one write per group and a connection has at most `group`
+messages in flight. Each reply goes to the queue the moment it is read (`queue.heard`: the
+process's journal, which its death does not lose), and into the database with the
+connection's next step: the write that marks the next group, or, before any wait (a new
+connection, a retry's backoff, a sending slot), a write of its own that also puts what is in
+flight but not on the wire back to claimed. The queue's calls are made in the event loop
+while the database answers; when it is away, the connection that needs it waits in a thread
+(the queue journals what it knew first), so the others finish the messages they have on the
+wire, and none begins a new one until it returns.
 """
 
 from __future__ import annotations
@@ -23,20 +36,22 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from digest.delivery.compose import Composed
-from digest.delivery.queue import Queue
+from digest.delivery.queue import Away, Queue
 from digest.delivery.rate import RateLimiter, SharedLimiter
 from digest.delivery.retry import backoff, defer
 from digest.delivery.settings import Policy
 from digest.delivery.stop import Stoppable
 from digest.delivery.transport import Channel, Kind, Transport, TransportError
+from digest.errors import DigestError
 from digest.models import Recipient
 from digest.store.deliveries import Result
 from digest.store.tables import DeliveryStatus
 
 POLL = 0.05  # seconds between looks at a stop request from another thread or process
+T = TypeVar("T")
 
 
 class Compose(Protocol):
@@ -93,8 +108,9 @@ class _Lane:
 
     channel: Channel | None = None
     on_channel: int = 0
-    held: list[Recipient] = field(default_factory=list)  # claimed, not begun
-    group: list[Recipient] = field(default_factory=list)  # in flight, not yet attempted
+    held: list[Recipient] = field(default_factory=list)  # claimed, not in flight
+    flying: list[Recipient] = field(default_factory=list)  # in flight, not yet attempted
+    marked: set[int] = field(default_factory=set)  # delivery ids marked in flight
     done: list[Result] = field(default_factory=list)  # not yet recorded
     current: Recipient | None = None
     begun: bool = False  # the current message's transaction has started
@@ -217,47 +233,63 @@ class Engine:
         lane = _Lane()
         cut_off = False
         try:
-            size = self.policy.group
             while not self._halted():
-                if not lane.held:  # a new claim: claimed, nothing in flight yet
-                    lane.held = self.queue.claim(self.policy.chunk, lane.take_done())
+                if not lane.held and not lane.flying:  # a new claim: nothing in flight yet
+                    claim = self.queue.claim
+                    lane.held = await self._ask(claim, self.policy.chunk, lane.take_done())
                     if not lane.held:
                         return
-                # the next group goes in flight only once a connection is open: a worker
-                # killed while it waits for a server leaves nothing `unknown`
+                # a message goes in flight only once a connection is open: a worker killed
+                # while it waits for a server leaves nothing `unknown`
                 try:
                     await self._channel(lane)
                 except _Stopped:
                     break
-                group, lane.held = lane.held[:size], lane.held[size:]
-                mine = self.queue.begin(group, lane.take_done())
-                lane.group = [r for r in group if r.delivery_id in mine]
-                while lane.group and not self._halted():
-                    lane.current = lane.group.pop(0)
-                    self._keep(lane, await self._deliver(lane, lane.current))
-                    lane.current = None
+                lane.current = lane.flying.pop(0) if lane.flying else lane.held.pop(0)
+                result = await self._deliver(lane, lane.current)
+                lane.marked.discard(lane.current.delivery_id)
+                if result is not None:
+                    if result.attempts and result.status != DeliveryStatus.QUEUED:
+                        self.queue.heard(result)  # before anything else: a reply read
+                    self._keep(lane, result)
+                lane.current = None
         except asyncio.CancelledError:  # cut off after the stop's grace time
             cut_off = True
             if lane.current is not None:
                 status = DeliveryStatus.UNKNOWN if lane.begun else DeliveryStatus.QUEUED
                 error = "the send stopped while this message was in flight; it may have arrived"
                 self._keep(lane, Result(lane.current, status, int(lane.begun), error=error))
+                lane.current = None
             raise
         except Exception as exc:
             if lane.current is not None and lane.begun:  # it may have gone out
-                error = f"the send failed while this message was in flight: {exc}"
+                error = "the send failed while this message was in flight; it may have arrived"
                 self._keep(lane, Result(lane.current, DeliveryStatus.UNKNOWN, 1, error=error))
             elif lane.current is not None:
-                lane.group.insert(0, lane.current)
+                lane.held.insert(0, lane.current)
+            lane.current = None
             self._error = self._error or exc
-            self._pause(f"unexpected {type(exc).__name__}: {exc}")
+            self._pause(_why(exc))
         finally:
-            self.queue.finish(lane.take_done(), [*lane.held, *lane.group])
-            if lane.channel is not None:
-                if cut_off:
-                    lane.channel.abort()
-                else:
-                    await _close(lane.channel)
+            try:
+                # never begun: back to the queue (in flight, not attempted, included: a row
+                # in flight goes back only while it is still this worker's)
+                unsent = [*lane.flying, *lane.held]
+                await self._ask(self.queue.finish, lane.take_done(), unsent)
+            finally:
+                if lane.channel is not None:
+                    if cut_off:
+                        lane.channel.abort()
+                    else:
+                        await _close(lane.channel)
+
+    async def _ask(self, call: Callable[..., T], *args: Any) -> T:
+        """A queue call: made here while the database answers, else waited out in a thread
+        (the queue journalled what it carried), so the other connections go on meanwhile."""
+        try:
+            return call(*args, patient=False)
+        except Away:
+            return await asyncio.to_thread(call, *args)
 
     def _keep(self, lane: _Lane, result: Result) -> None:
         lane.done.append(result)
@@ -270,12 +302,14 @@ class Engine:
 
     async def _channel(self, lane: _Lane) -> Channel:
         """The lane's open channel, or a new one (retried with backoff; a refused login or
-        repeated failure pauses the send)."""
+        repeated failure pauses the send). Before opening one, what the lane knows is recorded
+        and what it has in flight goes back to claimed: opening may take a while."""
         if lane.channel is not None:
             if lane.channel.usable() and lane.on_channel < self.policy.messages_per_connection:
                 return lane.channel
             await _close(lane.channel)
             lane.channel = None
+        await self._set_down(lane)
         while True:
             if self._halted():
                 raise _Stopped
@@ -316,9 +350,11 @@ class Engine:
             raise _Stopped
         return opening.result()
 
-    async def _deliver(self, lane: _Lane, recipient: Recipient) -> Result:
-        """One recipient, retried as its outcomes allow."""
+    async def _deliver(self, lane: _Lane, recipient: Recipient) -> Result | None:
+        """One recipient, retried as its outcomes allow; None when it is no longer this
+        worker's to send (presumed dead, its claims were taken back)."""
         attempts, error = 0, None
+        limited = bool(self.policy.rate_per_second or self.policy.rate_per_hour)
         while True:
             if self._halted():
                 return Result(recipient, DeliveryStatus.QUEUED, attempts, error=error)
@@ -328,11 +364,24 @@ class Engine:
                 if composed is None:
                     reason = "no new posts in the subscriber's categories"
                     return Result(recipient, DeliveryStatus.SKIPPED, 0, error=reason)
+                if limited:  # a sending slot may be a wait: nothing known left unrecorded
+                    await self._set_down(lane)
                 await self.limiter.acquire()
             except _Stopped:
                 return Result(recipient, DeliveryStatus.QUEUED, attempts, error=error)
             if self._halted():  # asked while a connection opened or a sending slot came
                 return Result(recipient, DeliveryStatus.QUEUED, attempts, error=error)
+            if recipient.delivery_id in lane.marked and self.queue.away():
+                # the database went away since the group was marked: none of the rest of it
+                # begins until it is back (put back to claimed, marked again then)
+                await self._set_down(lane)
+                if self._halted():
+                    return Result(recipient, DeliveryStatus.QUEUED, attempts, error=error)
+            if recipient.delivery_id not in lane.marked:
+                if not await self._begin(lane, recipient):
+                    return None
+                if self._halted():  # asked while the database was waited for
+                    return Result(recipient, DeliveryStatus.QUEUED, attempts, error=error)
             attempts += 1
             lane.begun = True
             attempt = await channel.send(composed.envelope_from, recipient, composed.message)
@@ -359,20 +408,43 @@ class Engine:
             except _Stopped:
                 return Result(recipient, DeliveryStatus.QUEUED, attempts, error=error)
 
+    async def _begin(self, lane: _Lane, recipient: Recipient) -> bool:
+        """Mark `recipient` in flight, its commands about to be written, with the next
+        `group - 1` claimed ones (the rest of its group), recording the replies the lane has
+        read in the same write; False when it is no longer ours."""
+        extra = max(0, self.policy.group - 1 - len(lane.flying))
+        ahead, lane.held = lane.held[:extra], lane.held[extra:]
+        group = [recipient, *ahead]
+        mine = await self._ask(self.queue.begin, group, lane.take_done())
+        lane.marked.update(r.delivery_id for r in group if r.delivery_id in mine)
+        lane.flying.extend(r for r in ahead if r.delivery_id in mine)
+        return recipient.delivery_id in mine
+
+    async def _set_down(self, lane: _Lane) -> None:
+        """Before a wait: what is in flight but not on the wire goes back to claimed, and what
+        is known is recorded (nothing is left to a crash during the wait)."""
+        flying = [lane.current, *lane.flying] if lane.current is not None else list(lane.flying)
+        flying = [r for r in flying if r.delivery_id in lane.marked]
+        if not flying and not lane.done:
+            return
+        await self._ask(self.queue.hold, flying, lane.take_done())
+        lane.marked.clear()
+        lane.held[:0] = lane.flying
+        lane.flying = []
+
     async def _wait_out(self, lane: _Lane, seconds: float) -> None:
-        """Wait before a retry or a reconnection with the lane's group out of flight (claimed
-        again: none of it is on the wire), then put it back in flight. Raises _Stopped on a
-        stop, or when the message being sent is no longer this worker's."""
-        flying = [lane.current, *lane.group] if lane.current is not None else []
-        if flying:
-            self.queue.hold(flying, lane.take_done())
+        """Wait before a retry or a reconnection with nothing of the lane in flight (each
+        message is marked again when its commands are about to be written). Raises _Stopped
+        on a stop."""
+        await self._set_down(lane)
         await self._nap(seconds)
-        if flying:
-            mine = self.queue.begin(flying, lane.take_done())
-            lane.group = [r for r in lane.group if r.delivery_id in mine]
-            assert lane.current is not None
-            if lane.current.delivery_id not in mine:
-                raise _Stopped
+
+
+def _why(exc: BaseException) -> str:
+    """The reason a failure paused the send, in words of ours (no driver's text)."""
+    if isinstance(exc, DigestError):
+        return exc.message.rstrip(".")
+    return f"unexpected {type(exc).__name__} (set DIGEST_DEBUG=1 for details)"
 
 
 async def _close(channel: Channel) -> None:

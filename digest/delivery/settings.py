@@ -19,7 +19,9 @@ if TYPE_CHECKING:
     from digest.tokens import Keyring
 
 CHUNK = 20  # recipients claimed at a time per connection
-GROUP = 5  # recipients marked in flight in one write: at most this many `unknown` per crash
+# messages of a connection marked in flight in one write (`smtp.pipeline`'s default): at most
+# this many `unknown` per connection when a sender is killed (measured in CHANGELOG.md, issue 20)
+GROUP = 5
 
 Security = Literal["none", "starttls", "tls"]
 
@@ -42,7 +44,9 @@ class SmtpSettings:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Policy:
     """How a run sends (`smtp.*`): connections, the rate limits, retries within the run and
-    deferral after it (digest.delivery.retry), and how long a stop may take."""
+    deferral after it (digest.delivery.retry), how long a stop may take, the recipients
+    claimed at a time per connection (`chunk`) and marked in flight in one write (`group`,
+    `smtp.pipeline`)."""
 
     connections: int = 2
     messages_per_connection: int = 1000
@@ -103,8 +107,10 @@ class DeliverySettings:
     """One issue's send, as every sending process needs it: composing, the SMTP server, the
     policy, the database to claim from, the number of processes (`smtp.processes`; None:
     chosen by the queue's size), claims and heartbeats (`smtp.lease_timeout`,
-    `smtp.heartbeat`), `bounces.soft_limit`, and the schedule's time zone (for the times an
-    issue's status names)."""
+    `smtp.heartbeat`), `bounces.soft_limit`, the schedule's time zone (for the times an
+    issue's status names), the folder of this machine's outcome journals (`state_dir`,
+    resolved; digest.delivery.journal) and how long a database away is waited out
+    (`database.outage_seconds`)."""
 
     compose: ComposeSettings
     smtp: SmtpSettings
@@ -115,6 +121,8 @@ class DeliverySettings:
     heartbeat: float = 10.0
     soft_limit: int = 3
     timezone: str = "UTC"
+    state_dir: Path = Path("var/state")
+    outage_seconds: float = 120.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.orm import Session
+
 from digest.delivery.compose import prepare_variants
 from digest.delivery.engine import Summary
 from digest.delivery.settings import DeliverySettings
@@ -53,8 +55,7 @@ def deliver_issue(
     is written only while the send lease is still ours."""
     total = Summary()
     for _ in range(3):
-        with database.session() as session:
-            queued = ledger.pending(session, issue_id)
+        queued = database.run_session(lambda session: ledger.pending(session, issue_id))
         count = processes if processes is not None else process_count(settings, queued)
         if count > 1:
             prepare_variants(settings.compose, database, issue_id)
@@ -70,9 +71,12 @@ def deliver_issue(
         if total.paused or total.stopped or not _leftovers(database, issue_id, stop, settings):
             break
     if not ours():
-        with database.session() as session:
+
+        def key_of(session: Session) -> str:
             issue = session.get(Issue, issue_id)
-            key = issue.key if issue is not None else str(issue_id)
+            return issue.key if issue is not None else str(issue_id)
+
+        key = database.run_session(key_of)
         return Outcome(key, total, IssueStatus.STOPPED, LEASE_LOST, delivered=False)
     return settle(database, issue_id, total, settings)
 
@@ -80,11 +84,15 @@ def deliver_issue(
 def _leftovers(database: Database, issue_id: int, stop: Stop, settings: DeliverySettings) -> bool:
     """Whether another round is needed: rows queued again from dead workers, or held by live
     ones (waited for, up to their expiry)."""
-    deadline = datetime.now(UTC) + timedelta(seconds=2 * settings.claim_seconds)
+    ttl = settings.claim_seconds
+    deadline = datetime.now(UTC) + timedelta(seconds=2 * ttl)
+
+    def look(session: Session) -> dict[str, int]:
+        deliveries.recover(session, issue_id, deliveries.dead_workers(session, issue_id, ttl))
+        return ledger.counts(session, issue_id)
+
     while not stop.is_set():
-        with database.session() as session:
-            deliveries.recover(session, issue_id, deliveries.dead_workers(session, issue_id))
-            counts = ledger.counts(session, issue_id)
+        counts = database.run_session(look)
         if counts.get(DeliveryStatus.QUEUED, 0):
             return True
         held = counts.get(DeliveryStatus.CLAIMED, 0) + counts.get(DeliveryStatus.IN_FLIGHT, 0)
@@ -98,41 +106,47 @@ def settle(
     database: Database, issue_id: int, summary: Summary, settings: DeliverySettings
 ) -> Outcome:
     """Record how the issue stands: finished when nothing is queued, claimed, in flight or
-    deferred — unless it delivered nothing, when it stays open with its reason."""
-    with database.session() as session:
-        issue = session.get(Issue, issue_id)
-        assert issue is not None
-        counts = ledger.counts(session, issue_id)
-        pending = sum(counts.get(s, 0) for s in ("queued", "claimed", "in_flight"))
-        failed, deferred = counts.get("failed", 0), counts.get("deferred", 0)
-        # an unknown outcome is a message the server took whose answer was lost: it may have
-        # arrived, so it counts as delivered (its posts are used) and `report` shows it
-        delivered = counts.get("sent", 0) + counts.get("unknown", 0) > 0
-        status, reason = IssueStatus.FINISHED, None
-        if pending and summary.stopped:
-            status, reason = IssueStatus.STOPPED, f"{summary.stopped}, {pending} not sent yet"
-        elif summary.paused:
-            status, reason = IssueStatus.PAUSED, summary.paused
-        elif pending:
-            status, reason = IssueStatus.SENDING, f"{pending} deliveries held by other senders"
-        elif not delivered and failed:
-            last = ledger.last_error(session, issue_id, DeliveryStatus.FAILED)
-            status = IssueStatus.PAUSED
-            reason = f"delivered nothing: {failed} failed, the last: {last}"
-        elif deferred:
-            [waiting] = ledger.deferred(session, [issue_id])
-            status = IssueStatus.SENDING
-            reason = (
-                f"{deferred} deliveries deferred (the last: "
-                f"{ledger.last_error(session, issue_id, DeliveryStatus.DEFERRED)}); "
-                f"the next retry at {local(waiting.next_attempt_at, settings.timezone)}"
-            )
-            if not delivered:
-                reason = "nothing delivered yet: " + reason
-        ledger.set_status(session, issue_id, status, reason)
-        if failed:  # a failure after deferral counts as a soft bounce (bounces.soft_limit)
-            sweep_soft(session, settings.soft_limit)
-        return Outcome(issue.key, summary, status, reason, delivered)
+    deferred — unless it delivered nothing, when it stays open with its reason. A database
+    away is waited out (recording the status twice changes nothing)."""
+    return database.run_session(lambda session: _settle(session, issue_id, summary, settings))
+
+
+def _settle(
+    session: Session, issue_id: int, summary: Summary, settings: DeliverySettings
+) -> Outcome:
+    issue = session.get(Issue, issue_id)
+    assert issue is not None
+    counts = ledger.counts(session, issue_id)
+    pending = sum(counts.get(s, 0) for s in ("queued", "claimed", "in_flight"))
+    failed, deferred = counts.get("failed", 0), counts.get("deferred", 0)
+    # an unknown outcome is a message the server took whose answer was lost: it may have
+    # arrived, so it counts as delivered (its posts are used) and `report` shows it
+    delivered = counts.get("sent", 0) + counts.get("unknown", 0) > 0
+    status, reason = IssueStatus.FINISHED, None
+    if pending and summary.stopped:
+        status, reason = IssueStatus.STOPPED, f"{summary.stopped}, {pending} not sent yet"
+    elif summary.paused:
+        status, reason = IssueStatus.PAUSED, summary.paused
+    elif pending:
+        status, reason = IssueStatus.SENDING, f"{pending} deliveries held by other senders"
+    elif not delivered and failed:
+        last = ledger.last_error(session, issue_id, DeliveryStatus.FAILED)
+        status = IssueStatus.PAUSED
+        reason = f"delivered nothing: {failed} failed, the last: {last}"
+    elif deferred:
+        [waiting] = ledger.deferred(session, [issue_id])
+        status = IssueStatus.SENDING
+        reason = (
+            f"{deferred} deliveries deferred (the last: "
+            f"{ledger.last_error(session, issue_id, DeliveryStatus.DEFERRED)}); "
+            f"the next retry at {local(waiting.next_attempt_at, settings.timezone)}"
+        )
+        if not delivered:
+            reason = "nothing delivered yet: " + reason
+    ledger.set_status(session, issue_id, status, reason)
+    if failed:  # a failure after deferral counts as a soft bounce (bounces.soft_limit)
+        sweep_soft(session, settings.soft_limit)
+    return Outcome(issue.key, summary, status, reason, delivered)
 
 
 def job_for(settings: DeliverySettings, issue_id: int) -> Job:

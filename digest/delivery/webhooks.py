@@ -21,7 +21,7 @@ from standardwebhooks import Webhook
 
 from digest.delivery.settings import WebhookSettings
 from digest.store import webhooks as outbox
-from digest.store.database import Database
+from digest.store.database import Database, log_failure
 
 log = logging.getLogger("digest.delivery")
 
@@ -95,8 +95,8 @@ def start_background(
     def run() -> None:
         try:
             deliver(database, hooks, clock)
-        except Exception:
-            log.exception("outgoing webhooks failed (they are tried again later)")
+        except Exception as exc:
+            log_failure(log, "outgoing webhooks", exc, "they are tried again later")
 
     thread = threading.Thread(target=run, name="digest-webhooks", daemon=True)
     thread.start()

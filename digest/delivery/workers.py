@@ -12,7 +12,7 @@ heartbeat keeps its claims its own.
 They stop together (see `stop`): a signal to any of them reaches all, a pause in one halts
 the others, a child whose parent died stops (PR_SET_PDEATHSIG, and a watch of its parent's
 pid), and a child that does not finish within the stop's grace time is killed — its
-in-flight group is then `unknown`, as after any crash.
+in-flight messages are then `unknown`, as after any crash.
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from digest.delivery.compose import make_composer
+from digest.delivery.compose import load_variants, make_composer
 from digest.delivery.engine import POLL, Engine, Summary
+from digest.delivery.journal import journal_for
 from digest.delivery.queue import LedgerQueue
 from digest.delivery.rate import Limits
 from digest.delivery.settings import DeliverySettings, Policy
@@ -47,6 +48,7 @@ from digest.delivery.stop import (
     unblock_signals,
 )
 from digest.delivery.transport import SmtpTransport
+from digest.errors import DigestError
 from digest.store import lease, rate
 from digest.store.database import Database, open_database
 
@@ -96,28 +98,39 @@ def run_engine(
     stop: Stoppable | None,
     on_progress: Progress | None,
 ) -> Summary:
-    """This process's worker: its engine over the ledger, its heartbeat renewing its claims."""
+    """This process's worker: its engine over the ledger, its heartbeat renewing its claims,
+    its journal keeping what the database cannot take for a while."""
     settings = job.settings
-    queue = LedgerQueue(
-        database, job.issue_id, lease.worker_name(), settings.claim_seconds, as_of=job.as_of
-    )
+    worker = lease.worker_name()
     struck_off = Stop()  # its claims were taken back: it was presumed dead (a long stall)
+
+    def lost() -> None:
+        struck_off.set("its claims were taken over by another sender")
+
+    queue = LedgerQueue(
+        database,
+        job.issue_id,
+        worker,
+        settings.claim_seconds,
+        as_of=job.as_of,
+        journal=journal_for(settings.state_dir, database, worker),
+        stop=stop,
+        on_lost=lost,
+    )
     limits = Limits(job.policy.rate_per_second, job.policy.rate_per_hour)
+    composer = make_composer(settings.compose, database, job.issue_id)
+    load_variants(composer, database, job.issue_id)  # no database call to compose a message
     engine = Engine(
         replace(job.policy, connections=connections),
         SmtpTransport(settings.smtp),
         queue,
-        make_composer(settings.compose, database, job.issue_id),
+        composer,
         stop=AnyOf(stop, struck_off),
         on_progress=on_progress,
         shared_rate=(lambda: rate.reserve(database, RATE_SCHEDULE, limits.draw))
         if limits
         else None,
     )
-
-    def lost() -> None:
-        struck_off.set("its claims were taken over by another sender")
-
     try:
         with lease.Heartbeat(settings.heartbeat, [queue.renew], on_lost=lost):
             return asyncio.run(engine.run())
@@ -207,6 +220,24 @@ def combine(summaries: Iterable[Summary]) -> Summary:
     return total
 
 
+def _say_warnings() -> None:
+    """A spawned process's warnings (the database gone, back) as the parent's look: one
+    `digest: warning:` line each on stderr, which it shares with the parent."""
+    import logging
+    import sys
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("digest: warning: %(message)s."))
+    logging.getLogger("digest").addHandler(handler)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, DigestError):
+        return exc.message.rstrip(".")
+    return f"a sending process failed: unexpected {type(exc).__name__}"
+
+
 class _Halt:
     """The shared event another process sets when it pauses. Looking at it takes a lock
     shared between processes, so it is looked at every POLL seconds at most: a pause
@@ -269,10 +300,17 @@ def _child(index: int, job: Job, connections: int, updates: Any, halt: Any, pare
 
     with on_signals(stop, forward=to_parent, tell=None):
         unblock_signals()  # blocked by the parent while it started us
+        _say_warnings()
         orphaned = Orphaned(parent)
         if orphaned.is_set():
             return
-        database = open_database(job.settings.database_url)
+        try:
+            database = open_database(
+                job.settings.database_url, outage_seconds=job.settings.outage_seconds
+            )
+        except DigestError as exc:
+            updates.put((index, True, Summary(paused=exc.message.rstrip("."))))
+            return
         try:
             counter = [0]
 
@@ -281,13 +319,18 @@ def _child(index: int, job: Job, connections: int, updates: Any, halt: Any, pare
                 if counter[0] % PROGRESS_EVERY == 0:
                     updates.put((index, False, summary))
 
-            summary = run_engine(
-                job,
-                database,
-                connections=connections,
-                stop=AnyOf(stop, _Halt(halt), orphaned),
-                on_progress=progress,
-            )
+            try:
+                summary = run_engine(
+                    job,
+                    database,
+                    connections=connections,
+                    stop=AnyOf(stop, _Halt(halt), orphaned),
+                    on_progress=progress,
+                )
+            except Exception as exc:  # said in one sentence by the parent, no traceback here
+                if os.environ.get("DIGEST_DEBUG"):
+                    raise
+                summary = Summary(paused=_reason(exc))
             if summary.paused:
                 halt.set()
             updates.put((index, True, summary))

@@ -105,10 +105,12 @@ def record_all(
     """Record provider events (each in its own transaction); for the web hooks."""
     applied = []
     for result in results:
-        with database.session() as session:
-            applied.append(record(session, result, soft_limit))
-    with database.session() as session:
-        sweep_soft(session, soft_limit)
+
+        def one(session: Session, result: Classification = result) -> Applied:
+            return record(session, result, soft_limit)
+
+        applied.append(database.run_session(one))
+    database.run_session(lambda session: sweep_soft(session, soft_limit))
     return applied
 
 
@@ -149,12 +151,15 @@ def process(
     else:
         for incoming in mailbox:
             result = classify(incoming.message, context, raw=incoming.raw)
-            with database.session() as session:
-                applied = record(session, result, limit)
+
+            # a database away is waited out; recording twice changes nothing (by its key)
+            def one(session: Session, result: Classification = result) -> Applied:
+                return record(session, result, limit)
+
+            applied = database.run_session(one)
             if applied.action != "unknown":
                 incoming.mark_handled()
             run.rows.append(Row(incoming.where, result, applied))
-        with database.session() as session:
-            run.soft_limited = sweep_soft(session, limit)
+        run.soft_limited = database.run_session(lambda session: sweep_soft(session, limit))
     run.skipped = list(mailbox.skipped)
     return run

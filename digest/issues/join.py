@@ -17,10 +17,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from digest.config.presend import check_sendable
+from sqlalchemy.orm import Session
+
+from digest.config.presend import check_sendable, check_state_dir
 from digest.config.schema import Config
 from digest.config.sending import delivery_settings
 from digest.delivery.engine import Summary
+from digest.delivery.journal import replay
 from digest.delivery.settle import job_for
 from digest.delivery.stop import Stop, on_signals
 from digest.delivery.workers import deliver
@@ -56,13 +59,16 @@ class Worked:
 
 def joinable(database: Database) -> tuple[int, str] | None:
     """The oldest issue being sent that still has deliveries queued: (id, key)."""
-    with database.session() as session:
+
+    def look(session: Session) -> tuple[int, str] | None:
         for issue in ledger.unfinished_issues(session):
             if issue.status != IssueStatus.SENDING:
                 continue
             if ledger.counts(session, issue.id).get(DeliveryStatus.QUEUED, 0):
                 return issue.id, issue.key
-    return None
+        return None
+
+    return database.run_session(look)
 
 
 def work(
@@ -83,9 +89,12 @@ def work(
             "database, where `digest send` alone already uses every core."
         )
     check_sendable(config)
+    check_state_dir(config)
     stop = stop or Stop()
     worked = Worked(lease.worker_name(), None, stop=stop)
     with on_signals(stop):
+        # what senders of this machine kept while the database was away, first
+        replay(config.path(config.state_dir), database)
         deadline = time.monotonic() + max(0.0, wait)
         found = joinable(database)
         while found is None and not stop.is_set():

@@ -11,7 +11,9 @@ two schedulers started by mistake still send each issue once.
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -35,6 +37,7 @@ from digest.errors import DigestError
 from digest.issues.send import NothingToSend, Outcome, Plan, SenderBusy, plan_send, send_issue
 from digest.store import jobs
 from digest.store.database import Database, open_database
+from digest.store.outage import DatabaseAway, is_outage
 
 if TYPE_CHECKING:
     from digest.ops.alerts import Alerts
@@ -172,7 +175,7 @@ def polls_bounces(config: Config) -> bool:
 def _with_database(config_path: str, job: Callable[[Config, Database], object]) -> None:
     try:
         config = load_config(config_path)
-        database = open_database(config.database_url)
+        database = open_database(config.database_url, outage_seconds=config.database.outage_seconds)
     except DigestError as exc:
         log.error("scheduled run skipped: %s", exc.message)
         return
@@ -180,8 +183,21 @@ def _with_database(config_path: str, job: Callable[[Config, Database], object]) 
         job(config, database)
     except DigestError as exc:  # a mailbox that cannot be read: say so, try again next time
         log.error("scheduled job failed: %s", exc.message)
+    except Exception as exc:  # said in words of ours; the next run tries again
+        if os.environ.get("DIGEST_DEBUG"):
+            raise
+        log.error("scheduled job failed: %s", _unexpected(exc))
     finally:
         database.dispose()
+
+
+def _unexpected(exc: BaseException) -> str:
+    """A job's failure in words of ours: never a driver's or a library's own text."""
+    if isinstance(exc, DigestError):
+        return exc.message.rstrip(".")
+    if is_outage(exc):
+        return "the database went out of reach in the middle of it; the next run goes on"
+    return f"unexpected {type(exc).__name__} (set DIGEST_DEBUG=1 for details)"
 
 
 def scheduled_send(
@@ -284,15 +300,65 @@ def _local(moment: datetime, config: Config) -> str:
 # -- the scheduler ------------------------------------------------------------------------------
 
 
+class PatientJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
+    """APScheduler's job store in our database, waiting out a database that went away (up to
+    `database.outage_seconds`) instead of failing the scheduler's loop; past that, `on_gone`
+    is called (the scheduler stops: exit 1, and systemd starts it again)."""
+
+    def __init__(self, database: Database, on_gone: Callable[[DatabaseAway], None]) -> None:
+        super().__init__(engine=database.engine)
+        self.database = database
+        self.on_gone = on_gone
+
+    def _patient(self, name: str, *args: Any) -> Any:
+        method = getattr(super(), name)
+        try:
+            return self.database.outage.wait_out(lambda: method(*args))
+        except DatabaseAway as gone:
+            self.on_gone(gone)
+            raise
+
+    def lookup_job(self, job_id: str) -> Any:
+        return self._patient("lookup_job", job_id)
+
+    def get_due_jobs(self, now: datetime) -> Any:
+        return self._patient("get_due_jobs", now)
+
+    def get_next_run_time(self) -> Any:
+        return self._patient("get_next_run_time")
+
+    def get_all_jobs(self) -> Any:
+        return self._patient("get_all_jobs")
+
+    def add_job(self, job: Any) -> None:
+        self._patient("add_job", job)
+
+    def update_job(self, job: Any) -> None:
+        self._patient("update_job", job)
+
+    def remove_job(self, job_id: str) -> None:
+        self._patient("remove_job", job_id)
+
+    def remove_all_jobs(self) -> None:
+        self._patient("remove_all_jobs")
+
+
 def job_store(database: Database) -> SQLAlchemyJobStore:
     return SQLAlchemyJobStore(engine=database.engine)
 
 
-def make_scheduler(config: Config, database: Database, *, blocking: bool = True) -> BaseScheduler:
+def make_scheduler(
+    config: Config,
+    database: Database,
+    *,
+    blocking: bool = True,
+    on_gone: Callable[[DatabaseAway], None] | None = None,
+) -> BaseScheduler:
     grace = int(config.schedule.misfire_grace_hours * 3600)
     cls: Callable[..., BaseScheduler] = BlockingScheduler if blocking else BackgroundScheduler
+    store = job_store(database) if on_gone is None else PatientJobStore(database, on_gone)
     scheduler = cls(
-        jobstores={"default": job_store(database), "memory": MemoryJobStore()},
+        jobstores={"default": store, "memory": MemoryJobStore()},
         # one send at a time in this process; reading bounces and the daily doctor never
         # wait for a send
         executors={
@@ -423,10 +489,11 @@ def _listener(config: Config, database: Database) -> Callable[[Any], None]:
             if alerts is not None:
                 alerts.missed(event.job_id, due)
         elif isinstance(event, JobExecutionEvent) and event.exception is not None:
-            log.error("the %s job failed: %s", event.job_id, event.exception)
+            why = _unexpected(event.exception)
+            log.error("the %s job failed: %s", event.job_id, why)
             alerts = owner_alerts(config, database)
             if alerts is not None and event.job_id not in (BOUNCE_JOB, DOCTOR_JOB):
-                alerts.send_failed(event.job_id.removeprefix(JOB_PREFIX), str(event.exception))
+                alerts.send_failed(event.job_id.removeprefix(JOB_PREFIX), why)
 
     return listen
 
@@ -435,11 +502,36 @@ def _hours(delta: timedelta) -> str:
     return f"{delta.total_seconds() / 3600:.1f} h"
 
 
+def _shut_down(scheduler: BaseScheduler) -> None:
+    """`scheduler.shutdown()` from a thread of its own. A signal handler runs in the
+    scheduler's own thread, possibly in the middle of its round over the job stores, and
+    APScheduler's lock is reentrant: shutting down there empties the memory store under the
+    round's feet (JobLookupError). From another thread it waits for the round to end."""
+    threading.Thread(
+        target=scheduler.shutdown, kwargs={"wait": False}, name="digest-stop", daemon=True
+    ).start()
+
+
 def serve_forever(config: Config, config_path: Path) -> None:
-    """`digest schedule`: run in the foreground until SIGINT or SIGTERM."""
-    database = open_database(config.database_url)
-    scheduler = make_scheduler(config, database, blocking=True)
-    install_jobs(scheduler, config, database, config_path)
+    """`digest schedule`: run in the foreground until SIGINT or SIGTERM. A database away is
+    waited out (`database.outage_seconds`); past that the scheduler stops with one sentence
+    (exit 1, for systemd to start it again)."""
+    from digest.delivery.journal import replay
+
+    _quiet_scheduler_log()
+    database = open_database(config.database_url, outage_seconds=config.database.outage_seconds)
+    gone: list[DatabaseAway] = []
+
+    def give_up(exc: DatabaseAway) -> None:
+        if not gone:
+            gone.append(exc)
+            STOP.set(exc.message.rstrip("."))
+            _shut_down(scheduler)
+
+    scheduler = make_scheduler(config, database, blocking=True, on_gone=give_up)
+    # what senders of this machine kept while the database was away, first
+    replay(config.path(config.state_dir), database)
+    database.outage.wait_out(lambda: install_jobs(scheduler, config, database, config_path))
 
     def stop(signum: int, frame: Any) -> None:
         if STOP.set(describe(signum), signum):
@@ -449,11 +541,11 @@ def serve_forever(config: Config, config_path: Path) -> None:
                 "flight, and stopping",
                 signal.Signals(signum).name,
             )
-            scheduler.shutdown(wait=False)
+            _shut_down(scheduler)
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    for frequency, moment in next_runs(config, database).items():
+    for frequency, moment in database.outage.wait_out(lambda: next_runs(config, database)).items():
         log.info(
             "scheduler started: the %s digest runs next at %s", frequency, _local(moment, config)
         )
@@ -461,3 +553,22 @@ def serve_forever(config: Config, config_path: Path) -> None:
         scheduler.start()
     finally:
         database.dispose()
+    if gone:
+        raise gone[0]
+
+
+class _NoTraceback(logging.Filter):
+    """APScheduler's own log lines keep their words but lose the traceback and the driver's
+    text after them (DIGEST_DEBUG=1 keeps both)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info:
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def _quiet_scheduler_log() -> None:
+    if not os.environ.get("DIGEST_DEBUG"):
+        for name in ("scheduler", "executors.default", "executors.inbound", "executors.ops"):
+            logging.getLogger(f"apscheduler.{name}").addFilter(_NoTraceback())

@@ -17,12 +17,15 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
-from digest.config.presend import check_sendable
+from sqlalchemy.orm import Session
+
+from digest.config.presend import check_sendable, check_state_dir
 from digest.config.schema import Config
 from digest.config.sending import compose_settings, delivery_settings, policy, smtp_settings
 from digest.config.stages import render_settings
 from digest.delivery.compose import Composer
 from digest.delivery.engine import Engine, Summary
+from digest.delivery.journal import replay
 from digest.delivery.outbox import OutboxTransport
 from digest.delivery.personalise import with_sample_values
 from digest.delivery.queue import ListQueue
@@ -96,6 +99,7 @@ def send_issue(
     if outbox is not None or to is not None:
         return _without_ledger(config, database, plan, outbox, to, stop)
     check_sendable(config)
+    check_state_dir(config)
     settings = delivery_settings(config)
     sent = Sent(stop=stop)
     holder = lease.worker_name()
@@ -114,6 +118,8 @@ def send_issue(
     beat = lease.Heartbeat(config.smtp.heartbeat, [ours])
     try:
         with beat, on_signals(stop, forward=forward_to_children):
+            # what senders of this machine kept while the database was away, first
+            replay(settings.state_dir, database)
             current = plan_send(
                 config,
                 database,
@@ -130,7 +136,7 @@ def send_issue(
                 )
             for retry in current.retries:
                 if retry.issue_id != current.issue_id and not stop.is_set():
-                    _start_retry(database, retry.issue_id)
+                    _start_retry(database, retry.issue_id, config.smtp.lease_timeout)
                     outcome = deliver_issue(
                         settings, database, retry.issue_id, stop, None, processes, ours
                     )
@@ -158,16 +164,25 @@ WEBHOOK_GRACE = 3.0
 def start(config: Config, database: Database, plan: Plan) -> int:
     """Create the planned issue — rendering its default variant first, so that a broken
     template fails before anything is recorded — or ready the resumed one: the claims of
-    dead senders sorted out, failed deliveries queued again when it delivered nothing."""
+    dead senders sorted out, failed deliveries queued again when it delivered nothing.
+    A database away is waited out; each step is safe to make twice."""
     assert plan.edition is not None
+    edition = plan.edition
+    ttl = config.smtp.lease_timeout
     if plan.issue_id is None:
-        rendered = render(render_settings(config), plan.edition)
-        with database.session() as session:
-            if ledger.issue_by_key(session, plan.edition.key) is not None:
-                raise NothingToSend(f"The digest for {plan.edition.key} was already sent.")
+        rendered = render(render_settings(config), edition)
+        tries: list[int] = []
+
+        def create(session: Session) -> int:
+            tries.append(1)
+            found = ledger.issue_by_key(session, edition.key)
+            if found is not None:
+                if len(tries) > 1 and found.status == IssueStatus.SENDING:
+                    return found.id  # ours: the first try committed, its answer was lost
+                raise NothingToSend(f"The digest for {edition.key} was already sent.")
             issue = ledger.create_issue(
                 session,
-                plan.edition,
+                edition,
                 frequency=plan.frequency,
                 default_frequency=config.schedule.frequency,
             )
@@ -176,22 +191,30 @@ def start(config: Config, database: Database, plan: Plan) -> int:
             # else the composer renders it again with the issue's click links, and stores that.
             # The note and the posts held from this issue only stay with it: what waits for
             # the next one starts empty (a note changed since the plan waits on)
-            editorial.take_note(session, plan.frequency, plan.edition.note)
+            editorial.take_note(session, plan.frequency, edition.note)
             editorial.release_next(session)
             return issue.id
-    with database.session() as session:
-        deliveries.recover(session, plan.issue_id, deliveries.dead_workers(session, plan.issue_id))
-        if not ledger.has_delivered(session, plan.issue_id):
-            deliveries.requeue(session, plan.issue_id, DeliveryStatus.FAILED)
+
+        return database.run_session(create)
+    issue_id = plan.issue_id
+
+    def resume(session: Session) -> int:
+        deliveries.recover(session, issue_id, deliveries.dead_workers(session, issue_id, ttl))
+        if not ledger.has_delivered(session, issue_id):
+            deliveries.requeue(session, issue_id, DeliveryStatus.FAILED)
         if plan.resend_key is not None:
-            deliveries.requeue(session, plan.issue_id, DeliveryStatus.UNKNOWN)
-        ledger.set_status(session, plan.issue_id, IssueStatus.SENDING, None)
-    return plan.issue_id
+            deliveries.requeue(session, issue_id, DeliveryStatus.UNKNOWN)
+        ledger.set_status(session, issue_id, IssueStatus.SENDING, None)
+        return issue_id
+
+    return database.run_session(resume)
 
 
-def _start_retry(database: Database, issue_id: int) -> None:
-    with database.session() as session:
-        deliveries.recover(session, issue_id, deliveries.dead_workers(session, issue_id))
+def _start_retry(database: Database, issue_id: int, ttl: float) -> None:
+    def recover(session: Session) -> None:
+        deliveries.recover(session, issue_id, deliveries.dead_workers(session, issue_id, ttl))
+
+    database.run_session(recover)
 
 
 def _without_ledger(

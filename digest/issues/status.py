@@ -1,5 +1,6 @@
 """How things stand, for `digest status`: the latest issues, the next runs, who is sending
-(the send lease and every live worker), deferred retries, the audience and the posts waiting.
+(the send lease and every live worker), deferred retries, the audience, the posts waiting and
+this machine's outcome journals (replies a sender kept while the database was away).
 
 Assembled here, read in one go, so the command only prints it (as text or JSON).
 """
@@ -11,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from digest.config.schema import Config
+from digest.delivery.journal import Found, survey
 from digest.issues.upcoming import next_issue
 from digest.store import lease, ledger
 from digest.store import subscribers as people
@@ -36,6 +38,7 @@ class Status:
     audience: dict[str, int]
     posts_waiting: int
     source_failures: list[str] = field(default_factory=list)
+    journals: list[Found] = field(default_factory=list)
 
     @property
     def waiting(self) -> int:
@@ -81,6 +84,15 @@ class Status:
             },
             "subscribers": self.audience,
             "source_failures": self.source_failures,
+            "journals": [
+                {
+                    "path": str(j.path),
+                    "worker": j.worker,
+                    "outcomes": j.outcomes,
+                    "state": j.state,
+                }
+                for j in self.journals
+            ],
         }
 
 
@@ -106,4 +118,5 @@ def current_status(config: Config, database: Database) -> Status:
         audience=audience,
         posts_waiting=len(gathered.new),
         source_failures=list(gathered.source.failures),
+        journals=survey(config.path(config.state_dir), database),
     )

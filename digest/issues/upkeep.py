@@ -27,7 +27,7 @@ from digest.delivery.mailer import Mailer, SmtpMailer
 from digest.delivery.webhooks import start_background
 from digest.delivery.welcome import send_due
 from digest.store import pending
-from digest.store.database import Database
+from digest.store.database import Database, log_failure
 
 log = logging.getLogger("digest.issues")
 
@@ -49,11 +49,11 @@ def upkeep(
     """One round; never raises (each part logs its own failure and is tried next round)."""
     now = clock or (lambda: datetime.now(UTC))
     done = Upkept()
-    try:
-        with database.session() as session:
-            done.purged = pending.purge(session, now() - timedelta(days=config.signup.pending_days))
-    except Exception:
-        log.exception("removing stale pending sign-ups failed")
+    try:  # a database away is waited out (database.outage_seconds), as on the send path
+        cutoff = now() - timedelta(days=config.signup.pending_days)
+        done.purged = database.run_session(lambda session: pending.purge(session, cutoff))
+    except Exception as exc:
+        _failed("removing stale pending sign-ups", exc)
     if config.welcome:
         try:
             if mailer is None:
@@ -61,13 +61,17 @@ def upkeep(
                     smtp_settings(config), sender_settings(config), dkim_settings(config)
                 )
             done.welcomed = send_due(database, mailer, welcome_settings(config), now)
-        except Exception:
-            log.exception("sending welcome mails failed")
+        except Exception as exc:
+            _failed("sending welcome mails", exc)
     try:
         done.webhooks = start_background(database, webhook_settings(config), now)
-    except Exception:
-        log.exception("outgoing webhooks could not start")
+    except Exception as exc:
+        _failed("starting outgoing webhooks", exc)
     return done
+
+
+def _failed(what: str, exc: Exception) -> None:
+    log_failure(log, what, exc, "tried again next round")
 
 
 def serve_upkeep(config: Config, database: Database, every: float = 30.0) -> Callable[[], None]:

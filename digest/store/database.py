@@ -7,25 +7,34 @@ pending ones under a lock, so two processes starting at once do not both try.
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+# Connection is re-exported: the send path types its units of work with it
+from sqlalchemy import Connection as Connection
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.errors import DigestError
+from digest.store.outage import OUTAGE_SECONDS, DatabaseAway, Outage, is_outage
 from digest.store.revisions import MIGRATIONS, head_from_files, known_revisions
+
+T = TypeVar("T")
 
 __all__ = ["MIGRATIONS", "known_revisions"]  # re-exported: backup and the tests read them here
 _MIGRATION_LOCK = 0x6469_6765  # "dige": the PostgreSQL advisory lock id for migrations
 IDLE_IN_TRANSACTION_MS = 60_000
 SQLITE_BUSY_SECONDS = 30.0  # how long a SQLite statement waits for another process's lock
+CONNECT_TIMEOUT = 10  # seconds: a server that does not answer at all counts as away
 
 
 # -- engine and sessions ------------------------------------------------------------------------
@@ -35,6 +44,8 @@ SQLITE_BUSY_SECONDS = 30.0  # how long a SQLite statement waits for another proc
 class Database:
     engine: Engine
     sessions: sessionmaker[Session]
+    outage: Outage = field(default_factory=Outage)
+    facts: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -42,23 +53,122 @@ class Database:
 
         On SQLite it starts with BEGIN IMMEDIATE, taking the write lock up front, so that two
         processes never fail half-way with "database is locked" when both decide to write.
-        """
-        with self.sessions.begin() as session:
-            yield session
+        A database away when the unit begins is waited out (`outage`); one lost in the middle
+        of it raises: only `run_session` can run the work again."""
+        session = self.outage.wait_out(self._begin_session)
+        with session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """A unit of work on a bare connection (no ORM): the send path's hot writes, a few
-        per group of messages, where a session's own cost outweighed SQLite's."""
+        per group of messages, where a session's own cost outweighed SQLite's. A database away
+        when it begins is waited out, as for `session`."""
+        connection = self.outage.wait_out(self._begin_connection)
+        with connection:
+            transaction = connection.get_transaction()
+            assert transaction is not None
+            try:
+                yield connection
+                transaction.commit()
+            except BaseException:
+                transaction.rollback()
+                raise
+
+    def run_session(self, work: Callable[[Session], T]) -> T:
+        """`work` in a session, run again from the start while the database is away (up to
+        `database.outage_seconds`): it must be safe to run twice (its first run may have
+        committed just before the connection was lost)."""
+
+        def once() -> T:
+            with self.sessions.begin() as session:
+                return work(session)
+
+        return self.outage.wait_out(once)
+
+    def run_transaction(
+        self,
+        work: Callable[[Connection], T],
+        *,
+        on_away: Callable[[], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+        gone: Callable[[], DatabaseAway] | None = None,
+    ) -> T:
+        """`work` in a transaction on a bare connection, run again from the start while the
+        database is away, as `run_session`; see `Outage.wait_out` for the rest."""
+
+        def once() -> T:
+            with self.engine.begin() as connection:
+                return work(connection)
+
+        return self.outage.wait_out(once, on_away=on_away, cancelled=cancelled, gone=gone)
+
+    def attempt(self, work: Callable[[Connection], T]) -> T:
+        """`work` in a transaction, once, unless the database is known to be away: then it
+        fails at once (the caller waits in a thread of its own, with `run_transaction`)."""
+        if self.outage.away:
+            raise _KnownAway()
         with self.engine.begin() as connection:
-            yield connection
+            result = work(connection)
+        self.outage.succeeded()
+        return result
+
+    def _begin_session(self) -> Session:
+        session = self.sessions()
+        try:
+            session.begin()
+            session.connection()  # checks a connection out (pinged), begins
+        except BaseException:
+            session.close()
+            raise
+        self.outage.succeeded()
+        return session
+
+    def _begin_connection(self) -> Connection:
+        connection = self.engine.connect()
+        try:
+            connection.begin()
+        except BaseException:
+            connection.close()
+            raise
+        self.outage.succeeded()
+        return connection
 
     def dispose(self) -> None:
         self.engine.dispose()
 
 
-def connect(url: str) -> Database:
-    """An engine for `url` with our SQLite settings; does not touch the schema."""
+class _KnownAway(OperationalError):
+    """Raised by `Database.attempt` without trying while the database is known away."""
+
+    def __init__(self) -> None:
+        super().__init__("the database is away", None, Exception("away"))
+        self.connection_invalidated = True
+
+
+def quiet_drivers() -> None:
+    """The drivers' and the pool's own log lines (psycopg's "error ignored terminating
+    <Pipeline [BAD]>", SQLAlchemy's "Exception during reset") are raw text about a lost
+    connection that digest already reports in its own words: kept for DIGEST_DEBUG=1."""
+    if os.environ.get("DIGEST_DEBUG"):
+        return
+    for name in ("psycopg", "sqlalchemy.pool", "sqlalchemy.engine"):
+        logger = logging.getLogger(name)
+        logger.propagate = False
+        logger.setLevel(logging.CRITICAL + 1)
+        if not logger.handlers:
+            logger.addHandler(logging.NullHandler())
+
+
+def connect(url: str, *, outage_seconds: float = OUTAGE_SECONDS) -> Database:
+    """An engine for `url` with our SQLite settings; does not touch the schema. A database
+    that goes away is waited out for up to `outage_seconds` (see digest.store.outage)."""
+    quiet_drivers()
     try:
         if url.startswith("sqlite"):
             path = url.removeprefix("sqlite:///")
@@ -71,10 +181,16 @@ def connect(url: str) -> Database:
             # row locks forever: the server ends such a session after a minute, and its lease
             # and claims can then be taken over
             options = f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"
-            engine = create_engine(url, pool_pre_ping=True, connect_args={"options": options})
+            engine = create_engine(
+                url,
+                pool_pre_ping=True,
+                connect_args={"options": options, "connect_timeout": CONNECT_TIMEOUT},
+            )
     except (SQLAlchemyError, ValueError, OSError) as exc:
         raise DigestError(f"database.url: cannot use {redact(url)}: {exc}.") from None
-    return Database(engine, sessionmaker(engine, expire_on_commit=False))
+    outage = Outage(outage_seconds)
+    sessions = sessionmaker(engine, expire_on_commit=False, info={"outage": outage})
+    return Database(engine, sessions, outage)
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -131,7 +247,7 @@ def include_object(
     obj: object, name: str | None, kind: str, reflected: bool, compare_to: object
 ) -> bool:
     """For Alembic's comparisons: APScheduler's table (and its index) come from migration
-    0002, not from our models; the PostgreSQL-only index of address prefixes (0014, on an
+    0002, not from our models; the PostgreSQL-only index of address prefixes (0015, on an
     expression SQLite has no collation for) is the migration's alone."""
     if kind == "index" and name == "ix_subscribers_email_key_c":
         return False
@@ -217,11 +333,18 @@ def upgrade(database: Database) -> tuple[str | None, str]:
     return before, after or head_revision()
 
 
-def open_database(url: str, *, migrate: bool = True) -> Database:
-    """Connect and make sure the schema is current (applying migrations when `migrate`)."""
-    database = connect(url)
+def open_database(
+    url: str, *, migrate: bool = True, outage_seconds: float = OUTAGE_SECONDS
+) -> Database:
+    """Connect and make sure the schema is current (applying migrations when `migrate`). A
+    database out of reach is waited for, up to `outage_seconds`: a sender restarted during a
+    database restart starts once it is back."""
+    database = connect(url, outage_seconds=outage_seconds)
     try:
-        if current_revision(database) != head_revision():
+        revision = database.outage.wait_out(
+            lambda: current_revision(database), gone=lambda: _unreachable(url, outage_seconds)
+        )
+        if revision != head_revision():
             if not migrate:
                 raise DigestError(
                     "the database schema is not up to date: run `digest db upgrade` first."
@@ -229,6 +352,79 @@ def open_database(url: str, *, migrate: bool = True) -> Database:
             upgrade(database)
     except OperationalError as exc:
         database.dispose()
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise DigestError(f"cannot open the database {redact(url)}: {reason}.") from None
+        raise DigestError(f"cannot open the database {redact(url)}: {refusal(exc)}.") from None
+    except DigestError:
+        database.dispose()
+        raise
     return database
+
+
+def _unreachable(url: str, seconds: float) -> DatabaseAway:
+    return DatabaseAway(
+        f"cannot open the database {redact(url)}: it did not answer for {seconds:g} s "
+        "(database.outage_seconds)."
+    )
+
+
+_REFUSALS = {
+    "28P01": "it refused the login (user or password)",
+    "28000": "it refused the login (not allowed for this user or host)",
+    "3D000": "no database of that name exists on the server",
+}
+
+
+def database_failure(exc: BaseException) -> str | None:
+    """`exc` in words of ours when it is the database's failure (SQLAlchemy's or a
+    driver's), else None: for callers outside the store, which never name SQLAlchemy."""
+    if isinstance(exc, SQLAlchemyError):
+        return f"the database failed: {refusal(exc)}"
+    return None
+
+
+def log_failure(logger: logging.Logger, what: str, exc: Exception, then: str) -> None:
+    """`what failed: <why, in words of ours>; <then>` at ERROR, for work that is tried again
+    later and must not end its process: never a driver's text, the traceback only with
+    DIGEST_DEBUG=1."""
+    if isinstance(exc, DigestError):
+        reason = exc.message.rstrip(".")
+    else:
+        reason = database_failure(exc) or f"unexpected {type(exc).__name__}"
+    debug = bool(os.environ.get("DIGEST_DEBUG"))
+    hint = "" if debug else " (set DIGEST_DEBUG=1 for details)"
+    logger.error("%s failed: %s; %s%s", what, reason, then, hint, exc_info=debug)
+
+
+def refusal(exc: BaseException) -> str:
+    """Why the database refused, in our words (the driver's own text is for DIGEST_DEBUG)."""
+    if is_outage(exc):
+        return "it is out of reach"
+    orig = getattr(exc, "orig", None)
+    state = getattr(orig, "sqlstate", None)
+    if isinstance(state, str):
+        return _REFUSALS.get(state, f"the server refused (SQLSTATE {state})")
+    if isinstance(orig, sqlite3.Error):
+        return "SQLite cannot use the file (its folder, its permissions or its contents)"
+    return "the server refused"
+
+
+def identity(database: Database) -> str:
+    """This database's id (migration 0014), read once per process: an outcome journal
+    carries it, and is replayed only into the database of the same id."""
+    cached = database.facts.get("identity")
+    if cached is None:
+
+        def read(session: Session) -> str:
+            return str(session.scalar(text("SELECT id FROM database_identity LIMIT 1")) or "")
+
+        cached = database.facts["identity"] = database.run_session(read)
+    return cached
+
+
+def server_started(connection: Session) -> datetime | None:
+    """When the database server last started (PostgreSQL), else None: claims and leases do not
+    expire sooner than a lease timeout after it, whatever their expiry says, since nobody could
+    renew while it was down."""
+    if connection.get_bind().dialect.name != "postgresql":
+        return None
+    started = connection.execute(text("SELECT pg_postmaster_start_time()")).scalar()
+    return started if isinstance(started, datetime) else None

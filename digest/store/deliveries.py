@@ -1,14 +1,15 @@
 """The state machine of one delivery row: the guarantees of exactly-once sending live here.
 
 A worker (`host:pid`) *claims* queued rows in a transaction (`claimed`, with an expiry it
-renews from a heartbeat), marks a small group `in_flight` in one write before the first
-MAIL FROM of the group, and records each outcome after the server's final reply. So:
+renews from a heartbeat), marks a message `in_flight` when its commands are about to be
+written (with the previous message's outcome, in one write), and records each outcome after
+the server's final reply. So:
 
 - a worker that stops on request records what it sent and puts back what it never began
   (`release`): nothing that may have gone out is ever queued again;
 - a worker that dies leaves its `claimed` rows (never begun: back to `queued`) and at most
-  its in-flight group (`unknown`: they may have arrived) — `recover` sorts them, once the
-  worker is known dead (its process is gone, or its claims expired);
+  one in-flight message per connection (`unknown`: it may have arrived) — `recover` sorts
+  them, once the worker is known dead (its process is gone, or its claims expired);
 - every write names the worker, so a worker presumed dead that wakes up cannot overwrite
   what its successor recorded.
 
@@ -18,9 +19,9 @@ row; on SQLite the write transaction (BEGIN IMMEDIATE) serialises them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -40,7 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from digest.models import Recipient
-from digest.store.lease import is_running
+from digest.store.lease import expiry_judge, is_running
 from digest.store.subscribers import record as record_event
 from digest.store.tables import (
     HELD,
@@ -225,8 +226,9 @@ def claim(
 
 
 def start(connection: Connection, recipients: Sequence[Recipient], worker: str) -> set[int]:
-    """Mark a group `in_flight` before its first MAIL FROM; returns the ids still ours (a
-    worker presumed dead may have lost some to recovery: it must not send those)."""
+    """Mark messages `in_flight` before their MAIL FROM; returns the ids still ours (a worker
+    presumed dead may have lost some to recovery: it must not send those). Made again after
+    a commit that went unanswered, it returns the same ids (they are in flight already)."""
     if not recipients:
         return set()
     ids = [r.delivery_id for r in recipients]
@@ -276,8 +278,8 @@ def record(connection: Connection, issue_id: int, worker: str, results: Iterable
         )
         if result.status == DeliveryStatus.BOUNCED:
             bounced.append(result)
-    if rows:
-        connection.execute(_RECORD, rows)
+    if rows:  # one row: a plain execute (an executemany of one costs a pipeline on psycopg)
+        connection.execute(_RECORD, rows if len(rows) > 1 else rows[0])
     if bounced:
         with Session(bind=connection) as session:
             for result in bounced:
@@ -303,6 +305,21 @@ def release(connection: Connection, recipients: Iterable[Recipient], worker: str
         connection.execute(_RELEASE, {"b_ids": ids, "b_worker": worker, "b_now": utcnow()})
 
 
+def release_claimed(connection: Connection, issue_id: int, worker: str) -> None:
+    """Every row of the issue still only claimed by `worker` back to the queue: for a worker
+    that ended (nothing of it can be on the wire), whose claim may have committed unanswered
+    (the connection lost with the commit) and been made again."""
+    connection.execute(
+        update(_table)
+        .where(
+            _c.issue_id == issue_id,
+            _c.worker == worker,
+            _c.status == DeliveryStatus.CLAIMED,
+        )
+        .values(status=DeliveryStatus.QUEUED, worker=None, updated_at=utcnow())
+    )
+
+
 def register(connection: Connection, worker: str, expires: datetime) -> None:
     """A worker begins: its claims stay its own until `expires` (renewed by `renew`)."""
     if not _count(connection.execute(_RENEW, {"b_name": worker, "b_expires": expires})):
@@ -321,9 +338,9 @@ def unregister(connection: Connection, worker: str) -> None:
     connection.execute(delete(_workers).where(_workers.c.name == worker))
 
 
-def holders(session: Session, issue_id: int) -> dict[str, datetime | None]:
-    """Worker -> its expiry (None: not registered), for the workers holding rows of this
-    issue (claimed or in flight)."""
+def holders(session: Session, issue_id: int) -> dict[str, tuple[datetime | None, datetime | None]]:
+    """Worker -> (its expiry, when it started) (None: not registered), for the workers
+    holding rows of this issue (claimed or in flight)."""
     held = (
         select(Delivery.worker)
         .where(Delivery.issue_id == issue_id, Delivery.status.in_(HELD))
@@ -331,19 +348,30 @@ def holders(session: Session, issue_id: int) -> dict[str, datetime | None]:
         .subquery()
     )
     rows = session.execute(
-        select(held.c.worker, Worker.expires_at).outerjoin(Worker, Worker.name == held.c.worker)
+        select(held.c.worker, Worker.expires_at, Worker.started_at).outerjoin(
+            Worker, Worker.name == held.c.worker
+        )
     )
-    return {str(worker): expires for worker, expires in rows}
+    return {str(worker): (expires, started) for worker, expires, started in rows}
 
 
-def dead_workers(session: Session, issue_id: int) -> list[str]:
+def dead_workers(session: Session, issue_id: int, ttl: float | None = None) -> list[str]:
     """Workers holding rows of this issue that are known dead: their claims expired (the
-    heartbeat stopped), or their process of this host is gone."""
+    heartbeat stopped), or their process of this host is gone. With `ttl` (the claims' lease
+    timeout) an expiry counts from the database's return from an outage
+    (lease.expiry_judge): a worker that waited it out gets the time to renew."""
     now = utcnow()
+
+    def expired(expires: datetime, started: datetime | None) -> bool:
+        return expires <= now
+
+    passed: Callable[[datetime, datetime | None], bool] = (
+        expired if ttl is None else expiry_judge(session, timedelta(seconds=ttl))
+    )
     return [
         worker
-        for worker, expires in holders(session, issue_id).items()
-        if expires is None or expires <= now or not is_running(worker)
+        for worker, (expires, started) in holders(session, issue_id).items()
+        if expires is None or passed(expires, started) or not is_running(worker)
     ]
 
 

@@ -22,8 +22,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from digest.store.database import Database
+from digest.store.database import Database, server_started
+from digest.store.outage import OUTAGE_SECONDS
 from digest.store.tables import Lease, utcnow
 
 SEND_LEASE = "send"
@@ -69,49 +71,88 @@ class Holder:
         return f"{self.name} since {self.since.strftime('%Y-%m-%d %H:%M:%S %Z')}"
 
 
-def acquire(database: Database, name: str, holder: str, ttl: timedelta) -> Holder | None:
-    """Take the lease; None on success, else who holds it."""
+def expiry_judge(session: Session, ttl: timedelta) -> Callable[[datetime, datetime | None], bool]:
+    """Whether an expiry has passed, counted from the database's return: nobody could renew
+    while it was away, so a lease or a claim taken before the database server last started
+    (PostgreSQL), or before this process saw it return from an outage, does not expire
+    sooner than `ttl` after that return — a holder that waited it out gets the time to renew
+    first. One that expired more than `database.outage_seconds` before the return is past at
+    once (its holder had given up, or was dead, before the database came back), and one taken
+    after the return expires as it says. The judge takes (expiry, taken at)."""
     now = utcnow()
-    try:
-        with database.session() as session:
-            row = session.scalar(select(Lease).where(Lease.name == name).with_for_update())
-            if row is None:
-                session.add(Lease(name=name, holder=holder, acquired_at=now, expires_at=now + ttl))
-                return None
-            if row.holder == holder:
-                row.expires_at = now + ttl
-                return None
-            if row.expires_at > now and is_running(row.holder):
-                return Holder(row.holder, row.acquired_at, row.expires_at)
-            row.holder, row.acquired_at, row.expires_at = holder, now, now + ttl
+    outage = session.info.get("outage")
+    limit = timedelta(seconds=float(getattr(outage, "limit", OUTAGE_SECONDS)))
+    returned = getattr(outage, "returned_at", None)
+    moments = [m for m in (server_started(session), returned) if m is not None]
+    back = max(moments) if moments else None
+
+    def passed(expires: datetime, taken: datetime | None) -> bool:
+        if expires > now:
+            return False
+        if back is None or (taken is not None and taken >= back):
+            return True
+        return expires < back - limit or now >= back + ttl
+
+    return passed
+
+
+def acquire(database: Database, name: str, holder: str, ttl: timedelta) -> Holder | None:
+    """Take the lease; None on success, else who holds it. A database away is waited out."""
+
+    def take(session: Session) -> Holder | None:
+        now = utcnow()
+        row = session.scalar(select(Lease).where(Lease.name == name).with_for_update())
+        if row is None:
+            session.add(Lease(name=name, holder=holder, acquired_at=now, expires_at=now + ttl))
             return None
+        if row.holder == holder:
+            row.expires_at = now + ttl
+            return None
+        if not expiry_judge(session, ttl)(row.expires_at, row.acquired_at) and is_running(
+            row.holder
+        ):
+            return Holder(row.holder, row.acquired_at, row.expires_at)
+        row.holder, row.acquired_at, row.expires_at = holder, now, now + ttl
+        return None
+
+    try:
+        return database.run_session(take)
     except IntegrityError:
         current = current_holder(database, name)
+        now = utcnow()
         return current or Holder("another process", now, now + ttl)
 
 
 def renew(database: Database, name: str, holder: str, ttl: timedelta) -> bool:
     """Extend our lease; False when it is no longer ours (taken over after it expired)."""
-    with database.session() as session:
+
+    def extend(session: Session) -> bool:
         row = session.scalar(select(Lease).where(Lease.name == name).with_for_update())
         if row is None or row.holder != holder:
             return False
         row.expires_at = utcnow() + ttl
         return True
 
+    return database.run_session(extend)
+
 
 def release(database: Database, name: str, holder: str) -> None:
-    with database.session() as session:
+    def drop(session: Session) -> None:
         session.execute(delete(Lease).where(Lease.name == name, Lease.holder == holder))
+
+    database.run_session(drop)
 
 
 def current_holder(database: Database, name: str) -> Holder | None:
     """The live holder of the lease, if any (an expired lease or a dead local holder is free)."""
-    with database.session() as session:
+
+    def look(session: Session) -> Holder | None:
         row = session.scalar(select(Lease).where(Lease.name == name))
         if row is None or row.expires_at <= utcnow() or not is_running(row.holder):
             return None
         return Holder(row.holder, row.acquired_at, row.expires_at)
+
+    return database.run_session(look)
 
 
 class Heartbeat:

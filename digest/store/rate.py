@@ -39,8 +39,10 @@ Draw = Callable[[State, float], tuple[State, float]]  # (state, now) -> (state, 
 
 def reserve(database: Database, name: str, draw: Draw) -> float:
     """Draw one slot of the schedule `name` with `draw`; returns the seconds until it (0 or
-    more). The row is created on first use by whichever worker comes first."""
-    with database.transaction() as connection:
+    more). The row is created on first use by whichever worker comes first. A database away is
+    waited out (a slot drawn twice, when a commit went unanswered, only wastes that slot)."""
+
+    def draw_one(connection: Connection) -> float:
         now = _now(connection)
         row = connection.execute(_LOCK, {"b_name": name}).first()
         if row is None:  # two first comers: the second's insert waits, then does nothing
@@ -53,7 +55,9 @@ def reserve(database: Database, name: str, draw: Draw) -> float:
             row = connection.execute(_LOCK, {"b_name": name}).one()
         state, slot = draw((float(row[0]), float(row[1])), now)
         connection.execute(_WRITE, {"b_name": name, "b_second": state[0], "b_hour": state[1]})
-    return max(0.0, slot - now)
+        return max(0.0, slot - now)
+
+    return database.run_transaction(draw_one)
 
 
 def _now(connection: Connection) -> float:

@@ -343,7 +343,7 @@ def by_address_prefix(
     character literal), in address order after the address key `after` (a keyset page).
 
     The match is a range of the address index, `prefix <= key < successor(prefix)`, compared
-    byte by byte (COLLATE "C" on PostgreSQL, with its own index from migration 0014), so a
+    byte by byte (COLLATE "C" on PostgreSQL, with its own index from migration 0015), so a
     search reads only the rows it shows, at ten thousand subscribers as at a million."""
     low = address_key(prefix)
     key = Subscriber.email_key

@@ -444,6 +444,15 @@ class HeldPost(Base):
     created_by: Mapped[str | None] = mapped_column(String(100), default=None)
 
 
+class DatabaseIdentity(Base):
+    """One row: a random id written by migration 0014, which tells this database from any
+    other (an outcome journal is replayed only into the database it was written for)."""
+
+    __tablename__ = "database_identity"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
 class Click(Base):
     """One followed link of an issue's email (`tracking.clicks`): the issue, the link's index
     in the issue's posts, and whether it looked human. No address, no IP, no user agent;

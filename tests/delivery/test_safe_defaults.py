@@ -144,3 +144,21 @@ def test_every_test_copy_has_its_own_message_id(tmp_path: Path) -> None:
         ids = [m.parsed()["Message-ID"] for m in arrived]
         assert len(ids) == 3 and len(set(ids)) == 3, ids
         assert all(i.startswith("<digest.") and i.endswith("@blog.example.com>") for i in ids)
+
+
+def test_a_real_send_refuses_a_state_dir_it_cannot_write(tmp_path: Path) -> None:
+    """A send keeps each SMTP reply in `state_dir` the moment it reads it: a folder it cannot
+    make is named in one sentence before anything is recorded or sent (not found out in the
+    middle of the send); the dry run, which keeps nothing, does not need it."""
+    with SMTPServer() as server:
+        path = write_config(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}", server.port)
+        (tmp_path / "taken").write_text("a file, not a folder\n", encoding="utf-8")
+        configured(path, "web:\n", "state_dir: taken/state\nweb:\n")
+        add_subscribers(load_config(path), 2)
+        code, output = run(path, "send", "--yes")
+        assert code == 2, output
+        assert output.startswith(f"digest: error: {path}: state_dir: cannot make the folder ")
+        assert output.count("\n") == 1 and "a send keeps the SMTP replies" in output
+        assert no_issue(path) and server.mailbox.messages == []
+        dry, output = run(path, "send", "--dry-run", "--outbox", str(tmp_path / "out"))
+        assert dry == 0, output

@@ -1050,4 +1050,7 @@ def test_ctrl_c_while_the_sending_child_is_stopped(tmp_path: Path, database_url:
         wait_until(lambda: gone(child))
         resume(path)
         assert report(path)["status"] == "finished"
-        assert_once(server.received, ledger(config), SUBSCRIBERS, bound=2 * GROUP)
+        # the child's messages in flight at its kill, and — on a machine so loaded that the
+        # parent's last replies outlast the stop's grace time — the parent's, cut off: at
+        # most one per connection of the send (both processes), as README promises
+        assert_once(server.received, ledger(config), SUBSCRIBERS, bound=4 * GROUP)

@@ -188,6 +188,43 @@ def _wait_gone(pid: int) -> bool:
     return True
 
 
+def test_a_kill_in_the_middle_of_its_groups_loses_no_reply_it_read(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Groups of five (`smtp.pipeline`), two connections. The server holds its replies once
+    both connections wait for one, and the sender is SIGKILLed then, with each connection
+    somewhere in its group: the replies it had read since the group was marked are in no
+    database write yet, only in its journal. The next `digest send` records them first: every
+    message whose reply the sender read is `sent`, and the only `unknown` are the rest of the
+    groups in flight (the two held messages and those never written), at most five per
+    connection."""
+    with CountingServer(delay=0.002) as server:
+        path, config = prepare(tmp_path, database_url, server.port, connections=2, pipeline=5)
+        with running(path, "send", "--yes") as sender:
+            server.wait(at_least(23))
+            server.hold()
+            server.wait(lambda s: s.waiting == 2)
+            read = set(server.received)  # each connection read every reply before its held one
+            sender.signal(signal.SIGKILL)
+            sender.finish()
+        in_flight = {email for email, status in ledger(config).items() if status == "in_flight"}
+        assert 2 <= len(in_flight) <= 2 * 5
+        server.release()  # for the next send (the held two went with their connections)
+        resumed = send(path)
+        assert resumed.exit_code == 0, resumed.output
+        if in_flight & read:  # replies read since the group was marked: the journal had them
+            assert f"recorded {len(in_flight & read)} outcome(s) that " in resumed.output
+    statuses = ledger(config)
+    unknown = {email for email, status in statuses.items() if status == "unknown"}
+    assert all(statuses[email] == "sent" for email in read), Counter(
+        statuses[email] for email in read
+    )
+    assert unknown == in_flight - read and len(unknown) <= 2 * 5
+    assert max(server.received.values()) == 1  # nobody twice
+    assert {email for email in statuses if server.received[email] == 0} <= unknown
+    assert not list((tmp_path / "var" / "state").glob("*.journal"))
+
+
 def test_kill_9_four_times_then_resume(tmp_path: Path, database_url: str) -> None:
     """What a SIGKILL leaves: at most the in-flight groups unknown, nothing else lost."""
     in_flight_at_kills = 0

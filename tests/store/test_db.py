@@ -202,9 +202,11 @@ def test_a_taken_over_worker_never_queues_again_what_its_successor_found_in_flig
 
 
 def test_unreachable_database_is_one_sentence() -> None:
+    # waited for up to outage_seconds first (a database restarting as its senders start)
     with pytest.raises(DigestError) as caught:
-        open_database("postgresql+psycopg://nobody:secret@127.0.0.1:1/none")
+        open_database("postgresql+psycopg://nobody:secret@127.0.0.1:1/none", outage_seconds=0.3)
     assert "cannot open the database" in str(caught.value)
+    assert "did not answer for 0.3 s" in str(caught.value)
     assert "secret" not in str(caught.value)
 
 

@@ -2,6 +2,8 @@
 
 Started once per session on a free port under a temporary folder (as the `postgres` user when
 the tests run as root, since PostgreSQL refuses to run as root); each test gets a new database.
+`halt(mode)` and `launch()` stop and start it again on the same port and data, as `pg_ctl
+stop -m fast|immediate` and `pg_ctl start` would: the outage tests' database restarts.
 """
 
 from __future__ import annotations
@@ -38,7 +40,12 @@ def _free_port() -> int:
 
 
 class PostgresServer:
-    def __init__(self) -> None:
+    """`durable`: commits wait for their WAL write (synchronous_commit on, PostgreSQL's
+    default), so an immediate shutdown loses no committed transaction — what the outage tests
+    restart it with. Without it a crash forgets the last commits, which no client can help."""
+
+    def __init__(self, durable: bool = False) -> None:
+        self.durable = durable
         self.bin = _binaries()
         self.root = Path(tempfile.mkdtemp(prefix="digest-pg-"))
         self.data = self.root / "data"
@@ -67,6 +74,10 @@ class PostgresServer:
             check=True,
             capture_output=True,
         )
+        self.launch()
+
+    def launch(self) -> None:
+        """Start the server (again) on its data and port; returns once it answers."""
         self.process = subprocess.Popen(
             self._command(
                 str(self.bin / "postgres"),
@@ -81,7 +92,7 @@ class PostgresServer:
                 "-c",
                 "fsync=off",
                 "-c",
-                "synchronous_commit=off",
+                f"synchronous_commit={'on' if self.durable else 'off'}",
                 "-c",
                 "full_page_writes=off",
                 "-c",
@@ -100,6 +111,25 @@ class PostgresServer:
                     raise RuntimeError("the test PostgreSQL server did not start") from None
                 time.sleep(0.1)
 
+    def halt(self, mode: str = "immediate") -> None:
+        """Stop the server as `pg_ctl stop -m MODE` does: "fast" (SIGINT: sessions ended,
+        a clean shutdown) or "immediate" (SIGQUIT: no shutdown, crash recovery at the next
+        start). Returns once it is gone."""
+        assert self.process is not None
+        subprocess.run(
+            self._command(str(self.bin / "pg_ctl"), "stop", "-D", str(self.data), "-m", mode),
+            check=True,
+            capture_output=True,
+        )
+        self.process.wait(60)
+
+    def restart(self, mode: str = "immediate", down: float = 0.0) -> None:
+        """`pg_ctl restart -m MODE`, kept down `down` seconds in between."""
+        self.halt(mode)
+        if down:
+            time.sleep(down)
+        self.launch()
+
     def dsn(self, database: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
@@ -111,10 +141,13 @@ class PostgresServer:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
+        if self.process is not None and self.process.poll() is None:
+            # `pg_ctl stop -m fast`: a client a test left connected does not hold it up (a
+            # signal to our child would reach runuser, not the server, when run as root; and
+            # SIGTERM's smart shutdown waits for every session to end)
             try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
+                self.halt("fast")
+            except (subprocess.SubprocessError, OSError):
                 self.process.kill()
+                self.process.wait(20)
         shutil.rmtree(self.root, ignore_errors=True)

@@ -5,7 +5,7 @@
 `webhook_cursors` and `webhook_outbox` carry the event log to each webhook receiver.
 
 Revision ID: 0012
-Revises: 0010 (the integrator chains it after 0011)
+Revises: 0010 (0011 was never released: the numbers of branches merged later moved past it)
 Create Date: 2026-12-10 12:00:00
 """
 

@@ -9,8 +9,8 @@ secret is kept, so a copy of the database logs nobody in; revoking a row ends th
 lets a search by the start of an address read an index range whatever the database's own
 collation (SQLite compares bytes already, and its `email_key` index serves).
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-07 13:00:00
 """
 
@@ -21,8 +21,8 @@ from alembic import op
 
 import digest.store.tables
 
-revision = "0014"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
