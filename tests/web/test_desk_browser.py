@@ -12,6 +12,7 @@ no serious or critical violation. Only loopback is reachable."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from urllib.parse import urlsplit
 import pyotp
 import pytest
 from playwright.sync_api import Browser, Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from digest.config.schema import Config
 from digest.store import lease
@@ -314,6 +316,11 @@ def screenshot(page: Page, name: str) -> None:
 
 def fits(page: Page, width: int) -> None:
     page.set_viewport_size({"width": width, "height": 800})
+    # a chart takes its new width in the page's resize handler, a frame or more later
+    with contextlib.suppress(PlaywrightTimeoutError):
+        page.wait_for_function(
+            "w => document.documentElement.scrollWidth <= w", arg=width, timeout=5000
+        )
     scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert int(scroll) <= int(inner) == width, (page.url, width, scroll)
 
