@@ -271,7 +271,10 @@ def test_upgrading_from_the_old_distribution_name_leaves_one_installation(
     assert _owners(venv) == ["blog_digest", "digest"]
     _run([*pip, "uninstall", "--yes", "digest"], cwd=tmp_path, env=env)
     assert not command.exists()  # both claimed the script and the package: both are gone
-    broken = subprocess.run([python, "-c", "import digest.cli.base"], env=env, check=False)
+    # from the temporary folder: in the checkout, `python -c` would find its digest/ first
+    broken = subprocess.run(
+        [python, "-c", "import digest.cli.base"], cwd=tmp_path, env=env, check=False
+    )
     assert broken.returncode != 0
     _run([*pip, "install", "--force-reinstall", "--no-deps", wheel], cwd=tmp_path, env=env)
     assert _run([command, "--version"], cwd=tmp_path, env=env).strip() == version
