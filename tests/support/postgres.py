@@ -142,11 +142,12 @@ class PostgresServer:
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
-            # `pg_ctl stop -m fast`: a client a test left connected does not hold it up (a
-            # signal to our child would reach runuser, not the server, when run as root; and
-            # SIGTERM's smart shutdown waits for every session to end)
+            # `pg_ctl stop -m immediate`: a client a test left connected does not hold it up
+            # (a signal to our child would reach runuser, not the server, when run as root;
+            # SIGTERM's smart shutdown waits for every session to end), and no shutdown
+            # checkpoint writes out the data of every test's database, deleted just below
             try:
-                self.halt("fast")
+                self.halt("immediate")
             except (subprocess.SubprocessError, OSError):
                 self.process.kill()
                 self.process.wait(20)
