@@ -22,9 +22,10 @@ the replies stay here, fsynced (`keep`), until it returns.
   writer. A later `digest send`, worker or scheduler on the same machine replays every journal
   whose lock it can take (its writer is gone) and that belongs to its own database, then
   deletes it; a journal of another database is left alone, with a warning. Replaying is the
-  same write as the writer's own (digest.store.deliveries.record: only rows still that
-  worker's), so replaying twice, or a journal whose writer had already recorded part of it,
-  changes nothing more.
+  same write as the writer's own (digest.store.deliveries.record), made only for the lines
+  whose row is still that worker's and holds no outcome yet (deliveries.unrecorded): a
+  journal whose writer had already recorded part of it, or one replayed twice, rewrites
+  nothing, and the count it reports is what it truly added.
 
 Only this machine can replay its journals: the folder is local, and so are the locks.
 """
@@ -295,13 +296,16 @@ def replay(folder: Path, database: Database) -> Replayed:
 
             def write(
                 connection: Any, by_issue: dict[int, list[Result]] = by_issue, worker: str = worker
-            ) -> None:
+            ) -> int:
+                added = 0
                 for issue_id, results in by_issue.items():
-                    deliveries.record(connection, issue_id, worker, results)
+                    missing = deliveries.unrecorded(connection, worker, results)
+                    deliveries.record(connection, issue_id, worker, missing)
+                    added += len(missing)
+                return added
 
-            count = sum(len(results) for results in by_issue.values())
+            count = database.run_transaction(write) if by_issue else 0
             if count:
-                database.run_transaction(write)
                 recorded[worker] = recorded.get(worker, 0) + count
             path.unlink()
             _sync_folder(folder)

@@ -298,6 +298,31 @@ def record(connection: Connection, issue_id: int, worker: str, results: Iterable
             session.flush()
 
 
+def unrecorded(connection: Connection, worker: str, results: Sequence[Result]) -> list[Result]:
+    """The outcomes among `results` that the database does not hold yet: their row is still
+    `worker`'s and still held (claimed or in flight), or was made `unknown` by a successor (a
+    real outcome, not a "queue it again", replaces that). A journal replays only these, so a
+    replay counts what it truly added and never rewrites an outcome already recorded."""
+    ids = list({r.recipient.delivery_id for r in results})
+    if not ids:
+        return []
+    statuses = dict(
+        connection.execute(
+            select(_c.id, _c.status).where(
+                _c.id.in_(ids),
+                _c.worker == worker,
+                _c.status.in_((*HELD, DeliveryStatus.UNKNOWN)),
+            )
+        ).all()
+    )
+    return [
+        r
+        for r in results
+        if (status := statuses.get(r.recipient.delivery_id)) in HELD
+        or (status == DeliveryStatus.UNKNOWN and r.status != DeliveryStatus.QUEUED)
+    ]
+
+
 def release(connection: Connection, recipients: Iterable[Recipient], worker: str) -> None:
     """Rows this worker claimed but never began go back to the queue (a stop, a pause)."""
     ids = [r.delivery_id for r in recipients]

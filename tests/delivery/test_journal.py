@@ -91,8 +91,38 @@ def test_a_journal_replaces_an_unknown_and_replaying_twice_changes_nothing(
         taken[2].delivery_id: "unknown",  # nothing known of it: it stays unknown
     }
     path.write_bytes(copy + b'{"issue": 1, "delivery": 3, "torn')  # and a torn last line
-    assert replay(tmp_path, sqlite_database).recorded == {"old:1": 2}
+    assert replay(tmp_path, sqlite_database).recorded == {}  # nothing left to add
     assert _statuses(sqlite_database) == first
+
+
+def test_a_replay_counts_and_writes_only_what_its_writer_had_not_recorded(
+    tmp_path: Path, sqlite_database: Database
+) -> None:
+    """The writer noted three replies and recorded two of them itself before it died: the
+    replay adds the third, says it added one (not three), and leaves the two recorded rows
+    exactly as the writer wrote them (their `sent_at` too)."""
+    from sqlalchemy import select
+
+    from digest.store.tables import Delivery
+
+    issue_id, taken = _issue_with(sqlite_database, 3)
+    heard = [Result(r, DeliveryStatus.SENT, 1, f"<{n}@x>") for n, r in enumerate(taken)]
+    writer = Journal(tmp_path, identity(sqlite_database), "old:1")
+    writer.note(issue_id, heard)
+    with sqlite_database.transaction() as connection:
+        deliveries.record(connection, issue_id, "old:1", heard[:2])
+
+    def sent_at() -> dict[int, object]:
+        with sqlite_database.session() as session:
+            return dict(session.execute(select(Delivery.id, Delivery.sent_at)).all())
+
+    before = sent_at()
+    os.close(writer._fd)  # type: ignore[arg-type]  # the writer dies
+    assert replay(tmp_path, sqlite_database).recorded == {"old:1": 1}
+    assert set(_statuses(sqlite_database).values()) == {"sent"}
+    after = sent_at()
+    assert {k: after[k] for k in list(after)[:2]} == {k: before[k] for k in list(before)[:2]}
+    assert after[taken[2].delivery_id] is not None
 
 
 def test_a_journal_of_another_database_is_left_alone_with_a_warning(
@@ -242,7 +272,7 @@ def test_digest_status_names_each_journal_of_this_machine(tmp_path: Path) -> Non
     database = open_database(f"sqlite:///{tmp_path / 'digest.sqlite3'}")
     try:
         issue_id, taken = _issue_with(database, 3)
-        waiting = Journal(folder, identity(database), "gone:1")
+        waiting = Journal(folder, identity(database), "old:1")
         waiting.keep(issue_id, [Result(taken[0], DeliveryStatus.SENT, 1)])
         os.close(waiting._fd)  # type: ignore[arg-type]  # its writer died
         live = Journal(folder, identity(database), "running:2")
@@ -258,17 +288,17 @@ def test_digest_status_names_each_journal_of_this_machine(tmp_path: Path) -> Non
             j["worker"]: (j["state"], j["outcomes"]) for j in json.loads(result.output)["journals"]
         }
         assert said == {
-            "gone:1": ("waiting", 1),
+            "old:1": ("waiting", 1),
             "running:2": ("live", 1),
             "elsewhere:3": ("foreign", 1),
         }
         text = CliRunner().invoke(main, ["--config", str(path), "status"]).output
-        assert "1 outcome(s) that gone:1 read and did not record wait in" in text, text
+        assert "1 outcome(s) that old:1 read and did not record wait in" in text, text
         assert "running:2 keeps its latest replies in" in text, text
         assert "of elsewhere:3 belongs to another database" in text, text
         # status only looked: the live writer still holds its lock, the others are intact
         assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
-        assert replay(folder, database).recorded == {"gone:1": 1}
+        assert replay(folder, database).recorded == {"old:1": 1}
         live.close()
     finally:
         database.dispose()
