@@ -32,12 +32,12 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
-    insert,
     not_,
     or_,
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from digest.models import Recipient
@@ -346,11 +346,20 @@ def release_claimed(connection: Connection, issue_id: int, worker: str) -> None:
 
 
 def register(connection: Connection, worker: str, expires: datetime) -> None:
-    """A worker begins: its claims stay its own until `expires` (renewed by `renew`)."""
-    if not _count(connection.execute(_RENEW, {"b_name": worker, "b_expires": expires})):
-        connection.execute(
-            insert(_workers), {"name": worker, "started_at": utcnow(), "expires_at": expires}
+    """A worker begins: its claims stay its own until `expires` (renewed by `renew`).
+
+    One statement (an upsert), not "update, else insert": a worker's connections claim from
+    threads of their own, and when their first claims waited out a database restart together
+    they register at the same moment; two inserts of one name would stop the worker with a
+    unique violation. Made again after a commit that went unanswered, it only renews."""
+    upsert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    statement = upsert(_workers).values(name=worker, started_at=utcnow(), expires_at=expires)
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[_workers.c.name],
+            set_={"expires_at": statement.excluded.expires_at},
         )
+    )
 
 
 def renew(connection: Connection, worker: str, expires: datetime) -> bool:

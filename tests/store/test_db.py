@@ -14,8 +14,16 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from digest.errors import DigestError
-from digest.store.database import Database, connect, current_revision, head_revision, open_database
+from digest.store.database import (
+    Database,
+    connect,
+    current_revision,
+    head_revision,
+    identity,
+    open_database,
+)
 from digest.store.tables import Delivery, DeliveryStatus, Issue, Subscriber
+from tests.support.postgres import PostgresServer
 
 
 def test_migrations_create_every_table(database: Database) -> None:
@@ -61,18 +69,18 @@ def test_sqlite_uses_wal(tmp_path: object) -> None:
     db.dispose()
 
 
-def test_reopening_is_a_no_op(database_url: str) -> None:
-    first = open_database(database_url)
+def test_reopening_is_a_no_op(empty_database_url: str) -> None:
+    first = open_database(empty_database_url)
     first.dispose()
-    second = open_database(database_url)
+    second = open_database(empty_database_url)
     assert current_revision(second) == head_revision()
     second.dispose()
 
 
-def test_a_database_behind_says_run_db_upgrade(database_url: str) -> None:
-    raw = connect(database_url)
+def test_a_database_behind_says_run_db_upgrade(empty_database_url: str) -> None:
+    raw = connect(empty_database_url)
     with pytest.raises(DigestError, match="run `digest db upgrade` first"):
-        open_database(database_url, migrate=False)
+        open_database(empty_database_url, migrate=False)
     raw.dispose()
 
 
@@ -111,14 +119,14 @@ def test_json_columns_round_trip_unicode(database: Database) -> None:
         assert subscriber.categories == ["机器学习", "Py"] and subscriber.name == "张伟"
 
 
-def test_two_processes_migrating_at_once_both_succeed(database_url: str) -> None:
+def test_two_processes_migrating_at_once_both_succeed(empty_database_url: str) -> None:
     script = (
         "import sys; from digest.store.database import open_database, current_revision;"
         "db = open_database(sys.argv[1]); print(current_revision(db))"
     )
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", script, database_url],
+            [sys.executable, "-c", script, empty_database_url],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -201,6 +209,40 @@ def test_a_taken_over_worker_never_queues_again_what_its_successor_found_in_flig
     }
 
 
+def test_a_worker_registering_from_its_threads_at_once_is_one_row(database: Database) -> None:
+    """A worker's connections claim from threads of their own; after a database restart their
+    first claims, waited out together, register the worker at the same moment. However many
+    do so at once, the worker is registered once and none of them fails (an "update, else
+    insert" made two inserts of one name: a unique violation that stopped the worker)."""
+    import threading
+
+    from digest.store import deliveries
+    from digest.store.tables import Worker
+
+    threads_per_worker, workers = 6, 30
+    failures: list[BaseException] = []
+    for n in range(workers):
+        barrier = threading.Barrier(threads_per_worker)
+
+        def register(name: str = f"host:{n}", barrier: threading.Barrier = barrier) -> None:
+            try:
+                barrier.wait()
+                with database.transaction() as connection:
+                    deliveries.register(connection, name, datetime.now(UTC))
+            except BaseException as exc:  # collected, asserted below
+                failures.append(exc)
+
+        threads = [threading.Thread(target=register) for _ in range(threads_per_worker)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert failures == []
+    with database.session() as session:
+        names = session.scalars(select(Worker.name)).all()
+    assert sorted(names) == sorted(f"host:{n}" for n in range(workers))
+
+
 def test_unreachable_database_is_one_sentence() -> None:
     # waited for up to outage_seconds first (a database restarting as its senders start)
     with pytest.raises(DigestError) as caught:
@@ -224,3 +266,27 @@ def test_models_and_migrations_agree(database: Database) -> None:
         assert compare_metadata(context, Base.metadata) == []
         tables = set(inspect(connection).get_table_names())
     assert "apscheduler_jobs" in tables
+
+
+def test_copies_of_the_migrated_template_are_current_and_each_its_own(
+    tmp_path: Path, postgres: PostgresServer
+) -> None:
+    """What `database_url` hands out (tests/support/databases.py): copies at the current
+    schema, each with an identity of its own, as migrating each would have given."""
+    from tests.support.databases import copy_sqlite
+
+    template = tmp_path / "template.sqlite3"
+    open_database(f"sqlite:///{template}").dispose()
+    urls = [postgres.migrated_database(), postgres.migrated_database()]
+    for n in range(2):
+        copy_sqlite(template, tmp_path / f"copy{n}.sqlite3")
+        urls.append(f"sqlite:///{tmp_path / f'copy{n}.sqlite3'}")
+    seen = set()
+    for url in [f"sqlite:///{template}", *urls]:
+        database = open_database(url, migrate=False)
+        try:
+            assert current_revision(database) == head_revision()
+            seen.add(identity(database))
+        finally:
+            database.dispose()
+    assert len(seen) == 5 and "" not in seen
