@@ -10,6 +10,7 @@ from playwright.sync_api import Browser, Playwright, sync_playwright
 
 from digest.store.database import Database, open_database
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.databases import copy_sqlite
 from tests.support.postgres import PostgresServer
 
 TESTS = Path(__file__).resolve().parent
@@ -32,7 +33,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         params = getattr(getattr(item, "callspec", None), "params", {})
         if names & {"browser", "page", "playwright"}:
             item.add_marker("browser")
-        if "postgres" in names or params.get("database_url") == "postgresql":
+        if "postgres" in names or "postgresql" in (
+            params.get("database_url"),
+            params.get("empty_database_url"),
+        ):
             item.add_marker("postgres")
         relative = item.path.relative_to(TESTS).as_posix()
         for prefix, markers in MODULE_MARKERS.items():
@@ -63,9 +67,32 @@ def postgres() -> Iterator[PostgresServer]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated once per test process, for `database_url` to copy."""
+    path = tmp_path_factory.mktemp("template") / "digest.sqlite3"
+    open_database(f"sqlite:///{path}").dispose()
+    return path
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Every database test runs on both SQLite and PostgreSQL."""
+    """Every database test runs on both SQLite and PostgreSQL, each on a database of its own
+    at the current schema: a copy of one migrated once per test process, with an identity of
+    its own (migrating each one again cost a tenth of the suite). A test of the migrations
+    themselves takes `empty_database_url`."""
+    if request.param == "sqlite":
+        path = tmp_path / "digest.sqlite3"
+        copy_sqlite(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.migrated_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database that does not exist yet (SQLite) or holds nothing (PostgreSQL), on both:
+    for the tests of migrating one."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'digest.sqlite3'}"
     server: PostgresServer = request.getfixturevalue("postgres")

@@ -22,10 +22,10 @@ def cli(database_url: str, *args: str) -> Result:
     )
 
 
-def test_db_upgrade_then_up_to_date(database_url: str) -> None:
-    first = cli(database_url, "db", "upgrade")
+def test_db_upgrade_then_up_to_date(empty_database_url: str) -> None:
+    first = cli(empty_database_url, "db", "upgrade")
     assert first.exit_code == 0 and "Upgraded the database from revision none to" in first.output
-    second = cli(database_url, "db", "upgrade")
+    second = cli(empty_database_url, "db", "upgrade")
     assert "up to date" in second.output
 
 

@@ -145,10 +145,10 @@ def fill_0007(url: str) -> None:
     engine.dispose()
 
 
-def test_migration_0008_moves_the_history_into_the_event_log(database_url: str) -> None:
-    at_0007(database_url)
-    fill_0007(database_url)
-    database = open_database(database_url)  # upgrades to head
+def test_migration_0008_moves_the_history_into_the_event_log(empty_database_url: str) -> None:
+    at_0007(empty_database_url)
+    fill_0007(empty_database_url)
+    database = open_database(empty_database_url)  # upgrades to head
     with database.session() as session:
         rows = session.execute(
             select(
@@ -201,12 +201,12 @@ def test_migration_0008_moves_the_history_into_the_event_log(database_url: str) 
     database.dispose()
 
 
-def test_migration_0008_goes_back_down(database_url: str) -> None:
-    at_0007(database_url)
-    fill_0007(database_url)
-    open_database(database_url).dispose()
-    migrate(database_url, "0007", down=True)
-    engine = sa.create_engine(database_url)
+def test_migration_0008_goes_back_down(empty_database_url: str) -> None:
+    at_0007(empty_database_url)
+    fill_0007(empty_database_url)
+    open_database(empty_database_url).dispose()
+    migrate(empty_database_url, "0007", down=True)
+    engine = sa.create_engine(empty_database_url)
     with engine.connect() as connection:
         kinds = connection.exec_driver_sql("SELECT kind FROM events ORDER BY id").scalars()
         assert list(kinds) == [

@@ -247,11 +247,11 @@ def fill_0004(url: str) -> None:
 
 
 def test_migration_0005_merges_case_duplicates_and_keeps_every_delivery(
-    database_url: str,
+    empty_database_url: str,
 ) -> None:
-    at_0004(database_url)
-    fill_0004(database_url)
-    database = open_database(database_url)  # upgrades to head
+    at_0004(empty_database_url)
+    fill_0004(empty_database_url)
+    database = open_database(empty_database_url)  # upgrades to head
     with database.session() as session:
         rows = session.execute(
             select(

@@ -224,13 +224,13 @@ def _snapshot(connection: sa.Connection, events: str = "events") -> dict[str, li
 
 
 def test_a_0_1_0_database_upgrades_in_place(
-    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, empty_database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    build_0_1_0(database_url, monkeypatch)
-    before = fill_as_0_1_0(database_url)
+    build_0_1_0(empty_database_url, monkeypatch)
+    before = fill_as_0_1_0(empty_database_url)
     monkeypatch.undo()
     with SMTPServer() as server:
-        path = write_config(tmp_path, database_url, server.port)
+        path = write_config(tmp_path, empty_database_url, server.port)
         result = CliRunner().invoke(main, ["--config", str(path), "db", "upgrade"])
         assert result.exit_code == 0, result.output
         assert f"from revision 0003 to {head_revision()}" in result.output
