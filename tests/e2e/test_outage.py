@@ -86,7 +86,7 @@ def test_three_restarts_and_a_20_s_outage_kill_no_sender(
     for role, text in zip(figures.exits, figures.outputs, strict=True):
         gone = text.count("digest: warning: the database is out of reach")
         back = text.count("digest: warning: the database is back")
-        assert gone == back and gone >= 1, (role, text)
+        assert gone == back and gone >= 1, f"{role} said:\n{text}"
     # no message began while the database was down (a moment allowed for the halt itself)
     down, up = figures.outages[-1]
     assert up - down >= 20
