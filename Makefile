@@ -37,7 +37,7 @@ test: install wheelhouse
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/pytest $(PARALLEL) --durations=25
+	$(PYTEST_ENV) $(BIN)/pytest $(PARALLEL) --durations=25
 	$(BIN)/python bench/render.py --quick
 	$(BIN)/python bench/send.py --quick
 	$(BIN)/python bench/posts.py --quick
@@ -47,6 +47,10 @@ test: install wheelhouse
 # 28 s for all of .ci/run), a test file each at a time (a module's server, cluster or browser
 # starts once); every test uses its own ports and folders. PARALLEL= runs it in one process.
 PARALLEL ?= -n 2 --dist loadfile
+# The suite's scratch folders in memory where there is room (scripts/memory-tmpdir): its
+# databases, clusters and virtual environments need not reach the disk.
+TEST_TMPDIR := $(shell scripts/memory-tmpdir)
+PYTEST_ENV := $(if $(TEST_TMPDIR),TMPDIR=$(TEST_TMPDIR))
 
 ## check: lint, types and the fast tests (no browser, PostgreSQL, Postfix, Dovecot or slow test)
 FAST := not (browser or postgres or postfix or dovecot or slow)
@@ -54,7 +58,7 @@ check: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/pytest -q $(PARALLEL) -m "$(FAST)"
+	$(PYTEST_ENV) $(BIN)/pytest -q $(PARALLEL) -m "$(FAST)"
 
 ## bench: the full benchmarks (several minutes)
 bench: install
