@@ -148,10 +148,16 @@ def test_a_sender_ended_while_the_database_is_down_keeps_what_it_knew(
             server.wait(lambda s: s.accepted() >= 50)
             server.hold()
             server.wait(lambda s: s.waiting == 2)
+            ids = delivery_ids(config)  # while the database is still up
+            before = Counter(server.received)
             durable.halt("immediate")
             try:
                 server.release()
-                journals = _wait_for_journal(state, entries=2)
+                server.wait(lambda s: s.accepted() >= sum(before.values()) + 2)
+                replied = {ids[e] for e, n in server.received.items() if n > before[e]}
+                # the journal also holds lines already committed (it is cut back in steps):
+                # wait for those of the replies that came while the database was down
+                journals = _wait_for_journal(state, replied)
                 if end == "SIGKILL":
                     sender.signal(signal.SIGKILL)
                     assert sender.finish() == -signal.SIGKILL
@@ -173,9 +179,9 @@ def test_a_sender_ended_while_the_database_is_down_keeps_what_it_knew(
         assert {line["status"] for line in kept} == {"sent"}
         # the journal also holds lines the sender had committed and not yet cut back: the
         # replay adds, and counts, only those whose row still waits for its outcome
-        before = ledger_ids(config)
-        waiting = [line for line in kept if before[int(str(line["delivery"]))] == "in_flight"]
-        assert waiting  # the replies that came while the database was down
+        rows = ledger_ids(config)
+        waiting = [line for line in kept if rows[int(str(line["delivery"]))] == "in_flight"]
+        assert replied <= {int(str(line["delivery"])) for line in waiting}
         result = CliRunner().invoke(main, ["--config", str(path), "send", "--yes"])
         assert result.exit_code == 0, result.output
         assert f"recorded {len(waiting)} outcome(s) that " in result.output, result.output
@@ -208,11 +214,28 @@ def ledger_ids(config: Config) -> dict[int, str]:
         database.dispose()
 
 
-def _wait_for_journal(folder: Path, entries: int) -> list[Path]:
+def delivery_ids(config: Config) -> dict[str, int]:
+    """Each subscriber's delivery id (what a journal line names), by address."""
+    from sqlalchemy import select
+
+    from digest.store.tables import Delivery, Subscriber
+
+    database = open_database(config.database_url)
+    try:
+        with database.session() as session:
+            rows = session.execute(select(Subscriber.email, Delivery.id).join(Delivery))
+            return {email: delivery for email, delivery in rows}
+    finally:
+        database.dispose()
+
+
+def _wait_for_journal(folder: Path, deliveries: set[int]) -> list[Path]:
+    """Until the journals hold a line for each of `deliveries`."""
     deadline = time.monotonic() + 120  # a hang guard, not a timing
     while True:
         found = sorted(folder.glob("*.journal")) if folder.is_dir() else []
-        if found and sum(len(_entries(path)) for path in found) >= entries:
+        held = {int(str(line["delivery"])) for path in found for line in _entries(path)}
+        if found and deliveries <= held:
             return found
         assert time.monotonic() < deadline, "nothing was journalled"
         time.sleep(0.05)
