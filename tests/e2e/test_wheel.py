@@ -64,6 +64,7 @@ def _offline_pip_env(tmp: Path) -> dict[str, str]:
         PIP_CONFIG_FILE=os.devnull,  # no machine-wide index, constraints or find-links
         PIP_DISABLE_PIP_VERSION_CHECK="1",
         PYTHONDONTWRITEBYTECODE="1",
+        PIP_NO_COMPILE="1",  # no .pyc of every dependency: a tenth of the module's time
         HOME=str(tmp),
     )
     env.pop("PYTHONPATH", None)
