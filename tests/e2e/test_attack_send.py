@@ -43,7 +43,7 @@ from digest.store.database import open_database
 from tests.issues.test_send import add_subscribers, write_config
 from tests.issues.test_send import statuses as ledger
 from tests.support.processes import ROOT, Digest, gone, running
-from tests.support.smtp_server import CountingServer
+from tests.support.smtp_server import CountingServer, LoopServer
 
 SUBSCRIBERS = 1000
 HELD_REPLY_TIMEOUT = 300  # seconds: longer than any hold, so a held client never gives up
@@ -205,7 +205,7 @@ def prepare(
 # -- a server that tells what it has from what it said -----------------------------------------
 
 
-class AttackServer:
+class AttackServer(LoopServer):
     """A small pipelining SMTP server that tells what it *has* (a body complete after the final
     dot: `stored`) from what it *said* it has (`acked`), and misbehaves on cue.
 
@@ -229,36 +229,12 @@ class AttackServer:
         self.connections = 0
         self.hanging = 0
         self.changed = threading.Condition()
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.server: Any = None
         self._greeting: Any = None
+        super().__init__()
 
-    def __enter__(self) -> AttackServer:
-        self.thread.start()
-
-        async def start() -> asyncio.base_events.Server:
-            self._greeting = asyncio.Event()
-            self._greeting.set()
-            return await asyncio.start_server(self._session, "127.0.0.1", 0)
-
-        self.server = asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        async def stop() -> None:
-            self.server.close()
-            for task in asyncio.all_tasks():
-                if task is not asyncio.current_task():
-                    task.cancel()
-
-        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-
-    @property
-    def port(self) -> int:
-        return int(self.server.sockets[0].getsockname()[1])
+    async def _prepare(self) -> None:
+        self._greeting = asyncio.Event()
+        self._greeting.set()
 
     def hold_greeting(self) -> None:
         self.loop.call_soon_threadsafe(self._greeting.clear)

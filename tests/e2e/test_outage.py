@@ -95,7 +95,8 @@ def test_three_restarts_and_a_20_s_outage_kill_no_sender(
         # (its heartbeat thread was waiting it out as the process ended, after its work)
         ended_away = bool(said) and said[-1].endswith("out of reach")
         assert back >= 1 and gone == back + ended_away, f"{role} said:\n{text}"
-    # no message began while the database was down (a moment allowed for the halt itself)
+    # no message began while the database was down (from when the server was gone; a moment
+    # allowed for a message whose mark committed just before)
     down, up = figures.outages[-1]
     assert up - down >= 20
     begun = [moment for moment in figures.mails if down + 1.0 < moment < up]

@@ -68,6 +68,7 @@ class PostgresServer:
         self.as_root = os.geteuid() == 0
         self.process: subprocess.Popen[bytes] | None = None
         self.template: str | None = None  # the migrated database `migrated_database` copies
+        self.halted_at = 0.0  # time.monotonic() when `halt` last saw the server gone
 
     def _command(self, *args: str) -> list[str]:
         return ["runuser", "-u", "postgres", "--", *args] if self.as_root else list(args)
@@ -138,6 +139,7 @@ class PostgresServer:
             capture_output=True,
         )
         self.process.wait(60)
+        self.halted_at = time.monotonic()
 
     def restart(self, mode: str = "immediate", down: float = 0.0) -> None:
         """`pg_ctl restart -m MODE`, kept down `down` seconds in between."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -187,7 +187,55 @@ Script = Callable[[int, str], str | None]
 """(message number, recipient) -> a fault to play for that message, or None for normal."""
 
 
-class ScriptedServer:
+class LoopServer:
+    """A TCP server on 127.0.0.1 (a free port) running an asyncio loop in a thread of its own,
+    for the hand-written SMTP servers whose faults aiosmtpd cannot play. A subclass writes
+    `_session` (one connection) and may set up loop-bound state in `_prepare`; leaving the
+    `with` block closes the server and cancels every session still open."""
+
+    backlog = 100
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.server: asyncio.base_events.Server | None = None
+
+    async def _prepare(self) -> None:
+        """Runs in the loop before the server listens (asyncio objects bound to it)."""
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.thread.start()
+
+        async def start() -> asyncio.base_events.Server:
+            await self._prepare()
+            return await asyncio.start_server(self._session, "127.0.0.1", 0, backlog=self.backlog)
+
+        self.server = asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        async def stop() -> None:
+            assert self.server is not None
+            self.server.close()
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.cancel()
+
+        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        port: int = self.server.sockets[0].getsockname()[1]
+        return port
+
+
+class ScriptedServer(LoopServer):
     """A minimal SMTP server (PIPELINING, 8BITMIME) that plays faults on cue.
 
     Faults: "rcpt-4xx", "rcpt-5xx-user", "rcpt-550-policy" and "rcpt-550-unknown" (bare 550s
@@ -202,35 +250,8 @@ class ScriptedServer:
         self.mailbox = Mailbox()
         self.attempts: list[str] = []
         self.count = 0
-        self.loop = asyncio.new_event_loop()
-        self.server: asyncio.base_events.Server | None = None
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.connections = 0
-
-    def __enter__(self) -> ScriptedServer:
-        self.thread.start()
-        self.server = asyncio.run_coroutine_threadsafe(
-            asyncio.start_server(self._session, "127.0.0.1", 0), self.loop
-        ).result(5)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        async def stop() -> None:
-            assert self.server is not None
-            self.server.close()
-            for task in asyncio.all_tasks():
-                if task is not asyncio.current_task():
-                    task.cancel()
-
-        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(5)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-
-    @property
-    def port(self) -> int:
-        assert self.server is not None
-        port: int = self.server.sockets[0].getsockname()[1]
-        return port
+        super().__init__()
 
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1

@@ -31,6 +31,7 @@ import psycopg
 
 from tests.support.paths import ROOT
 from tests.support.postgres import PostgresServer
+from tests.support.smtp_server import LoopServer
 
 BLOG = ROOT / "examples" / "blog"
 DRIVER_TEXT = (
@@ -49,10 +50,12 @@ DATABASE_FAULTS = ("pg-fast", "pg-immediate", "pg-down")
 KINDS = ("kill", *DATABASE_FAULTS, *SMTP_FAULTS)
 
 
-class StormServer:
+class StormServer(LoopServer):
     """A pipelining SMTP server on 127.0.0.1 that counts what it stored and what it acked,
     and plays the faults armed with `arm(kind, count)` on the next `count` messages (or
     connections, for greet-421). `stall` holds the final reply `stall_seconds`."""
+
+    backlog = 512
 
     def __init__(self, stall_seconds: float = 1.5) -> None:
         self.stall_seconds = stall_seconds
@@ -61,33 +64,7 @@ class StormServer:
         self.armed: Counter[str] = Counter()
         self.mails: list[float] = []  # when each MAIL FROM came (time.monotonic())
         self.lock = threading.Lock()
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.server: Any = None
-
-    def __enter__(self) -> StormServer:
-        self.thread.start()
-
-        async def start() -> Any:
-            return await asyncio.start_server(self._session, "127.0.0.1", 0, backlog=512)
-
-        self.server = asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        async def stop() -> None:
-            self.server.close()
-            for task in asyncio.all_tasks():
-                if task is not asyncio.current_task():
-                    task.cancel()
-
-        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-
-    @property
-    def port(self) -> int:
-        return int(self.server.sockets[0].getsockname()[1])
+        super().__init__()
 
     def arm(self, kind: str, count: int) -> None:
         with self.lock:
@@ -482,8 +459,8 @@ def storm(
                     time.sleep(0.05)
                 began = time.monotonic()
                 apply(fault, supervisor, postgres, server, rng, down)
-                if fault in DATABASE_FAULTS:
-                    outages.append((began, time.monotonic()))
+                if fault in DATABASE_FAULTS:  # from the moment the server was gone
+                    outages.append((max(began, postgres.halted_at), time.monotonic()))
                 done.append(fault)
                 if on_fault is not None:
                     on_fault(fault)
