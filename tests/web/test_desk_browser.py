@@ -186,8 +186,17 @@ def test_log_in_then_turn_on_totp_and_log_in_with_it(page: Page, served: Served)
 def test_the_overview_draws_both_charts_from_sent_issues(page: Page, served: Served) -> None:
     keys = sent_issues(served.database)
     log_in(page, served)
-    page.wait_for_selector('[data-chart="growth-data"][data-drawn="true"] canvas')
-    page.wait_for_selector('[data-chart="issues-data"][data-drawn="true"] canvas')
+    page.wait_for_selector('[data-chart="growth-data"][data-drawn="light"] canvas')
+    page.wait_for_selector('[data-chart="issues-data"][data-drawn="light"] canvas')
+    # the scheme turns dark while the page is open: both charts are drawn again in its
+    # colours (drawn once, their axis labels stayed near-black on the dark cards)
+    page.emulate_media(color_scheme="dark")
+    page.wait_for_selector('[data-chart="growth-data"][data-drawn="dark"] canvas')
+    page.wait_for_selector('[data-chart="issues-data"][data-drawn="dark"] canvas')
+    assert page.locator('[data-chart="issues-data"] canvas').count() == 1  # the old one went
+    screenshot(page, "desk-overview-charts-dark.png")
+    page.emulate_media(color_scheme="light")
+    page.wait_for_selector('[data-chart="issues-data"][data-drawn="light"] canvas')
     size = page.eval_on_selector('[data-chart="issues-data"] canvas', "c => [c.width, c.height]")
     assert size[0] > 200 and size[1] > 100
     page.click('section[aria-labelledby="issues-title"] details summary')

@@ -71,15 +71,29 @@
     return new uPlot(opts, [data.x, data.delivered, data.bounce, data.complaint, data.unsubscribe, data.line], box);
   }
 
+  var dark = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
+
+  function scheme() { return dark && dark.matches ? "dark" : "light"; }
+
   function charts() {
     if (typeof uPlot === "undefined") { return; }
     document.querySelectorAll("[data-chart]").forEach(function (box) {
       var data = readJson(box.getAttribute("data-chart"));
       var labels = JSON.parse(box.getAttribute("data-labels") || "[]");
       if (!data || !data.x.length) { return; }
-      var plot = data.kind === "growth" ? growth(box, data, labels) : issues(box, data, labels);
-      box.setAttribute("data-drawn", "true");
+      function draw() {
+        var made = data.kind === "growth" ? growth(box, data, labels) : issues(box, data, labels);
+        box.setAttribute("data-drawn", scheme());
+        return made;
+      }
+      var plot = draw();
       window.addEventListener("resize", function () { plot.setSize(size(box)); });
+      // the axes' and grid's colours are read when a chart is drawn: a scheme that changes
+      // while the page is open (a system that turns dark at dusk) draws it again, else its
+      // labels would stay dark on the dark cards
+      if (dark && dark.addEventListener) {
+        dark.addEventListener("change", function () { plot.destroy(); plot = draw(); });
+      }
     });
   }
 
