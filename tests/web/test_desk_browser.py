@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import pyotp
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from digest.config.schema import Config
@@ -166,12 +166,13 @@ def test_log_in_then_turn_on_totp_and_log_in_with_it(page: Page, served: Served)
     assert page.inner_text("h1") == "Overview"
     page.goto(f"{served.url}/admin/settings")
     page.click("button:has-text('Set up two-factor login')")
-    assert page.locator("figure.qr svg").count() == 1  # drawn by the server, no remote service
+    # the click's redirect may still be loading: expect() waits, count() would not
+    expect(page.locator("figure.qr svg")).to_have_count(1)  # drawn by the server, no service
     secret = page.inner_text("#totp-secret")
     totp = pyotp.TOTP(secret)
     page.fill("#totp-code", totp.now())
     page.click("button:has-text('Turn it on')")
-    assert "Two-factor login is on." in page.inner_text("main")
+    expect(page.locator("main")).to_contain_text("Two-factor login is on.")
     page.click("header form button")  # log out
     page.wait_for_url(re.compile(r".*/admin/login.*"))
     page.goto(f"{served.url}/admin/")
