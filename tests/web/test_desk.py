@@ -452,7 +452,15 @@ def test_filters_and_what_an_administrator_does_to_one_subscriber(desk: Desk) ->
         return set(re.findall(r'href="/admin/subscribers/\d+">([^<]+)</a>', page))
 
     assert listed(status="bounced") == {"cy@example.com"}
-    assert listed(locale="en") == {"ann@example.com"}
+    assert listed(language="en") == {"ann@example.com"}
+    assert listed(language="zh") == {"bo@example.com"}
+    # `?locale=` is the desk's own language (its switch links keep the page's query): it
+    # filters nobody, and the language filter leaves the desk's language alone
+    assert listed(locale="en") == {"ann@example.com", "bo@example.com", "cy@example.com"}
+    page = browser.get("/admin/subscribers", params={"language": "zh", "locale": "en"}).text
+    assert 'lang="en"' in page and '<option value="zh" selected>' in page
+    switch = re.search(r'href="([^"]*locale=zh[^"]*)"', page)  # the desk in Chinese
+    assert switch is not None and "language=zh" in switch.group(1)  # keeps the filter
     assert listed(frequency="daily") == {"ann@example.com"}
     # no choice of their own means the schedule's rhythm (weekly here)
     assert listed(frequency="weekly") == {"bo@example.com", "cy@example.com"}

@@ -56,7 +56,8 @@ class SubscribersPage:
         match = _choice(query.get("match"), MATCHES) or "prefix"
         filters: dict[str, Any] = {
             "status": _choice(query.get("status"), STATUSES),
-            "locale": _choice(query.get("locale"), ("zh", "en")),
+            # `?language=`: `?locale=` is the desk's own language on every page (pages.py)
+            "locale": _choice(query.get("language"), ("zh", "en")),
             "category": (query.get("category") or "")[:100] or None,
             "frequency": _choice(query.get("frequency"), FREQUENCIES),
             "default_frequency": self.desk.config.schedule.frequency,
@@ -76,7 +77,8 @@ class SubscribersPage:
         kept = {
             "q": q,
             "match": match if q else None,
-            **{k: v for k, v in filters.items() if k != "default_frequency"},
+            **{k: v for k, v in filters.items() if k not in ("default_frequency", "locale")},
+            "language": filters["locale"],
         }
         values = {
             "rows": shown,
