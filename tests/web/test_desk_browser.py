@@ -383,6 +383,8 @@ def test_every_page_fits_both_widths_and_passes_axe(page: Page, served: Served) 
 
 
 def check(page: Page, name: str, locale: str, problems: dict[str, str]) -> None:
+    if page.locator("iframe.email").count():  # the preview: its email in it, not a blank frame
+        page.frame_locator("iframe.email").locator("body *").first.wait_for()
     for scheme in ("light", "dark"):
         page.emulate_media(color_scheme=scheme)
         for width in (375, 1280):
