@@ -9,15 +9,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from digest.access.admins import audit
-from digest.issues.launch import launch
-from digest.issues.plan import SenderBusy
 from digest.store import desk as reads
 from digest.store import ledger
 from digest.store.report import issue_report, recent_issues
-from digest.web.desk.guard import who_of
 from digest.web.desk.pages import Desk
-from digest.web.site import client_ip
+from digest.web.desk.starts import start_sender
 
 PAGE = 25
 
@@ -64,18 +60,6 @@ class IssuesPage:
         with desk.database.session() as session:
             if ledger.issue_by_key(session, key) is None:
                 raise HTTPException(404)
-        try:
-            pid = launch(desk.config, desk.database, resend_unknown=key)
-        except SenderBusy as exc:
-            return desk.back(f"/issues/{key}", problem=f"busy:{exc.holder.describe()}")
-        desk.launched.append(pid)
-        with desk.database.session() as session:
-            audit(
-                session,
-                who_of(request).name,
-                "resend-unknown",
-                ip=client_ip(request),
-                now=desk.clock(),
-                detail=f"{key}, pid {pid}",
-            )
-        return desk.back("/next/progress", started="1")
+        return start_sender(
+            desk, request, "resend-unknown", busy_to=f"/issues/{key}", resend_unknown=key
+        )

@@ -14,12 +14,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from digest.access.admins import audit
 from digest.config.stages import render_settings
 from digest.errors import DigestError
 from digest.issues import editorial
-from digest.issues.launch import launch, progress
-from digest.issues.plan import NothingToSend, Plan, SenderBusy, plan_send
+from digest.issues.launch import progress
+from digest.issues.plan import NothingToSend, Plan, plan_send
 from digest.issues.testcopy import send_test_copy
 from digest.issues.upcoming import next_edition, next_issue
 from digest.models import Rendered
@@ -27,6 +26,7 @@ from digest.render.budget import longest_values, outgoing_size
 from digest.render.edition import RenderError, items_for, render
 from digest.web.desk.guard import form_of, who_of
 from digest.web.desk.pages import Desk
+from digest.web.desk.starts import audited, start_sender
 from digest.web.pages import email_page
 from digest.web.preview import anonymised
 from digest.web.site import client_ip
@@ -167,15 +167,7 @@ class NextIssue:
             return desk.back("/next", problem=exc.message)
         except NothingToSend as exc:
             return desk.back("/next", problem=str(exc))
-        with desk.database.session() as session:
-            audit(
-                session,
-                who_of(request).name,
-                "test-copy",
-                ip=client_ip(request),
-                now=desk.clock(),
-                detail=f"{key} to {email}",
-            )
+        audited(desk, request, "test-copy", f"{key} to {email}")
         return desk.back("/next", done="test-sent")
 
     def confirm(self, request: Request) -> Response:
@@ -201,22 +193,7 @@ class NextIssue:
         return desk.render(request, "send", values, section="next", title="Send now")
 
     def send(self, request: Request) -> Response:
-        desk = self.desk
-        try:
-            pid = launch(desk.config, desk.database)
-        except SenderBusy as exc:
-            return desk.back("/next/progress", problem=f"busy:{exc.holder.describe()}")
-        desk.launched.append(pid)
-        with desk.database.session() as session:
-            audit(
-                session,
-                who_of(request).name,
-                "send-started",
-                ip=client_ip(request),
-                now=desk.clock(),
-                detail=f"pid {pid}",
-            )
-        return desk.back("/next/progress", started="1")
+        return start_sender(self.desk, request, "send-started", busy_to="/next/progress")
 
     def progress_page(self, request: Request) -> Response:
         desk = self.desk
