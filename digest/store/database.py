@@ -16,13 +16,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 # Connection is re-exported: the send path types its units of work with it
 from sqlalchemy import Connection as Connection
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:  # the dialects' INSERTs, imported when used (start-up: issue 22)
+    from sqlalchemy import Table
+    from sqlalchemy.dialects.postgresql import dml as postgresql_dml
+    from sqlalchemy.dialects.sqlite import dml as sqlite_dml
 
 from digest.errors import DigestError
 from digest.store.outage import OUTAGE_SECONDS, DatabaseAway, Outage, is_outage
@@ -331,6 +336,18 @@ def upgrade(database: Database) -> tuple[str | None, str]:
             if sqlite and raw is not None:
                 raw.execute("PRAGMA foreign_keys=ON")
     return before, after or head_revision()
+
+
+def conflict_insert(
+    connection: Connection, table: Table
+) -> postgresql_dml.Insert | sqlite_dml.Insert:
+    """An INSERT into `table` that can take ON CONFLICT: PostgreSQL's or SQLite's, by the
+    connection's dialect (both spell it alike; the core `insert` has no such clause)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def open_database(

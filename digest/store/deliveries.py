@@ -37,10 +37,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from digest.models import Recipient
+from digest.store.database import conflict_insert
 from digest.store.lease import expiry_judge, is_running
 from digest.store.subscribers import record as record_event
 from digest.store.tables import (
@@ -352,8 +352,9 @@ def register(connection: Connection, worker: str, expires: datetime) -> None:
     threads of their own, and when their first claims waited out a database restart together
     they register at the same moment; two inserts of one name would stop the worker with a
     unique violation. Made again after a commit that went unanswered, it only renews."""
-    upsert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    statement = upsert(_workers).values(name=worker, started_at=utcnow(), expires_at=expires)
+    statement = conflict_insert(connection, _workers).values(
+        name=worker, started_at=utcnow(), expires_at=expires
+    )
     connection.execute(
         statement.on_conflict_do_update(
             index_elements=[_workers.c.name],

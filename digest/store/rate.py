@@ -15,9 +15,8 @@ from collections.abc import Callable
 from typing import cast
 
 from sqlalchemy import Connection, Table, bindparam, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 
-from digest.store.database import Database
+from digest.store.database import Database, conflict_insert
 from digest.store.tables import SendRate
 
 _table = cast(Table, SendRate.__table__)
@@ -46,9 +45,8 @@ def reserve(database: Database, name: str, draw: Draw) -> float:
         now = _now(connection)
         row = connection.execute(_LOCK, {"b_name": name}).first()
         if row is None:  # two first comers: the second's insert waits, then does nothing
-            insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
             connection.execute(
-                insert(_table)
+                conflict_insert(connection, _table)
                 .values(name=name, second_next=0.0, hour_next=0.0)
                 .on_conflict_do_nothing(index_elements=["name"])
             )
