@@ -144,16 +144,34 @@ def test_installed_wheel_renders_a_digest_from_a_bare_folder(
 
 def test_pyproject_lists_every_package_of_the_tree() -> None:
     """pyproject.toml lists the packages by hand (the templates are a mapped folder), so a new
-    package left off the list would be missing from the wheel: the list is the tree."""
+    package left off the list would be missing from the wheel: the list is the tree, code and
+    data. Every folder holding files is listed, data folders too (setuptools warns at every
+    install about an importable folder it does not know of, and means to leave it out one
+    day), and each file that is not Python matches a package-data pattern of its folder."""
+    import fnmatch
     import tomllib
 
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]
     listed = set(config["setuptools"]["packages"])
-    in_tree = {
-        ".".join(path.parent.relative_to(ROOT).parts)
-        for path in (ROOT / "digest").rglob("__init__.py")
-    }
-    assert listed == in_tree | {"digest.templates"}
+    roots = {"digest": ROOT / "digest", "digest.templates": ROOT / "templates"}
+    in_tree: set[str] = set()
+    data: dict[str, list[str]] = {}
+    for name, root in roots.items():
+        for folder in [root, *(p for p in root.rglob("*") if p.is_dir())]:
+            if "__pycache__" in folder.parts:
+                continue
+            package = ".".join([name, *folder.relative_to(root).parts])
+            files = [p.name for p in folder.iterdir() if p.is_file()]
+            if files:  # Python imports any folder of files as a (namespace) package
+                in_tree.add(package)
+                data[package] = [f for f in files if not f.endswith(".py")]
+    assert listed == in_tree
+    patterns = config["setuptools"]["package-data"]
+    for package, files in data.items():
+        for file in files:
+            assert any(fnmatch.fnmatch(file, p) for p in patterns.get(package, [])), (
+                f"{package}: {file} matches no package-data pattern"
+            )
     assert config["setuptools"]["package-dir"] == {"digest.templates": "templates"}
     assert (ROOT / "templates" / "email" / "digest.mjml.j2").is_file()
 
