@@ -14,9 +14,11 @@ overlap after `rotated_at` (`rotation_overlap_days`), never before it and never 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -169,6 +171,35 @@ def make_click_token(
 @lru_cache(maxsize=16)
 def _click_signer(keys: tuple[str, ...]) -> Signer:
     return Signer(list(keys), salt="digest.click", digest_method=hashlib.sha256)
+
+
+class ClickTokens:
+    """`make_click_token` for the links of one issue, made many times over (with
+    `tracking.clicks: personal`, each post link of each recipient's message): the key is
+    derived and the HMAC's padded key hashed once here, so a token costs one HMAC of its few
+    bytes. The same tokens, byte for byte, as `make_click_token` (a test holds them equal)."""
+
+    def __init__(self, keyring: Keyring, issue_id: int) -> None:
+        key = _click_signer((keyring.secret,)).derive_key()
+        self._mac = hmac.new(key, digestmod=hashlib.sha256)
+        self._issue = _b36(issue_id)
+        self._heads: dict[int, str] = {}
+
+    def links(self, links: Iterable[int], delivery_id: int | None) -> dict[int, str]:
+        """Each of `links`' tokens, naming `delivery_id` (none: an aggregate token)."""
+        tail = "" if delivery_id is None else f".{_b36(delivery_id)}"
+        heads = self._heads
+        tokens = {}
+        for link in links:
+            head = heads.get(link)
+            if head is None:
+                head = heads[link] = f"{self._issue}.{_b36(link)}"
+            payload = (head + tail).encode("ascii")
+            mac = self._mac.copy()
+            mac.update(payload)
+            signature = base64.urlsafe_b64encode(mac.digest()).rstrip(b"=")
+            tokens[link] = (payload + b"." + signature).decode("ascii")
+        return tokens
 
 
 def read_click_token(keyring: Keyring, token: str, *, now: datetime | None = None) -> ClickData:

@@ -33,7 +33,7 @@ from digest.render.budget import HTML_LIMIT, MAX_ID, NAME_MAX_CHARS, longest_val
 from digest.render.edition import render
 from digest.store.database import open_database
 from digest.store.tables import Subscriber
-from digest.tokens import Keyring, make_click_token
+from digest.tokens import ClickData, Keyring, make_click_token, read_click_token
 from tests.support.smtp_server import SMTPServer
 
 NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
@@ -327,3 +327,38 @@ def test_personal_click_links_count_at_their_longest() -> None:
     assert outgoing_size(markup, longest) > outgoing_size(markup.replace("click", "x"), longest)
     with pytest.raises(KeyError):
         outgoing_size(markup, longest_values(web, "Hi %(name)s,"))
+
+
+@pytest.mark.slow
+def test_personal_click_links_count_in_the_budget(config: Config, edition: Edition) -> None:
+    """With `tracking.clicks: personal` every post link becomes the recipient's own
+    `/c/TOKEN` (naming their delivery too, so longer than an aggregate one): the budget
+    counts each at its longest, so the worst recipient's copy (the largest issue and
+    delivery ids, the most-escaped name) fits, within a few bytes of the bound."""
+    personal = config.model_copy(
+        update={"tracking": config.tracking.model_copy(update={"clicks": "personal"})}
+    )
+    settings = compose_settings(personal)
+    composer = Composer(settings, edition, issue_id=MAX_ID, database=None, now=NOW)
+    composed = composer(Recipient(MAX_ID, MAX_ID, "reader@example.com", WORST_NAME, "zh", None))
+    assert composed is not None
+    html_part = html_bytes(composed.message)
+    template = composer.template("zh", None)
+    assert template is not None and len(template.links) >= 2
+    rendered = template.rendered
+    longest = longest_values(config.web.base_url, rendered.greeting_named, template.links)
+    bound = outgoing_size(rendered.html, longest)
+    assert len(html_part) <= bound <= HTML_LIMIT
+    assert bound - len(html_part) < 64  # the bound is the worst case, not a guess
+    tokens = set(re.findall(rb"https://news\.example\.com/c/([A-Za-z0-9._-]+)", html_part))
+    named = {read_click_token(settings.keys, token.decode()) for token in tokens}
+    assert named == {ClickData(MAX_ID, link, MAX_ID) for link in template.links}
+    assert b"x-digest:" not in html_part
+    # the longer links take the room of posts: no more shown than with aggregate links
+    aggregate = personal.model_copy(
+        update={"tracking": config.tracking.model_copy(update={"clicks": "aggregate"})}
+    )
+    plain = Composer(compose_settings(aggregate), edition, issue_id=MAX_ID, database=None)
+    with_aggregate = plain.template("zh", None)
+    assert with_aggregate is not None
+    assert shown_posts(rendered)[0] <= shown_posts(with_aggregate.rendered)[0]
