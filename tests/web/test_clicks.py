@@ -1,7 +1,10 @@
-"""Click counting (`tracking.clicks: aggregate`) end to end: a real send over SMTP with DKIM,
+"""Click counting end to end. `tracking.clicks: aggregate`: a real send over SMTP with DKIM,
 people's clicks, a HEAD and a scanner right after delivery counted apart, `digest report
 --json` per post, nothing personal in the click table, a changed token refused, and every
-message still verifying with dkimpy."""
+message still verifying with dkimpy. `personal`: the same send with each reader's links
+naming their delivery, clicks counted against it and in their history on the desk, tokens
+with another delivery, link or issue refused; erased readers and aggregate mode name nobody;
+the sign-up page's notice only in this mode."""
 
 from __future__ import annotations
 
