@@ -14,7 +14,7 @@ overlap after `rotated_at` (`rotation_overlap_days`), never before it and never 
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 import hmac
 import re
@@ -176,12 +176,14 @@ def _click_signer(keys: tuple[str, ...]) -> Signer:
 class ClickTokens:
     """`make_click_token` for the links of one issue, made many times over (with
     `tracking.clicks: personal`, each post link of each recipient's message): the key is
-    derived and the HMAC's padded key hashed once here, so a token costs one HMAC of its few
-    bytes. The same tokens, byte for byte, as `make_click_token` (a test holds them equal)."""
+    derived, and HMAC's inner and outer pads hashed (RFC 2104: the key, 32 bytes, fits one
+    SHA-256 block), once here, so a token costs two copies of a hash and its few bytes. The
+    same tokens, byte for byte, as `make_click_token` (a test holds them equal)."""
 
     def __init__(self, keyring: Keyring, issue_id: int) -> None:
-        key = _click_signer((keyring.secret,)).derive_key()
-        self._mac = hmac.new(key, digestmod=hashlib.sha256)
+        key = _click_signer((keyring.secret,)).derive_key().ljust(_BLOCK, b"\0")
+        self._inner = hashlib.sha256(bytes(byte ^ 0x36 for byte in key))
+        self._outer = hashlib.sha256(bytes(byte ^ 0x5C for byte in key))
         self._issue = _b36(issue_id)
         self._heads: dict[int, str] = {}
 
@@ -195,11 +197,17 @@ class ClickTokens:
             if head is None:
                 head = heads[link] = f"{self._issue}.{_b36(link)}"
             payload = (head + tail).encode("ascii")
-            mac = self._mac.copy()
-            mac.update(payload)
-            signature = base64.urlsafe_b64encode(mac.digest()).rstrip(b"=")
-            tokens[link] = (payload + b"." + signature).decode("ascii")
+            inner = self._inner.copy()
+            inner.update(payload)
+            outer = self._outer.copy()
+            outer.update(inner.digest())
+            signature = binascii.b2a_base64(outer.digest(), newline=False)
+            tokens[link] = (payload + b"." + signature.translate(_URLSAFE).rstrip(b"=")).decode()
         return tokens
+
+
+_BLOCK = 64  # SHA-256's block, in bytes
+_URLSAFE = bytes.maketrans(b"+/", b"-_")  # base64 as itsdangerous writes it (no padding)
 
 
 def read_click_token(keyring: Keyring, token: str, *, now: datetime | None = None) -> ClickData:

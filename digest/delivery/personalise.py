@@ -161,9 +161,18 @@ class MessageTemplate:
         self.links = tuple(sorted({slot.link for slot in self._link_slots}))
         self._canonical: list[bytes | None] | None = None
         self._signing: tuple[Signer, list[str], list[bytes | list[Segment]]] | None = None
-        # the body as it goes on the wire: dot-stuffed once here, not per message
+        # the body as it goes on the wire: dot-stuffed once here, not per message; what is
+        # left to a message is its slots' values and the static segments that start with a
+        # dot after one (a line's start depends on the value before it)
         self._wire = [
             s.replace(b"\r\n.", b"\r\n..") if isinstance(s, bytes) else s for s in self.body
+        ]
+        first = self._wire[0] if self._wire else None
+        if isinstance(first, bytes) and first[:1] == b".":  # the body starts on a fresh line
+            self._wire[0] = b"." + first
+        self._wire_slots = [i for i, s in enumerate(self._wire) if not isinstance(s, bytes)]
+        self._wire_dots = [
+            i for i, s in enumerate(self._wire) if i and isinstance(s, bytes) and s[:1] == b"."
         ]
 
     # -- building the template ----------------------------------------------------------------
@@ -328,17 +337,21 @@ class MessageTemplate:
         return self._signing[1], self._signing[2]
 
     def _stuffed(self, values: dict[Slot | LinkSlot, bytes], pieces: list[bytes]) -> None:
-        """Append the body's pieces as they go on the wire (dot-stuffed) to `pieces`."""
-        previous = CRLF  # the body starts on a fresh line
-        for segment in self._wire:
-            if isinstance(segment, bytes):
-                piece = segment
-            else:
-                piece = values[segment].replace(b"\r\n.", b"\r\n..")
-            if piece.startswith(b".") and previous.endswith(b"\n"):
+        """Append the body's pieces as they go on the wire (dot-stuffed) to `pieces`: the
+        static segments as stuffed ahead of time, each slot's value stuffed here, and a dot
+        more before a piece that starts with one on a line of its own."""
+        wire = [s if isinstance(s, bytes) else values[s] for s in self._wire]
+        for index in self._wire_slots:
+            piece = wire[index]
+            if b"\r\n." in piece:
+                piece = piece.replace(b"\r\n.", b"\r\n..")
+            if piece[:1] == b"." and _line_start(wire, index):
                 piece = b"." + piece
-            pieces.append(piece)
-            previous = piece
+            wire[index] = piece
+        for index in self._wire_dots:  # after a slot: `_merge` leaves no two statics together
+            if _line_start(wire, index):
+                wire[index] = b"." + wire[index]
+        pieces.extend(wire)
 
     def _canonical_body(self) -> list[bytes | None]:
         """Relaxed canonical form of every static body segment, computed once; slots are None.
@@ -476,6 +489,15 @@ def _fits_8bit(content: str, link: int, greeting: int) -> bool:
         static -= sum(len(click) for click in clicks)
         if static + links * link + greetings * greeting > MAX_LINE:
             return False
+    return True
+
+
+def _line_start(pieces: list[bytes], index: int) -> bool:
+    """Whether `pieces[index]` starts a line: the last piece before it that is not empty ends
+    one, or there is none (the body starts on a fresh line)."""
+    for before in range(index - 1, -1, -1):
+        if pieces[before]:
+            return pieces[before].endswith(b"\n")
     return True
 
 
