@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -135,6 +136,15 @@ UNSUBSCRIBE_URL = "x-digest:unsubscribe-url"
 PREFERENCES_URL = "x-digest:preferences-url"
 GREETING = "x-digest:greeting"
 PLACEHOLDERS = (UNSUBSCRIBE_URL, PREFERENCES_URL, GREETING)
+# A post's link with `tracking.clicks: personal`: CLICK_URL and the link's index among the
+# issue's posts (`click_url`), replaced per recipient by a `/c/TOKEN` naming their delivery.
+CLICK_URL = "x-digest:click-"
+CLICK_PLACEHOLDER = re.compile(r"x-digest:click-([0-9]+)")
+
+
+def click_url(link: int) -> str:
+    """The placeholder of the post link `link` (its index among the issue's posts)."""
+    return f"{CLICK_URL}{link}"
 
 
 @dataclass(frozen=True, slots=True)

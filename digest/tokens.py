@@ -14,9 +14,11 @@ overlap after `rotated_at` (`rotation_overlap_days`), never before it and never 
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import hmac
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -169,6 +171,43 @@ def make_click_token(
 @lru_cache(maxsize=16)
 def _click_signer(keys: tuple[str, ...]) -> Signer:
     return Signer(list(keys), salt="digest.click", digest_method=hashlib.sha256)
+
+
+class ClickTokens:
+    """`make_click_token` for the links of one issue, made many times over (with
+    `tracking.clicks: personal`, each post link of each recipient's message): the key is
+    derived, and HMAC's inner and outer pads hashed (RFC 2104: the key, 32 bytes, fits one
+    SHA-256 block), once here, so a token costs two copies of a hash and its few bytes. The
+    same tokens, byte for byte, as `make_click_token` (a test holds them equal)."""
+
+    def __init__(self, keyring: Keyring, issue_id: int) -> None:
+        key = _click_signer((keyring.secret,)).derive_key().ljust(_BLOCK, b"\0")
+        self._inner = hashlib.sha256(bytes(byte ^ 0x36 for byte in key))
+        self._outer = hashlib.sha256(bytes(byte ^ 0x5C for byte in key))
+        self._issue = _b36(issue_id)
+        self._heads: dict[int, str] = {}
+
+    def links(self, links: Iterable[int], delivery_id: int | None) -> dict[int, str]:
+        """Each of `links`' tokens, naming `delivery_id` (none: an aggregate token)."""
+        tail = "" if delivery_id is None else f".{_b36(delivery_id)}"
+        heads = self._heads
+        tokens = {}
+        for link in links:
+            head = heads.get(link)
+            if head is None:
+                head = heads[link] = f"{self._issue}.{_b36(link)}"
+            payload = (head + tail).encode("ascii")
+            inner = self._inner.copy()
+            inner.update(payload)
+            outer = self._outer.copy()
+            outer.update(inner.digest())
+            signature = binascii.b2a_base64(outer.digest(), newline=False)
+            tokens[link] = (payload + b"." + signature.translate(_URLSAFE).rstrip(b"=")).decode()
+        return tokens
+
+
+_BLOCK = 64  # SHA-256's block, in bytes
+_URLSAFE = bytes.maketrans(b"+/", b"-_")  # base64 as itsdangerous writes it (no padding)
 
 
 def read_click_token(keyring: Keyring, token: str, *, now: datetime | None = None) -> ClickData:

@@ -8,7 +8,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest.tokens import InvalidToken, Keyring, TokenData, make_token, read_token
+from digest.tokens import (
+    ClickData,
+    ClickTokens,
+    InvalidToken,
+    Keyring,
+    TokenData,
+    make_click_token,
+    make_token,
+    read_click_token,
+    read_token,
+)
 
 KEYS = Keyring("current-secret")
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
@@ -89,3 +99,38 @@ def test_no_mutated_token_is_accepted(mutated: str) -> None:
         return  # a swap of two equal characters, say: not a mutation
     with pytest.raises(InvalidToken):
         read_token(KEYS, "unsubscribe", mutated)
+
+
+@settings(max_examples=300)
+@given(
+    st.integers(1, 2**63 - 1),
+    st.lists(st.integers(0, 2**31), min_size=1, max_size=5),
+    st.one_of(st.none(), st.integers(0, 2**63 - 1)),
+)
+def test_click_tokens_are_make_click_tokens(
+    issue: int, links: list[int], delivery: int | None
+) -> None:
+    """ClickTokens (the send path's per-recipient click links) makes exactly the tokens
+    make_click_token makes, and they read back as what they name."""
+    made = ClickTokens(KEYS, issue).links(links, delivery)
+    assert set(made) == set(links)
+    for link, token in made.items():
+        assert token == make_click_token(KEYS, issue, link, delivery)
+        assert read_click_token(KEYS, token, now=NOW) == ClickData(issue, link, delivery)
+
+
+def test_a_click_token_names_its_delivery_and_nothing_else_changes() -> None:
+    """Changing the delivery (or the link) of a personal click token breaks its signature,
+    and a click token is no unsubscribe token."""
+    token = make_click_token(KEYS, 7, 2, 2**63 - 1)
+    issue, link, delivery, signature = token.split(".")
+    assert delivery == "1y2p0ij32e8e7"  # 2**63 - 1 in base 36: the longest a delivery id takes
+    for changed in (
+        f"{issue}.{link}.1y2p0ij32e8e6.{signature}",
+        f"{issue}.3.{delivery}.{signature}",
+        f"{issue}.{link}.{signature}",
+    ):
+        with pytest.raises(InvalidToken):
+            read_click_token(KEYS, changed, now=NOW)
+    with pytest.raises(InvalidToken):
+        read_token(KEYS, "unsubscribe", token, now=NOW)

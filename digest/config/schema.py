@@ -418,7 +418,7 @@ class SignupConfig(Section):
 
 
 class TrackingConfig(Section):
-    """Click counting (digest.tracking): `off` (no link is changed), `aggregate` (the issue
+    """Click counting (digest.web.clicks): `off` (no link is changed), `aggregate` (the issue
     and the link, nobody named) or `personal` (the delivery too; the sign-up page says so).
     A click within `scanner_seconds` of delivery from a user agent that looks like a mail
     scanner is counted apart, as are HEAD requests and prefetches. No open pixel, ever."""
@@ -429,11 +429,6 @@ class TrackingConfig(Section):
     @field_validator("clicks", mode="before")
     @classmethod
     def _off(cls, value: Any) -> Any:
-        if value == "personal":  # per-delivery links need a slot per link (personalise)
-            raise ValueError(
-                "'personal' is not available yet: each link would have to name the delivery; "
-                "use 'aggregate' (the issue and the link, nobody named)"
-            )
         return "off" if value is False else value  # YAML reads a bare `off` as false
 
 

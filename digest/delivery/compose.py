@@ -3,6 +3,12 @@
 An issue is rendered once per (locale, category filter) — cached in memory and, for a real
 issue, stored in the database, so a resumed send sends exactly the same digest — and then
 personalised per recipient by splicing values into prepared bytes (`personalise`).
+
+Click links (`tracking.clicks`): with `aggregate` each post link is rewritten before rendering
+to `/c/TOKEN` naming the issue and the link, the same for everyone; with `personal` it is
+rendered as a placeholder (digest.models.click_url) that becomes, per recipient, a `/c/TOKEN`
+naming their delivery as well (a message without a delivery, a `--to` test copy, gets the
+aggregate token).
 """
 
 from __future__ import annotations
@@ -16,14 +22,14 @@ from digest.delivery.dkim import dkim_signer
 from digest.delivery.personalise import Headers, MessageTemplate, Personal, mailto
 from digest.delivery.settings import ComposeSettings, SenderSettings
 from digest.inbound.verp import bounce_address, unsubscribe_mailto
-from digest.models import Edition, Post, Recipient, Rendered
+from digest.models import Edition, Post, Recipient, Rendered, click_url
 from digest.render.edition import render
 from digest.render.i18n import supported
 from digest.store import ledger
 from digest.store import recipients as audience
 from digest.store.database import Database
 from digest.store.tables import Issue
-from digest.tokens import Keyring, make_click_token, make_token
+from digest.tokens import ClickTokens, Keyring, make_click_token, make_token
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,18 +96,24 @@ class Composer:
         self.keys = settings.keys
         sender = settings.sender
         # the longest link a recipient can get, as it appears in the HTML part
-        longest = make_token(self.keys, "preferences", 2**63 - 1, 2**63 - 1, "x" * 16)
+        most = 2**63 - 1
+        longest = make_token(self.keys, "preferences", most, most, "x" * 16)
+        click = make_click_token(self.keys, most, most, most)
         self.headers = Headers(
             sender=sender.header,
             list_id=sender.list_id,
             reply_to=sender.reply_to,
-            link_room=len(html.escape(f"{settings.web_base_url}/p/{longest}").encode()),
+            link_room=max(
+                len(html.escape(f"{settings.web_base_url}/{path}").encode())
+                for path in (f"p/{longest}", f"c/{click}")
+            ),
         )
         self.web = settings.web_base_url
         self.domain = sender.domain
         self.signer = dkim_signer(settings.dkim)
         self._rendered: dict[tuple[str, str], Rendered | None] = {}
         self._templates: dict[tuple[str, str, bool], MessageTemplate | None] = {}
+        self._clicks = ClickTokens(self.keys, issue_id) if issue_id else None
 
     def template(
         self, locale: str, categories: tuple[str, ...] | None, eight_bit: bool = True
@@ -140,13 +152,17 @@ class Composer:
 
     def _tracked(self, posts: tuple[Post, ...]) -> tuple[Post, ...]:
         """With `tracking.clicks` on, each post's link goes through `/c/TOKEN`, naming the
-        issue and the post's index among the issue's posts (whatever the variant's filter):
-        the same bytes for every recipient, so the budget (digest.render.budget) measures
-        them as sent and DKIM signs them like any other text. Only post links change: never
-        the unsubscribe, preferences or archive links, nor List-Unsubscribe."""
+        issue and the post's index among the issue's posts (whatever the variant's filter).
+        In aggregate mode that is the same bytes for every recipient, so the budget
+        (digest.render.budget) measures them as sent and DKIM signs them like any other text;
+        with `personal` the link is a placeholder for the recipient's own token, which the
+        budget counts at its longest and `personalise` fills in. Only post links change:
+        never the unsubscribe, preferences or archive links, nor List-Unsubscribe."""
         if self.settings.clicks == "off" or not self.issue_id:
             return posts
         index = {post.id: number for number, post in enumerate(self.edition.posts)}
+        if self.settings.clicks == "personal":
+            return tuple(replace(post, url=click_url(index[post.id])) for post in posts)
         return tuple(
             replace(
                 post,
@@ -170,6 +186,11 @@ class Composer:
         if self.test_copies:  # each `--to` copy is a message of its own, never a duplicate
             message_id = f"<digest.{self.edition.key}.test.{secrets.token_hex(8)}@{self.domain}>"
         timestamp = int(self.now.timestamp()) if self.now is not None else None
+        click_urls = None
+        if template.links:
+            assert self._clicks is not None  # links are tracked only for a real issue
+            tokens = self._clicks.links(template.links, recipient.delivery_id or None)
+            click_urls = {link: f"{self.web}/c/{token}" for link, token in tokens.items()}
         message = template.build(
             Personal(
                 email=recipient.email,
@@ -181,6 +202,7 @@ class Composer:
                 mailto=mailto_uri(
                     self.settings.sender, self.keys, recipient, self.issue_id, unsubscribe
                 ),
+                click_urls=click_urls,
             ),
             self.signer,
             timestamp,

@@ -7,6 +7,10 @@ it), so personalising is a `join` — no parsing, no re-rendering, no `EmailMess
 recipient (DESIGN.md section 9) — and the lines around a slot never change, which lets DKIM
 hash the static parts once.
 
+The slots are the fixed ones (`Slot`: headers, unsubscribe and preferences links, greeting)
+and, with `tracking.clicks: personal`, one `LinkSlot` per post link and part: its value is the
+recipient's own `/c/TOKEN` (naming their delivery), made by the composer, one HMAC per link.
+
 Headers are written here, not by `email.policy`: `List-Unsubscribe` must never be RFC 2047
 encoded, and no CR or LF from a title or a name may reach a header.
 
@@ -24,20 +28,33 @@ import binascii
 import hashlib
 import html
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.header import Header
 from email.utils import format_datetime, formataddr
 from enum import IntEnum
+from typing import NamedTuple
 from urllib.parse import quote
 
 from digest.delivery.dkim import Signer, relaxed_body, relaxed_header
-from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Rendered
+from digest.models import (
+    CLICK_PLACEHOLDER,
+    GREETING,
+    PREFERENCES_URL,
+    UNSUBSCRIBE_URL,
+    Rendered,
+)
 from digest.render.wrap import GREETING_ROOM, html_lines
 
 CRLF = b"\r\n"
 _PLACEHOLDER = re.compile(
-    "|".join(re.escape(p) for p in (UNSUBSCRIBE_URL, PREFERENCES_URL, GREETING))
+    "|".join(
+        [
+            *(re.escape(p) for p in (UNSUBSCRIBE_URL, PREFERENCES_URL, GREETING)),
+            CLICK_PLACEHOLDER.pattern,
+        ]
+    )
 )
 _LINE_BREAKS = re.compile(r"[\r\n\u2028\u2029\x85\x0b\x0c]+")
 _LIST_ID = re.compile(r"^(?P<phrase>.*?)\s*<(?P<id>[^<>]*)>\s*$")
@@ -76,7 +93,16 @@ _HTML_SLOTS = {
 }
 _BODY_SLOTS = frozenset(_TEXT_SLOTS.values()) | frozenset(_HTML_SLOTS.values())
 
-Segment = bytes | Slot
+
+class LinkSlot(NamedTuple):
+    """A post's personal click link (`tracking.clicks: personal`) in one part: `link` is its
+    index among the issue's posts (digest.models.click_url). A tuple: hashed in C."""
+
+    html: bool
+    link: int
+
+
+Segment = bytes | Slot | LinkSlot
 
 
 def one_line(value: str) -> str:
@@ -95,6 +121,8 @@ class Personal:
     unsubscribe_url: str
     preferences_url: str
     mailto: str | None
+    # with `tracking.clicks: personal`: each post link's URL (`MessageTemplate.links`)
+    click_urls: Mapping[int, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,11 +156,23 @@ class MessageTemplate:
         self._part("text/html", rendered.html, _HTML_SLOTS, {**rooms, "greeting": GREETING_ROOM})
         self._static(f"--{self.boundary}--".encode() + CRLF)
         self.body = _merge(self.segments)
+        # the personal click links, each (part, link) once: what `values` fills in
+        self._link_slots = list(dict.fromkeys(s for s in self.body if isinstance(s, LinkSlot)))
+        self.links = tuple(sorted({slot.link for slot in self._link_slots}))
         self._canonical: list[bytes | None] | None = None
         self._signing: tuple[Signer, list[str], list[bytes | list[Segment]]] | None = None
-        # the body as it goes on the wire: dot-stuffed once here, not per message
+        # the body as it goes on the wire: dot-stuffed once here, not per message; what is
+        # left to a message is its slots' values and the static segments that start with a
+        # dot after one (a line's start depends on the value before it)
         self._wire = [
-            s if isinstance(s, Slot) else s.replace(b"\r\n.", b"\r\n..") for s in self.body
+            s.replace(b"\r\n.", b"\r\n..") if isinstance(s, bytes) else s for s in self.body
+        ]
+        first = self._wire[0] if self._wire else None
+        if isinstance(first, bytes) and first[:1] == b".":  # the body starts on a fresh line
+            self._wire[0] = b"." + first
+        self._wire_slots = [i for i, s in enumerate(self._wire) if not isinstance(s, bytes)]
+        self._wire_dots = [
+            i for i, s in enumerate(self._wire) if i and isinstance(s, bytes) and s[:1] == b"."
         ]
 
     # -- building the template ----------------------------------------------------------------
@@ -186,14 +226,18 @@ class MessageTemplate:
         for match in _PLACEHOLDER.finditer(content):
             piece = content[position : match.start()]
             self._static(_crlf(piece) if eight_bit else _qp_open(piece))
-            self.segments.append(slots[match.group(0)])
+            link = match.group(1)
+            if link is None:
+                self.segments.append(slots[match.group(0)])
+            else:
+                self.segments.append(LinkSlot(mime == "text/html", int(link)))
             position = match.end()
         rest = content[position:]
         self._static((_crlf(rest) if eight_bit else _qp(rest)) + CRLF)
 
     # -- per recipient ------------------------------------------------------------------------
 
-    def values(self, personal: Personal) -> dict[Slot, bytes]:
+    def values(self, personal: Personal) -> dict[Slot | LinkSlot, bytes]:
         """The bytes of every slot for one recipient."""
         rendered = self.rendered
         name = one_line(personal.name)[:MAX_NAME]
@@ -203,7 +247,7 @@ class MessageTemplate:
             list_unsubscribe += f",\r\n <{personal.mailto}>"
         text = _raw_slot if self.part_8bit["text/plain"] else _qp_slot
         markup = _raw_slot if self.part_8bit["text/html"] else _qp_slot
-        return {
+        values: dict[Slot | LinkSlot, bytes] = {
             Slot.TO: _address_value("To", name, personal.email),
             Slot.DATE: format_datetime(personal.date).encode(),
             Slot.MESSAGE_ID: personal.message_id.encode(),
@@ -215,6 +259,14 @@ class MessageTemplate:
             Slot.HTML_PREFERENCES: markup(html.escape(personal.preferences_url)),
             Slot.HTML_GREETING: markup(html_lines(greeting)),
         }
+        if self._link_slots:
+            urls = personal.click_urls
+            if urls is None or not all(link in urls for link in self.links):
+                raise ValueError(f"a personal message needs the click links {self.links}")
+            for slot in self._link_slots:
+                url = urls[slot.link]
+                values[slot] = markup(html.escape(url)) if slot.html else text(url)
+        return values
 
     def build(
         self,
@@ -232,31 +284,33 @@ class MessageTemplate:
         """
         values = self.values(personal)
         pieces: list[bytes] = [b""]  # the signature's place
-        pieces.extend(values[s] if isinstance(s, Slot) else s for s in self.head)
+        pieces.extend(s if isinstance(s, bytes) else values[s] for s in self.head)
         pieces.append(CRLF)
         if wire:
             self._stuffed(values, pieces)
         else:
-            pieces.extend(values[s] if isinstance(s, Slot) else s for s in self.body)
+            pieces.extend(s if isinstance(s, bytes) else values[s] for s in self.body)
         if signer is not None:
             pieces[0] = self._signature(signer, values, timestamp)
         return b"".join(pieces)
 
-    def _signature(self, signer: Signer, values: dict[Slot, bytes], timestamp: int | None) -> bytes:
+    def _signature(
+        self, signer: Signer, values: dict[Slot | LinkSlot, bytes], timestamp: int | None
+    ) -> bytes:
         """The DKIM-Signature fields: the body hashed from its canonical static segments
         (computed once) and its slots, the signed header fields from their canonical forms
         (the static ones computed once, `_signed_fields`)."""
         digest = hashlib.sha256()
         for segment, canonical in zip(self.body, self._canonical_body(), strict=True):
             if canonical is None:
-                assert isinstance(segment, Slot)
+                assert not isinstance(segment, bytes)
                 canonical = relaxed_body(values[segment], final=False)
             digest.update(canonical)
         present, parts = self._signed_fields(signer)
         canonical_head = b"".join(
             part
             if isinstance(part, bytes)
-            else relaxed_header(b"".join(values[s] if isinstance(s, Slot) else s for s in part))
+            else relaxed_header(b"".join(s if isinstance(s, bytes) else values[s] for s in part))
             + CRLF
             for part in parts
         )
@@ -282,30 +336,35 @@ class MessageTemplate:
             self._signing = (signer, present, parts)
         return self._signing[1], self._signing[2]
 
-    def _stuffed(self, values: dict[Slot, bytes], pieces: list[bytes]) -> None:
-        """Append the body's pieces as they go on the wire (dot-stuffed) to `pieces`."""
-        previous = CRLF  # the body starts on a fresh line
-        for segment in self._wire:
-            if isinstance(segment, Slot):
-                piece = values[segment].replace(b"\r\n.", b"\r\n..")
-            else:
-                piece = segment
-            if piece.startswith(b".") and previous.endswith(b"\n"):
+    def _stuffed(self, values: dict[Slot | LinkSlot, bytes], pieces: list[bytes]) -> None:
+        """Append the body's pieces as they go on the wire (dot-stuffed) to `pieces`: the
+        static segments as stuffed ahead of time, each slot's value stuffed here, and a dot
+        more before a piece that starts with one on a line of its own."""
+        wire = [s if isinstance(s, bytes) else values[s] for s in self._wire]
+        for index in self._wire_slots:
+            piece = wire[index]
+            if b"\r\n." in piece:
+                piece = piece.replace(b"\r\n.", b"\r\n..")
+            if piece[:1] == b"." and _line_start(wire, index):
                 piece = b"." + piece
-            pieces.append(piece)
-            previous = piece
+            wire[index] = piece
+        for index in self._wire_dots:  # after a slot: `_merge` leaves no two statics together
+            if _line_start(wire, index):
+                wire[index] = b"." + wire[index]
+        pieces.extend(wire)
 
     def _canonical_body(self) -> list[bytes | None]:
         """Relaxed canonical form of every static body segment, computed once; slots are None.
 
         Every segment starts and ends on a line boundary (slots sit on lines of their own), so
-        canonicalising piece by piece equals canonicalising the whole body.
+        canonicalising piece by piece equals canonicalising the whole body. (In an 8bit part a
+        slot sits inside its line; a link has no whitespace to join with its neighbours'.)
         """
         if self._canonical is None:
             last = len(self.body) - 1
             assert isinstance(self.body[last], bytes)
             self._canonical = [
-                None if isinstance(segment, Slot) else relaxed_body(segment, final=index == last)
+                relaxed_body(segment, final=index == last) if isinstance(segment, bytes) else None
                 for index, segment in enumerate(self.body)
             ]
         return self._canonical
@@ -313,6 +372,7 @@ class MessageTemplate:
 
 SAMPLE_UNSUBSCRIBE_URL = "#preview-unsubscribe"
 SAMPLE_PREFERENCES_URL = "#preview-preferences"
+SAMPLE_CLICK_URL = "#preview-link"
 
 
 def with_sample_values(content: str, greeting: str) -> str:
@@ -325,7 +385,7 @@ def with_sample_values(content: str, greeting: str) -> str:
         (GREETING, greeting),
     ):
         content = content.replace(placeholder, value)
-    return content
+    return CLICK_PLACEHOLDER.sub(SAMPLE_CLICK_URL, content)
 
 
 def mailto(address: str, token: str) -> str:
@@ -422,11 +482,22 @@ def _fits_8bit(content: str, link: int, greeting: int) -> bool:
             return False
         if "x-digest:" not in line:
             continue
-        links = sum(line.count(p) for p in _URL_PLACEHOLDERS)
+        clicks = [match.group(0) for match in CLICK_PLACEHOLDER.finditer(line)]
+        links = sum(line.count(p) for p in _URL_PLACEHOLDERS) + len(clicks)
         greetings = line.count(GREETING)
         static = size - sum(len(p) * line.count(p) for p in (*_URL_PLACEHOLDERS, GREETING))
+        static -= sum(len(click) for click in clicks)
         if static + links * link + greetings * greeting > MAX_LINE:
             return False
+    return True
+
+
+def _line_start(pieces: list[bytes], index: int) -> bool:
+    """Whether `pieces[index]` starts a line: the last piece before it that is not empty ends
+    one, or there is none (the body starts on a fresh line)."""
+    for before in range(index - 1, -1, -1):
+        if pieces[before]:
+            return pieces[before].endswith(b"\n")
     return True
 
 

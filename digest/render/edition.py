@@ -2,8 +2,9 @@
 
 Rendering runs once per issue and locale, never per recipient, and never touches the network:
 MJML's default web fonts are switched off (`fonts={}`) and premailer may not fetch anything
-(`allow_network=False`). Per-recipient values (unsubscribe and preferences URLs, the greeting)
-are left as placeholders (`digest.models.PLACEHOLDERS`) that `personalise` fills in later.
+(`allow_network=False`). Per-recipient values (unsubscribe and preferences URLs, the greeting,
+and with `tracking.clicks: personal` each post's link) are left as placeholders
+(`digest.models.PLACEHOLDERS`, `digest.models.click_url`) that `personalise` fills in later.
 
 The HTML part never reaches Gmail's clip (`digest.render.budget`): when the newest `max_posts` posts
 would make it too large, the oldest of them move into the "N more posts" line, the text part
@@ -36,7 +37,15 @@ from digest.errors import DigestError
 from digest.excerpt.clean import clean
 from digest.excerpt.rules import excerpt_for
 from digest.links import SAFE_SCHEMES, link_scheme, site_url
-from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Edition, Post, Rendered
+from digest.models import (
+    CLICK_PLACEHOLDER,
+    GREETING,
+    PREFERENCES_URL,
+    UNSUBSCRIBE_URL,
+    Edition,
+    Post,
+    Rendered,
+)
 from digest.render.budget import HTML_LIMIT, longest_values, outgoing_size
 from digest.render.folders import BUILTIN_TEMPLATES, user_templates
 from digest.render.i18n import html_lang, long_date, translate, translations
@@ -115,7 +124,7 @@ def items_for(posts: list[Post], settings: RenderSettings, locale: str) -> list[
         items.append(
             Item(
                 title=_one_line(post.title),
-                url=web_link(base_url, post.url) or base_url,
+                url=post_link(base_url, post.url),
                 meta=_one_line(meta),
                 excerpt=clean(excerpt_for(post, settings.excerpt)),  # labels: the posts' language
                 cover=web_link(base_url, post.cover) if post.cover else None,
@@ -123,6 +132,14 @@ def items_for(posts: list[Post], settings: RenderSettings, locale: str) -> list[
             )
         )
     return items
+
+
+def post_link(base_url: str, url: str) -> str:
+    """A post's link in the digest: a personal click link's placeholder as it is (filled in
+    per recipient, digest.delivery.personalise), else `web_link`, else the site."""
+    if CLICK_PLACEHOLDER.fullmatch(url):
+        return url
+    return web_link(base_url, url) or base_url
 
 
 def web_link(base_url: str, url: str) -> str | None:
@@ -254,7 +271,8 @@ def _fitted(settings: RenderSettings, edition: Edition, locale: str, env: Any) -
     """
     most = min(len(edition.posts), settings.max_posts)
     full = _render(settings, edition, locale, env, most)
-    longest = longest_values(settings.web_base_url, full.greeting_named)
+    links = [int(m[1]) for p in edition.posts if (m := CLICK_PLACEHOLDER.fullmatch(p.url))]
+    longest = longest_values(settings.web_base_url, full.greeting_named, links)
     full_size = outgoing_size(full.html, longest)
     if full_size <= HTML_LIMIT:
         return full

@@ -57,6 +57,10 @@ KINDS = SUBSCRIBER_KINDS + ISSUE_KINDS
 # login-failed, note-set, subscriber-unsubscribe...), `actor` who, `ip` from where. Not in the
 # API's feed, which is about the audience and the issues (`feed(kinds=KINDS)`).
 AUDIT_KINDS = ("audit",)
+# A reader's own history, on the desk's subscriber page only (not in the API's feed, nor
+# carried to webhooks): `welcome` (digest.store.welcomes) and `click`, a post link they
+# followed with `tracking.clicks: personal` (digest.store.clicks; detail: the post's URL).
+READER_KINDS = ("welcome", "click")
 
 
 def append(

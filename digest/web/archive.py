@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from html import escape
 from typing import Protocol
 
 from sqlalchemy.orm import Session
@@ -18,6 +19,7 @@ from starlette.requests import Request
 
 from digest.config.schema import Config
 from digest.config.stages import render_settings
+from digest.models import CLICK_PLACEHOLDER
 from digest.store.database import Database
 from digest.store.ledger import edition_of, issue_by_key, issues_page, unfiltered_variant
 from digest.store.tables import Issue
@@ -35,6 +37,19 @@ class ArchivedIssue:
     html: str
     text: str
     posts: tuple[tuple[str, str], ...] = ()  # (title, the original post's URL)
+
+
+def with_post_links(content: str, issue: Issue, *, markup: bool) -> str:
+    """`content` with each personal click link's placeholder (`tracking.clicks: personal`)
+    back to the original post's URL (HTML-escaped in `markup`): the archive names no one."""
+
+    def original(match: re.Match[str]) -> str:
+        link = int(match.group(1))
+        url = str(issue.posts[link].get("url") or "") if link < len(issue.posts) else ""
+        url = url if url.startswith(("http://", "https://")) else "#"
+        return escape(url) if markup else url
+
+    return CLICK_PLACEHOLDER.sub(original, content)
 
 
 def original_posts(issue: Issue) -> tuple[tuple[str, str], ...]:
@@ -171,7 +186,7 @@ class DatabaseArchive:
             key=issue.key,
             subject=rendered.subject,
             created=issue.created_at,
-            html=rendered.html,
-            text=rendered.text,
+            html=with_post_links(rendered.html, issue, markup=True),
+            text=with_post_links(rendered.text, issue, markup=False),
             posts=original_posts(issue),
         )

@@ -1,16 +1,22 @@
 """`/c/TOKEN`: a followed link of an issue (`tracking.clicks`), counted, then redirected.
 
 The token is signed (digest.tokens.make_click_token) and names the issue and the link's index
-among the issue's posts; the redirect goes to the URL the issue recorded for that post, and
-nowhere else: a changed token (another index, another issue, a bad signature) is the generic
-400, so the route can never be an open redirect. With tracking off the route does not exist.
+among the issue's posts, and with `tracking.clicks: personal` the delivery; the redirect goes
+to the URL the issue recorded for that post, and nowhere else: a changed token (another
+index, another issue, another delivery, a bad signature) is the generic 400, and so is a
+token whose delivery is not one of that issue's, so the route can never be an open redirect.
+With tracking off the route does not exist.
+
+With `personal` the click is counted against the delivery and, when it looks human, written
+into the reader's history (digest.store.clicks.record); in aggregate mode nothing names the
+reader, whatever the token holds.
 
 Robots are counted apart from people (`human` false), by these rules, in order:
 - a `HEAD` request (a link checker or a scanner asking what is there);
 - a prefetch: `Sec-Purpose: prefetch`, `Purpose: prefetch`, `X-Moz: prefetch` or
   `X-Purpose: preview` (browsers and mail apps warming a link nobody chose);
-- within `tracking.scanner_seconds` of the delivery (with `personal`, that recipient's; in
-  aggregate mode, the issue's latest message sent), a user agent that looks like a mail
+- within `tracking.scanner_seconds` of the delivery (the recipient's, when the token names
+  it; else the issue's latest message sent), a user agent that looks like a mail
   scanner: none at all, no `Mozilla/` in it, or a known scanner or HTTP library's name.
   Security gateways (Microsoft Defender Safe Links, Proofpoint, Mimecast, Barracuda...) open
   every link seconds after the message arrives; a person rarely clicks that fast.
@@ -82,15 +88,25 @@ class Clicks:
                 url = clicks.target(session, data.issue_id, data.link)
                 if url is None:
                     raise BadToken
-                delivery = data.delivery_id if personal else None
+                reader = None
+                if data.delivery_id is not None:
+                    reader = clicks.reader(session, data.issue_id, data.delivery_id)
+                    if reader is None:  # no delivery of this issue
+                        raise BadToken
                 delivered = (
-                    clicks.sent_at(session, delivery)
-                    if delivery is not None
+                    reader.sent_at
+                    if reader is not None
                     else clicks.last_sent(session, data.issue_id, now)
                 )
                 human = is_human(request, now, delivered, tracking.scanner_seconds)
                 clicks.record(
-                    session, data.issue_id, data.link, human=human, at=now, delivery_id=delivery
+                    session,
+                    data.issue_id,
+                    data.link,
+                    human=human,
+                    at=now,
+                    reader=reader if personal else None,
+                    url=url,
                 )
                 return url
 

@@ -380,3 +380,21 @@ def test_the_demo_config_does_not_override_the_builtins_with_themselves(tmp_path
     assert user_templates(own.parent.parent) == own.parent.parent.resolve()
     with pytest.raises(ConfigError, match=r"digest.txt.j2, line 1"):
         check_templates(own.parent.parent)
+
+
+@pytest.mark.parametrize(
+    ("extra", "clicks"),
+    [
+        ("", "off"),  # off by default
+        ("tracking:\n  clicks: off\n", "off"),  # YAML reads a bare `off` as false
+        ("tracking:\n  clicks: aggregate\n", "aggregate"),
+        ("tracking:\n  clicks: personal\n", "personal"),
+    ],
+)
+def test_click_tracking_modes(tmp_path: Path, extra: str, clicks: str) -> None:
+    assert load_config(write(tmp_path, extra), environ={}).tracking.clicks == clicks
+
+
+def test_an_unknown_click_tracking_mode_is_refused(tmp_path: Path) -> None:
+    message = refused(tmp_path, "tracking:\n  clicks: everyone\n")
+    assert "tracking.clicks" in message and "personal" in message

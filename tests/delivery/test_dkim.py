@@ -247,3 +247,78 @@ def test_a_prepared_signature_is_the_general_one(tmp_path: Path) -> None:
         prepared = template.build(personal, signer, 1_800_000_000)
         assert prepared == signer.sign(unsigned, timestamp=1_800_000_000)
         assert prepared.endswith(unsigned)
+
+
+@pytest.mark.parametrize("eight_bit", [True, False])
+def test_a_prepared_signature_with_personal_click_links(eight_bit: bool) -> None:
+    """With `tracking.clicks: personal` each post link is a slot of its own in both parts:
+    the prepared signature (static segments canonicalised once, the links per message) is
+    the general one, dkimpy verifies it, and each recipient's links are their own."""
+    from datetime import UTC, datetime
+
+    from digest.delivery.personalise import Headers, LinkSlot, MessageTemplate, Personal
+    from digest.models import Rendered
+
+    key = dkim.generate("rsa")
+    signer = dkim.Signer([dkim.DkimKey("blog.example.com", "p1", key)])
+    dns = resolver(dkim.dns_record("p1", "blog.example.com", key))
+    rendered = Rendered(
+        locale="en",
+        subject="Links",
+        preheader="p",
+        html='<p>x-digest:greeting</p>\n<a href="x-digest:click-0">One</a>  \t'
+        '<a href="x-digest:click-0"><img src="c.png"></a>\n'
+        '<a href="x-digest:click-12" class="x">Two</a> <a href="x-digest:unsubscribe-url">u</a>\n',
+        text="x-digest:greeting\n\nOne  \nRead more: x-digest:click-0\n"
+        "Two\nRead more: x-digest:click-12\n.x-digest:click-12\n",
+        mjml="",
+        greeting_named="Hi %(name)s,",
+        greeting_anonymous="Hi,",
+    )
+    template = MessageTemplate(
+        rendered,
+        Headers(sender="Blog <digest@blog.example.com>", list_id="Blog <d.example.com>"),
+        eight_bit=eight_bit,
+    )
+    assert template.links == (0, 12)
+    assert template.part_8bit == {"text/plain": eight_bit, "text/html": eight_bit}
+    assert sum(isinstance(s, LinkSlot) for s in template.body) == 6
+    for delivery in (1, 2**63 - 1):
+        urls = {n: f"https://news.example.com/c/{n}.{delivery}.sig-{n}" for n in (0, 12)}
+        personal = Personal(
+            email="reader@example.com",
+            name="Reader",
+            message_id=f"<m{delivery}@blog.example.com>",
+            date=datetime(2026, 11, 23, 9, tzinfo=UTC),
+            unsubscribe_url="https://news.example.com/u/t",
+            preferences_url="https://news.example.com/p/t",
+            mailto=None,
+            click_urls=urls,
+        )
+        unsigned = template.build(personal)
+        prepared = template.build(personal, signer, 1_800_000_000)
+        assert prepared == signer.sign(unsigned, timestamp=1_800_000_000)
+        assert verifies(template.build(personal, signer), 0, dns)  # t= now: not in the future
+        assert b"x-digest:" not in unsigned
+        assert template.build(personal, wire=True) == unsigned.replace(b"\r\n.", b"\r\n..")
+        from email import message_from_bytes, policy
+
+        message = message_from_bytes(unsigned, policy=policy.default)
+        html_part = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        text_part = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert html_part.count(urls[0]) == 2 and html_part.count(urls[12]) == 1
+        assert text_part.count(urls[0]) == 1 and text_part.count(urls[12]) == 2
+        assert f".{urls[12]}" in text_part  # a line starting with a dot, before the link
+    with pytest.raises(ValueError, match="click links"):
+        template.build(
+            Personal(
+                email="reader@example.com",
+                name="",
+                message_id="<m@blog.example.com>",
+                date=datetime(2026, 11, 23, 9, tzinfo=UTC),
+                unsubscribe_url="https://news.example.com/u/t",
+                preferences_url="https://news.example.com/p/t",
+                mailto=None,
+                click_urls={0: "https://news.example.com/c/x"},  # link 12's is missing
+            )
+        )

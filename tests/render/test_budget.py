@@ -8,6 +8,7 @@ recipient's copy, the longest name and the largest ids included, stays under the
 from __future__ import annotations
 
 import email
+import html
 import logging
 import re
 from datetime import UTC, datetime
@@ -26,12 +27,13 @@ from digest.config.sending import compose_settings
 from digest.config.stages import render_settings
 from digest.issues.schedule import scheduled_send
 from digest.issues.send import Composer, gather, next_edition
-from digest.models import Edition, Post, Recipient, Rendered
+from digest.models import Edition, Post, Recipient, Rendered, click_url
 from digest.render import edition as render_module
 from digest.render.budget import HTML_LIMIT, MAX_ID, NAME_MAX_CHARS, longest_values, outgoing_size
 from digest.render.edition import render
 from digest.store.database import open_database
 from digest.store.tables import Subscriber
+from digest.tokens import ClickData, Keyring, make_click_token, read_click_token
 from tests.support.smtp_server import SMTPServer
 
 NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
@@ -306,3 +308,57 @@ def test_click_links_count_in_the_budget(config: Config, edition: Edition) -> No
     assert with_clicks is not None
     assert "https://blog.example.com/posts/" in plain.html  # what tracking replaces
     assert shown_posts(with_clicks.rendered)[0] <= shown_posts(plain)[0]
+
+
+def test_personal_click_links_count_at_their_longest() -> None:
+    """A personal click link's placeholder (`tracking.clicks: personal`) counts as the
+    longest `/c/TOKEN` it can become for its own link index (the largest issue and delivery
+    ids), even where one placeholder's text holds another's ("…click-1" in "…click-12");
+    left out of `longest`, it is an error, never a bound that forgot it."""
+    web = "https://news.example.com/a&b"  # escaped in the HTML part: `&amp;`
+    markup = '<a href="x-digest:click-1">a</a>\n<a href="x-digest:click-12">b</a>\n'
+    longest = longest_values(web, "Hi %(name)s,", [1, 12])
+    keys = Keyring(secret="another secret")  # the signature's length is the same for any
+    worst = markup
+    for link in (12, 1):
+        token = make_click_token(keys, MAX_ID, link, MAX_ID)
+        worst = worst.replace(click_url(link), html.escape(f"{web}/c/{token}"))
+    assert outgoing_size(markup, longest) == len(worst.encode()) + worst.count("\n")
+    assert outgoing_size(markup, longest) > outgoing_size(markup.replace("click", "x"), longest)
+    with pytest.raises(KeyError):
+        outgoing_size(markup, longest_values(web, "Hi %(name)s,"))
+
+
+@pytest.mark.slow
+def test_personal_click_links_count_in_the_budget(config: Config, edition: Edition) -> None:
+    """With `tracking.clicks: personal` every post link becomes the recipient's own
+    `/c/TOKEN` (naming their delivery too, so longer than an aggregate one): the budget
+    counts each at its longest, so the worst recipient's copy (the largest issue and
+    delivery ids, the most-escaped name) fits, within a few bytes of the bound."""
+    personal = config.model_copy(
+        update={"tracking": config.tracking.model_copy(update={"clicks": "personal"})}
+    )
+    settings = compose_settings(personal)
+    composer = Composer(settings, edition, issue_id=MAX_ID, database=None, now=NOW)
+    composed = composer(Recipient(MAX_ID, MAX_ID, "reader@example.com", WORST_NAME, "zh", None))
+    assert composed is not None
+    html_part = html_bytes(composed.message)
+    template = composer.template("zh", None)
+    assert template is not None and len(template.links) >= 2
+    rendered = template.rendered
+    longest = longest_values(config.web.base_url, rendered.greeting_named, template.links)
+    bound = outgoing_size(rendered.html, longest)
+    assert len(html_part) <= bound <= HTML_LIMIT
+    assert bound - len(html_part) < 64  # the bound is the worst case, not a guess
+    tokens = set(re.findall(rb"https://news\.example\.com/c/([A-Za-z0-9._-]+)", html_part))
+    named = {read_click_token(settings.keys, token.decode()) for token in tokens}
+    assert named == {ClickData(MAX_ID, link, MAX_ID) for link in template.links}
+    assert b"x-digest:" not in html_part
+    # the longer links take the room of posts: no more shown than with aggregate links
+    aggregate = personal.model_copy(
+        update={"tracking": config.tracking.model_copy(update={"clicks": "aggregate"})}
+    )
+    plain = Composer(compose_settings(aggregate), edition, issue_id=MAX_ID, database=None)
+    with_aggregate = plain.template("zh", None)
+    assert with_aggregate is not None
+    assert shown_posts(rendered)[0] <= shown_posts(with_aggregate.rendered)[0]

@@ -129,3 +129,99 @@ def test_extreme_names_keep_the_html_part_8bit(tmp_path: Path) -> None:
             import html
 
             assert html.escape(name) in shown
+
+
+MAX_ID = 2**63 - 1
+
+
+def test_personal_click_links_with_the_largest_ids_keep_every_line_short(tmp_path: Path) -> None:
+    """With `tracking.clicks: personal`, the longest tokens (issue and delivery 2**63 - 1)
+    spliced into posts with extreme titles and links, and a name of 200 emoji: every line
+    within 998 octets, every link whole and the recipient's own, the DKIM signature good."""
+    from datetime import UTC, datetime
+
+    from digest.config.sending import compose_settings
+    from digest.delivery.compose import Composer
+    from digest.issues.upcoming import gather, next_edition
+    from digest.models import Recipient
+    from digest.tokens import ClickData, read_click_token
+
+    posts = tmp_path / "posts"
+    post(posts, "a.md", LONG_TITLE, "Body one.")
+    post(posts, "b.md", "标题" * 700, "正文。" * 300, f"url: {LONG_URL}\n")
+    post(posts, "c.md", "Short", "Body three.")
+    path = write_config(tmp_path, "sqlite://", 25)
+    key, record = keygen(path, tmp_path / "k", "--selector", "s1")
+    text = path.read_text("utf-8").replace(str(paths.ROOT / "examples" / "blog"), str(posts))
+    text += f"dkim:\n  domain: blog.example.com\n  selector: s1\n  key_file: {key}\n"
+    path.write_text(text + "tracking:\n  clicks: personal\n", "utf-8")
+    config = load_config(path, environ={})
+    now = datetime.now(UTC)
+    edition = next_edition(gather(config, now=now), config, now)
+    assert len(edition.posts) == 3
+    settings = compose_settings(config)
+    composer = Composer(settings, edition, issue_id=MAX_ID, database=None)
+    for name, locale in (("😀" * 200, "en"), ('"<>' * 66, "zh"), ("", "en")):
+        recipient = Recipient(MAX_ID, MAX_ID, "reader@example.com", name, locale, None)
+        composed = composer(recipient)
+        assert composed is not None
+        assert longest_line(composed.message) <= 998
+        assert verifies(composed.message, 0, resolver(record))
+        message = parsed(composed.message)
+        for kind in ("html", "plain"):
+            part = message.get_body((kind,))
+            assert part is not None
+            content = part.get_content()
+            tokens = re.findall(r"https://news\.example\.com/c/([A-Za-z0-9._-]+)", content)
+            named = {read_click_token(settings.keys, token) for token in tokens}
+            assert named == {ClickData(MAX_ID, link, MAX_ID) for link in range(3)}, kind
+            assert LONG_URL not in content and "x-digest:" not in content
+
+
+@pytest.mark.parametrize(("links", "eight_bit"), [(1, True), (3, False)])
+def test_click_links_on_one_long_line_choose_the_encoding(links: int, eight_bit: bool) -> None:
+    """An HTML line of 790 octets (what fold_html leaves) holding `links` personal click
+    links: one fits in 998 octets at its longest and the part stays 8bit; three would not,
+    so the part is quoted-printable, and either way no line is longer than 998 octets."""
+    import html
+    from datetime import UTC, datetime
+
+    from digest.delivery.personalise import Headers, MessageTemplate, Personal
+    from digest.models import Rendered, click_url
+    from digest.tokens import Keyring, make_click_token
+
+    web = "https://news.example.com"
+    keys = Keyring(secret="s")
+    room = len(html.escape(f"{web}/c/{make_click_token(keys, MAX_ID, 99, MAX_ID)}").encode())
+    anchors = "".join(f'<a href="{click_url(n)}">x</a>' for n in range(links))
+    line = anchors + "y" * (790 - len(anchors))
+    rendered = Rendered(
+        locale="en",
+        subject="s",
+        preheader="p",
+        html=f"<p>x-digest:greeting</p>\n{line}\n",
+        text="x-digest:greeting\n" + "".join(f"{click_url(n)}\n" for n in range(links)),
+        mjml="",
+        greeting_named="Hi %(name)s,",
+        greeting_anonymous="Hi,",
+    )
+    headers = Headers(sender="B <d@blog.example.com>", list_id="B <d.example.com>", link_room=room)
+    template = MessageTemplate(rendered, headers)
+    assert template.part_8bit == {"text/plain": True, "text/html": eight_bit}
+    urls = {n: f"{web}/c/{make_click_token(keys, MAX_ID, n, MAX_ID)}" for n in range(links)}
+    message = template.build(
+        Personal(
+            email="reader@example.com",
+            name="",
+            message_id="<m@blog.example.com>",
+            date=datetime(2026, 11, 23, 9, tzinfo=UTC),
+            unsubscribe_url=f"{web}/u/t",
+            preferences_url=f"{web}/p/t",
+            mailto=None,
+            click_urls=urls,
+        )
+    )
+    assert longest_line(message) <= 998
+    html_part = parsed(message).get_body(("html",))
+    assert html_part is not None
+    assert all(f'href="{url}"' in html_part.get_content() for url in urls.values())

@@ -66,7 +66,7 @@ WORDS = (
     *(_("text"), _("zh"), _("en"), _("file"), _("default")),
     *(_("subscribe"), _("confirm-mail"), _("confirm"), _("import"), _("preferences")),
     *(_("pause"), _("resume"), _("resubscribe"), _("bounce"), _("soft-bounce")),
-    *(_("reactivate"), _("erase"), _("audit"), _("delivery")),
+    *(_("reactivate"), _("erase"), _("audit"), _("delivery"), _("click")),
     *(_("Overview"), _("Next issue"), _("Issues"), _("Subscribers"), _("Returned mail")),
     *(_("Settings"), _("Log in"), _("Send now"), _("Sending"), _("Import"), _("Error")),
 )
