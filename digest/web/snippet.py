@@ -1,7 +1,9 @@
 """`digest form`: the sign-up form snippet to paste into a Hexo, Hugo or Jekyll template.
 
 It posts to `web.base_url`/subscribe, offers the categories of recent issues, links the
-privacy notice (`web.privacy_url`), returns to the blog's first `web.return_to` origin, and
+privacy notice (`web.privacy_url`), says that clicks are recorded per reader when
+`tracking.clicks` is `personal` (as the sign-up page does: with the script the reader never
+sees that page), returns to the blog's first `web.return_to` origin, and
 carries the translated messages its optional script shows (`data-*`, so the script needs no
 text of its own). `plain` styles it inline; `minimal` leaves the styling to the blog.
 """
@@ -34,6 +36,7 @@ def form_snippet(config: Config, database: Database | None, style: Style = "plai
         locale=locale,
         return_to=f"{config.web.return_to[0]}/" if config.web.return_to else None,
         privacy_url=config.web.privacy_url,
+        personal_tracking=config.tracking.clicks == "personal",
     )
     messages = {
         "data-sent": translate(locale, "Check your inbox: a confirmation link is on its way."),

@@ -96,3 +96,22 @@ def test_form_in_both_styles(tmp_path: Path) -> None:
     # minimal: only the honeypot's own hiding stays inline; the rest is the blog's CSS
     assert minimal.output.count(' style="') == 1
     assert 'aria-hidden="true" style="position:absolute' in minimal.output
+
+
+def test_the_form_says_clicks_are_recorded_only_with_personal(tmp_path: Path) -> None:
+    """With the snippet's script a reader signs up without leaving the blog, so never sees
+    digest's sign-up page: the snippet itself says that clicks are recorded per reader, in the
+    site's language, when `tracking.clicks` is `personal`, and only then."""
+    from tests.web.test_clicks import NOTICE
+
+    path = write_config(tmp_path, f"sqlite:///{tmp_path / 'digest.sqlite3'}", 25)
+    base = path.read_text("utf-8")
+    for mode in ("off", "aggregate", "personal"):
+        for locale in ("zh", "en"):
+            text = base.replace("  locale: zh\n", f"  locale: {locale}\n")
+            assert f"  locale: {locale}\n" in text
+            path.write_text(text + f"tracking:\n  clicks: {mode}\n", encoding="utf-8")
+            for style in ("plain", "minimal"):
+                printed = run(path, "form", "--style", style)
+                assert printed.exit_code == 0, printed.output
+                assert (NOTICE[locale] in printed.output) is (mode == "personal"), (mode, locale)
