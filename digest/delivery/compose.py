@@ -23,7 +23,6 @@ from digest.delivery.personalise import Headers, MessageTemplate, Personal, mail
 from digest.delivery.settings import ComposeSettings, SenderSettings
 from digest.inbound.verp import bounce_address, unsubscribe_mailto
 from digest.models import Edition, Post, Recipient, Rendered, click_url
-from digest.render.edition import render
 from digest.render.i18n import supported
 from digest.store import ledger
 from digest.store import recipients as audience
@@ -139,12 +138,16 @@ class Composer:
                 return None
         edition = replace(self.edition, posts=self._tracked(posts))
         if self.database is None or self.issue_id is None:
+            from digest.render.edition import render  # Jinja, MJML, premailer: only to render
+
             return render(self.settings.render, edition, locale)
         with self.database.session() as session:
             issue = session.get(Issue, self.issue_id)
             assert issue is not None
             rendered = ledger.stored_variant(session, issue, locale, key)
-            if rendered is None:
+            if rendered is None:  # a sending process reads the variants stored before it
+                from digest.render.edition import render
+
                 rendered = ledger.keep_variant(
                     session, issue, key, render(self.settings.render, edition, locale)
                 )
