@@ -17,6 +17,7 @@ import html
 import secrets
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from digest.delivery.dkim import dkim_signer
 from digest.delivery.personalise import Headers, MessageTemplate, Personal, mailto
@@ -29,6 +30,9 @@ from digest.store import recipients as audience
 from digest.store.database import Database
 from digest.store.tables import Issue
 from digest.tokens import ClickTokens, Keyring, make_click_token, make_token
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,17 +145,23 @@ class Composer:
             from digest.render.edition import render  # Jinja, MJML, premailer: only to render
 
             return render(self.settings.render, edition, locale)
-        with self.database.session() as session:
-            issue = session.get(Issue, self.issue_id)
+        issue_id, settings = self.issue_id, self.settings.render
+
+        def stored(session: Session) -> Rendered:
+            issue = session.get(Issue, issue_id)
             assert issue is not None
             rendered = ledger.stored_variant(session, issue, locale, key)
             if rendered is None:  # a sending process reads the variants stored before it
                 from digest.render.edition import render
 
                 rendered = ledger.keep_variant(
-                    session, issue, key, render(self.settings.render, edition, locale)
+                    session, issue, key, render(settings, edition, locale)
                 )
-        return rendered
+            return rendered
+
+        # run again if the database goes in the middle (a restart as a worker starts): the
+        # second run finds the variant the first may have stored
+        return self.database.run_session(stored)
 
     def _tracked(self, posts: tuple[Post, ...]) -> tuple[Post, ...]:
         """With `tracking.clicks` on, each post's link goes through `/c/TOKEN`, naming the
@@ -217,10 +227,13 @@ class Composer:
 
 def make_composer(settings: ComposeSettings, database: Database, issue_id: int) -> Composer:
     """A composer for a real issue (module-level, so sending processes can be given it)."""
-    with database.session() as session:
+
+    def read(session: Session) -> Edition:
         issue = session.get(Issue, issue_id)
         assert issue is not None
-        edition = ledger.edition_of(issue)
+        return ledger.edition_of(issue)
+
+    edition = database.run_session(read)  # a restart as a worker starts is waited out
     return Composer(settings, edition, issue_id=issue_id, database=database)
 
 
@@ -234,9 +247,12 @@ def load_variants(composer: Composer, database: Database, issue_id: int) -> None
     """Load into `composer` every variant the issue's queue needs (rendered and stored first
     when missing), so that composing those messages reads no database: one that goes away in
     the middle of a send holds up no message on the wire."""
-    with database.session() as session:
+
+    def read(session: Session) -> list[tuple[str | None, tuple[str, ...] | None]]:
         issue = session.get(Issue, issue_id)
         assert issue is not None
-        needs = audience.queued_variants(session, issue)
+        return audience.queued_variants(session, issue)
+
+    needs = database.run_session(read)
     for locale, categories in needs:
         composer.template(supported(locale, composer.settings.render.site.locale), categories)

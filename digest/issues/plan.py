@@ -19,7 +19,7 @@ from digest.models import Edition
 from digest.store import deliveries, editorial, lease, ledger
 from digest.store import recipients as audience
 from digest.store.database import Database
-from digest.store.tables import DeliveryStatus, Issue, IssueStatus
+from digest.store.tables import DeliveryStatus, EditorNote, Issue, IssueStatus
 
 
 class NothingToSend(Exception):
@@ -73,29 +73,14 @@ def plan_send(
     one — unless it delivered nothing, when its posts are still new."""
     now = now or datetime.now(UTC)
     frequency = frequency or config.schedule.frequency
-    plan = Plan(frequency, now, new=new)
-    with database.session() as session:
-        due = [d for d in ledger.deferred(session) if d.next_attempt_at <= now]
-        if resend_unknown is not None:
-            issue = ledger.issue_by_key(session, resend_unknown)
-            if issue is None:
-                raise DigestError(f"there is no issue {resend_unknown!r}.")
-            return _resume(session, plan, issue, due, resend=True)
-        for issue in ledger.unfinished_issues(session, frequency):
-            resumed = _resume(session, plan, issue, due)
-            if not _waits_only(session, resumed, issue, due):
-                return resumed
-            if not ledger.has_delivered(session, issue.id):  # its posts are not covered yet
-                [waiting] = ledger.deferred(session, [issue.id])
-                plan.note = (
-                    f"Issue {issue.key} delivered nothing yet; it retries its deferred "
-                    f"deliveries at {local(waiting.next_attempt_at, config.schedule_timezone)}."
-                )
-                return _or_nothing(replace(plan, retries=due))
-        sent = ledger.sent_post_ids(session, frequency)
-        held = editorial.held(session)
-        note = editorial.note(session, frequency)
-        active = audience.count_audience(session, frequency, config.schedule.frequency)
+    # read in one unit of work, run again from the start if the database goes in the middle
+    # (a send started as PostgreSQL restarts); only reads, and a fresh Plan each run
+    looked = database.run_session(
+        lambda session: _look(session, config, frequency, now, new, resend_unknown)
+    )
+    if isinstance(looked, Plan):
+        return looked
+    plan, due, sent, held, note, active = looked
     plan.retries = due
     if not new:
         plan.note = "No unfinished issue to resume."
@@ -111,8 +96,7 @@ def plan_send(
     if gathered.source.failures:
         raise DigestError(gathered.source.failures[0])
     edition = next_edition(gathered, config, now, frequency)
-    with database.session() as session:
-        existing = ledger.issue_by_key(session, edition.key)
+    existing = database.run_session(lambda session: ledger.issue_by_key(session, edition.key))
     if not gathered.new:
         plan.note = nothing_new(gathered, config).removesuffix(".") + ": nothing to send."
     elif existing is not None:
@@ -125,6 +109,41 @@ def plan_send(
     else:
         plan.edition, plan.recipients = edition, active
     return _or_nothing(plan)
+
+
+def _look(
+    session: Session,
+    config: Config,
+    frequency: str,
+    now: datetime,
+    new: bool,
+    resend_unknown: str | None,
+) -> Plan | tuple[Plan, list[ledger.Deferred], set[str], dict[str, str], EditorNote | None, int]:
+    """The plan when an unfinished issue decides it, else what a new edition needs: the plan
+    so far, the retries due, the posts already sent, those held, the note, the audience."""
+    plan = Plan(frequency, now, new=new)
+    due = [d for d in ledger.deferred(session) if d.next_attempt_at <= now]
+    if resend_unknown is not None:
+        issue = ledger.issue_by_key(session, resend_unknown)
+        if issue is None:
+            raise DigestError(f"there is no issue {resend_unknown!r}.")
+        return _resume(session, plan, issue, due, resend=True)
+    for issue in ledger.unfinished_issues(session, frequency):
+        resumed = _resume(session, plan, issue, due)
+        if not _waits_only(session, resumed, issue, due):
+            return resumed
+        if not ledger.has_delivered(session, issue.id):  # its posts are not covered yet
+            [waiting] = ledger.deferred(session, [issue.id])
+            plan.note = (
+                f"Issue {issue.key} delivered nothing yet; it retries its deferred "
+                f"deliveries at {local(waiting.next_attempt_at, config.schedule_timezone)}."
+            )
+            return _or_nothing(replace(plan, retries=due))
+    sent = ledger.sent_post_ids(session, frequency)
+    held = editorial.held(session)
+    note = editorial.note(session, frequency)
+    active = audience.count_audience(session, frequency, config.schedule.frequency)
+    return plan, due, sent, held, note, active
 
 
 def _resume(
