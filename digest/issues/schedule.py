@@ -40,6 +40,8 @@ from digest.store.database import Database, open_database
 from digest.store.outage import DatabaseAway, is_outage
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from digest.ops.alerts import Alerts
     from digest.store.report import IssueReport
 
@@ -158,10 +160,12 @@ def recent_reports(database: Database, keys: Sequence[str] | None = None) -> lis
     """The reports of issues `keys`, or of the three newest (whose bounces still come in)."""
     from digest.store.report import reports
 
-    with database.session() as session:
+    def read(session: Session) -> list[IssueReport]:
         if keys is None:
             return reports(session, limit=3)
         return [r for key in dict.fromkeys(keys) for r in reports(session, key)]
+
+    return database.run_session(read)  # a restart in the middle is read through
 
 
 def polls_bounces(config: Config) -> bool:

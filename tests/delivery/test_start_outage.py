@@ -1,7 +1,7 @@
 """A sending process starting while PostgreSQL restarts: what it reads before its first
 message (the plan of `digest send`, the issue's edition, the variants its queue needs, each
-variant stored) is read again when the connection is lost in the middle, instead of ending
-the process.
+variant stored), and the scheduler's reports, are read again when the connection is lost in
+the middle, instead of ending the process.
 
 Seen in `tests/e2e/test_outage.py::test_three_restarts_and_a_20_s_outage_kill_no_sender`
 (worker0 joined, then "the database failed: it is out of reach" at the first restart): these
@@ -20,6 +20,7 @@ from digest.config.load import load_config
 from digest.config.sending import compose_settings
 from digest.delivery.compose import load_variants, make_composer
 from digest.issues.plan import plan_send
+from digest.issues.schedule import recent_reports
 from digest.store import ledger
 from digest.store.database import open_database
 from tests.issues.test_send import add_subscribers, write_config
@@ -63,12 +64,14 @@ def test_a_worker_reads_through_connections_lost_as_it_starts(
         assert resumed.issue_id == issue_id
         composer = make_composer(compose_settings(config), starting, issue_id)
         load_variants(composer, starting, issue_id)
+        reported = recent_reports(starting)  # what the scheduler's alerts read each round
     finally:
         event.remove(starting.sessions, "after_begin", lose_every_other)
         starting.dispose()
         admin.dispose()
-    # the plan, the edition, the queue's variants and each variant's row: each lost once,
-    # then read again
-    assert begun >= 10 and begun % 2 == 0, begun
+    # the plan, the edition, the queue's variants, each variant's row and the reports: each
+    # lost once, then read again
+    assert [report.key for report in reported] == [edition.key]
+    assert begun >= 12 and begun % 2 == 0, begun
     assert len(composer._templates) == 2
     assert all(template is not None for template in composer._templates.values())
