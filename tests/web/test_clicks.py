@@ -23,10 +23,11 @@ from starlette.testclient import TestClient
 from digest.cli.base import main
 from digest.config.credentials import keyring
 from digest.config.load import load_config
+from digest.config.schema import Config
 from digest.issues.plan import plan_send
 from digest.issues.send import send_issue
 from digest.store import ledger, subscribers
-from digest.store.database import open_database
+from digest.store.database import Database, open_database
 from digest.store.desk import timeline
 from digest.store.tables import Click, Delivery, Event, Issue, Subscriber
 from digest.tokens import ClickData, make_click_token, read_click_token
@@ -36,7 +37,7 @@ from tests.delivery.test_dkim import keygen, resolver, verifies
 from tests.issues.test_send import add_subscribers, write_config
 from tests.support.desk import add_admin
 from tests.support.desk import client as desk_client
-from tests.support.smtp_server import SMTPServer
+from tests.support.smtp_server import Received, SMTPServer
 from tests.web.test_public_web import Clock
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
@@ -44,8 +45,12 @@ SCANNER = "python-requests/2.31"
 CLICK = re.compile(r"https://news\.example\.com/c/([A-Za-z0-9._-]+)")
 
 
-@pytest.mark.slow
-def test_aggregate_clicks_per_post(tmp_path: Path, database_url: str) -> None:
+def signed_send(
+    tmp_path: Path, database_url: str, clicks: str
+) -> tuple[Path, Config, Database, list[Received], object]:
+    """A real send of an issue to 3 readers over SMTP, DKIM-signed, with `tracking.clicks`
+    set to `clicks`: the config file, the configuration, the database, the messages the
+    server received and a resolver holding the DKIM key's record."""
     with SMTPServer() as server:
         path = write_config(tmp_path, database_url, server.port)
         key_file, record = keygen(path, tmp_path / "keys")
@@ -53,7 +58,7 @@ def test_aggregate_clicks_per_post(tmp_path: Path, database_url: str) -> None:
         path.write_text(
             path.read_text("utf-8")
             + f"dkim:\n  domain: blog.example.com\n  selector: {selector}\n"
-            + f"  key_file: {key_file}\ntracking:\n  clicks: aggregate\n",
+            + f"  key_file: {key_file}\ntracking:\n  clicks: {clicks}\n",
             encoding="utf-8",
         )
         config = load_config(path, environ={})
@@ -62,7 +67,12 @@ def test_aggregate_clicks_per_post(tmp_path: Path, database_url: str) -> None:
         outcome = send_issue(config, database, plan_send(config, database)).outcomes[0]
         assert outcome.summary.sent == 3
         messages = server.mailbox.messages
-    dns = resolver(record)
+    return path, config, database, messages, resolver(record)
+
+
+@pytest.mark.slow
+def test_aggregate_clicks_per_post(tmp_path: Path, database_url: str) -> None:
+    path, config, database, messages, dns = signed_send(tmp_path, database_url, "aggregate")
     assert len(messages) == 3
     assert all(verifies(m.data, 0, dns) for m in messages)  # DKIM survives the longer links
     first = messages[0].parsed()
@@ -166,23 +176,7 @@ def test_personal_clicks_name_the_delivery(tmp_path: Path, database_url: str) ->
     against it and shows in their history on the desk, robots' are counted apart and stay
     out of it; a token with another delivery, another link or another issue's delivery is
     refused; the unsubscribe links are untouched and every message verifies."""
-    with SMTPServer() as server:
-        path = write_config(tmp_path, database_url, server.port)
-        key_file, record = keygen(path, tmp_path / "keys")
-        selector = record.split("._domainkey.", 1)[0]
-        path.write_text(
-            path.read_text("utf-8")
-            + f"dkim:\n  domain: blog.example.com\n  selector: {selector}\n"
-            + f"  key_file: {key_file}\ntracking:\n  clicks: personal\n",
-            encoding="utf-8",
-        )
-        config = load_config(path, environ={})
-        add_subscribers(config, 3, categories=None)
-        database = open_database(config.database_url)
-        outcome = send_issue(config, database, plan_send(config, database)).outcomes[0]
-        assert outcome.summary.sent == 3
-        messages = server.mailbox.messages
-    dns = resolver(record)
+    path, config, database, messages, dns = signed_send(tmp_path, database_url, "personal")
     assert len(messages) == 3
     assert all(verifies(m.data, 0, dns) for m in messages)  # DKIM survives per-reader links
     keys = keyring(config)
