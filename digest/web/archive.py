@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
@@ -45,8 +45,7 @@ def with_post_links(content: str, issue: Issue, *, markup: bool) -> str:
 
     def original(match: re.Match[str]) -> str:
         link = int(match.group(1))
-        url = str(issue.posts[link].get("url") or "") if link < len(issue.posts) else ""
-        url = url if url.startswith(("http://", "https://")) else "#"
+        url = (_original_url(issue.posts[link]) if link < len(issue.posts) else None) or "#"
         return escape(url) if markup else url
 
     return CLICK_PLACEHOLDER.sub(original, content)
@@ -56,10 +55,16 @@ def original_posts(issue: Issue) -> tuple[tuple[str, str], ...]:
     """The issue's posts as (title, URL), links to the blog itself (never a click link)."""
     found = []
     for post in issue.posts:
-        title, url = str(post.get("title") or ""), str(post.get("url") or "")
-        if title and url.startswith(("http://", "https://")):
+        title, url = str(post.get("title") or ""), _original_url(post)
+        if title and url:
             found.append((title, url))
     return tuple(found)
+
+
+def _original_url(post: dict[str, Any]) -> str | None:
+    """A stored post's own URL when it is an http(s) link to the blog, else None."""
+    url = str(post.get("url") or "")
+    return url if url.startswith(("http://", "https://")) else None
 
 
 class IssueArchive(Protocol):
