@@ -184,3 +184,20 @@ def test_loading_the_configuration_loads_no_database_jinja_or_markdown(tmp_path:
     ).stdout
     for heavy in (*HEAVY, "markdown_it", "rich", "regex"):
         assert f"'{heavy}'" not in loaded
+
+
+def test_a_sending_process_loads_no_renderer() -> None:
+    """A sending process composes from the variants stored before it starts, so importing the
+    send path (what a spawned sending process or a `--worker` imports) loads no Jinja, MJML,
+    premailer or cssutils: the renderer is imported only when a variant must be rendered."""
+    probe = (
+        "import sys, digest.delivery.workers, digest.delivery.compose; "
+        "print('\\n'.join(sorted(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=paths.ROOT
+    )
+    loaded = {name.split(".")[0] for name in result.stdout.split()}
+    assert "digest" in loaded and "sqlalchemy" in loaded  # the probe did import the send path
+    assert loaded & {"jinja2", "mjml", "premailer", "cssutils"} == set()
+    assert "digest.render.edition" not in result.stdout.split()
