@@ -342,6 +342,9 @@ def desk_pages(served: Served) -> list[tuple[str, str]]:
         session.add(person)
         session.flush()
         append(session, "subscribe", "cli", subscriber_id=person.id)
+        # a followed link (`tracking.clicks: personal`): a long URL in the history must wrap
+        long_url = "https://blog.example.com/posts/" + "speculative-decoding-" * 6 + "medusa/"
+        append(session, "click", "link", subscriber_id=person.id, detail=long_url)
         person_id = person.id
     return [
         ("overview", "/admin/"),
