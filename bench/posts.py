@@ -205,6 +205,7 @@ def profile_cold(posts: int, days: float, folder: Path) -> str:
     """The top of a cProfile of one cold in-process `gather` (this checkout), by own time."""
     sys.path.insert(0, str(ROOT))
     from digest.config.load import load_config
+    from digest.config.stages import issue_settings
     from digest.excerpt.memo import remember_excerpts
     from digest.issues.upcoming import gather
 
@@ -216,10 +217,10 @@ def profile_cold(posts: int, days: float, folder: Path) -> str:
         spacing=timedelta(days=days),
     )
     (blog / "config.yaml").write_text(CONFIG, encoding="utf-8")
-    config = load_config(blog / "config.yaml", environ={})
+    settings = issue_settings(load_config(blog / "config.yaml", environ={}))
     remember_excerpts({})
     profiler = cProfile.Profile()
-    profiler.runcall(gather, config)
+    profiler.runcall(gather, settings)
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(18)
     return out.getvalue()

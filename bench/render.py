@@ -26,7 +26,7 @@ from tables import table
 
 from digest.config.load import load_config
 from digest.config.schema import Config
-from digest.config.stages import render_settings
+from digest.config.stages import issue_settings, render_settings
 from digest.issues.send import gather, next_edition
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Edition, Rendered
 from digest.render.edition import context, environment, inline_css, render
@@ -116,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     recipients = min(args.recipients, 20) if args.quick else max(1, args.recipients)
 
     config = load_config(ROOT / "config.yaml", environ={})
-    gathered = gather(config, now=NOW)
-    edition = next_edition(gathered, config, NOW)
+    gathered = gather(issue_settings(config), now=NOW)
+    edition = next_edition(gathered, issue_settings(config), NOW)
     if not edition.posts:
         print("bench/render.py: the demo blog has no new posts as of", NOW.date(), file=sys.stderr)
         return 1

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import logging
 
     from digest.config.schema import Config
+    from digest.config.snapshot import Known
     from digest.models import SourceResult
     from digest.store.database import Database
 
@@ -235,26 +236,57 @@ def get_database(ctx: click.Context) -> Database:
     return database
 
 
-def sent_posts(ctx: click.Context, frequency: str) -> set[str] | None:
+def get_known(ctx: click.Context, *, keep: bool = True) -> Known:
+    """What `digest posts`, `render` and `excerpt` take from the configuration: from the
+    snapshot that validating this very file under this environment and code left
+    (digest.config.snapshot: no pydantic loaded), else from the configuration validated now,
+    then kept as that snapshot (unless not `keep`). The user's templates are checked either
+    way."""
+    root = ctx.find_root()
+    if "known" not in root.obj:
+        from digest.config import snapshot
+
+        known = None
+        if "config" not in root.obj:
+            from digest.config.files import find_config
+
+            known = snapshot.read(find_config(root.obj["config_path"]))
+        if known is not None:
+            from digest.config.templatecheck import check_templates
+
+            check_templates(known.templates)
+        else:
+            config = get_config(ctx)
+            if keep:
+                snapshot.write(config)
+            known = snapshot.known_from(config)
+        root.obj["known"] = known
+    found: Known = root.obj["known"]
+    return found
+
+
+def sent_posts(ctx: click.Context, known: Known, frequency: str) -> set[str] | None:
     """The posts an issue of `frequency` already covered, for a command that only reads the
     next issue, read without the database layer when the database is a SQLite file (none at
     all when it was not created yet); None when the database must be opened to tell
     (`get_database`): see digest.store.peek."""
     from digest.store.peek import sent_post_ids
 
-    if "database" in ctx.find_root().obj:
+    if "database" in ctx.find_root().obj or known.sqlite_url is None:
         return None
-    return sent_post_ids(get_config(ctx).database_url, frequency)
+    return sent_post_ids(known.sqlite_url, frequency)
 
 
-def editorial_peek(ctx: click.Context, frequency: str) -> tuple[dict[str, str], str] | None:
+def editorial_peek(
+    ctx: click.Context, known: Known, frequency: str
+) -> tuple[dict[str, str], str] | None:
     """The posts the owner held and the editor's note waiting, read as `sent_posts` reads
     (digest.store.peek.editorial); None when the database must be opened to tell."""
     from digest.store.peek import editorial
 
-    if "database" in ctx.find_root().obj:
+    if "database" in ctx.find_root().obj or known.sqlite_url is None:
         return None
-    return editorial(get_config(ctx).database_url, frequency)
+    return editorial(known.sqlite_url, frequency)
 
 
 def first_line(exc: BaseException) -> str:

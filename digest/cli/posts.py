@@ -14,6 +14,7 @@ from digest.cli.base import (
     editorial_peek,
     get_config,
     get_database,
+    get_known,
     main,
     report_sources,
     sent_posts,
@@ -25,7 +26,7 @@ from digest.excerpt.settings import DEFAULT_LENGTH, MATH_MODES, MathMode
 if TYPE_CHECKING:
     from rich.text import Text
 
-    from digest.config.schema import Config
+    from digest.config.snapshot import Known
     from digest.issues.upcoming import Excerpts, Gathered
     from digest.models import Candidate
 
@@ -41,19 +42,18 @@ def posts(ctx: click.Context, as_json: bool, show_all: bool, refresh: bool) -> N
     """List the posts the next digest would hold, newest first."""
     from digest.issues.upcoming import nothing_new
 
-    config = get_config(ctx)
+    known = get_known(ctx)
     if refresh:
-        from digest.config.stages import source_settings
         from digest.sources.cache import forget as forget_posts
 
-        forget_posts(source_settings(config))
+        forget_posts(known.issues.sources)
     # Excerpts are made for the posts the digest gives a block (or every post, with --all):
     # the overflow, which the digest names only in its "more posts" line, is listed without.
     excerpts: Excerpts = "all" if show_all else "shown"
-    gathered = _next_issue(ctx, config, excerpts)
+    gathered = _next_issue(ctx, known, excerpts)
     report_sources(gathered.source)
     chosen = gathered.candidates if show_all else gathered.new
-    max_posts = config.digest.max_posts
+    max_posts = known.issues.max_posts
     shown_ids = {c.post.id for c in gathered.shown(max_posts)}
     if as_json:
         rows = [_as_json(c, c.post.id in shown_ids, show_all) for c in chosen]
@@ -61,25 +61,26 @@ def posts(ctx: click.Context, as_json: bool, show_all: bool, refresh: bool) -> N
     else:
         _print_table(chosen, shown_ids, show_all, overflow=len(gathered.overflow(max_posts)))
         if not gathered.new:
-            say(nothing_new(gathered, config))
+            say(nothing_new(gathered, known.issues))
     if gathered.source.failures:
         ctx.exit(1)
 
 
-def _next_issue(ctx: click.Context, config: Config, excerpts: Excerpts) -> Gathered:
+def _next_issue(ctx: click.Context, known: Known, excerpts: Excerpts) -> Gathered:
     """The next issue, the posts already sent read without the database layer when it can be
     (cli.base.sent_posts, and the held posts and the note with cli.base.editorial_peek),
     else from the database."""
     from digest.issues.upcoming import next_issue
 
-    frequency = config.schedule.frequency
-    sent = sent_posts(ctx, frequency)
-    said = editorial_peek(ctx, frequency) if sent is not None else None
+    settings = known.issues
+    frequency = settings.frequency
+    sent = sent_posts(ctx, known, frequency)
+    said = editorial_peek(ctx, known, frequency) if sent is not None else None
     if sent is None or said is None:
-        return next_issue(config, get_database(ctx), frequency=frequency, excerpts=excerpts)
+        return next_issue(settings, get_database(ctx), frequency=frequency, excerpts=excerpts)
     held, note = said
     return next_issue(
-        config, None, frequency=frequency, sent=sent, held=held, note=note, excerpts=excerpts
+        settings, None, frequency=frequency, sent=sent, held=held, note=note, excerpts=excerpts
     )
 
 
@@ -159,15 +160,14 @@ def excerpt(
 ) -> None:
     """Print one Markdown post's excerpt, with config.yaml's excerpt settings when there is one
     (the options override them) and DESIGN.md's defaults when there is none."""
-    from digest.config.load import find_config
+    from digest.config.files import find_config
     from digest.sources.document import make_excerpt
 
     configured: tuple[int, str, MathMode] = (DEFAULT_LENGTH, "zh", "auto")
     explicit = ctx.find_root().obj.get("config_path")
     if explicit is not None or find_config(None).exists() or os.environ.get("DIGEST_CONFIG"):
-        config = get_config(ctx)  # an invalid one stops here: exit 2 with its sentence
-        labels = config.excerpt.labels or config.site.locale
-        configured = (config.excerpt.length, labels, config.excerpt.math)
+        settings = get_known(ctx, keep=False).issues.sources.excerpt  # invalid: exit 2 here
+        configured = (settings.length, settings.labels, settings.math)
     try:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -206,14 +206,16 @@ def render(ctx: click.Context, out_dir: Path, locale: str | None) -> None:
     from digest.render.edition import render as render_edition
 
     config = get_config(ctx)
-    gathered = _next_issue(ctx, config, "shown")
+    known = get_known(ctx)
+    gathered = _next_issue(ctx, known, "shown")
     report_sources(gathered.source)
     if gathered.source.failures:
         ctx.exit(1)
     if not gathered.new:
-        say(nothing_new(gathered, config).removesuffix(".") + "; nothing rendered.")
+        say(nothing_new(gathered, known.issues).removesuffix(".") + "; nothing rendered.")
         return
-    rendered = render_edition(render_settings(config), next_edition(gathered, config), locale)
+    edition = next_edition(gathered, known.issues)
+    rendered = render_edition(render_settings(config), edition, locale)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         greeting = rendered.greeting_anonymous

@@ -363,7 +363,7 @@ def schedule(
     import logging
 
     from digest.config.cron import rhythms
-    from digest.config.load import find_config
+    from digest.config.files import find_config
     from digest.config.presend import check_files, check_sending, check_state_dir
     from digest.issues.schedule import serve_forever
     from digest.ops.logs import configure

@@ -11,6 +11,7 @@ the environment variable), so a typo never shows a traceback or a pydantic dump.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -20,24 +21,11 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from digest.config.files import ENV_PREFIX, ENV_RESERVED, find_config, read_config_text
 from digest.config.schema import Config
 from digest.config.templatecheck import check_templates
 from digest.errors import ConfigError
 from digest.sources.safeyaml import YamlLimitError, load_with_node
-
-ENV_PREFIX = "DIGEST_"
-ENV_RESERVED = frozenset({"DIGEST_CONFIG", "DIGEST_DEBUG"})
-# The documented demo config.yaml is 12 KB; nothing real comes near this.
-MAX_CONFIG_BYTES = 1024 * 1024
-
-
-def find_config(explicit: str | os.PathLike[str] | None) -> Path:
-    """`--config`, else ./config.yaml, else $DIGEST_CONFIG (DESIGN.md section 6)."""
-    if explicit is not None:
-        return Path(explicit)
-    local = Path("config.yaml")
-    from_env = os.environ.get("DIGEST_CONFIG", "")
-    return local if local.exists() or not from_env else Path(from_env)
 
 
 def load_config(
@@ -46,7 +34,7 @@ def load_config(
     """Read, override from the environment, and validate; every failure is a ConfigError."""
     file = find_config(path)
     environ = os.environ if environ is None else environ
-    text = _read_config_text(file)
+    text = read_config_text(file)
     try:
         data, node = load_with_node(text)  # digest.sources.safeyaml: no alias bomb, bounded nesting
         lines = _key_lines(node)
@@ -71,33 +59,9 @@ def load_config(
     config._file = file
     config._in_file = frozenset(lines)
     config._from_env = dict(from_env)
+    config._text_sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
     check_templates(config.path(config.templates_dir))
     return config
-
-
-def _read_config_text(file: Path) -> str:
-    """The file's text: at most MAX_CONFIG_BYTES, and UTF-8 (the line of a bad byte named)."""
-    try:
-        if file.exists() and not file.is_file():
-            raise ConfigError(f"{file}: the configuration is not a regular file.")
-        with file.open("rb") as handle:
-            data = handle.read(MAX_CONFIG_BYTES + 1)
-    except FileNotFoundError:
-        raise ConfigError(f"{file}: configuration file not found.") from None
-    except OSError as exc:
-        raise ConfigError(f"{file}: cannot read the configuration file: {exc.strerror}.") from None
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError(
-            f"{file}: the configuration file is larger than {MAX_CONFIG_BYTES // 1024} KB."
-        )
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise ConfigError(
-            f"{file}, line {line}: the configuration is not valid UTF-8 (byte "
-            f"0x{data[exc.start]:02x}); save it as UTF-8."
-        ) from None
 
 
 SECRET_KEYS = {

@@ -526,6 +526,8 @@ class Config(Section):
     # those the environment set (with the variable's name)
     _in_file: frozenset[tuple[str, ...]] = PrivateAttr(default=frozenset())
     _from_env: dict[tuple[str, ...], str] = PrivateAttr(default_factory=dict)
+    # the SHA-256 of the file's bytes that were validated (digest.config.snapshot keys on it)
+    _text_sha256: str = PrivateAttr(default="")
 
     @property
     def root(self) -> Path:
@@ -535,6 +537,10 @@ class Config(Section):
     @property
     def file(self) -> Path:
         return self._file
+
+    @property
+    def text_sha256(self) -> str:
+        return self._text_sha256
 
     def path(self, value: Path | str) -> Path:
         """Resolve a path from the configuration relative to the config file's folder."""

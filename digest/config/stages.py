@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from digest.config.issues import IssueSettings
 from digest.config.schema import Config, MarkdownSourceConfig
 from digest.excerpt.settings import ExcerptSettings
 from digest.render.settings import RenderSettings, Site
@@ -77,4 +78,18 @@ def render_settings(config: Config) -> RenderSettings:
         max_posts=config.digest.max_posts,
         subject=config.digest.subject,
         excerpt=excerpt_settings(config),
+    )
+
+
+def issue_settings(config: Config) -> IssueSettings:
+    """What reading the next issue takes: the sources and `digest.*`, the site's and the
+    schedule's time zones, the main frequency."""
+    return IssueSettings(
+        sources=source_settings(config),
+        max_posts=config.digest.max_posts,
+        lookback_days=config.digest.lookback_days,
+        first_issue=config.digest.first_issue,
+        timezone=config.site.timezone or "UTC",
+        frequency=config.schedule.frequency,
+        schedule_timezone=config.schedule_timezone,
     )

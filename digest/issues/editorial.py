@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from digest.access.admins import audit
 from digest.config.schema import Config
+from digest.config.stages import issue_settings
 from digest.errors import UsageError
 from digest.excerpt.clean import clean
 from digest.issues.upcoming import next_issue
@@ -92,7 +93,7 @@ def hold_post(
 ) -> Candidate:
     """Leave the post out of the next issue (`always`: of every issue until released)."""
     now = now or datetime.now(UTC)
-    candidate = find_post(next_issue(config, database, now=now).candidates, ident)
+    candidate = find_post(next_issue(issue_settings(config), database, now=now).candidates, ident)
     scope = "always" if always else "next"
     with database.session() as session:
         editorial.hold(session, candidate.post.id, scope, candidate.post.title, now, actor.name)
@@ -116,7 +117,9 @@ def release_post(
         held = editorial.held(session)
     post_id = ident
     if ident not in held:
-        post_id = find_post(next_issue(config, database, now=now).candidates, ident).post.id
+        post_id = find_post(
+            next_issue(issue_settings(config), database, now=now).candidates, ident
+        ).post.id
     with database.session() as session:
         released = editorial.release(session, post_id)
         if released:

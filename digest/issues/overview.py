@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from digest.config.schema import Config
+from digest.config.stages import issue_settings
 from digest.issues.upcoming import next_issue
 from digest.store import desk, lease
 from digest.store import subscribers as people
@@ -84,7 +85,7 @@ def overview(config: Config, database: Database, now: datetime | None = None) ->
         latest = reports(session, limit=ISSUES)
         unsettled = desk.unsettled(session)
         unclassified = desk.returned_since(session, desk.UNCLASSIFIED, now - RECENT)
-    gathered = next_issue(config, database, now=now)
+    gathered = next_issue(issue_settings(config), database, now=now)
     result = Overview(
         readers=readers,
         growth=growth(readers.get(Status.ACTIVE, 0), changes, now),

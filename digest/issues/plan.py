@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session
 
 from digest.config.schema import Config
+from digest.config.stages import issue_settings
 from digest.delivery.settle import local
 from digest.errors import DigestError
 from digest.issues.upcoming import gather, lookback_for, next_edition, nothing_new
@@ -85,20 +86,21 @@ def plan_send(
     if not new:
         plan.note = "No unfinished issue to resume."
         return _or_nothing(plan)
+    issues = issue_settings(config)
     gathered = gather(
-        config,
+        issues,
         sent=sent,
         now=now,
-        lookback_days=lookback_for(config, frequency),
+        lookback_days=lookback_for(issues, frequency),
         held=held,
         note=note.text if note is not None else "",
     )
     if gathered.source.failures:
         raise DigestError(gathered.source.failures[0])
-    edition = next_edition(gathered, config, now, frequency)
+    edition = next_edition(gathered, issues, now, frequency)
     existing = database.run_session(lambda session: ledger.issue_by_key(session, edition.key))
     if not gathered.new:
-        plan.note = nothing_new(gathered, config).removesuffix(".") + ": nothing to send."
+        plan.note = nothing_new(gathered, issues).removesuffix(".") + ": nothing to send."
     elif existing is not None:
         plan.note = (
             f"The digest for {edition.key} was already sent; the {len(edition.posts)} new "

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from digest.config.schema import Config
+from digest.config.stages import issue_settings
 from digest.delivery.journal import Found, survey
 from digest.issues.upcoming import next_issue
 from digest.store import lease, ledger
@@ -107,7 +108,7 @@ def current_status(config: Config, database: Database) -> Status:
         deferred = ledger.deferred(session, [i.id for i in open_issues])
         unfinished = [Unfinished(i.key, i.status, i.paused_reason) for i in open_issues]
         audience = people.counts(session)
-    gathered = next_issue(config, database, excerpts="none")  # it counts them only
+    gathered = next_issue(issue_settings(config), database, excerpts="none")  # it counts them only
     return Status(
         latest=latest,
         next_runs=next_runs(config, database),

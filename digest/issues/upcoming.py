@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
-from digest.config.schema import Config
-from digest.config.stages import source_settings
+from digest.config.issues import IssueSettings
 from digest.issues.select import newest_first, period_key, status_of, with_start
 from digest.models import Candidate, Edition, Post, SourceResult
 from digest.sources.read import read_sources
@@ -54,7 +53,7 @@ class Gathered:
 
 
 def gather(
-    config: Config,
+    settings: IssueSettings,
     *,
     sent: Collection[str] = frozenset(),
     now: datetime | None = None,
@@ -76,16 +75,16 @@ def gather(
     others' `excerpt` is None. The post cache keeps
     each excerpt made, so a post's excerpt is made once, however many commands show it."""
     now = now or datetime.now(UTC)
-    lookback = config.digest.lookback_days if lookback_days is None else lookback_days
-    reading = read_sources(source_settings(config))
+    lookback = settings.lookback_days if lookback_days is None else lookback_days
+    reading = read_sources(settings.sources)
     source = reading.result
     posts = newest_first(source.posts)
     statuses = with_start(
         posts,
         [status_of(post, sent=sent, now=now, lookback_days=lookback) for post in posts],
-        start=config.digest.first_issue,
+        start=settings.first_issue,
         first=not sent,
-        tz=config.site.tz,
+        tz=settings.tz,
     )
     held = held or {}
     statuses = [
@@ -95,7 +94,7 @@ def gather(
         for post, status in zip(posts, statuses, strict=True)
     ]
     judged = list(zip(posts, statuses, strict=True))
-    made = reading.excerpts(_wanted(judged, excerpts, config.digest.max_posts))
+    made = reading.excerpts(_wanted(judged, excerpts, settings.max_posts))
     reading.save()
     candidates = [
         Candidate(post=post, status=status, excerpt=made.get(post)) for post, status in judged
@@ -116,22 +115,22 @@ def _wanted(judged: Sequence[tuple[Post, str]], excerpts: Excerpts, max_posts: i
     return new if excerpts == "new" else []
 
 
-def nothing_new(gathered: Gathered, config: Config) -> str:
+def nothing_new(gathered: Gathered, settings: IssueSettings) -> str:
     """Why the next issue would hold no post, in one sentence. Before the first digest, a blog
     whose posts are all older than the lookback is no mystery: the sentence names the newest
     post's date, the lookback and `digest.first_issue`, the key that starts with older posts."""
     if not gathered.first:
         return "Nothing new since the last digest."
-    start = config.digest.first_issue
+    start = settings.first_issue
     older = [c.post for c in gathered.candidates if c.status == "too-old"]
     early = [c.post for c in gathered.candidates if c.status == "before-start"]
     if early and not older:
         return (
             f"Nothing new: no post is dated on or after digest.first_issue ({start}); the "
-            f"newest is dated {_day(early[0], config)}."
+            f"newest is dated {_day(early[0], settings)}."
         )
     if older:
-        newest = _day(older[0], config)
+        newest = _day(older[0], settings)
         return (
             "Nothing new: no digest was sent yet, and every post is older than "
             f"digest.lookback_days ({gathered.lookback_days} days), the newest being dated "
@@ -141,28 +140,28 @@ def nothing_new(gathered: Gathered, config: Config) -> str:
     return "Nothing new: no post is published yet (digest posts --all says why)."
 
 
-def first_wait(gathered: Gathered, config: Config) -> dict[str, object] | None:
+def first_wait(gathered: Gathered, settings: IssueSettings) -> dict[str, object] | None:
     """For the preview page: the lookback and the newest post's date, when no digest was sent
     yet and every post is older than the lookback (None otherwise)."""
     older = [c.post for c in gathered.candidates if c.status == "too-old"]
     if gathered.new or not gathered.first or not older:
         return None
-    return {"days": gathered.lookback_days, "date": _day(older[0], config)}
+    return {"days": gathered.lookback_days, "date": _day(older[0], settings)}
 
 
-def _day(post: Post, config: Config) -> str:
+def _day(post: Post, settings: IssueSettings) -> str:
     assert post.date is not None  # only dated posts are too old or before the start
-    return post.date.astimezone(config.site.tz).strftime("%Y-%m-%d")
+    return post.date.astimezone(settings.tz).strftime("%Y-%m-%d")
 
 
-def lookback_for(config: Config, frequency: str) -> int:
+def lookback_for(settings: IssueSettings, frequency: str) -> int:
     """A monthly issue looks back at least a month and a week, whatever lookback_days says."""
-    lookback = config.digest.lookback_days
+    lookback = settings.lookback_days
     return max(lookback, PERIOD_DAYS[frequency] + 7) if lookback else 0
 
 
 def next_issue(
-    config: Config,
+    settings: IssueSettings,
     database: Database | None,
     *,
     frequency: str | None = None,
@@ -176,7 +175,7 @@ def next_issue(
     posts the owner held are left out, the editor's note waiting is carried. They are read
     from `database`, unless `sent`, `held` and `note` give them (digest.store.peek read
     them); with neither, no post was covered, none held, no note."""
-    frequency = frequency or config.schedule.frequency
+    frequency = frequency or settings.frequency
     if sent is None:
         sent = set()
     elif database is not None:
@@ -190,10 +189,10 @@ def next_issue(
             waiting = editorial.note(session, frequency)
             note = waiting.text if waiting is not None else ""
     return gather(
-        config,
+        settings,
         sent=sent,
         now=now,
-        lookback_days=lookback_for(config, frequency),
+        lookback_days=lookback_for(settings, frequency),
         held=held,
         note=note,
         excerpts=excerpts,
@@ -201,12 +200,15 @@ def next_issue(
 
 
 def next_edition(
-    gathered: Gathered, config: Config, now: datetime | None = None, frequency: str | None = None
+    gathered: Gathered,
+    settings: IssueSettings,
+    now: datetime | None = None,
+    frequency: str | None = None,
 ) -> Edition:
     """The edition the next send would make from what `gather` found."""
     now = now or datetime.now(UTC)
     return Edition(
-        key=period_key(now, frequency or config.schedule.frequency, config.schedule_tz),
+        key=period_key(now, frequency or settings.frequency, settings.schedule_tz),
         date=now,
         posts=tuple(c.post for c in gathered.new),
         note=gathered.note,

@@ -40,24 +40,22 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import json
 import logging
 import os
 import secrets
-import sys
 import time
 import types
 import typing
 from collections.abc import Callable
 from dataclasses import asdict, fields
 from datetime import datetime
-from functools import cache, partial
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import digest
+from digest.codestamp import code_stamp
 from digest.errors import DigestError, PostError
 from digest.excerpt.settings import ExcerptSettings
 from digest.models import Post
@@ -96,42 +94,10 @@ PARSERS = ("yaml", "markdown_it", "mdit_py_plugins", "regex")
 
 
 def code_version() -> str:
-    """digest's version, its modules' sizes and mtimes, the parsers' modules' and Python's
-    version: a new release, an upgraded dependency or an edited module (a development
-    checkout) each make the old entries unusable."""
-    parts = [digest.__version__, sys.version, *(_library_stamp(name) for name in PARSERS)]
-    return "/".join(parts) + "/" + _module_stamps(Path(digest.__file__).parent)
-
-
-@cache
-def _library_stamp(name: str) -> str:
-    """Where a library's package is installed and the size and mtime of its `__init__.py`,
-    found without importing it (an upgrade writes that file anew, a reinstall elsewhere moves
-    it); its name alone when it cannot be found."""
-    try:
-        spec = importlib.util.find_spec(name)
-    except (ImportError, ValueError):
-        spec = None
-    origin = spec.origin if spec is not None else None
-    if origin is None:
-        return name
-    try:
-        stat = os.stat(origin)
-    except OSError:
-        return f"{name}:{origin}"
-    return f"{name}:{origin}:{stat.st_size}:{stat.st_mtime_ns}"
-
-
-@cache
-def _module_stamps(package: Path) -> str:
-    stamps = []
-    for root, dirs, files in os.walk(package):
-        dirs.sort()
-        for name in sorted(files):
-            if name.endswith(".py"):
-                stat = os.stat(os.path.join(root, name))
-                stamps.append(f"{os.path.join(root, name)}:{stat.st_size}:{stat.st_mtime_ns}")
-    return hashlib.sha256("\n".join(stamps).encode()).hexdigest()
+    """The stamp of digest's code and of the parsers' (digest.codestamp): a new release, an
+    upgraded parser or an edited module (a development checkout) each make the old entries
+    unusable."""
+    return code_stamp(PARSERS)
 
 
 def cache_file(settings: SourceSettings, source: FolderSource) -> Path:

@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from digest.config.schema import Config
-from digest.config.stages import render_settings
+from digest.config.stages import issue_settings, render_settings
 from digest.delivery.personalise import with_sample_values
 from digest.issues.upcoming import Gathered, first_wait, next_edition, next_issue
 from digest.models import Rendered
@@ -76,6 +76,7 @@ class Preview:
     ) -> None:
         self.config = config
         self.settings = render_settings(config)
+        self.upcoming = issue_settings(config)
         self.archive = archive
         self.clock = clock
         self.page_size = page_size
@@ -84,7 +85,7 @@ class Preview:
     def draft(self, locale: str, env: Any) -> Draft:
         now = self.clock()
         gathered = self.drafts(now)
-        edition = next_edition(gathered, self.config, now)
+        edition = next_edition(gathered, self.upcoming, now)
         rendered, error = None, None
         if gathered.new:
             try:
@@ -110,7 +111,7 @@ class Preview:
                 for number, item in enumerate(items_for(new, self.settings, locale), start=1)
             ],
             "shown": shown,
-            "waiting": first_wait(draft.gathered, self.config),
+            "waiting": first_wait(draft.gathered, self.upcoming),
             "rendered": rendered,
             "text": anonymised(rendered.text, rendered.greeting_anonymous) if rendered else "",
             "size_kb": f"{len(rendered.html.encode()) / 1024:.1f}" if rendered else "",
@@ -244,7 +245,7 @@ def database_preview(
         config,
         DatabaseArchive(database, config),
         allowed_hosts=allowed_hosts,
-        drafts=lambda now: next_issue(config, database, now=now, excerpts="new"),
+        drafts=lambda now: next_issue(issue_settings(config), database, now=now, excerpts="new"),
     )
 
 
@@ -269,7 +270,7 @@ def create_preview_app(
         archive if archive is not None else MemoryArchive(),
         clock or (lambda: datetime.now(UTC)),
         page_size,
-        drafts or (lambda now: next_issue(config, None, now=now, excerpts="new")),
+        drafts or (lambda now: next_issue(issue_settings(config), None, now=now, excerpts="new")),
     )
     routes = [
         Route("/", preview.index, methods=["GET"]),

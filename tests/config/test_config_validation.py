@@ -25,7 +25,7 @@ from digest.config.credentials import keyring
 from digest.config.load import load_config
 from digest.config.presend import check_files, needed_files
 from digest.config.schema import Config
-from digest.config.stages import render_settings
+from digest.config.stages import issue_settings, render_settings
 from digest.config.templatecheck import (
     CUSTOM_FILTERS,
     check_templates,
@@ -209,7 +209,10 @@ def test_a_template_error_at_render_time_names_the_file_and_line(tmp_path: Path)
 
     now = datetime(2026, 2, 1, tzinfo=UTC)
     with pytest.raises(DigestError) as caught:
-        render(render_settings(config), next_edition(gather(config, now=now), config, now))
+        render(
+            render_settings(config),
+            next_edition(gather(issue_settings(config), now=now), issue_settings(config), now),
+        )
     assert str(caught.value) == (
         f"cannot render the digest: {path}, line 2: 'no_such_value' is undefined"
     )

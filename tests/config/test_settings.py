@@ -32,6 +32,7 @@ SETTINGS_MODULES = [
     "digest.render.settings",
     "digest.delivery.settings",
     "digest.inbound.settings",
+    "digest.config.issues",
 ]
 
 

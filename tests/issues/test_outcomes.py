@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from digest.cli import main
 from digest.config.load import load_config
 from digest.config.schema import Config
+from digest.config.stages import issue_settings
 from digest.issues.send import gather, next_issue, plan_send
 from digest.store.database import open_database
 from digest.store.tables import Delivery, Issue, Subscriber
@@ -295,13 +296,13 @@ def test_gather_honours_its_lookback(tmp_path: Path) -> None:
     path = config_for(tmp_path, "sqlite://", 25, folder)
     text = path.read_text("utf-8").replace("lookback_days: 3650", "lookback_days: 30")
     path.write_text(text, "utf-8")
-    config = load_config(path)
-    assert [c.status for c in gather(config, lookback_days=40).candidates] == ["new"]
-    assert [c.status for c in gather(config).candidates] == ["too-old"]  # digest.lookback_days
-    assert [c.status for c in next_issue(config, None, frequency="weekly").candidates] == [
+    settings = issue_settings(load_config(path))
+    assert [c.status for c in gather(settings, lookback_days=40).candidates] == ["new"]
+    assert [c.status for c in gather(settings).candidates] == ["too-old"]  # digest.lookback_days
+    assert [c.status for c in next_issue(settings, None, frequency="weekly").candidates] == [
         "too-old"
     ]
-    monthly = next_issue(config, None, frequency="monthly")  # a month and a week back
+    monthly = next_issue(settings, None, frequency="monthly")  # a month and a week back
     assert [c.status for c in monthly.candidates] == ["new"]
 
 

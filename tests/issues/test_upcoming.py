@@ -11,7 +11,7 @@ import pytest
 
 from digest.config.load import load_config
 from digest.config.schema import Config
-from digest.config.stages import excerpt_settings
+from digest.config.stages import excerpt_settings, issue_settings
 from digest.excerpt import rules
 from digest.excerpt.memo import remember_excerpts
 from digest.excerpt.settings import ExcerptSettings
@@ -71,7 +71,7 @@ def test_excerpts_are_made_only_for_the_posts_asked_for(
     tmp_path: Path, made: list[str], excerpts: Excerpts, with_excerpt: set[str]
 ) -> None:
     config = write_blog(tmp_path)
-    gathered = gather(config, excerpts=excerpts)
+    gathered = gather(issue_settings(config), excerpts=excerpts)
     assert [c.post.title for c in gathered.candidates] == [
         "Draft",
         *(f"Post {n}" for n in range(5, 0, -1)),
@@ -87,7 +87,7 @@ def test_excerpts_are_made_only_for_the_posts_asked_for(
 
 def test_the_shown_excerpts_follow_max_posts(tmp_path: Path, made: list[str]) -> None:
     config = write_blog(tmp_path, max_posts=3)
-    gathered = gather(config)
+    gathered = gather(issue_settings(config))
     shown = gathered.shown(config.digest.max_posts)
     assert [c.post.title for c in shown] == ["Post 5", "Post 4", "Post 3"]
     assert all(c.excerpt for c in shown)
@@ -98,14 +98,18 @@ def test_the_post_cache_keeps_each_excerpt_so_it_is_made_once(
     tmp_path: Path, made: list[str]
 ) -> None:
     config = write_blog(tmp_path)
-    first = {c.post.title: c.excerpt for c in gather(config).candidates}
+    first = {c.post.title: c.excerpt for c in gather(issue_settings(config)).candidates}
     assert sorted(made) == ["Post 4", "Post 5"]
     remember_excerpts({})  # only the post cache on disk may spare the work now
     made.clear()
-    everything = {c.post.title: c.excerpt for c in gather(config, excerpts="all").candidates}
+    everything = {
+        c.post.title: c.excerpt for c in gather(issue_settings(config), excerpts="all").candidates
+    }
     assert sorted(made) == ["Draft", "Post 1", "Post 2", "Post 3"]  # not 4 and 5 again
     assert everything["Post 5"] == first["Post 5"] and everything["Post 4"] == first["Post 4"]
     remember_excerpts({})
     made.clear()
-    again = {c.post.title: c.excerpt for c in gather(config, excerpts="all").candidates}
+    again = {
+        c.post.title: c.excerpt for c in gather(issue_settings(config), excerpts="all").candidates
+    }
     assert made == [] and again == everything

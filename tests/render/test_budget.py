@@ -24,7 +24,7 @@ from digest.cli import main
 from digest.config.load import load_config
 from digest.config.schema import Config
 from digest.config.sending import compose_settings
-from digest.config.stages import render_settings
+from digest.config.stages import issue_settings, render_settings
 from digest.issues.schedule import scheduled_send
 from digest.issues.send import Composer, gather, next_edition
 from digest.models import Edition, Post, Recipient, Rendered, click_url
@@ -106,7 +106,7 @@ def config(blog: Path) -> Config:
 
 @pytest.fixture(scope="module")
 def edition(config: Config) -> Edition:
-    found = next_edition(gather(config, now=NOW), config, NOW)
+    found = next_edition(gather(issue_settings(config), now=NOW), issue_settings(config), NOW)
     assert len(found.posts) == POSTS
     return found
 

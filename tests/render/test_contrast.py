@@ -12,7 +12,7 @@ import pytest
 
 from digest.config.load import load_config
 from digest.config.schema import Config
-from digest.config.stages import render_settings
+from digest.config.stages import issue_settings, render_settings
 from digest.issues.send import gather, next_edition
 from digest.render.edition import render
 from tests.support import paths
@@ -30,7 +30,7 @@ def config() -> Config:
 
 @pytest.fixture(scope="module")
 def html(config: Config) -> dict[str, str]:
-    edition = next_edition(gather(config, now=NOW), config, NOW)
+    edition = next_edition(gather(issue_settings(config), now=NOW), issue_settings(config), NOW)
     return {
         locale: render(render_settings(config), edition, locale).html for locale in ("zh", "en")
     }

@@ -20,6 +20,7 @@ from click.testing import CliRunner
 
 from digest.cli import main
 from digest.config.load import load_config
+from digest.config.stages import issue_settings
 from digest.store.database import open_database
 from digest.store.tables import Subscriber
 from tests.delivery.test_dkim import keygen, resolver, verifies
@@ -157,7 +158,7 @@ def test_personal_click_links_with_the_largest_ids_keep_every_line_short(tmp_pat
     path.write_text(text + "tracking:\n  clicks: personal\n", "utf-8")
     config = load_config(path, environ={})
     now = datetime.now(UTC)
-    edition = next_edition(gather(config, now=now), config, now)
+    edition = next_edition(gather(issue_settings(config), now=now), issue_settings(config), now)
     assert len(edition.posts) == 3
     settings = compose_settings(config)
     composer = Composer(settings, edition, issue_id=MAX_ID, database=None)

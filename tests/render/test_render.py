@@ -13,7 +13,7 @@ import pytest
 
 from digest.config.load import load_config
 from digest.config.schema import Config
-from digest.config.stages import render_settings
+from digest.config.stages import issue_settings, render_settings
 from digest.issues.send import gather, next_edition
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Edition, Post
 from digest.render.edition import RenderError, render
@@ -31,7 +31,7 @@ def config() -> Config:
 
 @pytest.fixture(scope="module")
 def edition(config: Config) -> Edition:
-    return next_edition(gather(config, now=NOW), config, NOW)
+    return next_edition(gather(issue_settings(config), now=NOW), issue_settings(config), NOW)
 
 
 def diffable(html: str) -> str:
@@ -124,7 +124,7 @@ def test_labels_follow_the_posts_language_not_the_frame(config: Config) -> None:
     )
     labelled = [
         c.post
-        for c in gather(seed, now=NOW).new
+        for c in gather(issue_settings(seed), now=NOW).new
         if any(label in (c.excerpt or "") for label in ("[代码]", "[公式]"))
     ]
     edition = Edition("2026-W47", NOW, tuple(labelled[:6]))

@@ -16,7 +16,7 @@ from playwright.sync_api import Browser
 
 from digest.config.load import load_config
 from digest.config.schema import Config
-from digest.config.stages import render_settings
+from digest.config.stages import issue_settings, render_settings
 from digest.errors import ConfigError
 from digest.issues.send import gather, next_edition
 from digest.links import is_safe_link, link_scheme, site_url
@@ -86,7 +86,7 @@ def test_front_matter_links_are_dropped_with_a_warning(tmp_path: Path, key: str,
     quoted = link.replace("\\", "\\\\").replace('"', '\\"').replace("\t", "\\t")
     quoted = quoted.replace("\n", "\\n").replace("\x01", "\\x01")
     config = blog(tmp_path, f'{key}: "{quoted}"\n')
-    gathered = gather(config, now=NOW)
+    gathered = gather(issue_settings(config), now=NOW)
     [post] = gathered.new
     [problem] = gathered.source.problems
     assert problem.where.endswith("evil.md")
@@ -97,7 +97,9 @@ def test_front_matter_links_are_dropped_with_a_warning(tmp_path: Path, key: str,
     else:
         assert post.post.cover is None
         assert "the post has no cover" in problem.reason
-    rendered = render(render_settings(config), next_edition(gathered, config, NOW), "en")
+    rendered = render(
+        render_settings(config), next_edition(gathered, issue_settings(config), NOW), "en"
+    )
     for target in links_in(rendered.html):
         assert link_scheme(target) in {"http", "https", "mailto", "x-digest"}, target
     assert "javascript" not in rendered.html.lower().replace("\t", "")
@@ -109,8 +111,10 @@ def test_links_in_a_post_body_never_reach_the_email(tmp_path: Path) -> None:
         '<a href="vbscript:x">raw</a> <img src="file:///etc/passwd">'
     )
     config = blog(tmp_path, "", body)
-    gathered = gather(config, now=NOW)
-    rendered = render(render_settings(config), next_edition(gathered, config, NOW), "en")
+    gathered = gather(issue_settings(config), now=NOW)
+    rendered = render(
+        render_settings(config), next_edition(gathered, issue_settings(config), NOW), "en"
+    )
     for target in links_in(rendered.html):
         assert link_scheme(target) in {"http", "https", "mailto", "x-digest"}, target
     # markdown-it does not link a javascript: URL: it stays text in the excerpt, and text is
@@ -134,12 +138,14 @@ def test_a_feed_entry_known_by_its_urn_links_to_the_site(tmp_path: Path) -> None
         encoding="utf-8",
     )
     config = load_config(tmp_path / "config.yaml", environ={})
-    gathered = gather(config, now=NOW)
+    gathered = gather(issue_settings(config), now=NOW)
     [problem] = gathered.source.problems
     assert str(problem).endswith(
         "entry 1: cover 'javascript:alert(1)' is not an http(s) URL; the post has no cover"
     )
-    rendered = render(render_settings(config), next_edition(gathered, config, NOW), "en")
+    rendered = render(
+        render_settings(config), next_edition(gathered, issue_settings(config), NOW), "en"
+    )
     assert "urn:uuid" not in rendered.html
     assert 'href="https://b.example.com"' in rendered.html
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from digest.cli import main
 from digest.config.load import load_config
-from digest.config.stages import render_settings
+from digest.config.stages import issue_settings, render_settings
 from digest.excerpt.clean import clean
 from digest.issues.send import gather
 from digest.models import Edition, Post
@@ -103,7 +103,7 @@ def assert_clean(text: str) -> None:
 
 def test_a_post_with_control_characters_is_read_clean(tmp_path: Path) -> None:
     config = load_config(write_blog(tmp_path))
-    post = next(c.post for c in gather(config).candidates if c.post.title != "Fine")
+    post = next(c.post for c in gather(issue_settings(config)).candidates if c.post.title != "Fine")
     assert post.title == "Backspace [31m标题"
     assert post.categories == ("Python",)
     assert post.summary == "摘要"
@@ -164,7 +164,7 @@ def test_a_render_error_names_the_post_it_came_from(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     config = load_config(path)
-    edition_posts = tuple(c.post for c in gather(config).new)
+    edition_posts = tuple(c.post for c in gather(issue_settings(config)).new)
     edition = Edition("2026-W02", datetime(2026, 1, 11, tzinfo=UTC), edition_posts)
     with pytest.raises(
         RenderError, match=r"post 2026-01-10-fine\.md \('Fine'\) fails: .*no_such_field"
@@ -187,7 +187,9 @@ def test_a_template_broken_for_every_post_is_not_blamed_on_one(tmp_path: Path) -
     (mine / "post.mjml.j2").write_text("{{ item.no_such_field }}", encoding="utf-8")
     config = load_config(path)
     edition = Edition(
-        "2026-W02", datetime(2026, 1, 11, tzinfo=UTC), tuple(c.post for c in gather(config).new)
+        "2026-W02",
+        datetime(2026, 1, 11, tzinfo=UTC),
+        tuple(c.post for c in gather(issue_settings(config)).new),
     )
     with pytest.raises(RenderError) as caught:
         render(render_settings(config), edition)
@@ -227,7 +229,7 @@ def test_a_feed_entry_with_control_characters_and_a_lone_surrogate_is_read_clean
         f"  - type: feed\n    url: {feed}\ndigest:\n  lookback_days: 0\n",
         encoding="utf-8",
     )
-    [candidate] = gather(load_config(path)).candidates
+    [candidate] = gather(issue_settings(load_config(path))).candidates
     assert candidate.post.title == "Feed title "
     assert candidate.post.categories == ("tag",)
     assert_clean(candidate.post.body)

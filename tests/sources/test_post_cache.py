@@ -22,9 +22,10 @@ import yaml
 from pydantic import BaseModel
 
 import digest
+from digest import codestamp
 from digest.config.load import load_config
 from digest.config.schema import Config
-from digest.config.stages import source_settings
+from digest.config.stages import issue_settings, source_settings
 from digest.excerpt.settings import ExcerptSettings
 from digest.issues.send import Gathered, gather
 from digest.models import Post
@@ -121,7 +122,7 @@ class Counted:
 
     def __init__(self, caplog: pytest.LogCaptureFixture, config: Config) -> None:
         caplog.clear()
-        self.result = snapshot(gather(config))
+        self.result = snapshot(gather(issue_settings(config)))
         lines = [r for r in caplog.records if r.name == "digest.sources.cache"]
         counts = [r.args for r in lines if r.levelname == "DEBUG"]
         assert len(counts) == 1, [r.getMessage() for r in lines]
@@ -351,7 +352,7 @@ def test_an_edited_module_changes_the_code_version(tmp_path: Path) -> None:
     package = tmp_path / "pkg"
     (package / "sub").mkdir(parents=True)
     (package / "sub" / "mod.py").write_text("x = 1\n")
-    stamps = post_cache._module_stamps.__wrapped__  # uncached: modules do not change in-process
+    stamps = codestamp._module_stamps.__wrapped__  # uncached: modules do not change in-process
     before = stamps(package)
     (package / "sub" / "mod.py").write_text("x = 22\n")
     assert stamps(package) != before

@@ -19,7 +19,7 @@ from playwright.sync_api import (
 
 from digest.config.load import load_config
 from digest.config.schema import Config
-from digest.config.stages import render_settings
+from digest.config.stages import issue_settings, render_settings
 from digest.issues.send import gather, next_edition
 from digest.web.preview import create_preview_app
 from tests.support import paths
@@ -169,7 +169,9 @@ def test_long_words_wrap_inside_the_email(page: Page, servers: dict[str, str]) -
 def test_every_post_link_is_present_and_absolute(
     page: Page, servers: dict[str, str], demo_config: Config
 ) -> None:
-    edition = next_edition(gather(demo_config, now=NOW), demo_config, NOW)
+    edition = next_edition(
+        gather(issue_settings(demo_config), now=NOW), issue_settings(demo_config), NOW
+    )
     expected = [post.url for post in edition.posts[: demo_config.digest.max_posts]]
     page.goto(servers["demo"] + "/")
     frame = email_frame(page)
@@ -243,7 +245,10 @@ def test_contrast_as_the_browser_draws_it(page: Page, demo_config: Config, schem
     from digest.render.edition import render
 
     html = render(
-        render_settings(demo_config), next_edition(gather(demo_config, now=NOW), demo_config, NOW)
+        render_settings(demo_config),
+        next_edition(
+            gather(issue_settings(demo_config), now=NOW), issue_settings(demo_config), NOW
+        ),
     ).html
     page.emulate_media(color_scheme=scheme)  # type: ignore[arg-type]
     page.set_content(html)

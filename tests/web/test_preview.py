@@ -12,7 +12,7 @@ from markupsafe import escape
 
 from digest.config.load import load_config
 from digest.config.schema import Config
-from digest.config.stages import render_settings
+from digest.config.stages import issue_settings, render_settings
 from digest.issues.send import gather, next_edition
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Edition
 from digest.render.edition import render
@@ -40,7 +40,7 @@ def config() -> Config:
 
 @pytest.fixture(scope="module")
 def edition(config: Config) -> Edition:
-    return next_edition(gather(config, now=NOW), config, NOW)
+    return next_edition(gather(issue_settings(config), now=NOW), issue_settings(config), NOW)
 
 
 def fake_issues(count: int = 25) -> list[ArchivedIssue]:
@@ -210,7 +210,7 @@ def test_source_failures_are_shown(tmp_path: Path) -> None:
     )
     write_post(tmp_path, "one", "Still here")
     config = load_config(path, environ={})
-    failures = gather(config).source.failures
+    failures = gather(issue_settings(config)).source.failures
     assert len(failures) == 1
     page = TestClient(create_preview_app(config)).get("/?locale=en")
     assert page.status_code == 200

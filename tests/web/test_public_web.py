@@ -21,7 +21,7 @@ from digest.config.credentials import keyring
 from digest.config.load import load_config
 from digest.config.schema import Config
 from digest.config.sending import dkim_settings, sender_settings, smtp_settings
-from digest.config.stages import render_settings
+from digest.config.stages import issue_settings, render_settings
 from digest.delivery.mailer import SmtpMailer
 from digest.models import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL
 from digest.store.database import Database
@@ -668,7 +668,7 @@ def test_the_view_in_browser_link_points_at_the_archive(config: Config) -> None:
     from digest.render.edition import render
 
     now = datetime(2026, 11, 22, 4, tzinfo=UTC)
-    edition = next_edition(gather(config, now=now), config, now)
+    edition = next_edition(gather(issue_settings(config), now=now), issue_settings(config), now)
     html = render(render_settings(config), edition).html
     assert f"https://news.example.com/archive/{edition.key}/" in html
 

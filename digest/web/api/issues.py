@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from digest.config.stages import issue_settings
 from digest.issues.select import period_key
 from digest.issues.upcoming import next_issue
 from digest.models import Candidate
@@ -115,7 +116,11 @@ class IssuesApi:
             now = datetime.now(UTC)
             frequency = config.schedule.frequency
             gathered = next_issue(
-                config, self.site.database, frequency=frequency, now=now, excerpts="new"
+                issue_settings(config),
+                self.site.database,
+                frequency=frequency,
+                now=now,
+                excerpts="new",
             )  # the overflow's excerpts too: `more` lists them
             size = config.digest.max_posts
             return schemas.NextIssue(

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from digest.config.stages import render_settings
+from digest.config.stages import issue_settings, render_settings
 from digest.errors import DigestError
 from digest.issues import editorial
 from digest.issues.launch import progress
@@ -44,8 +44,9 @@ class NextIssue:
 
     def _draft(self, locale: str, now: datetime) -> dict[str, Any]:
         config, database = self.desk.config, self.desk.database
-        gathered = next_issue(config, database, now=now)
-        edition = next_edition(gathered, config, now)
+        issues = issue_settings(config)
+        gathered = next_issue(issues, database, now=now)
+        edition = next_edition(gathered, issues, now)
         settings = render_settings(config)
         rendered: Rendered | None = None
         error = None
