@@ -12,8 +12,11 @@ holds about fifteen of them, so `digest posts` lists fifteen and `digest posts -
 
 Each round runs, one after another: the floor (a minimal script that reads every post file and
 parses its front matter with libyaml's CSafeLoader, the least a cold read can do), then a cold
-`digest --config … posts` and a cold `posts --all` (the post cache removed first) of this
-checkout and of the baseline, then a warm `posts` of this checkout. Every command runs in a
+`digest --config … posts` and a cold `posts --all` (every cache removed first: the post cache
+and the configuration snapshot, as on a first run) of this checkout and of the baseline, then
+a cold `posts` of this checkout with only the post cache removed (the configuration snapshot
+the run before left is used: a blog read cold, the configuration unchanged since the last
+command), then a warm `posts` of this checkout. Every command runs in a
 child process, as a user runs it; its CPU time and peak memory come from wait4(). Ratios are
 taken round by round (a round's command over the same round's floor), then their median, so
 that the machine's drift during the run moves both sides. The baseline is a detached git
@@ -139,8 +142,12 @@ def _git(*args: str) -> str:
     ).stdout.strip()
 
 
-def cold(checkout: Checkout, config: Path, *args: str) -> Run:
-    shutil.rmtree(config.parent / "var" / "cache", ignore_errors=True)
+def cold(checkout: Checkout, config: Path, *args: str, keep_config: bool = False) -> Run:
+    """`digest posts` with the post cache removed, and (unless `keep_config`) every other
+    cache too: the configuration snapshot as well (digest.config.snapshot), as on a first
+    run ever."""
+    cache = config.parent / "var" / "cache"
+    shutil.rmtree(cache / "posts" if keep_config else cache, ignore_errors=True)
     return checkout.digest(config, "posts", *args)
 
 
@@ -164,16 +171,18 @@ def measure(args: argparse.Namespace, folder: Path, baseline: Checkout | None) -
     for checkout in checkouts:
         for what in ("posts", "posts --all"):
             series[(checkout.name, what)] = Series(f"cold `digest {what}` ({checkout.name})")
+    known = Series("cold `digest posts`, configuration snapshot kept (this checkout)")
     warm = Series("warm `digest posts` (this checkout)")
     for _ in range(args.repeat):
         floor.runs.append(run([sys.executable, "-c", FLOOR, str(blog / "posts")]))
         for checkout in checkouts:
             series[(checkout.name, "posts")].runs.append(cold(checkout, config))
             series[(checkout.name, "posts --all")].runs.append(cold(checkout, config, "--all"))
+        known.runs.append(cold(this, config, keep_config=True))  # the snapshot left just now
         this.digest(config, "posts")  # fill the cache for the warm run
         warm.runs.append(this.digest(config, "posts"))
     rows = [("", "wall", "CPU", "wall / floor", "CPU / floor", "peak RSS")]
-    for item in [floor, *series.values(), warm]:
+    for item in [floor, *series.values(), known, warm]:
         pairs = list(zip(item.runs, floor.runs, strict=True))
         rows.append(
             (
