@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
+from digest.delivery.webhooks import TIMEOUT as WEBHOOK_TIMEOUT
 from digest.store.database import Database, open_database
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.databases import copy_sqlite
@@ -43,6 +45,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if relative == prefix or relative.startswith(prefix + "/"):
                 for marker in markers:
                     item.add_marker(marker)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Wait for the outgoing-webhook threads a test started (digest.delivery.webhooks
+    .start_background: daemon threads, one round of posts each) before its fixtures are torn
+    down, so that none outlives the test's database and folder and reports a failure that
+    belongs to no test."""
+    before = set(threading.enumerate())
+    yield
+    for thread in threading.enumerate():
+        if thread.name == "digest-webhooks" and thread not in before:
+            thread.join(timeout=2 * WEBHOOK_TIMEOUT)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
