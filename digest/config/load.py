@@ -55,7 +55,9 @@ def load_config(
         config = Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, file, lines, from_env)) from None
-    config._root = file.resolve().parent
+    resolved = file.resolve()
+    config._root = resolved.parent
+    config._resolved = resolved
     config._file = file
     config._in_file = frozenset(lines)
     config._from_env = dict(from_env)

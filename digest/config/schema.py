@@ -526,8 +526,10 @@ class Config(Section):
     # those the environment set (with the variable's name)
     _in_file: frozenset[tuple[str, ...]] = PrivateAttr(default=frozenset())
     _from_env: dict[tuple[str, ...], str] = PrivateAttr(default_factory=dict)
-    # the SHA-256 of the file's bytes that were validated (digest.config.snapshot keys on it)
+    # the SHA-256 of the file's bytes that were validated and the file's path resolved when
+    # it was read (digest.config.snapshot keys on both)
     _text_sha256: str = PrivateAttr(default="")
+    _resolved: Path | None = PrivateAttr(default=None)
 
     @property
     def root(self) -> Path:
@@ -541,6 +543,11 @@ class Config(Section):
     @property
     def text_sha256(self) -> str:
         return self._text_sha256
+
+    @property
+    def resolved_file(self) -> Path | None:
+        """The file's path with every symbolic link resolved, as it was when it was read."""
+        return self._resolved
 
     def path(self, value: Path | str) -> Path:
         """Resolve a path from the configuration relative to the config file's folder."""

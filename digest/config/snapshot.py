@@ -8,26 +8,37 @@ and the next `digest posts` whose key matches uses that instead of validating ag
 
 The key is a hash of everything validation depends on, so that a snapshot is only ever used
 where validating would have given the same settings:
-- the configuration file's resolved path and the SHA-256 of the very bytes validated
-  (`Config.text_sha256`, taken as they were read: a file edited during the validation gives
-  another key, never settings of the old text under the new text's key);
-- every `DIGEST_*` environment variable and its value (the overrides);
-- the code (digest.codestamp: digest's modules, pydantic, pydantic-core and PyYAML).
-What validation reads besides the file, the user's templates, is checked again on every use
+- the configuration file's path as it was resolved when it was read (symbolic links followed:
+  a link switched while a command runs cannot file one folder's settings under another's
+  key) and the SHA-256 of the very bytes validated (`Config.text_sha256`: a file edited
+  during the validation gives another key, never settings of the old text under the new
+  text's key);
+- every `DIGEST_*` environment variable and its value (the overrides), and `HOME` (a `~` in a
+  path is the home folder's);
+- the code: digest.codestamp's stamp of digest's modules and of pydantic, pydantic-core,
+  PyYAML, APScheduler and tzdata, and where the time-zone database is looked for.
+What validation reads besides the file is checked again on every use: the user's templates
 (digest.config.templatecheck, as `load_config` does), so a broken template is reported
-whether or not a snapshot was used. Anything else a snapshot could go stale on is not read
-by validation (secret files are read when used).
+whether or not a snapshot was used, and the time zones (a zone the system no longer knows is
+a miss, and the validation words it). Validation that depends on the clock is never
+snapshotted: a configuration with a cron expression not of the plain kind (whether it fires
+within five years depends on the date) or with `web.rotated_at` (refused when in the future)
+is validated every time. The limit is the code stamp's: a module edited with its size and
+mtime put back is not seen (as with Python's own bytecode cache).
 
-The file holds no secret (the settings are paths, the site's URL and time zones, feed URLs,
-numbers; the database only as a SQLite file's path: any other URL may carry a password, and
-such a database needs the full configuration anyway) and is written 0600, to a temporary
-name then renamed, so a reader sees a whole file or none. Every value is type-checked on
-load; anything unexpected (a damaged file, another format) is a miss and the configuration
-is validated as usual. A folder that cannot be written only means no snapshot.
+The file holds no secret of the secret keys (passwords, the web secret, tokens: they are not
+part of what it keeps), the database only as a SQLite file's path (any other URL may carry a
+password, and such a database needs the full configuration anyway), and a feed's URL as
+configured; it is written 0600 in a folder of 0700, to a temporary name then renamed, so a
+reader sees a whole file or none. A snapshot is used only when it and its folder belong to
+the user running the command and no one else can write them (as ssh checks its files): in a
+cache folder others can write, someone else's file is never trusted. Every value is
+type-checked on load; anything unexpected (a damaged file, another format) is a miss and the
+configuration is validated as usual. A folder that cannot be written only means no snapshot.
 
 Where the cache folder is must be known before validating: it is read from the file's YAML
-(and `DIGEST_CACHE_DIR`) as `Config.path` would resolve it; a value that is not a plain
-string is no snapshot.
+(and a `DIGEST_CACHE_DIR` variable, in any case, as the overrides are) as `Config.path` would
+resolve it; a value that is not a plain string is no snapshot.
 """
 
 from __future__ import annotations
@@ -36,6 +47,8 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -54,7 +67,7 @@ if TYPE_CHECKING:
 FORMAT = 1
 DEFAULT_CACHE_DIR = "var/cache"
 # What validation runs besides digest's own code.
-VALIDATORS = ("pydantic", "pydantic_core", "yaml")
+VALIDATORS = ("pydantic", "pydantic_core", "yaml", "apscheduler", "tzdata")
 GENERATORS = ("hexo", "hugo", "jekyll")
 
 
@@ -86,13 +99,18 @@ def write(config: Config, environ: Mapping[str, str] | None = None) -> Path | No
     """Keep what `config` gives `digest posts` for the next run; the file written, or None
     when it cannot be (the key or the folder unknown, the folder not writable)."""
     environ = os.environ if environ is None else environ
-    if not config.text_sha256:
+    if not config.text_sha256 or config.resolved_file is None:
         return None  # not loaded from a file by load_config
-    target = _file(config.file, config.text_sha256, environ, config.path(config.cache_dir))
+    if not _timeless(config):
+        return None
+    cache_dir = config.path(config.cache_dir)
+    target = _file(config.resolved_file, config.text_sha256, environ, cache_dir)
     text = json.dumps(_encode(known_from(config)), ensure_ascii=False, sort_keys=True)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            target.parent.mkdir(mode=0o700)
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -104,40 +122,72 @@ def write(config: Config, environ: Mapping[str, str] | None = None) -> Path | No
     return target
 
 
+def _timeless(config: Config) -> bool:
+    """Whether validating `config` gives the same verdict whatever the date (see the module
+    docstring): no cron expression but of the plain kind, no `web.rotated_at`."""
+    from digest.config.cron import fires_surely
+
+    return fires_surely(config.schedule.cron) and config.web.rotated_at is None
+
+
 def read(file: Path, environ: Mapping[str, str] | None = None) -> Known | None:
     """The snapshot a validation of `file` as it is now, under `environ`, left; None when
     there is none to trust (then validate)."""
     environ = os.environ if environ is None else environ
     try:
-        with file.open("rb") as handle:
+        resolved = file.resolve()
+        if not stat.S_ISREG(resolved.stat().st_mode):
+            return None  # a FIFO, a folder: validation says what is wrong
+        with resolved.open("rb") as handle:
             data = handle.read(MAX_CONFIG_BYTES + 1)
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a symbolic link loop
         return None
     if len(data) > MAX_CONFIG_BYTES:
         return None
-    cache_dir = _cache_dir(data, file, environ)
+    cache_dir = _cache_dir(data, resolved, environ)
     if cache_dir is None:
         return None
-    target = _file(file, hashlib.sha256(data).hexdigest(), environ, cache_dir)
+    target = _file(resolved, hashlib.sha256(data).hexdigest(), environ, cache_dir)
     try:
         with target.open("rb") as handle:
+            if not (_ours(os.fstat(handle.fileno())) and _ours(target.parent.stat())):
+                return None
             stored = json.loads(handle.read(MAX_CONFIG_BYTES))
-        return _decode(stored)
-    except (OSError, ValueError, TypeError, KeyError):
+        known = _decode(stored)
+        if known is not None:
+            _check_zones(known)
+        return known
+    except (OSError, ValueError, TypeError, KeyError, zoneinfo.ZoneInfoNotFoundError):
         return None
+
+
+def _ours(status: os.stat_result) -> bool:
+    """Owned by the user running the command, and writable by no one else."""
+    return status.st_uid == os.geteuid() and not status.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+def _check_zones(known: Known) -> None:
+    """Every time zone the settings name is still known (ZoneInfoNotFoundError if not)."""
+    issues = known.issues
+    names = {issues.timezone, issues.schedule_timezone}
+    names.update(s.timezone for s in issues.sources.sources if isinstance(s, FolderSource))
+    for name in names:
+        zoneinfo.ZoneInfo(name)
 
 
 def _file(file: Path, text_sha256: str, environ: Mapping[str, str], cache_dir: Path) -> Path:
     described = {
         "format": FORMAT,
         "code": code_stamp(VALIDATORS),
-        "file": str(file.resolve()),
+        "file": str(file),  # resolved by the caller, when the file was read
         "text": text_sha256,
         "environment": sorted(
             (name, value)
             for name, value in environ.items()
             if name.startswith(ENV_PREFIX) and name not in ENV_RESERVED
         ),
+        "home": os.path.expanduser("~"),
+        "zones": list(zoneinfo.TZPATH),
     }
     key = hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:32]
     return cache_dir / "config" / f"{key}.json"
@@ -145,7 +195,10 @@ def _file(file: Path, text_sha256: str, environ: Mapping[str, str], cache_dir: P
 
 def _cache_dir(data: bytes, file: Path, environ: Mapping[str, str]) -> Path | None:
     """`cache_dir` as the validated configuration would resolve it; None if not plain."""
-    value: object = environ.get(f"{ENV_PREFIX}CACHE_DIR")
+    value: object = None
+    for name in sorted(environ):  # as digest.config.load applies them: any case, last wins
+        if name.startswith(ENV_PREFIX) and name[len(ENV_PREFIX) :].lower() == "cache_dir":
+            value = environ[name]
     if value is None:
         import yaml
 

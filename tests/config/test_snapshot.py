@@ -303,3 +303,112 @@ def test_a_template_broken_since_is_still_reported(tmp_path: Path) -> None:
     code, out, said, _ = digest_posts(tmp_path)
     assert code == 2 and out == ""
     assert f"{template}, line" in said and "Traceback" not in said
+
+
+# -- what a review found (each failed before its fix) ----------------------------------------
+
+
+def test_the_home_folder_is_part_of_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`~` in a path is the home folder's: another HOME is another configuration."""
+    path = write_blog(tmp_path, BASE.replace("path: posts", "path: ~/posts"))
+    monkeypatch.setenv("HOME", str(tmp_path / "one"))
+    snapshot.write(load_config(path))
+    assert snapshot.read(path) is not None
+    monkeypatch.setenv("HOME", str(tmp_path / "two"))
+    assert snapshot.read(path) is None
+
+
+@pytest.mark.parametrize(
+    "clocked",
+    [
+        "schedule:\n  cron: '0 9 29 2 *'\n",  # whether it fires in five years: the date's
+        "web:\n  rotated_at: 2026-01-01T00:00:00\n",  # refused when in the future
+    ],
+)
+def test_validation_that_depends_on_the_clock_is_not_kept(tmp_path: Path, clocked: str) -> None:
+    path = write_blog(tmp_path, BASE + clocked)
+    assert snapshot.write(load_config(path)) is None
+    assert snapshot.read(path) is None
+
+
+def test_a_snapshot_someone_else_could_have_written_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_blog(tmp_path)
+    written = snapshot.write(load_config(path))
+    assert written is not None
+    assert stat.S_IMODE(written.parent.stat().st_mode) == 0o700
+    assert snapshot.read(path) is not None
+    written.chmod(0o620)  # writable by the group
+    assert snapshot.read(path) is None
+    written.chmod(0o600)
+    written.parent.chmod(0o777)  # a folder anyone can write (and so replace the file in)
+    assert snapshot.read(path) is None
+    written.parent.chmod(0o700)
+    assert snapshot.read(path) is not None
+    someone_else = os.geteuid() + 4242
+    monkeypatch.setattr(snapshot.os, "geteuid", lambda: someone_else)
+    assert snapshot.read(path) is None
+
+
+def test_a_link_switched_while_validating_files_nothing_under_the_new_target(
+    tmp_path: Path,
+) -> None:
+    """Settings resolved through the link as it was are kept under that file's key, not under
+    the key of the file the link points to by the time the snapshot is written."""
+    one = write_blog(tmp_path / "one")
+    two = write_blog(tmp_path / "two")  # the same bytes, another folder of posts
+    link = tmp_path / "current"
+    link.symlink_to(tmp_path / "one")
+    config = load_config(link / "config.yaml")
+    link.unlink()
+    link.symlink_to(tmp_path / "two")
+    snapshot.write(config)
+    assert snapshot.read(link / "config.yaml") is None  # two's: never validated
+    kept = snapshot.read(one)
+    assert kept is not None and kept.issues.sources.root == tmp_path / "one"
+    assert snapshot.read(two) is None
+
+
+def test_a_time_zone_the_system_no_longer_knows_is_a_miss(tmp_path: Path) -> None:
+    path = write_blog(tmp_path)
+    written = snapshot.write(load_config(path))
+    assert written is not None
+    stored = json.loads(written.read_text("utf-8"))
+    stored["issues"]["timezone"] = "Mars/Olympus_Mons"
+    written.write_text(json.dumps(stored), "utf-8")
+    assert snapshot.read(path) is None
+
+
+def test_the_zone_database_searched_is_part_of_the_key(tmp_path: Path) -> None:
+    import zoneinfo
+
+    path = write_blog(tmp_path)
+    snapshot.write(load_config(path))
+    before = list(zoneinfo.TZPATH)
+    try:
+        zoneinfo.reset_tzpath([str(tmp_path / "zones")])
+        assert snapshot.read(path) is None
+    finally:
+        zoneinfo.reset_tzpath(before)
+    assert snapshot.read(path) is not None
+
+
+def test_a_config_that_is_not_a_regular_file_is_not_read(tmp_path: Path) -> None:
+    path = write_blog(tmp_path)
+    snapshot.write(load_config(path))
+    path.unlink()
+    os.mkfifo(path)  # opening it to read would wait for a writer
+    assert snapshot.read(path) is None
+
+
+def test_the_cache_folder_variable_in_any_case_is_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_blog(tmp_path)
+    monkeypatch.setenv("DIGEST_Cache_Dir", str(tmp_path / "odd"))
+    written = snapshot.write(load_config(path))
+    assert written is not None and written.is_relative_to(tmp_path / "odd")
+    assert snapshot.read(path) is not None
