@@ -349,7 +349,7 @@ def test_a_snapshot_someone_else_could_have_written_is_not_used(
     written.parent.chmod(0o700)
     assert snapshot.read(path) is not None
     someone_else = os.geteuid() + 4242
-    monkeypatch.setattr(snapshot.os, "geteuid", lambda: someone_else)
+    monkeypatch.setattr(os, "geteuid", lambda: someone_else)
     assert snapshot.read(path) is None
 
 
