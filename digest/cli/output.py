@@ -154,16 +154,11 @@ def table(
 
     target = _console(stream == "stderr")
     rows = list(rows)
-    if not options and all(_plain_column(column) for column in columns):
-        drawn = plain_grid(
-            [plain(c if isinstance(c, str) else c["header"]) for c in columns],
-            [[cell if isinstance(cell, str) else None for cell in row] for row in rows],
-            target,
-        )
-        if drawn is not None:
-            target.file.write(drawn)
-            target.file.flush()
-            return
+    drawn = _drawn_here(columns, rows, target, options)
+    if drawn is not None:
+        target.file.write(drawn)
+        target.file.flush()
+        return
     grid = Table(**options)
     for column in columns:
         if isinstance(column, str):
@@ -176,86 +171,40 @@ def table(
     target.print(grid)
 
 
-def _plain_column(column: str | dict[str, Any]) -> bool:
-    return isinstance(column, str) or set(column) == {"header"}
-
-
-# Rich's default box (box.HEAVY_HEAD): the top, the header row, the rule under it, a row, the
-# bottom; each as (left, between two cells, right, fill).
-_TOP = ("┏", "┳", "┓", "━")
-_HEAD = ("┃", "┃", "┃")
-_RULE = ("┡", "╇", "┩", "━")
-_ROW = ("│", "│", "│")
-_BOTTOM = ("└", "┴", "┘", "─")
-
-
-@cache
-def _unsimple() -> re.Pattern[str]:
-    """What Rich may lay out otherwise than one cell a character: a line break or a tab, any
-    space but the plain one (Rich breaks lines at them), marks, format characters (ZWJ),
-    emoji modifiers, flags and conjoining jamo (grapheme clusters)."""
-    import regex
-
-    pattern: re.Pattern[str] = regex.compile(
-        r"[^\S ]|[\p{M}\p{Cf}\p{Cc}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}]"
-        r"|[\U0001F1E6-\U0001F1FF\U0001F3FB-\U0001F3FF\u1160-\u11FF\uD7B0-\uD7FF]"
-    )
-    return pattern
-
-
-def plain_grid(
-    headers: Sequence[str], rows: Sequence[Sequence[str | None]], console: Console
+def _drawn_here(
+    columns: Sequence[str | dict[str, Any]],
+    rows: Sequence[Sequence[str | Text]],
+    console: Console,
+    options: dict[str, Any],
 ) -> str | None:
-    """The table exactly as Rich prints it (its default box, one space of padding, not
-    expanded) when that is plain text of one line per row: the console writes no styles (not a
-    terminal), every cell is one line of plain text without a tab, and the table fits the
-    console's width. None otherwise, and Rich draws it.
+    """The table drawn by digest.cli.grid when it is of a kind it draws as Rich would (plain
+    text, no title, columns of a header, `no_wrap` and `ratio`), else None."""
+    from digest.cli.grid import Column, draw
 
-    Why: Rich lays out a table at about half a millisecond a row, so `digest subscribers list`
-    of 10,000 readers took five seconds to print (and a list of 100,000 most of a minute);
-    this takes a few milliseconds per thousand rows. tests/cli/test_output_table.py requires
-    the same characters as Rich's on generated tables (CJK, emoji, combining marks, empty
-    cells) whenever this draws one."""
-    from rich.cells import cell_len
-
-    if console.is_terminal or console.color_system is not None or not rows:
+    if set(options) - {"show_lines", "expand"}:
         return None
-    unsimple = _unsimple()
-    if any(unsimple.search(header) for header in headers):
-        return None
-    texts: list[list[tuple[str, int]]] = []
-    widths = [cell_len(header) for header in headers]
-    for row in rows:
-        if len(row) != len(headers):
+    specs = []
+    for column in columns:
+        if isinstance(column, str):
+            specs.append(Column(header=plain(column)))
+        elif set(column) <= {"header", "no_wrap", "ratio"}:
+            specs.append(
+                Column(
+                    header=plain(column["header"]),
+                    no_wrap=bool(column.get("no_wrap", False)),
+                    ratio=column.get("ratio"),
+                )
+            )
+        else:
             return None
-        cells = []
-        for index, cell in enumerate(row):
-            if cell is None:
-                return None
-            text = plain(cell)
-            if unsimple.search(text):
-                return None
-            size = cell_len(text)
-            cells.append((text, size))
-            widths[index] = max(widths[index], size)
-        texts.append(cells)
-    if sum(widths) + 3 * len(widths) + 1 > console.width or not all(widths):
-        return None  # Rich wraps or collapses it, or drops a column of zero width's text
-
-    def line(cells: Sequence[tuple[str, int]], edges: tuple[str, str, str]) -> str:
-        padded = [
-            f" {text}{' ' * (width - size)} "
-            for (text, size), width in zip(cells, widths, strict=True)
-        ]
-        return edges[0] + edges[1].join(padded) + edges[2]
-
-    def rule(edges: tuple[str, str, str, str]) -> str:
-        return edges[0] + edges[1].join(edges[3] * (width + 2) for width in widths) + edges[2]
-
-    lines = [rule(_TOP), line([(h, cell_len(h)) for h in headers], _HEAD), rule(_RULE)]
-    lines += [line(cells, _ROW) for cells in texts]
-    lines.append(rule(_BOTTOM))
-    return "\n".join(lines) + "\n"
+    cells = [[cell if isinstance(cell, str) else cell.plain for cell in row] for row in rows]
+    return draw(
+        specs,
+        [[plain(cell) for cell in row] for row in cells],
+        console,
+        expand=bool(options.get("expand", False)),
+        show_lines=bool(options.get("show_lines", False)),
+    )
 
 
 def console(stream: str = "stdout") -> Console:

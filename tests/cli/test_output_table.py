@@ -1,11 +1,12 @@
-"""`digest.cli.output.plain_grid` draws a plain table exactly as Rich does, only faster.
+"""`digest.cli.grid.draw` draws a plain table exactly as Rich does, only faster.
 
 Rich lays a table out at about half a millisecond a row; `digest subscribers list` of 10,000
-readers took five seconds. For what Rich would print as plain text of one line per row (not a
-terminal, one-line cells, the table within the width), `plain_grid` draws it itself. These
-tests hold it to Rich's own output, character for character, on tables hypothesis makes (CJK,
-emoji sequences, combining marks, wide and zero-width characters, empty cells), and check that
-it leaves to Rich what it cannot draw the same.
+readers took five seconds, and the table was half of `digest posts --all`. For what Rich would
+print as plain text (not a terminal) in the shapes digest prints, `draw` lays it out itself.
+These tests hold it to Rich's own output, character for character, on tables hypothesis makes
+(CJK, emoji sequences, combining marks, wide and zero-width characters, empty cells, long
+words, line breaks; expanded with `ratio` columns and rules between rows, as `digest posts`
+prints), and check that it leaves to Rich what it cannot draw the same.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from hypothesis import strategies as st
 from rich.console import Console
 from rich.table import Table
 
-from digest.cli.output import plain, plain_grid, styled
+from digest.cli.grid import Column, draw
+from digest.cli.output import _drawn_here, plain, styled
 from tests.support import paths
 
 # What real cells hold (addresses, names in any script, statuses, simple emoji) ...
@@ -36,18 +38,30 @@ SIMPLE_CELL = st.lists(SIMPLE, max_size=12).map("".join)
 CELL = st.one_of(SIMPLE_CELL, st.lists(WILD, max_size=6).map("".join))
 
 
-def rich_table(headers: list[str], rows: list[list[str]], width: int) -> str:
+def rich_table(
+    headers: list[str] | list[Column],
+    rows: list[list[str]],
+    width: int,
+    **options: bool,
+) -> str:
     out = io.StringIO()
     console = Console(
         file=out, width=width, highlight=False, soft_wrap=True, emoji=False, markup=False
     )
-    grid = Table()
+    grid = Table(**options)
     for header in headers:
-        grid.add_column(plain(header))
+        if isinstance(header, Column):
+            grid.add_column(plain(header.header), no_wrap=header.no_wrap, ratio=header.ratio)
+        else:
+            grid.add_column(plain(header))
     for row in rows:
         grid.add_row(*(styled(cell) for cell in row))
     console.print(grid)
     return out.getvalue()
+
+
+def plain_grid(headers: list[str], rows: list[list[str]], console: Console) -> str | None:
+    return draw([Column(header=h) for h in headers], rows, console)
 
 
 def console_of(width: int) -> Console:
@@ -107,14 +121,13 @@ def test_what_it_cannot_draw_the_same_is_left_to_rich() -> None:
     assert plain_grid(headers, [["x" * 50, "y" * 50]], console_of(80)) is None  # wraps
     assert plain_grid(headers, [["two\nlines", "b"]], console_of(80)) is None
     assert plain_grid(headers, [["a\tb", "c"]], console_of(80)) is None
-    assert plain_grid(headers, [["styled", None]], console_of(80)) is None
     assert plain_grid(headers, [], console_of(80)) is None
     terminal = Console(file=io.StringIO(), width=80, force_terminal=True)
     assert plain_grid(headers, [["a", "b"]], terminal) is None  # styles: Rich draws
 
 
 def test_cells_are_made_plain() -> None:
-    drawn = plain_grid(["A"], [["\x1b]52;c;ZXZpbA==\x07bad\u202eevil"]], console_of(80))
+    drawn = _drawn_here(["A"], [["\x1b]52;c;ZXZpbA==\x07bad\u202eevil"]], console_of(80), {})
     assert drawn is not None
     assert "\x1b" not in drawn and "\u202e" not in drawn and "badevil" in drawn
 
@@ -153,3 +166,65 @@ def test_subscribers_list_prints_the_same_table(tmp_path: Path) -> None:
     assert len(rows) == 40 and {row[0] for row in rows} == {f"r{n}@example.com" for n in range(40)}
     headers = ["Email", "Name", "Status", "Locale", "Categories"]
     assert "\n".join(drawn) + "\n" == rich_table(headers, rows, 90)
+
+
+POSTS = [
+    Column(header="Date", no_wrap=True),
+    Column(header="Category", no_wrap=True),
+    Column(header="Title / excerpt", ratio=1),
+    Column(header="Status", no_wrap=True),
+]
+SHORT = st.lists(SIMPLE, min_size=1, max_size=8).map("".join)
+# a title, a URL, an excerpt: long words, CJK runs, spaces and line breaks
+LONG = st.lists(
+    st.one_of(
+        SIMPLE, st.sampled_from([" ", "\n", "https://blog.example.com/posts/x/", "中文段落"])
+    ),
+    max_size=80,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(SHORT, SHORT, st.one_of(LONG, CELL), SHORT), min_size=1, max_size=5),
+    st.integers(min_value=20, max_value=130),
+    st.booleans(),
+)
+def test_the_posts_table_is_what_rich_draws(
+    rows: list[tuple[str, str, str, str]], width: int, show_lines: bool
+) -> None:
+    cells = [list(row) for row in rows]
+    drawn = draw(POSTS, cells, console_of(width), expand=True, show_lines=show_lines)
+    expected = rich_table(POSTS, cells, width, expand=True, show_lines=show_lines)
+    if drawn is not None:
+        assert drawn == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(SHORT, SHORT, LONG, SHORT), min_size=1, max_size=5),
+    st.integers(min_value=60, max_value=130),
+)
+def test_a_roomy_posts_table_of_plain_text_is_drawn_here(
+    rows: list[tuple[str, str, str, str]], width: int
+) -> None:
+    cells = [list(row) for row in rows]
+    drawn = draw(POSTS, cells, console_of(width), expand=True, show_lines=True)
+    assert drawn is not None
+    assert drawn == rich_table(POSTS, cells, width, expand=True, show_lines=True)
+
+
+def test_a_posts_listing_of_a_thousand_rows_is_drawn_here_and_the_same() -> None:
+    rows = [
+        [
+            f"2026-{1 + n % 12:02d}-{1 + n % 28:02d}",
+            ["机器学习", "编译器", "Rust", "—"][n % 4],
+            f"梯度下降笔记（{n}）\nhttps://blog.example.com/posts/zh-post-{n:05d}/\n"
+            + "读者可以先跳过推导，直接看最后的结论和代码。 timeout 参数的单位是秒。" * (n % 3),
+            ["new", "too-old", "sent", "new (overflow)"][n % 4],
+        ]
+        for n in range(1000)
+    ]
+    drawn = draw(POSTS, rows, console_of(80), expand=True, show_lines=True)
+    assert drawn is not None
+    assert drawn == rich_table(POSTS, rows, 80, expand=True, show_lines=True)
