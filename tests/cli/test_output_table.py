@@ -42,13 +42,15 @@ def rich_table(
     headers: list[str] | list[Column],
     rows: list[list[str]],
     width: int,
-    **options: bool,
+    *,
+    expand: bool = False,
+    show_lines: bool = False,
 ) -> str:
     out = io.StringIO()
     console = Console(
         file=out, width=width, highlight=False, soft_wrap=True, emoji=False, markup=False
     )
-    grid = Table(**options)
+    grid = Table(expand=expand, show_lines=show_lines)
     for header in headers:
         if isinstance(header, Column):
             grid.add_column(plain(header.header), no_wrap=header.no_wrap, ratio=header.ratio)
