@@ -109,7 +109,9 @@ def test_the_demo_scores_as_clean_mail(title: str, tmp_path: Path, home: Path) -
         # List-Id, List-Unsubscribe and Precedence: bulk read as a real list (a bonus), and
         # the message is clean without it too
         assert rules["MAILING_LIST_MULTI"] < 0
-        assert score - rules["MAILING_LIST_MULTI"] <= MAX_SCORE
+        assert score - rules["MAILING_LIST_MULTI"] <= MAX_SCORE, (
+            f"{message.name}: {score} ({rules})"
+        )
         languages.add(checked.get_body(("html",)).get_content().split('lang="', 1)[1][:2])  # type: ignore[union-attr]
     assert languages == {"zh", "en"}
 
