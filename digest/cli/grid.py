@@ -67,6 +67,28 @@ def _unsimple() -> re.Pattern[str]:
     return pattern
 
 
+def _wrapped(text: str, width: int) -> list[str]:
+    """`Text(text).wrap(console, width, justify="left", overflow="ellipsis")`, as Rich's table
+    wraps a cell, for plain text, without building a Text for every piece (Rich's own line
+    breaking, `divide_line`, decides where; then, as `Text.wrap` does, the whitespace past the
+    width is dropped and a line still too wide ends in an ellipsis)."""
+    from rich._wrap import divide_line
+    from rich.cells import cell_len, set_cell_size
+
+    lines = []
+    for line in text.split("\n"):
+        offsets = divide_line(line, width, fold=False)
+        for start, end in zip([0, *offsets], [*offsets, len(line)], strict=True):
+            piece = line[start:end]
+            if len(piece) > width:  # Text.rstrip_end counts characters, not cells
+                trailing = len(piece) - len(piece.rstrip())
+                piece = piece[: len(piece) - min(trailing, len(piece) - width)]
+            if cell_len(piece) > width:  # Text.truncate with overflow="ellipsis"
+                piece = set_cell_size(piece, width - 1) + "…"
+            lines.append(piece)
+    return lines
+
+
 def draw(
     columns: Sequence[Column],
     rows: Sequence[Sequence[str]],
@@ -115,12 +137,8 @@ def draw(
 
     def cell_lines(text: str, width: int, wrap: bool) -> list[str]:
         inner = width - 2
-        if not wrap:
-            return [f" {text}{' ' * (inner - cell_len(text))} "]
-        from rich.text import Text
-
-        lines = Text(text).wrap(console, inner, justify="left", overflow="ellipsis")
-        return [f" {line.plain}{' ' * (inner - cell_len(line.plain))} " for line in lines]
+        lines = _wrapped(text, inner) if wrap else [text]
+        return [f" {line}{' ' * (inner - cell_len(line))} " for line in lines]
 
     def block(cells: Sequence[str], edges: tuple[str, str, str], header: bool) -> list[str]:
         laid = [

@@ -230,3 +230,14 @@ def test_a_posts_listing_of_a_thousand_rows_is_drawn_here_and_the_same() -> None
     drawn = draw(POSTS, rows, console_of(80), expand=True, show_lines=True)
     assert drawn is not None
     assert drawn == rich_table(POSTS, rows, 80, expand=True, show_lines=True)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(LONG, st.lists(SIMPLE, max_size=40).map("".join)), st.integers(1, 60))
+def test_a_cell_wraps_as_rich_wraps_it(text: str, width: int) -> None:
+    from rich.text import Text
+
+    from digest.cli.grid import _wrapped
+
+    expected = Text(text).wrap(console_of(80), width, justify="default", overflow="ellipsis")
+    assert _wrapped(text, width) == [line.plain for line in expected]
