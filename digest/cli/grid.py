@@ -103,6 +103,8 @@ def draw(
 
     if console.is_terminal or console.color_system is not None or not rows:
         return None
+    if not console.encoding.lower().startswith("utf"):
+        return None  # Rich draws an ASCII box for a stream that cannot take these
     unsimple = _unsimple()
     count = len(columns)
     texts = [[column.header for column in columns], *rows]

@@ -124,6 +124,8 @@ def test_what_it_cannot_draw_the_same_is_left_to_rich() -> None:
     assert plain_grid(headers, [["two\nlines", "b"]], console_of(80)) is None
     assert plain_grid(headers, [["a\tb", "c"]], console_of(80)) is None
     assert plain_grid(headers, [], console_of(80)) is None
+    latin = io.TextIOWrapper(io.BytesIO(), encoding="latin-1")
+    assert plain_grid(headers, [["a", "b"]], Console(file=latin, width=80)) is None  # ASCII box
     terminal = Console(file=io.StringIO(), width=80, force_terminal=True)
     assert plain_grid(headers, [["a", "b"]], terminal) is None  # styles: Rich draws
 
