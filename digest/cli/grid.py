@@ -26,10 +26,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from rich.console import Console
 
 # Rich's default box (box.HEAVY_HEAD) as (left, between two cells, right, fill) for the top,
 # the rule under the header, a rule between rows and the bottom; and (left, between, right)
@@ -92,19 +88,18 @@ def _wrapped(text: str, width: int) -> list[str]:
 def draw(
     columns: Sequence[Column],
     rows: Sequence[Sequence[str]],
-    console: Console,
     *,
+    width: int,
     expand: bool = False,
     show_lines: bool = False,
 ) -> str | None:
-    """The table as Rich prints it on `console`, or None when Rich must draw it (module
+    """The table as Rich prints it `width` cells wide on a console that writes no styles to
+    a UTF-8 stream (digest.cli.output checks that), or None when Rich must draw it (module
     docstring). Cells are plain text already (digest.cli.output.plain)."""
     from rich.cells import cell_len
 
-    if console.is_terminal or console.color_system is not None or not rows:
+    if not rows:
         return None
-    if not console.encoding.lower().startswith("utf"):
-        return None  # Rich draws an ASCII box for a stream that cannot take these
     unsimple = _unsimple()
     count = len(columns)
     texts = [[column.header for column in columns], *rows]
@@ -118,7 +113,7 @@ def draw(
         0 if flex else 2 + max(cell_len(line) for row in texts for line in row[i].split("\n"))
         for i, flex in enumerate(flexible)
     ]
-    room = console.width - (count + 1)  # the vertical lines
+    room = width - (count + 1)  # the vertical lines
     if expand:
         from rich._ratio import ratio_distribute
 

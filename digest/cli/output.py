@@ -183,6 +183,10 @@ def _drawn_here(
 
     if set(options) - {"show_lines", "expand"}:
         return None
+    if console.is_terminal or console.color_system is not None:
+        return None  # styles to write: Rich draws
+    if not console.encoding.lower().startswith("utf"):
+        return None  # Rich draws an ASCII box for a stream that cannot take these
     specs = []
     for column in columns:
         if isinstance(column, str):
@@ -201,7 +205,7 @@ def _drawn_here(
     return draw(
         specs,
         [[plain(cell) for cell in row] for row in cells],
-        console,
+        width=console.width,
         expand=bool(options.get("expand", False)),
         show_lines=bool(options.get("show_lines", False)),
     )

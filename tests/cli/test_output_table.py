@@ -63,7 +63,9 @@ def rich_table(
 
 
 def plain_grid(headers: list[str], rows: list[list[str]], console: Console) -> str | None:
-    return draw([Column(header=h) for h in headers], rows, console)
+    """A plain table as `digest.cli.output.table` would have it drawn on `console` (None: left
+    to Rich)."""
+    return _drawn_here(headers, rows, console, {})
 
 
 def console_of(width: int) -> Console:
@@ -198,7 +200,7 @@ def test_the_posts_table_is_what_rich_draws(
     rows: list[tuple[str, str, str, str]], width: int, show_lines: bool
 ) -> None:
     cells = [list(row) for row in rows]
-    drawn = draw(POSTS, cells, console_of(width), expand=True, show_lines=show_lines)
+    drawn = draw(POSTS, cells, width=width, expand=True, show_lines=show_lines)
     expected = rich_table(POSTS, cells, width, expand=True, show_lines=show_lines)
     if drawn is not None:
         assert drawn == expected
@@ -213,7 +215,7 @@ def test_a_roomy_posts_table_of_plain_text_is_drawn_here(
     rows: list[tuple[str, str, str, str]], width: int
 ) -> None:
     cells = [list(row) for row in rows]
-    drawn = draw(POSTS, cells, console_of(width), expand=True, show_lines=True)
+    drawn = draw(POSTS, cells, width=width, expand=True, show_lines=True)
     assert drawn is not None
     assert drawn == rich_table(POSTS, cells, width, expand=True, show_lines=True)
 
@@ -229,7 +231,7 @@ def test_a_posts_listing_of_a_thousand_rows_is_drawn_here_and_the_same() -> None
         ]
         for n in range(1000)
     ]
-    drawn = draw(POSTS, rows, console_of(80), expand=True, show_lines=True)
+    drawn = draw(POSTS, rows, width=80, expand=True, show_lines=True)
     assert drawn is not None
     assert drawn == rich_table(POSTS, rows, 80, expand=True, show_lines=True)
 
