@@ -57,7 +57,24 @@ def _console(stderr: bool) -> Console:
     """The console of a stream, made on first use (so Rich loads only when printing), for the
     terminal width of now: Rich reads `COLUMNS` once, when a console is made, and a process
     that runs commands one after another (a test, a shell embedding the CLI) may change it."""
+    _tolerant(sys.stderr if stderr else sys.stdout)
     return _console_for(stderr, os.environ.get("COLUMNS"), os.environ.get("LINES"))
+
+
+def _utf8(stream: object) -> bool:
+    return str(getattr(stream, "encoding", None) or "utf-8").lower().replace("_", "-") in (
+        "utf-8",
+        "utf8",
+    )
+
+
+def _tolerant(stream: object) -> None:
+    """A stream that cannot encode every character (`PYTHONIOENCODING=latin-1`, a legacy
+    locale) writes `?` for what it cannot, instead of ending the command with an
+    UnicodeEncodeError: a Chinese name on a Latin-1 terminal is shown as `??`, not a crash."""
+    reconfigure = getattr(stream, "reconfigure", None)
+    if not _utf8(stream) and reconfigure is not None and getattr(stream, "errors", "") == "strict":
+        reconfigure(errors="replace")
 
 
 @cache
@@ -120,24 +137,30 @@ def _one_line(message: str) -> str:
 
 
 def emit_json(data: Any) -> None:
-    """`data` as indented JSON on standard output, every character kept (see the docstring)."""
-    text = json.dumps(data, ensure_ascii=False, indent=2)
+    """`data` as indented JSON on standard output, every character kept (see the docstring;
+    on a stream that is not UTF-8, every non-ASCII character as a `\\uXXXX` escape)."""
+    text = json.dumps(data, ensure_ascii=not _utf8(sys.stdout), indent=2)
     text = _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     click.echo(_SURROGATE.sub("\ufffd", text))
 
 
 def emit_json_line(data: Any) -> None:
     """`data` as one line of JSON (JSON Lines, keys sorted), escaped as `emit_json` does."""
-    text = json.dumps(data, ensure_ascii=False, sort_keys=True)
+    text = json.dumps(data, ensure_ascii=not _utf8(sys.stdout), sort_keys=True)
     text = _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     click.echo(_SURROGATE.sub("\ufffd", text))
 
 
 def emit_data(text: str) -> None:
-    """A file's content (a CSV export) on standard output: exactly as it is when piped or
-    redirected, made `plain` when standard output is a terminal."""
-    safe = plain(text) if sys.stdout.isatty() else text
-    click.echo(_SURROGATE.sub("\ufffd", safe), nl=False)
+    """A file's content (a CSV export) on standard output: exactly as it is (UTF-8) when piped
+    or redirected, made `plain` when standard output is a terminal."""
+    terminal = sys.stdout.isatty()
+    safe = _SURROGATE.sub("\ufffd", plain(text) if terminal else text)
+    if not terminal and not _utf8(sys.stdout):
+        click.echo(safe.encode("utf-8"), nl=False)  # the file's own bytes, whatever the locale
+        return
+    _tolerant(sys.stdout)
+    click.echo(safe, nl=False)
 
 
 def table(

@@ -152,6 +152,40 @@ def test_export_is_exact_when_piped_and_plain_on_a_terminal(tmp_path: Path) -> N
     assert_safe(shown)
 
 
+@pytest.mark.parametrize("encoding", ["latin-1", "ascii"])
+def test_a_stream_that_is_not_utf8_loses_no_data_and_does_not_crash(
+    tmp_path: Path, encoding: str
+) -> None:
+    """`PYTHONIOENCODING=latin-1` (or a legacy locale): the table shows `?` for what the
+    stream cannot take, JSON escapes it (the same data), an export is written as UTF-8 bytes
+    (the file as it is). It used to end with "unexpected UnicodeEncodeError"."""
+    path = str(config(tmp_path))
+    invoke("--config", path, "subscribers", "add", "wang@example.com", "--name", "王芳 🎉")
+
+    def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [sys.executable, "-m", "digest.cli", "--config", path, *args],
+            capture_output=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+            timeout=120,
+        )
+
+    legacy = {"PYTHONIOENCODING": encoding}
+    utf8 = {"PYTHONIOENCODING": "utf-8"}
+    listed = run("subscribers", "list", env=legacy)
+    assert listed.returncode == 0, listed.stderr
+    assert b"wang@example.com" in listed.stdout and b"Traceback" not in listed.stderr
+    as_json = run("subscribers", "list", "--json", env=legacy)
+    assert as_json.returncode == 0 and as_json.stdout.isascii()
+    assert json.loads(as_json.stdout) == json.loads(
+        run("subscribers", "list", "--json", env=utf8).stdout
+    )
+    exported = run("subscribers", "export", env=legacy)
+    assert exported.returncode == 0
+    assert exported.stdout == run("subscribers", "export", env=utf8).stdout
+    assert "王芳 🎉".encode() in exported.stdout
+
+
 FORBIDDEN_CALLS = {"echo", "secho", "print", "Console", "Table"}
 
 
