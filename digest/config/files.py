@@ -1,13 +1,18 @@
-"""Where the configuration file is and its text, read as `load_config` reads it.
+"""Where the configuration file is, its text, and the environment's overrides applied to it,
+as `load_config` reads them.
 
-Standard library only, so that digest.config.snapshot can read the file without loading
-the schema (pydantic); digest.config.load validates what this reads.
+Standard library only, so that digest.config.snapshot can read the file as validation does
+without loading the schema (pydantic); digest.config.load validates what this reads.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from digest.errors import ConfigError
 
@@ -49,3 +54,37 @@ def read_config_text(file: Path) -> str:
             f"{file}, line {line}: the configuration is not valid UTF-8 (byte "
             f"0x{data[exc.start]:02x}); save it as UTF-8."
         ) from None
+
+
+def text_sha256(text: str) -> str:
+    """The SHA-256 of the configuration's text as read (its UTF-8 bytes)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def apply_environment(
+    data: dict[str, Any], environ: Mapping[str, str]
+) -> dict[tuple[str, ...], str]:
+    """Apply DIGEST_A__B=value overrides in place; return which key paths came from which var."""
+    applied: dict[tuple[str, ...], str] = {}
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or name in ENV_RESERVED:
+            continue
+        parts = tuple(p.lower() for p in name[len(ENV_PREFIX) :].split("__"))
+        if not all(parts):
+            raise ConfigError(f"environment variable {name} does not name a configuration key.")
+        value: Any = environ[name]
+        if value.lstrip().startswith(("[", "{")):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise ConfigError(f"environment variable {name} is not valid JSON.") from None
+        target = data
+        for part in parts[:-1]:
+            child = target.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                target[part] = child
+            target = child
+        target[parts[-1]] = value
+        applied[parts] = name
+    return applied

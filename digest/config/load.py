@@ -11,8 +11,6 @@ the environment variable), so a typo never shows a traceback or a pydantic dump.
 from __future__ import annotations
 
 import difflib
-import hashlib
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,7 +19,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from digest.config.files import ENV_PREFIX, ENV_RESERVED, find_config, read_config_text
+from digest.config.files import apply_environment, find_config, read_config_text, text_sha256
 from digest.config.schema import Config
 from digest.config.templatecheck import check_templates
 from digest.errors import ConfigError
@@ -50,7 +48,7 @@ def load_config(
     if not isinstance(data, dict):
         raise ConfigError(f"{file}: the configuration must be a mapping of sections.")
     _refuse_secrets_in_file(data, file, lines)
-    from_env = _apply_environment(data, environ)
+    from_env = apply_environment(data, environ)
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
@@ -61,7 +59,7 @@ def load_config(
     config._file = file
     config._in_file = frozenset(lines)
     config._from_env = dict(from_env)
-    config._text_sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    config._text_sha256 = text_sha256(text)
     check_templates(config.path(config.templates_dir))
     return config
 
@@ -95,35 +93,6 @@ def _refuse_secrets_in_file(
                 f"{file}{at}: {'.'.join(keys)} is a secret: set it with {where}, "
                 "not in the configuration file."
             )
-
-
-def _apply_environment(
-    data: dict[str, Any], environ: Mapping[str, str]
-) -> dict[tuple[str, ...], str]:
-    """Apply DIGEST_A__B=value overrides in place; return which key paths came from which var."""
-    applied: dict[tuple[str, ...], str] = {}
-    for name in sorted(environ):
-        if not name.startswith(ENV_PREFIX) or name in ENV_RESERVED:
-            continue
-        parts = tuple(p.lower() for p in name[len(ENV_PREFIX) :].split("__"))
-        if not all(parts):
-            raise ConfigError(f"environment variable {name} does not name a configuration key.")
-        value: Any = environ[name]
-        if value.lstrip().startswith(("[", "{")):
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                raise ConfigError(f"environment variable {name} is not valid JSON.") from None
-        target = data
-        for part in parts[:-1]:
-            child = target.get(part)
-            if not isinstance(child, dict):
-                child = {}
-                target[part] = child
-            target = child
-        target[parts[-1]] = value
-        applied[parts] = name
-    return applied
 
 
 def _key_lines(node: yaml.Node | None, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], int]:

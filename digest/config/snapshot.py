@@ -37,8 +37,9 @@ type-checked on load; anything unexpected (a damaged file, another format) is a 
 configuration is validated as usual. A folder that cannot be written only means no snapshot.
 
 Where the cache folder is must be known before validating: it is read from the file's YAML
-(and a `DIGEST_CACHE_DIR` variable, in any case, as the overrides are) as `Config.path` would
-resolve it; a value that is not a plain string is no snapshot.
+with the environment's overrides applied as validation applies them
+(digest.config.files.apply_environment) and resolved as `Config.path` would; a value that is
+not a plain string is no snapshot.
 """
 
 from __future__ import annotations
@@ -56,8 +57,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from digest.codestamp import code_stamp
-from digest.config.files import ENV_PREFIX, ENV_RESERVED, MAX_CONFIG_BYTES
+from digest.config.files import (
+    ENV_PREFIX,
+    ENV_RESERVED,
+    MAX_CONFIG_BYTES,
+    apply_environment,
+    read_config_text,
+    text_sha256,
+)
 from digest.config.issues import IssueSettings
+from digest.errors import ConfigError
 from digest.excerpt.settings import MATH_MODES, ExcerptSettings
 from digest.sources.settings import FeedSource, FolderSource, SourceSettings
 
@@ -136,18 +145,13 @@ def read(file: Path, environ: Mapping[str, str] | None = None) -> Known | None:
     environ = os.environ if environ is None else environ
     try:
         resolved = file.resolve()
-        if not stat.S_ISREG(resolved.stat().st_mode):
-            return None  # a FIFO, a folder: validation says what is wrong
-        with resolved.open("rb") as handle:
-            data = handle.read(MAX_CONFIG_BYTES + 1)
-    except (OSError, RuntimeError):  # RuntimeError: a symbolic link loop
+        text = read_config_text(resolved)  # as validation reads it: a FIFO is not opened
+    except (ConfigError, OSError, RuntimeError):  # RuntimeError: a symbolic link loop
         return None
-    if len(data) > MAX_CONFIG_BYTES:
-        return None
-    cache_dir = _cache_dir(data, resolved, environ)
+    cache_dir = _cache_dir(text, resolved, environ)
     if cache_dir is None:
         return None
-    target = _file(resolved, hashlib.sha256(data).hexdigest(), environ, cache_dir)
+    target = _file(resolved, text_sha256(text), environ, cache_dir)
     try:
         with target.open("rb") as handle:
             if not (_ours(os.fstat(handle.fileno())) and _ours(target.parent.stat())):
@@ -193,28 +197,25 @@ def _file(file: Path, text_sha256: str, environ: Mapping[str, str], cache_dir: P
     return cache_dir / "config" / f"{key}.json"
 
 
-def _cache_dir(data: bytes, file: Path, environ: Mapping[str, str]) -> Path | None:
-    """`cache_dir` as the validated configuration would resolve it; None if not plain."""
-    value: object = None
-    for name in sorted(environ):  # as digest.config.load applies them: any case, last wins
-        if name.startswith(ENV_PREFIX) and name[len(ENV_PREFIX) :].lower() == "cache_dir":
-            value = environ[name]
-    if value is None:
-        import yaml
+def _cache_dir(text: str, file: Path, environ: Mapping[str, str]) -> Path | None:
+    """`cache_dir` as the validated configuration would resolve it (the file's YAML with the
+    environment's overrides applied as `load_config` applies them); None if not plain."""
+    import yaml
 
-        from digest.sources.safeyaml import safe_load
+    from digest.sources.safeyaml import safe_load
 
-        try:
-            document = safe_load(data.decode("utf-8"))
-        except (UnicodeDecodeError, yaml.YAMLError):
-            return None
+    try:
+        document = safe_load(text)
         if not isinstance(document, dict):
             return None
-        value = document.get("cache_dir", DEFAULT_CACHE_DIR)
+        apply_environment(document, environ)
+    except (yaml.YAMLError, ConfigError):
+        return None
+    value = document.get("cache_dir", DEFAULT_CACHE_DIR)
     if not isinstance(value, str) or not value:
         return None
     path = Path(value).expanduser()
-    return path if path.is_absolute() else file.resolve().parent / path
+    return path if path.is_absolute() else file.parent / path
 
 
 def _encode(known: Known) -> dict[str, Any]:

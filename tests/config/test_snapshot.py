@@ -226,10 +226,14 @@ def test_a_folder_that_cannot_be_written_only_means_no_snapshot(tmp_path: Path) 
 
 def test_a_cache_dir_that_is_not_plain_is_no_snapshot(tmp_path: Path) -> None:
     path = write_blog(tmp_path)
-    assert snapshot._cache_dir(b"cache_dir: [a, b]\n", path, {}) is None
-    assert snapshot._cache_dir(b"- a list\n", path, {}) is None
-    assert snapshot._cache_dir(b"\xff\xfe", path, {}) is None
-    assert snapshot._cache_dir(b"a: *undefined\n", path, {}) is None
+    assert snapshot._cache_dir("cache_dir: [a, b]\n", path, {}) is None
+    assert snapshot._cache_dir("- a list\n", path, {}) is None
+    assert snapshot._cache_dir("a: *undefined\n", path, {}) is None
+    assert snapshot._cache_dir("a: 1\n", path, {"DIGEST_CACHE_DIR": "[1, 2]"}) is None
+    assert snapshot._cache_dir("a: 1\n", path, {"DIGEST_A____B": "x"}) is None  # names no key
+    snapshot.write(load_config(path))
+    path.write_bytes(path.read_bytes() + b"# \xff\xfe\n")  # not UTF-8: validation says so
+    assert snapshot.read(path) is None
 
 
 # -- the command -----------------------------------------------------------------------------
