@@ -22,6 +22,7 @@ import pytest
 
 from digest.config import snapshot
 from digest.config.load import load_config
+from digest.config.schema import Config
 from digest.sources.document import make_excerpt
 from tests.support import paths
 
@@ -114,14 +115,19 @@ def test_an_environment_override_is_part_of_the_key(
     assert unset is not None and unset.issues.max_posts == 12  # the first snapshot again
 
 
+@pytest.mark.parametrize("variable", ["DIGEST_CACHE_DIR", "DIGEST_Cache_Dir"])  # any case
 def test_the_cache_folder_from_the_environment_is_where_it_goes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str
 ) -> None:
     path = write_blog(tmp_path)
-    monkeypatch.setenv("DIGEST_CACHE_DIR", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv(variable, str(tmp_path / "elsewhere"))
     written = snapshot.write(load_config(path))
     assert written is not None and written.is_relative_to(tmp_path / "elsewhere")
     assert snapshot.read(path) is not None
+
+
+def test_the_default_cache_folder_is_the_schemas() -> None:
+    assert Path(snapshot.DEFAULT_CACHE_DIR) == Config.model_fields["cache_dir"].default
 
 
 def test_an_edited_file_is_validated_again(tmp_path: Path) -> None:
@@ -406,13 +412,3 @@ def test_a_config_that_is_not_a_regular_file_is_not_read(tmp_path: Path) -> None
     path.unlink()
     os.mkfifo(path)  # opening it to read would wait for a writer
     assert snapshot.read(path) is None
-
-
-def test_the_cache_folder_variable_in_any_case_is_found(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = write_blog(tmp_path)
-    monkeypatch.setenv("DIGEST_Cache_Dir", str(tmp_path / "odd"))
-    written = snapshot.write(load_config(path))
-    assert written is not None and written.is_relative_to(tmp_path / "odd")
-    assert snapshot.read(path) is not None
