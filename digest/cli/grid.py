@@ -11,7 +11,8 @@ the table is of the kinds digest prints, `draw` lays it out here:
 - not expanded: every cell one line, the table within the console's width;
 - expanded with `ratio` columns (the posts table): the other columns as wide as their widest
   cell, the `ratio` columns sharing the rest as Rich shares it (`rich._ratio
-  .ratio_distribute`), their cells wrapped by Rich's own `Text.wrap`.
+  .ratio_distribute`), their cells broken into lines by Rich's own `divide_line` and trimmed
+  as Rich's `Text.wrap` trims them.
 
 Anything else (a terminal, a title, a table that must be squeezed to fit, a cell whose
 characters Rich may lay out otherwise than one cell each: marks, joiners, flags, odd spaces)
@@ -64,10 +65,11 @@ def _unsimple() -> re.Pattern[str]:
 
 
 def _wrapped(text: str, width: int) -> list[str]:
-    """`Text(text).wrap(console, width, justify="left", overflow="ellipsis")`, as Rich's table
-    wraps a cell, for plain text, without building a Text for every piece (Rich's own line
-    breaking, `divide_line`, decides where; then, as `Text.wrap` does, the whitespace past the
-    width is dropped and a line still too wide ends in an ellipsis)."""
+    """The lines of `Text(text).wrap(console, width, overflow="ellipsis")` (a table cell's
+    wrapping; the padding to `width` is the caller's), for plain text, without building a Text
+    for every piece: Rich's own line breaking, `divide_line`, decides where; then, as
+    `Text.wrap` does, the whitespace past the width is dropped and a line still too wide ends
+    in an ellipsis."""
     from rich._wrap import divide_line
     from rich.cells import cell_len, set_cell_size
 

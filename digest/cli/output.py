@@ -224,10 +224,11 @@ def _drawn_here(
             )
         else:
             return None
-    cells = [[cell if isinstance(cell, str) else cell.plain for cell in row] for row in rows]
+    # a `styled` cell is plain already; only a string is made so here (as `table` does)
+    cells = [[plain(cell) if isinstance(cell, str) else cell.plain for cell in row] for row in rows]
     return draw(
         specs,
-        [[plain(cell) for cell in row] for row in cells],
+        cells,
         width=console.width,
         expand=bool(options.get("expand", False)),
         show_lines=bool(options.get("show_lines", False)),
