@@ -62,6 +62,7 @@ def _console(stderr: bool) -> Console:
 
 
 def _utf8(stream: object) -> bool:
+    """Whether `stream` writes UTF-8 (so takes every character as it is)."""
     return str(getattr(stream, "encoding", None) or "utf-8").lower().replace("_", "-") in (
         "utf-8",
         "utf8",
@@ -208,7 +209,7 @@ def _drawn_here(
         return None
     if console.is_terminal or console.color_system is not None:
         return None  # styles to write: Rich draws
-    if not console.encoding.lower().startswith("utf"):
+    if not _utf8(console.file):
         return None  # Rich draws an ASCII box for a stream that cannot take these
     specs = []
     for column in columns:
