@@ -260,7 +260,14 @@ def digest_posts(
 ) -> tuple[int, str, str, bool]:
     """`digest --config … posts --json` in a fresh interpreter: exit code, stdout, stderr's
     sentence, and whether pydantic was loaded."""
-    argv = ["--config", str(folder / "config.yaml"), "posts", "--json", *args]
+    return run_digest(folder, "posts", "--json", *args, env=env)
+
+
+def run_digest(
+    folder: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[int, str, str, bool]:
+    """`digest --config … ARGS` in a fresh interpreter, as `digest_posts`."""
+    argv = ["--config", str(folder / "config.yaml"), *args]
     result = subprocess.run(
         [sys.executable, "-c", PROBE.format(args=argv)],
         capture_output=True,
@@ -283,6 +290,22 @@ def test_posts_uses_the_snapshot_and_loads_no_pydantic(tmp_path: Path) -> None:
     assert [row["title"] for row in json.loads(second[1])] == ["最近"]
     excerpt = json.loads(second[1])[0]["excerpt"]
     assert "code" in excerpt and "🎉" in excerpt
+
+
+def test_excerpt_uses_the_snapshot_posts_left_and_render_keeps_one(tmp_path: Path) -> None:
+    """`digest excerpt` reads a snapshot (it writes none); `digest render` validates (it needs
+    the whole configuration) and leaves one for the next `posts`."""
+    write_blog(tmp_path, BASE + "excerpt:\n  length: 5\n")
+    post = str(next((tmp_path / "posts").glob("*.md")))
+    before = run_digest(tmp_path, "excerpt", post)
+    assert before[3] is True and not (tmp_path / "var" / "cache" / "config").exists()
+    rendered = run_digest(tmp_path, "render", "--out", str(tmp_path / "out"))
+    assert rendered[0] == 0 and rendered[3] is True
+    after = run_digest(tmp_path, "excerpt", post)
+    assert after[3] is False  # the snapshot render left
+    assert after[:3] == before[:3]
+    assert after[1].strip() == make_excerpt(BODY, length=5, locale="en", math="auto")
+    assert digest_posts(tmp_path)[3] is False
 
 
 def test_posts_sees_an_edit_an_override_and_an_error(tmp_path: Path) -> None:
