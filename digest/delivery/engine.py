@@ -413,9 +413,12 @@ class Engine:
         `group - 1` claimed ones (the rest of its group), recording the replies the lane has
         read in the same write; False when it is no longer ours."""
         extra = max(0, self.policy.group - 1 - len(lane.flying))
-        ahead, lane.held = lane.held[:extra], lane.held[extra:]
+        ahead = lane.held[:extra]
         group = [recipient, *ahead]
         mine = await self._ask(self.queue.begin, group, lane.take_done())
+        # taken from what the lane holds only now: should the step fail (the database away
+        # past its limit), they are still there for the lane's last step to give back
+        del lane.held[: len(ahead)]
         lane.marked.update(r.delivery_id for r in group if r.delivery_id in mine)
         lane.flying.extend(r for r in ahead if r.delivery_id in mine)
         return recipient.delivery_id in mine

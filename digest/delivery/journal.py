@@ -7,6 +7,13 @@ that connection (the write that marks the next group in flight, or one of its ow
 wait): a sender killed between the two loses nothing it heard. While the database is away
 the replies stay here, fsynced (`keep`), until it returns.
 
+The other fact only the sender knows is that a message was never begun: a group is marked in
+flight before its first message is written, and a connection that finds the database away
+begins no more of it. When its last step cannot give those rows back, it writes them here
+as "queued" lines, and a replay gives them back to the queue rather than leaving them to be
+recorded `unknown`. A delivery's last line is what its writer knew last, and it is the only
+line a replay takes.
+
 - One journal per process (`host:pid`, plus a random part so that a reused pid never opens
   a dead process's file), under `state_dir`, created at the first reply it must hold and
   deleted when the process's send ends with nothing left in it. Once everything in it is in
@@ -263,19 +270,22 @@ def journal_for(folder: Path, database: Database, worker: str) -> Journal:
 
 @dataclass(frozen=True, slots=True)
 class Replayed:
-    """What a replay did: outcomes recorded per writer, journals left alone and why."""
+    """What a replay did: outcomes recorded per writer, journals left alone, and rows given
+    back to the queue per writer (marked in flight by a writer that never began them)."""
 
     recorded: dict[str, int]
     foreign: list[Path]
+    given_back: dict[str, int]
 
 
 def replay(folder: Path, database: Database) -> Replayed:
     """Record every journal in `folder` whose writer is gone and that belongs to `database`,
     deleting each once committed; leave a journal of another database alone, with a warning."""
     recorded: dict[str, int] = {}
+    given_back: dict[str, int] = {}
     foreign: list[Path] = []
     if not folder.is_dir():
-        return Replayed(recorded, foreign)
+        return Replayed(recorded, foreign, given_back)
     mine = identity(database)
     for path in sorted(folder.glob(f"*{SUFFIX}")):
         with _locked(path) as handle:
@@ -293,24 +303,32 @@ def replay(folder: Path, database: Database) -> Replayed:
                 )
                 continue
             worker = str(header.get("worker", ""))
-            by_issue: dict[int, list[Result]] = {}
+            # a delivery's last line is what its writer knew last (a row given back while the
+            # database was away, then begun and answered once it returned, has both lines)
+            by_issue: dict[int, dict[int, Result]] = {}
             for line in lines:
                 issue_id, result = from_line(line)
-                by_issue.setdefault(issue_id, []).append(result)
+                by_issue.setdefault(issue_id, {})[result.recipient.delivery_id] = result
 
             def write(
-                connection: Any, by_issue: dict[int, list[Result]] = by_issue, worker: str = worker
-            ) -> int:
-                added = 0
+                connection: Any,
+                by_issue: dict[int, dict[int, Result]] = by_issue,
+                worker: str = worker,
+            ) -> tuple[int, int]:
+                added = returned = 0
                 for issue_id, results in by_issue.items():
-                    missing = deliveries.unrecorded(connection, worker, results)
+                    missing = deliveries.unrecorded(connection, worker, list(results.values()))
                     deliveries.record(connection, issue_id, worker, missing)
-                    added += len(missing)
-                return added
+                    back = sum(1 for r in missing if r.status == DeliveryStatus.QUEUED)
+                    added += len(missing) - back
+                    returned += back
+                return added, returned
 
-            count = database.run_transaction(write) if by_issue else 0
+            count, back = database.run_transaction(write) if by_issue else (0, 0)
             if count:
                 recorded[worker] = recorded.get(worker, 0) + count
+            if back:
+                given_back[worker] = given_back.get(worker, 0) + back
             path.unlink()
             _sync_folder(folder)
             if count:
@@ -319,13 +337,21 @@ def replay(folder: Path, database: Database) -> Replayed:
                     count,
                     worker,
                 )
-    return Replayed(recorded, foreign)
+            if back:
+                log.warning(
+                    "gave back to the queue %d message(s) that %s had marked in flight and "
+                    "never began (it ended while the database was away)",
+                    back,
+                    worker,
+                )
+    return Replayed(recorded, foreign, given_back)
 
 
 @dataclass(frozen=True, slots=True)
 class Found:
     """One journal in the folder, for `digest status`: its writer, how many outcomes it holds
-    (for a live writer, lines the database may already have too: it is cut back in steps),
+    (for a live writer, lines the database may already have too: it is cut back in steps)
+    and how many rows it says its writer never began (`unbegun`: they go back to the queue),
     and whether its writer still runs (`live`) or it belongs to another database."""
 
     path: Path
@@ -333,6 +359,7 @@ class Found:
     outcomes: int
     live: bool
     foreign: bool
+    unbegun: int = 0
 
     @property
     def state(self) -> str:
@@ -362,7 +389,8 @@ def survey(folder: Path, database: Database) -> list[Found]:
             continue
         foreign = header.get("database") != mine
         worker = str(header.get("worker", ""))
-        found.append(Found(path, worker, len(lines), live, foreign))
+        unbegun = sum(1 for line in lines if line.get("status") == DeliveryStatus.QUEUED.value)
+        found.append(Found(path, worker, len(lines) - unbegun, live, foreign, unbegun))
     return found
 
 

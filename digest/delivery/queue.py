@@ -139,8 +139,15 @@ class LedgerQueue:
     def finish(
         self, done: Sequence[Result], release: Sequence[Recipient], patient: bool = True
     ) -> None:
+        # the lane's last step: should the database stay away, its journal also says which
+        # rows it never began (a group marked in flight whose rest it held back), so that the
+        # replay gives them back to the queue instead of leaving them to become `unknown`
+        unbegun = [Result(r, DeliveryStatus.QUEUED, 0) for r in release]
         self._step(
-            done, lambda connection: deliveries.release(connection, release, self.worker), patient
+            done,
+            lambda connection: deliveries.release(connection, release, self.worker),
+            patient,
+            unbegun=unbegun,
         )
 
     def heard(self, result: Result) -> None:
@@ -176,7 +183,17 @@ class LedgerQueue:
 
     # -- one step: record what came before, then do the next thing ---------------------------
 
-    def _step(self, done: Sequence[Result], then: Callable[[Connection], T], patient: bool) -> T:
+    def _step(
+        self,
+        done: Sequence[Result],
+        then: Callable[[Connection], T],
+        patient: bool,
+        *,
+        unbegun: Sequence[Result] = (),
+    ) -> T:
+        """Record `done`, then `then`, in one transaction. While the database is away, `done`
+        goes to the journal first, and `unbegun` with it: what `then` would have said of rows
+        never begun, for a replay should this process end before the database returns."""
         lost: list[bool] = []
 
         def work(connection: Connection) -> T:
@@ -190,9 +207,11 @@ class LedgerQueue:
                 deliveries.record(connection, self.issue_id, self.worker, done)
             return then(connection)
 
+        kept = [*done, *unbegun] if unbegun else done
+
         def keep() -> None:
-            if done and self.journal is not None:
-                self.journal.keep(self.issue_id, done)
+            if kept and self.journal is not None:
+                self.journal.keep(self.issue_id, kept)
 
         if patient:
             result = self._wait(work, keep)
@@ -206,8 +225,8 @@ class LedgerQueue:
                 keep()
                 raise Away from None
         self._epoch = self.database.outage.epoch
-        if done and self.journal is not None:
-            self.journal.committed(self.issue_id, done)
+        if kept and self.journal is not None:
+            self.journal.committed(self.issue_id, kept)
         if any(lost) and self.on_lost is not None:
             self.on_lost()
         return result

@@ -90,6 +90,7 @@ class Status:
                     "path": str(j.path),
                     "worker": j.worker,
                     "outcomes": j.outcomes,
+                    "unbegun": j.unbegun,
                     "state": j.state,
                 }
                 for j in self.journals

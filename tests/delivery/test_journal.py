@@ -125,6 +125,61 @@ def test_a_replay_counts_and_writes_only_what_its_writer_had_not_recorded(
     assert after[taken[2].delivery_id] is not None
 
 
+def test_rows_a_sender_never_began_go_back_to_the_queue_not_to_unknown(
+    tmp_path: Path, sqlite_database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A lane's last step (`finish`) finds the database away: with the reply it read, its
+    journal says which rows it had marked in flight and never began, so that a replay after
+    its death gives them back to the queue (a successor would otherwise make them `unknown`)
+    and counts them apart from the outcomes it recorded."""
+    from digest.delivery.queue import Away, LedgerQueue
+
+    issue_id, taken = _issue_with(sqlite_database, 4)
+    writer = Journal(tmp_path, identity(sqlite_database), "old:1")
+    queue = LedgerQueue(sqlite_database, issue_id, "old:1", 60, journal=writer)
+    sqlite_database.outage.failed()  # the database is known away: the step makes no attempt
+    reply = Result(taken[0], DeliveryStatus.SENT, 1, "<0@x>")
+    with pytest.raises(Away):
+        queue.finish([reply], taken[1:], patient=False)
+    assert writer.holds == 4
+    os.close(writer._fd)  # type: ignore[arg-type]  # the writer dies with the database away
+    sqlite_database.outage.succeeded()
+    found = journal.survey(tmp_path, sqlite_database)
+    assert [(f.outcomes, f.unbegun, f.state) for f in found] == [(1, 3, "waiting")]
+    with caplog.at_level(logging.WARNING, logger="digest.delivery.journal"):
+        done = replay(tmp_path, sqlite_database)
+    assert done.recorded == {"old:1": 1} and done.given_back == {"old:1": 3}
+    assert _statuses(sqlite_database) == {
+        taken[0].delivery_id: "sent",
+        **{r.delivery_id: "queued" for r in taken[1:]},
+    }
+    assert "gave back to the queue 3 message(s) that old:1" in caplog.text
+    # a successor finds nothing of the dead worker's in flight: nothing becomes unknown
+    with sqlite_database.session() as session:
+        assert deliveries.recover(session, issue_id, ["old:1"]) == (0, 0)
+
+
+def test_a_replay_takes_a_deliverys_last_line(tmp_path: Path, sqlite_database: Database) -> None:
+    """A row given back while the database was away, then (the database back) begun and
+    answered, has two lines: "queued", then "sent". The replay records what the writer knew
+    last, sent; taking the lines in turn would give the row back to the queue (the "queued"
+    line frees it from its worker, so the "sent" one no longer applies), and it would be sent
+    twice."""
+    issue_id, taken = _issue_with(sqlite_database, 2)
+    writer = Journal(tmp_path, identity(sqlite_database), "old:1")
+    writer.keep(issue_id, [Result(r, DeliveryStatus.QUEUED, 0) for r in taken])
+    # the database returned and took the hold; the first row was then begun and answered
+    writer.committed(issue_id, [Result(taken[0], DeliveryStatus.QUEUED, 0)])
+    writer.note(issue_id, [Result(taken[0], DeliveryStatus.SENT, 1, "<0@x>")])
+    os.close(writer._fd)  # type: ignore[arg-type]  # the writer dies
+    done = replay(tmp_path, sqlite_database)
+    assert done.recorded == {"old:1": 1} and done.given_back == {"old:1": 1}
+    assert _statuses(sqlite_database) == {
+        taken[0].delivery_id: "sent",
+        taken[1].delivery_id: "queued",
+    }
+
+
 def test_a_journal_of_another_database_is_left_alone_with_a_warning(
     tmp_path: Path, sqlite_database: Database, caplog: pytest.LogCaptureFixture
 ) -> None:

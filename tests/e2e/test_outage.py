@@ -124,7 +124,7 @@ def test_an_outage_longer_than_the_lease_timeout_takes_nothing_over(
     assert all(codes == [0] for codes in figures.exits.values()), figures.output
 
 
-@pytest.mark.parametrize("end", ["SIGKILL", "past outage_seconds"])
+@pytest.mark.parametrize("end", ["SIGKILL", "past outage_seconds", "past outage_seconds, seen"])
 def test_a_sender_ended_while_the_database_is_down_keeps_what_it_knew(
     tmp_path: Path, durable: PostgresServer, end: str
 ) -> None:
@@ -136,8 +136,11 @@ def test_a_sender_ended_while_the_database_is_down_keeps_what_it_knew(
     flight (`smtp.pipeline`, five) stays `unknown`: a message that was on the wire, and those
     never written, at most five per connection."""
     count = 300
+    # "seen": the sender learns of the outage (its heartbeat) before the replies come, so the
+    # rest of each group in flight is not begun; it must go back to the queue, not `unknown`
+    seen = {"heartbeat": 0.2} if end.endswith("seen") else {}
     with CountingServer() as server:
-        path = write_config(tmp_path, durable.new_database(), server.port, timeout=300)
+        path = write_config(tmp_path, durable.new_database(), server.port, timeout=300, **seen)
         if end != "SIGKILL":
             text = path.read_text("utf-8")
             path.write_text(text.replace("database:\n", "database:\n  outage_seconds: 3\n"))
@@ -153,6 +156,8 @@ def test_a_sender_ended_while_the_database_is_down_keeps_what_it_knew(
             before = Counter(server.received)
             durable.halt("immediate")
             try:
+                if seen:
+                    sender.wait_for_line("the database is out of reach")
                 server.release()
                 server.wait(lambda s: s.accepted() >= sum(before.values()) + 2)
                 replied = {ids[e] for e, n in server.received.items() if n > before[e]}
@@ -177,15 +182,33 @@ def test_a_sender_ended_while_the_database_is_down_keeps_what_it_knew(
             for bad in ("Traceback", "psycopg.", "OperationalError", "sqlalchemy"):
                 assert bad not in sender.output, sender.output
         kept = _entries(journals[0])
-        assert {line["status"] for line in kept} == {"sent"}
+        # replies read, and (a sender that gave up) the rows it marked in flight and never
+        # began: its last step could not give them back, so its journal says so
+        assert {line["status"] for line in kept} <= (
+            {"sent"} if end == "SIGKILL" else {"sent", "queued"}
+        ), kept
         # the journal also holds lines the sender had committed and not yet cut back: the
         # replay adds, and counts, only those whose row still waits for its outcome
         rows = ledger_ids(config)
-        waiting = [line for line in kept if rows[int(str(line["delivery"]))] == "in_flight"]
-        assert replied <= {int(str(line["delivery"])) for line in waiting}
+        replies = [
+            line
+            for line in kept
+            if line["status"] == "sent" and rows[int(str(line["delivery"]))] == "in_flight"
+        ]
+        # given back: rows marked in flight and never begun, and rows only claimed
+        unbegun = [
+            line
+            for line in kept
+            if line["status"] == "queued"
+            and rows[int(str(line["delivery"]))] in ("in_flight", "claimed")
+        ]
+        assert replied <= {int(str(line["delivery"])) for line in replies}
         result = CliRunner().invoke(main, ["--config", str(path), "send", "--yes"])
         assert result.exit_code == 0, result.output
-        assert f"recorded {len(waiting)} outcome(s) that " in result.output, result.output
+        assert f"recorded {len(replies)} outcome(s) that " in result.output, result.output
+        if unbegun:
+            said = f"gave back to the queue {len(unbegun)} message(s) that "
+            assert said in result.output, result.output
         assert "Traceback" not in result.output
     statuses = ledger(config)
     by_id = ledger_ids(config)
