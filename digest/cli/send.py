@@ -207,6 +207,16 @@ def describe(plan: Plan, config: Config) -> list[str]:
             lines.append(f"New issue {held} to {plan.recipients} subscribers via {target}.")
     elif plan.note:
         lines.append(plan.note)
+    if plan.journalled:
+        lines.append(
+            f"{plan.journalled} messages were in flight when the last send stopped and their "
+            "replies are in its journal on this machine: they are recorded from it first."
+        )
+    if plan.given_back:
+        lines.append(
+            f"{plan.given_back} messages were marked in flight and never begun, its journal "
+            "says: they go back to the queue."
+        )
     if plan.lost_in_flight:
         lines.append(
             f"{plan.lost_in_flight} messages were in flight when the last send stopped: they "

@@ -370,9 +370,36 @@ def survey(folder: Path, database: Database) -> list[Found]:
     """The journals in `folder`, read without changing them: which wait for a replay (their
     writer is gone), which a running process holds, which belong to another database."""
     found: list[Found] = []
-    if not folder.is_dir():
-        return found
     mine = identity(database)
+    for path, header, lines, live in _peek(folder):
+        foreign = header.get("database") != mine
+        worker = str(header.get("worker", ""))
+        unbegun = sum(1 for line in lines if line.get("status") == DeliveryStatus.QUEUED.value)
+        found.append(Found(path, worker, len(lines) - unbegun, live, foreign, unbegun))
+    return found
+
+
+def waiting(folder: Path, database: Database) -> dict[str, dict[int, DeliveryStatus]]:
+    """What the next replay will take, read without changing anything: per writer gone (of
+    this database), each delivery's last status in its journal. So that a plan shown before
+    the replay says what will become of the rows a dead sender held."""
+    mine = identity(database)
+    known: dict[str, dict[int, DeliveryStatus]] = {}
+    for _, header, lines, live in _peek(folder):
+        if live or header.get("database") != mine:
+            continue
+        theirs = known.setdefault(str(header.get("worker", "")), {})
+        for line in lines:
+            _, result = from_line(line)
+            theirs[result.recipient.delivery_id] = result.status
+    return known
+
+
+def _peek(folder: Path) -> Iterator[tuple[Path, dict[str, Any], list[dict[str, Any]], bool]]:
+    """Each journal in `folder` with a header: its path, header, lines, and whether its
+    writer still holds it (a shared lock tried, never waited for)."""
+    if not folder.is_dir():
+        return
     for path in sorted(folder.glob(f"*{SUFFIX}")):
         try:
             handle = open(path, encoding="utf-8")  # noqa: SIM115 (closed below)
@@ -385,13 +412,8 @@ def survey(folder: Path, database: Database) -> list[Found]:
             except OSError:  # its writer holds it
                 live = True
             header, lines = _read(handle)
-        if header is None:
-            continue
-        foreign = header.get("database") != mine
-        worker = str(header.get("worker", ""))
-        unbegun = sum(1 for line in lines if line.get("status") == DeliveryStatus.QUEUED.value)
-        found.append(Found(path, worker, len(lines) - unbegun, live, foreign, unbegun))
-    return found
+        if header is not None:
+            yield path, header, lines, live
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from digest.config.schema import Config
 from digest.config.stages import issue_settings
+from digest.delivery import journal
 from digest.delivery.settle import local
 from digest.errors import DigestError
 from digest.issues.upcoming import gather, lookback_for, next_edition, nothing_new
@@ -47,6 +48,8 @@ class Plan:
     reason: str | None = None
     recipients: int = 0  # messages the main issue would send now
     lost_in_flight: int = 0  # in flight when a dead sender stopped: recorded unknown
+    journalled: int = 0  # in flight when it stopped, their outcome kept in its journal
+    given_back: int = 0  # in flight, never begun, its journal says so: sent now
     requeued_failed: int = 0  # failed deliveries of an issue that delivered nothing
     resend_unknown: int = 0
     resend_key: str | None = None
@@ -76,8 +79,12 @@ def plan_send(
     frequency = frequency or config.schedule.frequency
     # read in one unit of work, run again from the start if the database goes in the middle
     # (a send started as PostgreSQL restarts); only reads, and a fresh Plan each run
+    # what this machine's journals will record first (the send replays them before it plans
+    # again under its lease): read here so that the plan shown says what becomes of the rows
+    # a dead sender held
+    known = journal.waiting(config.path(config.state_dir), database)
     looked = database.run_session(
-        lambda session: _look(session, config, frequency, now, new, resend_unknown)
+        lambda session: _look(session, config, frequency, now, new, resend_unknown, known)
     )
     if isinstance(looked, Plan):
         return looked
@@ -120,6 +127,7 @@ def _look(
     now: datetime,
     new: bool,
     resend_unknown: str | None,
+    known: dict[str, dict[int, DeliveryStatus]],
 ) -> Plan | tuple[Plan, list[ledger.Deferred], set[str], dict[str, str], EditorNote | None, int]:
     """The plan when an unfinished issue decides it, else what a new edition needs: the plan
     so far, the retries due, the posts already sent, those held, the note, the audience."""
@@ -129,9 +137,9 @@ def _look(
         issue = ledger.issue_by_key(session, resend_unknown)
         if issue is None:
             raise DigestError(f"there is no issue {resend_unknown!r}.")
-        return _resume(session, plan, issue, due, resend=True)
+        return _resume(session, plan, issue, due, known, resend=True)
     for issue in ledger.unfinished_issues(session, frequency):
-        resumed = _resume(session, plan, issue, due)
+        resumed = _resume(session, plan, issue, due, known)
         if not _waits_only(session, resumed, issue, due):
             return resumed
         if not ledger.has_delivered(session, issue.id):  # its posts are not covered yet
@@ -149,15 +157,30 @@ def _look(
 
 
 def _resume(
-    session: Session, plan: Plan, issue: Issue, due: list[ledger.Deferred], resend: bool = False
+    session: Session,
+    plan: Plan,
+    issue: Issue,
+    due: list[ledger.Deferred],
+    known: dict[str, dict[int, DeliveryStatus]],
+    resend: bool = False,
 ) -> Plan:
     counts = ledger.counts(session, issue.id)
     dead = deliveries.dead_workers(session, issue.id)
-    claimed, in_flight = deliveries.held_counts(session, issue.id, dead)
+    claimed = in_flight = journalled = given_back = 0
+    for delivery, worker, status in deliveries.held_rows(session, issue.id, dead):
+        line = known.get(worker, {}).get(delivery)
+        if status == DeliveryStatus.CLAIMED:
+            claimed += 1  # back to the queue, journalled or not
+        elif line == DeliveryStatus.QUEUED:
+            given_back += 1  # its sender never began it, its journal says
+        elif line is not None:
+            journalled += 1  # its outcome is in its sender's journal
+        else:
+            in_flight += 1
     delivered = counts.get(DeliveryStatus.SENT, 0) > 0
     failed = 0 if delivered else counts.get(DeliveryStatus.FAILED, 0)
     unknown = counts.get(DeliveryStatus.UNKNOWN, 0) if resend else 0
-    queued = counts.get(DeliveryStatus.QUEUED, 0) + claimed + failed + unknown
+    queued = counts.get(DeliveryStatus.QUEUED, 0) + claimed + given_back + failed + unknown
     return replace(
         plan,
         edition=ledger.edition_of(issue),
@@ -166,6 +189,8 @@ def _resume(
         reason=issue.paused_reason,
         recipients=queued + ledger.due_count(session, issue.id, plan.now),
         lost_in_flight=in_flight,
+        journalled=journalled,
+        given_back=given_back,
         requeued_failed=failed,
         resend_unknown=unknown,
         resend_key=issue.key if resend else None,
@@ -175,7 +200,8 @@ def _resume(
 
 def _waits_only(session: Session, plan: Plan, issue: Issue, due: list[ledger.Deferred]) -> bool:
     """True for a sending issue whose only work left is deferred deliveries not yet due."""
-    if issue.status != IssueStatus.SENDING or plan.recipients or plan.lost_in_flight:
+    held = plan.lost_in_flight or plan.journalled  # recorded first: not only waiting
+    if issue.status != IssueStatus.SENDING or plan.recipients or held:
         return False
     if any(d.issue_id == issue.id for d in due) or ledger.pending(session, issue.id):
         return False

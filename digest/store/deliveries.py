@@ -31,7 +31,6 @@ from sqlalchemy import (
     Table,
     bindparam,
     delete,
-    func,
     not_,
     or_,
     select,
@@ -410,21 +409,21 @@ def dead_workers(session: Session, issue_id: int, ttl: float | None = None) -> l
     ]
 
 
-def held_counts(session: Session, issue_id: int, workers: Sequence[str]) -> tuple[int, int]:
-    """How many (claimed, in flight) rows these workers hold: what `recover` would move."""
+def held_rows(
+    session: Session, issue_id: int, workers: Sequence[str]
+) -> list[tuple[int, str, DeliveryStatus]]:
+    """The rows these workers hold (claimed or in flight), as (id, worker, status): what
+    `recover` would move."""
     if not workers:
-        return 0, 0
+        return []
     result = session.execute(
-        select(Delivery.status, func.count())
-        .where(
+        select(Delivery.id, Delivery.worker, Delivery.status).where(
             Delivery.issue_id == issue_id,
             Delivery.worker.in_(workers),
             Delivery.status.in_(HELD),
         )
-        .group_by(Delivery.status)
     )
-    rows = {status: count for status, count in result}
-    return int(rows.get(DeliveryStatus.CLAIMED, 0)), int(rows.get(DeliveryStatus.IN_FLIGHT, 0))
+    return [(int(id_), str(worker), DeliveryStatus(status)) for id_, worker, status in result]
 
 
 def recover(session: Session, issue_id: int, workers: Sequence[str]) -> tuple[int, int]:
