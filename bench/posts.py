@@ -47,6 +47,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
+from children import child_environment  # noqa: E402
 from fakeblog import write_blog  # noqa: E402
 from tables import table  # noqa: E402
 
@@ -86,9 +87,7 @@ class Run:
 
 def run(command: list[str], *, pythonpath: Path | None = None, cwd: Path | None = None) -> Run:
     """The command in a child process: its wall time, CPU time and peak RSS."""
-    env = dict(os.environ)
-    if pythonpath is not None:
-        env["PYTHONPATH"] = str(pythonpath)
+    env = child_environment(pythonpath)  # bytecode written and used, as when installed
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         child = subprocess.Popen(command, stdout=out, stderr=err, env=env, cwd=cwd)

@@ -33,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
+from children import child_environment  # noqa: E402
 from tables import table  # noqa: E402
 
 
@@ -44,7 +45,7 @@ class Timing:
 
 
 def timed(command: list[str], cwd: Path) -> Timing:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = child_environment(ROOT)
     start = time.perf_counter()
     child = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=cwd
@@ -79,7 +80,7 @@ def demo(folder: Path) -> Path:
         check=True,
         capture_output=True,
         cwd=folder,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=child_environment(ROOT),
     )
     for warm_up in (["posts"], ["status"]):
         timed([*digest, *warm_up], folder)
