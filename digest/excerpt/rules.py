@@ -132,6 +132,8 @@ def _cut_before_end(text: str, length: int, locale: str) -> bool:
 
 
 def grapheme_count(text: str) -> int:
+    if _JOINING.search(text) is None:
+        return len(text)  # every code point is a grapheme of its own
     return len(_GRAPHEME.findall(text))
 
 
@@ -145,8 +147,17 @@ def _cut(text: str, length: int, locale: str) -> tuple[str, bool, int]:
     """`cut_graphemes`, and where in `text` the grapheme that did not fit ends (0: no cut).
 
     Runs of graphemes that are not labels count one each and are measured by the regex
-    module in one match; only the labels between them are looked at one by one."""
+    module in one match; only the labels between them are looked at one by one. A text with
+    no code point that can join a grapheme to another (nearly every excerpt: CJK, Latin,
+    code) is cut by code points, which are then its graphemes (`_cut_simple`)."""
     labels = LABELS.get(locale, LABELS["en"])
+    if _JOINING.search(text) is None:
+        return _cut_simple(text, length, labels)
+    return _cut_clusters(text, length, labels)
+
+
+def _cut_clusters(text: str, length: int, labels: dict[str, str]) -> tuple[str, bool, int]:
+    """`_cut` of any text: runs measured by `\\X`."""
     out: list[str] = []
     used = 0
     position = 0
@@ -177,8 +188,43 @@ def _cut(text: str, length: int, locale: str) -> tuple[str, bool, int]:
         position = label.end()
 
 
+def _cut_simple(text: str, length: int, labels: dict[str, str]) -> tuple[str, bool, int]:
+    """`_cut` of a text in which every code point is a grapheme of its own (no `_JOINING`
+    code point): the same walk, with plain slices for the runs between labels."""
+    out: list[str] = []
+    used = 0
+    position = 0
+    while True:
+        found = _MARKER.search(text, position)
+        end = found.start() if found is not None else len(text)
+        if used + (end - position) > length:  # the cut falls in this run
+            cut = position + length - used
+            return "".join(out) + text[position:cut], True, cut + 1
+        out.append(text[position:end])
+        used += end - position
+        if found is None:
+            return "".join(out), False, 0
+        label = labels[found.group()]
+        size = _label_size(label)
+        if used + size > length:
+            # A label that does not fit is left out whole, with the space that led to it.
+            return "".join(out).rstrip(), True, end + 1
+        out.append(label)
+        used += size
+        position = end + 1
+
+
 # A run of graphemes none of which starts with a label marker.
 _PLAIN_RUN = regex.compile("(?:(?![" + "".join(MARKERS) + r"])\X)*")
+_MARKER = regex.compile("[" + "".join(MARKERS) + "]")
+# The code points that can join a grapheme to its neighbour (UAX #29's rules other than "break
+# everywhere else", GB999): without any, each code point is a grapheme. A carriage return joins
+# a line feed; the rest by their Grapheme_Cluster_Break property, from the same tables as `\X`
+# (tests/excerpt/test_graphemes.py holds the two to each other).
+_JOINING = regex.compile(
+    r"[\r\p{GCB=Extend}\p{GCB=ZWJ}\p{GCB=SpacingMark}\p{GCB=Prepend}"
+    r"\p{GCB=Regional_Indicator}\p{GCB=L}\p{GCB=V}\p{GCB=T}\p{GCB=LV}\p{GCB=LVT}]"
+)
 
 
 @cache

@@ -185,3 +185,58 @@ def test_a_cut_decided_before_the_last_grapheme_stays_whatever_follows(
 
     if _cut_before_end(start, length, locale):
         assert cut_graphemes(start + rest, length, locale) == cut_graphemes(start, length, locale)
+
+
+# -- texts whose every code point is a grapheme: cut by slices ------------------------------------
+
+
+def _non_joining() -> list[str]:
+    """Every code point `_JOINING` does not match (surrogates left out: no text holds one)."""
+    from digest.excerpt.rules import _JOINING
+
+    return [
+        c
+        for c in map(chr, range(0x110000))
+        if not 0xD800 <= ord(c) <= 0xDFFF and _JOINING.match(c) is None
+    ]
+
+
+def test_without_a_joining_code_point_every_code_point_is_a_grapheme() -> None:
+    """`_cut_simple` and `grapheme_count`'s shortcut rest on this: next to each other, code
+    points `_JOINING` leaves out are never one grapheme (`\\X`, the same tables). Every such
+    code point of Unicode is checked, in order and shuffled (a grapheme break depends on the
+    pair of neighbours): line feeds, controls, emoji, CJK, private use and the rest."""
+    import random
+
+    from digest.excerpt.rules import _GRAPHEME
+
+    alone = _non_joining()
+    assert len(alone) > 1_000_000 and "\n" in alone and "中" in alone and "😀" in alone
+    for joining in ("\r", "\u0301", "\u200d", "\U0001f3fb", "\U0001f1e8", "한", "\u1100"):
+        assert joining not in alone
+    mixed = alone[:]
+    random.Random(22).shuffle(mixed)
+    for order in (alone, mixed):
+        text = "".join(order)
+        assert len(_GRAPHEME.findall(text)) == len(text)
+
+
+_SIMPLE = [CODE, FORMULA, MATH, " ", "  ", "a", "中", "。", "😀", "\n", "\t", "\x85", "\ue000"]
+
+
+@settings(max_examples=500)
+@given(
+    st.lists(st.sampled_from(_SIMPLE), max_size=60).map("".join),
+    st.integers(min_value=1, max_value=60),
+    st.sampled_from(["zh", "en"]),
+)
+def test_a_text_of_single_code_point_graphemes_is_cut_by_slices_the_same(
+    text: str, length: int, locale: str
+) -> None:
+    from digest.excerpt.markers import LABELS
+    from digest.excerpt.rules import _cut_clusters, _cut_simple, grapheme_count
+
+    labels = LABELS[locale]
+    assert _cut_simple(text, length, labels) == _cut_clusters(text, length, labels)
+    assert cut_graphemes(text, length, locale) == plain_cut(text, length, locale)
+    assert grapheme_count(text) == len(text)
