@@ -53,15 +53,20 @@ class Column:
 def _unsimple() -> re.Pattern[str]:
     """What Rich may lay out otherwise than one cell a character: a tab or any space but the
     plain one (Rich breaks lines at them), controls, marks, format characters (ZWJ), emoji
-    modifiers, flags and conjoining jamo (grapheme clusters)."""
+    modifiers, flags and conjoining jamo (grapheme clusters), and the Hangul fillers (no cell
+    at all). Every character of a text without them is a grapheme at least one cell wide
+    (tests/cli/test_output_table.py checks each code point)."""
     import regex
 
     pattern: re.Pattern[str] = regex.compile(
         r"[^\S \n]|[\p{M}\p{Cf}\p{Cc}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}--\n]"
-        r"|[\U0001F1E6-\U0001F1FF\U0001F3FB-\U0001F3FF\u1160-\u11FF\uD7B0-\uD7FF]",
+        r"|[\U0001F1E6-\U0001F1FF\U0001F3FB-\U0001F3FF\u1160-\u11FF\uD7B0-\uD7FF\u3164\uFFA0]",
         regex.VERSION1,
     )
     return pattern
+
+
+_SPACE = re.compile(r"\s")  # where divide_line's words end (rich._wrap.re_word)
 
 
 def _wrapped(text: str, width: int) -> list[str]:
@@ -75,14 +80,18 @@ def _wrapped(text: str, width: int) -> list[str]:
 
     lines = []
     for line in text.split("\n"):
-        offsets = divide_line(line, width, fold=False)
+        # a line without whitespace is one word, which divide_line never breaks (fold=False)
+        offsets = divide_line(line, width, fold=False) if _SPACE.search(line) else []
         for start, end in zip([0, *offsets], [*offsets, len(line)], strict=True):
             piece = line[start:end]
             if len(piece) > width:  # Text.rstrip_end counts characters, not cells
                 trailing = len(piece) - len(piece.rstrip())
                 piece = piece[: len(piece) - min(trailing, len(piece) - width)]
-            if cell_len(piece) > width:  # Text.truncate with overflow="ellipsis"
-                piece = set_cell_size(piece, width - 1) + "…"
+            # Text.truncate with overflow="ellipsis". Every code point of a simple text is a
+            # grapheme of at least one cell (_unsimple), so more characters than cells mean
+            # too wide, and the first `width` characters hold the cut: the rest need no look
+            if len(piece) > width or cell_len(piece) > width:
+                piece = set_cell_size(piece[:width], width - 1) + "…"
             lines.append(piece)
     return lines
 

@@ -245,3 +245,45 @@ def test_a_cell_wraps_as_rich_wraps_it(text: str, width: int) -> None:
 
     expected = Text(text).wrap(console_of(80), width, justify="default", overflow="ellipsis")
     assert _wrapped(text, width) == [line.plain for line in expected]
+
+
+def test_every_character_of_a_simple_text_takes_a_cell_at_least() -> None:
+    """What `_wrapped`'s shortcuts rest on: in a text the grid draws (nothing `_unsimple`
+    matches), more characters than cells is impossible, so a piece longer than the width is
+    too wide, and its first `width` characters hold the cut. Every code point of Unicode."""
+    from rich.cells import cell_len
+
+    from digest.cli.grid import _unsimple
+
+    unsimple = _unsimple()
+    narrow = [
+        hex(point)
+        for point in range(0x110000)
+        if not 0xD800 <= point <= 0xDFFF
+        and chr(point) != "\n"
+        and unsimple.search(chr(point)) is None
+        and cell_len(chr(point)) < 1
+    ]
+    assert narrow == []
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.text(st.characters(exclude_categories=("Cs",)), max_size=80).filter(
+        lambda text: _simple(text)
+    ),
+    st.integers(1, 60),
+)
+def test_a_cell_of_any_simple_characters_wraps_as_rich_wraps_it(text: str, width: int) -> None:
+    from rich.text import Text
+
+    from digest.cli.grid import _wrapped
+
+    expected = Text(text).wrap(console_of(80), width, justify="default", overflow="ellipsis")
+    assert _wrapped(text, width) == [line.plain for line in expected]
+
+
+def _simple(text: str) -> bool:
+    from digest.cli.grid import _unsimple
+
+    return _unsimple().search(text) is None
