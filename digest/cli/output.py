@@ -173,9 +173,6 @@ def table(
 ) -> None:
     """A Rich table of plain cells (or `styled` ones). A column is a name, or a dict of
     `Table.add_column` arguments with `header`."""
-    from rich.table import Table
-    from rich.text import Text
-
     target = _console(stream == "stderr")
     rows = list(rows)
     drawn = _drawn_here(columns, rows, target, options)
@@ -183,6 +180,9 @@ def table(
         target.file.write(drawn)
         target.file.flush()
         return
+    from rich.table import Table  # only for a table Rich lays out
+    from rich.text import Text
+
     grid = Table(**options)
     for column in columns:
         if isinstance(column, str):
