@@ -49,6 +49,9 @@ _ESCAPE_SEQUENCE = re.compile(
 )
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# Where any of the three can match: an escape sequence starts with ESC or a C1 control, both
+# in _CONTROL's range, and a carriage return is one of its controls too.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 # What JSON output writes as \uXXXX: json.dumps already escapes C0 controls, not these.
 _JSON_UNSAFE = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
 
@@ -89,6 +92,8 @@ def plain(text: object) -> str:
     """`text` as a terminal may show it: no escape sequences, no controls but newline and tab,
     no bidi overrides or isolates, no lone surrogates."""
     value = str(text)
+    if _UNSAFE.search(value) is None:  # nothing for the three passes below to change
+        return value
     if "\r" in value:
         value = value.replace("\r\n", "\n").replace("\r", "\n")
     value = _ESCAPE_SEQUENCE.sub("", value)

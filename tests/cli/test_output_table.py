@@ -269,9 +269,7 @@ def test_every_character_of_a_simple_text_takes_a_cell_at_least() -> None:
 
 @settings(max_examples=500, deadline=None)
 @given(
-    st.text(st.characters(codec="utf-8"), max_size=80).filter(
-        lambda text: _simple(text)
-    ),
+    st.text(st.characters(codec="utf-8"), max_size=80).filter(lambda text: _simple(text)),
     st.integers(1, 60),
 )
 def test_a_cell_of_any_simple_characters_wraps_as_rich_wraps_it(text: str, width: int) -> None:

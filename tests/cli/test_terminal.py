@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from digest.cli import main
 from digest.cli.output import plain
@@ -242,3 +244,23 @@ def test_a_table_fits_the_width_of_each_command_in_one_process(
     assert max(len(line) for line in narrow.splitlines()) <= 40
     assert "Recipients" not in narrow  # cut to fit
     assert any("Recipients" in line and "Unknown" in line for line in wide.splitlines())
+
+
+@settings(max_examples=1000)
+@given(
+    st.lists(
+        st.one_of(
+            st.characters(),
+            st.sampled_from(["\x1b[2J", "\x1b]52;c;aGk=\x07", "\x9b31m", "\r\n", "\r", "\u202e"]),
+        ),
+        max_size=20,
+    ).map("".join)
+)
+def test_plain_skips_its_passes_only_when_they_change_nothing(text: str) -> None:
+    """`plain` returns a text without escapes, controls, bidi controls or surrogates as it is,
+    without its three passes: the same as the passes give."""
+    from digest.cli.output import _CONTROL, _ESCAPE_SEQUENCE, _SURROGATE, plain
+
+    value = text.replace("\r\n", "\n").replace("\r", "\n")
+    value = _SURROGATE.sub("\ufffd", _CONTROL.sub("", _ESCAPE_SEQUENCE.sub("", value)))
+    assert plain(text) == value
