@@ -189,14 +189,18 @@ def _journal(found: Found) -> None:
     elif found.live:
         say(f"{found.worker} keeps its latest replies in {found.path} ({n} line(s)).")
     else:
-        unbegun = (
-            f", with {found.unbegun} message(s) it marked in flight and never began (they go"
-            " back to the queue)"
+        more = [
+            f"{found.unknown} message(s) whose reply never came (recorded unknown)"
+            if found.unknown
+            else "",
+            f"{found.unbegun} message(s) it marked in flight and never began (they go back"
+            " to the queue)"
             if found.unbegun
-            else ""
-        )
+            else "",
+        ]
+        also = "".join(f", with {part}" for part in more if part)
         say(
             f"{n} outcome(s) that {found.worker} read and did not record wait in {found.path}"
-            f"{unbegun}: the next digest send, worker or scheduler on this machine records them.",
+            f"{also}: the next digest send, worker or scheduler on this machine records them.",
             style="bold yellow",
         )

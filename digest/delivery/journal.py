@@ -303,21 +303,15 @@ def replay(folder: Path, database: Database) -> Replayed:
                 )
                 continue
             worker = str(header.get("worker", ""))
-            # a delivery's last line is what its writer knew last (a row given back while the
-            # database was away, then begun and answered once it returned, has both lines)
-            by_issue: dict[int, dict[int, Result]] = {}
-            for line in lines:
-                issue_id, result = from_line(line)
-                by_issue.setdefault(issue_id, {})[result.recipient.delivery_id] = result
+            by_issue = latest(lines)
 
             def write(
                 connection: Any,
-                by_issue: dict[int, dict[int, Result]] = by_issue,
+                by_issue: dict[int, list[Result]] = by_issue,
                 worker: str = worker,
             ) -> tuple[int, int]:
                 added = returned = 0
-                for issue_id, results in by_issue.items():
-                    missing = deliveries.unrecorded(connection, worker, list(results.values()))
+                for issue_id, missing in waiting_in(connection, worker, by_issue).items():
                     deliveries.record(connection, issue_id, worker, missing)
                     back = sum(1 for r in missing if r.status == DeliveryStatus.QUEUED)
                     added += len(missing) - back
@@ -347,12 +341,39 @@ def replay(folder: Path, database: Database) -> Replayed:
     return Replayed(recorded, foreign, given_back)
 
 
+def latest(lines: Sequence[dict[str, Any]]) -> dict[int, list[Result]]:
+    """A journal's lines as a replay takes them, by issue: each delivery's last line only,
+    what its writer knew last (a row given back while the database was away, then begun and
+    answered once it returned, has both lines)."""
+    by_issue: dict[int, dict[int, Result]] = {}
+    for line in lines:
+        issue_id, result = from_line(line)
+        by_issue.setdefault(issue_id, {})[result.recipient.delivery_id] = result
+    return {issue_id: list(results.values()) for issue_id, results in by_issue.items()}
+
+
+def waiting_in(
+    connection: Any, worker: str, by_issue: dict[int, list[Result]]
+) -> dict[int, list[Result]]:
+    """Of `latest`'s results, those the database does not hold yet (deliveries.unrecorded):
+    what a replay writes, read without writing."""
+    return {
+        issue_id: missing
+        for issue_id, results in by_issue.items()
+        if (missing := deliveries.unrecorded(connection, worker, results))
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class Found:
-    """One journal in the folder, for `digest status`: its writer, how many outcomes it holds
-    (for a live writer, lines the database may already have too: it is cut back in steps)
-    and how many rows it says its writer never began (`unbegun`: they go back to the queue),
-    and whether its writer still runs (`live`) or it belongs to another database."""
+    """One journal in the folder, for `digest status`: its writer; how many outcomes it holds
+    that its writer read (`outcomes`), how many messages whose reply never came (`unknown`: a
+    timeout while the database was away; recorded unknown) and how many rows it says its
+    writer never began (`unbegun`: they go back to the queue); and whether its writer still
+    runs (`live`) or it belongs to another database. For a journal waiting for its replay the
+    counts are what the replay will write (each delivery's last line, not in the database
+    yet); for a live writer's or another database's they count its lines (a live writer's
+    may be in the database already: it is cut back in steps)."""
 
     path: Path
     worker: str
@@ -360,6 +381,7 @@ class Found:
     live: bool
     foreign: bool
     unbegun: int = 0
+    unknown: int = 0
 
     @property
     def state(self) -> str:
@@ -374,8 +396,20 @@ def survey(folder: Path, database: Database) -> list[Found]:
     for path, header, lines, live in _peek(folder):
         foreign = header.get("database") != mine
         worker = str(header.get("worker", ""))
-        unbegun = sum(1 for line in lines if line.get("status") == DeliveryStatus.QUEUED.value)
-        found.append(Found(path, worker, len(lines) - unbegun, live, foreign, unbegun))
+        by_issue = latest(lines)
+        if not live and not foreign and by_issue:  # what its replay will write, exactly
+
+            def unrecorded(
+                connection: Any, worker: str = worker, by_issue: dict[int, list[Result]] = by_issue
+            ) -> dict[int, list[Result]]:
+                return waiting_in(connection, worker, by_issue)
+
+            by_issue = database.run_transaction(unrecorded)
+        statuses = [r.status for results in by_issue.values() for r in results]
+        unbegun = statuses.count(DeliveryStatus.QUEUED)
+        unknown = statuses.count(DeliveryStatus.UNKNOWN)
+        outcomes = len(statuses) - unbegun - unknown
+        found.append(Found(path, worker, outcomes, live, foreign, unbegun, unknown))
     return found
 
 

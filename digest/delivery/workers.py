@@ -22,6 +22,7 @@ import contextlib
 import multiprocessing
 import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -150,6 +151,7 @@ def deliver(
     shares = share(job.policy.connections, processes)
     if processes <= 1:
         return run_engine(job, database, connections=shares[0], stop=stop, on_progress=on_progress)
+    _quiet_resource_tracker()
     context = multiprocessing.get_context("spawn")
     updates: Any = context.Queue()
     halt: Any = context.Event()  # set by any process that pauses: every other one stops
@@ -190,6 +192,20 @@ def deliver(
     if lost and summary.paused is None and summary.stopped is None:
         summary.paused = f"a sending process ended unexpectedly ({', '.join(lost)})"
     return summary
+
+
+def _quiet_resource_tracker() -> None:
+    """A parent killed with SIGKILL leaves the semaphores of its queue and event to
+    multiprocessing's resource tracker, which removes them and says so with a Python warning
+    ("resource_tracker: There appear to be 8 leaked semaphore objects") on the standard error
+    the processes share: text that is not ours. The tracker's process takes this process's
+    `-W` options (multiprocessing.util._args_from_interpreter_flags), so one that ignores
+    that warning, set before the first semaphore starts it, keeps it quiet."""
+    if _TRACKER_WARNING not in sys.warnoptions:
+        sys.warnoptions.append(_TRACKER_WARNING)
+
+
+_TRACKER_WARNING = "ignore:resource_tracker:UserWarning"
 
 
 def _join(children: list[Any], stopping: Stoppable, grace: float) -> list[str]:

@@ -173,10 +173,10 @@ def _resume(
             claimed += 1  # back to the queue, journalled or not
         elif line == DeliveryStatus.QUEUED:
             given_back += 1  # its sender never began it, its journal says
-        elif line is not None:
+        elif line is not None and line != DeliveryStatus.UNKNOWN:
             journalled += 1  # its outcome is in its sender's journal
         else:
-            in_flight += 1
+            in_flight += 1  # nothing known of it, or its reply never came: unknown
     delivered = counts.get(DeliveryStatus.SENT, 0) > 0
     failed = 0 if delivered else counts.get(DeliveryStatus.FAILED, 0)
     unknown = counts.get(DeliveryStatus.UNKNOWN, 0) if resend else 0

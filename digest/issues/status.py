@@ -91,6 +91,7 @@ class Status:
                     "worker": j.worker,
                     "outcomes": j.outcomes,
                     "unbegun": j.unbegun,
+                    "unknown": j.unknown,
                     "state": j.state,
                 }
                 for j in self.journals

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from digest.store import clicks
+from digest.store.lease import is_running
 from digest.store.tables import (
     Delivery,
     DeliveryStatus,
@@ -175,8 +176,12 @@ class LiveWorker:
 
 
 def live_workers(session: Session) -> list[LiveWorker]:
-    """Sending processes whose heartbeat is current (an expired one is presumed dead)."""
+    """Sending processes whose heartbeat is current (an expired one is presumed dead) and,
+    for one of this host, whose process still runs (one killed leaves its row until the next
+    send takes its deliveries back)."""
     rows = session.scalars(
         select(Worker).where(Worker.expires_at > utcnow()).order_by(Worker.started_at)
     )
-    return [LiveWorker(row.name, row.started_at, row.expires_at) for row in rows]
+    return [
+        LiveWorker(row.name, row.started_at, row.expires_at) for row in rows if is_running(row.name)
+    ]

@@ -159,6 +159,39 @@ def test_rows_a_sender_never_began_go_back_to_the_queue_not_to_unknown(
         assert deliveries.recover(session, issue_id, ["old:1"]) == (0, 0)
 
 
+def test_status_counts_what_the_replay_will_write(
+    tmp_path: Path, sqlite_database: Database
+) -> None:
+    """A dead writer's journal as `digest status` counts it: what its replay will write, no
+    more. Lines its writer had recorded itself are not counted; a reply that never came (a
+    timeout while the database was away) is counted apart, as what it is: unknown; so are
+    rows never begun. The replay then writes exactly these."""
+    issue_id, taken = _issue_with(sqlite_database, 5)
+    writer = Journal(tmp_path, identity(sqlite_database), "old:1")
+    heard = [Result(r, DeliveryStatus.SENT, 1, f"<{n}@x>") for n, r in enumerate(taken[:3])]
+    writer.note(issue_id, heard)
+    with sqlite_database.transaction() as connection:  # two of them recorded by the writer
+        deliveries.record(connection, issue_id, "old:1", heard[:2])
+    timeout = "the server did not answer within 3 s; it may have the message"
+    writer.keep(
+        issue_id,
+        [
+            Result(taken[3], DeliveryStatus.UNKNOWN, 1, error=timeout),
+            Result(taken[4], DeliveryStatus.QUEUED, 0),
+        ],
+    )
+    os.close(writer._fd)  # type: ignore[arg-type]  # the writer dies
+    [found] = journal.survey(tmp_path, sqlite_database)
+    assert (found.outcomes, found.unknown, found.unbegun, found.state) == (1, 1, 1, "waiting")
+    done = replay(tmp_path, sqlite_database)
+    assert done.recorded == {"old:1": 2} and done.given_back == {"old:1": 1}
+    assert _statuses(sqlite_database) == {
+        **{r.delivery_id: "sent" for r in taken[:3]},
+        taken[3].delivery_id: "unknown",
+        taken[4].delivery_id: "queued",
+    }
+
+
 def test_a_replay_takes_a_deliverys_last_line(tmp_path: Path, sqlite_database: Database) -> None:
     """A row given back while the database was away, then (the database back) begun and
     answered, has two lines: "queued", then "sent". The replay records what the writer knew
@@ -357,3 +390,26 @@ def test_digest_status_names_each_journal_of_this_machine(tmp_path: Path) -> Non
         live.close()
     finally:
         database.dispose()
+
+
+def test_status_does_not_list_a_killed_worker_of_this_host_as_sending(
+    sqlite_database: Database,
+) -> None:
+    """A worker killed with SIGKILL leaves its row (and a current heartbeat) until the next send
+    takes its deliveries back: `digest status` must not say it is sending. A worker of this
+    host whose process runs, and one of another host (which cannot be checked here), are."""
+    import socket
+    from datetime import timedelta
+
+    from digest.store.report import live_workers
+
+    host = socket.gethostname()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    with sqlite_database.transaction() as connection:
+        for name in (f"{host}:{dead.pid}", f"{host}:{os.getpid()}", "elsewhere:12"):
+            deliveries.register(connection, name, later)
+    with sqlite_database.session() as session:
+        names = [worker.name for worker in live_workers(session)]
+    assert sorted(names) == sorted([f"{host}:{os.getpid()}", "elsewhere:12"])
