@@ -12,7 +12,9 @@ flight before its first message is written, and a connection that finds the data
 begins no more of it. When its last step cannot give those rows back, it writes them here
 as "queued" lines, and a replay gives them back to the queue rather than leaving them to be
 recorded `unknown`. A delivery's last line is what its writer knew last, and it is the only
-line a replay takes.
+line a replay takes; a "queued" line carries when it was written, and a row changed since (its
+writer gave it back itself once the database returned, then may have begun it again) is not
+given back by it.
 
 - One journal per process (`host:pid`, plus a random part so that a reused pid never opens
   a dead process's file), under `state_dir`, created at the first reply it must hold and
@@ -56,7 +58,7 @@ from digest.models import Recipient
 from digest.store import deliveries
 from digest.store.database import Database, identity
 from digest.store.deliveries import Result
-from digest.store.tables import DeliveryStatus
+from digest.store.tables import DeliveryStatus, utcnow
 
 log = logging.getLogger("digest.delivery.journal")
 SUFFIX = ".journal"
@@ -78,7 +80,7 @@ def _moment(text: str | None) -> datetime | None:
 
 def to_line(issue_id: int, result: Result) -> dict[str, Any]:
     r = result.recipient
-    return {
+    line = {
         "issue": issue_id,
         "delivery": r.delivery_id,
         "subscriber": r.subscriber_id,
@@ -90,6 +92,9 @@ def to_line(issue_id: int, result: Result) -> dict[str, Any]:
         "error": result.error,
         "next": _when(result.next_attempt_at),
     }
+    if result.status == DeliveryStatus.QUEUED:  # "never begun" holds only until it is begun
+        line["at"] = utcnow().isoformat()
+    return line
 
 
 def from_line(line: dict[str, Any]) -> tuple[int, Result]:
@@ -303,22 +308,20 @@ def replay(folder: Path, database: Database) -> Replayed:
                 )
                 continue
             worker = str(header.get("worker", ""))
-            by_issue = latest(lines)
+            taken = latest(lines)
 
             def write(
-                connection: Any,
-                by_issue: dict[int, list[Result]] = by_issue,
-                worker: str = worker,
+                connection: Any, taken: Lines = taken, worker: str = worker
             ) -> tuple[int, int]:
                 added = returned = 0
-                for issue_id, missing in waiting_in(connection, worker, by_issue).items():
+                for issue_id, missing in waiting_in(connection, worker, taken).items():
                     deliveries.record(connection, issue_id, worker, missing)
                     back = sum(1 for r in missing if r.status == DeliveryStatus.QUEUED)
                     added += len(missing) - back
                     returned += back
                 return added, returned
 
-            count, back = database.run_transaction(write) if by_issue else (0, 0)
+            count, back = database.run_transaction(write) if taken else (0, 0)
             if count:
                 recorded[worker] = recorded.get(worker, 0) + count
             if back:
@@ -341,27 +344,55 @@ def replay(folder: Path, database: Database) -> Replayed:
     return Replayed(recorded, foreign, given_back)
 
 
-def latest(lines: Sequence[dict[str, Any]]) -> dict[int, list[Result]]:
-    """A journal's lines as a replay takes them, by issue: each delivery's last line only,
-    what its writer knew last (a row given back while the database was away, then begun and
-    answered once it returned, has both lines)."""
+@dataclass(frozen=True, slots=True)
+class Lines:
+    """A journal's lines as a replay takes them: each delivery's last line only, by issue
+    (what its writer knew last: a row given back while the database was away, then begun
+    and answered once it returned, has both lines), and when each "never begun" line among
+    them was written."""
+
+    by_issue: dict[int, list[Result]]
+    given_back_at: dict[int, datetime]
+
+    def __bool__(self) -> bool:
+        return bool(self.by_issue)
+
+
+def latest(lines: Sequence[dict[str, Any]]) -> Lines:
     by_issue: dict[int, dict[int, Result]] = {}
+    written: dict[int, datetime] = {}
     for line in lines:
         issue_id, result = from_line(line)
         by_issue.setdefault(issue_id, {})[result.recipient.delivery_id] = result
-    return {issue_id: list(results.values()) for issue_id, results in by_issue.items()}
+        at = _moment(line.get("at"))
+        if at is not None:
+            written[result.recipient.delivery_id] = at
+    results = {issue_id: list(found.values()) for issue_id, found in by_issue.items()}
+    return Lines(results, written)
 
 
-def waiting_in(
-    connection: Any, worker: str, by_issue: dict[int, list[Result]]
-) -> dict[int, list[Result]]:
+def waiting_in(connection: Any, worker: str, lines: Lines) -> dict[int, list[Result]]:
     """Of `latest`'s results, those the database does not hold yet (deliveries.unrecorded):
-    what a replay writes, read without writing."""
-    return {
-        issue_id: missing
-        for issue_id, results in by_issue.items()
-        if (missing := deliveries.unrecorded(connection, worker, results))
-    }
+    what a replay writes, read without writing. A "never begun" line whose row was changed
+    after it was written is left out: its writer gave the row back itself once the database
+    returned (the line stayed in the file, which is cut back in steps), and may have claimed
+    and begun it again since; giving back a row that may be on the wire would send it twice."""
+    waiting: dict[int, list[Result]] = {}
+    for issue_id, results in lines.by_issue.items():
+        missing = deliveries.unrecorded(connection, worker, results)
+        back = [r.recipient.delivery_id for r in missing if r.status == DeliveryStatus.QUEUED]
+        if back:
+            changed = deliveries.updated_at(connection, back)
+            missing = [
+                r
+                for r in missing
+                if r.status != DeliveryStatus.QUEUED
+                or (at := lines.given_back_at.get(r.recipient.delivery_id)) is None
+                or changed[r.recipient.delivery_id] <= at
+            ]
+        if missing:
+            waiting[issue_id] = missing
+    return waiting
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,13 +427,14 @@ def survey(folder: Path, database: Database) -> list[Found]:
     for path, header, lines, live in _peek(folder):
         foreign = header.get("database") != mine
         worker = str(header.get("worker", ""))
-        by_issue = latest(lines)
-        if not live and not foreign and by_issue:  # what its replay will write, exactly
+        taken = latest(lines)
+        by_issue = taken.by_issue
+        if not live and not foreign and taken:  # what its replay will write, exactly
 
             def unrecorded(
-                connection: Any, worker: str = worker, by_issue: dict[int, list[Result]] = by_issue
+                connection: Any, worker: str = worker, taken: Lines = taken
             ) -> dict[int, list[Result]]:
-                return waiting_in(connection, worker, by_issue)
+                return waiting_in(connection, worker, taken)
 
             by_issue = database.run_transaction(unrecorded)
         statuses = [r.status for results in by_issue.values() for r in results]

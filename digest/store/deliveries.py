@@ -322,6 +322,12 @@ def unrecorded(connection: Connection, worker: str, results: Sequence[Result]) -
     ]
 
 
+def updated_at(connection: Connection, ids: Sequence[int]) -> dict[int, datetime]:
+    """When each of these rows last changed (a claim, a start, an outcome, a recovery)."""
+    rows = connection.execute(select(_c.id, _c.updated_at).where(_c.id.in_(ids)))
+    return {int(row_id): moment for row_id, moment in rows}
+
+
 def release(connection: Connection, recipients: Iterable[Recipient], worker: str) -> None:
     """Rows this worker claimed but never began go back to the queue (a stop, a pause)."""
     ids = [r.delivery_id for r in recipients]

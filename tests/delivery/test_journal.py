@@ -159,6 +159,37 @@ def test_rows_a_sender_never_began_go_back_to_the_queue_not_to_unknown(
         assert deliveries.recover(session, issue_id, ["old:1"]) == (0, 0)
 
 
+def test_a_row_given_back_then_begun_again_is_not_given_back_by_a_stale_line(
+    tmp_path: Path, sqlite_database: Database
+) -> None:
+    """A lane's last step wrote "never begun" for a row while the database was away; the
+    database returned and took the step (the row went back to the queue), but the line stayed
+    in the file (other lines were still waiting). The same process claimed the row again,
+    began it, and was killed before its reply. Its message may have arrived: the replay must
+    not give the row back (it would be sent twice); a successor records it unknown."""
+    issue_id, taken = _issue_with(sqlite_database, 2)
+    first, other = taken
+    writer = Journal(tmp_path, identity(sqlite_database), "old:1")
+    writer.keep(issue_id, [Result(first, DeliveryStatus.QUEUED, 0)])
+    writer.keep(issue_id, [Result(other, DeliveryStatus.SENT, 1, "<o@x>")])  # still waiting
+    with sqlite_database.transaction() as connection:  # the database back: the step is taken
+        deliveries.release(connection, [first], "old:1")
+    writer.committed(issue_id, [Result(first, DeliveryStatus.QUEUED, 0)])
+    with sqlite_database.transaction() as connection:  # claimed again and begun
+        [again] = deliveries.claim(connection, issue_id, "old:1", 1)
+        assert again.delivery_id == first.delivery_id
+        assert deliveries.start(connection, [again], "old:1") == {first.delivery_id}
+    os.close(writer._fd)  # type: ignore[arg-type]  # killed before the reply
+    [found] = journal.survey(tmp_path, sqlite_database)
+    assert (found.outcomes, found.unbegun) == (1, 0)
+    done = replay(tmp_path, sqlite_database)
+    assert done.recorded == {"old:1": 1} and done.given_back == {}
+    assert _statuses(sqlite_database)[first.delivery_id] == "in_flight"
+    with sqlite_database.session() as session:
+        assert deliveries.recover(session, issue_id, ["old:1"]) == (0, 1)
+    assert _statuses(sqlite_database)[first.delivery_id] == "unknown"
+
+
 def test_status_counts_what_the_replay_will_write(
     tmp_path: Path, sqlite_database: Database
 ) -> None:
