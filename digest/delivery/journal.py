@@ -12,9 +12,10 @@ flight before its first message is written, and a connection that finds the data
 begins no more of it. When its last step cannot give those rows back, it writes them here
 as "queued" lines, and a replay gives them back to the queue rather than leaving them to be
 recorded `unknown`. A delivery's last line is what its writer knew last, and it is the only
-line a replay takes; a "queued" line carries when it was written, and a row changed since (its
-writer gave it back itself once the database returned, then may have begun it again) is not
-given back by it.
+line a replay takes. Every line carries when it was written, and a line whose row its writer
+changed since is stale and not replayed: the database took it with the writer's next step but
+the file still held it, and the writer may have begun the row again (a retry, a row it gave
+back itself), so replaying it could send a message twice.
 
 - One journal per process (`host:pid`, plus a random part so that a reused pid never opens
   a dead process's file), under `state_dir`, created at the first reply it must hold and
@@ -80,7 +81,7 @@ def _moment(text: str | None) -> datetime | None:
 
 def to_line(issue_id: int, result: Result) -> dict[str, Any]:
     r = result.recipient
-    line = {
+    return {
         "issue": issue_id,
         "delivery": r.delivery_id,
         "subscriber": r.subscriber_id,
@@ -91,10 +92,8 @@ def to_line(issue_id: int, result: Result) -> dict[str, Any]:
         "message_id": result.message_id,
         "error": result.error,
         "next": _when(result.next_attempt_at),
+        "at": utcnow().isoformat(),  # what a line says holds only until its row changes
     }
-    if result.status == DeliveryStatus.QUEUED:  # "never begun" holds only until it is begun
-        line["at"] = utcnow().isoformat()
-    return line
 
 
 def from_line(line: dict[str, Any]) -> tuple[int, Result]:
@@ -348,11 +347,10 @@ def replay(folder: Path, database: Database) -> Replayed:
 class Lines:
     """A journal's lines as a replay takes them: each delivery's last line only, by issue
     (what its writer knew last: a row given back while the database was away, then begun
-    and answered once it returned, has both lines), and when each "never begun" line among
-    them was written."""
+    and answered once it returned, has both lines), and when each was written."""
 
     by_issue: dict[int, list[Result]]
-    given_back_at: dict[int, datetime]
+    written: dict[int, datetime]
 
     def __bool__(self) -> bool:
         return bool(self.by_issue)
@@ -363,36 +361,50 @@ def latest(lines: Sequence[dict[str, Any]]) -> Lines:
     written: dict[int, datetime] = {}
     for line in lines:
         issue_id, result = from_line(line)
-        by_issue.setdefault(issue_id, {})[result.recipient.delivery_id] = result
-        at = _moment(line.get("at"))
-        if at is not None:
-            written[result.recipient.delivery_id] = at
+        delivery = result.recipient.delivery_id
+        by_issue.setdefault(issue_id, {})[delivery] = result
+        at = _moment(line.get("at"))  # a journal written before lines had it: none
+        if at is None:
+            written.pop(delivery, None)
+        else:
+            written[delivery] = at
     results = {issue_id: list(found.values()) for issue_id, found in by_issue.items()}
     return Lines(results, written)
 
 
 def waiting_in(connection: Any, worker: str, lines: Lines) -> dict[int, list[Result]]:
     """Of `latest`'s results, those the database does not hold yet (deliveries.unrecorded):
-    what a replay writes, read without writing. A "never begun" line whose row was changed
-    after it was written is left out: its writer gave the row back itself once the database
-    returned (the line stayed in the file, which is cut back in steps), and may have claimed
-    and begun it again since; giving back a row that may be on the wire would send it twice."""
+    what a replay writes, read without writing.
+
+    A line whose row its writer changed after writing it is stale, and left out: the line was
+    taken by the database with the writer's next step, but stayed in the file (cut back only
+    when nothing else waits), and the writer may have claimed and begun the row again since
+    (a deferred or failed delivery retried, a row it gave back itself); applied, it would
+    give back or defer a row whose message may be on the wire, which would be sent twice.
+    A row a successor made `unknown` takes the line's outcome whenever it was written."""
     waiting: dict[int, list[Result]] = {}
     for issue_id, results in lines.by_issue.items():
         missing = deliveries.unrecorded(connection, worker, results)
-        back = [r.recipient.delivery_id for r in missing if r.status == DeliveryStatus.QUEUED]
-        if back:
-            changed = deliveries.updated_at(connection, back)
-            missing = [
-                r
-                for r in missing
-                if r.status != DeliveryStatus.QUEUED
-                or (at := lines.given_back_at.get(r.recipient.delivery_id)) is None
-                or changed[r.recipient.delivery_id] <= at
-            ]
+        dated = [r.recipient.delivery_id for r in missing]
+        if dated and lines.written:
+            rows = deliveries.changes(connection, dated)
+            missing = [r for r in missing if _current(r, lines.written, rows)]
         if missing:
             waiting[issue_id] = missing
     return waiting
+
+
+def _current(
+    result: Result,
+    written: dict[int, datetime],
+    rows: dict[int, tuple[DeliveryStatus, datetime]],
+) -> bool:
+    delivery = result.recipient.delivery_id
+    at = written.get(delivery)
+    if at is None:
+        return True
+    status, changed = rows[delivery]
+    return status == DeliveryStatus.UNKNOWN or changed <= at
 
 
 @dataclass(frozen=True, slots=True)

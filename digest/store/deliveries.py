@@ -322,10 +322,13 @@ def unrecorded(connection: Connection, worker: str, results: Sequence[Result]) -
     ]
 
 
-def updated_at(connection: Connection, ids: Sequence[int]) -> dict[int, datetime]:
-    """When each of these rows last changed (a claim, a start, an outcome, a recovery)."""
-    rows = connection.execute(select(_c.id, _c.updated_at).where(_c.id.in_(ids)))
-    return {int(row_id): moment for row_id, moment in rows}
+def changes(
+    connection: Connection, ids: Sequence[int]
+) -> dict[int, tuple[DeliveryStatus, datetime]]:
+    """Each of these rows' status and when it last changed (a claim, a start, an outcome, a
+    recovery)."""
+    rows = connection.execute(select(_c.id, _c.status, _c.updated_at).where(_c.id.in_(ids)))
+    return {int(row_id): (DeliveryStatus(status), moment) for row_id, status, moment in rows}
 
 
 def release(connection: Connection, recipients: Iterable[Recipient], worker: str) -> None:

@@ -190,6 +190,37 @@ def test_a_row_given_back_then_begun_again_is_not_given_back_by_a_stale_line(
     assert _statuses(sqlite_database)[first.delivery_id] == "unknown"
 
 
+def test_a_stale_deferral_does_not_defer_a_retry_that_may_be_on_the_wire(
+    tmp_path: Path, sqlite_database: Database
+) -> None:
+    """A deferral the database took stays in the file while another line waits; the same
+    process (a scheduler) later retries that delivery, begins it and is killed before its
+    reply. The replay must not defer it again (its message may have arrived): it stays in
+    flight, and a successor records it unknown."""
+    from datetime import timedelta
+
+    issue_id, taken = _issue_with(sqlite_database, 2)
+    first, other = taken
+    writer = Journal(tmp_path, identity(sqlite_database), "old:1")
+    soon = datetime.now(UTC) - timedelta(seconds=1)  # due at once
+    deferral = Result(first, DeliveryStatus.DEFERRED, 1, error="451 later", next_attempt_at=soon)
+    writer.note(issue_id, [deferral, Result(other, DeliveryStatus.SENT, 1, "<o@x>")])
+    with sqlite_database.transaction() as connection:  # the deferral is taken, not the other
+        deliveries.record(connection, issue_id, "old:1", [deferral])
+    writer.committed(issue_id, [deferral])
+    with sqlite_database.transaction() as connection:  # the retry: claimed again and begun
+        [again] = deliveries.claim(connection, issue_id, "old:1", 1, due=datetime.now(UTC))
+        assert again.delivery_id == first.delivery_id
+        deliveries.start(connection, [again], "old:1")
+    os.close(writer._fd)  # type: ignore[arg-type]  # killed before the retry's reply
+    done = replay(tmp_path, sqlite_database)
+    assert done.recorded == {"old:1": 1}  # the other's reply only
+    assert _statuses(sqlite_database) == {
+        first.delivery_id: "in_flight",
+        other.delivery_id: "sent",
+    }
+
+
 def test_status_counts_what_the_replay_will_write(
     tmp_path: Path, sqlite_database: Database
 ) -> None:
