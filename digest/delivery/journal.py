@@ -152,9 +152,10 @@ class Journal:
             self._unsynced = False
             log.info("kept %d outcome(s) in %s until the database returns", fresh, self.path)
 
-    def committed(self, issue_id: int, results: Sequence[Result]) -> None:
+    def committed(self, issue_id: int, results: Sequence[Result], *, purge: bool = False) -> None:
         """`results` are in the database: once nothing is waiting, the journal is cut back to
-        its header; grown long with some lines still waiting, it is written anew with those."""
+        its header; grown long with some lines still waiting (or with `purge`: now), it is
+        written anew with those, fsynced."""
         if not self._pending and not self._lines:  # nothing was ever written
             return
         with self._lock:
@@ -169,7 +170,7 @@ class Journal:
             if not pending:
                 if self._lines:
                     self._cut(())
-            elif self._lines > COMPACT_AFTER + 2 * len(pending):
+            elif purge or self._lines > COMPACT_AFTER + 2 * len(pending):
                 self._cut(tuple(line for _, line in pending.values()))
 
     def close(self) -> None:

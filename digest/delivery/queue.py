@@ -126,28 +126,30 @@ class LedgerQueue:
         self, group: Sequence[Recipient], done: Sequence[Result], patient: bool = True
     ) -> set[int]:
         return self._step(
-            done, lambda connection: deliveries.start(connection, group, self.worker), patient
+            done,
+            lambda connection: deliveries.start(connection, group, self.worker),
+            patient,
+            unbegun=group,
         )
 
     def hold(
         self, group: Sequence[Recipient], done: Sequence[Result], patient: bool = True
     ) -> None:
         self._step(
-            done, lambda connection: deliveries.hold(connection, group, self.worker), patient
+            done,
+            lambda connection: deliveries.hold(connection, group, self.worker),
+            patient,
+            unbegun=group,
         )
 
     def finish(
         self, done: Sequence[Result], release: Sequence[Recipient], patient: bool = True
     ) -> None:
-        # the lane's last step: should the database stay away, its journal also says which
-        # rows it never began (a group marked in flight whose rest it held back), so that the
-        # replay gives them back to the queue instead of leaving them to become `unknown`
-        unbegun = [Result(r, DeliveryStatus.QUEUED, 0) for r in release]
         self._step(
             done,
             lambda connection: deliveries.release(connection, release, self.worker),
             patient,
-            unbegun=unbegun,
+            unbegun=release,
         )
 
     def heard(self, result: Result) -> None:
@@ -189,11 +191,15 @@ class LedgerQueue:
         then: Callable[[Connection], T],
         patient: bool,
         *,
-        unbegun: Sequence[Result] = (),
+        unbegun: Sequence[Recipient] = (),
     ) -> T:
         """Record `done`, then `then`, in one transaction. While the database is away, `done`
-        goes to the journal first, and `unbegun` with it: what `then` would have said of rows
-        never begun, for a replay should this process end before the database returns."""
+        goes to the journal first, and with it `unbegun` as never begun: the rows `then` is
+        about to mark in flight, hold back or give back, none of them on the wire. Should
+        this process end before the database returns (given up, or killed while it waits),
+        the replay gives them back to the queue instead of leaving them to become `unknown`;
+        once the step is taken, their rows have changed since those lines and the replay
+        leaves the lines alone (digest.delivery.journal)."""
         lost: list[bool] = []
 
         def work(connection: Connection) -> T:
@@ -207,9 +213,11 @@ class LedgerQueue:
                 deliveries.record(connection, self.issue_id, self.worker, done)
             return then(connection)
 
-        kept = [*done, *unbegun] if unbegun else done
+        kept = list(done)
 
         def keep() -> None:
+            if unbegun:
+                kept[len(done) :] = [Result(r, DeliveryStatus.QUEUED, 0) for r in unbegun]
             if kept and self.journal is not None:
                 self.journal.keep(self.issue_id, kept)
 
@@ -226,7 +234,9 @@ class LedgerQueue:
                 raise Away from None
         self._epoch = self.database.outage.epoch
         if kept and self.journal is not None:
-            self.journal.committed(self.issue_id, kept)
+            # "never begun" lines are gone from the file before any of those rows is begun:
+            # no replay can give back a row whose message may be on the wire
+            self.journal.committed(self.issue_id, kept, purge=len(kept) > len(done))
         if any(lost) and self.on_lost is not None:
             self.on_lost()
         return result

@@ -124,7 +124,9 @@ def test_an_outage_longer_than_the_lease_timeout_takes_nothing_over(
     assert all(codes == [0] for codes in figures.exits.values()), figures.output
 
 
-@pytest.mark.parametrize("end", ["SIGKILL", "past outage_seconds", "past outage_seconds, seen"])
+@pytest.mark.parametrize(
+    "end", ["SIGKILL", "SIGKILL, seen", "past outage_seconds", "past outage_seconds, seen"]
+)
 def test_a_sender_ended_while_the_database_is_down_keeps_what_it_knew(
     tmp_path: Path, durable: PostgresServer, end: str
 ) -> None:
@@ -133,15 +135,17 @@ def test_a_sender_ended_while_the_database_is_down_keeps_what_it_knew(
     (one sentence, exit 1). The next `digest send` records the journal first: the ledger says
     what the server accepted — every reply the sender read is `sent`, nothing `sent` was
     not stored — and nobody gets the issue twice. After a SIGKILL the rest of each group in
-    flight (`smtp.pipeline`, five) stays `unknown`: a message that was on the wire, and those
-    never written, at most five per connection."""
+    flight (`smtp.pipeline`, five) may stay `unknown`: a message that was on the wire, and
+    those never written, at most five per connection; none once the sender had seen the
+    database go and journalled what it held back ("seen"), nor after it gave up."""
     count = 300
     # "seen": the sender learns of the outage (its heartbeat) before the replies come, so the
     # rest of each group in flight is not begun; it must go back to the queue, not `unknown`
     seen = {"heartbeat": 0.2} if end.endswith("seen") else {}
+    killed = end.startswith("SIGKILL")
     with CountingServer() as server:
         path = write_config(tmp_path, durable.new_database(), server.port, timeout=300, **seen)
-        if end != "SIGKILL":
+        if not killed:
             text = path.read_text("utf-8")
             path.write_text(text.replace("database:\n", "database:\n  outage_seconds: 3\n"))
         config = load_config(path)
@@ -153,6 +157,7 @@ def test_a_sender_ended_while_the_database_is_down_keeps_what_it_knew(
             server.hold()
             server.wait(lambda s: s.waiting == 2)
             ids = delivery_ids(config)  # while the database is still up
+            flying = {d for d, status in ledger_ids(config).items() if status == "in_flight"}
             before = Counter(server.received)
             durable.halt("immediate")
             try:
@@ -163,8 +168,9 @@ def test_a_sender_ended_while_the_database_is_down_keeps_what_it_knew(
                 replied = {ids[e] for e, n in server.received.items() if n > before[e]}
                 # the journal also holds lines already committed (it is cut back in steps):
                 # wait for those of the replies that came while the database was down
-                journals = _wait_for_journal(state, replied)
-                if end == "SIGKILL":
+                # seen: also the lines of the rest of each group, held back and never begun
+                journals = _wait_for_journal(state, replied | (flying if seen else set()))
+                if killed:
                     sender.signal(signal.SIGKILL)
                     assert sender.finish() == -signal.SIGKILL
                 else:
@@ -175,18 +181,16 @@ def test_a_sender_ended_while_the_database_is_down_keeps_what_it_knew(
             if not sender.exited():
                 sender.signal(signal.SIGKILL)
                 sender.finish()
-        if end != "SIGKILL":
+        if not killed:
             errors = [line for line in sender.output.splitlines() if "error" in line]
             assert len(errors) == 1, sender.output
             assert errors[0].startswith("digest: error: ") and "out of reach" in errors[0]
             for bad in ("Traceback", "psycopg.", "OperationalError", "sqlalchemy"):
                 assert bad not in sender.output, sender.output
         kept = _entries(journals[0])
-        # replies read, and (a sender that gave up) the rows it marked in flight and never
-        # began: its last step could not give them back, so its journal says so
-        assert {line["status"] for line in kept} <= (
-            {"sent"} if end == "SIGKILL" else {"sent", "queued"}
-        ), kept
+        # replies read, and the rows a step that found the database away was about to mark
+        # in flight, hold back or give back, never begun: its journal says so
+        assert {line["status"] for line in kept} <= {"sent", "queued"}, kept
         # the journal also holds lines the sender had committed and not yet cut back: the
         # replay adds, and counts, only those whose row still waits for its outcome
         rows = ledger_ids(config)
