@@ -458,20 +458,17 @@ def survey(folder: Path, database: Database) -> list[Found]:
     return found
 
 
-def waiting(folder: Path, database: Database) -> dict[str, dict[int, DeliveryStatus]]:
-    """What the next replay will take, read without changing anything: per writer gone (of
-    this database), each delivery's last status in its journal. So that a plan shown before
-    the replay says what will become of the rows a dead sender held."""
+def waiting(folder: Path, database: Database) -> list[tuple[str, Lines]]:
+    """The journals the next replay will take, read without changing anything: each one
+    whose writer is gone and that belongs to this database, as its writer and its lines as
+    the replay takes them (`latest`; `waiting_in` then says what it will write). So that a
+    plan shown before the replay says what will become of the rows a dead sender held."""
     mine = identity(database)
-    known: dict[str, dict[int, DeliveryStatus]] = {}
-    for _, header, lines, live in _peek(folder):
-        if live or header.get("database") != mine:
-            continue
-        theirs = known.setdefault(str(header.get("worker", "")), {})
-        for line in lines:
-            _, result = from_line(line)
-            theirs[result.recipient.delivery_id] = result.status
-    return known
+    return [
+        (str(header.get("worker", "")), latest(lines))
+        for _, header, lines, live in _peek(folder)
+        if not live and header.get("database") == mine
+    ]
 
 
 def _peek(folder: Path) -> Iterator[tuple[Path, dict[str, Any], list[dict[str, Any]], bool]]:

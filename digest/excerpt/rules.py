@@ -220,7 +220,7 @@ _MARKER = regex.compile("[" + "".join(MARKERS) + "]")
 # The code points that can join a grapheme to its neighbour (UAX #29's rules other than "break
 # everywhere else", GB999): without any, each code point is a grapheme. A carriage return joins
 # a line feed; the rest by their Grapheme_Cluster_Break property, from the same tables as `\X`
-# (tests/excerpt/test_graphemes.py holds the two to each other).
+# (tests/excerpt/test_cold_path.py holds the two to each other).
 _JOINING = regex.compile(
     r"[\r\p{GCB=Extend}\p{GCB=ZWJ}\p{GCB=SpacingMark}\p{GCB=Prepend}"
     r"\p{GCB=Regional_Indicator}\p{GCB=L}\p{GCB=V}\p{GCB=T}\p{GCB=LV}\p{GCB=LVT}]"

@@ -77,12 +77,12 @@ def plan_send(
     one — unless it delivered nothing, when its posts are still new."""
     now = now or datetime.now(UTC)
     frequency = frequency or config.schedule.frequency
-    # read in one unit of work, run again from the start if the database goes in the middle
-    # (a send started as PostgreSQL restarts); only reads, and a fresh Plan each run
     # what this machine's journals will record first (the send replays them before it plans
     # again under its lease): read here so that the plan shown says what becomes of the rows
     # a dead sender held
     known = journal.waiting(config.path(config.state_dir), database)
+    # read in one unit of work, run again from the start if the database goes in the middle
+    # (a send started as PostgreSQL restarts); only reads, and a fresh Plan each run
     looked = database.run_session(
         lambda session: _look(session, config, frequency, now, new, resend_unknown, known)
     )
@@ -127,7 +127,7 @@ def _look(
     now: datetime,
     new: bool,
     resend_unknown: str | None,
-    known: dict[str, dict[int, DeliveryStatus]],
+    known: list[tuple[str, journal.Lines]],
 ) -> Plan | tuple[Plan, list[ledger.Deferred], set[str], dict[str, str], EditorNote | None, int]:
     """The plan when an unfinished issue decides it, else what a new edition needs: the plan
     so far, the retries due, the posts already sent, those held, the note, the audience."""
@@ -161,14 +161,15 @@ def _resume(
     plan: Plan,
     issue: Issue,
     due: list[ledger.Deferred],
-    known: dict[str, dict[int, DeliveryStatus]],
+    known: list[tuple[str, journal.Lines]],
     resend: bool = False,
 ) -> Plan:
     counts = ledger.counts(session, issue.id)
     dead = deliveries.dead_workers(session, issue.id)
+    replayed = _replayed(session, known, dead)
     claimed = in_flight = journalled = given_back = 0
     for delivery, worker, status in deliveries.held_rows(session, issue.id, dead):
-        line = known.get(worker, {}).get(delivery)
+        line = replayed.get((worker, delivery))
         if status == DeliveryStatus.CLAIMED:
             claimed += 1  # back to the queue, journalled or not
         elif line == DeliveryStatus.QUEUED:
@@ -196,6 +197,19 @@ def _resume(
         resend_key=issue.key if resend else None,
         retries=due,
     )
+
+
+def _replayed(
+    session: Session, known: list[tuple[str, journal.Lines]], dead: list[str]
+) -> dict[tuple[str, int], DeliveryStatus]:
+    """What the replay will write for the rows of dead workers, by (worker, delivery): the
+    replay's own reading of the journals (stale lines left out), made here without writing."""
+    replayed: dict[tuple[str, int], DeliveryStatus] = {}
+    for worker, lines in known:
+        if worker in dead and lines:
+            for results in journal.waiting_in(session.connection(), worker, lines).values():
+                replayed.update(((worker, r.recipient.delivery_id), r.status) for r in results)
+    return replayed
 
 
 def _waits_only(session: Session, plan: Plan, issue: Issue, due: list[ledger.Deferred]) -> bool:

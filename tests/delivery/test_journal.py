@@ -182,6 +182,12 @@ def test_a_row_given_back_then_begun_again_is_not_given_back_by_a_stale_line(
     os.close(writer._fd)  # type: ignore[arg-type]  # killed before the reply
     [found] = journal.survey(tmp_path, sqlite_database)
     assert (found.outcomes, found.unbegun) == (1, 0)
+    # the plan shown before "Send now?" reads the journal as the replay will: not given back
+    from digest.issues.plan import _replayed
+
+    known = journal.waiting(tmp_path, sqlite_database)
+    with sqlite_database.session() as session:
+        assert _replayed(session, known, ["old:1"]) == {("old:1", other.delivery_id): "sent"}
     done = replay(tmp_path, sqlite_database)
     assert done.recorded == {"old:1": 1} and done.given_back == {}
     assert _statuses(sqlite_database)[first.delivery_id] == "in_flight"
